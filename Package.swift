@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "delivery-ledger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DeliveryLedger", targets: ["DeliveryLedger", "LedgerIngest"]),
+        .executable(name: "ledger", targets: ["ledger"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // The LMDB C library, from Debian's liblmdb-dev (pkg-config name "lmdb").
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        // The only module that calls mdb_*.
+        .target(name: "LMDBKit", dependencies: ["CLMDB"]),
+        // The library users embed: model, codec, store, projections, qualification.
+        .target(
+            name: "DeliveryLedger",
+            dependencies: [
+                "LMDBKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Readers that turn MTA feedback (canonical JSONL, SparkPost) into events.
+        .target(
+            name: "LedgerIngest",
+            dependencies: [
+                "DeliveryLedger",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Deterministic, realistic workloads (demo, benchmarks).
+        .target(name: "LedgerWorkload", dependencies: []),
+        // The command line: ParsableCommand types and renderers, testable in-process.
+        .target(
+            name: "LedgerCLI",
+            dependencies: [
+                "DeliveryLedger", "LedgerIngest", "LedgerWorkload",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "ledger", dependencies: ["LedgerCLI"]),
+
+        .target(name: "LedgerTestSupport", dependencies: ["DeliveryLedger"], path: "Tests/LedgerTestSupport"),
+        .testTarget(name: "LMDBKitTests", dependencies: ["LMDBKit", "LedgerTestSupport"]),
+        .testTarget(name: "DeliveryLedgerTests", dependencies: ["DeliveryLedger", "LedgerTestSupport"]),
+        .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
+        .testTarget(name: "LedgerWorkloadTests", dependencies: ["LedgerWorkload", "LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
+        .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCLI", "DeliveryLedger", "LedgerTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,104 @@
+/// Recipient address normalisation (domain.md §2).
+public enum Address {
+    /// The longest address accepted, in UTF-8 bytes (RFC 5321 §4.5.3.1: 64-byte local part,
+    /// 255-byte domain; we accept up to 320 to be lenient with what MTAs report).
+    public static let maximumLength = 320
+
+    /// Normalises an address: surrounding white space and angle brackets removed, the domain part
+    /// lower-cased, the local part kept as sent (RFC 5321 §2.4: local parts may be case-sensitive).
+    ///
+    /// - Returns: the normalised address, or `nil` when the text is not `local@domain` with a
+    ///   non-empty local part and domain, no white space or control characters, at most
+    ///   ``maximumLength`` bytes.
+    public static func normalize(_ text: String) -> String? {
+        var s = Substring(text)
+        while let f = s.first, f == " " || f == "\t" || f == "<" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == ">" { s.removeLast() }
+        guard let at = s.lastIndex(of: "@") else { return nil }
+        let local = s[..<at]
+        let domain = s[s.index(after: at)...]
+        guard !local.isEmpty, !domain.isEmpty, s.utf8.count <= maximumLength else { return nil }
+        for u in s.unicodeScalars where u.value <= 0x20 || u.value == 0x7F { return nil }
+        guard !domain.contains("@") else { return nil }
+        return String(local) + "@" + domain.lowercased()
+    }
+
+    /// The domain part of a normalised address (after the last `@`), or `""`.
+    public static func domain(of address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return "" }
+        return String(address[address.index(after: at)...])
+    }
+}
+
+/// Why an event is not acceptable, naming the field at fault.
+public struct EventValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The field of the canonical format at fault (e.g. `recipient`, `occurredAt`).
+    public var field: String
+    /// What is wrong, for people.
+    public var message: String
+
+    public init(field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "field '\(field)': \(message)" }
+}
+
+extension Event {
+    /// The longest event id and delivery id accepted, in UTF-8 bytes.
+    public static let maximumIdLength = 255
+    /// The longest response text kept, in UTF-8 bytes; longer texts are an error.
+    public static let maximumResponseLength = 64 * 1024
+
+    /// Checks the event's invariants (domain.md §2): ids present and short enough, the recipient a
+    /// normalised address for message events and empty otherwise, instants in range, codes in range,
+    /// and the fields each kind needs.
+    ///
+    /// - Throws: ``EventValidationError`` naming the first field at fault.
+    public func validate() throws(EventValidationError) {
+        guard !id.isEmpty, id.utf8.count <= Event.maximumIdLength else {
+            throw EventValidationError(field: "id", "must be 1 to \(Event.maximumIdLength) bytes")
+        }
+        guard occurredAt.isInAcceptedRange else {
+            throw EventValidationError(field: "occurredAt", "instant \(occurredAt.millisecondsSinceEpoch) ms is outside 1970-01-01..9999-12-31")
+        }
+        switch kind {
+        case .efsFlag:
+            guard delivery.isEmpty else { throw EventValidationError(field: "delivery", "an efsFlag event is instance-wide and has no delivery") }
+            guard recipient.isEmpty else { throw EventValidationError(field: "recipient", "an efsFlag event has no recipient") }
+            guard enabled != nil else { throw EventValidationError(field: "enabled", "an efsFlag event needs enabled: true or false") }
+        case .delivery:
+            try validateDeliveryId()
+            guard recipient.isEmpty else { throw EventValidationError(field: "recipient", "a delivery event has no recipient") }
+            if let v = validitySeconds, v <= 0 { throw EventValidationError(field: "validitySeconds", "must be positive, got \(v)") }
+            if let t = toDeliver, t < 0 { throw EventValidationError(field: "toDeliver", "must not be negative, got \(t)") }
+        default:
+            try validateDeliveryId()
+            guard !recipient.isEmpty else { throw EventValidationError(field: "recipient", "missing: a \(kind.rawValue) event needs a recipient address") }
+            guard Address.normalize(recipient) == recipient else {
+                throw EventValidationError(field: "recipient", "'\(recipient.prefix(80))' is not a normalised address (local@domain, domain lower-case)")
+            }
+        }
+        if let c = bounceClass, !(1...999).contains(c) { throw EventValidationError(field: "bounceClass", "must be 1...999, got \(c)") }
+        if let c = smtpCode, !(200...599).contains(c) { throw EventValidationError(field: "smtpCode", "must be an SMTP reply code 200...599, got \(c)") }
+        if let s = enhancedStatus, EnhancedStatusCode(s) == nil {
+            throw EventValidationError(field: "enhancedStatus", "'\(s.prefix(40))' is not an RFC 3463 code (class.subject.detail)")
+        }
+        if let r = response, r.utf8.count > Event.maximumResponseLength {
+            throw EventValidationError(field: "response", "longer than \(Event.maximumResponseLength) bytes")
+        }
+        if let a = attempt, a < 0 { throw EventValidationError(field: "attempt", "must not be negative, got \(a)") }
+        if let l = label, l.utf8.count > 1024 { throw EventValidationError(field: "label", "longer than 1024 bytes") }
+        if kind == .bounce || kind == .retry || kind == .timeout, qualification == nil {
+            throw EventValidationError(field: "failureType", "a \(kind.rawValue) event needs a qualification (failureType and failureReason)")
+        }
+    }
+
+    private func validateDeliveryId() throws(EventValidationError) {
+        guard !delivery.isEmpty else { throw EventValidationError(field: "delivery", "missing: a \(kind.rawValue) event needs a delivery id") }
+        guard delivery.utf8.count <= Event.maximumIdLength else {
+            throw EventValidationError(field: "delivery", "longer than \(Event.maximumIdLength) bytes")
+        }
+    }
+}

@@ -1,0 +1,189 @@
+/// The kind of a ledger event (domain.md §2). Raw values are the public tokens of `Schemas/`.
+public enum EventKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The platform declares or amends a delivery: validity period, to-deliver count, label.
+    case delivery
+    /// The platform handed the message to the MTA (SparkPost `injection`).
+    case relay
+    /// The receiving server accepted the message (SparkPost `delivery`, DSN `delivered`, Postfix `sent`).
+    case delivered
+    /// A failure report; `final` says whether the MTA gave up, `inBand` whether it came during SMTP.
+    case bounce
+    /// A temporary failure; the MTA keeps trying (SparkPost `delay`, DSN `delayed`, Postfix `deferred`).
+    case retry
+    /// The validity period ran out; always final (SparkPost `554 5.4.7 … message timeout`, Postfix `expired`).
+    case timeout
+    /// A spam complaint (feedback loop, ARF). Never changes message status.
+    case complaint
+    /// The recipient unsubscribed. Never changes message status.
+    case unsubscribe
+    /// An out-of-office or challenge-response reply. Never changes message status.
+    case autoReply
+    /// The operator turned the Email Feedback Service on or off (instance-wide setting history).
+    case efsFlag
+
+    /// Whether events of this kind belong to one message (delivery + recipient).
+    public var isMessageEvent: Bool {
+        switch self {
+        case .delivery, .efsFlag: false
+        default: true
+        }
+    }
+
+    /// Whether this kind can be an outcome that decides a message's status.
+    public var isOutcome: Bool {
+        switch self {
+        case .delivered, .bounce, .retry, .timeout: true
+        default: false
+        }
+    }
+}
+
+/// Where an event came from (kept for audit).
+public enum SourceFormat: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Canonical JSON Lines (`Schemas/canonical-event.schema.json`).
+    case jsonl
+    /// SparkPost / Momentum webhook batch or Events-API results.
+    case sparkpost
+    /// Postfix mail log.
+    case postfix
+    /// RFC 3464 delivery status notification.
+    case dsn
+    /// Appended by the ledger itself (e.g. the expiry sweep).
+    case ledger
+    /// Appended through the Swift API without a named source.
+    case api
+}
+
+/// One immutable delivery-feedback event, as appended to the ledger (domain.md §2).
+///
+/// An event belongs to a *stream*: message events to their message (``delivery`` + ``recipient``),
+/// `delivery` events to their delivery (``recipient`` is empty), `efsFlag` events to the instance
+/// (both empty). Its ``id`` is the idempotency key **within its stream**: appending an event whose
+/// id its stream already holds is a no-op when the content is the same and a conflict otherwise.
+///
+/// All instants are UTC (``Instant``). ``occurredAt`` is valid time (when the MTA says it
+/// happened); the transaction time `recordedAt` is set by the ledger at append
+/// (see ``RecordedEvent``).
+public struct Event: Sendable, Hashable {
+    /// Idempotency key, unique within the event's stream; 1…255 UTF-8 bytes.
+    public var id: String
+    public var kind: EventKind
+    /// Delivery id; empty only for `efsFlag`. At most 255 UTF-8 bytes.
+    public var delivery: String
+    /// Recipient address, normalised by ``Address/normalize(_:)``; empty for `delivery` and `efsFlag`.
+    public var recipient: String
+    /// Valid time: when it happened according to the source (UTC).
+    public var occurredAt: Instant
+    /// For `bounce`: whether the MTA gave up (true) or will retry (false). `timeout` is always final.
+    public var final: Bool
+    /// For `bounce`: true when refused during the SMTP session (synchronous), false for an
+    /// asynchronous bounce message received later; `nil` when unknown.
+    public var inBand: Bool?
+    /// For `bounce`: the message failed before reaching the MTA (SparkPost `policy_rejection`,
+    /// `generation_failure`, `generation_rejection`); counted as failed but not as a bounce.
+    public var beforeRelay: Bool
+    /// The MTA's bounce class (SparkPost/Momentum `bounce_class`, 1…100), if reported.
+    public var bounceClass: Int?
+    /// The SMTP basic reply code (RFC 5321 §4.2), e.g. 550.
+    public var smtpCode: Int?
+    /// The enhanced status code (RFC 3463), e.g. `5.1.1`.
+    public var enhancedStatus: String?
+    /// The remote server's response text, raw.
+    public var response: String?
+    /// Failure type and reason, for failures (`bounce`, `retry`, `timeout`).
+    public var qualification: Qualification?
+    /// Which qualifier produced ``qualification`` (e.g. `bounce-class-v1`, `source`).
+    public var qualifier: String?
+    /// Attempt number (SparkPost `num_retries`: failed attempts before this event).
+    public var attempt: Int?
+    /// For `delivery`: the validity period in seconds as configured on the platform.
+    public var validitySeconds: Int64?
+    /// For `delivery`: the to-deliver count (recipients targeted after exclusions).
+    public var toDeliver: Int64?
+    /// For `delivery`: a human label.
+    public var label: String?
+    /// For `efsFlag`: whether the Email Feedback Service is on from ``occurredAt``.
+    public var enabled: Bool?
+    /// Which reader produced the event.
+    public var source: SourceFormat
+    /// The raw source bytes (a JSON line, a webhook element, a log line), kept for audit.
+    public var raw: [UInt8]
+
+    public init(
+        id: String, kind: EventKind, delivery: String, recipient: String = "", occurredAt: Instant,
+        final: Bool = true, inBand: Bool? = nil, beforeRelay: Bool = false, bounceClass: Int? = nil,
+        smtpCode: Int? = nil, enhancedStatus: String? = nil, response: String? = nil,
+        qualification: Qualification? = nil, qualifier: String? = nil, attempt: Int? = nil,
+        validitySeconds: Int64? = nil, toDeliver: Int64? = nil, label: String? = nil,
+        enabled: Bool? = nil, source: SourceFormat = .api, raw: [UInt8] = []
+    ) {
+        self.id = id
+        self.kind = kind
+        self.delivery = delivery
+        self.recipient = recipient
+        self.occurredAt = occurredAt
+        self.final = kind == .timeout ? true : (kind == .retry ? false : final)
+        self.inBand = inBand
+        self.beforeRelay = beforeRelay
+        self.bounceClass = bounceClass
+        self.smtpCode = smtpCode
+        self.enhancedStatus = enhancedStatus
+        self.response = response
+        self.qualification = qualification
+        self.qualifier = qualifier
+        self.attempt = attempt
+        self.validitySeconds = validitySeconds
+        self.toDeliver = toDeliver
+        self.label = label
+        self.enabled = enabled
+        self.source = source
+        self.raw = raw
+    }
+
+    /// Whether two events say the same thing: every field but ``raw`` (which may differ in
+    /// white space between two copies of one webhook element) and ``source``.
+    public func hasSameContent(as other: Event) -> Bool {
+        var a = self, b = other
+        a.raw = []; b.raw = []
+        a.source = .api; b.source = .api
+        return a == b
+    }
+
+    /// The stream this event belongs to (see ``Event``).
+    public var streamKey: StreamKey {
+        switch kind {
+        case .efsFlag: StreamKey(delivery: "", recipient: "")
+        case .delivery: StreamKey(delivery: delivery, recipient: "")
+        default: StreamKey(delivery: delivery, recipient: recipient)
+        }
+    }
+}
+
+/// Identifies an event stream: a message (delivery + recipient), a delivery (recipient empty),
+/// or the instance (both empty).
+public struct StreamKey: Sendable, Hashable, Comparable {
+    public var delivery: String
+    public var recipient: String
+    public init(delivery: String, recipient: String) {
+        self.delivery = delivery
+        self.recipient = recipient
+    }
+    public static func < (l: StreamKey, r: StreamKey) -> Bool {
+        (l.delivery, l.recipient) < (r.delivery, r.recipient)
+    }
+}
+
+/// An event as stored: its gap-free global position and its transaction time.
+public struct RecordedEvent: Sendable, Hashable {
+    /// Gap-free global sequence number, from 1, assigned at append.
+    public var position: UInt64
+    /// Transaction time (UTC): when the ledger appended it. Non-decreasing with ``position``.
+    public var recordedAt: Instant
+    public var event: Event
+
+    public init(position: UInt64, recordedAt: Instant, event: Event) {
+        self.position = position
+        self.recordedAt = recordedAt
+        self.event = event
+    }
+}

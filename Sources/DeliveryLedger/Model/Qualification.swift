@@ -1,0 +1,96 @@
+/// What an error means for the **address**: Campaign's failure types (domain.md §1, §5.1;
+/// Campaign Classic "Delivery failure types and reasons").
+///
+/// Raw values are the stable tokens of the public JSON formats (`Schemas/`).
+public enum FailureType: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The address is invalid (e.g. user unknown): quarantined at once.
+    case hard
+    /// Temporary or unclassified (e.g. mailbox full): counted towards quarantine, retried.
+    case soft
+    /// Known to be harmless for the address (e.g. out-of-office, message too large).
+    case ignored
+    /// Not yet qualified (Campaign reason 0 "Not defined").
+    case notDefined
+
+    /// Campaign's label, as shown in the delivery logs.
+    public var label: String {
+        switch self {
+        case .hard: "Hard"
+        case .soft: "Soft"
+        case .ignored: "Ignored"
+        case .notDefined: "Not defined"
+        }
+    }
+}
+
+/// Why a message failed: Campaign's email failure reasons (domain.md §5.1; Campaign Classic
+/// "Email error types", technical value = ``code``).
+///
+/// Raw values are the stable tokens of the public JSON formats (`Schemas/`).
+public enum FailureReason: String, Sendable, Hashable, Codable, CaseIterable {
+    case notDefined
+    case userUnknown
+    case invalidDomain
+    case unreachable
+    case accountDisabled
+    case mailboxFull
+    case denylistedAddress
+    case addressInQuarantine
+    case refused
+    case errorIgnored
+
+    /// Campaign's technical value (`failureReason`).
+    public var code: Int {
+        switch self {
+        case .notDefined: 0
+        case .userUnknown: 1
+        case .invalidDomain: 2
+        case .unreachable: 3
+        case .accountDisabled: 4
+        case .mailboxFull: 5
+        case .denylistedAddress: 8
+        case .addressInQuarantine: 9
+        case .refused: 20
+        case .errorIgnored: 25
+        }
+    }
+
+    /// The reason with a Campaign technical value, or `nil` if the ledger does not know it.
+    public init?(code: Int) {
+        guard let reason = FailureReason.allCases.first(where: { $0.code == code }) else { return nil }
+        self = reason
+    }
+
+    /// Campaign's label, as shown in the delivery logs.
+    public var label: String {
+        switch self {
+        case .notDefined: "Not defined"
+        case .userUnknown: "User unknown"
+        case .invalidDomain: "Invalid domain"
+        case .unreachable: "Unreachable"
+        case .accountDisabled: "Account disabled"
+        case .mailboxFull: "Mailbox full"
+        case .denylistedAddress: "Denylisted address"
+        case .addressInQuarantine: "Address in quarantine"
+        case .refused: "Refused"
+        case .errorIgnored: "Error ignored"
+        }
+    }
+}
+
+/// A failure type and reason, the result of qualification (domain.md §5).
+public struct Qualification: Sendable, Hashable, Codable {
+    public var type: FailureType
+    public var reason: FailureReason
+
+    public init(_ type: FailureType, _ reason: FailureReason) {
+        self.type = type
+        self.reason = reason
+    }
+
+    /// The qualification with its type capped at soft: a temporary failure (4xx, class-4 enhanced
+    /// status, a `retry`) is never hard (domain.md §5.1).
+    public var temporary: Qualification {
+        type == .hard ? Qualification(.soft, reason) : self
+    }
+}

@@ -1,0 +1,63 @@
+/// What a SparkPost/Momentum bounce class means for the ledger (domain.md §5.2).
+public enum BounceClassEffect: Sendable, Hashable {
+    /// A delivery failure with this qualification.
+    case failure(Qualification)
+    /// Not a failure: an auto-reply or challenge-response (classes 60, 100) → `autoReply`.
+    case autoReply
+    /// Not a failure: an unsubscribe request (class 90) → `unsubscribe`.
+    case unsubscribe
+    /// Not a failure: a subscribe request (class 80); the ledger does not track it.
+    case subscribe
+}
+
+/// The MTA bounce class table (domain.md §5.2, a decision of this project built on SparkPost's
+/// "Bounce Classification Codes" and Momentum's bounce logger codes; reference/mta.md §2).
+public enum BounceClassTable {
+    /// Version tag recorded with every qualification made from this table.
+    public static let version = "bounce-class-v1"
+
+    /// The effect of a bounce class, or `nil` for a class the table does not know.
+    public static func effect(of bounceClass: Int) -> BounceClassEffect? {
+        switch bounceClass {
+        case 1: .failure(Qualification(.notDefined, .notDefined))
+        case 10: .failure(Qualification(.hard, .userUnknown))
+        case 15: .failure(Qualification(.hard, .refused))
+        case 20: .failure(Qualification(.soft, .unreachable))
+        case 21: .failure(Qualification(.soft, .invalidDomain))
+        case 22: .failure(Qualification(.soft, .mailboxFull))
+        case 23: .failure(Qualification(.ignored, .refused))
+        case 24: .failure(Qualification(.soft, .unreachable))
+        case 25: .failure(Qualification(.hard, .addressInQuarantine))
+        case 30: .failure(Qualification(.hard, .userUnknown))
+        case 40: .failure(Qualification(.soft, .unreachable))
+        case 50, 51, 52, 53, 54: .failure(Qualification(.soft, .refused))
+        case 60, 100: .autoReply
+        case 70: .failure(Qualification(.soft, .unreachable))
+        case 80: .subscribe
+        case 90: .unsubscribe
+        default: nil
+        }
+    }
+
+    /// Qualifies a failure from its basic reply code and enhanced status code alone, for failures
+    /// that carry no bounce class (domain.md §5.3, last resort): a class-4 enhanced code or a 4xx reply
+    /// is Unreachable, soft; anything else (5xx, unknown) is Not defined.
+    public static func fallback(smtpCode: Int?, enhancedStatus: EnhancedStatusCode?) -> Qualification {
+        if let e = enhancedStatus {
+            return e.isTemporary ? Qualification(.soft, .unreachable) : Qualification(.notDefined, .notDefined)
+        }
+        if let c = smtpCode, (400..<500).contains(c) { return Qualification(.soft, .unreachable) }
+        return Qualification(.notDefined, .notDefined)
+    }
+
+    /// Whether a response text reports the MTA giving up at the end of the validity period
+    /// (domain.md §5.2: `5.4.7`, "message timeout", "exceeded max time"; Momentum's
+    /// `554 5.4.7 [internal] exceeded max time without delivery`, reference/mta.md §1.5).
+    public static func isTimeoutText(_ text: String?, enhancedStatus: String?) -> Bool {
+        if let e = enhancedStatus, e.hasSuffix(".4.7") { return true }
+        guard let text else { return false }
+        let lower = text.lowercased()
+        return lower.contains("5.4.7") || lower.contains("message timeout") || lower.contains("exceeded max time")
+            || lower.contains("exceeded max retries")
+    }
+}
