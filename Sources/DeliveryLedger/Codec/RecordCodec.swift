@@ -1,0 +1,251 @@
+/// The binary encoding of one log record (format version 1).
+///
+/// Layout, in order (varint = LEB128, zigzag = signed varint, str = varint length + UTF-8):
+///
+/// | field | encoding |
+/// |---|---|
+/// | format version | u8 = 1 |
+/// | kind | u8 (``EventKind`` code, stable: delivery 1 … efsFlag 10) |
+/// | flags | u8: bit0 final, bit1 inBand known, bit2 inBand, bit3 beforeRelay, bit4 enabled known, bit5 enabled, bit6 stream definition present |
+/// | source | u8 (``SourceFormat`` code) |
+/// | failure type | u8 (0 none, 1 hard, 2 soft, 3 ignored, 4 notDefined) |
+/// | failure reason | u8 (Campaign code; 255 none) |
+/// | stream ordinal | varint (dense id of the message/delivery/instance stream) |
+/// | previous position in stream | varint (0 = first event of its stream) |
+/// | recordedAt, occurredAt | zigzag ms since epoch |
+/// | event id | str |
+/// | stream definition | str delivery, str recipient — only on a stream's first event, so the log alone can rebuild every index |
+/// | optional fields bitmap | varint: bounceClass, smtpCode, attempt, validitySeconds, toDeliver, enhancedStatus, response, label, qualifier |
+/// | each present optional | varint / zigzag / str |
+/// | raw source bytes | varint length + bytes |
+///
+/// What projections need comes first so a fold can stop decoding early.
+enum RecordCodec {
+    static let formatVersion: UInt8 = 1
+
+    struct Header: Sendable, Hashable {
+        var kind: EventKind
+        var stream: UInt32
+        var previous: UInt64
+        var recordedAt: Instant
+    }
+
+    static func kindCode(_ k: EventKind) -> UInt8 {
+        switch k {
+        case .delivery: 1
+        case .relay: 2
+        case .delivered: 3
+        case .bounce: 4
+        case .retry: 5
+        case .timeout: 6
+        case .complaint: 7
+        case .unsubscribe: 8
+        case .autoReply: 9
+        case .efsFlag: 10
+        }
+    }
+
+    static func kind(code: UInt8) throws(CorruptRecordError) -> EventKind {
+        switch code {
+        case 1: .delivery
+        case 2: .relay
+        case 3: .delivered
+        case 4: .bounce
+        case 5: .retry
+        case 6: .timeout
+        case 7: .complaint
+        case 8: .unsubscribe
+        case 9: .autoReply
+        case 10: .efsFlag
+        default: throw CorruptRecordError(what: "unknown event kind code \(code)")
+        }
+    }
+
+    static func sourceCode(_ s: SourceFormat) -> UInt8 {
+        switch s {
+        case .jsonl: 1
+        case .sparkpost: 2
+        case .postfix: 3
+        case .dsn: 4
+        case .ledger: 5
+        case .api: 6
+        }
+    }
+
+    static func source(code: UInt8) throws(CorruptRecordError) -> SourceFormat {
+        switch code {
+        case 1: .jsonl
+        case 2: .sparkpost
+        case 3: .postfix
+        case 4: .dsn
+        case 5: .ledger
+        case 6: .api
+        default: throw CorruptRecordError(what: "unknown source code \(code)")
+        }
+    }
+
+    static func typeCode(_ t: FailureType?) -> UInt8 {
+        switch t {
+        case nil: 0
+        case .hard: 1
+        case .soft: 2
+        case .ignored: 3
+        case .notDefined: 4
+        }
+    }
+
+    static func type(code: UInt8) throws(CorruptRecordError) -> FailureType? {
+        switch code {
+        case 0: nil
+        case 1: .hard
+        case 2: .soft
+        case 3: .ignored
+        case 4: .notDefined
+        default: throw CorruptRecordError(what: "unknown failure type code \(code)")
+        }
+    }
+
+    static func reason(code: UInt8) throws(CorruptRecordError) -> FailureReason? {
+        if code == 255 { return nil }
+        guard let r = FailureReason(code: Int(code)) else { throw CorruptRecordError(what: "unknown failure reason code \(code)") }
+        return r
+    }
+
+    /// Encodes `event` as stored at `position`'s predecessor link `previous` in stream `stream`.
+    /// `definesStream` puts the stream's delivery and recipient in the record (first event of a stream).
+    static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool) -> [UInt8] {
+        var w = ByteWriter(capacity: 96 + e.raw.count + (e.response?.utf8.count ?? 0))
+        w.u8(formatVersion)
+        w.u8(kindCode(e.kind))
+        var flags: UInt8 = 0
+        if e.final { flags |= 1 }
+        if let ib = e.inBand { flags |= 2; if ib { flags |= 4 } }
+        if e.beforeRelay { flags |= 8 }
+        if let en = e.enabled { flags |= 16; if en { flags |= 32 } }
+        if definesStream { flags |= 64 }
+        w.u8(flags)
+        w.u8(sourceCode(e.source))
+        w.u8(typeCode(e.qualification?.type))
+        w.u8(e.qualification.map { UInt8($0.reason.code) } ?? 255)
+        w.varint(UInt64(stream))
+        w.varint(previous)
+        w.zigzag(recordedAt.millisecondsSinceEpoch)
+        w.zigzag(e.occurredAt.millisecondsSinceEpoch)
+        w.string(e.id)
+        if definesStream {
+            w.string(e.delivery)
+            w.string(e.recipient)
+        }
+        var present: UInt64 = 0
+        if e.bounceClass != nil { present |= 1 }
+        if e.smtpCode != nil { present |= 2 }
+        if e.attempt != nil { present |= 4 }
+        if e.validitySeconds != nil { present |= 8 }
+        if e.toDeliver != nil { present |= 16 }
+        if e.enhancedStatus != nil { present |= 32 }
+        if e.response != nil { present |= 64 }
+        if e.label != nil { present |= 128 }
+        if e.qualifier != nil { present |= 256 }
+        w.varint(present)
+        if let v = e.bounceClass { w.varint(UInt64(v)) }
+        if let v = e.smtpCode { w.varint(UInt64(v)) }
+        if let v = e.attempt { w.varint(UInt64(v)) }
+        if let v = e.validitySeconds { w.zigzag(v) }
+        if let v = e.toDeliver { w.zigzag(v) }
+        if let v = e.enhancedStatus { w.string(v) }
+        if let v = e.response { w.string(v) }
+        if let v = e.label { w.string(v) }
+        if let v = e.qualifier { w.string(v) }
+        w.blob(e.raw)
+        return w.bytes
+    }
+
+    /// Decodes only the fixed header (kind, stream, previous position, recordedAt).
+    static func header(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> Header {
+        var r = ByteReader(b)
+        guard try r.u8() == formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
+        let kind = try kind(code: try r.u8())
+        _ = try r.bytes(4)
+        let stream = try r.varint()
+        guard stream <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
+        let previous = try r.varint()
+        let recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        return Header(kind: kind, stream: UInt32(stream), previous: previous, recordedAt: recordedAt)
+    }
+
+    /// Decodes the event id and the previous-position link only (for duplicate detection along a chain).
+    static func idAndPrevious(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> (id: String, previous: UInt64) {
+        var r = ByteReader(b)
+        _ = try r.bytes(6)
+        _ = try r.varint()
+        let previous = try r.varint()
+        _ = try r.zigzag()
+        _ = try r.zigzag()
+        return (try r.string(), previous)
+    }
+
+    /// A fully decoded record. `delivery`/`recipient` of ``event`` are filled from the stream
+    /// definition when present, else left empty for the caller to resolve from ``header``'s stream.
+    struct Decoded {
+        var header: Header
+        var event: Event
+        var definesStream: Bool
+    }
+
+    static func decode(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> Decoded {
+        var r = ByteReader(b)
+        guard try r.u8() == formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
+        let kind = try kind(code: try r.u8())
+        let flags = try r.u8()
+        let source = try source(code: try r.u8())
+        let type = try type(code: try r.u8())
+        let reason = try reason(code: try r.u8())
+        let stream = try r.varint()
+        guard stream <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
+        let previous = try r.varint()
+        let recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        let occurredAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        let id = try r.string()
+        let defines = flags & 64 != 0
+        var delivery = "", recipient = ""
+        if defines {
+            delivery = try r.string()
+            recipient = try r.string()
+        }
+        let present = try r.varint()
+        func int(_ bit: UInt64) throws(CorruptRecordError) -> Int? {
+            guard present & bit != 0 else { return nil }
+            let v = try r.varint()
+            guard v <= UInt64(Int32.max) else { throw CorruptRecordError(what: "integer field out of range") }
+            return Int(v)
+        }
+        let bounceClass = try int(1)
+        let smtpCode = try int(2)
+        let attempt = try int(4)
+        let validity: Int64? = present & 8 != 0 ? try r.zigzag() : nil
+        let toDeliver: Int64? = present & 16 != 0 ? try r.zigzag() : nil
+        let enhanced: String? = present & 32 != 0 ? try r.string() : nil
+        let response: String? = present & 64 != 0 ? try r.string() : nil
+        let label: String? = present & 128 != 0 ? try r.string() : nil
+        let qualifier: String? = present & 256 != 0 ? try r.string() : nil
+        let raw = try r.blob()
+        guard r.isAtEnd else { throw CorruptRecordError(what: "trailing bytes") }
+        var qualification: Qualification?
+        switch (type, reason) {
+        case let (t?, r?): qualification = Qualification(t, r)
+        case (nil, nil): qualification = nil
+        default: throw CorruptRecordError(what: "failure type without reason or reason without type")
+        }
+        var event = Event(
+            id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
+            final: flags & 1 != 0, inBand: flags & 2 != 0 ? flags & 4 != 0 : nil, beforeRelay: flags & 8 != 0,
+            bounceClass: bounceClass, smtpCode: smtpCode, enhancedStatus: enhanced, response: response,
+            qualification: qualification, qualifier: qualifier, attempt: attempt, validitySeconds: validity,
+            toDeliver: toDeliver, label: label, enabled: flags & 16 != 0 ? flags & 32 != 0 : nil,
+            source: source, raw: raw)
+        event.final = flags & 1 != 0
+        return Decoded(
+            header: Header(kind: kind, stream: UInt32(stream), previous: previous, recordedAt: recordedAt),
+            event: event, definesStream: defines)
+    }
+}

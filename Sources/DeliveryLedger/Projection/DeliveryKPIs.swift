@@ -1,0 +1,136 @@
+/// Semantics-independent per-delivery counters, maintained incrementally by the projection:
+/// each message contributes to exactly one category (see ``MessageState``), and a change of a
+/// message's state moves its contribution. Persisted with the projection checkpoint.
+struct DeliveryCounters: Hashable, Sendable {
+    static let reasons = FailureReason.allCases
+    static let types = FailureType.allCases
+    // Layout: 0 messages, 1 pending, 2 inFlight (no soft failure), 3 retrying, 4 delivered,
+    // 5 bounced (failed after relay), 6 failedBeforeRelay, then failed[type][reason].
+    static let fixed = 7
+    static let count = fixed + types.count * reasons.count
+
+    var values: [Int64]
+
+    init() { values = Array(repeating: 0, count: DeliveryCounters.count) }
+
+    init(bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {
+        var r = ByteReader(bytes)
+        var v: [Int64] = []
+        v.reserveCapacity(DeliveryCounters.count)
+        while !r.isAtEnd { v.append(try r.zigzag()) }
+        guard v.count == DeliveryCounters.count else { throw CorruptRecordError(what: "delivery counters: \(v.count) values") }
+        values = v
+    }
+
+    var bytes: [UInt8] {
+        var w = ByteWriter(capacity: values.count * 2)
+        for v in values { w.zigzag(v) }
+        return w.bytes
+    }
+
+    static func failedIndex(_ q: Qualification) -> Int {
+        fixed + types.firstIndex(of: q.type)! * reasons.count + reasons.firstIndex(of: q.reason)!
+    }
+
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one message's contribution.
+    mutating func add(_ s: MessageSummary, sign: Int64) {
+        switch s.category {
+        case .pending: values[1] += sign
+        case .inFlight: values[2] += sign
+        case .retrying: values[3] += sign
+        case .delivered: values[4] += sign
+        case .bounced, .failedBeforeRelay:
+            values[s.category == .bounced ? 5 : 6] += sign
+            values[DeliveryCounters.failedIndex(s.qualification ?? Qualification(.notDefined, .notDefined))] += sign
+        }
+    }
+
+    var messages: Int64 { get { values[0] } set { values[0] = newValue } }
+    var pending: Int64 { values[1] }
+    var inFlight: Int64 { values[2] }
+    var retrying: Int64 { values[3] }
+    var delivered: Int64 { values[4] }
+    var bounced: Int64 { values[5] }
+    var failedBeforeRelay: Int64 { values[6] }
+    func failed(_ q: Qualification) -> Int64 { values[DeliveryCounters.failedIndex(q)] }
+}
+
+/// A delivery's KPIs under one semantics (domain.md §3 "Per-delivery KPIs"; Campaign's delivery
+/// dashboard and Delivery summary report, reference/campaign.md §6).
+///
+/// Counts are numbers of **messages** (one per recipient of the delivery), never of events.
+public struct DeliveryKPIs: Sendable, Hashable, Codable {
+    public var delivery: String
+    public var semantics: Semantics
+    /// The declared to-deliver count (latest `delivery` event), or the number of distinct messages
+    /// seen when none was declared.
+    public var toDeliver: Int64
+    /// Messages whose status is Sent under ``semantics``.
+    public var success: Int64
+    /// success / toDeliver, 0…1 (0 when toDeliver is 0). Campaign: Success = @success / @toDeliver.
+    public var successRate: Double
+    /// Messages whose status is Sent (equals ``success``; kept for the dashboard's "Sent" column).
+    public var sent: Int64
+    /// Messages whose status is Failed (after relay or before it).
+    public var failed: Int64
+    /// Messages not yet relayed: seen but without relay or outcome, plus declared recipients not
+    /// seen at all (toDeliver − messages seen, when positive).
+    public var pending: Int64
+    /// Messages "Taken into account by the service provider" (EFS only; 0 under classic).
+    public var takenIntoAccount: Int64
+    /// Messages with a soft failure and no final outcome: the MTA keeps trying.
+    public var retrying: Int64
+    /// Relayed messages plus messages failed before relay (Campaign @processed).
+    public var processed: Int64
+    /// Messages that reached the MTA (a relay event, or an outcome that implies one).
+    public var relayed: Int64
+    /// Messages whose latest final outcome is `delivered`.
+    public var delivered: Int64
+    /// Messages failed after relay (final bounce or timeout), each counted once.
+    public var bounced: Int64
+    /// Messages failed before reaching the MTA (policy or generation failures), reported apart.
+    public var failedBeforeRelay: Int64
+    /// bounced / relayed, 0…1; `nil` when nothing was relayed.
+    public var bounceRate: Double?
+    /// delivered / relayed, 0…1; `nil` when nothing was relayed.
+    public var deliveredRate: Double?
+    /// Failed messages by failure type (every type present, zero included).
+    public var failedByType: [FailureType: Int64]
+    /// Failed messages by failure reason (every reason present, zero included).
+    public var failedByReason: [FailureReason: Int64]
+
+    init(delivery: String, semantics: Semantics, counters c: DeliveryCounters, declaredToDeliver: Int64?) {
+        self.delivery = delivery
+        self.semantics = semantics
+        let messages = c.messages
+        toDeliver = declaredToDeliver ?? messages
+        let inFlight = c.inFlight + c.retrying
+        delivered = c.delivered
+        success = semantics == .classic ? inFlight + c.delivered : c.delivered
+        sent = success
+        takenIntoAccount = semantics == .efs ? inFlight : 0
+        retrying = c.retrying
+        bounced = c.bounced
+        failedBeforeRelay = c.failedBeforeRelay
+        failed = c.bounced + c.failedBeforeRelay
+        relayed = inFlight + c.delivered + c.bounced
+        processed = relayed + c.failedBeforeRelay
+        pending = c.pending + max(0, toDeliver - messages)
+        successRate = toDeliver > 0 ? Double(success) / Double(toDeliver) : 0
+        bounceRate = relayed > 0 ? Double(bounced) / Double(relayed) : nil
+        deliveredRate = relayed > 0 ? Double(delivered) / Double(relayed) : nil
+        var byType: [FailureType: Int64] = [:]
+        var byReason: [FailureReason: Int64] = [:]
+        for t in FailureType.allCases { byType[t] = 0 }
+        for r in FailureReason.allCases { byReason[r] = 0 }
+        for t in FailureType.allCases {
+            for r in FailureReason.allCases {
+                let n = c.failed(Qualification(t, r))
+                byType[t, default: 0] += n
+                byReason[r, default: 0] += n
+            }
+        }
+        failedByType = byType
+        failedByReason = byReason
+    }
+}

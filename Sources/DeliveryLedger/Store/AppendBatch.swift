@@ -1,0 +1,145 @@
+import LMDBKit
+
+/// The work of one atomic append, inside one write transaction.
+struct AppendBatch {
+    let tables: Tables
+    private var next: UInt64
+    private let recordedAt: Instant
+    private var nextDelivery: UInt32
+    private var nextStream: UInt32
+    private var deliveryOrdinals: [String: UInt32] = [:]
+    private var streams: [StreamKey: StreamInfo] = [:]
+    /// Events appended by this batch, by position, with their previous link.
+    private var pending: [UInt64: (event: Event, previous: UInt64)] = [:]
+    private var projector = Projector()
+    private var positions: [UInt64] = []
+    private var duplicates: [Int] = []
+
+    init(_ txn: borrowing Transaction, tables: Tables, now: Instant) throws {
+        self.tables = tables
+        if let last = try txn.last(tables.log) {
+            let position = last.key.withUnsafeBytes { Key.readU64($0) }
+            let header: RecordCodec.Header
+            do {
+                header = try last.value.withUnsafeBytes { try RecordCodec.header($0) }
+            } catch let error as CorruptRecordError {
+                throw LedgerError.corrupt(position: position, what: error.what)
+            }
+            next = position + 1
+            recordedAt = max(now, header.recordedAt)
+        } else {
+            next = 1
+            recordedAt = now
+        }
+        nextDelivery = (try txn.last(tables.deliveryNames).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
+        nextStream = (try txn.last(tables.streams).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
+    }
+
+    var result: AppendResult {
+        AppendResult(positions: positions, duplicates: duplicates, lastPosition: next - 1)
+    }
+
+    mutating func add(_ e: Event, index: Int, _ txn: borrowing Transaction) throws {
+        let key = e.streamKey
+        var info = try stream(for: key, txn)
+        if let original = try findRecorded(e, index: index, in: info, key: key, txn) {
+            positions.append(original)
+            duplicates.append(index)
+            return
+        }
+        let position = next
+        next += 1
+        let record = RecordCodec.encode(e, stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
+                                        definesStream: info.head == 0)
+        try txn.put(tables.log, key: Key.u64(position), value: record, mode: .append)
+        pending[position] = (e, info.head)
+        info.head = position
+        info.count += 1
+        streams[key] = info
+        positions.append(position)
+        if e.kind.isMessageEvent {
+            try projector.apply(e, position: position, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, tables)
+        }
+    }
+
+    /// Walks the stream's chain looking for `e.id`: the recorded position when the same event is
+    /// there, a conflict error when the id is there with other content, `nil` when absent.
+    private func findRecorded(_ e: Event, index: Int, in info: StreamInfo, key: StreamKey,
+                              _ txn: borrowing Transaction) throws -> UInt64? {
+        var p = info.head
+        while p != 0 {
+            if let (recorded, previous) = pending[p] {
+                if recorded.id == e.id {
+                    guard recorded.hasSameContent(as: e) else {
+                        throw LedgerError.conflict(index: index, eventId: e.id, stream: key, recordedPosition: p)
+                    }
+                    return p
+                }
+                p = previous
+                continue
+            }
+            let position = p
+            let found: (id: String, previous: UInt64)? = try txn.withValue(tables.log, key: Key.u64(position)) { b in
+                try RecordCodec.idAndPrevious(b)
+            }
+            guard let found else { throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record") }
+            if found.id == e.id {
+                var recorded = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
+                recorded.delivery = e.kind == .efsFlag ? "" : key.delivery
+                recorded.recipient = key.recipient
+                guard recorded.hasSameContent(as: e) else {
+                    throw LedgerError.conflict(index: index, eventId: e.id, stream: key, recordedPosition: position)
+                }
+                return position
+            }
+            guard found.previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
+            p = found.previous
+        }
+        return nil
+    }
+
+    private mutating func stream(for key: StreamKey, _ txn: borrowing Transaction) throws -> StreamInfo {
+        if let info = streams[key] { return info }
+        let delivery = try deliveryOrdinal(key.delivery, txn)
+        let indexKey = Tables.streamIndexKey(delivery: delivery, recipient: key.recipient)
+        let info: StreamInfo
+        if let ordinal = try txn.withValue(tables.streamIndex, key: indexKey, { Key.readU32($0) }) {
+            guard let stored = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+                throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
+            }
+            info = stored
+        } else {
+            let ordinal = nextStream
+            nextStream += 1
+            try txn.put(tables.streamIndex, key: indexKey, value: Key.u32(ordinal), mode: .insertOnly)
+            info = StreamInfo(ordinal: ordinal, deliveryOrdinal: delivery, recipient: key.recipient, head: 0, count: 0)
+        }
+        streams[key] = info
+        return info
+    }
+
+    private mutating func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32 {
+        if delivery.isEmpty { return 0 }
+        if let d = deliveryOrdinals[delivery] { return d }
+        let key = Array(delivery.utf8)
+        let ordinal: UInt32
+        if let stored = try txn.withValue(tables.deliveries, key: key, { Key.readU32($0) }) {
+            ordinal = stored
+        } else {
+            ordinal = nextDelivery
+            nextDelivery += 1
+            try txn.put(tables.deliveries, key: key, value: Key.u32(ordinal), mode: .insertOnly)
+            try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: key, mode: .append)
+        }
+        deliveryOrdinals[delivery] = ordinal
+        return ordinal
+    }
+
+    /// Writes the touched streams and the projection with its checkpoint.
+    func finish(_ txn: borrowing Transaction) throws {
+        for info in streams.values.sorted(by: { $0.ordinal < $1.ordinal }) where info.count > 0 {
+            try txn.put(tables.streams, key: Key.u32(info.ordinal), value: info.bytes)
+        }
+        try projector.write(txn, tables, checkpoint: next - 1)
+    }
+}

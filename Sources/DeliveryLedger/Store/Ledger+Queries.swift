@@ -1,0 +1,208 @@
+import LMDBKit
+
+extension Ledger {
+    /// The basis of the current state: last position and its transaction time.
+    public func basis() throws(LedgerError) -> Basis {
+        try run { try environment.read { txn in try basis(txn) } }
+    }
+
+    func basis(_ txn: borrowing Transaction) throws -> Basis {
+        guard let last = try txn.last(tables.log) else { return Basis(position: 0, recordedAt: nil) }
+        let position = last.key.withUnsafeBytes { Key.readU64($0) }
+        let header = try last.value.withUnsafeBytes { try RecordCodec.header($0) }
+        return Basis(position: position, recordedAt: header.recordedAt)
+    }
+
+    /// The delivery ids the ledger knows, in the order they were first recorded.
+    public func deliveries() throws(LedgerError) -> [String] {
+        try run {
+            try environment.read { txn in
+                var result: [String] = []
+                try txn.scan(tables.deliveryNames) { _, v in
+                    result.append(String(decoding: v, as: UTF8.self))
+                    return true
+                }
+                return result
+            }
+        }
+    }
+
+    /// The deliveries in which `recipient` (normalised with ``Address/normalize(_:)``) has a message.
+    public func deliveries(containing recipient: String) throws(LedgerError) -> [String] {
+        guard let address = Address.normalize(recipient) else { return [] }
+        return try run {
+            try environment.read { txn in
+                var result: [String] = []
+                try txn.scan(tables.deliveryNames) { k, v in
+                    let key = Tables.streamIndexKey(delivery: Key.readU32(k), recipient: address)
+                    if try txn.withValue(tables.streamIndex, key: key, { _ in true }) != nil {
+                        result.append(String(decoding: v, as: UTF8.self))
+                    }
+                    return true
+                }
+                return result
+            }
+        }
+    }
+
+    /// The recipients of a delivery that have at least one event, in byte order.
+    public func recipients(delivery: String) throws(LedgerError) -> [String] {
+        try run {
+            try environment.read { txn in
+                guard let ordinal = try deliveryOrdinal(delivery, txn) else { return [] }
+                let prefix = Key.u32(ordinal)
+                var result: [String] = []
+                try txn.scan(tables.streamIndex, from: prefix) { k, _ in
+                    guard k.count >= 4, Key.readU32(k) == ordinal else { return false }
+                    if k.count > 4 { result.append(String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)) }
+                    return true
+                }
+                return result
+            }
+        }
+    }
+
+    func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32? {
+        try txn.withValue(tables.deliveries, key: Array(delivery.utf8)) { Key.readU32($0) }
+    }
+
+    func streamInfo(delivery: UInt32, recipient: String, _ txn: borrowing Transaction) throws -> StreamInfo? {
+        guard let ordinal = try txn.withValue(tables.streamIndex, key: Tables.streamIndexKey(delivery: delivery, recipient: recipient), { Key.readU32($0) })
+        else { return nil }
+        return try txn.withValue(tables.streams, key: Key.u32(ordinal)) { try StreamInfo(ordinal: ordinal, bytes: $0) }
+    }
+
+    /// A stream's events, following its chain from the head, returned in log order.
+    func chain(_ info: StreamInfo, key: StreamKey, _ txn: borrowing Transaction) throws -> [RecordedEvent] {
+        var result: [RecordedEvent] = []
+        var p = info.head
+        while p != 0 {
+            let position = p
+            guard let decoded = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.decode($0) }) else {
+                throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
+            }
+            var e = decoded.event
+            e.delivery = key.delivery
+            e.recipient = key.recipient
+            result.append(RecordedEvent(position: position, recordedAt: decoded.header.recordedAt, event: e))
+            guard decoded.header.previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
+            p = decoded.header.previous
+        }
+        return result.reversed()
+    }
+
+    /// The events of one message (or, with `recipient` empty, of the delivery itself), in log order.
+    public func events(delivery: String, recipient: String) throws(LedgerError) -> [RecordedEvent] {
+        let address = recipient.isEmpty ? "" : (Address.normalize(recipient) ?? recipient)
+        return try run {
+            try environment.read { txn in
+                guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return [] }
+                return try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn)
+            }
+        }
+    }
+
+    /// What the delivery's `delivery` events declared: for each field, the value of the latest
+    /// event (by `occurredAt`, ties by position) that set it.
+    public func declaration(delivery: String) throws(LedgerError) -> DeliveryDeclaration {
+        try run { try environment.read { txn in try declaration(delivery: delivery, txn) } }
+    }
+
+    func declaration(delivery: String, _ txn: borrowing Transaction) throws -> DeliveryDeclaration {
+        guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: "", txn) else {
+            return DeliveryDeclaration()
+        }
+        let events = try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn)
+            .sorted { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+        var result = DeliveryDeclaration()
+        for r in events {
+            if let v = r.event.toDeliver { result.toDeliver = v }
+            if let v = r.event.validitySeconds { result.validitySeconds = v }
+            if let v = r.event.label { result.label = v }
+        }
+        return result
+    }
+
+    /// A delivery's KPIs under `semantics`, or `nil` for a delivery the ledger does not know.
+    /// Reads the persisted counters: O(1) in the size of the delivery.
+    public func kpis(delivery: String, semantics: Semantics) throws(LedgerError) -> DeliveryKPIs? {
+        try run {
+            try environment.read { txn in
+                guard let d = try deliveryOrdinal(delivery, txn) else { return nil }
+                let counters = try txn.withValue(tables.deliveryCounters, key: Key.u32(d)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
+                let declared = try declaration(delivery: delivery, txn)
+                return DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: declared.toDeliver)
+            }
+        }
+    }
+
+    /// A recipient's status in a delivery under both semantics, with its events, or `nil` when
+    /// the ledger has no event for that message.
+    public func status(delivery: String, recipient: String) throws(LedgerError) -> MessageStatusReport? {
+        guard let address = Address.normalize(recipient) else { return nil }
+        return try run {
+            try environment.read { txn in
+                guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return nil }
+                let state = try txn.withValue(tables.messageState, key: Key.u32(info.ordinal)) { try StateCodec.decode($0) } ?? MessageState()
+                let events = try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn)
+                return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
+                                           efs: state.view(.efs), events: events, basis: try basis(txn))
+            }
+        }
+    }
+
+    /// The `efsFlag` events, in log order.
+    public func efsFlagHistory() throws(LedgerError) -> [RecordedEvent] {
+        try run {
+            try environment.read { txn in
+                guard let info = try streamInfo(delivery: 0, recipient: "", txn) else { return [] }
+                return try chain(info, key: StreamKey(delivery: "", recipient: ""), txn)
+            }
+        }
+    }
+
+    /// Whether the Email Feedback Service was on at `instant` (valid time): the `enabled` value of
+    /// the latest `efsFlag` event with `occurredAt ≤ instant` (ties by position); `nil` when the flag
+    /// was never set by then (domain.md §7).
+    public func efsEnabled(at instant: Instant) throws(LedgerError) -> Bool? {
+        try efsFlagHistory()
+            .filter { $0.event.occurredAt <= instant }
+            .max { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }?
+            .event.enabled
+    }
+
+    /// Calls `body` with every recorded event from `position` on, in log order (a full scan; for
+    /// audits, verification and tests). `body` returns `false` to stop.
+    public func forEachEvent(from position: UInt64 = 1, _ body: (RecordedEvent) throws -> Bool) throws {
+        try run {
+            try environment.read { txn in
+                var keys: [UInt32: StreamKey] = [:]
+                var deliveryNames: [UInt32: String] = [0: ""]
+                try txn.scan(tables.log, from: Key.u64(position)) { k, v in
+                    let p = Key.readU64(k)
+                    let decoded: RecordCodec.Decoded
+                    do { decoded = try RecordCodec.decode(v) } catch let error as CorruptRecordError { throw LedgerError.corrupt(position: p, what: error.what) }
+                    var e = decoded.event
+                    let ordinal = decoded.header.stream
+                    if decoded.definesStream {
+                        keys[ordinal] = StreamKey(delivery: e.delivery, recipient: e.recipient)
+                    } else if keys[ordinal] == nil {
+                        guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+                            throw LedgerError.corrupt(position: p, what: "stream \(ordinal) is not in the streams table")
+                        }
+                        if deliveryNames[info.deliveryOrdinal] == nil {
+                            deliveryNames[info.deliveryOrdinal] = try txn.withValue(tables.deliveryNames, key: Key.u32(info.deliveryOrdinal)) {
+                                String(decoding: $0, as: UTF8.self)
+                            } ?? ""
+                        }
+                        keys[ordinal] = StreamKey(delivery: deliveryNames[info.deliveryOrdinal]!, recipient: info.recipient)
+                    }
+                    let key = keys[ordinal]!
+                    e.delivery = key.delivery
+                    e.recipient = key.recipient
+                    return try body(RecordedEvent(position: p, recordedAt: decoded.header.recordedAt, event: e))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import LMDBKit
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Options for opening a ``Ledger``.
+public struct LedgerOptions: Sendable {
+    /// When true (default), every append commits with one fsync: an appended batch survives a
+    /// power loss. When false, commits are not synced (tests, throw-away demos).
+    public var durable: Bool = true
+    /// Initial LMDB map size in bytes; it grows automatically (doubling) when full.
+    public var initialMapSize: Int = 256 << 20
+    /// The clock that stamps `recordedAt` (transaction time). Injected for tests.
+    public var clock: @Sendable () -> Instant = Ledger.systemClock
+    /// Where the ledger logs (map growth, projection rebuilds). Defaults to no logging.
+    public var logger: Logger = Logger(label: "DeliveryLedger", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    public init() {}
+}
+
+/// What an append did.
+public struct AppendResult: Sendable, Hashable {
+    /// Per input event, in input order: the position it was appended at, or the position of the
+    /// identical event already recorded (``duplicates`` tells which).
+    public var positions: [UInt64]
+    /// Indexes (into the input batch) of the events that were already recorded: no-ops.
+    public var duplicates: [Int]
+    /// How many events were appended.
+    public var appended: Int { positions.count - duplicates.count }
+    /// The log position after the append (the last position), 0 for an empty ledger.
+    public var lastPosition: UInt64
+}
+
+/// What a query's answer is based on: how much of the log it saw (Datomic's basis-t).
+public struct Basis: Sendable, Hashable, Codable {
+    /// The last log position included (0 for an empty ledger).
+    public var position: UInt64
+    /// The transaction time of that position (UTC), `nil` for an empty ledger.
+    public var recordedAt: Instant?
+}
+
+/// A recipient's status in one delivery under both semantics, with the events behind it.
+public struct MessageStatusReport: Sendable, Hashable {
+    public var delivery: String
+    public var recipient: String
+    public var classic: MessageStatusView
+    public var efs: MessageStatusView
+    /// The message's events in log order.
+    public var events: [RecordedEvent]
+    public var basis: Basis
+
+    /// The view under `semantics`.
+    public func view(_ semantics: Semantics) -> MessageStatusView { semantics == .classic ? classic : efs }
+}
+
+/// What a delivery's `delivery` events declared (latest value of each field, domain.md §1–2).
+public struct DeliveryDeclaration: Sendable, Hashable {
+    /// Recipients targeted after exclusions, if declared.
+    public var toDeliver: Int64?
+    /// The validity period configured on the platform, in seconds, if declared.
+    public var validitySeconds: Int64?
+    public var label: String?
+}
+
+/// The delivery ledger: an append-only log of delivery-feedback events in LMDB, with the
+/// per-message and per-delivery projections kept up to date in the same transactions.
+///
+/// Open one `Ledger` per database path per process and share it: all methods are safe to call
+/// from concurrent tasks. Methods are synchronous and short (a batch append, a few B-tree reads);
+/// call large appends from a context that may block.
+///
+/// ```swift
+/// let ledger = try Ledger(path: "/var/lib/ledger.lmdb")
+/// try ledger.append([Event(id: "r1", kind: .relay, delivery: "d1", recipient: "a@example.com",
+///                          occurredAt: Instant(secondsSinceEpoch: 1_764_000_000))])
+/// let kpis = try ledger.kpis(delivery: "d1", semantics: .efs)
+/// ```
+public final class Ledger: Sendable {
+    let environment: Environment
+    let tables: Tables
+    let options: LedgerOptions
+    /// The database directory.
+    public let path: String
+
+    /// The system clock, UTC, millisecond precision.
+    public static let systemClock: @Sendable () -> Instant = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Instant(millisecondsSinceEpoch: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
+    }
+
+    /// Opens the ledger in directory `path`, creating the directory and the database on first use.
+    /// Brings the persisted projection up to date with the log (a no-op normally; a rebuild after
+    /// a projection layout change).
+    /// - Throws: ``LedgerError/cannotOpen(path:reason:)``, ``LedgerError/storage(_:)``,
+    ///   ``LedgerError/corrupt(position:what:)``.
+    public init(path: String, options: LedgerOptions = LedgerOptions()) throws(LedgerError) {
+        self.path = path
+        self.options = options
+        var st = stat()
+        if stat(path, &st) != 0 {
+            if mkdir(path, 0o755) != 0 {
+                throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+            }
+        } else if st.st_mode & S_IFMT != S_IFDIR {
+            throw .cannotOpen(path: path, reason: "not a directory (a ledger is a directory holding data.mdb)")
+        }
+        var envOptions = EnvironmentOptions()
+        envOptions.durable = options.durable
+        envOptions.initialMapSize = options.initialMapSize
+        do {
+            environment = try Environment(path: path, options: envOptions)
+            tables = try Tables(environment: environment)
+        } catch let e as LMDBError {
+            throw .cannotOpen(path: path, reason: e.message)
+        } catch {
+            throw .cannotOpen(path: path, reason: "\(error)")
+        }
+        try checkFormat()
+        try catchUpProjection()
+    }
+
+    private func checkFormat() throws(LedgerError) {
+        try run {
+            try environment.write { txn in
+                if let v = try txn.get(tables.meta, key: Tables.formatVersionKey) {
+                    let version = v.withUnsafeBytes { Key.readU64($0) }
+                    guard version == Tables.formatVersion else {
+                        throw LedgerError.cannotOpen(path: path, reason: "format version \(version); this build reads version \(Tables.formatVersion)")
+                    }
+                } else {
+                    try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion))
+                }
+            }
+        }
+    }
+
+    /// Maps any thrown error into ``LedgerError``.
+    func run<R>(_ body: () throws -> R) throws(LedgerError) -> R {
+        do {
+            return try body()
+        } catch let e as LedgerError {
+            throw e
+        } catch let e as LMDBError {
+            throw .storage(e)
+        } catch let e as CorruptRecordError {
+            throw .corrupt(position: nil, what: e.what)
+        } catch {
+            throw .corrupt(position: nil, what: "\(error)")
+        }
+    }
+
+    // MARK: Appending
+
+    /// Appends a batch of events atomically: all of them or none.
+    ///
+    /// Each event gets the next gap-free global position and `recordedAt` = the clock's time, never
+    /// earlier than the previous record's (transaction time is non-decreasing with position). An
+    /// event whose id its stream already holds with the same content is a no-op reporting the
+    /// original position (also within the batch). The projection and its checkpoint are updated in
+    /// the same transaction; one fsync per batch when durable.
+    ///
+    /// - Returns: the positions, in input order, and which events were duplicates.
+    /// - Throws: ``LedgerError/invalidEvent(index:eventId:_:)`` (``Event/validate()`` failed),
+    ///   ``LedgerError/conflict(index:eventId:stream:recordedPosition:)``, ``LedgerError/storage(_:)``.
+    ///   Nothing is appended when it throws.
+    @discardableResult
+    public func append(_ events: [Event]) throws(LedgerError) -> AppendResult {
+        for (i, e) in events.enumerated() {
+            do { try e.validate() } catch { throw .invalidEvent(index: i, eventId: e.id, error) }
+        }
+        return try run {
+            try environment.write { txn in
+                var batch = try AppendBatch(txn, tables: tables, now: options.clock())
+                for (i, e) in events.enumerated() { try batch.add(e, index: i, txn) }
+                try batch.finish(txn)
+                return batch.result
+            }
+        }
+    }
+
+    // MARK: Projection maintenance
+
+    /// Folds the log records past the projection checkpoint into the persisted projection (after
+    /// a layout change: from scratch). Normally the projection is already current: appends update it.
+    func catchUpProjection() throws(LedgerError) {
+        try run {
+            try environment.write { txn in
+                let layout = try txn.get(tables.meta, key: Tables.layoutKey).map { $0.withUnsafeBytes { Key.readU64($0) } }
+                var checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                if layout != StateCodec.layoutVersion {
+                    if layout != nil { options.logger.notice("projection layout changed; rebuilding from the log") }
+                    try txn.clear(tables.messageState)
+                    try txn.clear(tables.deliveryCounters)
+                    checkpoint = 0
+                    try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
+                }
+                let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                guard checkpoint < last else {
+                    try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
+                    return
+                }
+                var projector = Projector()
+                var streams: [UInt32: StreamInfo] = [:]
+                try txn.scan(tables.log, from: Key.u64(checkpoint + 1)) { k, v in
+                    let position = Key.readU64(k)
+                    let decoded = try RecordCodec.decode(v)
+                    guard decoded.event.kind.isMessageEvent else { return true }
+                    let ordinal = decoded.header.stream
+                    if streams[ordinal] == nil {
+                        guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+                            throw LedgerError.corrupt(position: position, what: "stream \(ordinal) is not in the streams table")
+                        }
+                        streams[ordinal] = info
+                    }
+                    try projector.apply(decoded.event, position: position, stream: ordinal,
+                                        delivery: streams[ordinal]!.deliveryOrdinal, txn, tables)
+                    return true
+                }
+                try projector.write(txn, tables, checkpoint: last)
+            }
+        }
+    }
+
+    /// Rebuilds the persisted projection from the whole log, in one transaction (readers keep
+    /// seeing the previous projection until it commits). The log is not changed.
+    public func rebuildProjection() throws(LedgerError) {
+        try run {
+            try environment.write { txn in
+                try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(0))
+            }
+        }
+        try catchUpProjection()
+    }
+}

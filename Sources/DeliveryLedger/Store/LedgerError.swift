@@ -1,0 +1,33 @@
+import LMDBKit
+
+/// Errors thrown by ``Ledger``. Messages name what is wrong and where; they are for people and
+/// are not meant to be parsed.
+public enum LedgerError: Error, Sendable, CustomStringConvertible {
+    /// Event number `index` (0-based) of a batch is not acceptable; nothing was appended.
+    case invalidEvent(index: Int, eventId: String, EventValidationError)
+    /// An event id already recorded in the same stream carries different content; nothing was appended.
+    case conflict(index: Int, eventId: String, stream: StreamKey, recordedPosition: UInt64)
+    /// Stored bytes do not decode (at a log position when known). Run `ledger verify`.
+    case corrupt(position: UInt64?, what: String)
+    /// The storage engine failed.
+    case storage(LMDBError)
+    /// The database path cannot be used.
+    case cannotOpen(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidEvent(index, id, error):
+            "event \(index) (id '\(id)'): \(error)"
+        case let .conflict(index, id, stream, position):
+            "event \(index): id '\(id)' is already recorded at position \(position) for delivery '\(stream.delivery)'"
+                + (stream.recipient.isEmpty ? "" : ", recipient '\(stream.recipient)'")
+                + " with different content (an event id must never be reused for another event)"
+        case let .corrupt(position, what):
+            "corrupt ledger" + (position.map { " at position \($0)" } ?? "") + ": \(what)"
+        case let .storage(error):
+            "storage error: \(error)"
+        case let .cannotOpen(path, reason):
+            "cannot open ledger at '\(path)': \(reason)"
+        }
+    }
+}

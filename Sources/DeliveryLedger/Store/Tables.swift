@@ -1,0 +1,83 @@
+import LMDBKit
+
+/// The named LMDB databases of a ledger (one environment, a directory).
+///
+/// | name | key | value | role |
+/// |---|---|---|---|
+/// | `log` | position, u64 big-endian | record (``RecordCodec``) | the append-only event log (`MDB_APPEND`) |
+/// | `meta` | ASCII name | bytes | format version, projection checkpoint and layout |
+/// | `deliveries` | delivery id (UTF-8) | ordinal u32 BE | interning of delivery ids |
+/// | `deliveryNames` | ordinal u32 BE | delivery id | reverse of `deliveries` |
+/// | `streamIndex` | delivery ordinal u32 BE + recipient | stream ordinal u32 BE | finds a message's stream without a scan; a delivery's messages are a key range |
+/// | `streams` | stream ordinal u32 BE | head position, event count, delivery ordinal, recipient | chain heads: each record links to the previous record of its stream |
+/// | `messageState` | stream ordinal u32 BE | ``StateCodec`` | projection: per-message state |
+/// | `deliveryCounters` | delivery ordinal u32 BE | counters | projection: per-delivery KPI counters |
+///
+/// There is no per-event secondary index: a stream's events are found by following the
+/// `previous` links from its head, and idempotency is checked along that chain.
+struct Tables: Sendable {
+    let log: Database
+    let meta: Database
+    let deliveries: Database
+    let deliveryNames: Database
+    let streamIndex: Database
+    let streams: Database
+    let messageState: Database
+    let deliveryCounters: Database
+
+    static let formatVersionKey = Array("format".utf8)
+    static let checkpointKey = Array("projection.checkpoint".utf8)
+    static let layoutKey = Array("projection.layout".utf8)
+    /// Version of the on-disk format (tables and record codec).
+    static let formatVersion: UInt64 = 1
+
+    init(environment env: Environment) throws {
+        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters) = try env.write { txn in
+            (try txn.openDatabase(named: "log"), try txn.openDatabase(named: "meta"),
+             try txn.openDatabase(named: "deliveries"), try txn.openDatabase(named: "deliveryNames"),
+             try txn.openDatabase(named: "streamIndex"), try txn.openDatabase(named: "streams"),
+             try txn.openDatabase(named: "messageState"), try txn.openDatabase(named: "deliveryCounters"))
+        }
+    }
+
+    static func streamIndexKey(delivery: UInt32, recipient: String) -> [UInt8] {
+        Key.u32(delivery) + Array(recipient.utf8)
+    }
+}
+
+/// A stream's entry in the `streams` table.
+struct StreamInfo: Sendable, Hashable {
+    var ordinal: UInt32
+    var deliveryOrdinal: UInt32
+    var recipient: String
+    var head: UInt64
+    var count: UInt64
+
+    var bytes: [UInt8] {
+        var w = ByteWriter(capacity: 24 + recipient.utf8.count)
+        w.varint(head)
+        w.varint(count)
+        w.varint(UInt64(deliveryOrdinal))
+        w.string(recipient)
+        return w.bytes
+    }
+
+    init(ordinal: UInt32, deliveryOrdinal: UInt32, recipient: String, head: UInt64, count: UInt64) {
+        self.ordinal = ordinal
+        self.deliveryOrdinal = deliveryOrdinal
+        self.recipient = recipient
+        self.head = head
+        self.count = count
+    }
+
+    init(ordinal: UInt32, bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {
+        var r = ByteReader(bytes)
+        self.ordinal = ordinal
+        head = try r.varint()
+        count = try r.varint()
+        let d = try r.varint()
+        guard d <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream \(ordinal): delivery ordinal out of range") }
+        deliveryOrdinal = UInt32(d)
+        recipient = try r.string()
+    }
+}

@@ -1,0 +1,40 @@
+import CLMDB
+
+/// An error returned by LMDB, with the operation that failed.
+///
+/// Wraps the raw return code of an `mdb_*` call (errno values or LMDB's own negative codes,
+/// see `lmdb.h`). Compare with the named statics, e.g. `error.code == LMDBError.mapFull.code`.
+public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The raw LMDB / errno return code.
+    public var code: Int32
+    /// The `mdb_*` operation that returned it (e.g. `mdb_put`).
+    public var operation: String
+
+    public init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
+    /// LMDB's own text for the code (`mdb_strerror`).
+    public var message: String { String(cString: mdb_strerror(code)) }
+
+    public var description: String { "LMDB \(operation) failed: \(message) (\(code))" }
+
+    /// `MDB_NOTFOUND`: key or data pair not found.
+    public static let notFound = LMDBError(code: MDB_NOTFOUND, operation: "")
+    /// `MDB_KEYEXIST`: key/data pair already exists.
+    public static let keyExists = LMDBError(code: MDB_KEYEXIST, operation: "")
+    /// `MDB_MAP_FULL`: environment map size reached (the ledger grows the map and retries).
+    public static let mapFull = LMDBError(code: MDB_MAP_FULL, operation: "")
+    /// `MDB_MAP_RESIZED`: another process grew the map.
+    public static let mapResized = LMDBError(code: MDB_MAP_RESIZED, operation: "")
+
+    /// Whether two errors carry the same code, whatever the operation.
+    public func hasCode(of other: LMDBError) -> Bool { code == other.code }
+}
+
+/// Every `mdb_*` return code goes through here.
+@inline(__always)
+func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
+    if rc != 0 { throw LMDBError(code: rc, operation: operation()) }
+}
