@@ -1,1 +1,132 @@
-// Readers of MTA feedback.
+// Readers of MTA feedback: the public types of `LedgerIngest`.
+
+import DeliveryLedger
+
+/// The input formats ``FeedReader`` reads (domain.md §8).
+///
+/// Raw values are the tokens of the command line's `--format` option.
+public enum InputFormat: String, Sendable, CaseIterable {
+    /// Tell the format from the first bytes (see ``FeedReader/read(_:file:options:)``):
+    /// `[` → ``sparkpost``; `{` → ``jsonl`` when the first object has a `kind` key, else ``sparkpost``.
+    case auto
+    /// Canonical JSON Lines: one canonical event object per line (``SourceFormat/jsonl``).
+    case jsonl
+    /// SparkPost / Momentum webhook batch, Events-API `{"results": […]}` document, or a single
+    /// `{"msys": {…}}` element (``SourceFormat/sparkpost``; reference/mta.md §1).
+    case sparkpost
+}
+
+/// Options of one read.
+public struct IngestOptions: Sendable {
+    /// The format to read; ``InputFormat/auto`` detects it.
+    public var format: InputFormat = .auto
+    /// SparkPost only: where to take the delivery id from instead of `campaign_id` /
+    /// `transmission_id`. Either a dotted path from the event object (`rcpt_meta.delivery_id`), or a
+    /// bare name looked up at the event's top level first, then in `rcpt_meta`. Ignored for JSON Lines,
+    /// whose `delivery` field is the delivery id.
+    public var deliveryKey: String? = nil
+    /// When `true`, a bad record does not stop the read: it is returned in
+    /// ``ParsedInput/rejected`` with its untouched bytes, and the good records are returned as events
+    /// (domain.md §8: "unless the user asks to skip bad records into a reject file").
+    public var skipInvalid: Bool = false
+
+    /// Creates read options.
+    ///
+    /// - Parameters:
+    ///   - format: the input format, ``InputFormat/auto`` by default.
+    ///   - deliveryKey: SparkPost delivery id override (see ``deliveryKey``), `nil` by default.
+    ///   - skipInvalid: collect bad records instead of failing (see ``skipInvalid``), `false` by default.
+    public init(format: InputFormat = .auto, deliveryKey: String? = nil, skipInvalid: Bool = false) {
+        self.format = format
+        self.deliveryKey = deliveryKey
+        self.skipInvalid = skipInvalid
+    }
+}
+
+/// A bad input record, located: file, 1-based line (JSON Lines) or 0-based element index
+/// (SparkPost arrays), and the field at fault (domain.md §8: "each bad record is reported with
+/// file, line/element index and field").
+///
+/// ``description`` reads like
+/// `events.json: element 3: field 'timestamp': not an epoch number or RFC 3339 instant: "2016-13-40"`.
+/// Field names are the source format's own (`timestamp`, `rcpt_to`, `bounce_class` for SparkPost;
+/// `occurredAt`, `recipient`, `bounceClass` for JSON Lines). Messages are for people and never parsed.
+public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The file name as given to ``FeedReader/read(_:file:options:)``.
+    public var file: String
+    /// The 1-based line number, for JSON Lines; `nil` otherwise.
+    public var line: Int?
+    /// The 0-based index of the element in the top-level array (webhook batch) or in `results`
+    /// (Events API), for SparkPost; `nil` otherwise. A single `{"msys": …}` object is element 0.
+    public var element: Int?
+    /// The field at fault, in the source format's naming; `nil` when the record as a whole is bad
+    /// (malformed JSON, too long).
+    public var field: String?
+    /// What is wrong, for people.
+    public var message: String
+
+    /// Creates an ingest error.
+    ///
+    /// - Parameters:
+    ///   - file: the input's name.
+    ///   - line: the 1-based line (JSON Lines) or `nil`.
+    ///   - element: the 0-based element index (SparkPost) or `nil`.
+    ///   - field: the field at fault or `nil`.
+    ///   - message: what is wrong.
+    public init(file: String, line: Int? = nil, element: Int? = nil, field: String? = nil, message: String) {
+        self.file = file
+        self.line = line
+        self.element = element
+        self.field = field
+        self.message = message
+    }
+
+    /// `file: line N: field 'f': message`, leaving out the parts that are `nil`.
+    public var description: String {
+        var s = file
+        if let line { s += ": line \(line)" }
+        if let element { s += ": element \(element)" }
+        if let field { s += ": field '\(field)'" }
+        return s + ": " + message
+    }
+}
+
+/// A record that could not be read (only with ``IngestOptions/skipInvalid``).
+public struct RejectedRecord: Sendable, Hashable {
+    /// Where and why.
+    public var error: IngestError
+    /// The record's bytes, untouched: the line without its `\n` / `\r\n` terminator (JSON Lines), or
+    /// the element from its first to its last byte (SparkPost). When the document structure itself is
+    /// broken (an element cut short, a missing `]`), the bytes from where the reader lost track to the
+    /// end of the input, and the read stops there.
+    public var raw: [UInt8]
+
+    /// Creates a rejected record.
+    public init(error: IngestError, raw: [UInt8]) {
+        self.error = error
+        self.raw = raw
+    }
+}
+
+/// What a read produced.
+public struct ParsedInput: Sendable {
+    /// The format actually read: ``InputFormat/jsonl`` or ``InputFormat/sparkpost``, never
+    /// ``InputFormat/auto`` (empty input with ``InputFormat/auto`` reports ``InputFormat/jsonl``).
+    public var format: InputFormat
+    /// The events, in input order. Each has been checked with `Event.validate()`.
+    public var events: [Event]
+    /// Records of types the ledger does not track, counted by type name, e.g.
+    /// `["open": 3, "click": 1, "ping": 1]` (domain.md §2: "counted and skipped with a summary, never an
+    /// error"). `ping` counts empty `{"msys": {}}` elements; `subscribe` counts bounce class 80.
+    public var skipped: [String: Int]
+    /// Bad records; non-empty only with ``IngestOptions/skipInvalid``.
+    public var rejected: [RejectedRecord]
+
+    /// Creates a parsed input.
+    public init(format: InputFormat, events: [Event] = [], skipped: [String: Int] = [:], rejected: [RejectedRecord] = []) {
+        self.format = format
+        self.events = events
+        self.skipped = skipped
+        self.rejected = rejected
+    }
+}

@@ -1,0 +1,144 @@
+import DeliveryLedger
+import Foundation
+
+/// Reads canonical JSON Lines (internal; the rules are documented on ``FeedReader``).
+enum CanonicalLineReader {
+    /// The longest line read, in bytes without the terminator: 1 MiB. Longer lines are refused
+    /// before any decoding, so a runaway 10 MB line costs one scan for the newline.
+    static let maximumLineLength = 1 << 20
+
+    /// Every field of the canonical event object; any other name is an error (strict contract).
+    static let knownFields: Set<String> = [
+        "id", "kind", "delivery", "recipient", "occurredAt", "final", "inBand", "beforeRelay",
+        "bounceClass", "smtpCode", "enhancedStatus", "response", "failureType", "failureReason",
+        "qualifier", "attempt", "validitySeconds", "toDeliver", "label", "enabled",
+    ]
+
+    static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
+        var result = ParsedInput(format: .jsonl)
+        var lineStart = start
+        var number = 0
+        while lineStart < bytes.count {
+            number += 1
+            let newline = indexOfNewline(in: bytes, from: lineStart) ?? bytes.count
+            var lineEnd = newline
+            if lineEnd > lineStart, bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+            let line = bytes[lineStart..<lineEnd]
+            lineStart = newline + 1
+            if line.allSatisfy(JSONScanner.isWhitespace) { continue }
+            do {
+                result.events.append(try event(line: line, number: number, file: file))
+            } catch {
+                guard skipInvalid else { throw error }
+                result.rejected.append(RejectedRecord(error: error, raw: Array(line)))
+            }
+        }
+        return result
+    }
+
+    static func indexOfNewline(in bytes: [UInt8], from start: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress, start < buffer.count else { return nil }
+            guard let hit = memchr(base + start, 0x0A, buffer.count - start) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    /// One line (without its terminator) → one validated event.
+    static func event(line: ArraySlice<UInt8>, number: Int, file: String) throws(IngestError) -> Event {
+        func fail(_ field: String?, _ message: String) -> IngestError {
+            IngestError(file: file, line: number, field: field, message: message)
+        }
+        guard line.count <= maximumLineLength else {
+            throw fail(nil, "longer than 1 MiB (\(line.count) bytes); a canonical event line is at most \(maximumLineLength) bytes")
+        }
+        let decoded: JSONValue
+        do { decoded = try JSONValue.decode(line) } catch { throw fail(nil, error.message) }
+        guard case .object(let object) = decoded else {
+            throw fail(nil, "expected a JSON object (one canonical event), got \(decoded.typeName)")
+        }
+        if let unknown = object.keys.filter({ !knownFields.contains($0) }).sorted().first {
+            throw fail(unknown, "unknown field (the canonical event format is strict; known fields: \(knownFields.sorted().joined(separator: ", ")))")
+        }
+        let f = FieldAccess(object: object, fail: fail, numbersAsStrings: false)
+
+        guard let kindText = try f.string("kind") else { throw fail("kind", "missing: every event needs a kind") }
+        guard let kind = EventKind(rawValue: kindText) else {
+            throw fail("kind", "unknown kind \(JSONValue.quoted(kindText)); expected one of \(EventKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let occurredAt = try f.instant("occurredAt") else {
+            throw fail("occurredAt", "missing: every event needs occurredAt (RFC 3339, or epoch seconds / milliseconds)")
+        }
+        let id = try f.string("id") ?? IngestRules.contentHashId(line)
+        let delivery = try f.string("delivery") ?? ""
+        var recipient = ""
+        if let given = try f.string("recipient"), !given.isEmpty {
+            guard let normalized = Address.normalize(given) else {
+                throw fail("recipient", "\(JSONValue.quoted(given)) is not an address (local@domain)")
+            }
+            recipient = normalized
+        }
+
+        var event = Event(id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
+                          source: .jsonl, raw: Array(line))
+        event.final = try f.bool("final") ?? true
+        if kind == .retry { event.final = false }
+        if kind == .timeout { event.final = true }
+        event.inBand = try f.bool("inBand")
+        event.beforeRelay = try f.bool("beforeRelay") ?? false
+        event.bounceClass = try f.int("bounceClass")
+        event.smtpCode = try f.int("smtpCode")
+        event.enhancedStatus = try f.string("enhancedStatus")
+        event.response = try f.string("response")
+        event.attempt = try f.int("attempt")
+        event.validitySeconds = try f.int64("validitySeconds")
+        event.toDeliver = try f.int64("toDeliver")
+        event.label = try f.string("label")
+        event.enabled = try f.bool("enabled")
+
+        let failureType = try f.string("failureType")
+        let failureReason = try f.string("failureReason")
+        let qualifier = try f.string("qualifier")
+        switch (failureType, failureReason) {
+        case let (typeText?, reasonText?):
+            guard let type = FailureType(rawValue: typeText) else {
+                throw fail("failureType", "unknown failure type \(JSONValue.quoted(typeText)); expected one of \(FailureType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let reason = FailureReason(rawValue: reasonText) else {
+                throw fail("failureReason", "unknown failure reason \(JSONValue.quoted(reasonText)); expected one of \(FailureReason.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if kind == .retry, type == .hard {
+                throw fail("failureType", "a retry is a temporary failure and is never hard (domain.md §5.1)")
+            }
+            event.qualification = Qualification(type, reason)
+            event.qualifier = qualifier ?? "source"
+        case (_?, nil):
+            throw fail("failureReason", "missing: failureType and failureReason go together")
+        case (nil, _?):
+            throw fail("failureType", "missing: failureType and failureReason go together")
+        case (nil, nil):
+            if qualifier != nil {
+                throw fail("qualifier", "names who produced failureType and failureReason, which are missing")
+            }
+            if kind == .bounce || kind == .retry || kind == .timeout {
+                if let c = event.bounceClass, let effect = BounceClassTable.effect(of: c) {
+                    switch effect {
+                    case .failure: break
+                    case .autoReply:
+                        throw fail("bounceClass", "class \(c) is an auto-reply, not a failure: write kind \"autoReply\" (domain.md §5.2)")
+                    case .unsubscribe:
+                        throw fail("bounceClass", "class \(c) is an unsubscribe request, not a failure: write kind \"unsubscribe\" (domain.md §5.2)")
+                    case .subscribe:
+                        throw fail("bounceClass", "class \(c) is a subscribe request, which the ledger does not track (domain.md §5.2)")
+                    }
+                }
+                event.qualification = IngestRules.derivedQualification(
+                    kind: kind, bounceClass: event.bounceClass, smtpCode: event.smtpCode, enhancedStatus: event.enhancedStatus)
+                event.qualifier = BounceClassTable.version
+            }
+        }
+
+        do { try event.validate() } catch { throw fail(error.field, error.message) }
+        return event
+    }
+}

@@ -1,0 +1,132 @@
+import DeliveryLedger
+
+/// Turns input bytes (canonical JSON Lines or SparkPost feedback) into ledger events, without
+/// storing anything (domain.md §8).
+///
+/// ## Format detection (``InputFormat/auto``)
+/// After an optional UTF-8 byte order mark and white space: `[` → SparkPost; `{` → JSON Lines when the
+/// first object has a `kind` member, SparkPost otherwise (`{"results": …}`, `{"msys": …}`). The member
+/// names are found by scanning, not decoding, so even a first line too long or too broken to decode is
+/// told apart; the first of `kind` (JSON Lines) or `msys`, `results`, `type` (SparkPost) decides, and an
+/// object with none of them but a canonical `occurredAt`, `delivery` or `recipient` is JSON Lines (so a
+/// line that forgot its `kind` is reported as such). Empty input gives zero events and no error.
+/// Anything else is an error: "cannot tell the format; use --format".
+///
+/// ## Canonical JSON Lines (``SourceFormat/jsonl``)
+/// One JSON object per line; lines end with `\n` or `\r\n`; blank lines are ignored; line numbers
+/// count every line from 1. Members: `id`, `kind`, `delivery`, `recipient`, `occurredAt`, and, as the
+/// kind needs, `final`, `inBand`, `beforeRelay`, `bounceClass`, `smtpCode`, `enhancedStatus`,
+/// `response`, `failureType`, `failureReason`, `qualifier`, `attempt`, `validitySeconds`, `toDeliver`,
+/// `label`, `enabled`. Rules:
+/// - any other member name is an error naming it (the format is a strict contract); JSON `null` is the
+///   same as an absent member; numbers must be JSON numbers (integral where the field is an integer);
+/// - `kind`, `failureType`, `failureReason` are the raw values of `EventKind`, `FailureType`,
+///   `FailureReason`;
+/// - `occurredAt`: RFC 3339 text with an offset, or an epoch number (JSON number or string of digits,
+///   fraction allowed) in **seconds**, read as **milliseconds** when ≥ 100 000 000 000 (that many seconds
+///   is the year 5138, that many milliseconds is 1973; domain.md §7). Fractions finer than a millisecond
+///   are truncated;
+/// - `id` is optional: without it the id is `sha256:` + the hex of the first 16 bytes of the SHA-256
+///   of the line's bytes (without the terminator), so re-reading the same line gives the same id
+///   (domain.md §2: "with no id, from a content hash");
+/// - `recipient` is normalised with `Address.normalize` (an error when it is not an address);
+/// - `final` defaults to `true`; a `retry` is never final and a `timeout` always is;
+///   `beforeRelay` defaults to `false`;
+/// - a `bounce`, `retry` or `timeout` without `failureType`/`failureReason` is qualified from
+///   `bounceClass` by `BounceClassTable` (a class meaning auto-reply, unsubscribe or subscribe is an
+///   error: the writer must use that kind), else by `BounceClassTable.fallback(smtpCode:enhancedStatus:)`;
+///   the result is capped at soft for a `retry`, a 4xx reply or a class-4 enhanced code (domain.md §5.1),
+///   and `qualifier` is `BounceClassTable.version`. Given explicitly, the pair is kept as is with
+///   `qualifier` as given or `"source"`; `failureType` and `failureReason` go together, a `qualifier`
+///   without them is an error, and a hard `retry` is an error (domain.md §5.1);
+/// - the line must be at most 1 MiB (1 048 576 bytes); a longer line is refused without decoding it.
+/// `Event.raw` is the line's exact bytes without the terminator.
+///
+/// ## SparkPost (``SourceFormat/sparkpost``; reference/mta.md §1)
+/// A webhook batch `[{"msys": {"<group>": {…}}}, …]` (an empty `{"msys": {}}` is a ping, counted as
+/// skipped `ping`), an Events-API document `{"results": [ … ]}` whose elements are flat events (or
+/// msys-wrapped), or one `{"msys": {…}}` object (element 0). A byte-level scanner finds each element's
+/// exact bytes, which become `Event.raw` (and `RejectedRecord.raw`); each element is decoded on its own.
+/// Mapping (domain.md §2, §5.2, §8):
+/// - `injection` → `relay`; `delivery` → `delivered`; `bounce` → `bounce` (final, in band);
+///   `out_of_band` → `bounce` (final, not in band); `policy_rejection`, `generation_failure`,
+///   `generation_rejection` (group `message_event` or `gen_event`) → `bounce` (final, `beforeRelay`);
+///   `delay` → `retry` (not final, never hard); `spam_complaint` → `complaint`; `list_unsubscribe`,
+///   `link_unsubscribe` → `unsubscribe`; anything else (`open`, `initial_open`, `click`, `amp_*`,
+///   `sms_status`, `relay_*`, unknown types) is counted in ``ParsedInput/skipped`` by type name;
+/// - `bounce_class` (number or string) on a `bounce` / `out_of_band`: auto-reply classes (60, 100) make
+///   an `autoReply`, 90 an `unsubscribe`, 80 is skipped as `subscribe`; failure classes qualify the
+///   event. A `bounce` / `out_of_band` whose `raw_reason`/`reason` or enhanced code is a timeout
+///   (`BounceClassTable.isTimeoutText`) becomes a `timeout` qualified by its class. On the other failure
+///   types a non-failure class is ignored. Without a failure class: `BounceClassTable.fallback`.
+///   Qualifications are capped at soft as for JSON Lines; `qualifier` is `BounceClassTable.version`;
+/// - delivery id: `campaign_id`, or `transmission_id` when `campaign_id` is missing or empty, or the
+///   ``IngestOptions/deliveryKey``; recipient: `rcpt_to`, or `raw_rcpt_to`, normalised; `occurredAt`:
+///   `timestamp` as an epoch number / digit string / RFC 3339 text (same rule as JSON Lines);
+///   `smtpCode`: `error_code`; `enhancedStatus`: the first RFC 3463 code in `raw_reason`, else in
+///   `reason`; `response`: `raw_reason`, else `reason`; `attempt`: `num_retries`; numbers may be
+///   strings of digits, any other string in a numeric field is an error naming it;
+/// - event id: `sparkpost:<type>:<event_id>` (the type is part of the key because documentation
+///   samples reuse one `event_id` for every type, domain.md §2), or `sparkpost:<type>:sha256:<hex>`
+///   of the element's bytes when `event_id` is missing.
+///
+/// ## Errors
+/// Every event is checked with `Event.validate()`; its errors are reported with the source's field
+/// name. The first bad record stops the read, unless ``IngestOptions/skipInvalid`` collects bad
+/// records in ``ParsedInput/rejected``. A broken document structure (an element cut short, a missing
+/// `]`) ends the read at that point: the bytes from there to the end form one rejected record.
+public enum FeedReader {
+    /// Reads events from bytes.
+    ///
+    /// - Parameters:
+    ///   - bytes: the whole input (a file's contents, a request body).
+    ///   - file: the input's name, used in errors only.
+    ///   - options: format, SparkPost delivery key, whether to skip bad records.
+    /// - Returns: the events in input order, the skipped type counts and the rejected records.
+    /// - Throws: the **first** ``IngestError`` (file, line or element, field), unless
+    ///   ``IngestOptions/skipInvalid`` is set; even then, an input whose format cannot be told or
+    ///   whose top level is not a SparkPost document is an error.
+    public static func read(_ bytes: [UInt8], file: String, options: IngestOptions) throws(IngestError) -> ParsedInput {
+        var start = 0
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
+        let format = options.format == .auto ? try detect(bytes, from: start, file: file) : options.format
+        switch format {
+        case .jsonl, .auto:
+            return try CanonicalLineReader.read(bytes, from: start, file: file, skipInvalid: options.skipInvalid)
+        case .sparkpost:
+            return try SparkPostReader.read(bytes, from: start, file: file, deliveryKey: options.deliveryKey,
+                                            skipInvalid: options.skipInvalid)
+        }
+    }
+
+    /// Tells the format from the first bytes (see ``FeedReader``).
+    static func detect(_ bytes: [UInt8], from start: Int, file: String) throws(IngestError) -> InputFormat {
+        let scanner = JSONScanner(bytes: bytes)
+        let first = scanner.skipWhitespace(start)
+        guard first < bytes.count else { return .jsonl }
+        switch bytes[first] {
+        case JSONScanner.openBracket:
+            return .sparkpost
+        case JSONScanner.openBrace:
+            // Member names of the first object, as far as they can be followed.
+            var sawCanonicalName = false
+            var i = scanner.skipWhitespace(first + 1)
+            while i < bytes.count, bytes[i] == JSONScanner.quote {
+                guard let keyEnd = try? scanner.endOfString(i) else { break }
+                let key = JSONScanner.decodeKey(bytes[(i + 1)..<(keyEnd - 1)])
+                if key == "kind" { return .jsonl }
+                if key == "msys" || key == "results" || key == "type" { return .sparkpost }
+                if key == "occurredAt" || key == "delivery" || key == "recipient" { sawCanonicalName = true }
+                i = scanner.skipWhitespace(keyEnd)
+                guard i < bytes.count, bytes[i] == JSONScanner.colon else { break }
+                guard let valueEnd = try? scanner.endOfValue(scanner.skipWhitespace(i + 1)) else { break }
+                i = scanner.skipWhitespace(valueEnd)
+                guard i < bytes.count, bytes[i] == JSONScanner.comma else { break }
+                i = scanner.skipWhitespace(i + 1)
+            }
+            return sawCanonicalName ? .jsonl : .sparkpost
+        default:
+            throw IngestError(file: file, message: "cannot tell the format; use --format")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import DeliveryLedger
+
+/// Typed access to the members of one decoded record, turning every mismatch into an
+/// ``IngestError`` that names the field (internal).
+struct FieldAccess {
+    let object: [String: JSONValue]
+    /// Builds the located error for a field (or the whole record when `nil`).
+    let fail: (_ field: String?, _ message: String) -> IngestError
+    /// Whether numeric fields may arrive as strings of digits (SparkPost: yes; canonical: no).
+    let numbersAsStrings: Bool
+
+    /// The member, `nil` when absent or JSON `null`.
+    func value(_ name: String) -> JSONValue? {
+        guard let v = object[name] else { return nil }
+        if case .null = v { return nil }
+        return v
+    }
+
+    func string(_ name: String) throws(IngestError) -> String? {
+        guard let v = value(name) else { return nil }
+        guard case .string(let s) = v else { throw fail(name, "expected a string, got \(v.typeName) \(v.snippet)") }
+        return s
+    }
+
+    /// A string, or an integer written as its decimal digits (ids that feeds send either way).
+    func identifier(_ name: String) throws(IngestError) -> String? {
+        guard let v = value(name) else { return nil }
+        switch v {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        default: throw fail(name, "expected a string or an integer, got \(v.typeName) \(v.snippet)")
+        }
+    }
+
+    func bool(_ name: String) throws(IngestError) -> Bool? {
+        guard let v = value(name) else { return nil }
+        guard case .bool(let b) = v else { throw fail(name, "expected true or false, got \(v.typeName) \(v.snippet)") }
+        return b
+    }
+
+    func int64(_ name: String) throws(IngestError) -> Int64? {
+        guard let v = value(name) else { return nil }
+        guard let i = IngestRules.integer(v, allowString: numbersAsStrings) else {
+            let what = numbersAsStrings ? "an integer (number or string of digits)" : "an integer"
+            throw fail(name, "expected \(what), got \(v.typeName) \(v.snippet)")
+        }
+        return i
+    }
+
+    func int(_ name: String) throws(IngestError) -> Int? {
+        guard let i = try int64(name) else { return nil }
+        guard let small = Int(exactly: i), abs(small) <= Int(Int32.max) else {
+            throw fail(name, "number \(i) is out of range")
+        }
+        return small
+    }
+
+    func instant(_ name: String) throws(IngestError) -> Instant? {
+        guard let v = value(name) else { return nil }
+        guard let instant = IngestRules.instant(from: v) else { throw fail(name, IngestRules.badInstantMessage(v)) }
+        return instant
+    }
+}

@@ -1,0 +1,160 @@
+/// A byte-level JSON structure scanner (internal).
+///
+/// It finds where values begin and end without decoding them: strings (with their `\` escapes)
+/// and nesting of `{}` / `[]` are tracked; scalars (numbers, `true`, `false`, `null`) are skipped up
+/// to the next structural byte and left for the decoder to judge. This lets the SparkPost reader
+/// keep every element's exact bytes (`Event.raw`, reject files) and decode elements one by one.
+struct JSONScanner {
+    /// Why the structure could not be followed, and the offset where that was noticed.
+    struct Failure: Error {
+        var message: String
+        var offset: Int
+    }
+
+    let bytes: [UInt8]
+
+    static let quote = UInt8(ascii: "\"")
+    static let backslash = UInt8(ascii: "\\")
+    static let openBrace = UInt8(ascii: "{")
+    static let closeBrace = UInt8(ascii: "}")
+    static let openBracket = UInt8(ascii: "[")
+    static let closeBracket = UInt8(ascii: "]")
+    static let comma = UInt8(ascii: ",")
+    static let colon = UInt8(ascii: ":")
+
+    static func isWhitespace(_ b: UInt8) -> Bool {
+        b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09
+    }
+
+    /// The first offset at or after `i` that is not JSON white space (or `bytes.count`).
+    func skipWhitespace(_ i: Int) -> Int {
+        var i = i
+        while i < bytes.count, JSONScanner.isWhitespace(bytes[i]) { i += 1 }
+        return i
+    }
+
+    /// The offset just after the string starting at `i` (which holds `"`).
+    func endOfString(_ i: Int) throws(Failure) -> Int {
+        var j = i + 1
+        while j < bytes.count {
+            let b = bytes[j]
+            if b == JSONScanner.backslash { j += 2; continue }
+            if b == JSONScanner.quote { return j + 1 }
+            j += 1
+        }
+        throw Failure(message: "truncated JSON: a string is not closed", offset: i)
+    }
+
+    /// The offset just after the value starting at `i`.
+    func endOfValue(_ i: Int) throws(Failure) -> Int {
+        guard i < bytes.count else { throw Failure(message: "truncated JSON: a value is missing", offset: i) }
+        let first = bytes[i]
+        if first == JSONScanner.quote { return try endOfString(i) }
+        if first == JSONScanner.openBrace || first == JSONScanner.openBracket {
+            var closers: [UInt8] = [first == JSONScanner.openBrace ? JSONScanner.closeBrace : JSONScanner.closeBracket]
+            var j = i + 1
+            while j < bytes.count {
+                let b = bytes[j]
+                switch b {
+                case JSONScanner.quote:
+                    j = try endOfString(j)
+                    continue
+                case JSONScanner.openBrace:
+                    closers.append(JSONScanner.closeBrace)
+                case JSONScanner.openBracket:
+                    closers.append(JSONScanner.closeBracket)
+                case JSONScanner.closeBrace, JSONScanner.closeBracket:
+                    guard closers.last == b else {
+                        throw Failure(message: "malformed JSON: '\(Character(Unicode.Scalar(b)))' does not close the open '\(closers.last == JSONScanner.closeBrace ? "{" : "[")'", offset: i)
+                    }
+                    closers.removeLast()
+                    if closers.isEmpty { return j + 1 }
+                default:
+                    break
+                }
+                j += 1
+            }
+            throw Failure(message: "truncated JSON: '\(Character(Unicode.Scalar(first)))' is not closed", offset: i)
+        }
+        // A scalar: up to the next structural byte or white space.
+        var j = i
+        while j < bytes.count {
+            let b = bytes[j]
+            if b == JSONScanner.comma || b == JSONScanner.closeBrace || b == JSONScanner.closeBracket
+                || b == JSONScanner.colon || b == JSONScanner.openBrace || b == JSONScanner.openBracket
+                || b == JSONScanner.quote || JSONScanner.isWhitespace(b) { break }
+            j += 1
+        }
+        guard j > i else {
+            throw Failure(message: "malformed JSON: unexpected '\(Character(Unicode.Scalar(first)))'", offset: i)
+        }
+        return j
+    }
+
+    /// The members of the object starting at `i` (which holds `{`): each key (decoded) with the
+    /// range of its value, and the offset just after the closing `}`.
+    func members(ofObjectAt i: Int) throws(Failure) -> (members: [(key: String, value: Range<Int>)], end: Int) {
+        var out: [(key: String, value: Range<Int>)] = []
+        var j = skipWhitespace(i + 1)
+        if j < bytes.count, bytes[j] == JSONScanner.closeBrace { return (out, j + 1) }
+        while true {
+            guard j < bytes.count else { throw Failure(message: "truncated JSON: '{' is not closed", offset: i) }
+            guard bytes[j] == JSONScanner.quote else {
+                throw Failure(message: "malformed JSON: expected a member name in quotes", offset: j)
+            }
+            let keyEnd = try endOfString(j)
+            let key = JSONScanner.decodeKey(bytes[(j + 1)..<(keyEnd - 1)])
+            j = skipWhitespace(keyEnd)
+            guard j < bytes.count else { throw Failure(message: "truncated JSON: '{' is not closed", offset: i) }
+            guard bytes[j] == JSONScanner.colon else { throw Failure(message: "malformed JSON: expected ':' after a member name", offset: j) }
+            let valueStart = skipWhitespace(j + 1)
+            let valueEnd = try endOfValue(valueStart)
+            out.append((key, valueStart..<valueEnd))
+            j = skipWhitespace(valueEnd)
+            guard j < bytes.count else { throw Failure(message: "truncated JSON: '{' is not closed", offset: i) }
+            if bytes[j] == JSONScanner.closeBrace { return (out, j + 1) }
+            guard bytes[j] == JSONScanner.comma else { throw Failure(message: "malformed JSON: expected ',' or '}'", offset: j) }
+            j = skipWhitespace(j + 1)
+        }
+    }
+
+    /// The elements of the array starting at `i` (which holds `[`), one by one.
+    ///
+    /// - Returns: the element ranges found, the offset just after `]` when the array is whole, and
+    ///   the structural failure that stopped the scan otherwise (its offset is where the reader lost
+    ///   track: the start of a cut element, or the stray byte between elements).
+    func elements(ofArrayAt i: Int) -> (elements: [Range<Int>], end: Int?, failure: Failure?) {
+        var out: [Range<Int>] = []
+        var j = skipWhitespace(i + 1)
+        if j < bytes.count, bytes[j] == JSONScanner.closeBracket { return (out, j + 1, nil) }
+        while true {
+            guard j < bytes.count else {
+                return (out, nil, Failure(message: "truncated JSON: the array is not closed with ']'", offset: j))
+            }
+            let end: Int
+            do { end = try endOfValue(j) } catch {
+                return (out, nil, Failure(message: error.message, offset: j))
+            }
+            out.append(j..<end)
+            j = skipWhitespace(end)
+            guard j < bytes.count else {
+                return (out, nil, Failure(message: "truncated JSON: the array is not closed with ']'", offset: j))
+            }
+            if bytes[j] == JSONScanner.closeBracket { return (out, j + 1, nil) }
+            guard bytes[j] == JSONScanner.comma else {
+                return (out, nil, Failure(message: "malformed JSON: expected ',' or ']' after an element", offset: j))
+            }
+            j = skipWhitespace(j + 1)
+        }
+    }
+
+    /// A member name's text: plain bytes as UTF-8, or the JSON decoder's reading when it has escapes.
+    static func decodeKey(_ raw: ArraySlice<UInt8>) -> String {
+        if !raw.contains(backslash) { return String(decoding: raw, as: UTF8.self) }
+        var quoted: [UInt8] = [quote]
+        quoted.append(contentsOf: raw)
+        quoted.append(quote)
+        if case .string(let s)? = try? JSONValue.decode(quoted[...]) { return s }
+        return String(decoding: raw, as: UTF8.self)
+    }
+}

@@ -1,0 +1,234 @@
+import DeliveryLedger
+
+/// Reads SparkPost / Momentum webhook batches and Events-API results (internal; the rules are
+/// documented on ``FeedReader``).
+enum SparkPostReader {
+    /// What a SparkPost element turned into.
+    enum Outcome {
+        case event(Event)
+        case skipped(String)
+    }
+
+    static func read(_ bytes: [UInt8], from start: Int, file: String, deliveryKey: String?, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
+        var result = ParsedInput(format: .sparkpost)
+        let scanner = JSONScanner(bytes: bytes)
+        let first = scanner.skipWhitespace(start)
+        guard first < bytes.count else { return result }
+
+        // Locate the elements: the top-level array, the `results` array, or one object.
+        var elements: [Range<Int>] = []
+        var structural: JSONScanner.Failure?
+        var documentEnd: Int?
+        switch bytes[first] {
+        case JSONScanner.openBracket:
+            (elements, documentEnd, structural) = scanner.elements(ofArrayAt: first)
+        case JSONScanner.openBrace:
+            do {
+                let (members, end) = try scanner.members(ofObjectAt: first)
+                if let results = members.first(where: { $0.key == "results" }) {
+                    guard results.value.lowerBound < bytes.count, bytes[results.value.lowerBound] == JSONScanner.openBracket else {
+                        throw IngestError(file: file, field: "results", message: "expected an array of events")
+                    }
+                    let scan = scanner.elements(ofArrayAt: results.value.lowerBound)
+                    elements = scan.elements
+                    structural = scan.failure
+                    documentEnd = end
+                } else if members.contains(where: { $0.key == "msys" || $0.key == "type" }) {
+                    elements = [first..<end]
+                    documentEnd = end
+                } else {
+                    throw IngestError(file: file, message: "not a SparkPost document: expected an array of webhook events, {\"results\": [...]}, or one {\"msys\": {...}} event")
+                }
+            } catch let failure as JSONScanner.Failure {
+                structural = JSONScanner.Failure(message: failure.message, offset: first)
+            } catch let error as IngestError {
+                throw error
+            } catch {
+                throw IngestError(file: file, message: "\(error)")
+            }
+        default:
+            throw IngestError(file: file, message: "not a SparkPost document: expected '[' or '{'")
+        }
+        if structural == nil, let end = documentEnd {
+            let rest = scanner.skipWhitespace(end)
+            if rest < bytes.count {
+                structural = JSONScanner.Failure(message: "unexpected bytes after the end of the JSON document", offset: rest)
+            }
+        }
+
+        for (index, range) in elements.enumerated() {
+            do {
+                switch try element(bytes[range], index: index, file: file, deliveryKey: deliveryKey) {
+                case .event(let e): result.events.append(e)
+                case .skipped(let type): result.skipped[type, default: 0] += 1
+                }
+            } catch {
+                guard skipInvalid else { throw error }
+                result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
+            }
+        }
+        if let failure = structural {
+            let error = IngestError(file: file, element: elements.count, message: failure.message)
+            guard skipInvalid else { throw error }
+            result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[failure.offset...])))
+        }
+        return result
+    }
+
+    /// One element (its exact bytes) → an event, or a skipped type name.
+    static func element(_ raw: ArraySlice<UInt8>, index: Int, file: String, deliveryKey: String?) throws(IngestError) -> Outcome {
+        func fail(_ field: String?, _ message: String) -> IngestError {
+            IngestError(file: file, element: index, field: field, message: message)
+        }
+        let decoded: JSONValue
+        do { decoded = try JSONValue.decode(raw) } catch { throw fail(nil, error.message) }
+        guard case .object(let top) = decoded else {
+            throw fail(nil, "expected a JSON object (a webhook event), got \(decoded.typeName)")
+        }
+
+        // Unwrap {"msys": {"<group>": {...}}}; {"msys": {}} is a ping.
+        var object = top
+        if let msys = top["msys"] {
+            guard case .object(let groups) = msys else { throw fail("msys", "expected an object, got \(msys.typeName)") }
+            if groups.isEmpty { return .skipped("ping") }
+            guard groups.count == 1, let (group, body) = groups.first else {
+                throw fail("msys", "expected exactly one event group, got \(groups.keys.sorted().joined(separator: ", "))")
+            }
+            guard case .object(let inner) = body else { throw fail("msys.\(group)", "expected an object, got \(body.typeName)") }
+            object = inner
+        }
+        let f = FieldAccess(object: object, fail: fail, numbersAsStrings: true)
+        guard let type = try f.string("type") else { throw fail("type", "missing: a SparkPost event needs a type") }
+
+        // Type → kind (domain.md §2, §8; reference/mta.md §1.2).
+        var kind: EventKind
+        var inBand: Bool? = nil
+        var beforeRelay = false
+        switch type {
+        case "injection": kind = .relay
+        case "delivery": kind = .delivered
+        case "bounce": kind = .bounce; inBand = true
+        case "out_of_band": kind = .bounce; inBand = false
+        case "policy_rejection", "generation_failure", "generation_rejection": kind = .bounce; beforeRelay = true
+        case "delay": kind = .retry
+        case "spam_complaint": kind = .complaint
+        case "list_unsubscribe", "link_unsubscribe": kind = .unsubscribe
+        default:
+            // Engagement (open, initial_open, click, amp_*), sms_status, relay_*, and types unknown
+            // today: not tracked, counted (domain.md §2: "counted and skipped with a summary, never an error").
+            return .skipped(type)
+        }
+
+        let bounceClass = try f.int("bounce_class")
+        let isBounceType = type == "bounce" || type == "out_of_band"
+        if isBounceType, let c = bounceClass, let effect = BounceClassTable.effect(of: c) {
+            switch effect {
+            case .failure: break
+            case .autoReply: kind = .autoReply; inBand = nil
+            case .unsubscribe: kind = .unsubscribe; inBand = nil
+            case .subscribe: return .skipped("subscribe")
+            }
+        }
+
+        // Delivery id.
+        let delivery: String
+        if let key = deliveryKey, !key.isEmpty {
+            delivery = try deliveryId(object, key: key, f: f, fail: fail)
+        } else if let campaign = try f.identifier("campaign_id"), !campaign.isEmpty {
+            delivery = campaign
+        } else if let transmission = try f.identifier("transmission_id"), !transmission.isEmpty {
+            delivery = transmission
+        } else {
+            throw fail("campaign_id", "missing: neither campaign_id nor transmission_id gives a delivery id (or choose one with the delivery key option)")
+        }
+
+        // Recipient.
+        var recipientField = "rcpt_to"
+        var given = try f.string("rcpt_to")
+        if given?.isEmpty ?? true, let alt = try f.string("raw_rcpt_to"), !alt.isEmpty {
+            given = alt
+            recipientField = "raw_rcpt_to"
+        }
+        guard let text = given, !text.isEmpty else { throw fail("rcpt_to", "missing: a \(type) event needs rcpt_to") }
+        guard let recipient = Address.normalize(text) else {
+            throw fail(recipientField, "\(JSONValue.quoted(text)) is not an address (local@domain)")
+        }
+
+        guard let occurredAt = try f.instant("timestamp") else {
+            throw fail("timestamp", "missing: a \(type) event needs a timestamp")
+        }
+
+        let smtpCode = try f.int("error_code")
+        let rawReason = try f.string("raw_reason")
+        let reason = try f.string("reason")
+        let enhancedStatus = rawReason.flatMap(IngestRules.firstEnhancedStatus(in:)) ?? reason.flatMap(IngestRules.firstEnhancedStatus(in:))
+        let response = rawReason ?? reason
+        let attempt = try f.int("num_retries")
+
+        if isBounceType, kind == .bounce,
+           BounceClassTable.isTimeoutText(rawReason, enhancedStatus: enhancedStatus) || BounceClassTable.isTimeoutText(reason, enhancedStatus: nil) {
+            kind = .timeout
+        }
+
+        let id: String
+        if let eventId = try f.identifier("event_id"), !eventId.isEmpty {
+            id = "sparkpost:\(type):\(eventId)"
+        } else {
+            id = "sparkpost:\(type):" + IngestRules.contentHashId(raw)
+        }
+
+        var event = Event(
+            id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
+            final: kind != .retry, inBand: inBand, beforeRelay: beforeRelay, bounceClass: bounceClass,
+            smtpCode: smtpCode, enhancedStatus: enhancedStatus, response: response, attempt: attempt,
+            source: .sparkpost, raw: Array(raw))
+        if kind == .bounce || kind == .retry || kind == .timeout {
+            event.qualification = IngestRules.derivedQualification(
+                kind: kind, bounceClass: bounceClass, smtpCode: smtpCode, enhancedStatus: enhancedStatus)
+            event.qualifier = BounceClassTable.version
+        }
+        do {
+            try event.validate()
+        } catch {
+            let field: String = switch error.field {
+            case "id": "event_id"
+            case "delivery": deliveryKey ?? "campaign_id"
+            case "recipient": recipientField
+            case "occurredAt": "timestamp"
+            case "bounceClass": "bounce_class"
+            case "smtpCode": "error_code"
+            case "enhancedStatus", "response": rawReason != nil ? "raw_reason" : "reason"
+            case "attempt": "num_retries"
+            default: error.field
+            }
+            throw fail(field, error.message)
+        }
+        return .event(event)
+    }
+
+    /// The delivery id at `key`: a dotted path (`rcpt_meta.delivery_id`), or a bare name at the top
+    /// level, then in `rcpt_meta`.
+    static func deliveryId(_ object: [String: JSONValue], key: String, f: FieldAccess,
+                           fail: (String?, String) -> IngestError) throws(IngestError) -> String {
+        func text(_ v: JSONValue?) throws(IngestError) -> String? {
+            switch v {
+            case nil, .null?: return nil
+            case .string(let s)?: return s.isEmpty ? nil : s
+            case .int(let i)?: return String(i)
+            case let other?: throw fail(key, "expected a string or an integer delivery id, got \(other.typeName) \(other.snippet)")
+            }
+        }
+        if key.contains(".") {
+            var current: JSONValue? = .object(object)
+            for part in key.split(separator: ".", omittingEmptySubsequences: false) {
+                guard case .object(let o)? = current else { current = nil; break }
+                current = o[String(part)]
+            }
+            guard let id = try text(current) else { throw fail(key, "missing: no delivery id at path '\(key)'") }
+            return id
+        }
+        if let id = try text(object[key]) { return id }
+        if case .object(let meta)? = object["rcpt_meta"], let id = try text(meta[key]) { return id }
+        throw fail(key, "missing: no '\(key)' at the event's top level or in rcpt_meta")
+    }
+}
