@@ -1,1 +1,107 @@
 import ArgumentParser
+import DeliveryLedger
+import Foundation
+
+/// The `ledger` command: the root of the command line.
+public struct LedgerCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "Delivery Ledger: the system of record for email delivery feedback.",
+        discussion: """
+            Records every MTA report (relay, delivered, bounces, retries, timeouts) as an immutable event \
+            in an LMDB ledger and projects per-recipient statuses and per-delivery KPIs under the classic \
+            and the EFS (Email Feedback Service) semantics.
+            The database is the directory given by --db, else $LEDGER_DB, else ./ledger.lmdb (created on first use).
+            """,
+        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, GenerateCommand.self]
+    )
+
+    public init() {}
+}
+
+/// Options shared by the commands that use a ledger database.
+public struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The ledger database directory (default: $LEDGER_DB, else ./ledger.lmdb).", valueName: "path"))
+    public var db: String?
+
+    public init() {}
+
+    /// The path chosen: `--db`, else `$LEDGER_DB`, else `./ledger.lmdb`.
+    public var path: String {
+        if let db { return db }
+        if let env = ProcessInfo.processInfo.environment["LEDGER_DB"], !env.isEmpty { return env }
+        return "./ledger.lmdb"
+    }
+
+    func open() throws -> Ledger {
+        try Ledger(path: path)
+    }
+}
+
+/// A command whose work writes into an output buffer, so tests can run it in-process.
+protocol OutputCommand: ParsableCommand {
+    func execute(_ out: inout Output) throws
+}
+
+extension OutputCommand {
+    public func run() throws {
+        var out = Output()
+        defer { out.flush() }
+        try execute(&out)
+    }
+}
+
+/// What a command prints: standard output text, flushed at the end (and by large writers as they go).
+public struct Output {
+    public var text = ""
+    var streaming: Bool
+
+    public init(streaming: Bool = true) { self.streaming = streaming }
+
+    mutating func line(_ s: String = "") {
+        text += s
+        text += "\n"
+        if streaming && text.utf8.count > 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        guard streaming, !text.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(text.utf8))
+        text = ""
+    }
+}
+
+/// Runs the command line in-process and returns what it printed (for tests and embedding).
+public enum LedgerCLI {
+    public struct Result: Sendable {
+        public var output: String
+        public var error: String
+        public var exitCode: Int32
+    }
+
+    public static func run(_ arguments: [String]) -> Result {
+        do {
+            var command = try LedgerCommand.parseAsRoot(arguments)
+            guard let outputCommand = command as? any OutputCommand else {
+                try command.run()
+                return Result(output: "", error: "", exitCode: 0)
+            }
+            var out = Output(streaming: false)
+            do {
+                try outputCommand.execute(&out)
+            } catch {
+                return Result(output: out.text, error: LedgerCommand.fullMessage(for: error),
+                              exitCode: LedgerCommand.exitCode(for: error).rawValue)
+            }
+            return Result(output: out.text, error: "", exitCode: 0)
+        } catch {
+            return Result(output: "", error: LedgerCommand.fullMessage(for: error), exitCode: LedgerCommand.exitCode(for: error).rawValue)
+        }
+    }
+}
+
+/// An error for people, printed as `Error: <message>` with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import DeliveryLedger
+import Foundation
+import LedgerIngest
+import LedgerWorkload
+
+struct DemoCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Build a realistic example delivery and print its classic and EFS projections side by side.",
+        discussion: """
+            Generates one delivery (10,000 recipients by default; deterministic for a seed) as SparkPost \
+            webhook batches — injections, deliveries, soft bounces then deliveries, hard bounces with real \
+            MTA texts, timeouts after 3.5 days of retries, asynchronous bounces after delivery, policy \
+            rejections, auto-replies, opens and clicks, ~5 % duplicated and ~10 % out-of-order elements — \
+            and ingests them batch by batch through the same reader as `ledger ingest`. Uses a temporary \
+            database (removed afterwards) unless --db names one.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Keep the demo ledger in this directory (default: a temporary one, removed afterwards).", valueName: "path"))
+    var db: String?
+    @Option(help: "Recipients in the delivery.") var recipients: Int = 10_000
+    @Option(help: "Seed of the generator (same seed, same delivery).") var seed: UInt64 = 42
+
+    func validate() throws {
+        guard (1...5_000_000).contains(recipients) else { throw ValidationError("--recipients must be 1...5000000") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let path: String
+        let temporary = db == nil
+        if let db {
+            path = db
+        } else {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-demo-\(UUID().uuidString)").path
+        }
+        defer { if temporary { try? FileManager.default.removeItem(atPath: path) } }
+        var options = LedgerOptions()
+        options.durable = !temporary
+        let ledger = try Ledger(path: path, options: options)
+
+        var spec = WorkloadSpec()
+        spec.recipientsPerDelivery = recipients
+        spec.seed = seed
+        let workload = Workload(spec: spec)
+        guard let delivery = workload.deliveryIds.first else { return }
+
+        let declarations = try FeedReader.read(workload.deliveryDeclarationsJSONL(), file: "declarations.jsonl",
+                                               options: IngestOptions(format: .jsonl))
+        try ledger.append(declarations.events)
+
+        var appended = 0, duplicates = 0, skipped = 0, batchIndex = 0
+        var progress: [(batch: Int, upTo: Instant, classic: DeliveryKPIs, efs: DeliveryKPIs)] = []
+        let checkpoints = Set([1, 2, 4, 10, 25, 50, 100].map { max(1, workload.batchCount * $0 / 100) })
+        try workload.forEachSparkPostBatch { batch in
+            batchIndex += 1
+            let input = try FeedReader.read(batch, file: "webhook batch \(batchIndex)", options: IngestOptions(format: .sparkpost))
+            let result = try ledger.append(input.events)
+            appended += result.appended
+            duplicates += result.duplicates.count
+            skipped += input.skipped.values.reduce(0, +)
+            if checkpoints.contains(batchIndex), let latest = input.events.map(\.occurredAt).max(),
+               let c = try ledger.kpis(delivery: delivery, semantics: .classic), let e = try ledger.kpis(delivery: delivery, semantics: .efs) {
+                progress.append((batchIndex, latest, c, e))
+            }
+        }
+
+        out.line("Demo delivery \(delivery): \(recipients) recipients, seed \(seed)")
+        out.line("Ingested \(workload.batchCount) SparkPost webhook batches (\(workload.elementCount) elements): "
+                 + "appended \(appended) events, \(duplicates) duplicates ignored, \(skipped) skipped (opens, clicks).")
+        out.line()
+        for l in KPITable.render(delivery: delivery, kpis: [try ledger.kpis(delivery: delivery, semantics: .classic)!,
+                                                           try ledger.kpis(delivery: delivery, semantics: .efs)!],
+                                  declaration: try ledger.declaration(delivery: delivery)) {
+            out.line(l)
+        }
+        out.line()
+        out.line("Success % as the feedback arrived (classic counts a message as Sent on relay; EFS only on delivery):")
+        var table = TextTable(header: ["After batch", "Feedback up to", "Classic", "EFS"])
+        for p in progress {
+            table.row("\(p.batch)/\(workload.batchCount)", p.upTo.rfc3339, Format.percent(p.classic.successRate), Format.percent(p.efs.successRate))
+        }
+        for l in table.render() { out.line(l) }
+        out.line()
+        out.line("One recipient per scenario (`ledger status ADDRESS --db PATH` shows the events behind each):")
+        var examples = TextTable(header: ["Scenario", "Recipient", "Classic", "EFS"])
+        var seen = Set<Scenario>()
+        for s in workload.scenarios() where !seen.contains(s.scenario) {
+            seen.insert(s.scenario)
+            let report = try ledger.status(delivery: s.delivery, recipient: s.recipient)
+            func describe(_ v: MessageStatusView?) -> String {
+                guard let v else { return MessageStatus.pending.label + " (no event)" }
+                var text = v.status.label
+                if let r = v.failureReason { text += " (\(v.failureType?.label ?? "—"), \(r.label))" }
+                return text
+            }
+            examples.row(s.scenario.rawValue, s.recipient, describe(report?.classic), describe(report?.efs))
+        }
+        for l in examples.render() { out.line(l) }
+        out.line()
+        if temporary {
+            out.line("The demo ledger was temporary. Keep one with: ledger demo --db demo.lmdb; then: ledger project --both --db demo.lmdb")
+        } else {
+            out.line("The demo ledger is in \(path). Try: ledger project --both --db \(path)")
+        }
+    }
+}
+
+struct GenerateCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write a deterministic generated workload (the demo's mix) as a SparkPost webhook batch or canonical JSON Lines.",
+        discussion: """
+            For benchmarks and experiments: `ledger generate --recipients 200000 --output feed.json` writes one \
+            JSON array of webhook elements; --declarations F also writes the delivery declarations (JSONL).
+            """
+    )
+
+    @Option(help: "Recipients per delivery.") var recipients: Int = 10_000
+    @Option(help: "Number of deliveries.") var deliveries: Int = 1
+    @Option(help: "Seed (same seed, same bytes).") var seed: UInt64 = 42
+    @Option(help: "Output format: sparkpost or jsonl.") var format: String = "sparkpost"
+    @Option(help: "Output file.") var output: String
+    @Option(help: "Also write the delivery declarations (JSONL) to this file.") var declarations: String?
+
+    func validate() throws {
+        guard format == "sparkpost" || format == "jsonl" else { throw ValidationError("--format must be sparkpost or jsonl") }
+        guard recipients >= 1, deliveries >= 1 else { throw ValidationError("--recipients and --deliveries must be at least 1") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        var spec = WorkloadSpec()
+        spec.recipientsPerDelivery = recipients
+        spec.deliveries = deliveries
+        spec.seed = seed
+        let workload = Workload(spec: spec)
+        guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
+            throw CLIError("cannot write \(output)")
+        }
+        defer { try? handle.close() }
+        if format == "jsonl" {
+            try workload.forEachCanonicalBatch { try handle.write(contentsOf: $0) }
+        } else {
+            // One array: the elements of every batch, in arrival order.
+            try handle.write(contentsOf: Data("[\n".utf8))
+            var first = true
+            try workload.forEachSparkPostBatch { batch in
+                guard let open = batch.firstIndex(of: UInt8(ascii: "[")), let close = batch.lastIndex(of: UInt8(ascii: "]")) else { return }
+                var inner = batch[(open + 1)..<close]
+                while let f = inner.first, f == 0x20 || f == 0x0A || f == 0x0D || f == 0x09 { inner = inner.dropFirst() }
+                while let l = inner.last, l == 0x20 || l == 0x0A || l == 0x0D || l == 0x09 { inner = inner.dropLast() }
+                guard !inner.isEmpty else { return }
+                if !first { try handle.write(contentsOf: Data(",\n".utf8)) }
+                first = false
+                try handle.write(contentsOf: Data(inner))
+            }
+            try handle.write(contentsOf: Data("\n]\n".utf8))
+        }
+        if let declarations {
+            guard FileManager.default.createFile(atPath: declarations, contents: Data(workload.deliveryDeclarationsJSONL())) else {
+                throw CLIError("cannot write \(declarations)")
+            }
+        }
+        out.line("Wrote \(workload.elementCount) \(format == "jsonl" ? "event lines" : "webhook elements") for \(deliveries) × \(recipients) messages to \(output).")
+    }
+}

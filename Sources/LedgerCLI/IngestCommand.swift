@@ -1,0 +1,138 @@
+import ArgumentParser
+import DeliveryLedger
+import Foundation
+import LedgerIngest
+
+struct IngestCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Append MTA feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches or Events-API results).",
+        discussion: """
+            Every file is read and checked before anything is appended; then all the files' events are \
+            appended in one atomic batch. A bad record makes the command fail naming the file, the line \
+            (JSON Lines) or element index (SparkPost) and the field, and nothing is appended — unless \
+            --skip-invalid is given: then the good records are appended and the bad ones are reported \
+            (and written untouched to --reject-file). Events already recorded are counted as duplicates \
+            (no-ops); engagement, SMS and inbound-relay events are counted as skipped.
+            Use - as FILE to read standard input.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "Files to ingest.") var files: [String]
+    @Option(help: "Input format: auto, jsonl or sparkpost.") var format: String = "auto"
+    @Option(name: .customLong("delivery-key"),
+            help: "SparkPost field holding the delivery id (default campaign_id, else transmission_id); e.g. rcpt_meta.delivery_id.")
+    var deliveryKey: String?
+    @Flag(name: .customLong("skip-invalid"), help: "Append the valid records and skip the invalid ones.") var skipInvalid = false
+    @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file.")
+    var rejectFile: String?
+
+    func validate() throws {
+        guard InputFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be one of \(InputFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(format)'")
+        }
+        guard !files.isEmpty else { throw ValidationError("name at least one FILE to ingest") }
+        if rejectFile != nil && !skipInvalid { throw ValidationError("--reject-file goes with --skip-invalid") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let options = IngestOptions(format: InputFormat(rawValue: format)!, deliveryKey: deliveryKey, skipInvalid: skipInvalid)
+        var parsed: [(file: String, input: ParsedInput)] = []
+        for file in files {
+            let bytes = try readInput(file)
+            do {
+                parsed.append((file, try FeedReader.read(bytes, file: file, options: options)))
+            } catch {
+                throw CLIError("\(error)\nNothing was appended.")
+            }
+        }
+        let events = parsed.flatMap(\.input.events)
+        let rejected = parsed.flatMap(\.input.rejected)
+        // The rejects are written first: if the append then fails, no record is lost.
+        if let rejectFile { try writeRejects(parsed, to: rejectFile) }
+        let ledger = try database.open()
+        let result: AppendResult
+        switch Result(catching: { () throws(LedgerError) -> AppendResult in try ledger.append(events) }) {
+        case let .success(r):
+            result = r
+        case let .failure(error):
+            throw describe(error, parsed)
+        }
+        for r in rejected { FileHandle.standardError.write(Data("rejected: \(r.error)\n".utf8)) }
+
+        var skippedTotal = 0
+        for (file, input) in parsed {
+            let skipped = input.skipped.values.reduce(0, +)
+            skippedTotal += skipped
+            var line = "\(file): \(input.format.rawValue), \(input.events.count) events"
+            if skipped > 0 {
+                line += ", \(skipped) skipped (" + input.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+            }
+            if !input.rejected.isEmpty { line += ", \(input.rejected.count) rejected" }
+            out.line(line)
+        }
+        let appendedPositions = result.positions.enumerated().filter { !Set(result.duplicates).contains($0.offset) }.map(\.element)
+        var summary = "Appended \(result.appended) events"
+        if let first = appendedPositions.min(), let last = appendedPositions.max() { summary += " (positions \(first)–\(last))" }
+        summary += ", \(result.duplicates.count) duplicates, \(skippedTotal) skipped"
+        if !rejected.isEmpty { summary += ", \(rejected.count) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
+        out.line(summary + ".")
+    }
+
+    /// Says which file and event a ledger error is about.
+    private func describe(_ error: LedgerError, _ parsed: [(file: String, input: ParsedInput)]) -> CLIError {
+        switch error {
+        case let .conflict(index, id, stream, position):
+            let (file, n) = locate(index, in: parsed)
+            let whose = stream.recipient.isEmpty ? "delivery '\(stream.delivery)'" : "\(stream.recipient) in delivery '\(stream.delivery)'"
+            return CLIError("\(file): event \(n + 1) (id '\(id)'): the ledger already holds an event with this id at position \(position)"
+                            + " for \(whose) with different content. Nothing was appended.")
+        case let .invalidEvent(index, id, validation):
+            let (file, n) = locate(index, in: parsed)
+            return CLIError("\(file): event \(n + 1) (id '\(id)'): \(validation). Nothing was appended.")
+        default:
+            return CLIError("\(error). Nothing was appended.")
+        }
+    }
+
+    private func readInput(_ file: String) throws -> [UInt8] {
+        if file == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
+        guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
+        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("\(file): cannot be read") }
+        return Array(data)
+    }
+
+    private func locate(_ index: Int, in parsed: [(file: String, input: ParsedInput)]) -> (String, Int) {
+        var i = index
+        for (file, input) in parsed {
+            if i < input.events.count { return (file, i) }
+            i -= input.events.count
+        }
+        return ("?", index)
+    }
+
+    /// Writes the rejected records untouched: SparkPost elements as one JSON array (re-ingestable
+    /// once fixed), JSON Lines records one per line; when both kinds were rejected, every record on
+    /// its own line in input order.
+    private func writeRejects(_ parsed: [(file: String, input: ParsedInput)], to path: String) throws {
+        let groups = parsed.filter { !$0.input.rejected.isEmpty }
+        var bytes: [UInt8] = []
+        if !groups.isEmpty && groups.allSatisfy({ $0.input.format == .sparkpost }) {
+            bytes += Array("[\n".utf8)
+            let all = groups.flatMap(\.input.rejected)
+            for (i, r) in all.enumerated() {
+                bytes += r.raw
+                bytes += Array((i + 1 < all.count ? ",\n" : "\n").utf8)
+            }
+            bytes += Array("]\n".utf8)
+        } else {
+            for r in groups.flatMap(\.input.rejected) { bytes += r.raw + [UInt8(ascii: "\n")] }
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            throw CLIError("cannot write the reject file \(path)")
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import DeliveryLedger
+
+/// Which semantics a command shows.
+enum SemanticsChoice: String, EnumerableFlag {
+    case efs, classic, both
+
+    static func help(for value: SemanticsChoice) -> ArgumentHelp? {
+        switch value {
+        case .efs: "Project with the Email Feedback Service semantics."
+        case .classic: "Project with the classic semantics (Sent on relay)."
+        case .both: "Show both semantics side by side."
+        }
+    }
+}
+
+struct ProjectCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "project",
+        abstract: "Print each delivery's KPIs (Success %, sent, failed, pending, bounces).",
+        discussion: """
+            Without --efs, --classic or --both, uses the EFS flag in force now (efsFlag events), classic if it \
+            was never set. The answer is read from the persisted projection (no replay of the log) and states \
+            its basis: the last log position and its transaction time.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Flag(exclusivity: .exclusive) var semantics: SemanticsChoice?
+    @Option(help: "Only this delivery.") var delivery: String?
+    @Option(help: "Output format: table, json or csv.") var format: String = "table"
+
+    func validate() throws {
+        guard TableFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be table, json or csv, not '\(format)'")
+        }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open()
+        let chosen: [Semantics]
+        switch semantics {
+        case .efs: chosen = [.efs]
+        case .classic: chosen = [.classic]
+        case .both: chosen = [.classic, .efs]
+        case nil: chosen = [try ledger.efsEnabled(at: Ledger.systemClock()) == true ? .efs : .classic]
+        }
+        let basis = try ledger.basis()
+        let deliveries: [String]
+        if let delivery {
+            guard try ledger.kpis(delivery: delivery, semantics: .classic) != nil else {
+                let known = try ledger.deliveries()
+                throw CLIError("unknown delivery '\(delivery)'" + (known.isEmpty ? "; the ledger is empty" : "; known: \(known.prefix(10).joined(separator: ", "))"))
+            }
+            deliveries = [delivery]
+        } else {
+            deliveries = try ledger.deliveries()
+        }
+        var rows: [DeliveryKPIs] = []
+        for d in deliveries {
+            for s in chosen { if let k = try ledger.kpis(delivery: d, semantics: s) { rows.append(k) } }
+        }
+        switch TableFormat(rawValue: format)! {
+        case .json:
+            let doc = ProjectJSON(basis: .init(position: basis.position, recordedAt: basis.recordedAt?.rfc3339),
+                                  deliveries: rows.map(ProjectJSON.KPIsJSON.init))
+            out.line(try JSON.encode(doc, pretty: true))
+        case .csv:
+            out.line(CSV.header.joined(separator: ","))
+            for k in rows { out.line(CSV.row(k).joined(separator: ",")) }
+        case .table:
+            out.line("Basis: log position \(basis.position)" + (basis.recordedAt.map { ", recorded \($0.rfc3339)" } ?? " (empty ledger)"))
+            if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
+            for d in deliveries {
+                out.line()
+                let ks = rows.filter { $0.delivery == d }
+                for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d)) { out.line(l) }
+            }
+        }
+    }
+}
+
+/// `ledger project --format csv`: one row per delivery and semantics, columns named as the JSON fields.
+enum CSV {
+    static let header: [String] = ["delivery", "semantics", "toDeliver", "success", "successRate", "sent", "failed", "pending",
+                                   "takenIntoAccount", "retrying", "processed", "relayed", "delivered", "bounced",
+                                   "failedBeforeRelay", "bounceRate", "deliveredRate"]
+        + FailureType.allCases.map { "failedByType.\($0.rawValue)" }
+        + FailureReason.allCases.map { "failedByReason.\($0.rawValue)" }
+
+    static func field(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func row(_ k: DeliveryKPIs) -> [String] {
+        func rate(_ v: Double?) -> String { v.map { String($0) } ?? "" }
+        return [field(k.delivery), k.semantics.rawValue, String(k.toDeliver), String(k.success), String(k.successRate),
+                String(k.sent), String(k.failed), String(k.pending), String(k.takenIntoAccount), String(k.retrying),
+                String(k.processed), String(k.relayed), String(k.delivered), String(k.bounced), String(k.failedBeforeRelay),
+                rate(k.bounceRate), rate(k.deliveredRate)]
+            + FailureType.allCases.map { String(k.failedByType[$0] ?? 0) }
+            + FailureReason.allCases.map { String(k.failedByReason[$0] ?? 0) }
+    }
+}

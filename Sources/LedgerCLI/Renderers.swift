@@ -1,0 +1,255 @@
+import DeliveryLedger
+import Foundation
+
+/// Output formats of `ledger project` and `ledger status`.
+enum TableFormat: String, CaseIterable {
+    case table, json, csv
+}
+
+/// A plain-text table: a label column and right-aligned value columns.
+struct TextTable {
+    var header: [String]
+    var rows: [[String]] = []
+
+    mutating func row(_ cells: String...) { rows.append(cells) }
+    mutating func row(_ cells: [String]) { rows.append(cells) }
+
+    func render(indent: String = "  ") -> [String] {
+        let all = [header] + rows
+        let columns = all.map(\.count).max() ?? 0
+        var widths = Array(repeating: 0, count: columns)
+        for r in all { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return all.map { r in
+            var line = indent
+            for (i, c) in r.enumerated() {
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                line += i == 0 ? c + pad : "  " + pad + c
+            }
+            while line.hasSuffix(" ") { line.removeLast() }
+            return line
+        }
+    }
+}
+
+enum Format {
+    static func percent(_ v: Double?) -> String {
+        guard let v else { return "—" }
+        return String(format: "%.1f %%", v * 100)
+    }
+
+    static func count(_ v: Int64) -> String { String(v) }
+
+    static func semanticsLabel(_ s: Semantics) -> String { s == .classic ? "Classic" : "EFS" }
+}
+
+/// The JSON shape of `ledger project --format json` (`Schemas/project.schema.json`).
+struct ProjectJSON: Encodable {
+    struct BasisJSON: Encodable {
+        var position: UInt64
+        var recordedAt: String?
+    }
+    struct KPIsJSON: Encodable {
+        var delivery: String
+        var semantics: String
+        var toDeliver: Int64
+        var success: Int64
+        var successRate: Double
+        var sent: Int64
+        var failed: Int64
+        var pending: Int64
+        var takenIntoAccount: Int64
+        var retrying: Int64
+        var processed: Int64
+        var relayed: Int64
+        var delivered: Int64
+        var bounced: Int64
+        var failedBeforeRelay: Int64
+        var bounceRate: Double?
+        var deliveredRate: Double?
+        var failedByType: [String: Int64]
+        var failedByReason: [String: Int64]
+
+        init(_ k: DeliveryKPIs) {
+            delivery = k.delivery
+            semantics = k.semantics.rawValue
+            toDeliver = k.toDeliver
+            success = k.success
+            successRate = k.successRate
+            sent = k.sent
+            failed = k.failed
+            pending = k.pending
+            takenIntoAccount = k.takenIntoAccount
+            retrying = k.retrying
+            processed = k.processed
+            relayed = k.relayed
+            delivered = k.delivered
+            bounced = k.bounced
+            failedBeforeRelay = k.failedBeforeRelay
+            bounceRate = k.bounceRate
+            deliveredRate = k.deliveredRate
+            failedByType = Dictionary(uniqueKeysWithValues: k.failedByType.map { ($0.key.rawValue, $0.value) })
+            failedByReason = Dictionary(uniqueKeysWithValues: k.failedByReason.map { ($0.key.rawValue, $0.value) })
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            // Explicit so that absent rates are written as null, as the schema says.
+            enum K: String, CodingKey {
+                case delivery, semantics, toDeliver, success, successRate, sent, failed, pending, takenIntoAccount, retrying
+                case processed, relayed, delivered, bounced, failedBeforeRelay, bounceRate, deliveredRate, failedByType, failedByReason
+            }
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode(delivery, forKey: .delivery)
+            try c.encode(semantics, forKey: .semantics)
+            try c.encode(toDeliver, forKey: .toDeliver)
+            try c.encode(success, forKey: .success)
+            try c.encode(successRate, forKey: .successRate)
+            try c.encode(sent, forKey: .sent)
+            try c.encode(failed, forKey: .failed)
+            try c.encode(pending, forKey: .pending)
+            try c.encode(takenIntoAccount, forKey: .takenIntoAccount)
+            try c.encode(retrying, forKey: .retrying)
+            try c.encode(processed, forKey: .processed)
+            try c.encode(relayed, forKey: .relayed)
+            try c.encode(delivered, forKey: .delivered)
+            try c.encode(bounced, forKey: .bounced)
+            try c.encode(failedBeforeRelay, forKey: .failedBeforeRelay)
+            try c.encode(bounceRate, forKey: .bounceRate)
+            try c.encode(deliveredRate, forKey: .deliveredRate)
+            try c.encode(failedByType, forKey: .failedByType)
+            try c.encode(failedByReason, forKey: .failedByReason)
+        }
+    }
+    var basis: BasisJSON
+    var deliveries: [KPIsJSON]
+}
+
+/// The JSON shape of one `ledger status --format json` line (`Schemas/status.schema.json`).
+struct StatusJSON: Encodable {
+    struct ViewJSON: Encodable {
+        var status: String
+        var failureType: String?
+        var failureReason: String?
+        var retrying: Bool
+        var decidedBy: UInt64?
+
+        init(_ v: MessageStatusView) {
+            status = v.status.rawValue
+            failureType = v.failureType?.rawValue
+            failureReason = v.failureReason?.rawValue
+            retrying = v.retrying
+            decidedBy = v.decidedBy
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            enum K: String, CodingKey { case status, failureType, failureReason, retrying, decidedBy }
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode(status, forKey: .status)
+            try c.encode(failureType, forKey: .failureType)
+            try c.encode(failureReason, forKey: .failureReason)
+            try c.encode(retrying, forKey: .retrying)
+            try c.encode(decidedBy, forKey: .decidedBy)
+        }
+    }
+    struct EventJSON: Encodable {
+        var position: UInt64
+        var recordedAt: String
+        var occurredAt: String
+        var id: String
+        var kind: String
+        var final: Bool
+        var bounceClass: Int?
+        var smtpCode: Int?
+        var enhancedStatus: String?
+        var response: String?
+        var failureType: String?
+        var failureReason: String?
+        var source: String
+
+        init(_ r: RecordedEvent) {
+            position = r.position
+            recordedAt = r.recordedAt.rfc3339
+            occurredAt = r.event.occurredAt.rfc3339
+            id = r.event.id
+            kind = r.event.kind.rawValue
+            final = r.event.final
+            bounceClass = r.event.bounceClass
+            smtpCode = r.event.smtpCode
+            enhancedStatus = r.event.enhancedStatus
+            response = r.event.response
+            failureType = r.event.qualification?.type.rawValue
+            failureReason = r.event.qualification?.reason.rawValue
+            source = r.event.source.rawValue
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            enum K: String, CodingKey {
+                case position, recordedAt, occurredAt, id, kind, final, bounceClass, smtpCode, enhancedStatus, response, failureType, failureReason, source
+            }
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode(position, forKey: .position)
+            try c.encode(recordedAt, forKey: .recordedAt)
+            try c.encode(occurredAt, forKey: .occurredAt)
+            try c.encode(id, forKey: .id)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(final, forKey: .final)
+            try c.encode(bounceClass, forKey: .bounceClass)
+            try c.encode(smtpCode, forKey: .smtpCode)
+            try c.encode(enhancedStatus, forKey: .enhancedStatus)
+            try c.encode(response, forKey: .response)
+            try c.encode(failureType, forKey: .failureType)
+            try c.encode(failureReason, forKey: .failureReason)
+            try c.encode(source, forKey: .source)
+        }
+    }
+    var delivery: String
+    var recipient: String
+    var classic: ViewJSON
+    var efs: ViewJSON
+    var events: [EventJSON]
+    var basis: ProjectJSON.BasisJSON
+
+    init(_ r: MessageStatusReport) {
+        delivery = r.delivery
+        recipient = r.recipient
+        classic = ViewJSON(r.classic)
+        efs = ViewJSON(r.efs)
+        events = r.events.map(EventJSON.init)
+        basis = ProjectJSON.BasisJSON(position: r.basis.position, recordedAt: r.basis.recordedAt?.rfc3339)
+    }
+}
+
+enum JSON {
+    static func encode(_ value: some Encodable, pretty: Bool) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// Renders KPIs as a table: one value column per semantics.
+enum KPITable {
+    static func render(delivery: String, kpis: [DeliveryKPIs], declaration: DeliveryDeclaration) -> [String] {
+        var table = TextTable(header: [""] + kpis.map { Format.semanticsLabel($0.semantics) })
+        func row(_ label: String, _ value: (DeliveryKPIs) -> String) { table.row([label] + kpis.map(value)) }
+        row("To deliver") { Format.count($0.toDeliver) }
+        row("Success") { Format.percent($0.successRate) }
+        row("Sent") { Format.count($0.sent) }
+        row(MessageStatus.takenIntoAccount.label) { Format.count($0.takenIntoAccount) }
+        row("Failed") { Format.count($0.failed) }
+        for t in FailureType.allCases { row("  type \(t.label)") { Format.count($0.failedByType[t] ?? 0) } }
+        for r in FailureReason.allCases where kpis.contains(where: { ($0.failedByReason[r] ?? 0) > 0 }) {
+            row("  reason \(r.label)") { Format.count($0.failedByReason[r] ?? 0) }
+        }
+        row("  of which before relay (policy)") { Format.count($0.failedBeforeRelay) }
+        row("Pending") { Format.count($0.pending) }
+        row("Retrying (soft error, MTA still trying)") { Format.count($0.retrying) }
+        row("Processed") { Format.count($0.processed) }
+        row("Relayed to the MTA") { Format.count($0.relayed) }
+        row("Delivered (reported by the MTA)") { Format.count($0.delivered) }
+        row("Bounces (after relay)") { Format.count($0.bounced) }
+        row("Bounce rate (of relayed)") { Format.percent($0.bounceRate) }
+        var title = "Delivery \(delivery)"
+        if let label = declaration.label { title += " — \(label)" }
+        return [title] + table.render()
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import DeliveryLedger
+
+struct StatusCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print a recipient's delivery status under both semantics, with the events that decided it.",
+        discussion: """
+            Without --delivery, prints the recipient's status in every delivery that has events for it \
+            (with --format json: one JSON object per line, Schemas/status.schema.json).
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The recipient address (the domain is compared case-insensitively).") var address: String
+    @Option(help: "Only this delivery.") var delivery: String?
+    @Option(help: "Output format: table or json.") var format: String = "table"
+
+    func validate() throws {
+        guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
+        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open()
+        let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: address)
+        var reports: [MessageStatusReport] = []
+        for d in deliveries {
+            if let r = try ledger.status(delivery: d, recipient: address) { reports.append(r) }
+        }
+        guard !reports.isEmpty else {
+            throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery"))
+        }
+        if format == "json" {
+            for r in reports { out.line(try JSON.encode(StatusJSON(r), pretty: false)) }
+            return
+        }
+        for (i, r) in reports.enumerated() {
+            if i > 0 { out.line() }
+            render(r, &out)
+        }
+    }
+
+    private func render(_ r: MessageStatusReport, _ out: inout Output) {
+        out.line("\(r.recipient) in delivery \(r.delivery) (basis: log position \(r.basis.position))")
+        var table = TextTable(header: ["", "Status", "Failure type", "Reason", "Decided by"])
+        for s in Semantics.allCases {
+            let v = r.view(s)
+            table.row(Format.semanticsLabel(s), v.status.label + (v.retrying ? " (retrying)" : ""),
+                      v.failureType?.label ?? "—", v.failureReason?.label ?? "—", v.decidedBy.map { "#\($0)" } ?? "—")
+        }
+        for l in table.render() { out.line(l) }
+        out.line("  Events (valid time, then transaction time):")
+        let decisive = Set([r.classic.decidedBy, r.efs.decidedBy].compactMap { $0 })
+        for e in r.events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
+            var line = "  \(decisive.contains(e.position) ? "→" : " ") #\(e.position) \(e.event.occurredAt.rfc3339) (recorded \(e.recordedAt.rfc3339)) \(e.event.kind.rawValue)"
+            if e.event.kind == .bounce { line += e.event.final ? " final" : " non-final" }
+            if e.event.beforeRelay { line += " before relay" }
+            if let q = e.event.qualification { line += " [\(q.type.label), \(q.reason.label)]" }
+            if let c = e.event.bounceClass { line += " class \(c)" }
+            if let resp = e.event.response {
+                let flat = resp.split(whereSeparator: \.isNewline).joined(separator: " ")
+                line += ": \(flat.prefix(110))\(flat.count > 110 ? "…" : "")"
+            }
+            out.line(line)
+        }
+    }
+}
