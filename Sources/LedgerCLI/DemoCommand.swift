@@ -84,7 +84,7 @@ struct DemoCommand: OutputCommand {
         for l in table.render() { out.line(l) }
         out.line()
         out.line("One recipient per scenario (`ledger status ADDRESS --db PATH` shows the events behind each):")
-        var examples = TextTable(header: ["Scenario", "Recipient", "Classic", "EFS"])
+        var examples = TextTable(header: ["Scenario", "Recipient", "Classic", "EFS"], rightAligned: false)
         var seen = Set<Scenario>()
         for s in workload.scenarios() where !seen.contains(s.scenario) {
             seen.insert(s.scenario)

@@ -10,6 +10,8 @@ enum TableFormat: String, CaseIterable {
 struct TextTable {
     var header: [String]
     var rows: [[String]] = []
+    /// Right-align the value columns (numbers); left-align them otherwise (text).
+    var rightAligned = true
 
     mutating func row(_ cells: String...) { rows.append(cells) }
     mutating func row(_ cells: [String]) { rows.append(cells) }
@@ -23,7 +25,7 @@ struct TextTable {
             var line = indent
             for (i, c) in r.enumerated() {
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                line += i == 0 ? c + pad : "  " + pad + c
+                line += i == 0 ? c + pad : (rightAligned ? "  " + pad + c : "  " + c + pad)
             }
             while line.hasSuffix(" ") { line.removeLast() }
             return line

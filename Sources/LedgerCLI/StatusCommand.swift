@@ -43,7 +43,7 @@ struct StatusCommand: OutputCommand {
 
     private func render(_ r: MessageStatusReport, _ out: inout Output) {
         out.line("\(r.recipient) in delivery \(r.delivery) (basis: log position \(r.basis.position))")
-        var table = TextTable(header: ["", "Status", "Failure type", "Reason", "Decided by"])
+        var table = TextTable(header: ["", "Status", "Failure type", "Reason", "Decided by"], rightAligned: false)
         for s in Semantics.allCases {
             let v = r.view(s)
             table.row(Format.semanticsLabel(s), v.status.label + (v.retrying ? " (retrying)" : ""),

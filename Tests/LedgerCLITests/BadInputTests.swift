@@ -1,0 +1,111 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// Bad input gets a clear error naming file, line/element and field, and leaves the ledger unchanged.
+@Suite struct BadInputTests {
+    static let good = """
+        {"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}
+        {"id":"r2","kind":"relay","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:00:01Z"}
+        """
+
+    struct Case: Sendable, CustomStringConvertible {
+        var description: String
+        var contents: String
+        /// Fragments the error message must contain (file name is checked separately).
+        var mentions: [String]
+    }
+
+    static let cases: [Case] = [
+        Case(description: "truncated JSON line",
+             contents: good + "\n{\"id\":\"r3\",\"kind\":\"relay\",\"delivery\":\"d1\",\"recip",
+             mentions: ["line 3"]),
+        Case(description: "wrong type",
+             contents: good + "\n{\"id\":\"b1\",\"kind\":\"bounce\",\"delivery\":\"d1\",\"recipient\":\"a@example.com\",\"occurredAt\":\"2026-11-02T09:01:00Z\",\"smtpCode\":\"five-fifty\"}",
+             mentions: ["line 3", "smtpCode"]),
+        Case(description: "unknown kind",
+             contents: "{\"id\":\"x\",\"kind\":\"opened\",\"delivery\":\"d1\",\"recipient\":\"a@example.com\",\"occurredAt\":\"2026-11-02T09:00:00Z\"}\n" + good,
+             mentions: ["line 1", "kind", "opened"]),
+        Case(description: "missing recipient",
+             contents: good + "\n{\"id\":\"r3\",\"kind\":\"delivered\",\"delivery\":\"d1\",\"occurredAt\":\"2026-11-02T09:00:00Z\"}",
+             mentions: ["line 3", "recipient"]),
+        Case(description: "impossible timestamp",
+             contents: good + "\n{\"id\":\"r3\",\"kind\":\"relay\",\"delivery\":\"d1\",\"recipient\":\"c@example.com\",\"occurredAt\":\"2026-02-30T09:00:00Z\"}",
+             mentions: ["line 3", "occurredAt"]),
+        Case(description: "SparkPost element with a bad bounce_class",
+             contents: """
+                [{"msys":{"message_event":{"type":"injection","event_id":"1","campaign_id":"c","rcpt_to":"a@example.com","timestamp":"1464824548"}}},
+                 {"msys":{"message_event":{"type":"bounce","event_id":"2","campaign_id":"c","rcpt_to":"a@example.com","timestamp":"1464824549","bounce_class":"abc"}}}]
+                """,
+             mentions: ["element 1", "bounce_class"]),
+        Case(description: "SparkPost element without recipient",
+             contents: """
+                [{"msys":{"message_event":{"type":"delivery","event_id":"2","campaign_id":"c","timestamp":"1464824549"}}}]
+                """,
+             mentions: ["element 0", "rcpt_to"]),
+    ]
+
+    @Test(arguments: cases)
+    func badFileIsRejectedWholeAndNamed(_ c: Case) throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", cli.file("seed.jsonl", Self.good)).exitCode == 0)
+        let path = cli.file("bad-input.json", c.contents)
+        let r = cli.run("ingest", path)
+        #expect(r.exitCode != 0)
+        #expect(r.error.contains("bad-input.json"), "\(r.error)")
+        for m in c.mentions { #expect(r.error.contains(m), "error should mention \(m): \(r.error)") }
+        #expect(r.error.contains("Nothing was appended"), "\(r.error)")
+        #expect(try cli.basisPosition() == 2)
+    }
+
+    @Test func tenMegabyteLineIsRejectedClearly() throws {
+        let cli = CLI()
+        let huge = "{\"id\":\"x\",\"kind\":\"relay\",\"delivery\":\"d1\",\"recipient\":\"a@example.com\",\"occurredAt\":\"2026-11-02T09:00:00Z\",\"response\":\""
+            + String(repeating: "A", count: 10 << 20) + "\"}"
+        let path = cli.file("huge.jsonl", Self.good + "\n" + huge + "\n")
+        let r = cli.run("ingest", path)
+        #expect(r.exitCode != 0)
+        #expect(r.error.contains("huge.jsonl"), "\(r.error)")
+        #expect(r.error.contains("line 3"), "\(r.error)")
+        #expect(try cli.basisPosition() == 0)
+    }
+
+    @Test func skipInvalidAppendsTheGoodOnesAndWritesTheBadOnesUntouched() throws {
+        let cli = CLI()
+        let bad1 = "{\"id\":\"x\",\"kind\":\"opened\",\"delivery\":\"d1\",\"recipient\":\"a@example.com\",\"occurredAt\":\"2026-11-02T09:00:00Z\"}"
+        let bad2 = "{\"id\":\"y\",\"kind\":\"relay\",\"delivery\":\"d1\",\"recipient\":\"c@example.com\",\"occurredAt\":\"2026-13-01T00:00:00Z\"}"
+        let path = cli.file("mixed.jsonl", bad1 + "\n" + Self.good + "\n" + bad2 + "\n")
+        let rejects = cli.directory.path("rejects.jsonl")
+        let r = cli.run("ingest", path, "--skip-invalid", "--reject-file", rejects)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("Appended 2 events"), "\(r.output)")
+        #expect(r.output.contains("2 rejected"), "\(r.output)")
+        let written = try String(contentsOfFile: rejects, encoding: .utf8)
+        #expect(written == bad1 + "\n" + bad2 + "\n")
+        #expect(try cli.basisPosition() == 2)
+    }
+
+    @Test func skipInvalidSparkPostRejectsAreAReingestableArray() throws {
+        let cli = CLI()
+        let good = #"{"msys":{"message_event":{"type":"injection","event_id":"1","campaign_id":"c","rcpt_to":"a@example.com","timestamp":"1464824548"}}}"#
+        let bad = #"{"msys":{"message_event":{"type":"delivery","event_id":"2","campaign_id":"c","timestamp":"1464824549"}}}"#
+        let path = cli.file("batch.json", "[" + good + ",\n  " + bad + "]")
+        let rejects = cli.directory.path("rejects.json")
+        let r = cli.run("ingest", path, "--skip-invalid", "--reject-file", rejects)
+        #expect(r.exitCode == 0, "\(r.error)")
+        let written = try Data(contentsOf: URL(fileURLWithPath: rejects))
+        let array = try #require(try JSONSerialization.jsonObject(with: written) as? [Any])
+        #expect(array.count == 1)
+        #expect(String(decoding: written, as: UTF8.self).contains(bad))
+    }
+
+    @Test func usageErrors() throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", "--reject-file", "x", cli.file("a.jsonl", Self.good)).exitCode != 0)
+        #expect(cli.run("ingest", cli.directory.path("missing.json")).error.contains("no such file"))
+        #expect(cli.run("project", "--format", "xml").exitCode != 0)
+        #expect(cli.run("project", "--delivery", "nope").error.contains("unknown delivery 'nope'"))
+        #expect(cli.run("status", "not-an-address").exitCode != 0)
+        #expect(cli.run("status", "nobody@example.com").error.contains("no events for nobody@example.com"))
+    }
+}
