@@ -21,7 +21,8 @@ enum JSONValue: Sendable, Equatable {
     /// Decodes one JSON text (any value at top level).
     ///
     /// - Throws: ``DecodeFailure`` saying "not valid UTF-8" or "malformed JSON: …" with Foundation's
-    ///   own diagnostic (which names the character offset).
+    ///   own diagnostic (which names the character offset; nesting deeper than 512 levels is refused
+    ///   there, so hostile input cannot exhaust the stack).
     static func decode(_ bytes: ArraySlice<UInt8>) throws(DecodeFailure) -> JSONValue {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw DecodeFailure(message: "not valid UTF-8")
@@ -31,32 +32,38 @@ enum JSONValue: Sendable, Equatable {
             any = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
             let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-            throw DecodeFailure(message: "malformed JSON (truncated or not JSON)" + (detail.map { ": \($0)" } ?? ""))
+            guard let detail, !detail.hasPrefix("Unexpected end of file") else {
+                throw DecodeFailure(message: "malformed JSON: truncated or not JSON (the record ends inside a value)")
+            }
+            throw DecodeFailure(message: "malformed JSON: \(detail)")
         }
         return JSONValue(foundation: any)
     }
 
+    /// Converts `JSONSerialization`'s output. Swift collection and string types are tested first:
+    /// testing a Swift value against a class type (`NSNumber`) would bridge it to Objective-C first,
+    /// which costs more than the parse itself.
     init(foundation any: Any) {
-        switch any {
-        case let s as String:
-            self = .string(s)
-        case let n as NSNumber:
-            let code = String(cString: n.objCType)
-            if code == "c" || code == "B" {
-                self = .bool(n.boolValue)
-            } else if n is NSDecimalNumber || code == "d" || code == "f" || code == "Q" {
-                self = .double(n.doubleValue)
-            } else {
-                self = .int(n.int64Value)
-            }
-        case let a as [Any]:
-            self = .array(a.map(JSONValue.init(foundation:)))
-        case let o as [String: Any]:
+        if let o = any as? [String: Any] {
             var d: [String: JSONValue] = [:]
             d.reserveCapacity(o.count)
             for (k, v) in o { d[k] = JSONValue(foundation: v) }
             self = .object(d)
-        default:
+        } else if let s = any as? String {
+            self = .string(s)
+        } else if let a = any as? [Any] {
+            self = .array(a.map(JSONValue.init(foundation:)))
+        } else if let n = any as? NSNumber {
+            let code = n.objCType.pointee
+            if code == CChar(UInt8(ascii: "c")) || code == CChar(UInt8(ascii: "B")) {
+                self = .bool(n.boolValue)
+            } else if code == CChar(UInt8(ascii: "d")) || code == CChar(UInt8(ascii: "f")) || code == CChar(UInt8(ascii: "Q"))
+                        || n is NSDecimalNumber {
+                self = .double(n.doubleValue)
+            } else {
+                self = .int(n.int64Value)
+            }
+        } else {
             self = .null
         }
     }
