@@ -72,7 +72,8 @@ struct IngestCommand: OutputCommand {
             if !input.rejected.isEmpty { line += ", \(input.rejected.count) rejected" }
             out.line(line)
         }
-        let appendedPositions = result.positions.enumerated().filter { !Set(result.duplicates).contains($0.offset) }.map(\.element)
+        let duplicateIndexes = Set(result.duplicates)
+        let appendedPositions = result.positions.enumerated().filter { !duplicateIndexes.contains($0.offset) }.map(\.element)
         var summary = "Appended \(result.appended) events"
         if let first = appendedPositions.min(), let last = appendedPositions.max() { summary += " (positions \(first)–\(last))" }
         summary += ", \(result.duplicates.count) duplicates, \(skippedTotal) skipped"
