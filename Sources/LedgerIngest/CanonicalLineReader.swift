@@ -14,6 +14,22 @@ enum CanonicalLineReader {
         "qualifier", "attempt", "validitySeconds", "toDeliver", "label", "enabled",
     ]
 
+    /// Members that only some kinds may carry (Schemas/canonical-event.schema.json): message kinds
+    /// take no delivery-declaration or efsFlag members; a `delivery` declaration takes no recipient,
+    /// outcome or efsFlag members; an `efsFlag` takes nothing but `id`, `kind`, `occurredAt`, `enabled`.
+    static func forbiddenFields(for kind: EventKind) -> Set<String> {
+        let declaration: Set<String> = ["validitySeconds", "toDeliver", "label"]
+        let outcome: Set<String> = [
+            "final", "inBand", "beforeRelay", "bounceClass", "smtpCode", "enhancedStatus", "response",
+            "failureType", "failureReason", "qualifier", "attempt",
+        ]
+        switch kind {
+        case .delivery: return outcome.union(["recipient", "enabled"])
+        case .efsFlag: return knownFields.subtracting(["id", "kind", "occurredAt", "enabled"])
+        default: return declaration.union(["enabled"])
+        }
+    }
+
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var result = ParsedInput(format: .jsonl)
         var lineStart = start
@@ -66,6 +82,10 @@ enum CanonicalLineReader {
         guard let kind = EventKind(rawValue: kindText) else {
             throw fail("kind", "unknown kind \(JSONValue.quoted(kindText)); expected one of \(EventKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        let forbidden = forbiddenFields(for: kind)
+        if let misplaced = object.filter({ $0.value != .null && forbidden.contains($0.key) }).keys.sorted().first {
+            throw fail(misplaced, "does not apply to a \(kind.rawValue) event")
+        }
         guard let occurredAt = try f.instant("occurredAt") else {
             throw fail("occurredAt", "missing: every event needs occurredAt (RFC 3339, or epoch seconds / milliseconds)")
         }
@@ -81,9 +101,10 @@ enum CanonicalLineReader {
 
         var event = Event(id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
                           source: .jsonl, raw: Array(line))
-        event.final = try f.bool("final") ?? true
-        if kind == .retry { event.final = false }
-        if kind == .timeout { event.final = true }
+        let final = try f.bool("final")
+        if kind == .retry, final == true { throw fail("final", "a retry is never final (the MTA keeps trying)") }
+        if kind == .timeout, final == false { throw fail("final", "a timeout is always final (domain.md §4)") }
+        event.final = kind == .retry ? false : (final ?? true)
         event.inBand = try f.bool("inBand")
         event.beforeRelay = try f.bool("beforeRelay") ?? false
         event.bounceClass = try f.int("bounceClass")

@@ -30,8 +30,11 @@ import DeliveryLedger
 ///   of the line's bytes (without the terminator), so re-reading the same line gives the same id
 ///   (domain.md §2: "with no id, from a content hash");
 /// - `recipient` is normalised with `Address.normalize` (an error when it is not an address);
-/// - `final` defaults to `true`; a `retry` is never final and a `timeout` always is;
-///   `beforeRelay` defaults to `false`;
+/// - members must fit the kind (Schemas/canonical-event.schema.json): message kinds take no
+///   `validitySeconds`, `toDeliver`, `label`, `enabled`; a `delivery` declaration takes no recipient,
+///   outcome (`final` … `attempt`) or `enabled`; an `efsFlag` takes only `id`, `occurredAt`, `enabled`;
+/// - `final` defaults to `true`; `final: true` on a `retry` or `final: false` on a `timeout` is an
+///   error (a retry is never final, a timeout always is); `beforeRelay` defaults to `false`;
 /// - a `bounce`, `retry` or `timeout` without `failureType`/`failureReason` is qualified from
 ///   `bounceClass` by `BounceClassTable` (a class meaning auto-reply, unsubscribe or subscribe is an
 ///   error: the writer must use that kind), else by `BounceClassTable.fallback(smtpCode:enhancedStatus:)`;

@@ -162,7 +162,7 @@ struct BadInputTests {
 
     @Test("JSONL: a 10 MB line is refused quickly, by length, without decoding")
     func jsonlHugeLine() throws {
-        var huge = utf8(#"{"kind":"relay","delivery":"D1","recipient":"a@example.com","occurredAt":1,"label":""#)
+        var huge = utf8(#"{"kind":"relay","delivery":"D1","recipient":"a@example.com","occurredAt":1,"response":""#)
         huge += [UInt8](repeating: UInt8(ascii: "x"), count: 10 * 1024 * 1024)
         huge.append(contentsOf: utf8("\"}"))
         let input = utf8(Self.goodLine + "\n") + huge + utf8("\n" + Self.goodLine + "\n")
@@ -183,9 +183,9 @@ struct BadInputTests {
 
     @Test("JSONL: exactly 1 MiB is accepted, one byte more is not")
     func jsonlLengthLimit() throws {
-        let head = utf8(#"{"kind":"relay","delivery":"D1","recipient":"a@example.com","occurredAt":1,"label":""#)
+        let head = utf8(#"{"kind":"relay","delivery":"D1","recipient":"a@example.com","occurredAt":1,"response":""#)
         let tail = utf8("\"}")
-        // label must stay ≤ 1024 bytes for validate(), so pad with white space inside the object instead.
+        // Pad with white space inside the object, so the line stays a valid event of the exact length.
         func line(length: Int) -> [UInt8] {
             let core = head + utf8("x") + tail
             return Array(core.dropLast()) + Array(repeating: UInt8(ascii: " "), count: length - core.count) + [UInt8(ascii: "}")]

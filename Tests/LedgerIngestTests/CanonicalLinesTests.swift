@@ -9,7 +9,7 @@ func canonicalLine(_ e: Event, includeId: Bool = true) -> String {
     if includeId { o["id"] = e.id }
     if !e.delivery.isEmpty { o["delivery"] = e.delivery }
     if !e.recipient.isEmpty { o["recipient"] = e.recipient }
-    o["final"] = e.final
+    if e.kind.isMessageEvent { o["final"] = e.final }
     if let v = e.inBand { o["inBand"] = v }
     if e.beforeRelay { o["beforeRelay"] = true }
     if let v = e.bounceClass { o["bounceClass"] = v }
@@ -121,13 +121,34 @@ struct CanonicalLinesTests {
         let bare = try read("")
         #expect(bare.qualification == Qualification(.notDefined, .notDefined))
         #expect(bare.final)  // default
-        let timeout = try read(#","bounceClass":22,"final":false"#, kind: "timeout")
+        let timeout = try read(#","bounceClass":22"#, kind: "timeout")
         #expect(timeout.qualification == Qualification(.soft, .mailboxFull) && timeout.final)
         let given = try read(#","bounceClass":10,"failureType":"soft","failureReason":"refused""#)
         #expect(given.qualification == Qualification(.soft, .refused))
         #expect(given.qualifier == "source")
         let relay = try read("", kind: "relay")
         #expect(relay.qualification == nil && relay.qualifier == nil)
+    }
+
+    @Test("members must fit the kind; final must not contradict retry or timeout")
+    func misplacedMembers() throws {
+        let cases: [(String, String)] = [
+            (#"{"kind":"relay","delivery":"D1","recipient":"a@example.com","occurredAt":1,"label":"x"}"#, "label"),
+            (#"{"kind":"bounce","delivery":"D1","recipient":"a@example.com","occurredAt":1,"enabled":true}"#, "enabled"),
+            (#"{"kind":"delivery","delivery":"D1","occurredAt":1,"smtpCode":550}"#, "smtpCode"),
+            (#"{"kind":"delivery","delivery":"D1","occurredAt":1,"recipient":"a@example.com"}"#, "recipient"),
+            (#"{"kind":"efsFlag","occurredAt":1,"enabled":true,"delivery":"D1"}"#, "delivery"),
+            (#"{"kind":"efsFlag","occurredAt":1,"enabled":true,"final":true}"#, "final"),
+            (#"{"kind":"retry","delivery":"D1","recipient":"a@example.com","occurredAt":1,"final":true}"#, "final"),
+            (#"{"kind":"timeout","delivery":"D1","recipient":"a@example.com","occurredAt":1,"final":false}"#, "final"),
+        ]
+        for (line, field) in cases {
+            let error = try #require(readError(utf8(line), file: "e.jsonl"))
+            #expect(error.line == 1 && error.field == field, "\(line) → \(error)")
+        }
+        // Consistent values are fine.
+        let retry = #"{"kind":"retry","delivery":"D1","recipient":"a@example.com","occurredAt":1,"final":false}"#
+        #expect(try FeedReader.read(utf8(retry), file: "e", options: IngestOptions()).events.first?.final == false)
     }
 
     @Test("blank lines are ignored; line numbers count them; null is absent")
@@ -181,5 +202,35 @@ struct FormatDetectionTests {
     @Test("InputFormat tokens")
     func tokens() {
         #expect(InputFormat.allCases.map(\.rawValue) == ["auto", "jsonl", "sparkpost"])
+    }
+}
+
+/// The canonical format's published examples (Schemas/examples/canonical-event, written against
+/// Schemas/canonical-event.schema.json): every `valid-*` reads, every `invalid-*` is refused.
+@Suite("Canonical schema examples")
+struct CanonicalSchemaExamplesTests {
+    static let folder = Corpus.packageRoot.appendingPathComponent("Schemas/examples/canonical-event")
+    static var files: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    /// The example object as one JSON line (the examples are pretty-printed).
+    static func line(_ name: String) throws -> [UInt8] {
+        let data = try Data(contentsOf: folder.appendingPathComponent(name))
+        let object = try JSONSerialization.jsonObject(with: data)
+        return Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+    }
+
+    @Test("valid examples read, invalid ones are refused", .enabled(if: !files.isEmpty, "Schemas/examples/canonical-event is absent"),
+          arguments: files)
+    func example(name: String) throws {
+        let bytes = try Self.line(name)
+        if name.hasPrefix("valid-") {
+            let parsed = try FeedReader.read(bytes, file: name, options: IngestOptions(format: .jsonl))
+            #expect(parsed.events.count == 1)
+        } else {
+            let error = readError(bytes, file: name, options: IngestOptions(format: .jsonl))
+            #expect(error?.line == 1)
+        }
     }
 }
