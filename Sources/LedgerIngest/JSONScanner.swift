@@ -91,33 +91,6 @@ struct JSONScanner {
         return j
     }
 
-    /// The members of the object starting at `i` (which holds `{`): each key (decoded) with the
-    /// range of its value, and the offset just after the closing `}`.
-    func members(ofObjectAt i: Int) throws(Failure) -> (members: [(key: String, value: Range<Int>)], end: Int) {
-        var out: [(key: String, value: Range<Int>)] = []
-        var j = skipWhitespace(i + 1)
-        if j < bytes.count, bytes[j] == JSONScanner.closeBrace { return (out, j + 1) }
-        while true {
-            guard j < bytes.count else { throw Failure(message: "truncated JSON: '{' is not closed", offset: i) }
-            guard bytes[j] == JSONScanner.quote else {
-                throw Failure(message: "malformed JSON: expected a member name in quotes", offset: j)
-            }
-            let keyEnd = try endOfString(j)
-            let key = JSONScanner.decodeKey(bytes[(j + 1)..<(keyEnd - 1)])
-            j = skipWhitespace(keyEnd)
-            guard j < bytes.count else { throw Failure(message: "truncated JSON: '{' is not closed", offset: i) }
-            guard bytes[j] == JSONScanner.colon else { throw Failure(message: "malformed JSON: expected ':' after a member name", offset: j) }
-            let valueStart = skipWhitespace(j + 1)
-            let valueEnd = try endOfValue(valueStart)
-            out.append((key, valueStart..<valueEnd))
-            j = skipWhitespace(valueEnd)
-            guard j < bytes.count else { throw Failure(message: "truncated JSON: '{' is not closed", offset: i) }
-            if bytes[j] == JSONScanner.closeBrace { return (out, j + 1) }
-            guard bytes[j] == JSONScanner.comma else { throw Failure(message: "malformed JSON: expected ',' or '}'", offset: j) }
-            j = skipWhitespace(j + 1)
-        }
-    }
-
     /// The elements of the array starting at `i` (which holds `[`), one by one.
     ///
     /// - Returns: the element ranges found, the offset just after `]` when the array is whole, and

@@ -23,29 +23,8 @@ enum SparkPostReader {
         case JSONScanner.openBracket:
             (elements, documentEnd, structural) = scanner.elements(ofArrayAt: first)
         case JSONScanner.openBrace:
-            do {
-                let (members, end) = try scanner.members(ofObjectAt: first)
-                if let results = members.first(where: { $0.key == "results" }) {
-                    guard results.value.lowerBound < bytes.count, bytes[results.value.lowerBound] == JSONScanner.openBracket else {
-                        throw IngestError(file: file, field: "results", message: "expected an array of events")
-                    }
-                    let scan = scanner.elements(ofArrayAt: results.value.lowerBound)
-                    elements = scan.elements
-                    structural = scan.failure
-                    documentEnd = end
-                } else if members.contains(where: { $0.key == "msys" || $0.key == "type" }) {
-                    elements = [first..<end]
-                    documentEnd = end
-                } else {
-                    throw IngestError(file: file, message: "not a SparkPost document: expected an array of webhook events, {\"results\": [...]}, or one {\"msys\": {...}} event")
-                }
-            } catch let failure as JSONScanner.Failure {
-                structural = JSONScanner.Failure(message: failure.message, offset: first)
-            } catch let error as IngestError {
-                throw error
-            } catch {
-                throw IngestError(file: file, message: "\(error)")
-            }
+            let walk = try objectDocument(scanner, at: first, file: file)
+            (elements, documentEnd, structural) = (walk.elements, walk.end, walk.failure)
         default:
             throw IngestError(file: file, message: "not a SparkPost document: expected '[' or '{'")
         }
@@ -73,6 +52,67 @@ enum SparkPostReader {
             result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[failure.offset...])))
         }
         return result
+    }
+
+    /// Locates the elements of a document that starts with `{`: the elements of its `results` array
+    /// (Events API), or the object itself as element 0 when it has `msys` or `type` (one webhook
+    /// event). Members are walked one by one so that a document cut inside `results` keeps the
+    /// elements before the cut.
+    ///
+    /// - Returns: the element ranges, the offset after the closing `}` when the document is whole, and
+    ///   the structural failure otherwise (its offset is where the reader lost track: the start of the
+    ///   document when no element could be located).
+    /// - Throws: ``IngestError`` when the object is whole but no SparkPost document.
+    static func objectDocument(_ scanner: JSONScanner, at first: Int, file: String) throws(IngestError)
+        -> (elements: [Range<Int>], end: Int?, failure: JSONScanner.Failure?)
+    {
+        let bytes = scanner.bytes
+        var results: [Range<Int>]? = nil
+        var singleEvent = false
+        func lost(_ failure: JSONScanner.Failure) -> (elements: [Range<Int>], end: Int?, failure: JSONScanner.Failure?) {
+            // Without the results array located, nothing before the cut is usable.
+            (results ?? [], nil, JSONScanner.Failure(message: failure.message, offset: results == nil ? first : failure.offset))
+        }
+        var i = scanner.skipWhitespace(first + 1)
+        var end: Int? = nil
+        if i < bytes.count, bytes[i] == JSONScanner.closeBrace { end = i + 1 }
+        while end == nil {
+            guard i < bytes.count else { return lost(.init(message: "truncated JSON: '{' is not closed", offset: i)) }
+            guard bytes[i] == JSONScanner.quote else { return lost(.init(message: "malformed JSON: expected a member name in quotes", offset: i)) }
+            let keyEnd: Int
+            do { keyEnd = try scanner.endOfString(i) } catch { return lost(error) }
+            let key = JSONScanner.decodeKey(bytes[(i + 1)..<(keyEnd - 1)])
+            i = scanner.skipWhitespace(keyEnd)
+            guard i < bytes.count, bytes[i] == JSONScanner.colon else {
+                return lost(.init(message: i < bytes.count ? "malformed JSON: expected ':' after a member name" : "truncated JSON: '{' is not closed", offset: i))
+            }
+            let valueStart = scanner.skipWhitespace(i + 1)
+            let valueEnd: Int
+            if key == "results", results == nil {
+                guard valueStart < bytes.count, bytes[valueStart] == JSONScanner.openBracket else {
+                    throw IngestError(file: file, field: "results", message: "expected an array of events")
+                }
+                let scan = scanner.elements(ofArrayAt: valueStart)
+                results = scan.elements
+                if let failure = scan.failure { return (scan.elements, nil, failure) }
+                valueEnd = scan.end ?? bytes.count
+            } else {
+                if key == "msys" || key == "type" { singleEvent = true }
+                do { valueEnd = try scanner.endOfValue(valueStart) } catch { return lost(error) }
+            }
+            i = scanner.skipWhitespace(valueEnd)
+            guard i < bytes.count else { return lost(.init(message: "truncated JSON: '{' is not closed", offset: i)) }
+            if bytes[i] == JSONScanner.closeBrace {
+                end = i + 1
+            } else if bytes[i] == JSONScanner.comma {
+                i = scanner.skipWhitespace(i + 1)
+            } else {
+                return lost(.init(message: "malformed JSON: expected ',' or '}'", offset: i))
+            }
+        }
+        if let results { return (results, end, nil) }
+        if singleEvent, let end { return ([first..<end], end, nil) }
+        throw IngestError(file: file, message: "not a SparkPost document: expected an array of webhook events, {\"results\": [...]}, or one {\"msys\": {...}} event")
     }
 
     /// One element (its exact bytes) → an event, or a skipped type name.

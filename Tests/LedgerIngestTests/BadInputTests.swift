@@ -105,6 +105,19 @@ struct BadInputTests {
         let e2 = try #require(readError(utf8(unclosed), file: "t.json"))
         #expect(e2.element == 1 && e2.message.contains("not closed"))
 
+        // An Events-API document cut in its third element: the first two are kept.
+        let cutResult = #"{"type":"delivery","campaign_id":"C","rcpt_to":"a@b.exa"#
+        let resultsDoc = #"{"links": [], "results": ["# + msys("injection") + ",\n" + msys("delivery") + ", " + cutResult
+        let e4 = try #require(readError(utf8(resultsDoc), file: "r.json"))
+        #expect(e4.element == 2 && e4.message.contains("truncated"))
+        let kept = try FeedReader.read(utf8(resultsDoc), file: "r.json", options: IngestOptions(skipInvalid: true))
+        #expect(kept.events.map(\.kind) == [.relay, .delivered])
+        #expect(kept.rejected.map(\.raw) == [utf8(cutResult)])
+        // Whole results, the document's closing '}' missing.
+        let unclosedDoc = #"{"results": ["# + msys("injection") + "]"
+        let e5 = try #require(readError(utf8(unclosedDoc), file: "r.json"))
+        #expect(e5.element == 1 && e5.message.contains("not closed"))
+
         // A single element cut inside a string, in an Events-API document.
         let results = #"{"results":[{"type":"delivery","campaign_id":"C","rcpt_to":"a@b"#
         let e3 = try #require(readError(utf8(results), file: "r.json"))
