@@ -170,6 +170,16 @@ enum SparkPostReader {
             }
         }
 
+        // An auto-reply or challenge-response (class 60, 100) never changes a status (domain.md §3);
+        // one that names no delivery or no time (anymail's trimmed `bounce_challenge_response`
+        // sample) cannot be placed, so it is counted as skipped rather than failing the batch.
+        if kind == .autoReply {
+            let campaign = try f.identifier("campaign_id") ?? ""
+            let transmission = try f.identifier("transmission_id") ?? ""
+            let hasDelivery = deliveryKey != nil || !campaign.isEmpty || !transmission.isEmpty
+            if !hasDelivery || object["timestamp"] == nil { return .skipped("autoReply without delivery or timestamp") }
+        }
+
         // Delivery id.
         let delivery: String
         if let key = deliveryKey, !key.isEmpty {
@@ -223,8 +233,13 @@ enum SparkPostReader {
             smtpCode: smtpCode, enhancedStatus: enhancedStatus, response: response, attempt: attempt,
             source: .sparkpost, raw: Array(raw))
         if kind == .bounce || kind == .retry || kind == .timeout {
+            // A policy or generation *rejection* without a class is SparkPost's Admin category
+            // (class 25): Momentum counts its policy and generation rejections as Admin Failures
+            // (reference/mta.md §2 notes). A generation *failure* (e.g. template rendering) has no
+            // such class and falls back to the codes.
+            let policyClass: Int? = (type == "policy_rejection" || type == "generation_rejection") ? 25 : nil
             event.qualification = IngestRules.derivedQualification(
-                kind: kind, bounceClass: bounceClass, smtpCode: smtpCode, enhancedStatus: enhancedStatus)
+                kind: kind, bounceClass: bounceClass ?? policyClass, smtpCode: smtpCode, enhancedStatus: enhancedStatus)
             event.qualifier = BounceClassTable.version
         }
         do {

@@ -96,4 +96,36 @@ import Testing
         #expect(r.error.contains("different content"), "\(r.error)")
         #expect(try cli.basisPosition() == 11)
     }
+
+    /// All 13 anymail payloads in one `ingest`: none errors. Worked out by hand: transmission
+    /// 84345317650824116 (no campaign_id) has bounce@example.com bounced with class 10 (→ Failed,
+    /// hard, User unknown) and recipient@nomx.example.com delayed with class 21 (→ retrying, soft,
+    /// Invalid domain: Sent under classic, Taken into account under EFS); the trimmed
+    /// challenge-response (no delivery, no time) is skipped; the suppressed recipient's
+    /// generation_rejection is Failed before relay, hard, Address in quarantine.
+    @Test func anymailPayloads() throws {
+        let cli = CLI()
+        let folder = try Corpus.folder().appendingPathComponent("sparkpost/anymail")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".json") && $0 != "expectations.anymail.json" }.sorted()
+        #expect(files.count == 13)
+        let r = cli.run(["ingest"] + files.map { folder.appendingPathComponent($0).path })
+        #expect(r.exitCode == 0, "\(r.error)")
+        let classic = try cli.kpis("84345317650824116", "classic")
+        let efs = try cli.kpis("84345317650824116", "efs")
+        #expect(classic["toDeliver"] as? Int == 2)
+        #expect(classic["success"] as? Int == 1 && efs["success"] as? Int == 0)
+        #expect(efs["takenIntoAccount"] as? Int == 1 && efs["retrying"] as? Int == 1)
+        #expect(classic["failed"] as? Int == 1)
+        #expect((classic["failedByReason"] as? [String: Int])?["userUnknown"] == 1)
+        let retrying = cli.run("status", "recipient@nomx.example.com", "--format", "json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(retrying.output.utf8)) as? [String: Any])
+        let view = try #require(doc["efs"] as? [String: Any])
+        #expect(view["status"] as? String == "takenIntoAccount")
+        #expect(view["failureReason"] as? String == "invalidDomain")
+        #expect(view["retrying"] as? Bool == true)
+        let suppressed = try cli.kpis("102360394387646691", "efs")
+        #expect(suppressed["failedBeforeRelay"] as? Int == 1)
+        #expect((suppressed["failedByReason"] as? [String: Int])?["addressInQuarantine"] == 1)
+    }
 }

@@ -9,6 +9,7 @@ import Testing
 struct SparkPostCorpusTests {
     static let readableFiles = [
         "sparkpost/anymail/amp_events.json",
+        "sparkpost/anymail/bounce_challenge_response.json",
         "sparkpost/anymail/bounce_event.json",
         "sparkpost/anymail/click_event.json",
         "sparkpost/anymail/delay_event.json",
@@ -45,7 +46,7 @@ struct SparkPostCorpusTests {
         guard FileManager.default.fileExists(atPath: folder.path) else { throw Corpus.Missing(path: Corpus.folder.path) }
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }
         let listed = Set(Self.readableFiles.map { ($0 as NSString).lastPathComponent })
-        let expected = Set(names).subtracting(["expectations.anymail.json", "bounce_challenge_response.json"])
+        let expected = Set(names).subtracting(["expectations.anymail.json"])
         #expect(expected.isSubset(of: listed))
     }
 
@@ -83,10 +84,12 @@ struct SparkPostCorpusTests {
         #expect(outOfBand.id == "sparkpost:out_of_band:92356927693813856")
         #expect(outOfBand.kind == .bounce && outOfBand.inBand == false && outOfBand.final)
 
-        let policy = parsed.events[5]  // no bounce_class here: fallback on 554 → not defined
+        // No bounce_class here: a policy rejection is SparkPost's Admin category → as class 25.
+        let policy = parsed.events[5]
         #expect(policy.id == "sparkpost:policy_rejection:92356927693813856")
         #expect(policy.beforeRelay && policy.final && policy.inBand == nil)
-        #expect(policy.qualification == Qualification(.notDefined, .notDefined))
+        #expect(policy.bounceClass == nil)
+        #expect(policy.qualification == Qualification(.hard, .addressInQuarantine))
 
         let delay = parsed.events[6]
         #expect(delay.kind == .retry && !delay.final && delay.attempt == 2)
@@ -95,8 +98,10 @@ struct SparkPostCorpusTests {
         // gen_event group.
         #expect(parsed.events[7].id == "sparkpost:generation_failure:92356927693813856")
         #expect(parsed.events[7].beforeRelay)
+        #expect(parsed.events[7].qualification == Qualification(.notDefined, .notDefined))  // a technical failure: codes only
         #expect(parsed.events[8].id == "sparkpost:generation_rejection:92356927693813856")
         #expect(parsed.events[8].beforeRelay)
+        #expect(parsed.events[8].qualification == Qualification(.hard, .addressInQuarantine))
         #expect(parsed.events[9].id == "sparkpost:list_unsubscribe:92356927693813856")
         #expect(parsed.events[10].id == "sparkpost:link_unsubscribe:92356927693813856")
     }
@@ -189,6 +194,8 @@ struct SparkPostCorpusTests {
         #expect(e.enhancedStatus == "5.7.1")
         #expect(e.recipient == "suppressed@example.com")
         #expect(e.occurredAt == at("2016-06-02T20:40:34Z"))
+        // "554 5.7.1 recipient address suppressed due to customer policy", no class: Admin (class 25).
+        #expect(e.qualification == Qualification(.hard, .addressInQuarantine))
     }
 
     @Test("anymail injection, delivery, unsubscribe")
@@ -218,18 +225,16 @@ struct SparkPostCorpusTests {
     }
 
     /// anymail's `bounce_challenge_response` payload is trimmed: no timestamp, no campaign_id or
-    /// transmission_id. An event cannot be made without a delivery id and an instant, so the file is
-    /// an error (never an invented value); the same element with those fields is an `autoReply`.
-    @Test("anymail bounce_challenge_response: class 60 → autoReply (the trimmed payload lacks required fields)")
+    /// transmission_id. An auto-reply never changes a status (domain.md §3) and this one cannot be
+    /// placed in a delivery or in time, so it is counted as skipped (never an invented value, never a
+    /// failed batch); the same element with those fields is an `autoReply`.
+    @Test("anymail bounce_challenge_response: class 60 → autoReply; without delivery and time, skipped")
     func anymailChallengeResponse() throws {
         let bytes = try Corpus.bytes("sparkpost/anymail/bounce_challenge_response.json")
-        let error = try #require(readError(bytes, file: "bounce_challenge_response.json"))
-        #expect(error.element == 0)
-        #expect(error.field == "campaign_id")
-
-        let skipping = try FeedReader.read(bytes, file: "x", options: IngestOptions(skipInvalid: true))
-        #expect(skipping.events.isEmpty)
-        #expect(skipping.rejected.count == 1)
+        let trimmed = try FeedReader.read(bytes, file: "bounce_challenge_response.json", options: IngestOptions())
+        #expect(trimmed.events.isEmpty)
+        #expect(trimmed.rejected.isEmpty)
+        #expect(trimmed.skipped == ["autoReply without delivery or timestamp": 1])
 
         var text = String(decoding: bytes, as: UTF8.self)
         text = text.replacingOccurrences(of: "\"bounce_class\": \"60\",",
