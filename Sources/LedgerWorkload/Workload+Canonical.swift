@@ -41,8 +41,9 @@ extension Workload {
     /// `link_unsubscribe` → `unsubscribe`. `id` is the SparkPost `event_id`; `occurredAt` is its
     /// `timestamp` (RFC 3339, UTC); `recipient` its `rcpt_to`; failures carry `bounceClass`,
     /// `smtpCode`, `enhancedStatus`, `response` (the raw reason), `failureType` and
-    /// `failureReason` (from the bounce class table; class-less generation rejections like class
-    /// 25) and `attempt` (`num_retries`) where SparkPost reports it.
+    /// `failureReason` (from the bounce class table, domain.md §5.2; a `generation_rejection` has
+    /// no class and no qualification, which the ledger derives from its codes as it does for the
+    /// SparkPost element) and `attempt` (`num_retries`) where SparkPost reports it.
     ///
     /// - Returns: UTF-8 bytes, one event per line, each ending in `\n`.
     public func canonicalJSONL() -> [UInt8] {
@@ -137,7 +138,9 @@ extension Renderer {
             w.raw(",\"response\":\"")
             e.reply.write(into: &w, masked: false, context: replyContext(f, event: e))
             w.raw("\"")
-            if let q = e.reply.qualification {
+            // A generation rejection has no bounce class: like the SparkPost reader, leave its
+            // qualification to the ledger (from its codes), so both ingest paths agree.
+            if e.type != .generationRejection, let q = e.reply.qualification {
                 w.raw(",\"failureType\":\"")
                 w.raw(q.type)
                 w.raw("\",\"failureReason\":\"")
