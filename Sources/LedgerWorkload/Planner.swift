@@ -222,6 +222,7 @@ struct Planner {
     ///
     /// - Returns: the arrival order (event indexes) and the end offset of each non-empty batch.
     static func arrivalOrder(eventCount: Int, spec: WorkloadSpec) -> ([UInt32], [Int]) {
+        precondition(eventCount < Int(UInt32.max), "too many events")
         let perBatch = spec.eventsPerBatch
         let natural = (eventCount + perBatch - 1) / perBatch
         var buckets = [[UInt32]](repeating: [], count: natural + 6)

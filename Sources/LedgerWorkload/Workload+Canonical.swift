@@ -42,8 +42,8 @@ extension Workload {
     /// `timestamp` (RFC 3339, UTC); `recipient` its `rcpt_to`; failures carry `bounceClass`,
     /// `smtpCode`, `enhancedStatus`, `response` (the raw reason), `failureType` and
     /// `failureReason` (from the bounce class table, domain.md §5.2; a `generation_rejection` has
-    /// no class and no qualification, which the ledger derives from its codes as it does for the
-    /// SparkPost element) and `attempt` (`num_retries`) where SparkPost reports it.
+    /// no class and is qualified as SparkPost's Admin category, class 25, as the SparkPost reader
+    /// does) and `attempt` (`num_retries`) where SparkPost reports it.
     ///
     /// - Returns: UTF-8 bytes, one event per line, each ending in `\n`.
     public func canonicalJSONL() -> [UInt8] {
@@ -138,9 +138,7 @@ extension Renderer {
             w.raw(",\"response\":\"")
             e.reply.write(into: &w, masked: false, context: replyContext(f, event: e))
             w.raw("\"")
-            // A generation rejection has no bounce class: like the SparkPost reader, leave its
-            // qualification to the ledger (from its codes), so both ingest paths agree.
-            if e.type != .generationRejection, let q = e.reply.qualification {
+            if let q = e.reply.qualification {
                 w.raw(",\"failureType\":\"")
                 w.raw(q.type)
                 w.raw("\",\"failureReason\":\"")

@@ -22,8 +22,9 @@
 ///    batches later, ``WorkloadSpec/duplicateRate`` of them are sent twice (the second copy, byte
 ///    for byte the same element, in the same batch or up to two batches later).
 ///
-/// Memory: the plan takes about 40 bytes per event; the rendered SparkPost batches about 700
-/// bytes per event element. For very large workloads prefer ``forEachSparkPostBatch(_:)`` and
+/// Cost: the plan takes about 30 bytes per event (about 2.5 events per message); the rendered
+/// SparkPost batches about 700 bytes per element. Release builds plan 1 M recipients in about
+/// 0.6 s and render their webhook batches in about 2 s. For very large workloads prefer ``forEachSparkPostBatch(_:)`` and
 /// ``forEachCanonicalBatch(_:)``, which render one batch at a time.
 public struct Workload: Sendable {
     /// The spec this workload was generated from.
@@ -51,7 +52,7 @@ public struct Workload: Sendable {
     ///   event per batch and a positive validity (checked with `precondition`).
     public init(spec: WorkloadSpec) {
         precondition(spec.deliveries >= 0, "deliveries must be >= 0")
-        precondition(spec.recipientsPerDelivery >= 0, "recipientsPerDelivery must be >= 0")
+        precondition((0..<(1 << 32)).contains(spec.recipientsPerDelivery), "recipientsPerDelivery must be within 0..<2^32")
         precondition(spec.deliveries.multipliedReportingOverflow(by: spec.recipientsPerDelivery).partialValue < 1 << 40,
                      "too many messages")
         precondition((0...1).contains(spec.duplicateRate), "duplicateRate must be within 0...1")

@@ -7,13 +7,14 @@ public struct WorkloadSpec: Sendable, Hashable {
     /// starts `n - 1` days after ``start``. At least 0.
     public var deliveries: Int = 1
     /// Recipients targeted by each delivery, the declared to-deliver count. Every delivery targets
-    /// the same recipient list (the same addresses), as a newsletter does. At least 0.
+    /// the same recipient list (the same addresses), as a newsletter does. At least 0, below 2³².
     public var recipientsPerDelivery: Int = 10_000
     /// The seed of every random choice.
     public var seed: UInt64 = 42
     /// Start of the first delivery, in milliseconds since the Unix epoch (UTC, valid time).
-    /// Default 2026-11-02T09:00:00Z. Event timestamps are whole seconds (SparkPost's precision),
-    /// counted from this instant rounded down to the second.
+    /// Default 2026-11-02T09:00:00Z. Delivery declarations use it to the millisecond; event
+    /// timestamps are whole seconds (SparkPost's precision), counted from this instant rounded up
+    /// to the second, so that no event precedes its declaration.
     public var start: Int64 = WorkloadSpec.defaultStart
     /// The validity period each delivery declares, in seconds (default 432,000 = 5 days). The
     /// simulated MTA gives up after min(this, 3.5 days) (domain.md §4).
