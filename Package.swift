@@ -40,7 +40,7 @@ let package = Package(
             ]
         ),
         // Deterministic, realistic workloads (demo, benchmarks).
-        .target(name: "LedgerWorkload", dependencies: []),
+        .target(name: "LedgerWorkload", dependencies: ["DeliveryLedger"]),
         // The command line: ParsableCommand types and renderers, testable in-process.
         .target(
             name: "LedgerCLI",

@@ -49,6 +49,14 @@ struct ProjectJSON: Encodable {
     struct BasisJSON: Encodable {
         var position: UInt64
         var recordedAt: String?
+
+        func encode(to encoder: any Encoder) throws {
+            // Explicit so that an empty ledger's recordedAt is written as null, as the schema says.
+            enum K: String, CodingKey { case position, recordedAt }
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode(position, forKey: .position)
+            try c.encode(recordedAt, forKey: .recordedAt)
+        }
     }
     struct KPIsJSON: Encodable {
         var delivery: String

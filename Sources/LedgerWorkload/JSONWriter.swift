@@ -1,3 +1,4 @@
+import DeliveryLedger
 /// Writes JSON text straight into a byte buffer: no `JSONEncoder`, no intermediate `String`.
 ///
 /// Strings are escaped per RFC 8259 §7: `"` and `\` are backslash-escaped, control characters
@@ -189,34 +190,9 @@ struct JSONWriter: ~Copyable {
     ///
     /// - Parameter milliseconds: milliseconds since the Unix epoch (UTC).
     mutating func rfc3339(milliseconds ms: Int64) {
-        var days = ms / 86_400_000
-        var rem = ms % 86_400_000
-        if rem < 0 { rem += 86_400_000; days -= 1 }
-        let (y, m, d) = JSONWriter.civil(fromDays: days)
         byte(UInt8(ascii: "\""))
-        padded(y, width: 4); byte(UInt8(ascii: "-"))
-        padded(m, width: 2); byte(UInt8(ascii: "-"))
-        padded(d, width: 2); byte(UInt8(ascii: "T"))
-        padded(rem / 3_600_000, width: 2); byte(UInt8(ascii: ":"))
-        padded((rem / 60_000) % 60, width: 2); byte(UInt8(ascii: ":"))
-        padded((rem / 1000) % 60, width: 2); byte(UInt8(ascii: "."))
-        padded(rem % 1000, width: 3)
-        byte(UInt8(ascii: "Z")); byte(UInt8(ascii: "\""))
-    }
-
-    /// Civil date (proleptic Gregorian) of a day count since 1970-01-01 (Howard Hinnant's
-    /// `civil_from_days`).
-    static func civil(fromDays z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? y + 1 : y, m, d)
+        raw(Array(Instant(millisecondsSinceEpoch: ms).rfc3339.utf8))
+        byte(UInt8(ascii: "\""))
     }
 }
 

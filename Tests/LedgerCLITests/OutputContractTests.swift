@@ -1,0 +1,61 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// The JSON outputs are public contracts: real outputs validate against `Schemas/`.
+@Suite struct OutputContractTests {
+    func ledgerWithCorpus() throws -> CLI {
+        let cli = CLI()
+        let folder = try Corpus.folder().appendingPathComponent("sparkpost")
+        let r = cli.run("ingest", folder.appendingPathComponent("java-sparkpost/webhook-batch-captured-2017.json").path,
+                        folder.appendingPathComponent("anymail/delay_event.json").path,
+                        folder.appendingPathComponent("anymail/generation_rejection_event.json").path,
+                        cli.file("declare.jsonl", #"{"id":"d","kind":"delivery","delivery":"test","occurredAt":"2017-05-30T00:00:00Z","toDeliver":5,"label":"Test"}"#))
+        #expect(r.exitCode == 0, "\(r.error)")
+        return cli
+    }
+
+    @Test(arguments: [[], ["--both"], ["--efs"], ["--classic", "--delivery", "test"]])
+    func projectJSONMatchesItsSchema(_ extra: [String]) throws {
+        let cli = try ledgerWithCorpus()
+        let r = cli.run(["project", "--format", "json"] + extra)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(try SchemaValidation.validate(instance: Data(r.output.utf8), schemaNamed: "project") == [])
+    }
+
+    @Test func projectJSONOfAnEmptyLedgerMatchesItsSchema() throws {
+        let cli = CLI()
+        let r = cli.run("project", "--format", "json")
+        #expect(try SchemaValidation.validate(instance: Data(r.output.utf8), schemaNamed: "project") == [])
+    }
+
+    @Test func statusJSONLinesMatchTheirSchema() throws {
+        let cli = try ledgerWithCorpus()
+        var lines = ""
+        for address in ["test@example.com", "as78df9as9d0f8as90df8a9s0df890asdf890asdf@example.com",
+                        "recipient@nomx.example.com", "suppressed@example.com"] {
+            let r = cli.run("status", address, "--format", "json")
+            #expect(r.exitCode == 0, "\(r.error)")
+            #expect(r.output.split(separator: "\n").count == 1)
+            lines += r.output
+        }
+        #expect(try SchemaValidation.validate(jsonLines: Array(lines.utf8), schemaNamed: "status") == [])
+    }
+
+    @Test func csvHasTheJSONFieldNames() throws {
+        let cli = try ledgerWithCorpus()
+        let r = cli.run("project", "--both", "--format", "csv", "--delivery", "test")
+        let rows = r.output.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.count == 3)
+        let header = rows[0]
+        for row in rows.dropFirst() {
+            let record = Dictionary(uniqueKeysWithValues: zip(header, row))
+            #expect(record["delivery"] == "test")
+            #expect(record["toDeliver"] == "5")
+            #expect(record["failedByReason.userUnknown"] == "1")
+            // 5 declared, 2 messages seen: one Sent, one failed, 3 never seen → pending.
+            #expect(record["pending"] == "3")
+            #expect(record["successRate"] == "0.2")
+        }
+    }
+}
