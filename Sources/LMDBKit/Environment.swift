@@ -21,12 +21,15 @@ public struct EnvironmentOptions: Sendable {
     /// Open read-only (`MDB_RDONLY`).
     public var readOnly: Bool = false
 
+    /// The defaults: 256 MiB initial map, 16 TiB maximum, 32 databases, 510 readers, durable.
     public init() {}
 }
 
 /// Flags of a named database.
 public struct DatabaseFlags: OptionSet, Sendable {
+    /// The `mdb_dbi_open` flag bits.
     public let rawValue: UInt32
+    /// Creates flags from `mdb_dbi_open` flag bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// Create the database if it does not exist (`MDB_CREATE`).
     public static let create = DatabaseFlags(rawValue: UInt32(MDB_CREATE))

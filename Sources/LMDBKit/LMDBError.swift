@@ -10,6 +10,7 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The `mdb_*` operation that returned it (e.g. `mdb_put`).
     public var operation: String
 
+    /// Creates an error for `code` returned by `operation`.
     public init(code: Int32, operation: String) {
         self.code = code
         self.operation = operation

@@ -4,6 +4,7 @@ import Foundation
 
 /// The `ledger` command: the root of the command line.
 public struct LedgerCommand: ParsableCommand {
+    /// The subcommands and help text.
     public static let configuration = CommandConfiguration(
         commandName: "ledger",
         abstract: "Delivery Ledger: the system of record for email delivery feedback.",
@@ -16,14 +17,17 @@ public struct LedgerCommand: ParsableCommand {
         subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, GenerateCommand.self]
     )
 
+    /// Creates the command (argument-parser calls it).
     public init() {}
 }
 
 /// Options shared by the commands that use a ledger database.
 public struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The ledger database directory (default: $LEDGER_DB, else ./ledger.lmdb).", valueName: "path"))
+    /// The `--db` value, if given.
     public var db: String?
 
+    /// Creates the options (argument-parser calls it).
     public init() {}
 
     /// The path chosen: `--db`, else `$LEDGER_DB`, else `./ledger.lmdb`.
@@ -44,6 +48,7 @@ protocol OutputCommand: ParsableCommand {
 }
 
 extension OutputCommand {
+    /// Runs the command, printing to standard output.
     public func run() throws {
         var out = Output()
         defer { out.flush() }
@@ -53,9 +58,11 @@ extension OutputCommand {
 
 /// What a command prints: standard output text, flushed at the end (and by large writers as they go).
 public struct Output {
+    /// What was written and not yet flushed.
     public var text = ""
     var streaming: Bool
 
+    /// An output that flushes to standard output as it goes (`streaming`), or keeps everything in ``text``.
     public init(streaming: Bool = true) { self.streaming = streaming }
 
     mutating func line(_ s: String = "") {
@@ -73,12 +80,17 @@ public struct Output {
 
 /// Runs the command line in-process and returns what it printed (for tests and embedding).
 public enum LedgerCLI {
+    /// What a run printed and how it ended.
     public struct Result: Sendable {
+        /// Standard output.
         public var output: String
+        /// The error message (as `ledger` prints it on standard error), empty on success.
         public var error: String
+        /// The exit code: 0 on success.
         public var exitCode: Int32
     }
 
+    /// Parses `arguments` (without the program name) and runs the command in-process.
     public static func run(_ arguments: [String]) -> Result {
         do {
             var command = try LedgerCommand.parseAsRoot(arguments)

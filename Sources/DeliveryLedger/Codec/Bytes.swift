@@ -47,6 +47,7 @@ struct ByteWriter {
 
 /// A malformed stored record: the bytes do not decode.
 public struct CorruptRecordError: Error, Sendable, CustomStringConvertible {
+    /// What does not decode, and where in the bytes.
     public var what: String
     public var description: String { "corrupt stored data: \(what)" }
 }

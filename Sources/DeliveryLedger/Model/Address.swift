@@ -37,6 +37,7 @@ public struct EventValidationError: Error, Sendable, Hashable, CustomStringConve
     /// What is wrong, for people.
     public var message: String
 
+    /// Creates an error for `field` with a message for people.
     public init(field: String, _ message: String) {
         self.field = field
         self.message = message

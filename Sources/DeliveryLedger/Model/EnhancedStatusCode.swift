@@ -4,10 +4,14 @@
 /// 4 (persistent transient failure) or 5 (permanent failure); subject and detail are 1–3 digits
 /// without leading zeros.
 public struct EnhancedStatusCode: Sendable, Hashable, CustomStringConvertible {
+    /// 2 success, 4 persistent transient failure, 5 permanent failure.
     public var statusClass: Int
+    /// 0 other, 1 addressing, 2 mailbox, 3 mail system, 4 network/routing, 5 protocol, 6 content, 7 security/policy.
     public var subject: Int
+    /// The detail number within the subject (RFC 3463 §3, IANA registry).
     public var detail: Int
 
+    /// Parses `class.subject.detail`; `nil` when the text is not an RFC 3463 code.
     public init?(_ text: some StringProtocol) {
         let parts = String(text).split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3,

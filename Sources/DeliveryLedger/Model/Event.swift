@@ -67,6 +67,7 @@ public enum SourceFormat: String, Sendable, Hashable, Codable, CaseIterable {
 public struct Event: Sendable, Hashable {
     /// Idempotency key, unique within the event's stream; 1…255 UTF-8 bytes.
     public var id: String
+    /// What happened (domain.md §2).
     public var kind: EventKind
     /// Delivery id; empty only for `efsFlag`. At most 255 UTF-8 bytes.
     public var delivery: String
@@ -109,6 +110,8 @@ public struct Event: Sendable, Hashable {
     /// The raw source bytes (a JSON line, a webhook element, a log line), kept for audit.
     public var raw: [UInt8]
 
+    /// Creates an event. `final` is forced to true for `timeout` and false for `retry`.
+    /// Check it with ``validate()`` (``Ledger/append(_:)`` does).
     public init(
         id: String, kind: EventKind, delivery: String, recipient: String = "", occurredAt: Instant,
         final: Bool = true, inBand: Bool? = nil, beforeRelay: Bool = false, bounceClass: Int? = nil,
@@ -162,8 +165,11 @@ public struct Event: Sendable, Hashable {
 /// Identifies an event stream: a message (delivery + recipient), a delivery (recipient empty),
 /// or the instance (both empty).
 public struct StreamKey: Sendable, Hashable, Comparable {
+    /// The delivery id; empty for the instance stream.
     public var delivery: String
+    /// The normalised recipient address; empty for delivery and instance streams.
     public var recipient: String
+    /// Creates a stream key.
     public init(delivery: String, recipient: String) {
         self.delivery = delivery
         self.recipient = recipient
@@ -179,8 +185,10 @@ public struct RecordedEvent: Sendable, Hashable {
     public var position: UInt64
     /// Transaction time (UTC): when the ledger appended it. Non-decreasing with ``position``.
     public var recordedAt: Instant
+    /// The event as appended (delivery and recipient resolved from its stream).
     public var event: Event
 
+    /// Creates a recorded event.
     public init(position: UInt64, recordedAt: Instant, event: Event) {
         self.position = position
         self.recordedAt = recordedAt

@@ -80,9 +80,12 @@ public enum FailureReason: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// A failure type and reason, the result of qualification (domain.md §5).
 public struct Qualification: Sendable, Hashable, Codable {
+    /// What the failure means for the address.
     public var type: FailureType
+    /// Why the message failed.
     public var reason: FailureReason
 
+    /// Creates a qualification.
     public init(_ type: FailureType, _ reason: FailureReason) {
         self.type = type
         self.reason = reason

@@ -60,7 +60,9 @@ struct DeliveryCounters: Hashable, Sendable {
 ///
 /// Counts are numbers of **messages** (one per recipient of the delivery), never of events.
 public struct DeliveryKPIs: Sendable, Hashable, Codable {
+    /// The delivery id.
     public var delivery: String
+    /// The semantics these KPIs were computed under.
     public var semantics: Semantics
     /// The declared to-deliver count (latest `delivery` event), or the number of distinct messages
     /// seen when none was declared.

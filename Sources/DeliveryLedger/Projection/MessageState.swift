@@ -28,6 +28,7 @@ public enum MessageStatus: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// A message's status under one semantics, with the event that decided it.
 public struct MessageStatusView: Sendable, Hashable {
+    /// The delivery-log status.
     public var status: MessageStatus
     /// The failure type: of the final failure when ``status`` is failed, of the last soft failure
     /// when the message is retrying, else `nil`.
@@ -42,10 +43,15 @@ public struct MessageStatusView: Sendable, Hashable {
 
 /// One outcome remembered by the fold: when, where in the log, what.
 public struct OutcomeMark: Sendable, Hashable {
+    /// Valid time of the event (UTC).
     public var occurredAt: Instant
+    /// Global log position of the event.
     public var position: UInt64
+    /// The event's kind.
     public var kind: EventKind
+    /// The event's failure type and reason, if a failure.
     public var qualification: Qualification?
+    /// Whether the failure happened before the message reached the MTA.
     public var beforeRelay: Bool
 
     /// Valid-time order, ties by position (domain.md §3).
@@ -78,6 +84,7 @@ public struct MessageState: Sendable, Hashable {
     /// The latest non-final soft failure.
     public var soft: OutcomeMark?
 
+    /// The state of a message with no event.
     public init() {}
 
     /// Folds one event into the state. Events of other kinds than relay and outcomes are ignored.

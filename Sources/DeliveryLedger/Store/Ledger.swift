@@ -18,6 +18,7 @@ public struct LedgerOptions: Sendable {
     /// Where the ledger logs (map growth, projection rebuilds). Defaults to no logging.
     public var logger: Logger = Logger(label: "DeliveryLedger", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// The defaults: durable, 256 MiB initial map, system clock, no logging.
     public init() {}
 }
 
@@ -44,12 +45,17 @@ public struct Basis: Sendable, Hashable, Codable {
 
 /// A recipient's status in one delivery under both semantics, with the events behind it.
 public struct MessageStatusReport: Sendable, Hashable {
+    /// The delivery id.
     public var delivery: String
+    /// The normalised recipient address.
     public var recipient: String
+    /// The status under the classic semantics.
     public var classic: MessageStatusView
+    /// The status under the EFS semantics.
     public var efs: MessageStatusView
     /// The message's events in log order.
     public var events: [RecordedEvent]
+    /// How much of the log the answer saw.
     public var basis: Basis
 
     /// The view under `semantics`.
@@ -62,6 +68,7 @@ public struct DeliveryDeclaration: Sendable, Hashable {
     public var toDeliver: Int64?
     /// The validity period configured on the platform, in seconds, if declared.
     public var validitySeconds: Int64?
+    /// A human label, if declared.
     public var label: String?
 }
 
