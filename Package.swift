@@ -29,7 +29,8 @@ let package = Package(
                 "LMDBKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            resources: [.copy("Qualification/Resources/default-rules.json")]
         ),
         // Readers that turn MTA feedback (canonical JSONL, SparkPost) into events.
         .target(

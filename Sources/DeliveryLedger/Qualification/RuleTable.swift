@@ -1,0 +1,168 @@
+import Foundation
+
+/// One rule of the text qualification table (domain.md §5.3). Every condition given must match;
+/// a rule with no condition matches everything (a catch-all).
+///
+/// JSON shape: `Schemas/rules.schema.json`.
+public struct QualificationRule: Sendable, Hashable, Codable {
+    /// Stable identifier, reported with every qualification the rule makes (e.g. `status-5.1.1`).
+    public var id: String
+    /// Enhanced status code pattern (RFC 3463): `5.1.1`, `X.1.1` (any class), `5.7.*` (any detail),
+    /// `X.7.*`. Matched against the code found for the failure.
+    public var enhancedStatus: String?
+    /// Regular expression, case-insensitive, searched in the response / diagnostic text.
+    public var text: String?
+    /// Basic reply code pattern (RFC 5321 §4.2): `550`, `5xx`, `4xx`, `55x`.
+    public var replyCode: String?
+    /// The resulting failure type.
+    public var failureType: FailureType
+    /// The resulting failure reason.
+    public var failureReason: FailureReason
+    /// Whether the MTA gave up: `true`/`false`, or absent to decide from the codes (a class-4
+    /// enhanced code or 4xx reply is not final; anything else is).
+    public var final: Bool?
+    /// Where the rule comes from (RFC section, Campaign doc, MTA doc, observed corpus).
+    public var source: String
+
+    /// Creates a rule.
+    public init(id: String, enhancedStatus: String? = nil, text: String? = nil, replyCode: String? = nil,
+                failureType: FailureType, failureReason: FailureReason, final: Bool? = nil, source: String) {
+        self.id = id
+        self.enhancedStatus = enhancedStatus
+        self.text = text
+        self.replyCode = replyCode
+        self.failureType = failureType
+        self.failureReason = failureReason
+        self.final = final
+        self.source = source
+    }
+}
+
+/// An ordered, versioned qualification rule table (domain.md §5.3): first match wins.
+public struct RuleTable: Sendable, Hashable, Codable {
+    /// The table's version, recorded with every qualification and by the projection.
+    public var version: String
+    /// The rules, in the order they are tried.
+    public var rules: [QualificationRule]
+
+    /// Creates a table.
+    public init(version: String, rules: [QualificationRule]) {
+        self.version = version
+        self.rules = rules
+    }
+
+    /// Why a rule table cannot be used.
+    public struct LoadError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong, naming the rule and field when known.
+        public var description: String
+    }
+
+    /// Reads a table from JSON (`Schemas/rules.schema.json`).
+    /// - Throws: ``LoadError`` naming the rule index and field at fault.
+    public static func load(json: Data, name: String = "rule table") throws(LoadError) -> RuleTable {
+        let table: RuleTable
+        do {
+            table = try JSONDecoder().decode(RuleTable.self, from: json)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw LoadError(description: "\(name): not valid JSON at \(path(context.codingPath)): \(context.debugDescription)")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw LoadError(description: "\(name): \(path(context.codingPath + [key])): missing")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw LoadError(description: "\(name): \(path(context.codingPath)): \(context.debugDescription)")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw LoadError(description: "\(name): \(path(context.codingPath)): missing value")
+        } catch {
+            throw LoadError(description: "\(name): \(error)")
+        }
+        var ids = Set<String>()
+        for (i, rule) in table.rules.enumerated() {
+            guard ids.insert(rule.id).inserted else { throw LoadError(description: "\(name): rules[\(i)].id '\(rule.id)' is used twice") }
+            if let e = rule.enhancedStatus, EnhancedStatusPattern(e) == nil {
+                throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)).enhancedStatus '\(e)' is not a pattern like 5.1.1, X.1.1 or 5.7.*")
+            }
+            if let r = rule.replyCode, ReplyCodePattern(r) == nil {
+                throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)).replyCode '\(r)' is not a pattern like 550, 5xx or 55x")
+            }
+            if let t = rule.text {
+                do { _ = try Regex(t) } catch {
+                    throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)).text is not a valid regular expression: \(error)")
+                }
+            }
+            if rule.final == false && rule.failureType == .hard {
+                throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)): a temporary failure (final: false) is never hard")
+            }
+        }
+        return table
+    }
+
+    /// Reads a table from a file.
+    public static func load(contentsOf path: String) throws(LoadError) -> RuleTable {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LoadError(description: "\(path): cannot be read")
+        }
+        return try load(json: data, name: path)
+    }
+
+    /// The rule table shipped with the ledger (`Qualification/Resources/default-rules.json`).
+    public static let builtIn: RuleTable = {
+        guard let url = Bundle.module.url(forResource: "default-rules", withExtension: "json"),
+              let data = try? Data(contentsOf: url) else {
+            preconditionFailure("the built-in rule table default-rules.json is missing from the DeliveryLedger bundle")
+        }
+        do {
+            return try load(json: data, name: "default-rules.json")
+        } catch {
+            preconditionFailure("the built-in rule table is invalid: \(error)")
+        }
+    }()
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }.joined().trimmingPrefix(".").description
+    }
+}
+
+/// A compiled enhanced-status pattern: `5.1.1`, `X.1.1`, `5.7.*`, `X.7.*`.
+struct EnhancedStatusPattern: Sendable, Hashable {
+    var statusClass: Int?
+    var subject: Int
+    var detail: Int?
+
+    init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        if parts[0] == "X" || parts[0] == "x" { statusClass = nil } else {
+            guard let c = Int(parts[0]), c == 2 || c == 4 || c == 5 else { return nil }
+            statusClass = c
+        }
+        guard let s = Int(parts[1]), (0...999).contains(s) else { return nil }
+        subject = s
+        if parts[2] == "*" { detail = nil } else {
+            guard let d = Int(parts[2]), (0...999).contains(d) else { return nil }
+            detail = d
+        }
+    }
+
+    func matches(_ code: EnhancedStatusCode) -> Bool {
+        (statusClass.map { $0 == code.statusClass } ?? true) && subject == code.subject && (detail.map { $0 == code.detail } ?? true)
+    }
+}
+
+/// A compiled basic reply code pattern: `550`, `5xx`, `55x`.
+struct ReplyCodePattern: Sendable, Hashable {
+    var digits: [Int?]
+
+    init?(_ text: String) {
+        guard text.count == 3 else { return nil }
+        var d: [Int?] = []
+        for c in text {
+            if c == "x" || c == "X" { d.append(nil) } else if let v = c.wholeNumberValue { d.append(v) } else { return nil }
+        }
+        guard let first = d[0], (2...5).contains(first) else { return nil }
+        digits = d
+    }
+
+    func matches(_ code: Int) -> Bool {
+        let actual = [code / 100, (code / 10) % 10, code % 10]
+        return zip(digits, actual).allSatisfy { pattern, digit in pattern == nil || pattern == digit }
+    }
+}

@@ -1,0 +1,144 @@
+/// What the qualifier decided for one failure text, and why.
+public struct TextQualification: Sendable, Hashable {
+    /// Failure type and reason.
+    public var qualification: Qualification
+    /// Whether the MTA gave up (`false`: it will retry).
+    public var final: Bool
+    /// The id of the rule that decided.
+    public var rule: String
+    /// The rule table's version.
+    public var tableVersion: String
+    /// The enhanced status code the decision used (given, or found in the text), if any.
+    public var enhancedStatus: String?
+    /// The basic reply code the decision used (given, or found in the text), if any.
+    public var replyCode: Int?
+}
+
+/// Qualifies SMTP replies, DSN diagnostics and bounce texts with an ordered rule table
+/// (domain.md §5.3): first match wins; deterministic (the same input always gives the same answer).
+///
+/// Before matching, the most specific codes are found: the enhanced status code in the text beats
+/// the one given when the given one is generic (`X.0.0`, RFC 3464 §2.3.4 allows a generic
+/// `Status:` while the `Diagnostic-Code:` has the remote server's code); the basic reply code is
+/// the given one, else the first three-digit code that starts the text or a line of it.
+/// When no rule matches: a class-4 code or 4xx reply → Unreachable, soft, retry; anything else →
+/// Not defined, final (domain.md §5.3 "unmatched 5xx → Not defined, final; unmatched 4xx →
+/// Unreachable, retry"). A temporary failure is never hard (domain.md §5.1).
+public struct TextQualifier: Sendable {
+    /// The table in use.
+    public let table: RuleTable
+    private let compiled: [CompiledRule]
+
+    struct CompiledRule: @unchecked Sendable {
+        // Invariant for @unchecked Sendable: `regex` is built once in init and only read; a Regex
+        // value holds immutable compiled program state.
+        var rule: QualificationRule
+        var status: EnhancedStatusPattern?
+        var reply: ReplyCodePattern?
+        var regex: Regex<AnyRegexOutput>?
+    }
+
+    /// Compiles `table`.
+    /// - Throws: ``RuleTable/LoadError`` when a pattern does not compile.
+    public init(table: RuleTable) throws(RuleTable.LoadError) {
+        self.table = table
+        var compiled: [CompiledRule] = []
+        for (i, rule) in table.rules.enumerated() {
+            var regex: Regex<AnyRegexOutput>?
+            if let t = rule.text {
+                do { regex = try Regex(t).ignoresCase() } catch {
+                    throw RuleTable.LoadError(description: "rules[\(i)] (\(rule.id)).text: \(error)")
+                }
+            }
+            compiled.append(CompiledRule(rule: rule, status: rule.enhancedStatus.flatMap(EnhancedStatusPattern.init),
+                                         reply: rule.replyCode.flatMap(ReplyCodePattern.init), regex: regex))
+        }
+        self.compiled = compiled
+    }
+
+    /// The qualifier with the built-in table.
+    public static let builtIn: TextQualifier = {
+        do { return try TextQualifier(table: .builtIn) } catch { preconditionFailure("built-in rule table: \(error)") }
+    }()
+
+    /// Qualifies one failure.
+    /// - Parameters:
+    ///   - text: the response or diagnostic text (may be empty).
+    ///   - enhancedStatus: an enhanced status code reported apart from the text (e.g. DSN `Status:`).
+    ///   - replyCode: a basic reply code reported apart from the text (e.g. SparkPost `error_code`).
+    public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil) -> TextQualification {
+        let given = enhancedStatus.flatMap { EnhancedStatusCode($0) }
+        let found = Self.enhancedStatus(in: text)
+        let status: EnhancedStatusCode? = switch (given, found) {
+        case let (g?, f?) where g.subject == 0 && g.detail == 0 && f.statusClass == g.statusClass: f
+        case let (g?, _): g
+        case let (nil, f): f
+        }
+        let reply = replyCode ?? Self.replyCode(in: text)
+        let temporary = status?.isTemporary ?? reply.map { (400..<500).contains($0) } ?? false
+        for c in compiled {
+            if let p = c.status { guard let s = status, p.matches(s) else { continue } }
+            if let p = c.reply { guard let r = reply, p.matches(r) else { continue } }
+            if let regex = c.regex { guard (try? regex.firstMatch(in: text)) != nil else { continue } }
+            var q = Qualification(c.rule.failureType, c.rule.failureReason)
+            let final = c.rule.final ?? !temporary
+            if !final || temporary { q = q.temporary }
+            return TextQualification(qualification: q, final: final, rule: c.rule.id, tableVersion: table.version,
+                                     enhancedStatus: status?.description, replyCode: reply)
+        }
+        let q = temporary ? Qualification(.soft, .unreachable) : Qualification(.notDefined, .notDefined)
+        return TextQualification(qualification: q, final: !temporary, rule: temporary ? "unmatched-temporary" : "unmatched",
+                                 tableVersion: table.version, enhancedStatus: status?.description, replyCode: reply)
+    }
+
+    /// The first RFC 3463 code in `text` that is not part of a longer number or version string
+    /// (e.g. `550-5.1.1`, `#5.1.1`, `(4.2.2)`), preferring a specific code over a generic `X.0.0`.
+    public static func enhancedStatus(in text: String) -> EnhancedStatusCode? {
+        let bytes = Array(text.utf8)
+        var generic: EnhancedStatusCode?
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            if (c == 0x32 || c == 0x34 || c == 0x35), i + 4 < bytes.count, bytes[i + 1] == 0x2E,
+               i == 0 || !(isDigit(bytes[i - 1]) || bytes[i - 1] == 0x2E) {
+                var j = i + 2
+                var subjectDigits = 0
+                while j < bytes.count, isDigit(bytes[j]), subjectDigits < 4 { j += 1; subjectDigits += 1 }
+                if subjectDigits >= 1 && subjectDigits <= 3 && j < bytes.count && bytes[j] == 0x2E {
+                    var k = j + 1
+                    var detailDigits = 0
+                    while k < bytes.count, isDigit(bytes[k]), detailDigits < 4 { k += 1; detailDigits += 1 }
+                    let followedOK = k >= bytes.count || !(isDigit(bytes[k]) || (bytes[k] == 0x2E && k + 1 < bytes.count && isDigit(bytes[k + 1])))
+                    if detailDigits >= 1 && detailDigits <= 3 && followedOK,
+                       let code = EnhancedStatusCode(String(decoding: bytes[i..<k], as: UTF8.self)) {
+                        if code.subject == 0 && code.detail == 0 {
+                            if generic == nil { generic = code }
+                        } else {
+                            return code
+                        }
+                    }
+                }
+            }
+            i += 1
+        }
+        return generic
+    }
+
+    /// The basic reply code at the start of `text` or of one of its lines (`550 `, `550-`), or
+    /// after "said:" / "smtp;" as Postfix and DSNs write it.
+    public static func replyCode(in text: String) -> Int? {
+        let bytes = Array(text.utf8)
+        var i = 0
+        while i + 2 < bytes.count {
+            let atStart = i == 0 || bytes[i - 1] == 0x0A || bytes[i - 1] == 0x20 || bytes[i - 1] == 0x3A || bytes[i - 1] == 0x3B
+            if atStart, (bytes[i] == 0x32 || bytes[i] == 0x34 || bytes[i] == 0x35), isDigit(bytes[i + 1]), isDigit(bytes[i + 2]),
+               i + 3 == bytes.count || bytes[i + 3] == 0x20 || bytes[i + 3] == 0x2D || bytes[i + 3] == 0x0D || bytes[i + 3] == 0x0A {
+                return Int(bytes[i] - 0x30) * 100 + Int(bytes[i + 1] - 0x30) * 10 + Int(bytes[i + 2] - 0x30)
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+}
