@@ -12,6 +12,10 @@ public struct TextQualification: Sendable, Hashable {
     public var enhancedStatus: String?
     /// The basic reply code the decision used (given, or found in the text), if any.
     public var replyCode: Int?
+
+    /// The value for ``Event/qualifier``: `<table version>#<rule id>`. Events qualified by the text
+    /// rules carry it, so that a new table re-qualifies them by re-projection.
+    public var qualifierTag: String { "\(tableVersion)#\(rule)" }
 }
 
 /// Qualifies SMTP replies, DSN diagnostics and bounce texts with an ordered rule table
