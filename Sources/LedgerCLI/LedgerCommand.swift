@@ -14,7 +14,7 @@ public struct LedgerCommand: ParsableCommand {
             and the EFS (Email Feedback Service) semantics.
             The database is the directory given by --db, else $LEDGER_DB, else ./ledger.lmdb (created on first use).
             """,
-        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, GenerateCommand.self]
+        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, QualifyCommand.self, GenerateCommand.self]
     )
 
     /// Creates the command (argument-parser calls it).
@@ -27,6 +27,10 @@ public struct DatabaseOptions: ParsableArguments {
     /// The `--db` value, if given.
     public var db: String?
 
+    @Option(name: .long, help: ArgumentHelp("A qualification rule table (JSON, Schemas/rules.schema.json) to use instead of the built-in one.", valueName: "file"))
+    /// The `--rules` value, if given.
+    public var rules: String?
+
     /// Creates the options (argument-parser calls it).
     public init() {}
 
@@ -38,7 +42,21 @@ public struct DatabaseOptions: ParsableArguments {
     }
 
     func open() throws -> Ledger {
-        try Ledger(path: path)
+        var options = LedgerOptions()
+        options.rules = try RulesOption.qualifier(rules)
+        return try Ledger(path: path, options: options)
+    }
+}
+
+/// Loads the `--rules` table, or the built-in one.
+enum RulesOption {
+    static func qualifier(_ path: String?) throws -> TextQualifier {
+        guard let path else { return .builtIn }
+        do {
+            return try TextQualifier(table: RuleTable.load(contentsOf: path))
+        } catch {
+            throw CLIError("\(error)")
+        }
     }
 }
 

@@ -62,14 +62,15 @@ struct ProjectCommand: OutputCommand {
         }
         switch TableFormat(rawValue: format)! {
         case .json:
-            let doc = ProjectJSON(basis: .init(position: basis.position, recordedAt: basis.recordedAt?.rfc3339),
+            let doc = ProjectJSON(basis: .init(basis),
                                   deliveries: rows.map(ProjectJSON.KPIsJSON.init))
             out.line(try JSON.encode(doc, pretty: true))
         case .csv:
             out.line(CSV.header.joined(separator: ","))
             for k in rows { out.line(CSV.row(k).joined(separator: ",")) }
         case .table:
-            out.line("Basis: log position \(basis.position)" + (basis.recordedAt.map { ", recorded \($0.rfc3339)" } ?? " (empty ledger)"))
+            out.line("Basis: log position \(basis.position)" + (basis.recordedAt.map { ", recorded \($0.rfc3339)" } ?? " (empty ledger)")
+                     + "; rule table \(basis.rules)")
             if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
             for d in deliveries {
                 out.line()

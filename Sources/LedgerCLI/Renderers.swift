@@ -49,13 +49,21 @@ struct ProjectJSON: Encodable {
     struct BasisJSON: Encodable {
         var position: UInt64
         var recordedAt: String?
+        var rules: String
+
+        init(_ b: Basis) {
+            position = b.position
+            recordedAt = b.recordedAt?.rfc3339
+            rules = b.rules
+        }
 
         func encode(to encoder: any Encoder) throws {
             // Explicit so that an empty ledger's recordedAt is written as null, as the schema says.
-            enum K: String, CodingKey { case position, recordedAt }
+            enum K: String, CodingKey { case position, recordedAt, rules }
             var c = encoder.container(keyedBy: K.self)
             try c.encode(position, forKey: .position)
             try c.encode(recordedAt, forKey: .recordedAt)
+            try c.encode(rules, forKey: .rules)
         }
     }
     struct KPIsJSON: Encodable {
@@ -224,7 +232,7 @@ struct StatusJSON: Encodable {
         classic = ViewJSON(r.classic)
         efs = ViewJSON(r.efs)
         events = r.events.map(EventJSON.init)
-        basis = ProjectJSON.BasisJSON(position: r.basis.position, recordedAt: r.basis.recordedAt?.rfc3339)
+        basis = ProjectJSON.BasisJSON(r.basis)
     }
 }
 

@@ -17,7 +17,7 @@ struct CLI {
     @discardableResult
     func run(_ arguments: [String]) -> LedgerCLI.Result {
         var args = arguments
-        if let first = args.first, first != "demo" && first != "generate" { args.append(contentsOf: ["--db", db]) }
+        if let first = args.first, !["demo", "generate", "qualify"].contains(first) { args.append(contentsOf: ["--db", db]) }
         return LedgerCLI.run(args)
     }
 

@@ -6,7 +6,7 @@ import Testing
 /// `invalid-*.json` (wrong in one way, named after it) must not.
 @Suite("Schema examples")
 struct SchemaExamplesTests {
-    static let schemas = ["canonical-event", "project", "status"]
+    static let schemas = ["canonical-event", "project", "status", "rules"]
 
     struct Example: Sendable, CustomTestStringConvertible {
         var schema: String

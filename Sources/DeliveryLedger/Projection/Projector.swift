@@ -5,6 +5,25 @@ import LMDBKit
 struct Projector {
     private var states: [UInt32: (state: MessageState, delivery: UInt32)] = [:]
     private var counters: [UInt32: DeliveryCounters] = [:]
+    /// The rule table that (re-)qualifies text-qualified failures.
+    let rules: TextQualifier
+
+    init(rules: TextQualifier) { self.rules = rules }
+
+    /// The event as the projection sees it: a failure qualified by the text rules (its qualifier is a
+    /// ``TextQualification/qualifierTag``) is qualified again with the current table, so that a new
+    /// table re-qualifies by re-projection and never by rewriting events (domain.md §2, §5.3).
+    /// Kind and finality stay as recorded; a non-final failure is never hard.
+    static func requalified(_ e: Event, with rules: TextQualifier) -> Event {
+        guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout,
+              let tag = e.qualifier, TextQualification.isTextTag(tag) else { return e }
+        var copy = e
+        let r = rules.qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode)
+        let isFinal = e.kind == .timeout || (e.kind == .bounce && e.final)
+        copy.qualification = isFinal && r.final ? r.qualification : r.qualification.temporary
+        copy.qualifier = r.qualifierTag
+        return copy
+    }
 
     /// Folds one message event at `position` of stream `stream` (a message of delivery `delivery`).
     mutating func apply(_ e: Event, position: UInt64, stream: UInt32, delivery: UInt32,
@@ -21,7 +40,7 @@ struct Projector {
             c.add(state.summary, sign: 1)
         }
         c.add(state.summary, sign: -1)
-        state.apply(e, position: position)
+        state.apply(Self.requalified(e, with: rules), position: position)
         c.add(state.summary, sign: 1)
         states[stream] = (state, delivery)
         counters[delivery] = c
@@ -40,5 +59,6 @@ struct Projector {
             try txn.put(tables.deliveryCounters, key: Key.u32(delivery), value: c.bytes)
         }
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
+        try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
     }
 }

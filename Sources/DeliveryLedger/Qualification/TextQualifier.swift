@@ -16,6 +16,9 @@ public struct TextQualification: Sendable, Hashable {
     /// The value for ``Event/qualifier``: `<table version>#<rule id>`. Events qualified by the text
     /// rules carry it, so that a new table re-qualifies them by re-projection.
     public var qualifierTag: String { "\(tableVersion)#\(rule)" }
+
+    /// Whether an ``Event/qualifier`` value was made by the text rules (`<table version>#<rule id>`).
+    public static func isTextTag(_ qualifier: String) -> Bool { qualifier.contains("#") }
 }
 
 /// Qualifies SMTP replies, DSN diagnostics and bounce texts with an ordered rule table

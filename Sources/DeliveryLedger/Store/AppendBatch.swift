@@ -11,12 +11,13 @@ struct AppendBatch {
     private var streams: [StreamKey: StreamInfo] = [:]
     /// Events appended by this batch, by position, with their previous link.
     private var pending: [UInt64: (event: Event, previous: UInt64)] = [:]
-    private var projector = Projector()
+    private var projector: Projector
     private var positions: [UInt64] = []
     private var duplicates: [Int] = []
 
-    init(_ txn: borrowing Transaction, tables: Tables, now: Instant) throws {
+    init(_ txn: borrowing Transaction, tables: Tables, now: Instant, rules: TextQualifier) throws {
         self.tables = tables
+        self.projector = Projector(rules: rules)
         if let last = try txn.last(tables.log) {
             let position = last.key.withUnsafeBytes { Key.readU64($0) }
             let header: RecordCodec.Header

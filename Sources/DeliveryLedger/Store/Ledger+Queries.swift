@@ -7,10 +7,10 @@ extension Ledger {
     }
 
     func basis(_ txn: borrowing Transaction) throws -> Basis {
-        guard let last = try txn.last(tables.log) else { return Basis(position: 0, recordedAt: nil) }
+        guard let last = try txn.last(tables.log) else { return Basis(position: 0, recordedAt: nil, rules: options.rules.table.version) }
         let position = last.key.withUnsafeBytes { Key.readU64($0) }
         let header = try last.value.withUnsafeBytes { try RecordCodec.header($0) }
-        return Basis(position: position, recordedAt: header.recordedAt)
+        return Basis(position: position, recordedAt: header.recordedAt, rules: options.rules.table.version)
     }
 
     /// The delivery ids the ledger knows, in the order they were first recorded.

@@ -15,6 +15,10 @@ public struct LedgerOptions: Sendable {
     public var initialMapSize: Int = 256 << 20
     /// The clock that stamps `recordedAt` (transaction time). Injected for tests.
     public var clock: @Sendable () -> Instant = Ledger.systemClock
+    /// The qualification rule table the projection uses for text-qualified failures (DSN, Postfix,
+    /// raw SMTP replies). Opening a ledger with a table of another version than the one its
+    /// projection was built with rebuilds the projection from the log (domain.md §5.3).
+    public var rules: TextQualifier = .builtIn
     /// Where the ledger logs (map growth, projection rebuilds). Defaults to no logging.
     public var logger: Logger = Logger(label: "DeliveryLedger", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -41,6 +45,8 @@ public struct Basis: Sendable, Hashable, Codable {
     public var position: UInt64
     /// The transaction time of that position (UTC), `nil` for an empty ledger.
     public var recordedAt: Instant?
+    /// The version of the qualification rule table the projection used.
+    public var rules: String
 }
 
 /// A recipient's status in one delivery under both semantics, with the events behind it.
@@ -181,7 +187,7 @@ public final class Ledger: Sendable {
         }
         return try run {
             try environment.write { txn in
-                var batch = try AppendBatch(txn, tables: tables, now: options.clock())
+                var batch = try AppendBatch(txn, tables: tables, now: options.clock(), rules: options.rules)
                 for (i, e) in events.enumerated() { try batch.add(e, index: i, txn) }
                 try batch.finish(txn)
                 return batch.result
@@ -198,8 +204,12 @@ public final class Ledger: Sendable {
             try environment.write { txn in
                 let layout = try txn.get(tables.meta, key: Tables.layoutKey).map { $0.withUnsafeBytes { Key.readU64($0) } }
                 var checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
-                if layout != StateCodec.layoutVersion {
-                    if layout != nil { options.logger.notice("projection layout changed; rebuilding from the log") }
+                let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
+                if layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version) {
+                    if layout != nil {
+                        options.logger.notice("projection layout or rule table changed; rebuilding from the log",
+                                              metadata: ["rules": "\(options.rules.table.version)"])
+                    }
                     try txn.clear(tables.messageState)
                     try txn.clear(tables.deliveryCounters)
                     checkpoint = 0
@@ -208,9 +218,10 @@ public final class Ledger: Sendable {
                 let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 guard checkpoint < last else {
                     try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
+                    try txn.put(tables.meta, key: Tables.rulesKey, value: Array(options.rules.table.version.utf8))
                     return
                 }
-                var projector = Projector()
+                var projector = Projector(rules: options.rules)
                 var streams: [UInt32: StreamInfo] = [:]
                 try txn.scan(tables.log, from: Key.u64(checkpoint + 1)) { k, v in
                     let position = Key.readU64(k)

@@ -28,6 +28,7 @@ struct Tables: Sendable {
     static let formatVersionKey = Array("format".utf8)
     static let checkpointKey = Array("projection.checkpoint".utf8)
     static let layoutKey = Array("projection.layout".utf8)
+    static let rulesKey = Array("projection.rules".utf8)
     /// Version of the on-disk format (tables and record codec).
     static let formatVersion: UInt64 = 1
 

@@ -1,0 +1,79 @@
+import ArgumentParser
+import DeliveryLedger
+import Foundation
+
+struct QualifyCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qualify",
+        abstract: "Qualify one SMTP reply or DSN diagnostic: failure type, reason and the rule that decided.",
+        discussion: """
+            Uses the built-in rule table (or --rules FILE): an ordered table, first match wins \
+            (domain.md §5.3). With --format json prints {"failureType", "failureReason", "rule", "final", \
+            "enhancedStatus", "replyCode", "rules"}.
+            """
+    )
+
+    @Argument(help: "The reply or diagnostic text, e.g. \"550 5.1.1 <ann@example.com>: User unknown\".") var text: String?
+    @Option(help: "Read the text from this file (- for standard input).") var file: String?
+    @Option(name: .customLong("status"), help: "An enhanced status code reported apart from the text (a DSN Status: field).")
+    var enhancedStatus: String?
+    @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one.", valueName: "file")) var rules: String?
+    @Option(help: "Output format: table or json.") var format: String = "table"
+
+    func validate() throws {
+        guard (text == nil) != (file == nil) else { throw ValidationError("give the TEXT or --file, one of them") }
+        guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json") }
+        if let s = enhancedStatus, EnhancedStatusCode(s) == nil { throw ValidationError("--status '\(s)' is not an RFC 3463 code like 5.1.1") }
+    }
+
+    struct JSONResult: Encodable {
+        var failureType: String
+        var failureReason: String
+        var rule: String
+        var final: Bool
+        var enhancedStatus: String?
+        var replyCode: Int?
+        var rules: String
+
+        func encode(to encoder: any Encoder) throws {
+            enum K: String, CodingKey { case failureType, failureReason, rule, final, enhancedStatus, replyCode, rules }
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode(failureType, forKey: .failureType)
+            try c.encode(failureReason, forKey: .failureReason)
+            try c.encode(rule, forKey: .rule)
+            try c.encode(final, forKey: .final)
+            try c.encode(enhancedStatus, forKey: .enhancedStatus)
+            try c.encode(replyCode, forKey: .replyCode)
+            try c.encode(rules, forKey: .rules)
+        }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let qualifier = try RulesOption.qualifier(rules)
+        let input: String
+        if let file {
+            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
+            guard let data else { throw CLIError("\(file): cannot be read") }
+            input = String(decoding: data, as: UTF8.self)
+        } else {
+            input = text ?? ""
+        }
+        let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus)
+        if format == "json" {
+            out.line(try JSON.encode(JSONResult(failureType: r.qualification.type.rawValue, failureReason: r.qualification.reason.rawValue,
+                                                rule: r.rule, final: r.final, enhancedStatus: r.enhancedStatus, replyCode: r.replyCode,
+                                                rules: r.tableVersion), pretty: false))
+            return
+        }
+        var table = TextTable(header: ["", ""], rightAligned: false)
+        table.row("Failure type", r.qualification.type.label)
+        table.row("Failure reason", "\(r.qualification.reason.label) (Campaign code \(r.qualification.reason.code))")
+        table.row("Final", r.final ? "yes (the MTA gives up)" : "no (the MTA retries)")
+        table.row("Enhanced status", r.enhancedStatus ?? "—")
+        table.row("Reply code", r.replyCode.map(String.init) ?? "—")
+        let source = qualifier.table.rules.first { $0.id == r.rule }?.source ?? "no rule matched (domain.md §5.3 default)"
+        table.row("Rule", "\(r.rule) (table \(r.tableVersion))")
+        table.row("Source", source)
+        for l in table.render(indent: "").dropFirst() { out.line(l) }
+    }
+}

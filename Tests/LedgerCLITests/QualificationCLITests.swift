@@ -1,0 +1,56 @@
+import DeliveryLedger
+import Foundation
+import LedgerTestSupport
+import Testing
+
+@Suite struct QualificationCLITests {
+    @Test func theBuiltInRuleTableMatchesItsSchema() throws {
+        let url = Corpus.packageRoot.appendingPathComponent("Sources/DeliveryLedger/Qualification/Resources/default-rules.json")
+        #expect(try SchemaValidation.validate(instance: Data(contentsOf: url), schemaNamed: "rules") == [])
+    }
+
+    @Test func qualifyPrintsTypeReasonAndRule() throws {
+        let cli = CLI()
+        let r = cli.run("qualify", "--format", "json", "552 5.2.2 <ann@example.com>: Mailbox full")
+        #expect(r.exitCode == 0, "\(r.error)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        #expect(doc["failureType"] as? String == "soft")
+        #expect(doc["failureReason"] as? String == "mailboxFull")
+        #expect(doc["rule"] as? String == "mailbox-full-status")
+        #expect(doc["final"] as? Bool == true)
+        let table = cli.run("qualify", "550 5.1.1 <ann@example.com>: Recipient address rejected: User unknown")
+        #expect(table.output.contains("User unknown (Campaign code 1)"), "\(table.output)")
+        #expect(cli.run("qualify").exitCode != 0)
+    }
+
+    /// A new rule table re-qualifies text-qualified events by re-projection; the log is unchanged.
+    @Test func aNewRuleTableRequalifiesByReprojection() throws {
+        let cli = CLI()
+        let line = #"{"id":"p1","kind":"bounce","delivery":"d1","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z","final":true,"smtpCode":550,"response":"550 the walrus says no","failureType":"notDefined","failureReason":"notDefined","qualifier":"rules-2026.11-1#permanent-reply"}"#
+        #expect(cli.run("ingest", cli.file("p.jsonl", line)).exitCode == 0)
+        let before = try cli.kpis("d1", "classic")
+        #expect((before["failedByReason"] as? [String: Int])?["notDefined"] == 1)
+
+        let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
+        let r = cli.run("project", "--format", "json", "--rules", rules)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        #expect((doc["basis"] as? [String: Any])?["rules"] as? String == "local-1")
+        let kpis = try #require((doc["deliveries"] as? [[String: Any]])?.first)
+        #expect((kpis["failedByReason"] as? [String: Int])?["accountDisabled"] == 1)
+        #expect((kpis["failedByType"] as? [String: Int])?["soft"] == 1)
+        // The event is as recorded; back to the built-in table, the projection is rebuilt again.
+        let status = cli.run("status", "ann@example.com", "--format", "json")
+        #expect(status.output.contains("\"qualifier\"") == false)
+        let after = try cli.kpis("d1", "classic")
+        #expect((after["failedByReason"] as? [String: Int])?["notDefined"] == 1)
+        #expect(try cli.basisPosition() == 1)
+    }
+
+    @Test func aBadRuleTableIsAClearError() throws {
+        let cli = CLI()
+        let rules = cli.file("bad.json", #"{"version":"v","rules":[{"id":"x","enhancedStatus":"5.1","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#)
+        let r = cli.run("project", "--rules", rules)
+        #expect(r.exitCode != 0)
+        #expect(r.error.contains("rules[0] (x).enhancedStatus '5.1'"), "\(r.error)")
+    }
+}
