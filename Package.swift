@@ -52,6 +52,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "ledger", dependencies: ["LedgerCLI"]),
+        .executableTarget(name: "qualify-eval", dependencies: ["LedgerIngest", "DeliveryLedger"], path: "Tools/QualifyEval"),
 
         .target(name: "LedgerTestSupport", dependencies: ["DeliveryLedger"], path: "Tests/LedgerTestSupport"),
         .testTarget(name: "LMDBKitTests", dependencies: ["LMDBKit", "LedgerTestSupport"]),

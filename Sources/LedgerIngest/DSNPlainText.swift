@@ -1,0 +1,479 @@
+import DeliveryLedger
+
+/// Heuristics for bounces that are not RFC 3464 reports, and for the human-readable part of those
+/// that are (internal to LedgerIngest).
+///
+/// Plain-text bounces (qmail, Exim, old Sendmail, webmail providers…) have no fixed grammar, but
+/// they share a shape: a notification naming the failed recipients, each followed (or preceded) by
+/// the remote server's reply, then a copy of the returned message. These functions find the
+/// notification (the text parts without the returned copy), the recipient addresses it reports, and
+/// each recipient's error text. All scans are linear and capped.
+enum DSNPlainText {
+    /// Longest notification text examined, in UTF-8 bytes.
+    static let maximumNotificationLength = 64 * 1024
+
+    // MARK: The notification
+
+    /// The human-readable text of a bounce: its text parts (HTML reduced to text when there is no
+    /// plain part), not the returned original message, cut where a copy of the original starts.
+    static func notification(of message: MIMEEntity) -> String {
+        var texts: [String] = []
+        collectText(message, into: &texts, depth: 0)
+        var text = texts.joined(separator: "\n")
+        if text.utf8.count > maximumNotificationLength { text = String(decoding: Array(text.utf8.prefix(maximumNotificationLength)), as: UTF8.self) }
+        return cutReturnedMessage(text)
+    }
+
+    static func collectText(_ e: MIMEEntity, into texts: inout [String], depth: Int) {
+        guard depth < MIME.maximumDepth, texts.count < 32 else { return }
+        let t = e.contentType.mimeType
+        if e.contentType.isMultipart {
+            if e.contentType.subtype == "alternative" {
+                if let plain = e.parts.first(where: { $0.contentType.mimeType == "text/plain" }) {
+                    collectText(plain, into: &texts, depth: depth + 1)
+                } else if let first = e.parts.first(where: { $0.contentType.isMultipart || $0.contentType.type == "text" }) {
+                    collectText(first, into: &texts, depth: depth + 1)
+                }
+                return
+            }
+            for p in e.parts { collectText(p, into: &texts, depth: depth + 1) }
+            if e.parts.isEmpty { texts.append(MIME.decodeText(Array(e.body.prefix(maximumNotificationLength)), charset: nil)) }
+            return
+        }
+        if t == "text/plain" || t == "text/enriched" || (t.hasPrefix("text/") && !t.hasPrefix("text/rfc822") && t != "text/html") {
+            texts.append(e.text)
+        } else if t == "text/html" {
+            let hasPlain = texts.contains { !$0.isEmpty }
+            if !hasPlain { texts.append(stripHTML(e.text)) }
+        }
+        // message/rfc822, text/rfc822-headers, message/delivery-status, images…: not the notification.
+    }
+
+    /// HTML as text: tags removed (block tags become line breaks), common entities decoded.
+    static func stripHTML(_ html: String) -> String {
+        var out = String.UnicodeScalarView()
+        var inTag = false
+        var tag = ""
+        var scalars = Array(html.unicodeScalars.prefix(maximumNotificationLength))[...]
+        while let c = scalars.first {
+            scalars.removeFirst()
+            if inTag {
+                if c == ">" {
+                    inTag = false
+                    let name = tag.lowercased().trimmingPrefix("/").prefix(while: { $0.isLetter || $0.isNumber })
+                    if ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "table", "td"].contains(String(name)) { out.append("\n") }
+                    tag = ""
+                } else if tag.count < 32 { tag.unicodeScalars.append(c) }
+                continue
+            }
+            if c == "<" { inTag = true; continue }
+            if c == "&" {
+                var entity = ""
+                while let n = scalars.first, n != ";", entity.count < 8, n != " " { entity.unicodeScalars.append(n); scalars.removeFirst() }
+                if scalars.first == ";" { scalars.removeFirst() }
+                switch entity.lowercased() {
+                case "lt": out.append("<")
+                case "gt": out.append(">")
+                case "amp": out.append("&")
+                case "quot": out.append("\"")
+                case "nbsp", "#160": out.append(" ")
+                case "#39", "apos": out.append("'")
+                default: out.append(" ")
+                }
+                continue
+            }
+            out.append(c)
+        }
+        return String(out)
+    }
+
+    /// Lines that announce the copy of the returned message (lower-case fragments).
+    static let returnedMessageMarkers = [
+        "below this line is a copy of the message",
+        "this is a copy of the message",
+        "a copy of the original message",
+        "original message follows",
+        "original message headers",
+        "-- original message --", "----- original message -----", "-----original message-----",
+        "message headers follow",
+        "unsent message follows",
+        "header of the original message",
+        "headers of the original message",
+        "original message header",
+        "your message reads",
+        "the original message was",
+        "content-type: message/rfc822",
+        "returned message follows",
+        "message text follows",
+        "original mail as follows",
+    ]
+
+    static let messageHeaderNames: Set<String> = [
+        "received", "return-path", "from", "to", "cc", "subject", "date", "message-id", "mime-version",
+        "content-type", "dkim-signature", "reply-to", "sender", "x-mailer", "delivered-to", "content-transfer-encoding",
+    ]
+
+    /// The text before the returned message: cut at a marker line, or where three consecutive lines
+    /// are message header fields (two of them common ones: Received, From, Subject…).
+    static func cutReturnedMessage(_ text: String) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var offset = text.startIndex
+        var run = 0, common = 0
+        var runStart = text.startIndex
+        var sawContent = false
+        for line in lines.prefix(5000) {
+            let lower = line.lowercased()
+            if sawContent, lower.count < 200, returnedMessageMarkers.contains(where: { lower.contains($0) }),
+               !lower.contains("was received at") || lower.hasPrefix("-") {
+                return String(text[..<offset])
+            }
+            if let name = headerName(line) {
+                if run == 0 { runStart = offset; common = 0 }
+                run += 1
+                if messageHeaderNames.contains(name) { common += 1 }
+                if run >= 3, common >= 2, sawContent { return String(text[..<runStart]) }
+            } else if line.first == " " || line.first == "\t", run > 0 {
+                // folded continuation of a header: keep the run going
+            } else {
+                run = 0
+            }
+            if !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { sawContent = true }
+            offset = line.endIndex < text.endIndex ? text.index(after: line.endIndex) : text.endIndex
+        }
+        return text
+    }
+
+    /// The lower-cased field name when `line` looks like `Name: value`, else `nil`.
+    static func headerName(_ line: Substring) -> String? {
+        guard let colon = line.firstIndex(of: ":"), colon > line.startIndex else { return nil }
+        let name = line[..<colon]
+        guard name.count <= 40, name.unicodeScalars.allSatisfy({ ($0.value >= 0x21 && $0.value <= 0x7E) }),
+              name.first?.isLetter == true else { return nil }
+        return name.lowercased()
+    }
+
+    // MARK: What kind of message
+
+    /// Whether the message says it is a bounce: a mailer-daemon / postmaster sender, a bounce
+    /// subject, an `X-Failed-Recipients:` header, or the wording of a failure report.
+    static func isBounce(_ message: MIMEEntity, notification: String) -> Bool {
+        let h = message.headers
+        if h.has("X-Failed-Recipients") { return true }
+        let from = (h["From"] ?? "").lowercased()
+        if from.contains("mailer-daemon") || from.contains("postmaster") || from.contains("mail delivery")
+            || from.contains("mail administrator") || from.contains("mailer daemon") || from.contains("mail system") {
+            return true
+        }
+        let subject = MIME.decodeEncodedWords(h["Subject"] ?? "").lowercased()
+        if bounceSubject(subject) { return true }
+        return saysFailed(String(notification.prefix(4096)))
+    }
+
+    static let bounceSubjectFragments = [
+        "undeliver", "undelivered", "delivery status notification", "delivery failure", "failure notice", "returned mail",
+        "delivery failed", "mail delivery", "non-delivery", "nondeliverable", "non delivery", "could not be delivered",
+        "delivery notification", "delivery has failed", "not delivered", "delivery problem", "mail system error",
+        "delayed mail", "delivery delayed", "warning: could not send", "bounce", "rejected", "mail failure",
+        "permanent error", "unable to deliver", "message status", "returned to sender", "message you sent",
+        "notification d'état de la distribution", "nicht zustellbar", "unzustellbar", "failed delivery", "delivery report",
+    ]
+
+    static func bounceSubject(_ subject: String) -> Bool {
+        bounceSubjectFragments.contains { subject.contains($0) }
+    }
+
+    /// Whether the text reports that delivery failed (the wording of bounce notifications).
+    static func saysFailed(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return failureWording.contains { lower.contains($0) }
+    }
+
+    static let failureWording = [
+        "could not be delivered", "couldn't be delivered", "was not delivered", "wasn't delivered", "delivery has failed",
+        "delivery to the following recipient", "permanent fatal error", "following address(es) failed", "unable to deliver",
+        "undeliverable", "delivery failed", "failed to deliver", "this is the qmail-send program", "could not deliver",
+        "message could not be sent", "permanent error", "was undeliverable", "returned to sender", "returned mail",
+        "mail delivery failed", "delivery failure", "not be delivered", "did not reach", "was rejected", "has been rejected",
+        "error delivering", "delivery to these recipients", "non-delivery", "delivery status notification",
+        "unable to send", "problem delivering", "message was blocked", "message not delivered", "fatal error",
+    ]
+
+    /// Whether the message is an automatic reply (RFC 3834): `Auto-Submitted:` other than `no`,
+    /// `X-Autoreply`, `X-Autorespond`, `Precedence: auto_reply`, `X-Apple-Action: VACATION`, or an
+    /// out-of-office / vacation / automatic-reply subject.
+    static func isAutoReply(_ message: MIMEEntity) -> Bool {
+        let h = message.headers
+        if let a = h["Auto-Submitted"]?.lowercased().mimeTrimmed(), !a.isEmpty, !a.hasPrefix("no") { return true }
+        if h.has("X-Autoreply") || h.has("X-Autorespond") || h.has("X-Autoresponder") { return true }
+        if (h["Precedence"] ?? "").lowercased().contains("auto_reply") { return true }
+        if (h["X-Apple-Action"] ?? "").lowercased().contains("vacation") { return true }
+        let subject = MIME.decodeEncodedWords(h["Subject"] ?? "").lowercased()
+        return autoReplySubjectFragments.contains { subject.contains($0) }
+    }
+
+    static let autoReplySubjectFragments = [
+        "out of office", "out of the office", "automatic reply", "auto reply", "auto-reply", "autoreply", "auto response",
+        "auto-response", "autoresponse", "automatic response", "vacation", "away from", "on leave", "abwesenheit",
+        "réponse automatique", "reponse automatique", "respuesta automática", "risposta automatica", "automatisch antwoord",
+        "automatische antwort", "absence",
+    ]
+
+    // MARK: Kind of failure
+
+    /// Whether the text says the message expired: the MTA gave up after its queue lifetime.
+    static func saysExpired(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return expiryWording.contains { lower.contains($0) }
+    }
+
+    static let expiryWording = [
+        "message expired", "delivery time expired", "retry timeout exceeded", "retry time not reached for any host after a long failure period",
+        "message has expired", "too long in the queue", "been in the queue too long", "too old", "exceeded max time",
+        "message timeout", "queue lifetime", "delivery expired", "expired after", "could not be delivered within",
+        "has been undeliverable for", "giving up on", "gave up on", "maximum time", "lifetime exceeded", "message timed out",
+        "time limit exceeded", "expired in queue", "undeliverable for more than", "no successful delivery after",
+        "unable to deliver for", "retry limit exceeded", "expired: ",
+    ]
+
+    /// Whether the text says delivery is only delayed (a warning; the MTA keeps trying).
+    static func saysDelayed(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return delayWording.contains { lower.contains($0) }
+    }
+
+    static let delayWording = [
+        "has not yet been delivered", "not yet been delivered", "delivery is delayed", "delivery has been delayed", "delivery delayed",
+        "will continue to try", "will keep trying", "will retry", "still trying", "still undelivered", "delayed mail",
+        "this is only a warning", "you do not need to resend", "no need to resend", "will be retried", "warning: message",
+        "temporarily deferred", "delivery attempts will continue",
+    ]
+
+    enum PlainKind { case bounce, retry, timeout }
+
+    /// A plain-text bounce's kind: a timeout when the text says the message expired, a retry when it
+    /// says delivery is delayed, else a final bounce.
+    static func plainKind(text: String, notification: String) -> PlainKind {
+        if saysExpired(text) { return .timeout }
+        if saysDelayed(notification) && !saysFailedPermanently(notification) { return .retry }
+        return .bounce
+    }
+
+    static func saysFailedPermanently(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return ["permanent", "could not be delivered", "was not delivered", "failed", "undeliverable", "unable to deliver"].contains { lower.contains($0) }
+    }
+
+    // MARK: Recipients
+
+    /// The failed recipients of a plain-text bounce, normalised, in order: `X-Failed-Recipients:`,
+    /// else the addresses the notification reports (not the sender's, the bounce's own or
+    /// postmaster / mailer-daemon addresses), else the returned message's `To:`, else the bounce's
+    /// `X-Original-To:`.
+    static func failedRecipients(message: MIMEEntity, notification: String) -> [String] {
+        let h = message.headers
+        var excluded = Set<String>()
+        for name in ["To", "Cc", "From", "Return-Path", "Reply-To", "Sender", "Errors-To", "Delivered-To"] {
+            for v in h.all(name) { for a in addresses(in: v) { excluded.insert(a.lowercased()) } }
+        }
+        let returned = DSNContext.returnedHeaders(in: message)
+        for r in returned {
+            for name in ["From", "Return-Path", "Sender", "Reply-To"] {
+                for v in r.all(name) { for a in addresses(in: v) { excluded.insert(a.lowercased()) } }
+            }
+        }
+        var out: [String] = []
+        func add(_ a: String) {
+            guard let n = Address.normalize(a), !out.contains(where: { $0.lowercased() == n.lowercased() }) else { return }
+            out.append(n)
+        }
+        if let failed = h["X-Failed-Recipients"] {
+            for a in addresses(in: failed) { add(a) }
+            if !out.isEmpty { return out }
+        }
+        for found in reportedAddresses(in: notification) {
+            let lower = found.lowercased()
+            guard !excluded.contains(lower), !isServiceAddress(lower) else { continue }
+            add(found)
+        }
+        if !out.isEmpty { return out }
+        for r in returned {
+            for v in r.all("To") + r.all("Cc") { for a in addresses(in: v) where !isServiceAddress(a.lowercased()) { add(a) } }
+        }
+        if !out.isEmpty { return out }
+        for v in h.all("X-Original-To") { for a in addresses(in: v) { add(a) } }
+        if !out.isEmpty { return out }
+        // A copy of the original's headers quoted in the text (not cut off as a separate part).
+        for name in ["To"] {
+            if let v = quotedHeader(name, in: fullText(message)) { for a in addresses(in: v) where !excluded.contains(a.lowercased()) { add(a) } }
+        }
+        return out
+    }
+
+    /// The whole text of the message's parts (with any quoted original), capped.
+    static func fullText(_ message: MIMEEntity) -> String {
+        var texts: [String] = []
+        for e in message.allEntities where e.parts.isEmpty && (e.contentType.type == "text" || e.contentType.type == "message") {
+            texts.append(MIME.decodeText(Array(e.decodedBody.prefix(maximumNotificationLength)), charset: e.contentType.parameters["charset"]))
+        }
+        return texts.joined(separator: "\n")
+    }
+
+    static func isServiceAddress(_ lower: String) -> Bool {
+        let local = lower.split(separator: "@").first.map(String.init) ?? lower
+        return ["postmaster", "mailer-daemon", "mailerdaemon", "mail-daemon", "abuse", "noreply", "no-reply", "hostmaster", "webmaster", "double-bounce", "mailer"].contains(local)
+    }
+
+    /// The addresses in a notification, in order of first appearance, leaving out those that follow
+    /// `From:`, `MAIL FROM`, `Sender`, `Message-ID` and sit in URLs.
+    static func reportedAddresses(in text: String) -> [String] {
+        var out: [String] = []
+        var seen = Set<String>()
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true).prefix(5000) {
+            let lowerLine = line.lowercased()
+            let trimmed = lowerLine.drop(while: { $0 == " " || $0 == "\t" || $0 == ">" })
+            if trimmed.hasPrefix("message-id") || trimmed.hasPrefix("in-reply-to") || trimmed.hasPrefix("references")
+                || trimmed.hasPrefix("from:") || trimmed.hasPrefix("sender:") || trimmed.hasPrefix("reply-to:") || trimmed.hasPrefix("return-path")
+                || trimmed.hasPrefix("mail from") || trimmed.hasPrefix("envelope-from") || trimmed.hasPrefix("received:") {
+                continue
+            }
+            for (address, range) in addressesWithRanges(in: line) {
+                let tail = String(line[line.startIndex..<range.lowerBound].suffix(14)).lowercased()
+                if tail.contains("from:") || tail.contains("from <") || tail.contains("sender") || tail.contains("mail from") || tail.hasSuffix("/") || tail.hasSuffix("=") || tail.hasSuffix("?") { continue }
+                let key = address.lowercased()
+                if seen.insert(key).inserted { out.append(address) }
+            }
+        }
+        return out
+    }
+
+    static func isLocalChar(_ c: Unicode.Scalar) -> Bool {
+        switch c {
+        case "a"..."z", "A"..."Z", "0"..."9": return true
+        case "!", "#", "$", "%", "&", "'", "*", "+", "-", "/", "=", "?", "^", "_", "`", "{", "|", "}", "~", ".": return true
+        default: return false
+        }
+    }
+
+    static func isDomainChar(_ c: Unicode.Scalar) -> Bool {
+        switch c {
+        case "a"..."z", "A"..."Z", "0"..."9", "-", ".", "_": return true
+        default: return false
+        }
+    }
+
+    /// The addresses (`local@domain.tld`) in `text`, in order.
+    static func addresses(in text: String) -> [String] { addressesWithRanges(in: Substring(text)).map(\.0) }
+
+    static func addressesWithRanges(in text: Substring) -> [(String, Range<String.Index>)] {
+        var out: [(String, Range<String.Index>)] = []
+        let scalars = text.unicodeScalars
+        var i = scalars.startIndex
+        var count = 0
+        while i < scalars.endIndex, out.count < 200 {
+            count += 1
+            if count > 200_000 { break }
+            guard scalars[i] == "@" else { i = scalars.index(after: i); continue }
+            var s = i
+            while s > scalars.startIndex {
+                let p = scalars.index(before: s)
+                guard isLocalChar(scalars[p]) else { break }
+                s = p
+                if scalars.distance(from: s, to: i) > 64 { break }
+            }
+            // A local part does not start or end with '.'; quotes and ':' / '=' cut prefixes like "rfc822;".
+            while s < i, scalars[s] == "." || scalars[s] == "/" || scalars[s] == "=" || scalars[s] == "'" || scalars[s] == "?" { s = scalars.index(after: s) }
+            var e = scalars.index(after: i)
+            while e < scalars.endIndex, isDomainChar(scalars[e]), scalars.distance(from: i, to: e) < 256 { e = scalars.index(after: e) }
+            var domainEnd = e
+            while domainEnd > scalars.index(after: i) {
+                let p = scalars.index(before: domainEnd)
+                if scalars[p] == "." || scalars[p] == "-" { domainEnd = p } else { break }
+            }
+            let local = String(scalars[s..<i])
+            let domain = String(scalars[scalars.index(after: i)..<domainEnd])
+            if !local.isEmpty, local.last != ".", domain.contains("."), domain.first != ".", !domain.contains(".."),
+               let last = domain.split(separator: ".").last, last.count >= 2, last.allSatisfy({ $0.isLetter }) || domain.hasPrefix("[") {
+                out.append((local + "@" + domain, s..<domainEnd))
+            }
+            i = e > i ? e : scalars.index(after: i)
+        }
+        return out
+    }
+
+    // MARK: Error texts
+
+    /// The text about `recipient` in the notification: the lines from each mention of the address
+    /// to the next mention of another address (or the end), joined, white space collapsed, capped.
+    static func errorText(for recipient: String, in notification: String) -> String {
+        guard !notification.isEmpty else { return "" }
+        let lines = notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(5000)
+        let target = recipient.lowercased()
+        var collected: [Substring] = []
+        var inSegment = false
+        var size = 0
+        for line in lines {
+            let found = addressesWithRanges(in: line).map { $0.0.lowercased() }
+            if found.contains(where: { $0 == target || Address.normalize($0)?.lowercased() == target }) {
+                inSegment = true
+            } else if !found.isEmpty, inSegment, found.contains(where: { !isServiceAddress($0) }) {
+                // Another recipient's section starts (transcript lines naming other addresses end it too).
+                inSegment = false
+            }
+            if inSegment {
+                collected.append(line)
+                size += line.utf8.count
+                if size > DSNReader.maximumDiagnosticLength * 2 { break }
+            }
+        }
+        return capped(DSNStatusReport.collapseSpace(collected.joined(separator: "\n")))
+    }
+
+    /// Whether a diagnostic says too little to qualify: no code and fewer than 12 letters once
+    /// addresses are removed.
+    static func isUninformative(_ text: String) -> Bool {
+        if TextQualifier.enhancedStatus(in: text) != nil || TextQualifier.replyCode(in: text) != nil { return false }
+        var rest = text
+        for a in addresses(in: text) { rest = rest.replacingOccurrences(of: a, with: "") }
+        return rest.unicodeScalars.filter { $0.properties.isAlphabetic }.count < 12
+    }
+
+    /// `text` cut to ``DSNReader/maximumDiagnosticLength`` UTF-8 bytes (on a character boundary).
+    static func capped(_ text: String) -> String {
+        guard text.utf8.count > DSNReader.maximumDiagnosticLength else { return text }
+        var out = ""
+        var n = 0
+        for c in text {
+            n += c.utf8.count
+            if n > DSNReader.maximumDiagnosticLength { break }
+            out.append(c)
+        }
+        return out
+    }
+
+    /// The value of a header line `Name: value` quoted in a text (a returned message pasted inline).
+    static func quotedHeader(_ name: String, in text: String) -> String? {
+        let key = name.lowercased() + ":"
+        for line in text.split(separator: "\n").prefix(20000) {
+            let t = line.drop(while: { $0 == " " || $0 == "\t" || $0 == ">" })
+            guard t.count > key.count, t.prefix(key.count).lowercased() == key else { continue }
+            let v = t.dropFirst(key.count).mimeTrimmed()
+            if !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
+        }
+        return nil
+    }
+}
+
+extension String {
+    /// `self` with every occurrence of `target` replaced (no Foundation).
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound]
+            out += replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

@@ -1,0 +1,492 @@
+import Crypto
+import DeliveryLedger
+
+/// Options of one ``DSNReader`` read.
+public struct DSNOptions: Sendable {
+    /// The header that carries the delivery id, looked up in the returned original message, then in
+    /// the bounce's own headers (default `X-Delivery-ID`).
+    public var deliveryHeader: String = "X-Delivery-ID"
+    /// The delivery id to use when the message names none (`nil`: such a message is an error).
+    public var delivery: String? = nil
+    /// The text qualifier (rule table) used for the diagnostics (default: the built-in table).
+    public var qualifier: TextQualifier = .builtIn
+    /// When `true`, a bad message or recipient block does not stop the read: it is returned in
+    /// ``ParsedInput/rejected`` and the good recipients are returned as events.
+    public var skipInvalid: Bool = false
+
+    /// Creates read options.
+    ///
+    /// - Parameters:
+    ///   - deliveryHeader: the header carrying the delivery id (`X-Delivery-ID` by default).
+    ///   - delivery: the fallback delivery id, `nil` by default.
+    ///   - qualifier: the text qualifier, ``TextQualifier/builtIn`` by default.
+    ///   - skipInvalid: collect bad records instead of failing, `false` by default.
+    public init(deliveryHeader: String = "X-Delivery-ID", delivery: String? = nil,
+                qualifier: TextQualifier = .builtIn, skipInvalid: Bool = false) {
+        self.deliveryHeader = deliveryHeader
+        self.delivery = delivery
+        self.qualifier = qualifier
+        self.skipInvalid = skipInvalid
+    }
+}
+
+/// Reads one bounce message (an `.eml` file: RFC 5322 + MIME) into ledger events
+/// (``SourceFormat/dsn``; domain.md §2, §8; reference/mta.md §5).
+///
+/// ## What a message becomes
+/// - **RFC 3464 delivery status notification** (`multipart/report; report-type=delivery-status`, or
+///   any message with a `message/delivery-status` / `message/global-delivery-status` part): one event
+///   per per-recipient block, by `Action:` —
+///   - `failed` → `bounce`, final, `inBand: false` (an asynchronous bounce); a `timeout` instead when
+///     the status is X.4.7 or the text says the message expired / delivery time expired. A temporary
+///     result on a `failed` action is still final (the MTA gave up) but never hard;
+///   - `delayed` → `retry`; `delivered`, `relayed` → `delivered`; `expanded` → counted in
+///     ``ParsedInput/skipped`` as `expanded`; the non-standard `expired` → `timeout`;
+///     `deliverable` / `undeliverable` (Postfix address verification) → skipped as `address verification`;
+///   - without an `Action:`, the status class decides: 2 → delivered, 5 → failed, 4 → failed when the
+///     report says delivery failed, else delayed.
+///   The diagnostic (`Diagnostic-Code:` without its type, unfolded; when absent, the human-readable
+///   text about that recipient) is qualified with
+///   `options.qualifier.qualify(text: diagnostic, enhancedStatus: status, replyCode: nil)`, so a
+///   specific code in the diagnostic beats a generic `Status: 5.0.0`; the event carries the
+///   qualification, `qualifier` = the result's `qualifierTag`, `smtpCode`, `enhancedStatus` (the code
+///   the decision used, else `Status:`) and `response` (the diagnostic text).
+///   A `timeout` carries the last error's reason (the diagnostic qualified without the X.4.7 status;
+///   Unreachable when that is not defined), type soft (domain.md §4).
+/// - **ARF feedback report** (RFC 5965, a `message/feedback-report` part): one `complaint` per
+///   `Original-Rcpt-To` (else `Removal-Recipient`, else the address in the returned message's `To:`).
+///   A report naming no recipient is skipped (`complaint without recipient`).
+/// - **Auto-reply** (RFC 3834 `Auto-Submitted: auto-replied`, `X-Autoreply`, `Precedence: auto_reply`,
+///   vacation / out-of-office subjects) that is not a bounce: one `autoReply` from the `From:` address.
+/// - **Other bounce messages** (plain-text bounces of qmail, Exim, old Sendmail, webmail providers…):
+///   the notification text (text parts, the returned message cut off) is searched for the failed
+///   recipients (`X-Failed-Recipients:`, addresses the text reports, else the returned message's `To:`)
+///   and for each recipient's error text, qualified as above; a failure becomes a final `bounce`
+///   (`timeout` when the text says the message expired, `retry` when it says delivery is only delayed).
+/// Anything else is an error ("not a bounce, auto-reply or feedback report").
+///
+/// ## Fields
+/// - delivery id: the `options.deliveryHeader` header in the returned original message
+///   (`message/rfc822` or `text/rfc822-headers` part, or a copy of its headers quoted in the text),
+///   else in the bounce's own headers, else `options.delivery`, else an error whose field is the
+///   header name;
+/// - recipient: `Final-Recipient` (the address after `rfc822;`), else `Original-Recipient`,
+///   normalised with `Address.normalize`;
+/// - occurredAt: `Last-Attempt-Date`, else `Arrival-Date`, else the bounce's `Date:` header (RFC 5322
+///   date-time, lenient: obsolete zones, missing weekday, two-digit years); an unreadable date falls
+///   through to the next; none → an error (field `Date`);
+/// - event id: `dsn:` + the hex of the first 16 bytes of the SHA-256 of the message bytes + `:` + the
+///   1-based index of the recipient in the message;
+/// - raw: the per-recipient block (its bytes as decoded from the report part) for an RFC 3464 report,
+///   the whole message otherwise.
+///
+/// ## Bad input
+/// Messages over ``maximumMessageSize``, binary data, a file with no header fields, a multipart
+/// without a boundary or whose boundary never occurs, and a report with nothing readable are errors
+/// (with ``DSNOptions/skipInvalid``: one rejected record holding the whole message). A multipart cut
+/// short (no closing boundary) is read as far as it goes. Every loop is bounded; the parser caps
+/// header counts, nesting depth (12) and part count (512).
+public enum DSNReader {
+    /// The largest message read, in bytes (32 MiB).
+    public static let maximumMessageSize = 32 * 1024 * 1024
+    /// The longest diagnostic text kept as ``Event/response`` and qualified, in UTF-8 bytes.
+    public static let maximumDiagnosticLength = 4096
+
+    /// Reads one bounce message.
+    ///
+    /// - Parameters:
+    ///   - bytes: the message (an `.eml` file), CRLF or LF line ends.
+    ///   - file: the file name, for errors.
+    ///   - options: see ``DSNOptions``.
+    /// - Returns: the events (``ParsedInput/format`` is `.auto`, as `InputFormat` has no DSN case),
+    ///   skipped counts and, with ``DSNOptions/skipInvalid``, rejected records.
+    /// - Throws: ``IngestError`` for a bad message (see the type's documentation), unless
+    ///   ``DSNOptions/skipInvalid``.
+    public static func read(_ bytes: [UInt8], file: String, options: DSNOptions = DSNOptions()) throws(IngestError) -> ParsedInput {
+        var context = DSNContext(bytes: bytes, file: file, options: options)
+        do {
+            try context.run()
+        } catch {
+            guard options.skipInvalid else { throw error }
+            context.result.rejected.append(RejectedRecord(error: error, raw: bytes))
+        }
+        return context.result
+    }
+}
+
+/// The state of one read (internal).
+struct DSNContext {
+    let bytes: [UInt8]
+    let file: String
+    let options: DSNOptions
+    var result = ParsedInput(format: .auto)
+    var message: MIMEEntity! = nil
+    lazy var idPrefix: String = {
+        let digest = SHA256.hash(data: bytes)
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = Array("dsn:".utf8)
+        for (n, byte) in digest.enumerated() where n < 16 {
+            out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }()
+
+    init(bytes: [UInt8], file: String, options: DSNOptions) {
+        self.bytes = bytes
+        self.file = file
+        self.options = options
+    }
+
+    func fail(_ field: String?, _ message: String) -> IngestError {
+        IngestError(file: file, field: field, message: message)
+    }
+
+    // MARK: Top level
+
+    mutating func run() throws(IngestError) {
+        guard !bytes.isEmpty else { throw fail(nil, "empty file: not an email message") }
+        guard bytes.count <= DSNReader.maximumMessageSize else {
+            throw fail(nil, "message of \(bytes.count) bytes is larger than the \(DSNReader.maximumMessageSize)-byte limit")
+        }
+        if let why = DSNContext.binaryReason(bytes) { throw fail(nil, "not an email message: \(why)") }
+        message = MIME.parse(bytes)
+        let headers = message.headers
+        let known = ["from", "to", "subject", "date", "received", "return-path", "message-id", "content-type", "mime-version", "delivered-to", "x-failed-recipients"]
+        let knownCount = headers.fields.filter { known.contains($0.name.lowercased()) }.count
+        guard knownCount >= 1, headers.fields.count >= 2 else {
+            throw fail(nil, "not an email message (RFC 5322): no header fields such as From:, Date:, Subject:")
+        }
+        if message.contentType.isMultipart {
+            if message.contentType.parameters["boundary"]?.isEmpty ?? true {
+                throw fail("Content-Type", "\(message.contentType.mimeType) without a boundary parameter: the parts cannot be found")
+            }
+            if message.parts.isEmpty {
+                throw fail("Content-Type", "\(message.contentType.mimeType): the boundary never occurs in the body (truncated or broken message)")
+            }
+        }
+        let entities = message.allEntities
+        let reportType = message.contentType.parameters["report-type"]?.lowercased()
+
+        // ARF feedback report (RFC 5965).
+        if let feedback = entities.first(where: { $0.contentType.mimeType == "message/feedback-report" }) {
+            try readFeedback(feedback, entities: entities)
+            return
+        }
+        if reportType == "feedback-report" {
+            throw fail("Content-Type", "feedback report without a message/feedback-report part (truncated?)")
+        }
+
+        // RFC 3464 delivery status notification.
+        var statusParts = entities.filter {
+            let t = $0.contentType.mimeType
+            return t == "message/delivery-status" || t == "message/global-delivery-status"
+        }
+        if statusParts.isEmpty, reportType == "delivery-status" {
+            // Some MTAs label the status part text/plain: take a part holding per-recipient fields.
+            statusParts = entities.filter { $0.parts.isEmpty && $0.contentType.type == "text" && DSNStatusReport.looksLikeStatusFields($0.text) }
+        }
+        var reports: [DSNStatusReport] = []
+        for part in statusParts {
+            let report = DSNStatusReport(part.decodedBody)
+            if !report.recipients.isEmpty { reports.append(report) }
+        }
+        if !reports.isEmpty {
+            try readStatusReports(reports)
+            return
+        }
+
+        // Plain-text bounce, or auto-reply.
+        let notification = DSNPlainText.notification(of: message)
+        let bounceSignals = DSNPlainText.isBounce(message, notification: notification)
+        if !bounceSignals, DSNPlainText.isAutoReply(message) {
+            try readAutoReply()
+            return
+        }
+        if bounceSignals || reportType == "delivery-status" {
+            try readPlainBounce(notification)
+            return
+        }
+        if let defect = message.allDefects.first {
+            throw fail(nil, "not a readable bounce: \(defect)")
+        }
+        throw fail(nil, "not a delivery status notification, bounce message, auto-reply or feedback report")
+    }
+
+    /// Why `bytes` are not text, or `nil`: NUL bytes or many control characters in the first 8 KiB.
+    static func binaryReason(_ bytes: [UInt8]) -> String? {
+        let sample = bytes.prefix(8192)
+        var controls = 0
+        for b in sample {
+            if b == 0 { return "binary data (NUL bytes)" }
+            if b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D && b != 0x1B && b != 0x0C { controls += 1 }
+        }
+        if controls * 50 > sample.count { return "binary data (\(controls) control bytes in the first \(sample.count))" }
+        return nil
+    }
+
+    // MARK: Shared fields
+
+    /// The delivery id (see ``DSNReader``).
+    func deliveryId(notification: String? = nil) throws(IngestError) -> String {
+        let header = options.deliveryHeader
+        for original in DSNContext.returnedHeaders(in: message) {
+            if let v = original[header]?.mimeTrimmed(), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
+        }
+        if let text = notification, let v = DSNPlainText.quotedHeader(header, in: text) { return v }
+        if let v = message.headers[header]?.mimeTrimmed(), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
+        if let d = options.delivery, !d.isEmpty { return d }
+        throw fail(header, "missing: no \(header) header in the returned message or the bounce, and no delivery id given")
+    }
+
+    /// The header blocks of the returned original messages (`message/rfc822`, `text/rfc822-headers`).
+    static func returnedHeaders(in message: MIMEEntity) -> [MIMEHeaders] {
+        var out: [MIMEHeaders] = []
+        for e in message.allEntities where e.contentType.mimeType == "message/rfc822" || e.contentType.mimeType == "message/global"
+            || e.contentType.mimeType.hasPrefix("text/rfc822-header") || e.contentType.mimeType == "message/global-headers" {
+            out.append(MIME.parseHeaders(e.decodedBody[...]).headers)
+        }
+        return out
+    }
+
+    /// The instant of the first readable date among `candidates`, else the message's `Date:`.
+    func occurredAt(_ candidates: [String?]) throws(IngestError) -> Instant {
+        for c in candidates {
+            if let text = c, let instant = MIMEDate.parse(text) { return instant }
+        }
+        if let d = message.headers["Date"], let instant = MIMEDate.parse(d) { return instant }
+        throw fail("Date", message.headers["Date"] == nil
+                   ? "missing: no Last-Attempt-Date, Arrival-Date or Date header"
+                   : "'\(message.headers["Date"]!.prefix(60))' is not an RFC 5322 date-time")
+    }
+
+    mutating func append(_ event: Event, raw: [UInt8], fields: [String: String]) throws(IngestError) {
+        do {
+            try event.validate()
+        } catch {
+            let name = error.field == "delivery" ? options.deliveryHeader : (fields[error.field] ?? error.field)
+            let e = fail(name, error.message)
+            guard options.skipInvalid else { throw e }
+            result.rejected.append(RejectedRecord(error: e, raw: raw))
+            return
+        }
+        result.events.append(event)
+    }
+
+    // MARK: RFC 3464
+
+    mutating func readStatusReports(_ reports: [DSNStatusReport]) throws(IngestError) {
+        let delivery = try deliveryId()
+        let notification = DSNPlainText.notification(of: message)
+        let failedWording = DSNPlainText.saysFailed(notification + " " + (message.headers["Subject"] ?? ""))
+        var index = 0
+        for report in reports {
+            for block in report.recipients {
+                index += 1
+                do {
+                    try readRecipient(block, perMessage: report.perMessage, index: index, delivery: delivery,
+                                      notification: notification, failedWording: failedWording)
+                } catch {
+                    guard options.skipInvalid else { throw error }
+                    result.rejected.append(RejectedRecord(error: error, raw: block.raw))
+                }
+            }
+        }
+    }
+
+    mutating func readRecipient(_ block: DSNStatusReport.Block, perMessage: MIMEHeaders, index: Int, delivery: String,
+                                notification: String, failedWording: Bool) throws(IngestError) {
+        let f = block.fields
+        let recipientField = f["Final-Recipient"] != nil ? "Final-Recipient" : "Original-Recipient"
+        var recipientText = DSNStatusReport.address(f["Final-Recipient"])
+        if recipientText.flatMap(Address.normalize) == nil, let o = DSNStatusReport.address(f["Original-Recipient"]), Address.normalize(o) != nil {
+            recipientText = o
+        }
+        guard let given = recipientText, !given.isEmpty else {
+            throw fail(recipientField, "missing: a per-recipient block needs Final-Recipient or Original-Recipient")
+        }
+        guard let recipient = Address.normalize(given) else {
+            throw fail(recipientField, "'\(given.prefix(80))' is not an address (local@domain)")
+        }
+        let statusText = f["Status"].map { MIME.removingComments($0).mimeTrimmed() }
+        let status = statusText.flatMap { TextQualifier.enhancedStatus(in: $0) }
+        var action = (f["Action"] ?? "").split(whereSeparator: { $0 == " " || $0 == "(" || $0 == ";" }).first.map { $0.lowercased() } ?? ""
+        if action.isEmpty {
+            switch status?.statusClass {
+            case 2: action = "delivered"
+            case 5: action = "failed"
+            case 4: action = failedWording ? "failed" : "delayed"
+            default: action = "failed"
+            }
+        }
+        var diagnostic = DSNStatusReport.diagnosticText(f["Diagnostic-Code"])
+        if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) {
+            let fromText = DSNPlainText.errorText(for: recipient, in: notification)
+            if !fromText.isEmpty { diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText }
+        }
+        diagnostic = DSNPlainText.capped(diagnostic)
+        let occurredAt = try occurredAt([f["Last-Attempt-Date"], perMessage["Arrival-Date"]])
+
+        let outcome: DSNOutcome
+        switch action {
+        case "failed", "failure", "bounced", "undelivered", "expired":
+            outcome = DSNOutcome.failure(diagnostic: diagnostic, status: status, qualifier: options.qualifier,
+                                         expired: action == "expired")
+        case "delayed", "delay", "deferred":
+            outcome = DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier)
+        case "delivered", "relayed", "success", "sent":
+            outcome = DSNOutcome.delivered(diagnostic: diagnostic, status: status)
+        case "expanded":
+            result.skipped["expanded", default: 0] += 1
+            return
+        case "deliverable", "undeliverable":
+            result.skipped["address verification", default: 0] += 1
+            return
+        default:
+            throw fail("Action", "'\(action.prefix(40))' is not an RFC 3464 action (failed, delayed, delivered, relayed, expanded)")
+        }
+        let event = outcome.event(id: "\(idPrefix):\(index)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: block.raw)
+        try append(event, raw: block.raw, fields: ["recipient": recipientField, "occurredAt": "Last-Attempt-Date", "enhancedStatus": "Status",
+                                                  "smtpCode": "Diagnostic-Code", "response": "Diagnostic-Code"])
+    }
+
+    // MARK: Plain-text bounces
+
+    mutating func readPlainBounce(_ notification: String) throws(IngestError) {
+        let recipients = DSNPlainText.failedRecipients(message: message, notification: notification)
+        guard !recipients.isEmpty else {
+            throw fail("recipient", "a bounce message, but no failed recipient address could be found in it")
+        }
+        let delivery = try deliveryId(notification: notification)
+        let occurredAt = try occurredAt([])
+        let whole = DSNPlainText.capped(notification)
+        let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
+        for (n, recipient) in recipients.enumerated() {
+            var text = DSNPlainText.errorText(for: recipient, in: notification)
+            if text.isEmpty || DSNPlainText.isUninformative(text) { text = whole }
+            let status = TextQualifier.enhancedStatus(in: text)
+            let kind = DSNPlainText.plainKind(text: text + "\n" + subject, notification: notification)
+            let outcome: DSNOutcome
+            switch kind {
+            case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier)
+            case .timeout: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: true)
+            default: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: false)
+            }
+            let event = outcome.event(id: "\(idPrefix):\(n + 1)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: bytes)
+            try append(event, raw: bytes, fields: [:])
+        }
+    }
+
+    // MARK: Auto-replies (RFC 3834)
+
+    mutating func readAutoReply() throws(IngestError) {
+        let from = message.headers["From"] ?? message.headers["Reply-To"] ?? ""
+        guard let address = DSNPlainText.addresses(in: from).first, let recipient = Address.normalize(address) else {
+            throw fail("From", "an auto-reply whose From: '\(from.prefix(80))' is not an address")
+        }
+        let delivery = try deliveryId()
+        let occurredAt = try occurredAt([])
+        let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "").mimeTrimmed()
+        let event = Event(id: "\(idPrefix):1", kind: .autoReply, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
+                          response: subject.isEmpty ? nil : String(subject.prefix(998)), source: .dsn, raw: bytes)
+        try append(event, raw: bytes, fields: ["recipient": "From"])
+    }
+
+    // MARK: ARF (RFC 5965)
+
+    mutating func readFeedback(_ part: MIMEEntity, entities: [MIMEEntity]) throws(IngestError) {
+        let report = MIME.parseHeaders(part.decodedBody[...]).headers
+        var candidates = report.all("Original-Rcpt-To") + report.all("Removal-Recipient")
+        if candidates.isEmpty {
+            for original in DSNContext.returnedHeaders(in: message) {
+                candidates += original.all("To")
+            }
+        }
+        var recipients: [String] = []
+        for c in candidates {
+            for a in DSNPlainText.addresses(in: c) {
+                if let r = Address.normalize(a), !recipients.contains(r) { recipients.append(r) }
+            }
+        }
+        guard !recipients.isEmpty else {
+            result.skipped["complaint without recipient", default: 0] += 1
+            return
+        }
+        let delivery = try deliveryId()
+        let occurredAt = try occurredAt([report["Arrival-Date"], report["Received-Date"]])
+        let feedbackType = (report["Feedback-Type"] ?? "abuse").mimeTrimmed()
+        for (n, recipient) in recipients.enumerated() {
+            let event = Event(id: "\(idPrefix):\(n + 1)", kind: .complaint, delivery: delivery, recipient: recipient,
+                              occurredAt: occurredAt, response: "Feedback-Type: \(feedbackType.prefix(64))", source: .dsn, raw: bytes)
+            try append(event, raw: bytes, fields: ["recipient": "Original-Rcpt-To", "occurredAt": "Arrival-Date"])
+        }
+    }
+}
+
+/// What one recipient's report says (internal): kind and codes, before the event fields shared by all.
+struct DSNOutcome {
+    var kind: EventKind
+    var final: Bool
+    var inBand: Bool?
+    var smtpCode: Int?
+    var enhancedStatus: String?
+    var response: String?
+    var qualification: Qualification?
+    var qualifier: String?
+
+    /// `Action: failed` (or a plain-text failure): a final bounce, or a timeout when the status is
+    /// X.4.7 / the text says the message expired. A temporary result is never hard.
+    static func failure(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier, expired: Bool) -> DSNOutcome {
+        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil)
+        let used = r.enhancedStatus.flatMap { EnhancedStatusCode($0) } ?? status
+        let isTimeout = expired || (status.map { $0.subject == 4 && $0.detail == 7 } ?? false)
+            || (used.map { $0.subject == 4 && $0.detail == 7 } ?? false) || DSNPlainText.saysExpired(diagnostic)
+        var outcome = DSNOutcome(kind: .bounce, final: true, inBand: false, smtpCode: r.replyCode,
+                                 enhancedStatus: r.enhancedStatus ?? status?.description,
+                                 response: diagnostic.isEmpty ? nil : diagnostic,
+                                 qualification: r.qualification, qualifier: r.qualifierTag)
+        let temporary = (used?.isTemporary ?? false) || (r.replyCode.map { (400..<500).contains($0) } ?? false) || !r.final
+        if temporary { outcome.qualification = r.qualification.temporary }
+        if isTimeout {
+            // The timeout carries the last error's reason (domain.md §4): the diagnostic's own codes
+            // and text, without the X.4.7 that only says "gave up"; Unreachable when not defined.
+            outcome.kind = .timeout
+            outcome.inBand = nil
+            let last = qualifier.qualify(text: diagnostic, enhancedStatus: nil, replyCode: nil)
+            let lastCode = last.enhancedStatus.flatMap { EnhancedStatusCode($0) }
+            if last.qualification.reason == .notDefined || (lastCode.map { $0.subject == 4 && $0.detail == 7 } ?? false) || last.rule.hasPrefix("unmatched") {
+                outcome.qualification = r.qualification.reason == .notDefined ? Qualification(.soft, .unreachable) : r.qualification.temporary
+                outcome.qualifier = r.qualifierTag
+            } else {
+                outcome.qualification = last.qualification.temporary
+                outcome.qualifier = last.qualifierTag
+            }
+            if outcome.qualification?.type == .notDefined || outcome.qualification?.type == .ignored {
+                outcome.qualification = Qualification(.soft, outcome.qualification?.reason ?? .unreachable)
+            }
+        }
+        return outcome
+    }
+
+    /// `Action: delayed`: a retry, never hard, never final.
+    static func retry(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier) -> DSNOutcome {
+        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil)
+        var q = r.qualification.temporary
+        if q.type == .notDefined { q = Qualification(.soft, q.reason == .notDefined ? .unreachable : q.reason) }
+        return DSNOutcome(kind: .retry, final: false, inBand: nil, smtpCode: r.replyCode,
+                          enhancedStatus: r.enhancedStatus ?? status?.description,
+                          response: diagnostic.isEmpty ? nil : diagnostic, qualification: q, qualifier: r.qualifierTag)
+    }
+
+    /// `Action: delivered` / `relayed`.
+    static func delivered(diagnostic: String, status: EnhancedStatusCode?) -> DSNOutcome {
+        let reply = TextQualifier.replyCode(in: diagnostic).flatMap { (200..<300).contains($0) ? $0 : nil }
+        return DSNOutcome(kind: .delivered, final: true, inBand: nil, smtpCode: reply, enhancedStatus: status?.description,
+                          response: diagnostic.isEmpty ? nil : diagnostic)
+    }
+
+    func event(id: String, delivery: String, recipient: String, occurredAt: Instant, raw: [UInt8]) -> Event {
+        Event(id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt, final: final,
+              inBand: inBand, smtpCode: smtpCode, enhancedStatus: enhancedStatus, response: response,
+              qualification: qualification, qualifier: qualifier, source: .dsn, raw: raw)
+    }
+}
