@@ -34,6 +34,15 @@ struct IngestCommand: OutputCommand {
         }
         guard !files.isEmpty else { throw ValidationError("name at least one FILE to ingest") }
         if rejectFile != nil && !skipInvalid { throw ValidationError("--reject-file goes with --skip-invalid") }
+        if let key = deliveryKey, key.isEmpty { throw ValidationError("--delivery-key needs a field name, e.g. rcpt_meta.delivery_id") }
+        if let rejectFile {
+            let target = URL(fileURLWithPath: rejectFile).standardizedFileURL.resolvingSymlinksInPath().path
+            for file in files where file != "-" {
+                if URL(fileURLWithPath: file).standardizedFileURL.resolvingSymlinksInPath().path == target {
+                    throw ValidationError("--reject-file \(rejectFile) is also an input file: it would be overwritten")
+                }
+            }
+        }
     }
 
     func execute(_ out: inout Output) throws {
@@ -81,17 +90,17 @@ struct IngestCommand: OutputCommand {
         out.line(summary + ".")
     }
 
-    /// Says which file and event a ledger error is about.
+    /// Says which file and record a ledger error is about.
     private func describe(_ error: LedgerError, _ parsed: [(file: String, input: ParsedInput)]) -> CLIError {
         switch error {
-        case let .conflict(index, id, stream, position):
-            let (file, n) = locate(index, in: parsed)
+        case let .conflict(index, id, stream, position, other):
             let whose = stream.recipient.isEmpty ? "delivery '\(stream.delivery)'" : "\(stream.recipient) in delivery '\(stream.delivery)'"
-            return CLIError("\(file): event \(n + 1) (id '\(id)'): the ledger already holds an event with this id at position \(position)"
-                            + " for \(whose) with different content. Nothing was appended.")
+            let earlier = position.map { "the ledger already holds an event with this id at position \($0)" }
+                ?? "\(locate(other ?? 0, in: parsed)) has the same id"
+            return CLIError("\(locate(index, in: parsed)) (id '\(id)'): \(earlier) for \(whose) with different content."
+                            + " Nothing was appended.")
         case let .invalidEvent(index, id, validation):
-            let (file, n) = locate(index, in: parsed)
-            return CLIError("\(file): event \(n + 1) (id '\(id)'): \(validation). Nothing was appended.")
+            return CLIError("\(locate(index, in: parsed)) (id '\(id)'): \(validation). Nothing was appended.")
         default:
             return CLIError("\(error). Nothing was appended.")
         }
@@ -106,20 +115,26 @@ struct IngestCommand: OutputCommand {
         return Array(data)
     }
 
-    private func locate(_ index: Int, in parsed: [(file: String, input: ParsedInput)]) -> (String, Int) {
+    /// `file: line N` / `file: element N` of event `index` of the combined batch.
+    private func locate(_ index: Int, in parsed: [(file: String, input: ParsedInput)]) -> String {
         var i = index
         for (file, input) in parsed {
-            if i < input.events.count { return (file, i) }
+            if i < input.events.count {
+                return "\(file): " + (i < input.locations.count ? input.locations[i] : "event \(i + 1)")
+            }
             i -= input.events.count
         }
-        return ("?", index)
+        return "event \(index + 1)"
     }
 
     /// Writes the rejected records untouched: SparkPost elements as one JSON array (re-ingestable
-    /// once fixed), JSON Lines records one per line; when both kinds were rejected, every record on
-    /// its own line in input order.
+    /// once fixed), JSON Lines records one per line. Rejects from both formats cannot share one
+    /// file: that is an error (ingest the formats separately).
     private func writeRejects(_ parsed: [(file: String, input: ParsedInput)], to path: String) throws {
         let groups = parsed.filter { !$0.input.rejected.isEmpty }
+        if Set(groups.map(\.input.format)).count > 1 {
+            throw CLIError("records were rejected from both JSON Lines and SparkPost files; one --reject-file cannot hold both formats: ingest them separately. Nothing was appended.")
+        }
         var bytes: [UInt8] = []
         if !groups.isEmpty && groups.allSatisfy({ $0.input.format == .sparkpost }) {
             bytes += Array("[\n".utf8)
@@ -132,8 +147,10 @@ struct IngestCommand: OutputCommand {
         } else {
             for r in groups.flatMap(\.input.rejected) { bytes += r.raw + [UInt8(ascii: "\n")] }
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw CLIError("cannot write the reject file \(path)")
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw CLIError("cannot write the reject file \(path): \(error.localizedDescription). Nothing was appended.")
         }
     }
 }

@@ -41,8 +41,9 @@ public struct DatabaseOptions: ParsableArguments {
         return "./ledger.lmdb"
     }
 
-    func open() throws -> Ledger {
+    func open(create: Bool = true) throws -> Ledger {
         var options = LedgerOptions()
+        options.createIfMissing = create
         options.rules = try RulesOption.qualifier(rules)
         return try Ledger(path: path, options: options)
     }

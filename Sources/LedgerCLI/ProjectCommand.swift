@@ -37,7 +37,7 @@ struct ProjectCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open()
+        let ledger = try database.open(create: false)
         let chosen: [Semantics]
         switch semantics {
         case .efs: chosen = [.efs]

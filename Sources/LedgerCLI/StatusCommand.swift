@@ -22,7 +22,7 @@ struct StatusCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open()
+        let ledger = try database.open(create: false)
         let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: address)
         var reports: [MessageStatusReport] = []
         for d in deliveries {

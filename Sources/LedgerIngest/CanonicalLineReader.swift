@@ -44,6 +44,7 @@ enum CanonicalLineReader {
             if line.allSatisfy(JSONScanner.isWhitespace) { continue }
             do {
                 result.events.append(try event(line: line, number: number, file: file))
+                result.locations.append("line \(number)")
             } catch {
                 guard skipInvalid else { throw error }
                 result.rejected.append(RejectedRecord(error: error, raw: Array(line)))
@@ -153,9 +154,9 @@ enum CanonicalLineReader {
                         throw fail("bounceClass", "class \(c) is a subscribe request, which the ledger does not track (domain.md §5.2)")
                     }
                 }
-                event.qualification = IngestRules.derivedQualification(
-                    kind: kind, bounceClass: event.bounceClass, smtpCode: event.smtpCode, enhancedStatus: event.enhancedStatus)
-                event.qualifier = BounceClassTable.version
+                (event.qualification, event.qualifier) = IngestRules.derivedQualification(
+                    kind: kind, final: event.final, bounceClass: event.bounceClass, smtpCode: event.smtpCode,
+                    enhancedStatus: event.enhancedStatus, text: event.response)
             }
         }
 

@@ -37,9 +37,10 @@ import DeliveryLedger
 ///   error (a retry is never final, a timeout always is); `beforeRelay` defaults to `false`;
 /// - a `bounce`, `retry` or `timeout` without `failureType`/`failureReason` is qualified from
 ///   `bounceClass` by `BounceClassTable` (a class meaning auto-reply, unsubscribe or subscribe is an
-///   error: the writer must use that kind), else by `BounceClassTable.fallback(smtpCode:enhancedStatus:)`;
-///   the result is capped at soft for a `retry`, a 4xx reply or a class-4 enhanced code (domain.md §5.1),
-///   and `qualifier` is `BounceClassTable.version`. Given explicitly, the pair is kept as is with
+///   error: the writer must use that kind) with `qualifier` `BounceClassTable.version`, else by the
+///   text rules on `response` and the codes (`TextQualifier`, `qualifier` = its `qualifierTag`); a
+///   `timeout` is soft (an undefined reason becomes Unreachable), and the result is capped at soft for
+///   a `retry`, a non-final `bounce`, a 4xx reply or a class-4 enhanced code (domain.md §5.1). Given explicitly, the pair is kept as is with
 ///   `qualifier` as given or `"source"`; `failureType` and `failureReason` go together, a `qualifier`
 ///   without them is an error, and a hard `retry` is an error (domain.md §5.1);
 /// - the line must be at most 1 MiB (1 048 576 bytes); a longer line is refused without decoding it.
@@ -61,8 +62,9 @@ import DeliveryLedger
 ///   an `autoReply`, 90 an `unsubscribe`, 80 is skipped as `subscribe`; failure classes qualify the
 ///   event. A `bounce` / `out_of_band` whose `raw_reason`/`reason` or enhanced code is a timeout
 ///   (`BounceClassTable.isTimeoutText`) becomes a `timeout` qualified by its class. On the other failure
-///   types a non-failure class is ignored. Without a failure class: `BounceClassTable.fallback`.
-///   Qualifications are capped at soft as for JSON Lines; `qualifier` is `BounceClassTable.version`;
+///   types a non-failure class is ignored. Without a failure class: the text rules (`TextQualifier`) on
+///   the response, except a policy or generation rejection (Admin, as class 25) and a generation
+///   failure (as class 1, Not defined). Timeouts and caps as for JSON Lines;
 /// - delivery id: `campaign_id`, or `transmission_id` when `campaign_id` is missing or empty, or the
 ///   ``IngestOptions/deliveryKey``; recipient: `rcpt_to`, or `raw_rcpt_to`, normalised; `occurredAt`:
 ///   `timestamp` as an epoch number / digit string / RFC 3339 text (same rule as JSON Lines);

@@ -126,25 +126,38 @@ enum IngestRules {
 
     // MARK: Qualification (domain.md §5)
 
-    /// What a bounce class and codes make of a failure when the source gives no qualification:
-    /// the class's qualification when ``BounceClassTable/effect(of:)`` says `.failure`, else
-    /// ``BounceClassTable/fallback(smtpCode:enhancedStatus:)``; then capped at soft (never hard) when the
-    /// event is a `retry`, the reply code is 4xx or the enhanced code is of class 4 (domain.md §5.1:
-    /// "a temporary (4xx / X.-class 4) failure is never hard"; §5.2: "a SparkPost `delay` with any class
-    /// is a `retry`").
+    /// What a bounce class, codes and text make of a failure when the source gives no qualification
+    /// (domain.md §5.2, §5.3), and the qualifier that decided:
+    /// - a bounce class whose ``BounceClassTable/effect(of:)`` is `.failure` gives its qualification
+    ///   (qualifier ``BounceClassTable/version``);
+    /// - otherwise the text rules qualify the response with its codes (``TextQualifier``; qualifier
+    ///   ``TextQualification/qualifierTag``, so a new rule table re-qualifies by re-projection);
+    /// - a `timeout` is soft: the MTA gave up because the validity ran out (domain.md §1, §4), and a
+    ///   reason the class or text leaves undefined is Unreachable (RFC 3463 X.4.7 "delivery time expired");
+    /// - a `retry`, a non-final `bounce`, a 4xx reply or a class-4 enhanced code is never hard
+    ///   (domain.md §5.1; §5.2: "a SparkPost `delay` with any class is a `retry`").
     ///
     /// Callers handle the non-failure effects (auto-reply, unsubscribe, subscribe) first.
-    static func derivedQualification(kind: EventKind, bounceClass: Int?, smtpCode: Int?, enhancedStatus: String?) -> Qualification {
+    static func derivedQualification(kind: EventKind, final: Bool, bounceClass: Int?, smtpCode: Int?, enhancedStatus: String?,
+                                     text: String?) -> (qualification: Qualification, qualifier: String) {
         let enhanced = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         var q: Qualification
+        let qualifier: String
         if let c = bounceClass, case .failure(let fromClass)? = BounceClassTable.effect(of: c) {
             q = fromClass
+            qualifier = BounceClassTable.version
         } else {
-            q = BounceClassTable.fallback(smtpCode: smtpCode, enhancedStatus: enhanced)
+            let r = TextQualifier.builtIn.qualify(text: text ?? "", enhancedStatus: enhancedStatus, replyCode: smtpCode)
+            q = r.qualification
+            qualifier = r.qualifierTag
+        }
+        if kind == .timeout {
+            if q.type == .hard || q.type == .notDefined { q.type = .soft }
+            if q.reason == .notDefined { q.reason = .unreachable }
         }
         let temporaryCode = (smtpCode.map { (400..<500).contains($0) } ?? false) || (enhanced?.isTemporary ?? false)
-        if kind == .retry || temporaryCode { q = q.temporary }
-        return q
+        if kind == .retry || (kind == .bounce && !final) || temporaryCode { q = q.temporary }
+        return (q, qualifier)
     }
 
     // MARK: Ids

@@ -121,6 +121,9 @@ public struct ParsedInput: Sendable {
     public var skipped: [String: Int]
     /// Bad records; non-empty only with ``IngestOptions/skipInvalid``.
     public var rejected: [RejectedRecord]
+    /// Where each event came from, parallel to ``events``: `line N` (1-based) or `element N`
+    /// (0-based), for messages about an event (e.g. an id conflict found at append).
+    public var locations: [String] = []
 
     /// Creates a parsed input.
     public init(format: InputFormat, events: [Event] = [], skipped: [String: Int] = [:], rejected: [RejectedRecord] = []) {

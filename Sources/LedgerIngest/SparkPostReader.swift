@@ -38,7 +38,9 @@ enum SparkPostReader {
         for (index, range) in elements.enumerated() {
             do {
                 switch try element(bytes[range], index: index, file: file, deliveryKey: deliveryKey) {
-                case .event(let e): result.events.append(e)
+                case .event(let e):
+                    result.events.append(e)
+                    result.locations.append("element \(index)")
                 case .skipped(let type): result.skipped[type, default: 0] += 1
                 }
             } catch {
@@ -216,7 +218,7 @@ enum SparkPostReader {
         let attempt = try f.int("num_retries")
 
         if isBounceType, kind == .bounce,
-           BounceClassTable.isTimeoutText(rawReason, enhancedStatus: enhancedStatus) || BounceClassTable.isTimeoutText(reason, enhancedStatus: nil) {
+           BounceClassTable.isTimeoutText(rawReason, enhancedStatus: enhancedStatus) || BounceClassTable.isTimeoutText(reason, enhancedStatus: enhancedStatus) {
             kind = .timeout
         }
 
@@ -236,11 +238,16 @@ enum SparkPostReader {
             // A policy or generation *rejection* without a class is SparkPost's Admin category
             // (class 25): Momentum counts its policy and generation rejections as Admin Failures
             // (reference/mta.md §2 notes). A generation *failure* (e.g. template rendering) has no
-            // such class and falls back to the codes.
-            let policyClass: Int? = (type == "policy_rejection" || type == "generation_rejection") ? 25 : nil
-            event.qualification = IngestRules.derivedQualification(
-                kind: kind, bounceClass: bounceClass ?? policyClass, smtpCode: smtpCode, enhancedStatus: enhancedStatus)
-            event.qualifier = BounceClassTable.version
+            // such class: it is a technical failure of the platform, qualified as class 1 Undetermined
+            // (Not defined), not by the receiver-oriented text rules.
+            let impliedClass: Int? = switch type {
+            case "policy_rejection", "generation_rejection": 25
+            case "generation_failure": 1
+            default: nil
+            }
+            (event.qualification, event.qualifier) = IngestRules.derivedQualification(
+                kind: kind, final: event.final, bounceClass: bounceClass ?? impliedClass, smtpCode: smtpCode,
+                enhancedStatus: enhancedStatus, text: response)
         }
         do {
             try event.validate()

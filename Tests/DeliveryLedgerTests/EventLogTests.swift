@@ -54,8 +54,8 @@ import Testing
         #expect {
             try t.ledger.append([f.relay("b@example.com", at: 0), clash])
         } throws: { error in
-            guard case let LedgerError.conflict(index, id, _, position) = error else { return false }
-            return index == 1 && id == "e1" && position == 1
+            guard case let LedgerError.conflict(index, id, _, position, other) = error else { return false }
+            return index == 1 && id == "e1" && position == 1 && other == nil
         }
         #expect(try t.ledger.basis().position == 1)
         #expect(try t.ledger.status(delivery: "d1", recipient: "b@example.com") == nil)

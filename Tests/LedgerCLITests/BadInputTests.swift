@@ -102,8 +102,14 @@ import Testing
     @Test func usageErrors() throws {
         let cli = CLI()
         #expect(cli.run("ingest", "--reject-file", "x", cli.file("a.jsonl", Self.good)).exitCode != 0)
+        let input = cli.file("same.jsonl", Self.good)
+        #expect(cli.run("ingest", input, "--skip-invalid", "--reject-file", input).error.contains("is also an input file"))
+        #expect(cli.run("ingest", input, "--delivery-key", "").exitCode != 0)
         #expect(cli.run("ingest", cli.directory.path("missing.json")).error.contains("no such file"))
         #expect(cli.run("project", "--format", "xml").exitCode != 0)
+        #expect(cli.run("project").error.contains("no ledger there"))  // read commands never create a ledger
+        #expect(!FileManager.default.fileExists(atPath: cli.db))
+        #expect(cli.run("ingest", cli.file("seed.jsonl", Self.good)).exitCode == 0)
         #expect(cli.run("project", "--delivery", "nope").error.contains("unknown delivery 'nope'"))
         #expect(cli.run("status", "not-an-address").exitCode != 0)
         #expect(cli.run("status", "nobody@example.com").error.contains("no events for nobody@example.com"))

@@ -44,7 +44,9 @@ struct CLI {
         return try #require(list.first { $0["delivery"] as? String == delivery && $0["semantics"] as? String == semantics })
     }
 
+    /// The ledger's last position; 0 when no ledger was created (read commands never create one).
     func basisPosition() throws -> Int {
+        guard FileManager.default.fileExists(atPath: db) else { return 0 }
         let doc = try projectJSON()
         return try #require((doc["basis"] as? [String: Any])?["position"] as? Int)
     }

@@ -117,7 +117,7 @@ struct CanonicalLinesTests {
         let fourXX = try read(#","smtpCode":451"#)
         #expect(fourXX.qualification == Qualification(.soft, .unreachable))
         let classFourEnhanced = try read(#","smtpCode":550,"enhancedStatus":"4.2.2""#)
-        #expect(classFourEnhanced.qualification == Qualification(.soft, .unreachable))
+        #expect(classFourEnhanced.qualification == Qualification(.soft, .mailboxFull))  // the text rules: X.2.2
         let bare = try read("")
         #expect(bare.qualification == Qualification(.notDefined, .notDefined))
         #expect(bare.final)  // default

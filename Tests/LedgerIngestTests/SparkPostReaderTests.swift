@@ -90,17 +90,30 @@ struct SparkPostReaderTests {
         #expect(second.response == "554 5.4.7 [internal] exceeded max time without delivery")  // reason when no raw_reason
     }
 
-    @Test("no class: fallback on the codes (4xx → soft unreachable, 5xx → not defined)")
+    @Test("no class: the text rules qualify (4xx → soft unreachable, 5.1.1 → user unknown, nothing → not defined)")
     func fallback() throws {
         let parsed = try read("[" + [
-            msys("bounce", #""error_code":"421","raw_reason":"421 try later""#),
+            msys("bounce", #""error_code":"421","raw_reason":"421 Service not available, closing transmission channel""#),
             msys("bounce", #""error_code":"550","raw_reason":"550 5.1.1 no such user""#),
             msys("bounce", #""bounce_class":"999""#),
         ].joined(separator: ",") + "]")
         #expect(parsed.events[0].qualification == Qualification(.soft, .unreachable))
-        #expect(parsed.events[1].qualification == Qualification(.notDefined, .notDefined))
-        #expect(parsed.events[2].qualification == Qualification(.notDefined, .notDefined))  // unknown class
-        #expect(parsed.events.allSatisfy { $0.qualifier == "bounce-class-v1" })
+        #expect(parsed.events[1].qualification == Qualification(.hard, .userUnknown))
+        #expect(parsed.events[2].qualification == Qualification(.notDefined, .notDefined))  // unknown class, no text
+        #expect(parsed.events.allSatisfy { TextQualification.isTextTag($0.qualifier ?? "") })
+        #expect(parsed.events[1].qualifier == RuleTable.builtIn.version + "#user-unknown-status")
+    }
+
+    @Test("a timeout is soft even when its class is undetermined, and an IP address is not a 5.4.7 code")
+    func timeoutsAreSoft() throws {
+        let parsed = try read("[" + [
+            msys("bounce", #""bounce_class":"1","error_code":"554","raw_reason":"554 5.4.7 [internal] exceeded max time without delivery""#),
+            msys("bounce", #""error_code":"554","raw_reason":"554 5.4.7 [internal] message timeout (last transfail: 454 4.4.4 [internal] no MX or A for domain)""#),
+            msys("bounce", #""bounce_class":"51","error_code":"554","raw_reason":"554 5.7.1 Client host [192.5.4.77] blocked using zen.spamhaus.org""#),
+        ].joined(separator: ",") + "]")
+        #expect(parsed.events[0].kind == .timeout && parsed.events[0].qualification == Qualification(.soft, .unreachable))
+        #expect(parsed.events[1].kind == .timeout && parsed.events[1].qualification?.type == .soft)
+        #expect(parsed.events[2].kind == .bounce && parsed.events[2].qualification == Qualification(.soft, .refused))
     }
 
     @Test("a hard class with a 4xx reply is capped at soft (domain.md §5.1)")

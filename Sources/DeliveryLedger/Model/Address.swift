@@ -47,7 +47,9 @@ public struct EventValidationError: Error, Sendable, Hashable, CustomStringConve
 }
 
 extension Event {
-    /// The longest event id and delivery id accepted, in UTF-8 bytes.
+    /// The longest event id accepted, in UTF-8 bytes (ids are not keys: they live in records).
+    public static let maximumEventIdLength = 1024
+    /// The longest delivery id accepted, in UTF-8 bytes (part of LMDB keys, whose limit is 511).
     public static let maximumIdLength = 255
     /// The longest response text kept, in UTF-8 bytes; longer texts are an error.
     public static let maximumResponseLength = 64 * 1024
@@ -58,8 +60,8 @@ extension Event {
     ///
     /// - Throws: ``EventValidationError`` naming the first field at fault.
     public func validate() throws(EventValidationError) {
-        guard !id.isEmpty, id.utf8.count <= Event.maximumIdLength else {
-            throw EventValidationError(field: "id", "must be 1 to \(Event.maximumIdLength) bytes")
+        guard !id.isEmpty, id.utf8.count <= Event.maximumEventIdLength else {
+            throw EventValidationError(field: "id", "must be 1 to \(Event.maximumEventIdLength) bytes")
         }
         guard occurredAt.isInAcceptedRange else {
             throw EventValidationError(field: "occurredAt", "instant \(occurredAt.millisecondsSinceEpoch) ms is outside 1970-01-01..9999-12-31")
@@ -77,6 +79,9 @@ extension Event {
         default:
             try validateDeliveryId()
             guard !recipient.isEmpty else { throw EventValidationError(field: "recipient", "missing: a \(kind.rawValue) event needs a recipient address") }
+            guard recipient.utf8.count <= Address.maximumLength else {
+                throw EventValidationError(field: "recipient", "longer than \(Address.maximumLength) bytes")
+            }
             guard Address.normalize(recipient) == recipient else {
                 throw EventValidationError(field: "recipient", "'\(recipient.prefix(80))' is not a normalised address (local@domain, domain lower-case)")
             }
@@ -91,8 +96,22 @@ extension Event {
         }
         if let a = attempt, a < 0 { throw EventValidationError(field: "attempt", "must not be negative, got \(a)") }
         if let l = label, l.utf8.count > 1024 { throw EventValidationError(field: "label", "longer than 1024 bytes") }
-        if kind == .bounce || kind == .retry || kind == .timeout, qualification == nil {
+        let isFailure = kind == .bounce || kind == .retry || kind == .timeout
+        if isFailure, qualification == nil {
             throw EventValidationError(field: "failureType", "a \(kind.rawValue) event needs a qualification (failureType and failureReason)")
+        }
+        if !isFailure, qualification != nil {
+            throw EventValidationError(field: "failureType", "only bounce, retry and timeout events carry a failure type and reason")
+        }
+        if !final && kind != .bounce && kind != .retry {
+            throw EventValidationError(field: "final", "only a bounce can be non-final (a retry never is final, everything else always is)")
+        }
+        if beforeRelay && !(kind == .bounce && final) {
+            throw EventValidationError(field: "beforeRelay", "only a final bounce can fail before relay")
+        }
+        let temporary = kind == .retry || kind == .timeout || (kind == .bounce && !final)
+        if temporary, qualification?.type == .hard {
+            throw EventValidationError(field: "failureType", "a \(kind == .timeout ? "timeout" : "temporary failure") is never hard (domain.md §4, §5.1)")
         }
     }
 

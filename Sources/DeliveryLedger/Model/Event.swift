@@ -164,6 +164,9 @@ public struct Event: Sendable, Hashable {
 
 /// Identifies an event stream: a message (delivery + recipient), a delivery (recipient empty),
 /// or the instance (both empty).
+///
+/// Keys compare by their UTF-8 bytes, as LMDB does, not by Swift's canonical equivalence: `é`
+/// (U+00E9) and `e` + U+0301 are two different recipients, whatever order events arrive in.
 public struct StreamKey: Sendable, Hashable, Comparable {
     /// The delivery id; empty for the instance stream.
     public var delivery: String
@@ -174,8 +177,22 @@ public struct StreamKey: Sendable, Hashable, Comparable {
         self.delivery = delivery
         self.recipient = recipient
     }
+    /// Byte order of the delivery, then of the recipient.
     public static func < (l: StreamKey, r: StreamKey) -> Bool {
-        (l.delivery, l.recipient) < (r.delivery, r.recipient)
+        if !l.delivery.utf8.elementsEqual(r.delivery.utf8) { return l.delivery.utf8.lexicographicallyPrecedes(r.delivery.utf8) }
+        return l.recipient.utf8.lexicographicallyPrecedes(r.recipient.utf8)
+    }
+
+    /// Byte equality of both parts.
+    public static func == (l: StreamKey, r: StreamKey) -> Bool {
+        l.delivery.utf8.elementsEqual(r.delivery.utf8) && l.recipient.utf8.elementsEqual(r.recipient.utf8)
+    }
+
+    /// Hashes the UTF-8 bytes (consistent with ``==``).
+    public func hash(into hasher: inout Hasher) {
+        for b in delivery.utf8 { hasher.combine(b) }
+        hasher.combine(0xFF as UInt8)  // never a UTF-8 byte: separates the two parts
+        for b in recipient.utf8 { hasher.combine(b) }
     }
 }
 

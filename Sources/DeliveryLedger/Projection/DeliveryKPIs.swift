@@ -65,7 +65,8 @@ public struct DeliveryKPIs: Sendable, Hashable, Codable {
     /// The semantics these KPIs were computed under.
     public var semantics: Semantics
     /// The declared to-deliver count (latest `delivery` event), or the number of distinct messages
-    /// seen when none was declared.
+    /// seen when none was declared or when more messages were seen than declared (the declaration is
+    /// then out of date; this keeps Success % within 0…100 %).
     public var toDeliver: Int64
     /// Messages whose status is Sent under ``semantics``.
     public var success: Int64
@@ -105,7 +106,7 @@ public struct DeliveryKPIs: Sendable, Hashable, Codable {
         self.delivery = delivery
         self.semantics = semantics
         let messages = c.messages
-        toDeliver = declaredToDeliver ?? messages
+        toDeliver = max(declaredToDeliver ?? messages, messages)
         let inFlight = c.inFlight + c.retrying
         delivered = c.delivered
         success = semantics == .classic ? inFlight + c.delivered : c.delivered

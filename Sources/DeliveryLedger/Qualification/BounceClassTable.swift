@@ -53,11 +53,14 @@ public enum BounceClassTable {
     /// Whether a response text reports the MTA giving up at the end of the validity period
     /// (domain.md §5.2: `5.4.7`, "message timeout", "exceeded max time"; Momentum's
     /// `554 5.4.7 [internal] exceeded max time without delivery`, reference/mta.md §1.5).
+    ///
+    /// The code is compared as a code (`X.4.7` found by ``TextQualifier/enhancedStatus(in:)``), never
+    /// as a substring, so an IP address such as `192.5.4.77` is not a timeout.
     public static func isTimeoutText(_ text: String?, enhancedStatus: String?) -> Bool {
-        if let e = enhancedStatus, e.hasSuffix(".4.7") { return true }
+        if let e = enhancedStatus.flatMap({ EnhancedStatusCode($0) }), e.subject == 4, e.detail == 7 { return true }
         guard let text else { return false }
+        if let e = TextQualifier.enhancedStatus(in: text), e.subject == 4, e.detail == 7 { return true }
         let lower = text.lowercased()
-        return lower.contains("5.4.7") || lower.contains("message timeout") || lower.contains("exceeded max time")
-            || lower.contains("exceeded max retries")
+        return lower.contains("message timeout") || lower.contains("exceeded max time") || lower.contains("exceeded max retries")
     }
 }

@@ -7,12 +7,17 @@ struct AppendBatch {
     private let recordedAt: Instant
     private var nextDelivery: UInt32
     private var nextStream: UInt32
-    private var deliveryOrdinals: [String: UInt32] = [:]
+    /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
+    private var deliveryOrdinals: [[UInt8]: UInt32] = [:]
     private var streams: [StreamKey: StreamInfo] = [:]
     /// Events appended by this batch, by position, with their previous link.
     private var pending: [UInt64: (event: Event, previous: UInt64)] = [:]
     private var projector: Projector
     private var positions: [UInt64] = []
+    /// Per stream touched by the batch: event id (UTF-8) → position, stored and pending.
+    private var ids: [UInt32: [[UInt8]: UInt64]] = [:]
+    /// Per pending position: the index of its event in the input batch.
+    private var batchIndex: [UInt64: Int] = [:]
     private var duplicates: [Int] = []
 
     init(_ txn: borrowing Transaction, tables: Tables, now: Instant, rules: TextQualifier) throws {
@@ -54,6 +59,8 @@ struct AppendBatch {
                                         definesStream: info.head == 0)
         try txn.put(tables.log, key: Key.u64(position), value: record, mode: .append)
         pending[position] = (e, info.head)
+        batchIndex[position] = index
+        ids[info.ordinal, default: [:]][Array(e.id.utf8)] = position
         info.head = position
         info.count += 1
         streams[key] = info
@@ -63,40 +70,49 @@ struct AppendBatch {
         }
     }
 
-    /// Walks the stream's chain looking for `e.id`: the recorded position when the same event is
+    /// Looks `e.id` up among its stream's events: the recorded position when the same event is
     /// there, a conflict error when the id is there with other content, `nil` when absent.
-    private func findRecorded(_ e: Event, index: Int, in info: StreamInfo, key: StreamKey,
-                              _ txn: borrowing Transaction) throws -> UInt64? {
-        var p = info.head
+    ///
+    /// The first lookup in a stream walks its chain once (each record links to the previous one of
+    /// its stream) and keeps the ids for the rest of the batch, so a batch costs one walk per stream
+    /// it touches, not one per event.
+    private mutating func findRecorded(_ e: Event, index: Int, in info: StreamInfo, key: StreamKey,
+                                       _ txn: borrowing Transaction) throws -> UInt64? {
+        if ids[info.ordinal] == nil { ids[info.ordinal] = try storedIds(from: info.head, txn) }
+        guard let position = ids[info.ordinal]![Array(e.id.utf8)] else { return nil }
+        let recorded: Event
+        if let (pendingEvent, _) = pending[position] {
+            recorded = pendingEvent
+        } else {
+            var stored = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
+            stored.delivery = e.kind == .efsFlag ? "" : key.delivery
+            stored.recipient = key.recipient
+            recorded = stored
+        }
+        guard recorded.hasSameContent(as: e) else {
+            let inBatch = pending[position] != nil
+            throw LedgerError.conflict(index: index, eventId: e.id, stream: key,
+                                       recordedPosition: inBatch ? nil : position,
+                                       batchIndex: inBatch ? batchIndex[position] : nil)
+        }
+        return position
+    }
+
+    /// The ids of a stream's stored events, by walking its chain from `head`.
+    private func storedIds(from head: UInt64, _ txn: borrowing Transaction) throws -> [[UInt8]: UInt64] {
+        var result: [[UInt8]: UInt64] = [:]
+        var p = head
         while p != 0 {
-            if let (recorded, previous) = pending[p] {
-                if recorded.id == e.id {
-                    guard recorded.hasSameContent(as: e) else {
-                        throw LedgerError.conflict(index: index, eventId: e.id, stream: key, recordedPosition: p)
-                    }
-                    return p
-                }
-                p = previous
-                continue
-            }
             let position = p
-            let found: (id: String, previous: UInt64)? = try txn.withValue(tables.log, key: Key.u64(position)) { b in
-                try RecordCodec.idAndPrevious(b)
+            guard let found = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.idAndPrevious($0) }) else {
+                throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
             }
-            guard let found else { throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record") }
-            if found.id == e.id {
-                var recorded = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
-                recorded.delivery = e.kind == .efsFlag ? "" : key.delivery
-                recorded.recipient = key.recipient
-                guard recorded.hasSameContent(as: e) else {
-                    throw LedgerError.conflict(index: index, eventId: e.id, stream: key, recordedPosition: position)
-                }
-                return position
-            }
+            let id = Array(found.id.utf8)
+            if result[id] == nil { result[id] = position }
             guard found.previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
             p = found.previous
         }
-        return nil
+        return result
     }
 
     private mutating func stream(for key: StreamKey, _ txn: borrowing Transaction) throws -> StreamInfo {
@@ -121,8 +137,8 @@ struct AppendBatch {
 
     private mutating func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32 {
         if delivery.isEmpty { return 0 }
-        if let d = deliveryOrdinals[delivery] { return d }
         let key = Array(delivery.utf8)
+        if let d = deliveryOrdinals[key] { return d }
         let ordinal: UInt32
         if let stored = try txn.withValue(tables.deliveries, key: key, { Key.readU32($0) }) {
             ordinal = stored
@@ -132,7 +148,7 @@ struct AppendBatch {
             try txn.put(tables.deliveries, key: key, value: Key.u32(ordinal), mode: .insertOnly)
             try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: key, mode: .append)
         }
-        deliveryOrdinals[delivery] = ordinal
+        deliveryOrdinals[key] = ordinal
         return ordinal
     }
 

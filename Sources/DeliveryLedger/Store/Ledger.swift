@@ -13,6 +13,9 @@ public struct LedgerOptions: Sendable {
     public var durable: Bool = true
     /// Initial LMDB map size in bytes; it grows automatically (doubling) when full.
     public var initialMapSize: Int = 256 << 20
+    /// Whether opening creates the database when the directory does not exist (default true).
+    /// Read-only tools set it to false so that a mistyped path is an error, not an empty ledger.
+    public var createIfMissing: Bool = true
     /// The clock that stamps `recordedAt` (transaction time). Injected for tests.
     public var clock: @Sendable () -> Instant = Ledger.systemClock
     /// The qualification rule table the projection uses for text-qualified failures (DSN, Postfix,
@@ -115,6 +118,9 @@ public final class Ledger: Sendable {
         self.options = options
         var st = stat()
         if stat(path, &st) != 0 {
+            guard options.createIfMissing else {
+                throw .cannotOpen(path: path, reason: "no ledger there (ingest creates one)")
+            }
             if mkdir(path, 0o755) != 0 {
                 throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
             }

@@ -5,8 +5,10 @@ import LMDBKit
 public enum LedgerError: Error, Sendable, CustomStringConvertible {
     /// Event number `index` (0-based) of a batch is not acceptable; nothing was appended.
     case invalidEvent(index: Int, eventId: String, EventValidationError)
-    /// An event id already recorded in the same stream carries different content; nothing was appended.
-    case conflict(index: Int, eventId: String, stream: StreamKey, recordedPosition: UInt64)
+    /// Event `index` of the batch has an id that its stream already holds with different content:
+    /// at `recordedPosition` in the log, or (`recordedPosition` nil) in event `batchIndex` of the same
+    /// batch. Nothing was appended.
+    case conflict(index: Int, eventId: String, stream: StreamKey, recordedPosition: UInt64?, batchIndex: Int?)
     /// Stored bytes do not decode (at a log position when known). Run `ledger verify`.
     case corrupt(position: UInt64?, what: String)
     /// The storage engine failed.
@@ -18,8 +20,10 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         switch self {
         case let .invalidEvent(index, id, error):
             "event \(index) (id '\(id)'): \(error)"
-        case let .conflict(index, id, stream, position):
-            "event \(index): id '\(id)' is already recorded at position \(position) for delivery '\(stream.delivery)'"
+        case let .conflict(index, id, stream, position, other):
+            "event \(index): id '\(id)' "
+                + (position.map { "is already recorded at position \($0)" } ?? "is used by event \(other ?? 0) of the same batch")
+                + " for delivery '\(stream.delivery)'"
                 + (stream.recipient.isEmpty ? "" : ", recipient '\(stream.recipient)'")
                 + " with different content (an event id must never be reused for another event)"
         case let .corrupt(position, what):
