@@ -83,8 +83,8 @@ struct DemoCommand: OutputCommand {
         }
         for l in table.render() { out.line(l) }
         out.line()
-        out.line("One recipient per scenario (`ledger status ADDRESS --db PATH` shows the events behind each):")
-        var examples = TextTable(header: ["Scenario", "Recipient", "Classic", "EFS"], rightAligned: false)
+        out.line("One recipient per generated scenario, with the event that decided its status (`ledger status ADDRESS --db PATH` shows them all):")
+        var examples = TextTable(header: ["Generated as", "Recipient", "Decided by", "Classic", "EFS"], rightAligned: false)
         var seen = Set<Scenario>()
         for s in workload.scenarios() where !seen.contains(s.scenario) {
             seen.insert(s.scenario)
@@ -95,12 +95,16 @@ struct DemoCommand: OutputCommand {
                 if let r = v.failureReason { text += " (\(v.failureType?.label ?? "—"), \(r.label))" }
                 return text
             }
-            examples.row(s.scenario.rawValue, s.recipient, describe(report?.classic), describe(report?.efs))
+            let decisive = report?.events.first { $0.position == report?.classic.decidedBy }?.event
+            let decidedBy = decisive.map { e in
+                e.kind.rawValue + (e.bounceClass.map { " (class \($0))" } ?? "") + (e.beforeRelay ? " before relay" : "")
+            } ?? "—"
+            examples.row(s.scenario.rawValue, s.recipient, decidedBy, describe(report?.classic), describe(report?.efs))
         }
         for l in examples.render() { out.line(l) }
         out.line()
         if temporary {
-            out.line("The demo ledger was temporary. Keep one with: ledger demo --db demo.lmdb; then: ledger project --both --db demo.lmdb")
+            out.line("The demo ledger was temporary. Keep one with: swift run ledger demo --db demo.lmdb; then: swift run ledger project --both --db demo.lmdb")
         } else {
             out.line("The demo ledger is in \(path). Try: ledger project --both --db \(path)")
         }
@@ -121,7 +125,7 @@ struct GenerateCommand: OutputCommand {
     @Option(help: "Number of deliveries.") var deliveries: Int = 1
     @Option(help: "Seed (same seed, same bytes).") var seed: UInt64 = 42
     @Option(help: "Output format: sparkpost or jsonl.") var format: String = "sparkpost"
-    @Option(help: "Output file.") var output: String
+    @Option(help: "Output file (- for standard output).") var output: String
     @Option(help: "Also write the delivery declarations (JSONL) to this file.") var declarations: String?
 
     func validate() throws {
@@ -135,10 +139,16 @@ struct GenerateCommand: OutputCommand {
         spec.deliveries = deliveries
         spec.seed = seed
         let workload = Workload(spec: spec)
-        guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
-            throw CLIError("cannot write \(output)")
+        let handle: FileHandle
+        if output == "-" {
+            handle = FileHandle.standardOutput
+        } else {
+            guard FileManager.default.createFile(atPath: output, contents: nil), let h = FileHandle(forWritingAtPath: output) else {
+                throw CLIError("cannot write \(output)")
+            }
+            handle = h
         }
-        defer { try? handle.close() }
+        defer { if output != "-" { try? handle.close() } }
         if format == "jsonl" {
             try workload.forEachCanonicalBatch { try handle.write(contentsOf: $0) }
         } else {
@@ -162,6 +172,7 @@ struct GenerateCommand: OutputCommand {
                 throw CLIError("cannot write \(declarations)")
             }
         }
+        guard output != "-" else { return }
         out.line("Wrote \(workload.elementCount) \(format == "jsonl" ? "event lines" : "webhook elements") for \(deliveries) × \(recipients) messages to \(output).")
     }
 }

@@ -56,18 +56,32 @@ struct IngestCommand: OutputCommand {
                 throw CLIError("\(error)\nNothing was appended.")
             }
         }
-        let events = parsed.flatMap(\.input.events)
-        let rejected = parsed.flatMap(\.input.rejected)
         // The rejects are written first: if the append then fails, no record is lost.
         if let rejectFile { try writeRejects(parsed, to: rejectFile) }
         let ledger = try database.open()
-        let result: AppendResult
-        switch Result(catching: { () throws(LedgerError) -> AppendResult in try ledger.append(events) }) {
-        case let .success(r):
-            result = r
-        case let .failure(error):
-            throw describe(error, parsed)
+        var appendResult: AppendResult?
+        while appendResult == nil {
+            let events = parsed.flatMap(\.input.events)
+            switch Result(catching: { () throws(LedgerError) -> AppendResult in try ledger.append(events) }) {
+            case let .success(r):
+                appendResult = r
+            case let .failure(error):
+                // With --skip-invalid an event whose id is already used with other content is rejected
+                // like a bad record (written to the reject file first), and the batch is retried.
+                guard skipInvalid, case let .conflict(index, _, _, _, _) = error, let (f, e) = split(index, parsed) else {
+                    throw describe(error, parsed)
+                }
+                let message = describe(error, parsed).description.replacingOccurrences(of: " Nothing was appended.", with: "")
+                var input = parsed[f].input
+                let event = input.events.remove(at: e)
+                if e < input.locations.count { input.locations.remove(at: e) }
+                input.rejected.append(RejectedRecord(error: IngestError(file: parsed[f].file, message: message), raw: event.raw))
+                parsed[f].input = input
+                if let rejectFile { try writeRejects(parsed, to: rejectFile) }
+            }
         }
+        let result = appendResult!
+        let rejected = parsed.flatMap(\.input.rejected)
         for r in rejected { FileHandle.standardError.write(Data("rejected: \(r.error)\n".utf8)) }
 
         var skippedTotal = 0
@@ -83,7 +97,7 @@ struct IngestCommand: OutputCommand {
         }
         let duplicateIndexes = Set(result.duplicates)
         let appendedPositions = result.positions.enumerated().filter { !duplicateIndexes.contains($0.offset) }.map(\.element)
-        var summary = "Appended \(result.appended) events"
+        var summary = "Appended \(result.appended) event\(result.appended == 1 ? "" : "s")"
         if let first = appendedPositions.min(), let last = appendedPositions.max() { summary += " (positions \(first)–\(last))" }
         summary += ", \(result.duplicates.count) duplicates, \(skippedTotal) skipped"
         if !rejected.isEmpty { summary += ", \(rejected.count) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
@@ -113,6 +127,16 @@ struct IngestCommand: OutputCommand {
         guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
         guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("\(file): cannot be read") }
         return Array(data)
+    }
+
+    /// Which input and which of its events is event `index` of the combined batch.
+    private func split(_ index: Int, _ parsed: [(file: String, input: ParsedInput)]) -> (Int, Int)? {
+        var i = index
+        for (f, p) in parsed.enumerated() {
+            if i < p.input.events.count { return (f, i) }
+            i -= p.input.events.count
+        }
+        return nil
     }
 
     /// `file: line N` / `file: element N` of event `index` of the combined batch.

@@ -260,7 +260,7 @@ enum KPITable {
         }
         row("  of which before relay (policy)") { Format.count($0.failedBeforeRelay) }
         row("Pending") { Format.count($0.pending) }
-        row("Retrying (soft error, MTA still trying)") { Format.count($0.retrying) }
+        row("Retrying (in Sent or Taken into account: soft error, MTA still trying)") { Format.count($0.retrying) }
         row("Processed") { Format.count($0.processed) }
         row("Relayed to the MTA") { Format.count($0.relayed) }
         row("Delivered (reported by the MTA)") { Format.count($0.delivered) }

@@ -115,3 +115,21 @@ import Testing
         #expect(cli.run("status", "nobody@example.com").error.contains("no events for nobody@example.com"))
     }
 }
+
+extension BadInputTests {
+    /// With --skip-invalid an event whose id the ledger holds with other content is rejected too.
+    @Test func skipInvalidRejectsIdConflictsAndAppendsTheRest() throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", cli.file("seed.jsonl", Self.good)).exitCode == 0)
+        let clash = #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T10:00:00Z"}"#
+        let fresh = #"{"id":"r9","kind":"relay","delivery":"d1","recipient":"z@example.com","occurredAt":"2026-11-02T10:00:00Z"}"#
+        let path = cli.file("clash.jsonl", clash + "\n" + fresh + "\n")
+        let strict = cli.run("ingest", path)
+        #expect(strict.error.contains("clash.jsonl: line 1 (id 'r1'): the ledger already holds an event with this id at position 1"), "\(strict.error)")
+        let rejects = cli.directory.path("rejects.jsonl")
+        let r = cli.run("ingest", path, "--skip-invalid", "--reject-file", rejects)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("Appended 1 event (positions 3–3)"), "\(r.output)")
+        #expect(try String(contentsOfFile: rejects, encoding: .utf8) == clash + "\n")
+    }
+}
