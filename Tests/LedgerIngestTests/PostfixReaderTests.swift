@@ -60,6 +60,18 @@ struct PostfixYearTests {
         ])
     }
 
+    @Test("a late December line among January's (interleaved syslog writers) stays in the old year")
+    func interleavedAcrossRollover() throws {
+        let lines = [
+            deliveryLine("Jan  1 00:00:01", "AAAAA11111", to: "a@example.com", dsn: "2.0.0", status: "sent", "250 ok"),
+            deliveryLine("Dec 31 23:59:59", "AAAAA22222", to: "b@example.com", dsn: "2.0.0", status: "sent", "250 ok"),
+            deliveryLine("Jan  1 00:00:02", "AAAAA33333", to: "c@example.com", dsn: "2.0.0", status: "sent", "250 ok"),
+        ]
+        let expected = [Postfix.instant("2025-01-01T00:00:01Z"), Postfix.instant("2024-12-31T23:59:59Z"), Postfix.instant("2025-01-01T00:00:02Z")]
+        #expect(try Postfix.read(lines, reference: "2025-02-01T00:00:00Z").events.map(\.occurredAt) == expected)
+        #expect(try Postfix.read(lines, year: 2025).events.map(\.occurredAt) == expected)
+    }
+
     @Test("a given year is used even when the reference is years later")
     func givenYear() throws {
         let parsed = try Postfix.read([deliveryLine("Oct 10 15:59:30", "A1B2C3D4E5", to: "bob@example.com", dsn: "2.0.0", status: "sent", "250 ok")],
