@@ -90,7 +90,7 @@ enum CanonicalLineReader {
         guard let occurredAt = try f.instant("occurredAt") else {
             throw fail("occurredAt", "missing: every event needs occurredAt (RFC 3339, or epoch seconds / milliseconds)")
         }
-        let id = try f.string("id") ?? IngestRules.contentHashId(line)
+        let id = try f.string("id") ?? IngestRules.contentHashId(JSONValue.object(object).canonicalBytes[...])
         let delivery = try f.string("delivery") ?? ""
         var recipient = ""
         if let given = try f.string("recipient"), !given.isEmpty {

@@ -226,7 +226,9 @@ enum SparkPostReader {
         if let eventId = try f.identifier("event_id"), !eventId.isEmpty {
             id = "sparkpost:\(type):\(eventId)"
         } else {
-            id = "sparkpost:\(type):" + IngestRules.contentHashId(raw)
+            // Hash of the decoded element, not of its bytes: the same event formatted otherwise gets
+            // the same id, so its re-ingest is a no-op.
+            id = "sparkpost:\(type):" + IngestRules.contentHashId(JSONValue.object(object).canonicalBytes[...])
         }
 
         var event = Event(

@@ -88,11 +88,14 @@ struct CanonicalLinesTests {
         }
     }
 
-    @Test("derived ids: sha256 of the line's bytes, first 16 bytes in hex, the same for LF and CRLF")
+    @Test("derived ids: sha256 of the line's canonical form (sorted members, no spaces), the same for LF, CRLF and other formatting")
     func derivedIds() throws {
         let line = #"{"kind":"relay","delivery":"D1","recipient":"a@example.com","occurredAt":"2026-11-29T14:05:00Z"}"#
-        // printf '%s' "$line" | sha256sum → b4fcf12d9732b1c3f7cb4ee1416887acc791ef8493cb044d72367a29b6eb6a87
-        let expected = "sha256:b4fcf12d9732b1c3f7cb4ee1416887ac"
+        // printf '%s' '{"delivery":"D1","kind":"relay","occurredAt":"2026-11-29T14:05:00Z","recipient":"a@example.com"}' | sha256sum
+        // → 23530f4dfb0b267f6018a1d63c00e819…
+        let expected = "sha256:23530f4dfb0b267f6018a1d63c00e819"
+        let reformatted = #"{ "recipient" : "a@example.com", "occurredAt":"2026-11-29T14:05:00Z", "kind": "relay", "delivery":"D1" }"#
+        #expect(try FeedReader.read(utf8(reformatted), file: "e", options: IngestOptions()).events.first?.id == expected)
         let lf = try FeedReader.read(utf8(line + "\n" + line + "\n"), file: "e", options: IngestOptions())
         let crlf = try FeedReader.read(utf8(line + "\r\n"), file: "e", options: IngestOptions())
         #expect(lf.events.map(\.id) == [expected, expected])
