@@ -6,7 +6,7 @@ import LedgerIngest
 struct IngestCommand: OutputCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Append MTA feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches or Events-API results).",
+        abstract: "Append MTA feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches, bounce messages, Postfix logs).",
         discussion: """
             Every file is read and checked before anything is appended; then all the files' events are \
             appended in one atomic batch. A bad record makes the command fail naming the file, the line \
@@ -14,7 +14,12 @@ struct IngestCommand: OutputCommand {
             --skip-invalid is given: then the good records are appended and the bad ones are reported \
             (and written untouched to --reject-file). Events already recorded are counted as duplicates \
             (no-ops); engagement, SMS and inbound-relay events are counted as skipped.
-            Use - as FILE to read standard input.
+            Use - as FILE to read standard input. A directory stands for the .eml files in it (bounce messages).
+            Formats: jsonl and sparkpost are auto-detected, and so is a bounce message (dsn: RFC 3464 \
+            delivery status notifications, plain-text bounces, auto-replies, ARF complaints), whose delivery \
+            is read from the returned message's --delivery-header (default X-Delivery-ID), else --delivery. \
+            A Postfix log (--format postfix) needs --delivery; its year-less syslog stamps are read as UTC, \
+            in --year or, by default, the year that puts no event in the future.
             """
     )
 
@@ -24,6 +29,11 @@ struct IngestCommand: OutputCommand {
     @Option(name: .customLong("delivery-key"),
             help: "SparkPost field holding the delivery id (default campaign_id, else transmission_id); e.g. rcpt_meta.delivery_id.")
     var deliveryKey: String?
+    @Option(help: "The delivery id: required for Postfix logs, the fallback for bounce messages.") var delivery: String?
+    @Option(name: .customLong("delivery-header"), help: "Bounce messages: the header of the returned message that carries the delivery id.")
+    var deliveryHeader: String = "X-Delivery-ID"
+    @Option(help: "Postfix logs: the year of the first year-less syslog line (default: inferred so no event is in the future).")
+    var year: Int?
     @Flag(name: .customLong("skip-invalid"), help: "Append the valid records and skip the invalid ones.") var skipInvalid = false
     @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file.")
     var rejectFile: String?
@@ -33,6 +43,8 @@ struct IngestCommand: OutputCommand {
             throw ValidationError("--format must be one of \(InputFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(format)'")
         }
         guard !files.isEmpty else { throw ValidationError("name at least one FILE to ingest") }
+        if format == "postfix" && (delivery ?? "").isEmpty { throw ValidationError("a Postfix log does not name its delivery: give --delivery ID") }
+        if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be 1970...9999") }
         if rejectFile != nil && !skipInvalid { throw ValidationError("--reject-file goes with --skip-invalid") }
         if let key = deliveryKey, key.isEmpty { throw ValidationError("--delivery-key needs a field name, e.g. rcpt_meta.delivery_id") }
         if let rejectFile {
@@ -46,9 +58,13 @@ struct IngestCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let options = IngestOptions(format: InputFormat(rawValue: format)!, deliveryKey: deliveryKey, skipInvalid: skipInvalid)
+        var options = IngestOptions(format: InputFormat(rawValue: format)!, deliveryKey: deliveryKey, skipInvalid: skipInvalid)
+        options.delivery = delivery
+        options.deliveryHeader = deliveryHeader
+        options.year = year
+        options.qualifier = try RulesOption.qualifier(database.rules)
         var parsed: [(file: String, input: ParsedInput)] = []
-        for file in files {
+        for file in try expandDirectories(files) {
             let bytes = try readInput(file)
             do {
                 parsed.append((file, try FeedReader.read(bytes, file: file, options: options)))
@@ -88,7 +104,7 @@ struct IngestCommand: OutputCommand {
         for (file, input) in parsed {
             let skipped = input.skipped.values.reduce(0, +)
             skippedTotal += skipped
-            var line = "\(file): \(input.format.rawValue), \(input.events.count) events"
+            var line = "\(file): \(input.format.rawValue), \(input.events.count) event\(input.events.count == 1 ? "" : "s")"
             if skipped > 0 {
                 line += ", \(skipped) skipped (" + input.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
             }
@@ -99,7 +115,7 @@ struct IngestCommand: OutputCommand {
         let appendedPositions = result.positions.enumerated().filter { !duplicateIndexes.contains($0.offset) }.map(\.element)
         var summary = "Appended \(result.appended) event\(result.appended == 1 ? "" : "s")"
         if let first = appendedPositions.min(), let last = appendedPositions.max() { summary += " (positions \(first)–\(last))" }
-        summary += ", \(result.duplicates.count) duplicates, \(skippedTotal) skipped"
+        summary += ", \(result.duplicates.count) duplicate\(result.duplicates.count == 1 ? "" : "s"), \(skippedTotal) skipped"
         if !rejected.isEmpty { summary += ", \(rejected.count) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
         out.line(summary + ".")
     }
@@ -118,6 +134,22 @@ struct IngestCommand: OutputCommand {
         default:
             return CLIError("\(error). Nothing was appended.")
         }
+    }
+
+    /// Replaces each directory by the `.eml` files in it, sorted by name.
+    private func expandDirectories(_ files: [String]) throws -> [String] {
+        var result: [String] = []
+        for file in files {
+            var isDirectory: ObjCBool = false
+            guard file != "-", FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue else {
+                result.append(file)
+                continue
+            }
+            let names = try FileManager.default.contentsOfDirectory(atPath: file).filter { $0.lowercased().hasSuffix(".eml") }.sorted()
+            guard !names.isEmpty else { throw CLIError("\(file): is a directory with no .eml file; name the files to ingest") }
+            result += names.map { URL(fileURLWithPath: file).appendingPathComponent($0).path }
+        }
+        return result
     }
 
     private func readInput(_ file: String) throws -> [UInt8] {

@@ -101,7 +101,34 @@ public enum FeedReader {
         case .sparkpost:
             return try SparkPostReader.read(bytes, from: start, file: file, deliveryKey: options.deliveryKey,
                                             skipInvalid: options.skipInvalid)
+        case .dsn:
+            var result = try DSNReader.read(bytes, file: file, options: DSNOptions(
+                deliveryHeader: options.deliveryHeader, delivery: options.delivery,
+                qualifier: options.qualifier, skipInvalid: options.skipInvalid))
+            result.format = .dsn
+            return result
+        case .postfix:
+            guard let delivery = options.delivery, !delivery.isEmpty else {
+                throw IngestError(file: file, field: "delivery", message: "a Postfix log does not name its delivery: give one (--delivery ID)")
+            }
+            return try PostfixLogReader.read(bytes, file: file, options: PostfixOptions(
+                delivery: delivery, year: options.year, reference: options.reference,
+                qualifier: options.qualifier, skipInvalid: options.skipInvalid))
         }
+    }
+
+    /// Whether the bytes start like an RFC 5322 message: a header field name and a colon, or an
+    /// mbox `From ` line.
+    static func looksLikeMail(_ bytes: [UInt8], from start: Int) -> Bool {
+        var i = start
+        if bytes.count - start >= 5, bytes[start..<start + 5].elementsEqual("From ".utf8) { return true }
+        while i < bytes.count, i - start < 80 {
+            let b = bytes[i]
+            if b == UInt8(ascii: ":") { return i > start }
+            guard (b >= 0x21 && b <= 0x7E) else { return false }
+            i += 1
+        }
+        return false
     }
 
     /// Tells the format from the first bytes (see ``FeedReader``).
@@ -131,6 +158,7 @@ public enum FeedReader {
             }
             return sawCanonicalName ? .jsonl : .sparkpost
         default:
+            if looksLikeMail(bytes, from: first) { return .dsn }
             throw IngestError(file: file, message: "cannot tell the format; use --format")
         }
     }

@@ -14,6 +14,12 @@ public enum InputFormat: String, Sendable, CaseIterable {
     /// SparkPost / Momentum webhook batch, Events-API `{"results": […]}` document, or a single
     /// `{"msys": {…}}` element (``SourceFormat/sparkpost``; reference/mta.md §1).
     case sparkpost
+    /// One bounce message (RFC 3464 DSN, plain-text bounce, auto-reply, ARF report), read by
+    /// ``DSNReader`` (``SourceFormat/dsn``). Auto-detected when the input starts with a mail header.
+    case dsn
+    /// A Postfix mail log, read by ``PostfixLogReader`` (``SourceFormat/postfix``). Never
+    /// auto-detected: it needs ``IngestOptions/delivery``.
+    case postfix
 }
 
 /// Options of one read.
@@ -41,6 +47,17 @@ public struct IngestOptions: Sendable {
         self.deliveryKey = deliveryKey
         self.skipInvalid = skipInvalid
     }
+
+    /// DSN: the fallback delivery id; Postfix: the delivery of every event (required).
+    public var delivery: String? = nil
+    /// DSN only: the header of the returned message that carries the delivery id.
+    public var deliveryHeader: String = "X-Delivery-ID"
+    /// Postfix only: the year of the first year-less syslog stamp (`nil`: inferred from ``reference``).
+    public var year: Int? = nil
+    /// Postfix only: the ingest time, to infer years so that no event is in the future.
+    public var reference: Instant = Ledger.systemClock()
+    /// DSN and Postfix: the text qualifier for failure texts (domain.md §5.3).
+    public var qualifier: TextQualifier = .builtIn
 }
 
 /// A bad input record, located: file, 1-based line (JSON Lines) or 0-based element index
