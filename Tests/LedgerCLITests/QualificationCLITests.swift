@@ -54,3 +54,34 @@ import Testing
         #expect(r.error.contains("rules[0] (x).enhancedStatus '5.1'"), "\(r.error)")
     }
 }
+
+@Suite struct EFSFlagCLITests {
+    /// `project` without --efs/--classic uses the flag in force now; toggling it rewrites nothing.
+    @Test func theFlagInForceChoosesTheDefaultSemantics() throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", cli.file("r.jsonl", #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#)).exitCode == 0)
+        func semantics() throws -> String? {
+            let doc = try cli.projectJSON()
+            return ((doc["deliveries"] as? [[String: Any]])?.first?["semantics"]) as? String
+        }
+        #expect(try semantics() == "classic")  // never set
+        let before = cli.run("project", "--both", "--format", "json").output
+        #expect(cli.run("efs", "enable", "--at", "2026-11-01T00:00:00Z").exitCode == 0)
+        #expect(try semantics() == "efs")
+        #expect(cli.run("efs", "disable", "--at", "2026-11-03T00:00:00Z").exitCode == 0)
+        #expect(try semantics() == "classic")
+        // A change dated in the future is not in force yet.
+        #expect(cli.run("efs", "enable", "--at", "9999-01-01T00:00:00Z").exitCode == 0)
+        #expect(try semantics() == "classic")
+        let history = cli.run("efs", "history").output
+        #expect(history.split(separator: "\n").count == 3)
+        // Same KPIs, only the basis (three more events) differs.
+        let after = cli.run("project", "--both", "--format", "json").output
+        func deliveries(_ s: String) throws -> String {
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any])
+            return String(decoding: try JSONSerialization.data(withJSONObject: doc["deliveries"]!, options: [.sortedKeys]), as: UTF8.self)
+        }
+        #expect(try deliveries(before) == deliveries(after))
+        #expect(cli.run("efs", "enable", "--at", "not a date").exitCode != 0)
+    }
+}
