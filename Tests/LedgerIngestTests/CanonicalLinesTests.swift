@@ -204,7 +204,7 @@ struct FormatDetectionTests {
 
     @Test("InputFormat tokens")
     func tokens() {
-        #expect(InputFormat.allCases.map(\.rawValue) == ["auto", "jsonl", "sparkpost"])
+        #expect(InputFormat.allCases.map(\.rawValue) == ["auto", "jsonl", "sparkpost", "dsn", "postfix"])
     }
 }
 
