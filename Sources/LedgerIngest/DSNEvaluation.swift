@@ -19,10 +19,12 @@ import DeliveryLedger
 ///
 /// ## What our events compare as
 /// - `bounce` and `retry`: their failure reason's label (e.g. `User unknown`);
-/// - `timeout`: **Unreachable**, whatever reason it carries. Decision: a timeout says the MTA gave
-///   up because the message's lifetime ran out, which is what Sisimai's `expired` means and what
-///   the project maps to Unreachable; the reason a timeout carries (the last soft error, domain.md
-///   §4) is extra information about the cause, not the outcome, and is not compared;
+/// - `timeout`: a timeout has two sides, the outcome (the MTA gave up when the message's lifetime
+///   ran out) and the cause it carries (the last soft error, domain.md §4). Decision: against a
+///   Sisimai `expired` row (the outcome; mapped to Unreachable) a timeout **agrees, whatever reason
+///   it carries**; against any other row (Sisimai then names the cause, e.g. `requireptr` for a
+///   message that expired after repeated 4.7.1 refusals) it is compared by **the reason it
+///   carries**. Outside that comparison a timeout is labelled Unreachable;
 /// - `delivered`, `autoReply`, `complaint`, `unsubscribe`: the kind's name.
 ///
 /// A row is the expectation for one recipient of one file (`rcpt_index` = its order in the file);
@@ -191,7 +193,12 @@ public enum DSNEvaluation {
                 continue
             }
             let event = events[e.recipientIndex - 1]
-            let got = label(of: event)
+            var got = label(of: event)
+            // A timeout agrees with Sisimai's `expired`; against a cause Sisimai names, it is
+            // compared by the reason it carries (see the type's documentation).
+            if event.kind == .timeout, e.sisimaiReason != "expired" {
+                got = event.qualification?.reason.label ?? got
+            }
             let gotHard = event.qualification?.type == .hard
             let rule = event.qualifier.map { q in q.split(separator: "#").last.map(String.init) ?? q } ?? event.kind.rawValue
             let snippet = DSNStatusReport.collapseSpace(event.response ?? "").prefix(140)

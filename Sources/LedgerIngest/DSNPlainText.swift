@@ -112,13 +112,18 @@ enum DSNPlainText {
         "received", "return-path", "from", "to", "cc", "subject", "date", "message-id", "mime-version",
         "content-type", "dkim-signature", "reply-to", "sender", "x-mailer", "delivered-to", "content-transfer-encoding",
     ]
+    /// Fields only a real header block has (a summary "To: / Subject: / Date:" in a notification has none).
+    static let traceHeaderNames: Set<String> = [
+        "received", "return-path", "message-id", "mime-version", "dkim-signature", "delivered-to", "content-type",
+        "content-transfer-encoding", "x-mailer", "authentication-results", "x-originating-ip", "references", "in-reply-to",
+    ]
 
     /// The text before the returned message: cut at a marker line, or where three consecutive lines
     /// are message header fields (two of them common ones: Received, From, Subject…).
     static func cutReturnedMessage(_ text: String) -> String {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var offset = text.startIndex
-        var run = 0, common = 0
+        var run = 0, common = 0, trace = 0
         var runStart = text.startIndex
         var sawContent = false
         for line in lines.prefix(5000) {
@@ -128,10 +133,11 @@ enum DSNPlainText {
                 return String(text[..<offset])
             }
             if let name = headerName(line) {
-                if run == 0 { runStart = offset; common = 0 }
+                if run == 0 { runStart = offset; common = 0; trace = 0 }
                 run += 1
                 if messageHeaderNames.contains(name) { common += 1 }
-                if run >= 3, common >= 2, sawContent { return String(text[..<runStart]) }
+                if traceHeaderNames.contains(name) || name.hasPrefix("x-") { trace += 1 }
+                if run >= 3, common >= 2, trace >= 1, sawContent { return String(text[..<runStart]) }
             } else if line.first == " " || line.first == "\t", run > 0 {
                 // folded continuation of a header: keep the run going
             } else {
@@ -160,13 +166,25 @@ enum DSNPlainText {
         let h = message.headers
         if h.has("X-Failed-Recipients") { return true }
         let from = (h["From"] ?? "").lowercased()
-        if from.contains("mailer-daemon") || from.contains("postmaster") || from.contains("mail delivery")
+        if from.contains("mailer-daemon") || from.contains("postmaster") || from.contains("post_master") || from.contains("mail delivery")
             || from.contains("mail administrator") || from.contains("mailer daemon") || from.contains("mail system") {
             return true
         }
         let subject = MIME.decodeEncodedWords(h["Subject"] ?? "").lowercased()
         if bounceSubject(subject) { return true }
-        return saysFailed(String(notification.prefix(4096)))
+        let head = String(notification.prefix(4096))
+        return saysFailed(head) || (hasReplyLine(head) && !addresses(in: head).isEmpty)
+    }
+
+    /// Whether a line of `text` starts with an SMTP failure reply (`550 …`, `550-…`, `451 …`).
+    static func hasReplyLine(_ text: String) -> Bool {
+        for line in text.split(separator: "\n").prefix(400) {
+            let t = line.drop(while: { $0 == " " || $0 == "\t" || $0 == "<" })
+            let u = Array(t.utf8.prefix(4))
+            if u.count == 4, u[0] == 0x34 || u[0] == 0x35, (0x30...0x39).contains(u[1]), (0x30...0x39).contains(u[2]),
+               u[3] == 0x20 || u[3] == 0x2D { return true }
+        }
+        return false
     }
 
     static let bounceSubjectFragments = [
@@ -223,17 +241,18 @@ enum DSNPlainText {
     /// Whether the text says the message expired: the MTA gave up after its queue lifetime.
     static func saysExpired(_ text: String) -> Bool {
         let lower = text.lowercased()
-        return expiryWording.contains { lower.contains($0) }
+        guard expiryHints.contains(where: { lower.contains($0) }) else { return false }
+        return (try? expiryPattern.firstMatch(in: lower)) != nil
     }
 
-    static let expiryWording = [
-        "message expired", "delivery time expired", "retry timeout exceeded", "retry time not reached for any host after a long failure period",
-        "message has expired", "too long in the queue", "been in the queue too long", "too old", "exceeded max time",
-        "message timeout", "queue lifetime", "delivery expired", "expired after", "could not be delivered within",
-        "has been undeliverable for", "giving up on", "gave up on", "maximum time", "lifetime exceeded", "message timed out",
-        "time limit exceeded", "expired in queue", "undeliverable for more than", "no successful delivery after",
-        "unable to deliver for", "retry limit exceeded", "expired: ",
-    ]
+    /// Cheap pre-filter of ``expiryPattern``.
+    static let expiryHints = ["expire", "queue", "too old", "time", "deliver", "retr", "attempts", "aborted", "lifetime"]
+
+    // Invariant for nonisolated(unsafe): built once, only read; a Regex holds immutable program state.
+    nonisolated(unsafe) static let expiryPattern: Regex<AnyRegexOutput> = {
+        let pattern = "message (has )?expired|delivery time expired|retry time(out)? (not reached for any host after a long failure period|exceeded)|too long in (the )?queue|in the queue too long|been in the queue|too old|exceeded (the )?max(imum)? (delivery |queue )?time|message timeout|queue (life ?)?time|delivery expired|expired after|expired in queue|could not (be )?deliver(ed)? (for|within) (the last )?[0-9]|has been undeliverable for|undeliverable for more than|lifetime exceeded|message timed out|time limit exceeded|no successful delivery after|unable to deliver for|retry limit exceeded|failed [0-9]+ attempts|after multiple retries|aborted after [0-9]"
+        do { return try Regex(pattern) } catch { preconditionFailure("expiry pattern: \(error)") }
+    }()
 
     /// Whether the text says delivery is only delayed (a warning; the MTA keeps trying).
     static func saysDelayed(_ text: String) -> Bool {
@@ -331,7 +350,7 @@ enum DSNPlainText {
         for line in text.split(separator: "\n", omittingEmptySubsequences: true).prefix(5000) {
             let lowerLine = line.lowercased()
             let trimmed = lowerLine.drop(while: { $0 == " " || $0 == "\t" || $0 == ">" })
-            if trimmed.hasPrefix("message-id") || trimmed.hasPrefix("in-reply-to") || trimmed.hasPrefix("references")
+            if trimmed.hasPrefix("message-id") || trimmed.hasPrefix("in-reply-to") || trimmed.hasPrefix("references") || trimmed.hasPrefix("to:") || trimmed.hasPrefix("cc:")
                 || trimmed.hasPrefix("from:") || trimmed.hasPrefix("sender:") || trimmed.hasPrefix("reply-to:") || trimmed.hasPrefix("return-path")
                 || trimmed.hasPrefix("mail from") || trimmed.hasPrefix("envelope-from") || trimmed.hasPrefix("received:") {
                 continue
@@ -402,28 +421,48 @@ enum DSNPlainText {
 
     // MARK: Error texts
 
-    /// The text about `recipient` in the notification: the lines from each mention of the address
-    /// to the next mention of another address (or the end), joined, white space collapsed, capped.
-    static func errorText(for recipient: String, in notification: String) -> String {
+    /// The text about `recipient` in the notification: for each line that mentions the address,
+    /// the lines before it in the same paragraph back to a line naming another recipient (transcripts
+    /// write the server's reply before the `<address>... ` summary line), and the lines after it up
+    /// to the next line naming another recipient; joined, white space collapsed, capped.
+    static func errorText(for recipient: String, others: [String] = [], in notification: String) -> String {
         guard !notification.isEmpty else { return "" }
-        let lines = notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(5000)
+        let lines = Array(notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(5000))
         let target = recipient.lowercased()
-        var collected: [Substring] = []
-        var inSegment = false
-        var size = 0
-        for line in lines {
+        let otherSet = Set(others.map { $0.lowercased() }).subtracting([target])
+        enum Mention { case none, target, other }
+        let mentions: [Mention] = lines.map { line in
+            guard line.contains("@") else { return .none }
             let found = addressesWithRanges(in: line).map { $0.0.lowercased() }
-            if found.contains(where: { $0 == target || Address.normalize($0)?.lowercased() == target }) {
+            if found.contains(where: { $0 == target || Address.normalize($0)?.lowercased() == target }) { return .target }
+            if found.contains(where: { otherSet.contains($0) || (otherSet.isEmpty ? false : otherSet.contains(Address.normalize($0)?.lowercased() ?? "")) }) { return .other }
+            return .none
+        }
+        var include = [Bool](repeating: false, count: lines.count)
+        var inSegment = false
+        for (n, mention) in mentions.enumerated() {
+            switch mention {
+            case .target:
                 inSegment = true
-            } else if !found.isEmpty, inSegment, found.contains(where: { !isServiceAddress($0) }) {
-                // Another recipient's section starts (transcript lines naming other addresses end it too).
+                // Back through the paragraph, up to a line about another recipient.
+                var k = n - 1
+                while k >= 0, k >= n - 12, mentions[k] != .other, !lines[k].allSatisfy({ $0 == " " || $0 == "\t" }), !include[k] {
+                    include[k] = true
+                    k -= 1
+                }
+            case .other:
                 inSegment = false
+            case .none:
+                break
             }
-            if inSegment {
-                collected.append(line)
-                size += line.utf8.count
-                if size > DSNReader.maximumDiagnosticLength * 2 { break }
-            }
+            if inSegment { include[n] = true }
+        }
+        var collected: [Substring] = []
+        var size = 0
+        for (n, line) in lines.enumerated() where include[n] {
+            collected.append(line)
+            size += line.utf8.count
+            if size > DSNReader.maximumDiagnosticLength * 2 { break }
         }
         return capped(DSNStatusReport.collapseSpace(collected.joined(separator: "\n")))
     }

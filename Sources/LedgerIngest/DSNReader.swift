@@ -156,15 +156,20 @@ struct DSNContext {
         guard knownCount >= 1, headers.fields.count >= 2 else {
             throw fail(nil, "not an email message (RFC 5322): no header fields such as From:, Date:, Subject:")
         }
-        if message.contentType.isMultipart {
-            if message.contentType.parameters["boundary"]?.isEmpty ?? true {
-                throw fail("Content-Type", "\(message.contentType.mimeType) without a boundary parameter: the parts cannot be found")
-            }
-            if message.parts.isEmpty {
-                throw fail("Content-Type", "\(message.contentType.mimeType): the boundary never occurs in the body (truncated or broken message)")
+        // A bounce forwarded as an attachment (message/rfc822 holding a report): read the report.
+        var entities = message.allEntities
+        let reportTypes: Set<String> = ["message/delivery-status", "message/global-delivery-status", "message/feedback-report"]
+        if !entities.contains(where: { reportTypes.contains($0.contentType.mimeType) }) {
+            for e in entities where e.contentType.mimeType == "message/rfc822" {
+                var budget = MIME.maximumParts
+                let inner = MIME.parse(e.decodedBody[...], depth: 1, partBudget: &budget)
+                if inner.allEntities.contains(where: { reportTypes.contains($0.contentType.mimeType) }) {
+                    message = inner
+                    entities = inner.allEntities
+                    break
+                }
             }
         }
-        let entities = message.allEntities
         let reportType = message.contentType.parameters["report-type"]?.lowercased()
 
         // ARF feedback report (RFC 5965).
@@ -190,6 +195,17 @@ struct DSNContext {
             let report = DSNStatusReport(part.decodedBody)
             if !report.recipients.isEmpty { reports.append(report) }
         }
+        if reports.isEmpty, reportType == "delivery-status" || DSNPlainText.isBounce(message, notification: "") {
+            // A report without MIME structure (no delimiters, or a broken boundary): the fields
+            // inside a text part or the body.
+            for part in entities where part.parts.isEmpty && (part.contentType.type == "text" || part.contentType.isMultipart) {
+                let body = part.contentType.isMultipart ? Array(part.body) : part.decodedBody
+                if let start = DSNStatusReport.embeddedStart(in: body) {
+                    let report = DSNStatusReport(body, from: start)
+                    if !report.recipients.isEmpty { reports.append(report); break }
+                }
+            }
+        }
         if !reports.isEmpty {
             try readStatusReports(reports)
             return
@@ -207,7 +223,7 @@ struct DSNContext {
             return
         }
         if let defect = message.allDefects.first {
-            throw fail(nil, "not a readable bounce: \(defect)")
+            throw fail("Content-Type", "not a readable bounce: \(defect)")
         }
         throw fail(nil, "not a delivery status notification, bounce message, auto-reply or feedback report")
     }
@@ -254,8 +270,14 @@ struct DSNContext {
             if let text = c, let instant = MIMEDate.parse(text) { return instant }
         }
         if let d = message.headers["Date"], let instant = MIMEDate.parse(d) { return instant }
+        // The bounce's own trace fields: when it reached this mailbox (RFC 5322 §3.6.7).
+        for received in message.headers.all("Received") {
+            if let semicolon = received.lastIndex(of: ";"), let instant = MIMEDate.parse(String(received[received.index(after: semicolon)...])) {
+                return instant
+            }
+        }
         throw fail("Date", message.headers["Date"] == nil
-                   ? "missing: no Last-Attempt-Date, Arrival-Date or Date header"
+                   ? "missing: no Last-Attempt-Date, Arrival-Date, Date or Received header with a date"
                    : "'\(message.headers["Date"]!.prefix(60))' is not an RFC 5322 date-time")
     }
 
@@ -279,12 +301,15 @@ struct DSNContext {
         let notification = DSNPlainText.notification(of: message)
         let failedWording = DSNPlainText.saysFailed(notification + " " + (message.headers["Subject"] ?? ""))
         var index = 0
+        let allRecipients = reports.flatMap { $0.recipients }.compactMap { b in
+            DSNStatusReport.address(b.fields["Final-Recipient"]).flatMap(Address.normalize) ?? DSNStatusReport.address(b.fields["Original-Recipient"]).flatMap(Address.normalize)
+        }
         for report in reports {
             for block in report.recipients {
                 index += 1
                 do {
                     try readRecipient(block, perMessage: report.perMessage, index: index, delivery: delivery,
-                                      notification: notification, failedWording: failedWording)
+                                      notification: notification, failedWording: failedWording, allRecipients: allRecipients)
                 } catch {
                     guard options.skipInvalid else { throw error }
                     result.rejected.append(RejectedRecord(error: error, raw: block.raw))
@@ -294,12 +319,18 @@ struct DSNContext {
     }
 
     mutating func readRecipient(_ block: DSNStatusReport.Block, perMessage: MIMEHeaders, index: Int, delivery: String,
-                                notification: String, failedWording: Bool) throws(IngestError) {
+                                notification: String, failedWording: Bool, allRecipients: [String]) throws(IngestError) {
         let f = block.fields
         let recipientField = f["Final-Recipient"] != nil ? "Final-Recipient" : "Original-Recipient"
         var recipientText = DSNStatusReport.address(f["Final-Recipient"])
         if recipientText.flatMap(Address.normalize) == nil, let o = DSNStatusReport.address(f["Original-Recipient"]), Address.normalize(o) != nil {
             recipientText = o
+        }
+        if recipientText.flatMap(Address.normalize) == nil {
+            // Not an address (anonymised or broken): the address the notification reports at the
+            // same position, if any.
+            let reported = DSNPlainText.failedRecipients(message: message, notification: notification)
+            if index - 1 < reported.count { recipientText = reported[index - 1] }
         }
         guard let given = recipientText, !given.isEmpty else {
             throw fail(recipientField, "missing: a per-recipient block needs Final-Recipient or Original-Recipient")
@@ -320,7 +351,7 @@ struct DSNContext {
         }
         var diagnostic = DSNStatusReport.diagnosticText(f["Diagnostic-Code"])
         if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) {
-            let fromText = DSNPlainText.errorText(for: recipient, in: notification)
+            let fromText = DSNPlainText.errorText(for: recipient, others: allRecipients, in: notification)
             if !fromText.isEmpty { diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText }
         }
         diagnostic = DSNPlainText.capped(diagnostic)
@@ -361,7 +392,7 @@ struct DSNContext {
         let whole = DSNPlainText.capped(notification)
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
         for (n, recipient) in recipients.enumerated() {
-            var text = DSNPlainText.errorText(for: recipient, in: notification)
+            var text = DSNPlainText.errorText(for: recipient, others: recipients, in: notification)
             if text.isEmpty || DSNPlainText.isUninformative(text) { text = whole }
             let status = TextQualifier.enhancedStatus(in: text)
             let kind = DSNPlainText.plainKind(text: text + "\n" + subject, notification: notification)

@@ -1,6 +1,12 @@
-/// The fields of a `message/delivery-status` body (RFC 3464 §2): a per-message block, then
-/// per-recipient blocks, separated by empty lines; each block is header-style fields that may be
-/// folded (internal to LedgerIngest).
+/// The fields of a `message/delivery-status` body (RFC 3464 §2): per-message fields, then
+/// per-recipient blocks; each block is header-style fields that may be folded (internal to
+/// LedgerIngest).
+///
+/// Real reports bend the grammar, so blocks are found by their fields rather than by empty lines
+/// alone: a recipient block starts at the first per-recipient field (`Final-Recipient`,
+/// `Original-Recipient`, `Action`, `Status`, …) and a new one starts when a per-recipient field
+/// repeats (reports that forget the empty line between recipients); a block without a recipient
+/// address that follows one is merged into it (a stray empty line inside a block).
 struct DSNStatusReport {
     /// One per-recipient block.
     struct Block {
@@ -10,49 +16,155 @@ struct DSNStatusReport {
         var raw: [UInt8]
     }
 
-    /// The per-message fields (`Reporting-MTA`, `Arrival-Date`, …), merged from every block that
-    /// names no recipient.
+    /// The per-message fields (`Reporting-MTA`, `Arrival-Date`, …).
     var perMessage = MIMEHeaders()
     /// The per-recipient blocks, in order.
     var recipients: [Block] = []
 
     /// Most per-recipient blocks read from one report.
     static let maximumRecipients = 1000
+    /// Most field lines read from one report.
+    static let maximumLines = 20000
 
     static let recipientFieldNames: Set<String> = ["final-recipient", "original-recipient"]
-    static let perRecipientOnly: Set<String> = ["action", "status", "diagnostic-code", "remote-mta", "last-attempt-date", "will-retry-until", "final-log-id"]
+    static let perRecipientNames: Set<String> = [
+        "final-recipient", "original-recipient", "action", "status", "diagnostic-code", "remote-mta", "last-attempt-date",
+        "will-retry-until", "final-log-id", "x-actual-recipient", "x-original-message-id",
+    ]
+    static let perMessageNames: Set<String> = ["reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id", "dsn-gateway"]
 
-    init(_ body: [UInt8]) {
+    private struct Entry {
+        var name: String
+        var field: MIMEField
+        var range: Range<Int>
+    }
+
+    private struct Group {
+        var recipient: Bool
+        var entries: [Entry] = []
+        var names: Set<String> { Set(entries.map(\.name)) }
+    }
+
+    /// Parses a report body. `start` is where the fields begin (0 for a report part; the first
+    /// field line for a report found inside a text).
+    init(_ body: [UInt8], from start: Int = 0) {
         let bytes = body[...]
-        var i = bytes.startIndex
-        var guardCount = 0
-        while i < bytes.endIndex, guardCount < 4 * DSNStatusReport.maximumRecipients, recipients.count < DSNStatusReport.maximumRecipients {
-            guardCount += 1
-            // Skip empty lines between blocks.
-            let (contentEnd, next) = MIME.lineEnd(bytes, from: i)
-            if contentEnd == i || bytes[i..<contentEnd].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { i = next; continue }
-            let (headers, blockEnd, _) = MIME.parseHeaders(bytes[i...])
-            var end = blockEnd
-            if end <= i {
-                // Not a field line: skip it.
-                end = next
-            }
-            let names = Set(headers.fields.map { $0.name.lowercased() })
-            var rawEnd = end
-            while rawEnd > i, bytes[rawEnd - 1] == 0x0A || bytes[rawEnd - 1] == 0x0D { rawEnd -= 1 }
-            if !names.isDisjoint(with: DSNStatusReport.recipientFieldNames) {
-                recipients.append(Block(fields: headers, raw: Array(bytes[i..<rawEnd])))
-            } else if !names.isDisjoint(with: DSNStatusReport.perRecipientOnly), var last = recipients.last,
-                      Set(last.fields.fields.map { $0.name.lowercased() }).isDisjoint(with: names) {
-                // A block broken by a stray empty line: its fields belong to the previous recipient.
-                last.fields.fields += headers.fields
-                last.raw += [0x0A] + Array(bytes[i..<rawEnd])
-                recipients[recipients.count - 1] = last
-            } else {
-                perMessage.fields += headers.fields
-            }
-            i = max(end, i + 1)
+        var entries: [Entry?] = []  // nil = a separator (empty or non-field line)
+        var i = max(0, min(start, bytes.endIndex))
+        var lines = 0
+        var current: (name: [UInt8], value: [UInt8], start: Int, end: Int)? = nil
+        func flush() {
+            guard let c = current else { return }
+            current = nil
+            var v = c.value[...]
+            while let f = v.first, f == 0x20 || f == 0x09 { v.removeFirst() }
+            while let l = v.last, l == 0x20 || l == 0x09 { v.removeLast() }
+            let name = String(decoding: c.name, as: UTF8.self)
+            entries.append(Entry(name: name.lowercased(), field: MIMEField(name: name, value: MIME.decodeHeaderBytes(v)), range: c.start..<c.end))
         }
+        while i < bytes.endIndex, lines < DSNStatusReport.maximumLines {
+            lines += 1
+            let (contentEnd, next) = MIME.lineEnd(bytes, from: i)
+            let line = bytes[i..<contentEnd]
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                flush(); entries.append(nil); i = next; continue
+            }
+            if line.first == 0x20 || line.first == 0x09 {
+                if current != nil {
+                    if current!.value.count < MIME.maximumFieldLength { current!.value.append(contentsOf: line.prefix(MIME.maximumFieldLength)) }
+                    current!.end = contentEnd
+                }
+                i = next; continue
+            }
+            var j = i
+            while j < contentEnd, bytes[j] > 0x20, bytes[j] < 0x7F, bytes[j] != 0x3A { j += 1 }
+            var k = j
+            while k < contentEnd, bytes[k] == 0x20 || bytes[k] == 0x09 { k += 1 }
+            flush()
+            if j > i, k < contentEnd, bytes[k] == 0x3A {
+                current = (Array(bytes[i..<j]), Array(bytes[(k + 1)..<contentEnd].prefix(MIME.maximumFieldLength)), i, contentEnd)
+            } else {
+                entries.append(nil)
+            }
+            i = next
+        }
+        flush()
+
+        // Group the entries.
+        var groups: [Group] = []
+        var group: Group? = nil
+        func close() {
+            guard let g = group, !g.entries.isEmpty else { group = nil; return }
+            groups.append(g)
+            group = nil
+        }
+        for entry in entries {
+            guard let e = entry else { close(); continue }
+            if DSNStatusReport.perRecipientNames.contains(e.name) {
+                if let g = group, g.recipient, !g.names.contains(e.name) {
+                    group!.entries.append(e)
+                } else {
+                    close()
+                    group = Group(recipient: true, entries: [e])
+                }
+            } else if let g = group, g.recipient, !DSNStatusReport.perMessageNames.contains(e.name) {
+                group!.entries.append(e)  // an extension field (X-…) inside a recipient block
+            } else {
+                if group?.recipient == true { close() }
+                if group == nil { group = Group(recipient: false) }
+                group!.entries.append(e)
+            }
+        }
+        close()
+
+        for g in groups {
+            let fields = MIMEHeaders(fields: g.entries.map(\.field))
+            guard g.recipient else { perMessage.fields += fields.fields; continue }
+            let lo = g.entries.map(\.range.lowerBound).min() ?? 0
+            let hi = g.entries.map(\.range.upperBound).max() ?? lo
+            let raw = Array(bytes[lo..<hi])
+            if !g.names.isDisjoint(with: DSNStatusReport.recipientFieldNames) {
+                guard recipients.count < DSNStatusReport.maximumRecipients else { break }
+                recipients.append(Block(fields: fields, raw: raw))
+            } else if var last = recipients.last, Set(last.fields.fields.map { $0.name.lowercased() }).isDisjoint(with: g.names) {
+                // A block broken by a stray empty line: its fields belong to the previous recipient.
+                last.fields.fields += fields.fields
+                last.raw += [0x0A] + raw
+                recipients[recipients.count - 1] = last
+            }
+        }
+    }
+
+    /// Where the report fields start in a text that holds an RFC 3464 report without MIME
+    /// structure (a broken or anonymised bounce): the first line starting with `Reporting-MTA:`,
+    /// `Original-Envelope-Id:`, `Arrival-Date:`, `Final-Recipient:` or `Original-Recipient:`, provided
+    /// that per-recipient fields follow.
+    static func embeddedStart(in bytes: [UInt8]) -> Int? {
+        let names = ["reporting-mta:", "original-envelope-id:", "final-recipient:", "original-recipient:"].map { Array($0.utf8) }
+        var i = 0
+        var lines = 0
+        var first: Int? = nil
+        var sawRecipient = false
+        while i < bytes.count, lines < maximumLines {
+            lines += 1
+            var end = i
+            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            for (n, name) in names.enumerated() where end - i >= name.count {
+                var match = true
+                for (k, c) in name.enumerated() {
+                    let b = bytes[i + k]
+                    let lower = b >= 0x41 && b <= 0x5A ? b + 0x20 : b
+                    if lower != c { match = false; break }
+                }
+                if match {
+                    if first == nil { first = i }
+                    if n >= 2 { sawRecipient = true }
+                }
+            }
+            if sawRecipient { return first }
+            i = end + 1
+        }
+        return nil
     }
 
     /// Whether `text` holds RFC 3464 per-recipient fields (a status part mislabelled as text).
@@ -83,8 +195,8 @@ struct DSNStatusReport {
         guard let v = value else { return "" }
         var text = Substring(v)
         if let semicolon = text.firstIndex(of: ";") {
-            let type = text[..<semicolon]
-            if type.count <= 40, !type.contains(" ") || type.split(separator: " ").count == 1 { text = text[text.index(after: semicolon)...] }
+            let type = text[..<semicolon].mimeTrimmed()
+            if type.count <= 40, !type.contains(" ") { text = text[text.index(after: semicolon)...] }
         }
         return collapseSpace(String(text))
     }

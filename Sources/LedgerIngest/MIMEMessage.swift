@@ -262,14 +262,25 @@ enum MIME {
             entity.defects.append("multipart nested deeper than \(maximumDepth) levels: not parsed")
             return entity
         }
-        guard let boundary = contentType.parameters["boundary"], !boundary.isEmpty, boundary.utf8.count <= 200 else {
+        var boundary = contentType.parameters["boundary"].flatMap { $0.isEmpty || $0.utf8.count > 200 ? nil : Array($0.utf8) }
+        var split = boundary.map { splitMultipart(entity.body, boundary: $0) }
+        if boundary == nil {
             entity.defects.append("\(contentType.mimeType) without a boundary parameter")
-            return entity
+        } else if split?.foundFirst == false {
+            entity.defects.append("\(contentType.mimeType): the boundary never occurs in the body")
         }
-        let split = splitMultipart(entity.body, boundary: Array(boundary.utf8))
-        if !split.foundFirst {
-            entity.defects.append("\(contentType.mimeType): the boundary \"\(boundary.prefix(80))\" never occurs")
-        } else if !split.closed {
+        if split?.foundFirst != true {
+            // Recover: a delimiter line ("--token" followed by part headers) in the body.
+            boundary = guessBoundary(entity.body)
+            split = boundary.map { splitMultipart(entity.body, boundary: $0) }
+            if let b = boundary, split?.foundFirst == true {
+                entity.defects.append("\(contentType.mimeType): parts read with the delimiter found in the body (\"--\(String(decoding: b.prefix(80), as: UTF8.self))\")")
+            } else {
+                return entity
+            }
+        }
+        guard let split else { return entity }
+        if !split.closed {
             entity.defects.append("\(contentType.mimeType): no closing boundary (truncated)")
         }
         let childDefault = contentType.subtype == "digest" ? MIMEContentType(mimeType: "message/rfc822", parameters: [:]) : .textPlain
@@ -288,6 +299,30 @@ enum MIME {
     static func parse(_ bytes: [UInt8]) -> MIMEEntity {
         var budget = maximumParts
         return parse(bytes[...], partBudget: &budget)
+    }
+
+    /// The boundary of the first line that looks like a delimiter: `--token` (no white space)
+    /// followed by a `Content-…:` header line.
+    static func guessBoundary(_ body: ArraySlice<UInt8>) -> [UInt8]? {
+        var i = body.startIndex
+        var lines = 0
+        while i < body.endIndex, lines < 10000 {
+            lines += 1
+            let (contentEnd, next) = lineEnd(body, from: i)
+            let length = contentEnd - i
+            if length >= 3, length <= 202, body[i] == 0x2D, body[i + 1] == 0x2D,
+               !body[i..<contentEnd].contains(where: { $0 == 0x20 || $0 == 0x09 }), next < body.endIndex {
+                let (nextEnd, _) = lineEnd(body, from: next)
+                let header = body[next..<nextEnd].prefix(8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+                if header.elementsEqual("content-".utf8) {
+                    var token = Array(body[(i + 2)..<contentEnd])
+                    if token.count > 2, token.suffix(2).elementsEqual("--".utf8) { token.removeLast(2) }
+                    return token
+                }
+            }
+            i = next
+        }
+        return nil
     }
 
     /// Splits a multipart body at its boundary delimiter lines (RFC 2046 §5.1.1): `--boundary`
@@ -406,7 +441,14 @@ enum MIME {
     /// table; any other charset (ISO-2022-JP, Shift_JIS, …) keeps its ASCII bytes and replaces the
     /// others, which is enough to find addresses, codes and English diagnostics. Bytes that are not
     /// valid UTF-8 under a UTF-8 label are read as Windows-1252.
-    static func decodeText(_ bytes: [UInt8], charset: String?) -> String {
+    static func decodeText(_ input: [UInt8], charset: String?) -> String {
+        // Line ends as LF: Swift treats CR LF as one Character, which would hide the lines.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(input.count)
+        for (i, b) in input.enumerated() {
+            if b == 0x0D { if i + 1 < input.count, input[i + 1] == 0x0A { continue }; bytes.append(0x0A); continue }
+            bytes.append(b)
+        }
         let cs = (charset ?? "us-ascii").mimeTrimmed().lowercased()
         switch cs {
         case "iso-8859-1", "latin1", "iso_8859-1", "l1", "iso8859-1":
