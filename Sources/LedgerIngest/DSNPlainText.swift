@@ -440,20 +440,30 @@ enum DSNPlainText {
         }
         var include = [Bool](repeating: false, count: lines.count)
         var inSegment = false
+        var summaryMention = false
         for (n, mention) in mentions.enumerated() {
             switch mention {
             case .target:
                 inSegment = true
-                // Back through the paragraph, up to a line about another recipient.
+                // A Sendmail-style summary line ("554 <address>... reason") closes its transcript
+                // block: the server's reply came before it, the next block is another recipient's.
+                summaryMention = startsWithReplyCode(lines[n])
+                // Back through the paragraph, up to a line about another recipient, an earlier
+                // summary line, or the start of the transcript block ("While talking to …").
                 var k = n - 1
-                while k >= 0, k >= n - 12, mentions[k] != .other, !lines[k].allSatisfy({ $0 == " " || $0 == "\t" }), !include[k] {
+                while k >= 0, k >= n - 12, mentions[k] != .other, !lines[k].allSatisfy({ $0 == " " || $0 == "\t" }), !include[k],
+                      !startsWithReplyCode(lines[k]) {
                     include[k] = true
+                    if lines[k].lowercased().contains("while talking to") { break }
                     k -= 1
                 }
             case .other:
                 inSegment = false
             case .none:
-                break
+                if summaryMention, inSegment, startsWithReplyCode(lines[n]) || lines[n].lowercased().contains("while talking to")
+                    || lines[n].drop(while: { $0 == " " }).hasPrefix(">>>") || lines[n].drop(while: { $0 == " " }).hasPrefix("<<<") {
+                    inSegment = false
+                }
             }
             if inSegment { include[n] = true }
         }
@@ -467,12 +477,26 @@ enum DSNPlainText {
         return capped(DSNStatusReport.collapseSpace(collected.joined(separator: "\n")))
     }
 
+    /// Whether the text says the reply answered DATA (Sendmail `>>> DATA`, Postfix `in reply to end
+    /// of DATA command`, Exim `after end of data`).
+    static func namesDataStage(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return [">>> data", "in reply to end of data", "in reply to data", "after end of data", "after data"].contains { lower.contains($0) }
+    }
+
+    /// Whether `line` starts (after spaces) with a three-digit reply code and a space or `-`.
+    static func startsWithReplyCode(_ line: Substring) -> Bool {
+        let u = Array(line.drop(while: { $0 == " " || $0 == "\t" }).utf8.prefix(4))
+        return u.count == 4 && (u[0] == 0x32 || u[0] == 0x34 || u[0] == 0x35) && (0x30...0x39).contains(u[1])
+            && (0x30...0x39).contains(u[2]) && (u[3] == 0x20 || u[3] == 0x2D)
+    }
+
     /// Whether a diagnostic says too little to qualify: no code and fewer than 12 letters once
     /// addresses are removed.
     static func isUninformative(_ text: String) -> Bool {
         if TextQualifier.enhancedStatus(in: text) != nil || TextQualifier.replyCode(in: text) != nil { return false }
         var rest = text
-        for a in addresses(in: text) { rest = rest.replacingOccurrences(of: a, with: "") }
+        for a in addresses(in: text) { rest = rest.replacingAll(a, with: "") }
         return rest.unicodeScalars.filter { $0.properties.isAlphabetic }.count < 12
     }
 
@@ -499,20 +523,5 @@ enum DSNPlainText {
             if !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
         }
         return nil
-    }
-}
-
-extension String {
-    /// `self` with every occurrence of `target` replaced (no Foundation).
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.firstRange(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
-        }
-        return out + rest
     }
 }

@@ -211,8 +211,14 @@ struct DSNContext {
             return
         }
 
-        // Plain-text bounce, or auto-reply.
+        // Amazon SES notification (JSON) received by e-mail.
         let notification = DSNPlainText.notification(of: message)
+        if notification.contains("\"notificationType\""), let ses = DSNAmazonSES.notification(in: notification) {
+            try readSES(ses)
+            return
+        }
+
+        // Plain-text bounce, or auto-reply.
         let bounceSignals = DSNPlainText.isBounce(message, notification: notification)
         if !bounceSignals, DSNPlainText.isAutoReply(message) {
             try readAutoReply()
@@ -350,9 +356,19 @@ struct DSNContext {
             }
         }
         var diagnostic = DSNStatusReport.diagnosticText(f["Diagnostic-Code"])
-        if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) {
-            let fromText = DSNPlainText.errorText(for: recipient, others: allRecipients, in: notification)
-            if !fromText.isEmpty { diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText }
+        if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) || !specific(diagnostic) {
+            // The human-readable part often says more (Postfix writes the remote reply there).
+            var fromText = DSNPlainText.errorText(for: recipient, others: allRecipients, in: notification)
+            if fromText.isEmpty || (!specific(fromText) && allRecipients.count <= 1) { fromText = DSNPlainText.capped(notification) }
+            if !fromText.isEmpty, diagnostic.isEmpty || specific(fromText) || DSNPlainText.isUninformative(diagnostic) {
+                diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText
+            }
+        }
+        // The SMTP stage matters when the reply came after DATA (the recipient had been accepted):
+        // the human-readable text says so (Sendmail '>>> DATA', Postfix 'in reply to end of DATA command').
+        let segment = DSNPlainText.errorText(for: recipient, others: allRecipients, in: notification)
+        if DSNPlainText.namesDataStage(segment), !DSNPlainText.namesDataStage(diagnostic) {
+            diagnostic = diagnostic.isEmpty ? segment : diagnostic + " " + segment
         }
         diagnostic = DSNPlainText.capped(diagnostic)
         let occurredAt = try occurredAt([f["Last-Attempt-Date"], perMessage["Arrival-Date"]])
@@ -393,9 +409,9 @@ struct DSNContext {
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
         for (n, recipient) in recipients.enumerated() {
             var text = DSNPlainText.errorText(for: recipient, others: recipients, in: notification)
-            if text.isEmpty || DSNPlainText.isUninformative(text) { text = whole }
+            if text.isEmpty || DSNPlainText.isUninformative(text) || !specific(text) && specific(whole) { text = whole }
             let status = TextQualifier.enhancedStatus(in: text)
-            let kind = DSNPlainText.plainKind(text: text + "\n" + subject, notification: notification)
+            let kind = DSNPlainText.plainKind(text: text + "\n" + subject + (recipients.count == 1 ? "\n" + whole : ""), notification: notification)
             let outcome: DSNOutcome
             switch kind {
             case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier)
@@ -404,6 +420,57 @@ struct DSNContext {
             }
             let event = outcome.event(id: "\(idPrefix):\(n + 1)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: bytes)
             try append(event, raw: bytes, fields: [:])
+        }
+    }
+
+    /// Whether the qualifier decides `text` with a rule about its content (not only the codes'
+    /// class: the `unmatched` fallbacks and the bare reply-code rules).
+    func specific(_ text: String) -> Bool {
+        guard !text.isEmpty else { return false }
+        let r = options.qualifier.qualify(text: text)
+        return !r.rule.hasPrefix("unmatched") && r.rule != "temporary-reply" && r.rule != "permanent-reply"
+    }
+
+    // MARK: Amazon SES notifications
+
+    mutating func readSES(_ ses: DSNAmazonSES.Notification) throws(IngestError) {
+        let header = options.deliveryHeader.lowercased()
+        let delivery: String
+        if let v = ses.headers.first(where: { $0.name.lowercased() == header })?.value.mimeTrimmed(), !v.isEmpty {
+            delivery = String(v.prefix(Event.maximumIdLength))
+        } else {
+            delivery = try deliveryId()
+        }
+        guard !ses.items.isEmpty else { throw fail("notificationType", "an Amazon SES notification with no recipient") }
+        for (n, item) in ses.items.enumerated() {
+            let raw = bytes
+            guard let recipient = Address.normalize(item.recipient) else {
+                let e = fail("emailAddress", "'\(item.recipient.prefix(80))' is not an address (local@domain)")
+                guard options.skipInvalid else { throw e }
+                result.rejected.append(RejectedRecord(error: e, raw: raw)); continue
+            }
+            let occurredAt: Instant
+            if let t = item.timestamp ?? ses.mailTimestamp, let i = Instant(rfc3339: t) { occurredAt = i } else { occurredAt = try self.occurredAt([]) }
+            let id = "\(idPrefix):\(n + 1)"
+            var event: Event
+            switch item.kind {
+            case "complaint":
+                event = Event(id: id, kind: .complaint, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
+                              response: item.diagnostic.isEmpty ? nil : "complaintFeedbackType: \(item.diagnostic.prefix(64))", source: .dsn, raw: raw)
+            case "delivery":
+                event = DSNOutcome.delivered(diagnostic: item.diagnostic, status: TextQualifier.enhancedStatus(in: item.diagnostic))
+                    .event(id: id, delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: raw)
+            default:
+                let diagnostic = DSNPlainText.capped(DSNStatusReport.diagnosticText(item.diagnostic))
+                let status = item.status.flatMap { TextQualifier.enhancedStatus(in: $0) }
+                var outcome = (item.action ?? "failed").lowercased() == "delayed"
+                    ? DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier)
+                    : DSNOutcome.failure(diagnostic: diagnostic, status: status, qualifier: options.qualifier, expired: false)
+                if item.transient { outcome.qualification = outcome.qualification?.temporary }
+                event = outcome.event(id: id, delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: raw)
+            }
+            try append(event, raw: raw, fields: ["recipient": "emailAddress", "occurredAt": "timestamp", "smtpCode": "diagnosticCode",
+                                                 "response": "diagnosticCode", "enhancedStatus": "status"])
         }
     }
 
