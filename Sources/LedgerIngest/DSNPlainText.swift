@@ -101,7 +101,6 @@ enum DSNPlainText {
         "headers of the original message",
         "original message header",
         "your message reads",
-        "the original message was",
         "content-type: message/rfc822",
         "returned message follows",
         "message text follows",
@@ -128,8 +127,7 @@ enum DSNPlainText {
         var sawContent = false
         for line in lines.prefix(5000) {
             let lower = line.lowercased()
-            if sawContent, lower.count < 200, returnedMessageMarkers.contains(where: { lower.contains($0) }),
-               !lower.contains("was received at") || lower.hasPrefix("-") {
+            if sawContent, lower.count < 200, returnedMessageMarkers.contains(where: { lower.contains($0) }) {
                 return String(text[..<offset])
             }
             if let name = headerName(line) {

@@ -98,8 +98,8 @@ public enum DSNReader {
     ///   - bytes: the message (an `.eml` file), CRLF or LF line ends.
     ///   - file: the file name, for errors.
     ///   - options: see ``DSNOptions``.
-    /// - Returns: the events (``ParsedInput/format`` is `.auto`, as `InputFormat` has no DSN case),
-    ///   skipped counts and, with ``DSNOptions/skipInvalid``, rejected records.
+    /// - Returns: the events (``ParsedInput/format`` is ``InputFormat/dsn``), skipped counts and,
+    ///   with ``DSNOptions/skipInvalid``, rejected records.
     /// - Throws: ``IngestError`` for a bad message (see the type's documentation), unless
     ///   ``DSNOptions/skipInvalid``.
     public static func read(_ bytes: [UInt8], file: String, options: DSNOptions = DSNOptions()) throws(IngestError) -> ParsedInput {
@@ -119,7 +119,7 @@ struct DSNContext {
     let bytes: [UInt8]
     let file: String
     let options: DSNOptions
-    var result = ParsedInput(format: .auto)
+    var result = ParsedInput(format: .dsn)
     var message: MIMEEntity! = nil
     lazy var idPrefix: String = {
         let digest = SHA256.hash(data: bytes)
