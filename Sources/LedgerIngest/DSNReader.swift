@@ -249,12 +249,12 @@ struct DSNContext {
     // MARK: Shared fields
 
     /// The delivery id (see ``DSNReader``).
-    func deliveryId(notification: String? = nil) throws(IngestError) -> String {
+    func deliveryId(quotedIn text: String? = nil) throws(IngestError) -> String {
         let header = options.deliveryHeader
         for original in DSNContext.returnedHeaders(in: message) {
             if let v = original[header]?.mimeTrimmed(), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
         }
-        if let text = notification, let v = DSNPlainText.quotedHeader(header, in: text) { return v }
+        if let text, let v = DSNPlainText.quotedHeader(header, in: text) { return v }
         if let v = message.headers[header]?.mimeTrimmed(), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
         if let d = options.delivery, !d.isEmpty { return d }
         throw fail(header, "missing: no \(header) header in the returned message or the bounce, and no delivery id given")
@@ -303,7 +303,7 @@ struct DSNContext {
     // MARK: RFC 3464
 
     mutating func readStatusReports(_ reports: [DSNStatusReport]) throws(IngestError) {
-        let delivery = try deliveryId()
+        let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         let notification = DSNPlainText.notification(of: message)
         let failedWording = DSNPlainText.saysFailed(notification + " " + (message.headers["Subject"] ?? ""))
         var index = 0
@@ -401,9 +401,11 @@ struct DSNContext {
     mutating func readPlainBounce(_ notification: String) throws(IngestError) {
         let recipients = DSNPlainText.failedRecipients(message: message, notification: notification)
         guard !recipients.isEmpty else {
-            throw fail("recipient", "a bounce message, but no failed recipient address could be found in it")
+            let defects = message.allDefects
+            throw fail(defects.isEmpty ? "recipient" : "Content-Type", "a bounce message, but no failed recipient address could be found in it"
+                       + (defects.isEmpty ? "" : " (\(defects.joined(separator: "; ")))"))
         }
-        let delivery = try deliveryId(notification: notification)
+        let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         let occurredAt = try occurredAt([])
         let whole = DSNPlainText.capped(notification)
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
@@ -439,7 +441,7 @@ struct DSNContext {
         if let v = ses.headers.first(where: { $0.name.lowercased() == header })?.value.mimeTrimmed(), !v.isEmpty {
             delivery = String(v.prefix(Event.maximumIdLength))
         } else {
-            delivery = try deliveryId()
+            delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         }
         guard !ses.items.isEmpty else { throw fail("notificationType", "an Amazon SES notification with no recipient") }
         for (n, item) in ses.items.enumerated() {
@@ -481,7 +483,7 @@ struct DSNContext {
         guard let address = DSNPlainText.addresses(in: from).first, let recipient = Address.normalize(address) else {
             throw fail("From", "an auto-reply whose From: '\(from.prefix(80))' is not an address")
         }
-        let delivery = try deliveryId()
+        let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         let occurredAt = try occurredAt([])
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "").mimeTrimmed()
         let event = Event(id: "\(idPrefix):1", kind: .autoReply, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
@@ -509,7 +511,7 @@ struct DSNContext {
             result.skipped["complaint without recipient", default: 0] += 1
             return
         }
-        let delivery = try deliveryId()
+        let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         let occurredAt = try occurredAt([report["Arrival-Date"], report["Received-Date"]])
         let feedbackType = (report["Feedback-Type"] ?? "abuse").mimeTrimmed()
         for (n, recipient) in recipients.enumerated() {

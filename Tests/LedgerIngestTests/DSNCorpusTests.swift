@@ -1,0 +1,92 @@
+import DeliveryLedger
+import Foundation
+import Testing
+@testable import LedgerIngest
+
+/// The Sisimai bounce corpus (`../shared/corpus/sisimai`, README.txt there): every email is read
+/// in process and compared with the expectations through `DSNEvaluation` (the same comparison as
+/// `swift run -c release qualify-eval`).
+@Suite("DSN corpus (Sisimai)")
+struct DSNCorpusTests {
+    static let folder = Corpus.folder.appendingPathComponent("sisimai")
+
+    /// The project's targets.
+    static let reasonTarget = 0.90
+    static let hardSoftTarget = 0.97
+    /// What the reader and rule table reach today (rules-2026.11-2: 289/339 reasons, 281/310
+    /// hard/soft): a regression below these fails outright.
+    static let reasonFloor = 0.85
+    static let hardSoftFloor = 0.90
+    /// Longer than this for one file counts as a hang.
+    static let timeLimit: Duration = .seconds(5)
+
+    static func evaluate() throws -> DSNEvaluation.Report {
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("expectations.tsv").path) else {
+            throw Corpus.Missing(path: folder.path)
+        }
+        let tsv = try String(contentsOf: folder.appendingPathComponent("expectations.tsv"), encoding: .utf8)
+        let expectations = DSNEvaluation.expectations(tsv: tsv)
+        let emails = folder.appendingPathComponent("emails")
+        let files = try FileManager.default.contentsOfDirectory(atPath: emails.path).filter { $0.hasSuffix(".eml") }.sorted()
+        var outcomes: [String: DSNEvaluation.FileOutcome] = [:]
+        let clock = ContinuousClock()
+        for file in files {
+            let bytes = Array(try Data(contentsOf: emails.appendingPathComponent(file)))
+            let start = clock.now
+            var outcome: DSNEvaluation.FileOutcome
+            do {
+                outcome = DSNEvaluation.FileOutcome(events: try DSNReader.read(bytes, file: file, options: DSNOptions(delivery: "corpus")).events)
+            } catch {
+                outcome = DSNEvaluation.FileOutcome(error: error.description)
+            }
+            if clock.now - start > timeLimit {
+                outcome.crashed = true
+                outcome.error = "hang: more than \(timeLimit)"
+            }
+            outcomes[file] = outcome
+        }
+        return DSNEvaluation.compare(expectations, outcomes: outcomes)
+    }
+
+    @Test("qualification agreement with Sisimai, no crash or hang")
+    func agreement() throws {
+        let report = try Self.evaluate()
+        print(report.summary())
+        #expect(report.filesRead == 391, "the corpus has 391 emails")
+        #expect(report.rows.count == 339, "the expectations have 339 rows")
+        #expect(report.crashes.isEmpty, "crashed or hung: \(report.crashes)")
+        #expect(report.reasonAgreement >= Self.reasonFloor, "reason agreement regressed: \(report.reasonAgreement)")
+        #expect(report.hardSoftAgreement >= Self.hardSoftFloor, "hard/soft agreement regressed: \(report.hardSoftAgreement)")
+        // Not reached: about 25 rows where Sisimai says `filtered` (Refused, not hard) for texts it
+        // labels `userunknown` elsewhere ("550 Unknown user …", "… User Unknown" with 5.2.1, "This
+        // user doesn't have a … account"), and which domain.md §5.3 requires to be User unknown,
+        // hard (TextQualifierTests). See the qualify-eval report for the disagreements.
+        withKnownIssue("the 90 % reason / 97 % hard-soft targets are not reached (Sisimai 'filtered' vs required 'user unknown')") {
+            #expect(report.reasonAgreement >= Self.reasonTarget)
+            #expect(report.hardSoftAgreement >= Self.hardSoftTarget)
+        }
+    }
+
+    @Test("every email, cut at any of a few points or with bytes flipped, reads or fails cleanly")
+    func damagedEmails() throws {
+        guard FileManager.default.fileExists(atPath: Self.folder.path) else { throw Corpus.Missing(path: Self.folder.path) }
+        let emails = Self.folder.appendingPathComponent("emails")
+        let files = try FileManager.default.contentsOfDirectory(atPath: emails.path).filter { $0.hasSuffix(".eml") }.sorted()
+        let clock = ContinuousClock()
+        var slow: [String] = []
+        for file in files {
+            let bytes = Array(try Data(contentsOf: emails.appendingPathComponent(file)))
+            var variants: [[UInt8]] = [1, 3, 5, 7].map { Array(bytes.prefix(bytes.count * $0 / 8)) }
+            var flipped = bytes
+            var i = 17
+            while i < flipped.count { flipped[i] = flipped[i] ^ 0x5A; i += 97 }
+            variants.append(flipped)
+            for v in variants {
+                let start = clock.now
+                _ = try? DSNReader.read(v, file: file, options: DSNOptions(delivery: "d", skipInvalid: true))
+                if clock.now - start > Self.timeLimit { slow.append(file) }
+            }
+        }
+        #expect(slow.isEmpty, "slow: \(slow)")
+    }
+}

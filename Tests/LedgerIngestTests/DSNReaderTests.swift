@@ -1,0 +1,513 @@
+import DeliveryLedger
+import Foundation
+import Testing
+@testable import LedgerIngest
+
+/// Bounce messages written for these tests (example.com / example.org / example.net addresses).
+enum DSNSamples {
+    static let boundary = "4F1A2B3C.1762078500/mx.example.net"
+
+    /// A Postfix-style RFC 3464 report for one recipient; the parts can be varied.
+    static func report(action: String = "failed", status: String = "5.1.1",
+                       diagnostic: String? = "smtp; 550 5.1.1 <ann@example.org>: Recipient address rejected:\n    User unknown in virtual mailbox table",
+                       extraFields: String = "", recipient: String = "ann@example.org",
+                       notification: String = "<ann@example.org>: host mx.example.org[192.0.2.10] said: 550 5.1.1\n    <ann@example.org>: Recipient address rejected: User unknown in virtual\n    mailbox table (in reply to RCPT TO command)",
+                       returned: String? = "From: news@example.com\nTo: ann@example.org\nSubject: Spring sale\nX-Delivery-ID: spring-sale",
+                       ownHeaders: String = "") -> String {
+        var fields = "Final-Recipient: rfc822; \(recipient)\nOriginal-Recipient: rfc822;\(recipient)\nAction: \(action)\nStatus: \(status)\nRemote-MTA: dns; mx.example.org\n"
+        if let d = diagnostic { fields += "Diagnostic-Code: \(d)\n" }
+        fields += "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n" + extraFields
+        var s = """
+            From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+            To: news@example.com
+            Subject: Undelivered Mail Returned to Sender
+            Date: Mon, 2 Nov 2026 10:15:00 +0000
+            Auto-Submitted: auto-replied
+            \(ownHeaders)MIME-Version: 1.0
+            Content-Type: multipart/report; report-type=delivery-status;
+            \tboundary="\(boundary)"
+
+            This is a MIME-encapsulated message.
+
+            --\(boundary)
+            Content-Description: Notification
+            Content-Type: text/plain; charset=us-ascii
+
+            This is the mail system at host mx.example.net.
+
+            I'm sorry to have to inform you that your message could not
+            be delivered to one or more recipients.
+
+            \(notification)
+
+            --\(boundary)
+            Content-Description: Delivery report
+            Content-Type: message/delivery-status
+
+            Reporting-MTA: dns; mx.example.net
+            X-Postfix-Queue-ID: 4F1A2B3C
+            Arrival-Date: Mon, 2 Nov 2026 10:14:00 +0000
+
+            \(fields)
+            """
+        if let returned {
+            s += "\n--\(boundary)\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n\(returned)\n"
+        }
+        s += "\n--\(boundary)--\n"
+        return s
+    }
+
+    static let outOfOffice = """
+        From: Ann Example <ann@example.org>
+        To: news@example.com
+        Subject: Out of Office: Spring sale
+        Date: Tue, 3 Nov 2026 08:00:00 +0100
+        Auto-Submitted: auto-replied
+        In-Reply-To: <spring-sale-1@example.com>
+        Content-Type: text/plain; charset=utf-8
+
+        I am out of the office until November 9th and will answer your message on my return.
+        """
+
+    static let arf = """
+        From: feedback@fbl.example.net
+        To: abuse@example.com
+        Subject: Abuse report
+        Date: Wed, 4 Nov 2026 12:00:00 +0000
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=feedback-report; boundary="ARF1"
+
+        --ARF1
+        Content-Type: text/plain; charset=us-ascii
+
+        This is an email abuse report for a message received from IP 192.0.2.25.
+
+        --ARF1
+        Content-Type: message/feedback-report
+
+        Feedback-Type: abuse
+        User-Agent: ExampleFBL/1.0
+        Version: 1
+        Original-Mail-From: <news@example.com>
+        Original-Rcpt-To: <ann@example.org>
+        Arrival-Date: Wed, 4 Nov 2026 11:58:00 +0000
+        Source-IP: 192.0.2.25
+
+        --ARF1
+        Content-Type: message/rfc822
+
+        From: news@example.com
+        To: ann@example.org
+        Subject: Spring sale
+        X-Delivery-ID: spring-sale
+        Date: Mon, 2 Nov 2026 10:00:00 +0000
+
+        Our spring sale starts now.
+        --ARF1--
+        """
+
+    static let qmail = """
+        From: MAILER-DAEMON@mail.example.net
+        To: news@example.com
+        Subject: failure notice
+        Date: 2 Nov 26 10:20:00 GMT
+
+        Hi. This is the qmail-send program at mail.example.net.
+        I'm afraid I wasn't able to deliver your message to the following addresses.
+        This is a permanent error; I've given up. Sorry it didn't work out.
+
+        <bob@example.org>:
+        192.0.2.20 does not like recipient.
+        Remote host said: 550 5.1.1 <bob@example.org>: No such user here
+        Giving up on 192.0.2.20.
+
+        --- Below this line is a copy of the message.
+
+        Return-Path: <news@example.com>
+        Received: (qmail 1234 invoked by uid 0); 2 Nov 2026 10:19:00 -0000
+        From: news@example.com
+        To: bob@example.org
+        Subject: Spring sale
+        X-Delivery-ID: spring-sale
+
+        Our spring sale starts now.
+        """
+}
+
+func dsnRead(_ text: String, file: String = "bounce.eml", options: DSNOptions = DSNOptions()) throws(IngestError) -> ParsedInput {
+    try DSNReader.read(Array(text.utf8), file: file, options: options)
+}
+
+@Suite("DSN reader")
+struct DSNReaderTests {
+    let version = RuleTable.builtIn.version
+
+    @Test("RFC 3464 Postfix report, failed 5.1.1: final asynchronous bounce, hard, User unknown")
+    func postfixUserUnknown() throws {
+        let text = DSNSamples.report()
+        let parsed = try dsnRead(text)
+        #expect(parsed.format == .dsn)
+        #expect(parsed.rejected.isEmpty && parsed.skipped.isEmpty)
+        let e = try #require(parsed.events.first)
+        #expect(parsed.events.count == 1)
+        #expect(e.kind == .bounce && e.final && e.inBand == false && !e.beforeRelay)
+        #expect(e.qualification == Qualification(.hard, .userUnknown))
+        #expect(e.qualifier == "\(version)#user-unknown-status")
+        #expect(e.smtpCode == 550)
+        #expect(e.enhancedStatus == "5.1.1")
+        #expect(e.response == "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table")
+        #expect(e.delivery == "spring-sale")
+        #expect(e.recipient == "ann@example.org")
+        #expect(e.occurredAt == at("2026-11-02T10:14:58Z"))
+        #expect(e.source == .dsn)
+        // The raw record is the per-recipient block as it appears in the report.
+        let raw = String(decoding: e.raw, as: UTF8.self)
+        #expect(raw.hasPrefix("Final-Recipient: rfc822; ann@example.org"))
+        #expect(raw.hasSuffix("Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000"))
+        #expect(Array(text.utf8).contains(bytes: e.raw))
+        try e.validate()
+    }
+
+    @Test("event id: dsn: + 32 hex digits of the message's SHA-256 + : + recipient index; stable")
+    func eventIds() throws {
+        let a = try dsnRead(DSNSamples.report()).events[0].id
+        #expect(a == (try dsnRead(DSNSamples.report()).events[0].id))
+        let parts = a.split(separator: ":")
+        #expect(parts.count == 3 && parts[0] == "dsn" && parts[2] == "1")
+        #expect(parts[1].count == 32 && parts[1].allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        #expect(a != (try dsnRead(DSNSamples.report(status: "5.1.2")).events[0].id))
+    }
+
+    @Test("Status 5.0.0 with a diagnostic '550 … User unknown' → User unknown, hard")
+    func genericStatusSpecificDiagnostic() throws {
+        let e = try dsnRead(DSNSamples.report(status: "5.0.0", diagnostic: "smtp; 550 <ann@example.org>... User unknown",
+                                              notification: "<ann@example.org>... User unknown")).events[0]
+        #expect(e.qualification == Qualification(.hard, .userUnknown))
+        #expect(e.qualifier == "\(version)#user-unknown-text")
+        #expect(e.smtpCode == 550)
+        // The diagnostic's own code beats the generic Status.
+        let f = try dsnRead(DSNSamples.report(status: "5.0.0", diagnostic: "smtp; 552 5.2.2 <ann@example.org>: Mailbox full")).events[0]
+        #expect(f.enhancedStatus == "5.2.2")
+        #expect(f.qualification == Qualification(.soft, .mailboxFull))
+    }
+
+    @Test("a folded Diagnostic-Code is unfolded into one line")
+    func foldedDiagnostic() throws {
+        let e = try dsnRead(DSNSamples.report(status: "5.7.1", diagnostic: "smtp; 554 5.7.1 Service unavailable;\n\tClient host [203.0.113.9]\n    blocked using zen.spamhaus.org")).events[0]
+        #expect(e.response == "554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org")
+        #expect(e.qualification == Qualification(.soft, .refused))
+        #expect(e.enhancedStatus == "5.7.1")
+    }
+
+    @Test("Action: delayed → retry (not final, soft)")
+    func delayed() throws {
+        let e = try dsnRead(DSNSamples.report(action: "delayed", status: "4.4.1",
+                                              diagnostic: "X-Postfix; connect to mx.example.org[192.0.2.10]:25: Connection timed out",
+                                              extraFields: "Will-Retry-Until: Sat, 7 Nov 2026 10:14:00 +0000\n")).events[0]
+        #expect(e.kind == .retry && !e.final)
+        #expect(e.qualification == Qualification(.soft, .unreachable))
+        #expect(e.enhancedStatus == "4.4.1")
+    }
+
+    @Test("Action: delivered / relayed → delivered; expanded → skipped")
+    func deliveredRelayedExpanded() throws {
+        let d = try dsnRead(DSNSamples.report(action: "delivered", status: "2.0.0", diagnostic: "smtp; 250 2.0.0 Ok: queued as 12345")).events[0]
+        #expect(d.kind == .delivered && d.qualification == nil && d.smtpCode == 250 && d.enhancedStatus == "2.0.0")
+        let r = try dsnRead(DSNSamples.report(action: "relayed", status: "2.0.0", diagnostic: nil)).events[0]
+        #expect(r.kind == .delivered)
+        let x = try dsnRead(DSNSamples.report(action: "expanded", status: "2.0.0", diagnostic: nil))
+        #expect(x.events.isEmpty && x.skipped == ["expanded": 1])
+    }
+
+    @Test("failed with X.4.7 → timeout (final, soft), carrying the last error's reason")
+    func expired() throws {
+        let e = try dsnRead(DSNSamples.report(status: "4.4.7", diagnostic: "smtp; 452 4.2.2 <ann@example.org>: Mailbox full",
+                                              notification: "<ann@example.org>: delivery time expired")).events[0]
+        #expect(e.kind == .timeout && e.final)
+        #expect(e.qualification == Qualification(.soft, .mailboxFull))
+        let bare = try dsnRead(DSNSamples.report(status: "5.4.7", diagnostic: nil, notification: "message expired")).events[0]
+        #expect(bare.kind == .timeout)
+        #expect(bare.qualification == Qualification(.soft, .unreachable))
+        // The non-standard `Action: expired` is a timeout too.
+        #expect(try dsnRead(DSNSamples.report(action: "expired", status: "4.4.1", diagnostic: "smtp; connection timed out")).events[0].kind == .timeout)
+    }
+
+    @Test("a temporary result on a failed action is a final bounce, never hard")
+    func temporaryButGaveUp() throws {
+        let e = try dsnRead(DSNSamples.report(status: "4.1.1", diagnostic: "smtp; 450 4.1.1 <ann@example.org>: Recipient address rejected: User unknown")).events[0]
+        #expect(e.kind == .bounce && e.final)
+        #expect(e.qualification == Qualification(.soft, .userUnknown))
+    }
+
+    @Test("delivery id: returned message's header, else the bounce's own, else the option, else an error naming the header")
+    func deliveryId() throws {
+        // The returned message wins over the bounce's own header.
+        #expect(try dsnRead(DSNSamples.report(ownHeaders: "X-Delivery-ID: own-header\n")).events[0].delivery == "spring-sale")
+        let noReturn = DSNSamples.report(returned: nil, ownHeaders: "X-Delivery-ID: own-header\n")
+        #expect(try dsnRead(noReturn).events[0].delivery == "own-header")
+        let none = DSNSamples.report(returned: "From: news@example.com\nTo: ann@example.org")
+        #expect(try dsnRead(none, options: DSNOptions(delivery: "fallback")).events[0].delivery == "fallback")
+        do {
+            _ = try dsnRead(none, file: "b.eml")
+            Issue.record("a bounce without delivery id must be an error")
+        } catch {
+            #expect(error.field == "X-Delivery-ID")
+            #expect(error.file == "b.eml")
+            #expect(error.description.contains("X-Delivery-ID"))
+        }
+        // Another header name.
+        let custom = DSNSamples.report(returned: "From: news@example.com\nX-Campaign: autumn")
+        #expect(try dsnRead(custom, options: DSNOptions(deliveryHeader: "X-Campaign")).events[0].delivery == "autumn")
+        // A returned message/rfc822 part works like text/rfc822-headers.
+        let full = DSNSamples.report(returned: nil).replacingOccurrences(of: "\n--\(DSNSamples.boundary)--\n", with: """
+
+            --\(DSNSamples.boundary)
+            Content-Type: message/rfc822
+
+            From: news@example.com
+            X-Delivery-ID: from-rfc822
+
+            Body.
+            --\(DSNSamples.boundary)--
+
+            """)
+        #expect(try dsnRead(full).events[0].delivery == "from-rfc822")
+    }
+
+    @Test("an out-of-office reply → autoReply from its sender, without qualification")
+    func outOfOffice() throws {
+        let parsed = try dsnRead(DSNSamples.outOfOffice, options: DSNOptions(delivery: "spring-sale"))
+        let e = try #require(parsed.events.first)
+        #expect(parsed.events.count == 1)
+        #expect(e.kind == .autoReply && e.recipient == "ann@example.org" && e.qualification == nil)
+        #expect(e.occurredAt == at("2026-11-03T07:00:00Z"))
+        #expect(e.delivery == "spring-sale")
+        // A vacation subject alone is enough; a bounce with Auto-Submitted stays a bounce.
+        let vacation = DSNSamples.outOfOffice.replacingOccurrences(of: "Auto-Submitted: auto-replied\n", with: "")
+            .replacingOccurrences(of: "Out of Office", with: "Automatic reply")
+        #expect(try dsnRead(vacation, options: DSNOptions(delivery: "d")).events.first?.kind == .autoReply)
+        #expect(try dsnRead(DSNSamples.report()).events.first?.kind == .bounce)
+    }
+
+    @Test("an ARF feedback report → complaint for Original-Rcpt-To, delivery from the returned message")
+    func arfComplaint() throws {
+        let parsed = try dsnRead(DSNSamples.arf)
+        let e = try #require(parsed.events.first)
+        #expect(parsed.events.count == 1)
+        #expect(e.kind == .complaint && e.recipient == "ann@example.org" && e.delivery == "spring-sale")
+        #expect(e.occurredAt == at("2026-11-04T11:58:00Z"))
+        #expect(e.qualification == nil)
+    }
+
+    @Test("a plain-text qmail bounce → final bounce, hard, User unknown; delivery id from the quoted original")
+    func plainTextBounce() throws {
+        let parsed = try dsnRead(DSNSamples.qmail)
+        let e = try #require(parsed.events.first)
+        #expect(parsed.events.count == 1)
+        #expect(e.kind == .bounce && e.final && e.inBand == false)
+        #expect(e.recipient == "bob@example.org")
+        #expect(e.qualification == Qualification(.hard, .userUnknown))
+        #expect(e.enhancedStatus == "5.1.1" && e.smtpCode == 550)
+        #expect(e.delivery == "spring-sale")
+        #expect(e.occurredAt == at("2026-11-02T10:20:00Z"))
+        #expect(e.raw == Array(DSNSamples.qmail.utf8))
+    }
+
+    @Test("Exim bounce: X-Failed-Recipients names the recipients")
+    func eximBounce() throws {
+        let text = """
+            From: Mail Delivery System <Mailer-Daemon@mx.example.net>
+            To: news@example.com
+            Subject: Mail delivery failed: returning message to sender
+            Date: Mon, 02 Nov 2026 10:30:00 +0000
+            X-Failed-Recipients: carol@example.org
+
+            This message was created automatically by mail delivery software.
+
+            A message that you sent could not be delivered to one or more of its
+            recipients. This is a permanent error. The following address(es) failed:
+
+              carol@example.org
+                SMTP error from remote mail server after RCPT TO:<carol@example.org>:
+                host mx.example.org [192.0.2.30]: 552 5.2.2 Mailbox quota exceeded
+
+            ------ This is a copy of the message, including all the headers. ------
+
+            From: news@example.com
+            To: carol@example.org
+            X-Delivery-ID: spring-sale
+            """
+        let e = try #require(try dsnRead(text).events.first)
+        #expect(e.recipient == "carol@example.org" && e.kind == .bounce)
+        #expect(e.qualification == Qualification(.soft, .mailboxFull))
+        #expect(e.delivery == "spring-sale")
+    }
+
+    @Test("recipient blocks without the empty line between them, and Original-Recipient as fallback")
+    func recipientBlocks() throws {
+        let extra = "Final-Recipient: rfc822; bob@example.org\nAction: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full\n"
+        let parsed = try dsnRead(DSNSamples.report(extraFields: extra))
+        #expect(parsed.events.map(\.recipient) == ["ann@example.org", "bob@example.org"])
+        #expect(parsed.events.map(\.id.last) == ["1", "2"])
+        #expect(parsed.events[1].qualification == Qualification(.soft, .mailboxFull))
+        let original = DSNSamples.report().replacingOccurrences(of: "Final-Recipient: rfc822; ann@example.org\n", with: "")
+        #expect(try dsnRead(original).events.first?.recipient == "ann@example.org")
+    }
+
+    @Test("CRLF line ends, quoted-printable and base64 report parts")
+    func encodings() throws {
+        let crlf = DSNSamples.report().replacingOccurrences(of: "\n", with: "\r\n")
+        let e = try #require(try dsnRead(crlf).events.first)
+        #expect(e.qualification == Qualification(.hard, .userUnknown) && e.delivery == "spring-sale")
+        #expect(e.response == "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table")
+
+        let fields = "Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; ann@example.org\nAction: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full\n"
+        let base64 = Data(fields.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed])
+        let encoded = """
+            From: MAILER-DAEMON@mx.example.net
+            To: news@example.com
+            Subject: Delivery Status Notification (Failure)
+            Date: Mon, 2 Nov 2026 11:00:00 +0000
+            X-Delivery-ID: d1
+            Content-Type: multipart/report; report-type=delivery-status; boundary=XYZ
+
+            --XYZ
+            Content-Type: text/plain; charset=utf-8
+            Content-Transfer-Encoding: quoted-printable
+
+            Your message to ann@example.org couldn=E2=80=99t be delivered: the mailbox=
+             is full.
+            --XYZ
+            Content-Type: message/delivery-status
+            Content-Transfer-Encoding: base64
+
+            \(base64)
+            --XYZ--
+            """
+        let b = try #require(try dsnRead(encoded).events.first)
+        #expect(b.qualification == Qualification(.soft, .mailboxFull) && b.recipient == "ann@example.org")
+        #expect(b.occurredAt == at("2026-11-02T11:00:00Z"))
+    }
+
+    @Test("bad input: not an email, binary data, empty file → errors, or rejected records with skipInvalid")
+    func badInput() throws {
+        let inputs: [(String, [UInt8])] = [
+            ("plain text", Array("just some words\nwithout any header\n".utf8)),
+            ("empty", []),
+            ("binary", (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ ($0 >> 3)) }),
+            ("json", Array(#"{"kind":"bounce"}"#.utf8)),
+            ("headers, no bounce", Array("From: ann@example.org\nTo: bob@example.org\nSubject: lunch?\nDate: Mon, 2 Nov 2026 10:00:00 +0000\n\nNoon?\n".utf8)),
+        ]
+        for (name, bytes) in inputs {
+            do {
+                let parsed = try DSNReader.read(bytes, file: "\(name).eml", options: DSNOptions(delivery: "d"))
+                Issue.record("\(name): expected an IngestError, got \(parsed.events.count) events")
+            } catch {
+                #expect(error.file == "\(name).eml")
+                #expect(!error.message.isEmpty)
+            }
+            let skipped = try DSNReader.read(bytes, file: "\(name).eml", options: DSNOptions(delivery: "d", skipInvalid: true))
+            #expect(skipped.events.isEmpty && skipped.rejected.count == 1, "\(name)")
+            #expect(skipped.rejected.first?.raw == bytes)
+        }
+    }
+
+    @Test("truncated multipart: cut before the report → error; cut after it → read as far as it goes")
+    func truncatedMultipart() throws {
+        let full = DSNSamples.report()
+        let cutEarly = String(full[..<full.range(of: "This is the mail system")!.lowerBound])
+        #expect(throws: IngestError.self) { try dsnRead(cutEarly, options: DSNOptions(delivery: "d")) }
+        let cutLate = String(full[..<full.range(of: "Content-Description: Undelivered Message Headers")!.lowerBound])
+        let parsed = try dsnRead(cutLate, options: DSNOptions(delivery: "d"))
+        #expect(parsed.events.count == 1 && parsed.events[0].qualification == Qualification(.hard, .userUnknown))
+        // Every prefix of the message reads or fails cleanly.
+        let bytes = Array(full.utf8)
+        for end in stride(from: 0, through: bytes.count, by: 23) {
+            _ = try? DSNReader.read(Array(bytes[..<end]), file: "cut.eml", options: DSNOptions(delivery: "d"))
+        }
+    }
+
+    @Test("missing boundary: an error when no delimiter can be found, recovered when the body has one")
+    func missingBoundary() throws {
+        let noDelimiters = """
+            From: MAILER-DAEMON@mx.example.net
+            To: news@example.com
+            Subject: Returned mail
+            Date: Mon, 2 Nov 2026 10:15:00 +0000
+            Content-Type: multipart/report; report-type=delivery-status
+
+            The message could not be delivered.
+            """
+        do {
+            _ = try dsnRead(noDelimiters, options: DSNOptions(delivery: "d"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("boundary"), "\(error)")
+        }
+        let recovered = DSNSamples.report().replacingOccurrences(of: ";\n\tboundary=\"\(DSNSamples.boundary)\"", with: "")
+        #expect(try dsnRead(recovered).events.first?.qualification == Qualification(.hard, .userUnknown))
+    }
+
+    @Test("deeply nested and oversized structures end quickly")
+    func boundedWork() throws {
+        var nested = "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\nSubject: x\nDate: Mon, 2 Nov 2026 10:15:00 +0000\nContent-Type: multipart/mixed; boundary=b0\n\n"
+        for i in 0..<300 { nested += "--b\(i)\nContent-Type: multipart/mixed; boundary=b\(i + 1)\n\n" }
+        let manyHeaders = String(repeating: "X-Filler: abc\n", count: 50_000) + "From: a@example.org\n\nbody\n"
+        let manyParts = "From: MAILER-DAEMON@mx.example.net\nDate: Mon, 2 Nov 2026 10:15:00 +0000\nContent-Type: multipart/mixed; boundary=p\n\n"
+            + String(repeating: "--p\nContent-Type: text/plain\n\nx\n", count: 20_000)
+        let clock = ContinuousClock()
+        for input in [nested, manyHeaders, manyParts] {
+            let start = clock.now
+            _ = try? dsnRead(input, options: DSNOptions(delivery: "d"))
+            #expect(clock.now - start < .seconds(10))
+        }
+    }
+
+    @Test("RFC 5322 dates: zones, obsolete zones, no weekday, two-digit years, comments")
+    func dates() {
+        #expect(MIMEDate.parse("Thu, 2 Nov 2026 09:00:00 +0100") == at("2026-11-02T08:00:00Z"))
+        #expect(MIMEDate.parse("2 Nov 2026 09:00 -0000") == at("2026-11-02T09:00:00Z"))
+        #expect(MIMEDate.parse("Mon, 2 Nov 2026 09:00:00 GMT") == at("2026-11-02T09:00:00Z"))
+        #expect(MIMEDate.parse("Mon, 2 Nov 2026 09:00:00 EST") == at("2026-11-02T14:00:00Z"))
+        #expect(MIMEDate.parse("Mon, 2 Nov 2026 09:00:00 PDT") == at("2026-11-02T16:00:00Z"))
+        #expect(MIMEDate.parse("Mon, 2 Nov 26 09:00:00 +0000") == at("2026-11-02T09:00:00Z"))
+        #expect(MIMEDate.parse("Fri, 29 Apr 99 23:34:45 +0900") == at("1999-04-29T14:34:45Z"))
+        #expect(MIMEDate.parse("Sun, 23 Nov 2014 19:55:16 +0300 (MSK)") == at("2014-11-23T16:55:16Z"))
+        #expect(MIMEDate.parse("Thu Apr 29 23:34:45 2010") == at("2010-04-29T23:34:45Z"))
+        #expect(MIMEDate.parse("2026-11-02T09:00:00Z") == at("2026-11-02T09:00:00Z"))
+        #expect(MIMEDate.parse("Mon, 31 Feb 2026 09:00:00 +0000") == nil)
+        #expect(MIMEDate.parse("yesterday") == nil)
+        #expect(MIMEDate.parse("") == nil)
+    }
+
+    @Test("no usable date → error naming Date")
+    func missingDate() throws {
+        let text = DSNSamples.report().replacingOccurrences(of: "Date: Mon, 2 Nov 2026 10:15:00 +0000\n", with: "")
+            .replacingOccurrences(of: "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n", with: "")
+            .replacingOccurrences(of: "Arrival-Date: Mon, 2 Nov 2026 10:14:00 +0000\n", with: "")
+        do {
+            _ = try dsnRead(text)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.field == "Date")
+        }
+        // Arrival-Date is used when Last-Attempt-Date is missing.
+        let arrival = DSNSamples.report().replacingOccurrences(of: "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n", with: "")
+        #expect(try dsnRead(arrival).events[0].occurredAt == at("2026-11-02T10:14:00Z"))
+    }
+
+    @Test("a bad recipient block is an error, or a rejected record next to the good ones with skipInvalid")
+    func badRecipient() throws {
+        let extra = "Final-Recipient: rfc822; not-an-address\nAction: failed\nStatus: 5.1.1\n"
+        let text = DSNSamples.report(extraFields: extra, notification: "The mail system")
+        do {
+            _ = try dsnRead(text)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.field == "Final-Recipient")
+        }
+        let parsed = try dsnRead(text, options: DSNOptions(skipInvalid: true))
+        #expect(parsed.events.count == 1 && parsed.rejected.count == 1)
+        #expect(String(decoding: parsed.rejected[0].raw, as: UTF8.self).hasPrefix("Final-Recipient: rfc822; not-an-address"))
+    }
+}
