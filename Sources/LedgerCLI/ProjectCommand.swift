@@ -19,13 +19,16 @@ struct ProjectCommand: OutputCommand {
         commandName: "project",
         abstract: "Print each delivery's KPIs (Success %, sent, failed, pending, bounces).",
         discussion: """
-            Without --efs, --classic or --both, uses the EFS flag in force now (efsFlag events), classic if it \
-            was never set. The answer is read from the persisted projection (no replay of the log) and states \
-            its basis: the last log position and its transaction time.
+            Without --efs, --classic or --both, uses the EFS flag in force now (or at --as-of), classic if it \
+            was never set. The answer is read from the persisted projection (no replay of the log); with \
+            --as-of and/or --known-at it is folded from the delivery's own events that occurred / were \
+            recorded by then. It states its basis: the last log position and its transaction time, the \
+            bounds, the rule table version.
             """
     )
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var time: TimeOptions
     @Flag(exclusivity: .exclusive) var semantics: SemanticsChoice?
     @Option(help: "Only this delivery.") var delivery: String?
     @Option(help: "Output format: table, json or csv.") var format: String = "table"
@@ -43,12 +46,12 @@ struct ProjectCommand: OutputCommand {
         case .efs: chosen = [.efs]
         case .classic: chosen = [.classic]
         case .both: chosen = [.classic, .efs]
-        case nil: chosen = [try ledger.efsEnabled(at: Ledger.systemClock()) == true ? .efs : .classic]
+        case nil: chosen = [try ledger.efsEnabled(at: time.bounds.asOf ?? Ledger.systemClock()) == true ? .efs : .classic]
         }
-        let basis = try ledger.basis()
+        var basis = try ledger.basis()
         let deliveries: [String]
         if let delivery {
-            guard try ledger.kpis(delivery: delivery, semantics: .classic) != nil else {
+            guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else {
                 let known = try ledger.deliveries()
                 throw CLIError("unknown delivery '\(delivery)'" + (known.isEmpty ? "; the ledger is empty" : "; known: \(known.prefix(10).joined(separator: ", "))"))
             }
@@ -58,8 +61,14 @@ struct ProjectCommand: OutputCommand {
         }
         var rows: [DeliveryKPIs] = []
         for d in deliveries {
-            for s in chosen { if let k = try ledger.kpis(delivery: d, semantics: s) { rows.append(k) } }
+            for s in chosen {
+                if let (k, b) = try ledger.kpis(delivery: d, semantics: s, at: time.bounds) {
+                    rows.append(k)
+                    basis = b
+                }
+            }
         }
+        if !time.bounds.isUnbounded && deliveries.isEmpty { basis.asOf = time.bounds.asOf; basis.knownAt = time.bounds.knownAt }
         switch TableFormat(rawValue: format)! {
         case .json:
             let doc = ProjectJSON(basis: .init(basis),
@@ -69,8 +78,7 @@ struct ProjectCommand: OutputCommand {
             out.line(CSV.header.joined(separator: ","))
             for k in rows { out.line(CSV.row(k).joined(separator: ",")) }
         case .table:
-            out.line("Basis: log position \(basis.position)" + (basis.recordedAt.map { ", recorded \($0.rfc3339)" } ?? " (empty ledger)")
-                     + "; rule table \(basis.rules)")
+            out.line(BasisText.line(basis))
             if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
             for d in deliveries {
                 out.line()

@@ -1,3 +1,4 @@
+import ArgumentParser
 import DeliveryLedger
 import Foundation
 
@@ -50,20 +51,26 @@ struct ProjectJSON: Encodable {
         var position: UInt64
         var recordedAt: String?
         var rules: String
+        var asOf: String?
+        var knownAt: String?
 
         init(_ b: Basis) {
             position = b.position
             recordedAt = b.recordedAt?.rfc3339
             rules = b.rules
+            asOf = b.asOf?.rfc3339
+            knownAt = b.knownAt?.rfc3339
         }
 
         func encode(to encoder: any Encoder) throws {
             // Explicit so that an empty ledger's recordedAt is written as null, as the schema says.
-            enum K: String, CodingKey { case position, recordedAt, rules }
+            enum K: String, CodingKey { case position, recordedAt, rules, asOf, knownAt }
             var c = encoder.container(keyedBy: K.self)
             try c.encode(position, forKey: .position)
             try c.encode(recordedAt, forKey: .recordedAt)
             try c.encode(rules, forKey: .rules)
+            try c.encode(asOf, forKey: .asOf)
+            try c.encode(knownAt, forKey: .knownAt)
         }
     }
     struct KPIsJSON: Encodable {
@@ -234,6 +241,34 @@ struct StatusJSON: Encodable {
         events = r.events.map(EventJSON.init)
         basis = ProjectJSON.BasisJSON(r.basis)
     }
+}
+
+enum BasisText {
+    /// One line saying what an answer is based on.
+    static func line(_ b: Basis) -> String {
+        var text = "Basis: log position \(b.position)" + (b.recordedAt.map { ", recorded \($0.rfc3339)" } ?? " (nothing recorded)")
+        if let k = b.knownAt { text += "; known at \(k.rfc3339)" }
+        if let a = b.asOf { text += "; as of \(a.rfc3339)" }
+        return text + "; rule table \(b.rules)"
+    }
+}
+
+/// The `--as-of` and `--known-at` options (domain.md §7).
+struct TimeOptions: ParsableArguments {
+    @Option(name: .customLong("as-of"), help: "Valid time: only events that occurred at or before this instant (RFC 3339).")
+    var asOf: String?
+    @Option(name: .customLong("known-at"), help: "Transaction time: only events the ledger had recorded by this instant (RFC 3339): what the dashboard showed then.")
+    var knownAt: String?
+
+    func validate() throws {
+        for (name, value) in [("--as-of", asOf), ("--known-at", knownAt)] {
+            if let value, Instant(rfc3339: value) == nil {
+                throw ValidationError("\(name) '\(value)' is not an RFC 3339 instant like 2026-11-02T09:00:00Z")
+            }
+        }
+    }
+
+    var bounds: TimeBounds { TimeBounds(asOf: asOf.flatMap { Instant(rfc3339: $0) }, knownAt: knownAt.flatMap { Instant(rfc3339: $0) }) }
 }
 
 enum JSON {

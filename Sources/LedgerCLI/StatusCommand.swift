@@ -12,6 +12,7 @@ struct StatusCommand: OutputCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var time: TimeOptions
     @Argument(help: "The recipient address (the domain is compared case-insensitively).") var address: String
     @Option(help: "Only this delivery.") var delivery: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
@@ -26,7 +27,7 @@ struct StatusCommand: OutputCommand {
         let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: address)
         var reports: [MessageStatusReport] = []
         for d in deliveries {
-            if let r = try ledger.status(delivery: d, recipient: address) { reports.append(r) }
+            if let r = try ledger.status(delivery: d, recipient: address, at: time.bounds) { reports.append(r) }
         }
         guard !reports.isEmpty else {
             throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery"))
@@ -42,7 +43,8 @@ struct StatusCommand: OutputCommand {
     }
 
     private func render(_ r: MessageStatusReport, _ out: inout Output) {
-        out.line("\(r.recipient) in delivery \(r.delivery) (basis: log position \(r.basis.position))")
+        out.line("\(r.recipient) in delivery \(r.delivery)")
+        out.line(BasisText.line(r.basis))
         var table = TextTable(header: ["", "Status", "Failure type", "Reason", "Decided by"], rightAligned: false)
         for s in Semantics.allCases {
             let v = r.view(s)

@@ -85,3 +85,32 @@ import Testing
         #expect(cli.run("efs", "enable", "--at", "not a date").exitCode != 0)
     }
 }
+
+@Suite struct TimeTravelCLITests {
+    @Test func projectAndStatusAsOfAndKnownAt() throws {
+        let cli = CLI()
+        let lines = [
+            #"{"id":"d","kind":"delivery","delivery":"d1","occurredAt":"2026-11-02T08:00:00Z","toDeliver":2}"#,
+            #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"r2","kind":"relay","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"x1","kind":"delivered","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:05:00Z"}"#,
+            #"{"id":"h2","kind":"bounce","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:10:00Z","bounceClass":10}"#,
+        ]
+        #expect(cli.run("ingest", cli.file("e.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        let r = cli.run("project", "--both", "--format", "json", "--as-of", "2026-11-02T09:01:00Z")
+        #expect(r.exitCode == 0, "\(r.error)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        #expect((doc["basis"] as? [String: Any])?["asOf"] as? String == "2026-11-02T09:01:00.000Z")
+        let list = try #require(doc["deliveries"] as? [[String: Any]])
+        // Right after relay: classic 100 %, EFS 0 % (the seed's first row).
+        #expect(list.first { $0["semantics"] as? String == "classic" }?["successRate"] as? Double == 1.0)
+        #expect(list.first { $0["semantics"] as? String == "efs" }?["successRate"] as? Double == 0.0)
+        #expect(try SchemaValidation.validate(instance: Data(r.output.utf8), schemaNamed: "project") == [])
+        let s = cli.run("status", "b@example.com", "--format", "json", "--as-of", "2026-11-02T09:05:00Z")
+        #expect(s.output.contains(#""status":"takenIntoAccount""#), "\(s.output)")
+        #expect(try SchemaValidation.validate(jsonLines: Array(s.output.utf8), schemaNamed: "status") == [])
+        let past = cli.run("project", "--known-at", "2000-01-01T00:00:00Z", "--delivery", "d1")
+        #expect(past.output.contains("Basis: log position 0 (nothing recorded); known at 2000-01-01T00:00:00.000Z"), "\(past.output)")
+        #expect(cli.run("project", "--as-of", "yesterday").exitCode != 0)
+    }
+}

@@ -50,6 +50,11 @@ public struct Basis: Sendable, Hashable, Codable {
     public var recordedAt: Instant?
     /// The version of the qualification rule table the projection used.
     public var rules: String
+    /// The valid-time bound of the answer (events with `occurredAt ≤ asOf`), `nil` when unbounded.
+    public var asOf: Instant? = nil
+    /// The transaction-time bound asked for (`recordedAt ≤ knownAt`), `nil` when unbounded;
+    /// ``position`` and ``recordedAt`` are then the last event known at that instant.
+    public var knownAt: Instant? = nil
 }
 
 /// A recipient's status in one delivery under both semantics, with the events behind it.

@@ -1,0 +1,120 @@
+import LMDBKit
+
+/// The two time axes of a query (domain.md §7): valid time and transaction time.
+public struct TimeBounds: Sendable, Hashable {
+    /// Valid time: only events with `occurredAt ≤ asOf` (UTC). `nil`: no bound.
+    public var asOf: Instant?
+    /// Transaction time: only events with `recordedAt ≤ knownAt` — "what the dashboard showed at
+    /// that moment". `nil`: everything recorded.
+    public var knownAt: Instant?
+
+    /// Creates bounds; both `nil` means "now, everything known".
+    public init(asOf: Instant? = nil, knownAt: Instant? = nil) {
+        self.asOf = asOf
+        self.knownAt = knownAt
+    }
+
+    /// Whether no bound is set.
+    public var isUnbounded: Bool { asOf == nil && knownAt == nil }
+}
+
+extension Ledger {
+    /// The last log position whose `recordedAt` is ≤ `knownAt` (0 when none): a binary search over
+    /// positions, since transaction time never decreases with position.
+    func position(knownAt: Instant, _ txn: borrowing Transaction) throws -> UInt64 {
+        guard let last = try txn.last(tables.log) else { return 0 }
+        var lo: UInt64 = 0, hi = last.key.withUnsafeBytes { Key.readU64($0) }
+        while lo < hi {
+            let mid = lo + (hi - lo + 1) / 2
+            guard let recordedAt = try txn.withValue(tables.log, key: Key.u64(mid), { try RecordCodec.header($0).recordedAt }) else {
+                throw LedgerError.corrupt(position: mid, what: "the log has a gap")
+            }
+            if recordedAt <= knownAt { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
+
+    /// The basis of an answer at `bounds`.
+    func basis(_ bounds: TimeBounds, _ txn: borrowing Transaction) throws -> (basis: Basis, limit: UInt64) {
+        var b = try basis(txn)
+        var limit = b.position
+        if let k = bounds.knownAt {
+            limit = try position(knownAt: k, txn)
+            b.position = limit
+            b.recordedAt = limit == 0 ? nil : try txn.withValue(tables.log, key: Key.u64(limit)) { try RecordCodec.header($0).recordedAt }
+        }
+        b.asOf = bounds.asOf
+        b.knownAt = bounds.knownAt
+        return (b, limit)
+    }
+
+    /// The events of a stream that `bounds` select (position ≤ limit, occurredAt ≤ asOf).
+    func selected(_ events: [RecordedEvent], limit: UInt64, asOf: Instant?) -> [RecordedEvent] {
+        events.filter { r in r.position <= limit && (asOf.map { r.event.occurredAt <= $0 } ?? true) }
+    }
+
+    /// A delivery's KPIs at a past point: valid time `bounds.asOf`, transaction time
+    /// `bounds.knownAt`. Folds the delivery's messages from their chains (the delivery's own events
+    /// only, never the whole log); with no bound it reads the persisted counters.
+    /// - Returns: the KPIs and the basis they are based on; `nil` for an unknown delivery.
+    public func kpis(delivery: String, semantics: Semantics, at bounds: TimeBounds) throws(LedgerError) -> (kpis: DeliveryKPIs, basis: Basis)? {
+        if bounds.isUnbounded {
+            guard let k = try kpis(delivery: delivery, semantics: semantics) else { return nil }
+            return (k, try basis())
+        }
+        return try run {
+            try environment.read { txn in
+                guard let d = try deliveryOrdinal(delivery, txn) else { return nil }
+                let (basis, limit) = try basis(bounds, txn)
+                var counters = DeliveryCounters()
+                var declared: Int64?
+                let prefix = Key.u32(d)
+                var streams: [(UInt32, String)] = []
+                try txn.scan(tables.streamIndex, from: prefix) { k, v in
+                    guard k.count >= 4, Key.readU32(k) == d else { return false }
+                    let recipient = String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)
+                    streams.append((Key.readU32(v), recipient))
+                    return true
+                }
+                for (ordinal, recipient) in streams {
+                    guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+                        throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
+                    }
+                    let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: recipient), txn),
+                                          limit: limit, asOf: bounds.asOf)
+                    guard !events.isEmpty else { continue }
+                    if recipient.isEmpty {
+                        for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
+                            if let v = r.event.toDeliver { declared = v }
+                        }
+                        continue
+                    }
+                    var state = MessageState()
+                    for r in events { state.apply(Projector.requalified(r.event, with: options.rules), position: r.position) }
+                    counters.messages += 1
+                    counters.add(state.summary, sign: 1)
+                }
+                return (DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: declared), basis)
+            }
+        }
+    }
+
+    /// A recipient's status at a past point (see ``kpis(delivery:semantics:at:)``): the fold of the
+    /// message's events that `bounds` select; its ``MessageStatusReport/events`` are those events.
+    public func status(delivery: String, recipient: String, at bounds: TimeBounds) throws(LedgerError) -> MessageStatusReport? {
+        if bounds.isUnbounded { return try status(delivery: delivery, recipient: recipient) }
+        guard let address = Address.normalize(recipient) else { return nil }
+        return try run {
+            try environment.read { txn in
+                guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return nil }
+                let (basis, limit) = try basis(bounds, txn)
+                let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn), limit: limit, asOf: bounds.asOf)
+                guard !events.isEmpty else { return nil }
+                var state = MessageState()
+                for r in events { state.apply(Projector.requalified(r.event, with: options.rules), position: r.position) }
+                return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
+                                           efs: state.view(.efs), events: events, basis: basis)
+            }
+        }
+    }
+}

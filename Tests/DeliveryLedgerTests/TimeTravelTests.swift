@@ -1,0 +1,92 @@
+import DeliveryLedger
+import LedgerTestSupport
+import Testing
+
+/// Point-in-time answers (domain.md §7): as-of (valid time) and known-at (transaction time).
+@Suite struct TimeTravelTests {
+    let f = EventFactory()
+
+    /// The seed's picture through time on one delivery: right after relay classic shows 100 % and
+    /// EFS 0 %; as deliveries and failures come in, classic falls and EFS rises.
+    @Test func seedTablesAsOfEachInstant() throws {
+        let t = try TestLedger()
+        let rs = ["a", "b", "c", "d"].map { "\($0)@example.com" }
+        try t.ledger.append([f.declare(toDeliver: 4)] + rs.map { f.relay($0, at: 0) } + [
+            f.hardBounce(rs[0], at: 5), f.softBounce(rs[1], at: 10), f.delivered(rs[2], at: 20),
+            f.delivered(rs[1], at: 60), f.softBounce(rs[3], at: 30), f.timeout(rs[3], at: 5040),
+        ])
+        let expectations: [(minute: Int64, classic: Double, efs: Double)] = [
+            (1, 1.00, 0.00),   // relayed: classic 100 %, EFS 0 %
+            (6, 0.75, 0.00),   // hard bounce: classic decreases, EFS no change
+            (11, 0.75, 0.00),  // soft bounce: no change in either
+            (21, 0.75, 0.25),  // c delivered: EFS increases
+            (61, 0.75, 0.50),  // b's retry succeeded: EFS increases, classic no change
+            (5041, 0.50, 0.50),  // d's retries failed (timeout): classic decreases, EFS no change
+        ]
+        for e in expectations {
+            let bounds = TimeBounds(asOf: EventFactory.at(e.minute))
+            let c = try #require(try t.ledger.kpis(delivery: "d1", semantics: .classic, at: bounds))
+            let x = try #require(try t.ledger.kpis(delivery: "d1", semantics: .efs, at: bounds))
+            #expect(c.kpis.successRate == e.classic, "classic at minute \(e.minute)")
+            #expect(x.kpis.successRate == e.efs, "EFS at minute \(e.minute)")
+            #expect(c.basis.asOf == EventFactory.at(e.minute))
+        }
+    }
+
+    /// A late-arriving bounce: known-at before its recording gives the old answer, after it the new
+    /// one; each answer names its basis.
+    @Test func knownAtBeforeAndAfterALateBounce() throws {
+        let t = try TestLedger()
+        try t.ledger.append([f.relay("a@example.com", at: 0), f.delivered("a@example.com", at: 1)])
+        let before = t.clock.now
+        t.clock.advance(seconds: 3600)
+        try t.ledger.append([f.hardBounce("a@example.com", at: 2, inBand: false)])  // async bounce, recorded an hour later
+        let then = try #require(try t.ledger.status(delivery: "d1", recipient: "a@example.com", at: TimeBounds(knownAt: before)))
+        let now = try #require(try t.ledger.status(delivery: "d1", recipient: "a@example.com", at: TimeBounds(knownAt: t.clock.now)))
+        #expect(then.efs.status == .sent && then.basis.position == 2 && then.basis.knownAt == before)
+        #expect(now.efs.status == .failed && now.basis.position == 3)
+        let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: .efs, at: TimeBounds(knownAt: before)))
+        #expect(k.kpis.delivered == 1 && k.kpis.failed == 0)
+        #expect(try t.ledger.kpis(delivery: "d1", semantics: .efs, at: TimeBounds(knownAt: before.adding(seconds: -1)))?.kpis.toDeliver == 0)
+    }
+
+    /// Property: the answer at (as-of, known-at) equals a fold from scratch over exactly the events
+    /// those bounds select.
+    @Test(arguments: [21, 22, 23] as [UInt64])
+    func boundedProjectionEqualsAFoldOverTheSelectedEvents(seed: UInt64) throws {
+        let t = try TestLedger()
+        var rng = ProjectionLawsTests.Rng(state: seed)
+        var rest = ProjectionLawsTests.randomDelivery(seed: seed, messages: 40)[...]
+        while !rest.isEmpty {
+            let n = Int.random(in: 1...20, using: &rng)
+            try t.ledger.append(Array(rest.prefix(n)))
+            rest = rest.dropFirst(n)
+            t.clock.advance(seconds: Int64.random(in: 1...100, using: &rng))
+        }
+        var all: [RecordedEvent] = []
+        try t.ledger.forEachEvent { all.append($0); return true }
+        let delivery = "p\(seed)"
+        for _ in 0..<8 {
+            let asOf = Bool.random(using: &rng) ? all.randomElement(using: &rng)!.event.occurredAt : nil
+            let knownAt = Bool.random(using: &rng) ? all.randomElement(using: &rng)!.recordedAt : nil
+            let bounds = TimeBounds(asOf: asOf, knownAt: knownAt)
+            let chosen = all.filter { ($0.event.occurredAt <= (asOf ?? .latest)) && ($0.recordedAt <= (knownAt ?? .latest)) }
+            var byMessage: [String: [RecordedEvent]] = [:]
+            for r in chosen where r.event.kind.isMessageEvent { byMessage[r.event.recipient, default: []].append(r) }
+            for s in Semantics.allCases {
+                let expectedSuccess = byMessage.values.filter { MessageState.fold($0).view(s).status == .sent }.count
+                let expectedFailed = byMessage.values.filter { MessageState.fold($0).view(s).status == .failed }.count
+                let k = try #require(try t.ledger.kpis(delivery: delivery, semantics: s, at: bounds))
+                #expect(k.kpis.success == Int64(expectedSuccess), "\(bounds)")
+                #expect(k.kpis.failed == Int64(expectedFailed), "\(bounds)")
+                let known = knownAt.map { k in all.filter { $0.recordedAt <= k } } ?? all
+                #expect(k.basis.position == (known.map(\.position).max() ?? 0))
+            }
+            for (recipient, events) in byMessage.prefix(5) {
+                let report = try #require(try t.ledger.status(delivery: delivery, recipient: recipient, at: bounds))
+                let state = MessageState.fold(events)
+                #expect(report.classic == state.view(.classic) && report.efs == state.view(.efs))
+            }
+        }
+    }
+}
