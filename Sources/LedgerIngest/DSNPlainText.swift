@@ -265,15 +265,9 @@ enum DSNPlainText {
         "temporarily deferred", "delivery attempts will continue",
     ]
 
+    /// A plain-text bounce's kind: a timeout when the text says the message expired, a retry when the
+    /// notification says delivery is only delayed (and nothing says it failed), else a final bounce.
     enum PlainKind { case bounce, retry, timeout }
-
-    /// A plain-text bounce's kind: a timeout when the text says the message expired, a retry when it
-    /// says delivery is delayed, else a final bounce.
-    static func plainKind(text: String, notification: String) -> PlainKind {
-        if saysExpired(text) { return .timeout }
-        if saysDelayed(notification) && !saysFailedPermanently(notification) { return .retry }
-        return .bounce
-    }
 
     static func saysFailedPermanently(_ text: String) -> Bool {
         let lower = text.lowercased()
@@ -419,21 +413,44 @@ enum DSNPlainText {
 
     // MARK: Error texts
 
+    /// A notification split in lines, with the addresses each line names (lower-cased and
+    /// normalised), computed once per message for ``errorText(for:others:in:)``.
+    struct Lines {
+        var lines: [Substring]
+        var addresses: [Set<String>]
+
+        init(_ notification: String) {
+            lines = Array(notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(5000))
+            addresses = lines.map { line in
+                guard line.contains("@") else { return [] }
+                var set = Set<String>()
+                for (a, _) in DSNPlainText.addressesWithRanges(in: line) {
+                    set.insert(a.lowercased())
+                    if let n = Address.normalize(a) { set.insert(n.lowercased()) }
+                }
+                return set
+            }
+        }
+    }
+
     /// The text about `recipient` in the notification: for each line that mentions the address,
     /// the lines before it in the same paragraph back to a line naming another recipient (transcripts
     /// write the server's reply before the `<address>... ` summary line), and the lines after it up
     /// to the next line naming another recipient; joined, white space collapsed, capped.
     static func errorText(for recipient: String, others: [String] = [], in notification: String) -> String {
-        guard !notification.isEmpty else { return "" }
-        let lines = Array(notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(5000))
+        errorText(for: recipient, others: others, in: Lines(notification))
+    }
+
+    static func errorText(for recipient: String, others: [String], in index: Lines) -> String {
+        let lines = index.lines
+        guard !lines.isEmpty else { return "" }
         let target = recipient.lowercased()
         let otherSet = Set(others.map { $0.lowercased() }).subtracting([target])
         enum Mention { case none, target, other }
-        let mentions: [Mention] = lines.map { line in
-            guard line.contains("@") else { return .none }
-            let found = addressesWithRanges(in: line).map { $0.0.lowercased() }
-            if found.contains(where: { $0 == target || Address.normalize($0)?.lowercased() == target }) { return .target }
-            if found.contains(where: { otherSet.contains($0) || (otherSet.isEmpty ? false : otherSet.contains(Address.normalize($0)?.lowercased() ?? "")) }) { return .other }
+        let mentions: [Mention] = index.addresses.map { found in
+            if found.isEmpty { return .none }
+            if found.contains(target) { return .target }
+            if !found.isDisjoint(with: otherSet) { return .other }
             return .none
         }
         var include = [Bool](repeating: false, count: lines.count)

@@ -45,24 +45,43 @@ public struct DSNOptions: Sendable {
 ///     `deliverable` / `undeliverable` (Postfix address verification) → skipped as `address verification`;
 ///   - without an `Action:`, the status class decides: 2 → delivered, 5 → failed, 4 → failed when the
 ///     report says delivery failed, else delayed.
-///   The diagnostic (`Diagnostic-Code:` without its type, unfolded; when absent, the human-readable
-///   text about that recipient) is qualified with
+///   The diagnostic (`Diagnostic-Code:` without its type, unfolded) is qualified with
 ///   `options.qualifier.qualify(text: diagnostic, enhancedStatus: status, replyCode: nil)`, so a
 ///   specific code in the diagnostic beats a generic `Status: 5.0.0`; the event carries the
 ///   qualification, `qualifier` = the result's `qualifierTag`, `smtpCode`, `enhancedStatus` (the code
-///   the decision used, else `Status:`) and `response` (the diagnostic text).
+///   the decision used, else `Status:`) and `response` (the text qualified). When the diagnostic is
+///   missing or says nothing a rule recognises, the human-readable part's text about that recipient
+///   is added (Postfix writes the remote reply there), and so is a text saying the reply answered
+///   DATA (`>>> DATA`, `in reply to end of DATA command`: the rule table treats a "user unknown"
+///   after DATA as a refused message, not an unknown address).
 ///   A `timeout` carries the last error's reason (the diagnostic qualified without the X.4.7 status;
 ///   Unreachable when that is not defined), type soft (domain.md §4).
+///   Reports bend the grammar: blocks are told apart by their fields (a repeated `Final-Recipient`
+///   starts a new recipient even without an empty line); a report without MIME structure (no
+///   delimiters, or a boundary that does not match) is found by its `Reporting-MTA:` /
+///   `Final-Recipient:` lines; a bounce forwarded as a `message/rfc822` attachment is read inside.
 /// - **ARF feedback report** (RFC 5965, a `message/feedback-report` part): one `complaint` per
-///   `Original-Rcpt-To` (else `Removal-Recipient`, else the address in the returned message's `To:`).
-///   A report naming no recipient is skipped (`complaint without recipient`).
-/// - **Auto-reply** (RFC 3834 `Auto-Submitted: auto-replied`, `X-Autoreply`, `Precedence: auto_reply`,
-///   vacation / out-of-office subjects) that is not a bounce: one `autoReply` from the `From:` address.
+///   `Original-Rcpt-To` (else `Removal-Recipient`, else the address in the returned message's `To:`),
+///   occurredAt `Arrival-Date` / `Received-Date`. A report naming no recipient is skipped
+///   (`complaint without recipient`).
+/// - **Amazon SES notification** received by e-mail (the JSON document of an SNS e-mail subscription:
+///   `notificationType` Bounce / Complaint / Delivery): one `bounce` per bounced recipient (a
+///   `Transient` bounce is never hard), `complaint` per complained recipient, `delivered` per
+///   delivered recipient; the delivery id may come from `mail.headers`.
+/// - **Auto-reply** (RFC 3834 `Auto-Submitted:` other than `no`, `X-Autoreply`, `Precedence:
+///   auto_reply`, vacation / out-of-office subjects) that is not a bounce: one `autoReply` from the
+///   `From:` address, no qualification. Bounces carry `Auto-Submitted` too, so a message from a
+///   mailer-daemon / postmaster, with a bounce subject or failure wording is read as a bounce.
 /// - **Other bounce messages** (plain-text bounces of qmail, Exim, old Sendmail, webmail providers…):
-///   the notification text (text parts, the returned message cut off) is searched for the failed
-///   recipients (`X-Failed-Recipients:`, addresses the text reports, else the returned message's `To:`)
-///   and for each recipient's error text, qualified as above; a failure becomes a final `bounce`
-///   (`timeout` when the text says the message expired, `retry` when it says delivery is only delayed).
+///   the notification text (text parts, HTML reduced to text when there is no plain part, the
+///   returned message cut off at its marker line or at its first header block) is searched for the
+///   failed recipients (`X-Failed-Recipients:`, else the addresses the text reports — not the
+///   sender's, the bounce's own, postmaster / mailer-daemon, `From:` / `MAIL FROM` / `Message-ID`
+///   lines — else the returned message's `To:`, else `X-Original-To:`) and for each recipient's error
+///   text (the lines from each mention of the address to the next recipient's, with the transcript
+///   lines just before it), qualified as above; when that text says nothing a rule recognises, the
+///   whole notification is qualified. A failure becomes a final `bounce` (`timeout` when the text
+///   says the message expired, `retry` when it says delivery is only delayed).
 /// Anything else is an error ("not a bounce, auto-reply or feedback report").
 ///
 /// ## Fields
@@ -70,22 +89,29 @@ public struct DSNOptions: Sendable {
 ///   (`message/rfc822` or `text/rfc822-headers` part, or a copy of its headers quoted in the text),
 ///   else in the bounce's own headers, else `options.delivery`, else an error whose field is the
 ///   header name;
-/// - recipient: `Final-Recipient` (the address after `rfc822;`), else `Original-Recipient`,
+/// - recipient: `Final-Recipient` (the address after `rfc822;`), else `Original-Recipient`, else
+///   (neither is an address) the address the notification reports at the same position;
 ///   normalised with `Address.normalize`;
-/// - occurredAt: `Last-Attempt-Date`, else `Arrival-Date`, else the bounce's `Date:` header (RFC 5322
-///   date-time, lenient: obsolete zones, missing weekday, two-digit years); an unreadable date falls
-///   through to the next; none → an error (field `Date`);
+/// - occurredAt: `Last-Attempt-Date`, else `Arrival-Date`, else the bounce's `Date:` header, else the
+///   date of its first `Received:` header (when the bounce reached the mailbox); RFC 5322 date-time,
+///   lenient (obsolete zones, missing weekday, two-digit years, see `MIMEDate`); an unreadable date
+///   falls through to the next; none → an error (field `Date`);
 /// - event id: `dsn:` + the hex of the first 16 bytes of the SHA-256 of the message bytes + `:` + the
 ///   1-based index of the recipient in the message;
 /// - raw: the per-recipient block (its bytes as decoded from the report part) for an RFC 3464 report,
 ///   the whole message otherwise.
 ///
 /// ## Bad input
-/// Messages over ``maximumMessageSize``, binary data, a file with no header fields, a multipart
-/// without a boundary or whose boundary never occurs, and a report with nothing readable are errors
-/// (with ``DSNOptions/skipInvalid``: one rejected record holding the whole message). A multipart cut
-/// short (no closing boundary) is read as far as it goes. Every loop is bounded; the parser caps
-/// header counts, nesting depth (12) and part count (512).
+/// Messages over ``maximumMessageSize``, binary data (NUL or many control bytes), a file with no
+/// header fields, a bounce in which no recipient can be found, and a message that is none of the
+/// above are errors (with ``DSNOptions/skipInvalid``: one rejected record holding the whole
+/// message); a bad recipient block is an error of its own (or a rejected record holding the block,
+/// next to the good recipients' events). A multipart whose `boundary` parameter is missing or never
+/// occurs is read with the delimiter found in the body (a `--token` line followed by a `Content-`
+/// header); when there is none and nothing else is readable, the error names the defect. A multipart
+/// cut short (no closing delimiter) is read as far as it goes. Every loop is bounded; the parser
+/// caps header counts, field length, nesting depth (12) and part count (512), and the texts given
+/// to the qualifier (``maximumDiagnosticLength``).
 public enum DSNReader {
     /// The largest message read, in bytes (32 MiB).
     public static let maximumMessageSize = 32 * 1024 * 1024
@@ -121,6 +147,8 @@ struct DSNContext {
     let options: DSNOptions
     var result = ParsedInput(format: .dsn)
     var message: MIMEEntity! = nil
+    /// The recipients the notification text reports (computed once, when a report block names none).
+    var reportedRecipients: [String]? = nil
     lazy var idPrefix: String = {
         let digest = SHA256.hash(data: bytes)
         let hex = Array("0123456789abcdef".utf8)
@@ -307,6 +335,7 @@ struct DSNContext {
         let notification = DSNPlainText.notification(of: message)
         let failedWording = DSNPlainText.saysFailed(notification + " " + (message.headers["Subject"] ?? ""))
         var index = 0
+        let lines = DSNPlainText.Lines(notification)
         let allRecipients = reports.flatMap { $0.recipients }.compactMap { b in
             DSNStatusReport.address(b.fields["Final-Recipient"]).flatMap(Address.normalize) ?? DSNStatusReport.address(b.fields["Original-Recipient"]).flatMap(Address.normalize)
         }
@@ -315,7 +344,8 @@ struct DSNContext {
                 index += 1
                 do {
                     try readRecipient(block, perMessage: report.perMessage, index: index, delivery: delivery,
-                                      notification: notification, failedWording: failedWording, allRecipients: allRecipients)
+                                      notification: notification, lines: lines, failedWording: failedWording,
+                                      allRecipients: allRecipients)
                 } catch {
                     guard options.skipInvalid else { throw error }
                     result.rejected.append(RejectedRecord(error: error, raw: block.raw))
@@ -325,7 +355,8 @@ struct DSNContext {
     }
 
     mutating func readRecipient(_ block: DSNStatusReport.Block, perMessage: MIMEHeaders, index: Int, delivery: String,
-                                notification: String, failedWording: Bool, allRecipients: [String]) throws(IngestError) {
+                                notification: String, lines: DSNPlainText.Lines, failedWording: Bool,
+                                allRecipients: [String]) throws(IngestError) {
         let f = block.fields
         let recipientField = f["Final-Recipient"] != nil ? "Final-Recipient" : "Original-Recipient"
         var recipientText = DSNStatusReport.address(f["Final-Recipient"])
@@ -335,7 +366,8 @@ struct DSNContext {
         if recipientText.flatMap(Address.normalize) == nil {
             // Not an address (anonymised or broken): the address the notification reports at the
             // same position, if any.
-            let reported = DSNPlainText.failedRecipients(message: message, notification: notification)
+            if reportedRecipients == nil { reportedRecipients = DSNPlainText.failedRecipients(message: message, notification: notification) }
+            let reported = reportedRecipients ?? []
             if index - 1 < reported.count { recipientText = reported[index - 1] }
         }
         guard let given = recipientText, !given.isEmpty else {
@@ -355,10 +387,10 @@ struct DSNContext {
             default: action = "failed"
             }
         }
-        var diagnostic = DSNStatusReport.diagnosticText(f["Diagnostic-Code"])
+        var diagnostic = DSNPlainText.capped(DSNStatusReport.diagnosticText(f["Diagnostic-Code"]))
         if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) || !specific(diagnostic) {
             // The human-readable part often says more (Postfix writes the remote reply there).
-            var fromText = DSNPlainText.errorText(for: recipient, others: allRecipients, in: notification)
+            var fromText = DSNPlainText.errorText(for: recipient, others: allRecipients, in: lines)
             if fromText.isEmpty || (!specific(fromText) && allRecipients.count <= 1) { fromText = DSNPlainText.capped(notification) }
             if !fromText.isEmpty, diagnostic.isEmpty || specific(fromText) || DSNPlainText.isUninformative(diagnostic) {
                 diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText
@@ -366,7 +398,7 @@ struct DSNContext {
         }
         // The SMTP stage matters when the reply came after DATA (the recipient had been accepted):
         // the human-readable text says so (Sendmail '>>> DATA', Postfix 'in reply to end of DATA command').
-        let segment = DSNPlainText.errorText(for: recipient, others: allRecipients, in: notification)
+        let segment = DSNPlainText.errorText(for: recipient, others: allRecipients, in: lines)
         if DSNPlainText.namesDataStage(segment), !DSNPlainText.namesDataStage(diagnostic) {
             diagnostic = diagnostic.isEmpty ? segment : diagnostic + " " + segment
         }
@@ -399,7 +431,7 @@ struct DSNContext {
     // MARK: Plain-text bounces
 
     mutating func readPlainBounce(_ notification: String) throws(IngestError) {
-        let recipients = DSNPlainText.failedRecipients(message: message, notification: notification)
+        let recipients = Array(DSNPlainText.failedRecipients(message: message, notification: notification).prefix(DSNStatusReport.maximumRecipients))
         guard !recipients.isEmpty else {
             let defects = message.allDefects
             throw fail(defects.isEmpty ? "recipient" : "Content-Type", "a bounce message, but no failed recipient address could be found in it"
@@ -408,12 +440,16 @@ struct DSNContext {
         let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         let occurredAt = try occurredAt([])
         let whole = DSNPlainText.capped(notification)
+        let lines = DSNPlainText.Lines(notification)
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
+        let wholeIsSpecific = specific(whole)
+        let delayedOnly = DSNPlainText.saysDelayed(notification) && !DSNPlainText.saysFailedPermanently(notification)
         for (n, recipient) in recipients.enumerated() {
-            var text = DSNPlainText.errorText(for: recipient, others: recipients, in: notification)
-            if text.isEmpty || DSNPlainText.isUninformative(text) || !specific(text) && specific(whole) { text = whole }
+            var text = DSNPlainText.errorText(for: recipient, others: recipients, in: lines)
+            if text.isEmpty || DSNPlainText.isUninformative(text) || wholeIsSpecific && !specific(text) { text = whole }
             let status = TextQualifier.enhancedStatus(in: text)
-            let kind = DSNPlainText.plainKind(text: text + "\n" + subject + (recipients.count == 1 ? "\n" + whole : ""), notification: notification)
+            let kind: DSNPlainText.PlainKind = DSNPlainText.saysExpired(text + "\n" + subject + (recipients.count == 1 ? "\n" + whole : ""))
+                ? .timeout : (delayedOnly ? .retry : .bounce)
             let outcome: DSNOutcome
             switch kind {
             case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier)

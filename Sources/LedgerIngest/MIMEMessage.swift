@@ -1,3 +1,5 @@
+import Foundation
+
 // A small, defensive RFC 5322 / MIME reader for bounce messages (internal to LedgerIngest).
 //
 // Everything here works on bytes, never trusts the input, and caps what it does: header count and
@@ -438,9 +440,10 @@ enum MIME {
     // MARK: Charsets
 
     /// Decodes text in `charset`, best effort: UTF-8 and US-ASCII; ISO-8859-1 and Windows-1252 by
-    /// table; any other charset (ISO-2022-JP, Shift_JIS, …) keeps its ASCII bytes and replaces the
-    /// others, which is enough to find addresses, codes and English diagnostics. Bytes that are not
-    /// valid UTF-8 under a UTF-8 label are read as Windows-1252.
+    /// table; ISO-2022-JP, Shift_JIS, EUC-JP and Windows-1251 with Foundation; any other charset
+    /// keeps its ASCII bytes and replaces the others, which is enough to find addresses, codes and
+    /// English diagnostics. Bytes that are not valid UTF-8 under a UTF-8 label are read as
+    /// Windows-1252.
     static func decodeText(_ input: [UInt8], charset: String?) -> String {
         // Line ends as LF: Swift treats CR LF as one Character, which would hide the lines.
         var bytes: [UInt8] = []
@@ -455,8 +458,17 @@ enum MIME {
             return decodeSingleByte(bytes[...], table: nil)
         case "windows-1252", "cp1252", "x-cp1252":
             return decodeSingleByte(bytes[...], table: windows1252High)
-        case "iso-2022-jp", "shift_jis", "sjis", "euc-jp", "gb2312", "gbk", "big5", "euc-kr", "ks_c_5601-1987", "iso-2022-kr",
-             "koi8-r", "windows-1251", "gb18030":
+        case "iso-2022-jp", "shift_jis", "sjis", "x-sjis", "euc-jp", "windows-1251", "cp1251", "windows-31j", "cp932":
+            let encoding: String.Encoding = switch cs {
+            case "iso-2022-jp": .iso2022JP
+            case "euc-jp": .japaneseEUC
+            case "windows-1251", "cp1251": .windowsCP1251
+            default: .shiftJIS
+            }
+            if let s = String(data: Data(bytes), encoding: encoding) { return s }
+            if let s = String(validating: bytes, as: UTF8.self) { return s }
+            return String(String.UnicodeScalarView(bytes.map { $0 < 0x80 && $0 != 0x1B ? Unicode.Scalar($0) : "\u{FFFD}" }))
+        case "gb2312", "gbk", "big5", "euc-kr", "ks_c_5601-1987", "iso-2022-kr", "koi8-r", "gb18030":
             if let s = String(validating: bytes, as: UTF8.self), !bytes.contains(where: { $0 == 0x1B }) { return s }
             return String(String.UnicodeScalarView(bytes.map { $0 < 0x80 && $0 != 0x1B ? Unicode.Scalar($0) : "\u{FFFD}" }))
         default:

@@ -1,13 +1,13 @@
 /// `qualify-eval`: runs the RFC 3464 / bounce reader (`DSNReader`) over the Sisimai bounce corpus
 /// and compares its qualifications with the corpus expectations.
 ///
-///     swift run -c release qualify-eval [--corpus DIR] [--verbose] [--timeout SECONDS]
+///     swift run -c release qualify-eval [--corpus DIR] [--verbose] [--timeout SECONDS] [--jobs N]
 ///
 /// `--corpus` is the folder holding `emails/` and `expectations.tsv`; by default
 /// `../shared/corpus/sisimai` relative to the package root (the current directory when it has it,
 /// else found from this source file's path). Every `.eml` file is read in a child process (this
 /// executable, `--single FILE`) with a time limit (default 10 s), so a crash or a hang is counted
-/// instead of ending the run. Each file is read with `DSNOptions(delivery: "corpus")` (the corpus
+/// instead of ending the run; `--jobs` children run at once (default: the processor count). Each file is read with `DSNOptions(delivery: "corpus")` (the corpus
 /// bounces carry no delivery header).
 ///
 /// Printed: reason agreement (matching rows / rows), hard/soft agreement (our type hard vs Sisimai
@@ -29,11 +29,13 @@
 /// - vacation → autoReply; feedback → complaint; delivered → delivered
 ///
 /// ## How a timeout counts
-/// Our `timeout` events compare as **Unreachable**, whatever reason they carry: a timeout says the
-/// MTA gave up when the message's lifetime ran out (Sisimai's `expired`, mapped to Unreachable); the
-/// reason it carries is the last soft error (domain.md §4), information about the cause that is not
-/// compared. `bounce`/`retry` events compare by their failure reason; `delivered`, `autoReply` and
-/// `complaint` by their kind. Rows of a file that failed to read, or with fewer events than
+/// A `timeout` has two sides: the outcome (the MTA gave up when the message's lifetime ran out) and
+/// the cause it carries (the last soft error, domain.md §4). Decision: against a row whose Sisimai
+/// reason is `expired` (the outcome, compared as Unreachable) a timeout **agrees, whatever reason it
+/// carries**; against any other row (Sisimai then names the cause, e.g. `requireptr` for a message
+/// that expired after repeated `450 4.7.1 … IP name lookup failed`) it is compared by **the reason
+/// it carries**. `bounce`/`retry` events compare by their failure reason; `delivered`, `autoReply`
+/// and `complaint` by their kind. Rows of a file that failed to read, or with fewer events than
 /// expected, are `missing` and count as disagreements in both figures.
 ///
 /// The comparison itself is `DSNEvaluation` (LedgerIngest), shared with the corpus test.
@@ -92,6 +94,7 @@ struct Arguments {
     var verbose = false
     var timeout: Double = 10
     var single: String?
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
 }
 
 func parseArguments() -> Arguments {
@@ -103,8 +106,9 @@ func parseArguments() -> Arguments {
         case "--verbose", "-v": a.verbose = true
         case "--timeout": a.timeout = args.popFirst().flatMap(Double.init) ?? a.timeout
         case "--single": a.single = args.popFirst()
+        case "--jobs", "-j": a.jobs = args.popFirst().flatMap(Int.init) ?? a.jobs
         case "--help", "-h":
-            print("usage: qualify-eval [--corpus DIR] [--verbose] [--timeout SECONDS]")
+            print("usage: qualify-eval [--corpus DIR] [--verbose] [--timeout SECONDS] [--jobs N]")
             exit(0)
         default:
             FileHandle.standardError.write(Data("qualify-eval: unknown argument \(arg)\n".utf8))
@@ -183,11 +187,24 @@ let expectations = DSNEvaluation.expectations(tsv: tsv)
 let emailFolder = corpus + "/emails"
 let files = ((try? FileManager.default.contentsOfDirectory(atPath: emailFolder)) ?? []).filter { $0.hasSuffix(".eml") }.sorted()
 let executable = selfExecutable()
-var outcomes: [String: DSNEvaluation.FileOutcome] = [:]
-let started = Date()
-for file in files {
-    outcomes[file] = readInChild(emailFolder + "/" + file, executable: executable, timeout: arguments.timeout)
+final class Results: @unchecked Sendable {  // guarded by `lock`
+    let lock = NSLock()
+    var outcomes: [String: DSNEvaluation.FileOutcome] = [:]
 }
+let results = Results()
+let started = Date()
+let jobs = max(1, min(arguments.jobs, files.count))
+DispatchQueue.concurrentPerform(iterations: jobs) { worker in
+    var n = worker
+    while n < files.count {
+        let outcome = readInChild(emailFolder + "/" + files[n], executable: executable, timeout: arguments.timeout)
+        results.lock.lock()
+        results.outcomes[files[n]] = outcome
+        results.lock.unlock()
+        n += jobs
+    }
+}
+let outcomes = results.outcomes
 let report = DSNEvaluation.compare(expectations, outcomes: outcomes)
 print("qualify-eval: corpus \(corpus) (\(files.count) emails, \(expectations.count) expected rows), rule table \(RuleTable.builtIn.version), \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
 print(report.summary(verbose: arguments.verbose))
