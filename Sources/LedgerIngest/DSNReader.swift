@@ -262,12 +262,17 @@ struct DSNContext {
         throw fail(nil, "not a delivery status notification, bounce message, auto-reply or feedback report")
     }
 
-    /// Why `bytes` are not text, or `nil`: NUL bytes or many control characters in the first 8 KiB.
+    /// Why `bytes` are not text, or `nil`: a NUL byte in the header block, or more than 2 % NUL and
+    /// control bytes in the first 8 KiB (a stray NUL in a returned attachment is tolerated).
     static func binaryReason(_ bytes: [UInt8]) -> String? {
         let sample = bytes.prefix(8192)
         var controls = 0
+        var inHeader = true
+        var previous: UInt8 = 0
         for b in sample {
-            if b == 0 { return "binary data (NUL bytes)" }
+            if b == 0x0A && previous == 0x0A { inHeader = false }
+            if b != 0x0D { previous = b }
+            if b == 0 && inHeader { return "binary data (NUL bytes)" }
             if b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D && b != 0x1B && b != 0x0C { controls += 1 }
         }
         if controls * 50 > sample.count { return "binary data (\(controls) control bytes in the first \(sample.count))" }

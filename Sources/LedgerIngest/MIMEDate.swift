@@ -11,7 +11,8 @@ import DeliveryLedger
 ///   count as `+0000` (RFC 5322 §4.3: "treated as if it were -0000");
 /// - `+hh:mm` offsets; a missing zone is read as UTC;
 /// - two-digit years (00–49 → 20xx, 50–99 → 19xx) and three-digit years (+1900) (RFC 5322 §4.3);
-/// - C `asctime` order `Thu Apr 29 23:34:45 2009` and RFC 3339 text.
+/// - C `asctime` order `Thu Apr 29 23:34:45 2009`, full month and weekday names with a 12-hour
+///   clock (`Thursday, April 09, 2003 9:00 PM`), and RFC 3339 text.
 enum MIMEDate {
     static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
     static let weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -72,6 +73,10 @@ enum MIMEDate {
                     continue
                 }
                 if weekdays.contains(p), hour == nil { continue }
+                if t == "am" || t == "pm", let h = hour, h <= 12 {
+                    hour = t == "pm" ? (h == 12 ? 12 : h + 12) : (h == 12 ? 0 : h)
+                    continue
+                }
                 if hour != nil, offsetMinutes == nil {
                     offsetMinutes = zones[String(t)] ?? (t.count <= 5 ? 0 : nil)
                     continue

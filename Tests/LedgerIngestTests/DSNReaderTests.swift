@@ -412,6 +412,12 @@ struct DSNReaderTests {
         }
     }
 
+    @Test("a stray NUL byte after the headers does not make a bounce binary")
+    func strayNul() throws {
+        let bytes = Array(DSNSamples.qmail.utf8) + [0, 0x0A]
+        #expect(try DSNReader.read(bytes, file: "nul.eml").events.count == 1)
+    }
+
     @Test("truncated multipart: cut before the report → error; cut after it → read as far as it goes")
     func truncatedMultipart() throws {
         let full = DSNSamples.report()
@@ -475,6 +481,8 @@ struct DSNReaderTests {
         #expect(MIMEDate.parse("Sun, 23 Nov 2014 19:55:16 +0300 (MSK)") == at("2014-11-23T16:55:16Z"))
         #expect(MIMEDate.parse("Thu Apr 29 23:34:45 2010") == at("2010-04-29T23:34:45Z"))
         #expect(MIMEDate.parse("2026-11-02T09:00:00Z") == at("2026-11-02T09:00:00Z"))
+        #expect(MIMEDate.parse("Thursday, April 09, 2026 9:00 PM") == at("2026-04-09T21:00:00Z"))
+        #expect(MIMEDate.parse("Thursday, April 09, 2026 12:30 AM") == at("2026-04-09T00:30:00Z"))
         #expect(MIMEDate.parse("Mon, 31 Feb 2026 09:00:00 +0000") == nil)
         #expect(MIMEDate.parse("yesterday") == nil)
         #expect(MIMEDate.parse("") == nil)
