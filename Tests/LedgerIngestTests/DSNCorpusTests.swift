@@ -13,7 +13,7 @@ struct DSNCorpusTests {
     /// The project's targets.
     static let reasonTarget = 0.90
     static let hardSoftTarget = 0.97
-    /// What the reader and rule table reach today (rules-2026.11-2: 289/339 reasons, 281/310
+    /// What the reader and rule table reach today (rules-2026.11-2: 290/339 reasons, 281/310
     /// hard/soft): a regression below these fails outright.
     static let reasonFloor = 0.85
     static let hardSoftFloor = 0.90
