@@ -7,8 +7,8 @@
 /// `../shared/corpus/sisimai` relative to the package root (the current directory when it has it,
 /// else found from this source file's path). Every `.eml` file is read in a child process (this
 /// executable, `--single FILE`) with a time limit (default 10 s), so a crash or a hang is counted
-/// instead of ending the run; `--jobs` children run at once (default: the processor count). Each file is read with `DSNOptions(delivery: "corpus")` (the corpus
-/// bounces carry no delivery header).
+/// instead of ending the run; `--jobs` children run at once (default: the processor count). Each
+/// file is read with `DSNOptions(delivery: "corpus")` (the corpus bounces carry no delivery header).
 ///
 /// Printed: reason agreement (matching rows / rows), hard/soft agreement (our type hard vs Sisimai
 /// `hardbounce` yes, on rows whose expected reason is not Invalid domain), the crash/hang count over
