@@ -31,21 +31,9 @@ struct QualifyCommand: OutputCommand {
         var failureReason: String
         var rule: String
         var final: Bool
-        var enhancedStatus: String?
-        var replyCode: Int?
+        @Null var enhancedStatus: String?
+        @Null var replyCode: Int?
         var rules: String
-
-        func encode(to encoder: any Encoder) throws {
-            enum K: String, CodingKey { case failureType, failureReason, rule, final, enhancedStatus, replyCode, rules }
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(failureType, forKey: .failureType)
-            try c.encode(failureReason, forKey: .failureReason)
-            try c.encode(rule, forKey: .rule)
-            try c.encode(final, forKey: .final)
-            try c.encode(enhancedStatus, forKey: .enhancedStatus)
-            try c.encode(replyCode, forKey: .replyCode)
-            try c.encode(rules, forKey: .rules)
-        }
     }
 
     func execute(_ out: inout Output) throws {

@@ -45,14 +45,28 @@ enum Format {
     static func semanticsLabel(_ s: Semantics) -> String { s == .classic ? "Classic" : "EFS" }
 }
 
+/// An optional that JSON output writes as `null` when absent: the synthesized `Encodable` would drop
+/// the key, while the public formats (`Schemas/`) list every key.
+@propertyWrapper
+struct Null<Value: Encodable>: Encodable {
+    var wrappedValue: Value?
+
+    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let v = wrappedValue { try c.encode(v) } else { try c.encodeNil() }
+    }
+}
+
 /// The JSON shape of `ledger project --format json` (`Schemas/project.schema.json`).
 struct ProjectJSON: Encodable {
     struct BasisJSON: Encodable {
         var position: UInt64
-        var recordedAt: String?
+        @Null var recordedAt: String?
         var rules: String
-        var asOf: String?
-        var knownAt: String?
+        @Null var asOf: String?
+        @Null var knownAt: String?
 
         init(_ b: Basis) {
             position = b.position
@@ -60,17 +74,6 @@ struct ProjectJSON: Encodable {
             rules = b.rules
             asOf = b.asOf?.rfc3339
             knownAt = b.knownAt?.rfc3339
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            // Explicit so that an empty ledger's recordedAt is written as null, as the schema says.
-            enum K: String, CodingKey { case position, recordedAt, rules, asOf, knownAt }
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(position, forKey: .position)
-            try c.encode(recordedAt, forKey: .recordedAt)
-            try c.encode(rules, forKey: .rules)
-            try c.encode(asOf, forKey: .asOf)
-            try c.encode(knownAt, forKey: .knownAt)
         }
     }
     struct KPIsJSON: Encodable {
@@ -89,8 +92,8 @@ struct ProjectJSON: Encodable {
         var delivered: Int64
         var bounced: Int64
         var failedBeforeRelay: Int64
-        var bounceRate: Double?
-        var deliveredRate: Double?
+        @Null var bounceRate: Double?
+        @Null var deliveredRate: Double?
         var failedByType: [String: Int64]
         var failedByReason: [String: Int64]
 
@@ -115,34 +118,6 @@ struct ProjectJSON: Encodable {
             failedByType = Dictionary(uniqueKeysWithValues: k.failedByType.map { ($0.key.rawValue, $0.value) })
             failedByReason = Dictionary(uniqueKeysWithValues: k.failedByReason.map { ($0.key.rawValue, $0.value) })
         }
-
-        func encode(to encoder: any Encoder) throws {
-            // Explicit so that absent rates are written as null, as the schema says.
-            enum K: String, CodingKey {
-                case delivery, semantics, toDeliver, success, successRate, sent, failed, pending, takenIntoAccount, retrying
-                case processed, relayed, delivered, bounced, failedBeforeRelay, bounceRate, deliveredRate, failedByType, failedByReason
-            }
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(delivery, forKey: .delivery)
-            try c.encode(semantics, forKey: .semantics)
-            try c.encode(toDeliver, forKey: .toDeliver)
-            try c.encode(success, forKey: .success)
-            try c.encode(successRate, forKey: .successRate)
-            try c.encode(sent, forKey: .sent)
-            try c.encode(failed, forKey: .failed)
-            try c.encode(pending, forKey: .pending)
-            try c.encode(takenIntoAccount, forKey: .takenIntoAccount)
-            try c.encode(retrying, forKey: .retrying)
-            try c.encode(processed, forKey: .processed)
-            try c.encode(relayed, forKey: .relayed)
-            try c.encode(delivered, forKey: .delivered)
-            try c.encode(bounced, forKey: .bounced)
-            try c.encode(failedBeforeRelay, forKey: .failedBeforeRelay)
-            try c.encode(bounceRate, forKey: .bounceRate)
-            try c.encode(deliveredRate, forKey: .deliveredRate)
-            try c.encode(failedByType, forKey: .failedByType)
-            try c.encode(failedByReason, forKey: .failedByReason)
-        }
     }
     var basis: BasisJSON
     var deliveries: [KPIsJSON]
@@ -152,10 +127,10 @@ struct ProjectJSON: Encodable {
 struct StatusJSON: Encodable {
     struct ViewJSON: Encodable {
         var status: String
-        var failureType: String?
-        var failureReason: String?
+        @Null var failureType: String?
+        @Null var failureReason: String?
         var retrying: Bool
-        var decidedBy: UInt64?
+        @Null var decidedBy: UInt64?
 
         init(_ v: MessageStatusView) {
             status = v.status.rawValue
@@ -163,16 +138,6 @@ struct StatusJSON: Encodable {
             failureReason = v.failureReason?.rawValue
             retrying = v.retrying
             decidedBy = v.decidedBy
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            enum K: String, CodingKey { case status, failureType, failureReason, retrying, decidedBy }
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(status, forKey: .status)
-            try c.encode(failureType, forKey: .failureType)
-            try c.encode(failureReason, forKey: .failureReason)
-            try c.encode(retrying, forKey: .retrying)
-            try c.encode(decidedBy, forKey: .decidedBy)
         }
     }
     struct EventJSON: Encodable {
@@ -182,12 +147,12 @@ struct StatusJSON: Encodable {
         var id: String
         var kind: String
         var final: Bool
-        var bounceClass: Int?
-        var smtpCode: Int?
-        var enhancedStatus: String?
-        var response: String?
-        var failureType: String?
-        var failureReason: String?
+        @Null var bounceClass: Int?
+        @Null var smtpCode: Int?
+        @Null var enhancedStatus: String?
+        @Null var response: String?
+        @Null var failureType: String?
+        @Null var failureReason: String?
         var source: String
 
         init(_ r: RecordedEvent) {
@@ -204,26 +169,6 @@ struct StatusJSON: Encodable {
             failureType = r.event.qualification?.type.rawValue
             failureReason = r.event.qualification?.reason.rawValue
             source = r.event.source.rawValue
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            enum K: String, CodingKey {
-                case position, recordedAt, occurredAt, id, kind, final, bounceClass, smtpCode, enhancedStatus, response, failureType, failureReason, source
-            }
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(position, forKey: .position)
-            try c.encode(recordedAt, forKey: .recordedAt)
-            try c.encode(occurredAt, forKey: .occurredAt)
-            try c.encode(id, forKey: .id)
-            try c.encode(kind, forKey: .kind)
-            try c.encode(final, forKey: .final)
-            try c.encode(bounceClass, forKey: .bounceClass)
-            try c.encode(smtpCode, forKey: .smtpCode)
-            try c.encode(enhancedStatus, forKey: .enhancedStatus)
-            try c.encode(response, forKey: .response)
-            try c.encode(failureType, forKey: .failureType)
-            try c.encode(failureReason, forKey: .failureReason)
-            try c.encode(source, forKey: .source)
         }
     }
     var delivery: String
