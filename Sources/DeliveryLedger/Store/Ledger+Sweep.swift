@@ -1,0 +1,78 @@
+import LMDBKit
+
+/// What an expiry sweep did (domain.md §4).
+public struct SweepResult: Sendable, Hashable {
+    /// The `timeout` events appended (one per message that was retrying when its validity ran out).
+    public var appended: Int
+    /// Messages relayed, past their validity, with no outcome at all: counted, never failed — the
+    /// ledger does not invent an outcome the MTA never gave.
+    public var noFeedback: Int
+    /// The log position after the sweep.
+    public var lastPosition: UInt64
+}
+
+extension Ledger {
+    /// The validity period the Enhanced MTA honours: 3.5 days = 302,400 s (Campaign "Sending with
+    /// the Enhanced MTA", Validity period; domain.md §4).
+    public static let validityCapSeconds: Int64 = 302_400
+    /// Campaign's default validity period: 5 days (domain.md §1).
+    public static let defaultValiditySeconds: Int64 = 432_000
+
+    /// The effective validity of a delivery's messages: min(declared validity or 5 days, 3.5 days),
+    /// in seconds, counted from each message's relay (domain.md §4).
+    public func effectiveValiditySeconds(delivery: String) throws(LedgerError) -> Int64 {
+        min(try declaration(delivery: delivery).validitySeconds ?? Ledger.defaultValiditySeconds, Ledger.validityCapSeconds)
+    }
+
+    /// The expiry sweep (domain.md §4): appends, in one atomic batch, a `timeout` for every message
+    /// that is retrying (a soft failure and no final outcome) once its effective validity has run out
+    /// by `now`: `occurredAt` = relay time + effective validity, type soft, reason = the last soft
+    /// failure's. Idempotent: a swept message has a final outcome, so a second sweep appends nothing.
+    /// It decides from what the ledger knows: run it once the MTA's feedback for the period is in (an
+    /// MTA report that arrives later and occurred before the expiry is still recorded, and the latest
+    /// final outcome by valid time decides, domain.md §3).
+    /// - Parameter now: the sweep's instant (UTC).
+    /// - Throws: ``LedgerError``; nothing is appended when it throws.
+    @discardableResult
+    public func sweep(now: Instant) throws(LedgerError) -> SweepResult {
+        var timeouts: [Event] = []
+        var noFeedback = 0
+        for delivery in try deliveries() {
+            let validity = try effectiveValiditySeconds(delivery: delivery)
+            let states: [(String, MessageState)] = try run {
+                try environment.read { txn in
+                    guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
+                    var result: [(String, MessageState)] = []
+                    try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
+                        guard k.count >= 4, Key.readU32(k) == d else { return false }
+                        guard k.count > 4 else { return true }  // the delivery's own stream
+                        let recipient = String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)
+                        if let state = try txn.withValue(tables.messageState, key: Array(v), { try StateCodec.decode($0) }) {
+                            result.append((recipient, state))
+                        }
+                        return true
+                    }
+                    return result
+                }
+            }
+            for (recipient, state) in states where state.final == nil {
+                let relays = [state.relay, state.impliedRelay].compactMap { $0 }
+                guard let relay = relays.min(by: { ($0.occurredAt, $0.position) < ($1.occurredAt, $1.position) }) else { continue }
+                let expiry = relay.occurredAt.adding(seconds: validity)
+                guard expiry <= now else { continue }
+                guard let soft = state.soft else {
+                    noFeedback += 1
+                    continue
+                }
+                let reason = soft.qualification?.reason ?? .unreachable
+                timeouts.append(Event(
+                    id: "sweep-timeout-\(expiry.millisecondsSinceEpoch)", kind: .timeout, delivery: delivery, recipient: recipient,
+                    occurredAt: expiry, response: "validity period of \(validity) s ran out while the MTA was retrying (ledger sweep)",
+                    qualification: Qualification(.soft, reason == .notDefined ? .unreachable : reason), qualifier: "sweep",
+                    source: .ledger))
+            }
+        }
+        let result = try append(timeouts)
+        return SweepResult(appended: result.appended, noFeedback: noFeedback, lastPosition: result.lastPosition)
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import DeliveryLedger
+
+struct SweepCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Append timeouts for messages still retrying when their validity period ran out.",
+        discussion: """
+            Effective validity = min(the delivery's validity, default 5 days; 3.5 days), counted from each \
+            message's relay (domain.md §4). A message retrying at that moment gets a timeout event (soft, \
+            the last soft failure's reason); a relayed message with no feedback at all is only counted. \
+            Running it twice appends nothing new.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The sweep's instant (RFC 3339); default now.") var now: String?
+
+    func validate() throws {
+        if let now, Instant(rfc3339: now) == nil { throw ValidationError("--now '\(now)' is not an RFC 3339 instant like 2026-11-05T21:00:00Z") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open(create: false)
+        let instant = now.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
+        let r = try ledger.sweep(now: instant)
+        out.line("Sweep at \(instant.rfc3339): appended \(r.appended) timeout\(r.appended == 1 ? "" : "s"); "
+                 + "\(r.noFeedback) relayed message\(r.noFeedback == 1 ? "" : "s") past validity with no feedback (not failed).")
+    }
+}
