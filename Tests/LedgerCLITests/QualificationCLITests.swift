@@ -114,3 +114,27 @@ import Testing
         #expect(cli.run("project", "--as-of", "yesterday").exitCode != 0)
     }
 }
+
+@Suite struct HistoryCLITests {
+    /// The timeline shows the status after each event, in valid-time order, under both semantics.
+    @Test func historyShowsTheStatusEachEventLedTo() throws {
+        let cli = CLI()
+        let lines = [
+            #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"s1","kind":"retry","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:10:00Z","smtpCode":452,"response":"452 4.2.2 Mailbox full"}"#,
+            #"{"id":"x1","kind":"delivered","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T10:00:00Z"}"#,
+            #"{"id":"o1","kind":"bounce","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T12:00:00Z","inBand":false,"response":"550 5.1.1 user unknown"}"#,
+        ]
+        // Shuffled arrival: the timeline is still in valid-time order.
+        #expect(cli.run("ingest", cli.file("e.jsonl", [lines[3], lines[1], lines[0], lines[2]].joined(separator: "\n"))).exitCode == 0)
+        let r = cli.run("history", "a@example.com")
+        #expect(r.exitCode == 0, "\(r.error)")
+        let rows = r.output.split(separator: "\n").filter { $0.contains("2026-11-02T") }
+        #expect(rows.count == 4)
+        #expect(rows[0].contains("relay") && rows[0].contains("Sent") && rows[0].contains("Taken into account"))
+        #expect(rows[1].contains("retry [Soft, Mailbox full]") && rows[1].contains("Sent (retrying)"))
+        #expect(rows[2].contains("delivered") && !rows[2].contains("Taken into account"))
+        #expect(rows[3].contains("bounce (final) [Hard, User unknown]") && rows[3].contains("Failed"))
+        #expect(cli.run("history", "nobody@example.com").exitCode != 0)
+    }
+}

@@ -19,6 +19,12 @@ public struct TimeBounds: Sendable, Hashable {
 }
 
 extension Ledger {
+    /// The event as this ledger's projection sees it: a failure qualified by the text rules is
+    /// qualified again with the ledger's rule table (``LedgerOptions/rules``); other events unchanged.
+    public func asProjected(_ event: Event) -> Event {
+        Projector.requalified(event, with: options.rules)
+    }
+
     /// The last log position whose `recordedAt` is ≤ `knownAt` (0 when none): a binary search over
     /// positions, since transaction time never decreases with position.
     func position(knownAt: Instant, _ txn: borrowing Transaction) throws -> UInt64 {

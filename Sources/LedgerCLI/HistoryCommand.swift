@@ -1,0 +1,54 @@
+import ArgumentParser
+import DeliveryLedger
+
+struct HistoryCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show a recipient's timeline: each event and the status it led to under classic and EFS.",
+        discussion: """
+            Events in valid-time order (ties by log position), each with when it occurred and when the ledger \
+            recorded it, what the MTA said and how it was qualified, then the message's status under both \
+            semantics once that event is folded in (domain.md §3).
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var time: TimeOptions
+    @Argument(help: "The recipient address.") var address: String
+    @Option(help: "Only this delivery.") var delivery: String?
+
+    func validate() throws {
+        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open(create: false)
+        let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: address)
+        var shown = 0
+        for d in deliveries {
+            guard let report = try ledger.status(delivery: d, recipient: address, at: time.bounds) else { continue }
+            if shown > 0 { out.line() }
+            shown += 1
+            out.line("\(report.recipient) in delivery \(report.delivery)")
+            out.line(BasisText.line(report.basis))
+            var table = TextTable(header: ["#", "Occurred", "Recorded", "Event", "Classic", "EFS", "MTA said"], rightAligned: false)
+            var state = MessageState()
+            let ordered = report.events.sorted { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+            for r in ordered {
+                let e = ledger.asProjected(r.event)
+                state.apply(e, position: r.position)
+                var what = e.kind.rawValue
+                if e.kind == .bounce { what += e.final ? " (final)" : " (non-final)" }
+                if let q = e.qualification { what += " [\(q.type.label), \(q.reason.label)]" }
+                func label(_ v: MessageStatusView) -> String {
+                    v.status == .takenIntoAccount ? "Taken into account" : v.status.label + (v.retrying ? " (retrying)" : "")
+                }
+                let flat = (e.response ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")
+                table.row("\(r.position)", e.occurredAt.rfc3339, r.recordedAt.rfc3339, what, label(state.view(.classic)), label(state.view(.efs)),
+                          flat.isEmpty ? "—" : String(flat.prefix(70)) + (flat.count > 70 ? "…" : ""))
+            }
+            for l in table.render() { out.line(l) }
+        }
+        if shown == 0 { throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? "")) }
+    }
+}
