@@ -138,3 +138,26 @@ import Testing
         #expect(cli.run("history", "nobody@example.com").exitCode != 0)
     }
 }
+
+@Suite struct QuarantineCLITests {
+    @Test func quarantineListsHardFailuresAndComplaints() throws {
+        let cli = CLI()
+        let lines = [
+            #"{"id":"h","kind":"bounce","delivery":"d1","recipient":"gone@example.com","occurredAt":"2026-11-02T09:00:00Z","bounceClass":10}"#,
+            #"{"id":"c","kind":"complaint","delivery":"d1","recipient":"angry@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"s","kind":"retry","delivery":"d1","recipient":"full@example.com","occurredAt":"2026-11-02T09:00:00Z","bounceClass":22}"#,
+        ]
+        #expect(cli.run("ingest", cli.file("q.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        let csv = cli.run("quarantine", "--format", "csv", "--as-of", "2026-11-03T00:00:00Z")
+        #expect(csv.exitCode == 0, "\(csv.error)")
+        #expect(csv.output == """
+            address,status,reason,since,errorCount
+            angry@example.com,denylisted,denylistedAddress,2026-11-02T09:00:00.000Z,0
+            gone@example.com,quarantine,userUnknown,2026-11-02T09:00:00.000Z,0
+
+            """)
+        let one = cli.run("address", "full@example.com", "--as-of", "2026-11-03T00:00:00Z")
+        #expect(one.output.contains("full@example.com: With errors (Mailbox full)"), "\(one.output)")
+        #expect(one.output.contains("Counted soft errors: 1"))
+    }
+}

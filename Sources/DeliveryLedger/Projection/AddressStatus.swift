@@ -1,0 +1,105 @@
+/// An address's status across deliveries: Campaign's quarantine management (domain.md §6;
+/// Campaign Classic "Understanding quarantine management", reference/campaign.md §4).
+public enum AddressQuarantineStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case valid
+    case withErrors
+    case quarantine
+    case denylisted
+
+    /// Campaign's label.
+    public var label: String {
+        switch self {
+        case .valid: "Valid"
+        case .withErrors: "With errors"
+        case .quarantine: "Quarantine"
+        case .denylisted: "Denylisted"
+        }
+    }
+}
+
+/// The rules' parameters (domain.md §6), with Campaign's defaults.
+public struct QuarantineRules: Sendable, Hashable {
+    /// Counted soft errors that put the address in quarantine (`NmsNPAI_EmailMaxError`, default 5;
+    /// domain.md decides "when the count reaches 5").
+    public var threshold: Int = 5
+    /// Two soft errors both count only if at least this far apart (`NmsNPAI_EmailSignificantErrorDelay`, 1 day).
+    public var spacingSeconds: Int64 = 86_400
+    /// With errors goes back to Valid when the last counted error is this old (10 days).
+    public var resetSeconds: Int64 = 864_000
+    /// A Mailbox full quarantine is lifted after this long (30 days).
+    public var mailboxFullLiftSeconds: Int64 = 2_592_000
+
+    /// Campaign's defaults.
+    public init() {}
+}
+
+/// The address status fold: events of one address across deliveries, in valid-time order.
+///
+/// Rules (domain.md §6): a hard failure → Quarantine at once; a complaint or unsubscribe →
+/// Denylisted; a soft failure counts only if ≥ 24 h after the last counted one, and the address goes
+/// to Quarantine when the count reaches the threshold; ignored and not-defined failures never count;
+/// a delivery, or 10 days without a counted error, resets With errors → Valid; a Mailbox full
+/// quarantine is lifted after 30 days; Quarantine and Denylisted are otherwise never lifted.
+public struct AddressState: Sendable, Hashable {
+    /// The current status.
+    public var status: AddressQuarantineStatus = .valid
+    /// Counted soft errors since the last reset.
+    public var errorCount = 0
+    /// When the last counted error occurred.
+    public var lastCountedAt: Instant?
+    /// The reason of the failure that quarantined the address.
+    public var reason: FailureReason?
+    /// When the address entered Quarantine or Denylisted.
+    public var since: Instant?
+    /// The positions of the events that made the current status (counted errors, the hard failure,
+    /// the complaint).
+    public var causes: [UInt64] = []
+
+    /// An address with no event.
+    public init() {}
+
+    /// Applies the time-based rules up to `t` (resets and lifts that fall due by then).
+    public mutating func advance(to t: Instant, rules: QuarantineRules) {
+        if status == .withErrors, let last = lastCountedAt, last.adding(seconds: rules.resetSeconds) <= t {
+            self = AddressState()
+        } else if status == .quarantine, reason == .mailboxFull, let s = since, s.adding(seconds: rules.mailboxFullLiftSeconds) <= t {
+            self = AddressState()
+        }
+    }
+
+    /// Folds one event (already qualified as the projection sees it) at `position`.
+    public mutating func apply(_ e: Event, position: UInt64, rules: QuarantineRules) {
+        advance(to: e.occurredAt, rules: rules)
+        guard status != .denylisted else { return }
+        switch e.kind {
+        case .complaint, .unsubscribe:
+            status = .denylisted
+            since = e.occurredAt
+            reason = .denylistedAddress
+            causes = [position]
+        case .delivered:
+            if status == .withErrors { self = AddressState() }
+        case .bounce, .retry, .timeout:
+            guard status != .quarantine, let q = e.qualification else { return }
+            switch q.type {
+            case .hard:
+                status = .quarantine
+                since = e.occurredAt
+                reason = q.reason
+                causes.append(position)
+            case .soft:
+                if let last = lastCountedAt, e.occurredAt < last.adding(seconds: rules.spacingSeconds) { return }
+                errorCount += 1
+                lastCountedAt = e.occurredAt
+                causes.append(position)
+                reason = q.reason
+                status = errorCount >= rules.threshold ? .quarantine : .withErrors
+                if status == .quarantine { since = e.occurredAt }
+            case .ignored, .notDefined:
+                return
+            }
+        case .relay, .autoReply, .delivery, .efsFlag:
+            return
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import DeliveryLedger
+import Foundation
+
+struct AddressCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "address",
+        abstract: "Show an address's quarantine status across deliveries, its error count and the events that caused it.",
+        discussion: """
+            Rules (domain.md §6, Campaign quarantine management): a hard failure quarantines at once; a complaint \
+            or unsubscribe denylists; soft errors count when ≥ 24 h apart and quarantine at 5; ignored and \
+            not-defined errors never count; a delivery or 10 days without a counted error resets to Valid; a \
+            Mailbox full quarantine is lifted after 30 days.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The address.") var address: String
+    @Option(name: .customLong("as-of"), help: "The instant to compute the status at (RFC 3339); default now.") var asOf: String?
+
+    func validate() throws {
+        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+        if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open(create: false)
+        guard let r = try ledger.addressStatus(address, asOf: asOf.flatMap { Instant(rfc3339: $0) }) else {
+            throw CLIError("no events for \(address)")
+        }
+        out.line("\(r.address): \(r.state.status.label)" + (r.state.reason.map { " (\($0.label))" } ?? "")
+                 + (r.state.since.map { " since \($0.rfc3339)" } ?? "") + ", as of \(r.at.rfc3339)")
+        out.line("Counted soft errors: \(r.state.errorCount)" + (r.state.lastCountedAt.map { ", last at \($0.rfc3339)" } ?? ""))
+        let causes = Set(r.state.causes)
+        out.line("Events (→ made the current status):")
+        for e in r.events {
+            var line = "  \(causes.contains(e.position) ? "→" : " ") #\(e.position) \(e.event.occurredAt.rfc3339) \(e.event.delivery) \(e.event.kind.rawValue)"
+            if let q = e.event.qualification { line += " [\(q.type.label), \(q.reason.label)]" }
+            out.line(line)
+        }
+    }
+}
+
+struct QuarantineCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quarantine",
+        abstract: "List the addresses in quarantine or denylisted, with the reason: the exclusion list for the sending platform."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(name: .customLong("as-of"), help: "The instant (RFC 3339); default now.") var asOf: String?
+    @Option(help: "Output format: table, csv or json.") var format: String = "table"
+
+    func validate() throws {
+        guard ["table", "csv", "json"].contains(format) else { throw ValidationError("--format must be table, csv or json") }
+        if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
+    }
+
+    struct Row: Encodable {
+        var address: String
+        var status: String
+        @Null var reason: String?
+        @Null var since: String?
+        var errorCount: Int
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open(create: false)
+        let at = asOf.flatMap { Instant(rfc3339: $0) }
+        let rows = try ledger.quarantined(asOf: at).map {
+            Row(address: $0.address, status: $0.state.status.rawValue, reason: $0.state.reason?.rawValue,
+                since: $0.state.since?.rfc3339, errorCount: $0.state.errorCount)
+        }
+        switch format {
+        case "json":
+            struct Doc: Encodable { var asOf: String; var addresses: [Row] }
+            out.line(try JSON.encode(Doc(asOf: (at ?? Ledger.systemClock()).rfc3339, addresses: rows), pretty: true))
+        case "csv":
+            out.line("address,status,reason,since,errorCount")
+            for r in rows { out.line([CSV.field(r.address), r.status, r.reason ?? "", r.since ?? "", String(r.errorCount)].joined(separator: ",")) }
+        default:
+            var table = TextTable(header: ["Address", "Status", "Reason", "Since", "Errors"], rightAligned: false)
+            for r in rows {
+                table.row(r.address, AddressQuarantineStatus(rawValue: r.status)?.label ?? r.status,
+                          r.reason.flatMap { FailureReason(rawValue: $0)?.label } ?? "—", r.since ?? "—", String(r.errorCount))
+            }
+            if rows.isEmpty { out.line("No address is in quarantine or denylisted.") } else { for l in table.render(indent: "") { out.line(l) } }
+        }
+    }
+}
