@@ -161,3 +161,45 @@ import Testing
         #expect(one.output.contains("Counted soft errors: 1"))
     }
 }
+
+@Suite struct VerifyCLITests {
+    /// One byte changed with LMDB's own tools (mdb_dump / mdb_load, Debian's lmdb-utils, installed by
+    /// Tools/install-deps) makes
+    /// `ledger verify` fail naming the position.
+    @Test func verifyFailsAfterARawEdit() throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", try cli.corpus("sparkpost/java-sparkpost/webhook-batch-captured-2017.json")).exitCode == 0)
+        let ok = cli.run("verify")
+        #expect(ok.exitCode == 0, "\(ok.error)")
+        #expect(ok.output.contains("OK"))
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mdb_dump"),
+              FileManager.default.isExecutableFile(atPath: "/usr/bin/mdb_load") else {
+            Issue.record("mdb_dump and mdb_load are needed (Debian's lmdb-utils; Tools/install-deps installs them)")
+            return
+        }
+        func sh(_ command: String) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command]
+            try p.run()
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        let dump = cli.directory.path("log.dump")
+        #expect(try sh("mdb_dump -s log '\(cli.db)' > '\(dump)'") == 0)
+        // Hex dump: a key line then its value line, each starting with a space. Change one byte of
+        // the value of position 3 (key 0000000000000003): its campaign text "test" (74657374) → "tesT".
+        let lines = try String(contentsOfFile: dump, encoding: .utf8).components(separatedBy: "\n")
+        let keyLine = try #require(lines.firstIndex(of: " 0000000000000003"))
+        #expect(lines[keyLine + 1].contains("74657374"))
+        var edited = lines
+        if let range = lines[keyLine + 1].range(of: "74657374") {
+            edited[keyLine + 1] = lines[keyLine + 1].replacingCharacters(in: range, with: "74657354")
+        }
+        try edited.joined(separator: "\n").write(toFile: dump, atomically: true, encoding: .utf8)
+        #expect(try sh("mdb_load -s log -f '\(dump)' '\(cli.db)' 2>/dev/null") == 0)
+        let bad = cli.run("verify")
+        #expect(bad.exitCode != 0)
+        #expect(bad.error.contains("position 3:"), "\(bad.error)")
+    }
+}

@@ -14,6 +14,8 @@ struct AppendBatch {
     private var pending: [UInt64: (event: Event, previous: UInt64)] = [:]
     private var projector: Projector
     private var positions: [UInt64] = []
+    /// The hash chain's value at the last appended position (``HashChain``).
+    private var chainHead: [UInt8]
     /// Per stream touched by the batch: event id (UTF-8) → position, stored and pending.
     private var ids: [UInt32: [[UInt8]: UInt64]] = [:]
     /// Per pending position: the index of its event in the input batch.
@@ -33,9 +35,14 @@ struct AppendBatch {
             }
             next = position + 1
             recordedAt = max(now, header.recordedAt)
+            guard let head = try txn.get(tables.hashes, key: Key.u64(position)), head.count == 32 else {
+                throw LedgerError.corrupt(position: position, what: "no hash-chain entry for the last record")
+            }
+            chainHead = head
         } else {
             next = 1
             recordedAt = now
+            chainHead = HashChain.genesis
         }
         nextDelivery = (try txn.last(tables.deliveryNames).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
         nextStream = (try txn.last(tables.streams).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
@@ -58,6 +65,8 @@ struct AppendBatch {
         let record = RecordCodec.encode(e, stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                                         definesStream: info.head == 0)
         try txn.put(tables.log, key: Key.u64(position), value: record, mode: .append)
+        chainHead = HashChain.next(chainHead, position: position, record: record)
+        try txn.put(tables.hashes, key: Key.u64(position), value: chainHead, mode: .append)
         pending[position] = (e, info.head)
         batchIndex[position] = index
         ids[info.ordinal, default: [:]][Array(e.id.utf8)] = position

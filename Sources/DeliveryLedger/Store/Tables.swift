@@ -12,6 +12,7 @@ import LMDBKit
 /// | `streams` | stream ordinal u32 BE | head position, event count, delivery ordinal, recipient | chain heads: each record links to the previous record of its stream |
 /// | `messageState` | stream ordinal u32 BE | ``StateCodec`` | projection: per-message state |
 /// | `deliveryCounters` | delivery ordinal u32 BE | counters | projection: per-delivery KPI counters |
+/// | `hashes` | position u64 BE | SHA-256, 32 bytes | tamper evidence: hash chain over the records (``HashChain``) |
 ///
 /// There is no per-event secondary index: a stream's events are found by following the
 /// `previous` links from its head, and idempotency is checked along that chain.
@@ -24,20 +25,22 @@ struct Tables: Sendable {
     let streams: Database
     let messageState: Database
     let deliveryCounters: Database
+    let hashes: Database
 
     static let formatVersionKey = Array("format".utf8)
     static let checkpointKey = Array("projection.checkpoint".utf8)
     static let layoutKey = Array("projection.layout".utf8)
     static let rulesKey = Array("projection.rules".utf8)
     /// Version of the on-disk format (tables and record codec).
-    static let formatVersion: UInt64 = 1
+    static let formatVersion: UInt64 = 2
 
     init(environment env: Environment) throws {
-        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters) = try env.write { txn in
+        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes) = try env.write { txn in
             (try txn.openDatabase(named: "log"), try txn.openDatabase(named: "meta"),
              try txn.openDatabase(named: "deliveries"), try txn.openDatabase(named: "deliveryNames"),
              try txn.openDatabase(named: "streamIndex"), try txn.openDatabase(named: "streams"),
-             try txn.openDatabase(named: "messageState"), try txn.openDatabase(named: "deliveryCounters"))
+             try txn.openDatabase(named: "messageState"), try txn.openDatabase(named: "deliveryCounters"),
+             try txn.openDatabase(named: "hashes"))
         }
     }
 

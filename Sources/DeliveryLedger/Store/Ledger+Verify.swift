@@ -1,0 +1,126 @@
+import LMDBKit
+
+/// One thing `verify` found wrong.
+public struct VerifyProblem: Sendable, Hashable, CustomStringConvertible {
+    /// The first log position concerned, when there is one.
+    public var position: UInt64?
+    /// What differs, for people.
+    public var what: String
+
+    public var description: String { (position.map { "position \($0): " } ?? "") + what }
+}
+
+/// What `verify` checked and found.
+public struct VerifyReport: Sendable, Hashable {
+    /// Records read.
+    public var records: UInt64
+    /// The hash chain's head, hex: keep it elsewhere to detect a rewrite of the whole chain.
+    public var head: String
+    /// Problems, as found: first those of the log itself (gaps, hash chain, decoding, links) in
+    /// position order, then those of the indexes and the projection (at most the number asked for).
+    public var problems: [VerifyProblem]
+    /// Whether nothing is wrong.
+    public var isHealthy: Bool { problems.isEmpty }
+}
+
+extension Ledger {
+    /// Checks the ledger against its log (domain.md §2, issue "Time in the ledger" §7): the log is
+    /// gap-free and every record decodes; the SHA-256 hash chain (``HashChain``) recomputed from the
+    /// record bytes equals the stored one at every position; each record's link to the previous
+    /// record of its stream, the stream heads and counts, and the message index agree with the log;
+    /// the persisted projection (per-message states, per-delivery counters, checkpoint) equals a fold
+    /// from scratch. Reads the whole log in one read transaction.
+    /// - Parameter maximumProblems: stop collecting after this many.
+    public func verify(maximumProblems: Int = 20) throws(LedgerError) -> VerifyReport {
+        try run {
+            try environment.read { txn in
+                var problems: [VerifyProblem] = []
+                func report(_ p: UInt64?, _ what: String) { if problems.count < maximumProblems { problems.append(VerifyProblem(position: p, what: what)) } }
+
+                var expected: UInt64 = 1
+                var chain = HashChain.genesis
+                var lastOfStream: [UInt32: UInt64] = [:]
+                var countOfStream: [UInt32: UInt64] = [:]
+                var states: [UInt32: MessageState] = [:]
+                var streamInfos: [UInt32: StreamInfo] = [:]
+                try txn.scan(tables.streams) { k, v in
+                    let ordinal = Key.readU32(k)
+                    streamInfos[ordinal] = try StreamInfo(ordinal: ordinal, bytes: v)
+                    return true
+                }
+                try txn.scan(tables.log) { k, v in
+                    let position = Key.readU64(k)
+                    if position != expected { report(expected, "the log has a gap: the next record is at position \(position)") }
+                    expected = position + 1
+                    let computed = HashChain.next(chain, position: position, record: v)
+                    if let stored = try txn.get(tables.hashes, key: k.map { $0 }) {
+                        if stored != computed { report(position, "the record's bytes differ from those appended (hash chain mismatch)") }
+                        chain = stored  // go on from the stored value to find further, independent changes
+                    } else {
+                        report(position, "no hash-chain entry")
+                        chain = computed
+                    }
+                    let decoded: RecordCodec.Decoded
+                    do { decoded = try RecordCodec.decode(v) } catch let e as CorruptRecordError {
+                        report(position, "the record does not decode: \(e.what)")
+                        return true
+                    }
+                    let stream = decoded.header.stream
+                    let previous = lastOfStream[stream] ?? 0
+                    if decoded.header.previous != previous {
+                        report(position, "links to position \(decoded.header.previous) as the previous record of its stream; the log says \(previous)")
+                    }
+                    lastOfStream[stream] = position
+                    countOfStream[stream, default: 0] += 1
+                    guard let info = streamInfos[stream] else {
+                        report(position, "its stream \(stream) is not in the streams table")
+                        return true
+                    }
+                    if decoded.definesStream, !decoded.event.recipient.utf8.elementsEqual(info.recipient.utf8) {
+                        report(position, "defines recipient '\(decoded.event.recipient)' but the streams table says '\(info.recipient)'")
+                    }
+                    if decoded.event.kind.isMessageEvent {
+                        states[stream, default: MessageState()].apply(Projector.requalified(decoded.event, with: options.rules), position: position)
+                    }
+                    return true
+                }
+                let last = expected - 1
+                if try txn.count(tables.hashes) != Int(last) {
+                    report(nil, "the hash chain has \(try txn.count(tables.hashes)) entries for \(last) records")
+                }
+                var counters: [UInt32: DeliveryCounters] = [:]
+                for (ordinal, info) in streamInfos.sorted(by: { $0.key < $1.key }) {
+                    if info.head != (lastOfStream[ordinal] ?? 0) || info.count != (countOfStream[ordinal] ?? 0) {
+                        report(lastOfStream[ordinal], "stream \(ordinal) ('\(info.recipient)'): head \(info.head) and count \(info.count) differ from the log's \(lastOfStream[ordinal] ?? 0) and \(countOfStream[ordinal] ?? 0)")
+                    }
+                    let indexKey = Tables.streamIndexKey(delivery: info.deliveryOrdinal, recipient: info.recipient)
+                    if try txn.withValue(tables.streamIndex, key: indexKey, { Key.readU32($0) }) != ordinal {
+                        report(lastOfStream[ordinal], "stream \(ordinal) ('\(info.recipient)') is not found through the message index")
+                    }
+                    guard let state = states[ordinal] else { continue }
+                    var c = counters[info.deliveryOrdinal] ?? DeliveryCounters()
+                    c.messages += 1
+                    c.add(state.summary, sign: 1)
+                    counters[info.deliveryOrdinal] = c
+                    let stored = try txn.get(tables.messageState, key: Key.u32(ordinal))
+                    if stored != StateCodec.encode(state) {
+                        report(lastOfStream[ordinal], "the persisted status of '\(info.recipient)' differs from a fold of its events")
+                    }
+                }
+                try txn.scan(tables.deliveryCounters) { k, v in
+                    let d = Key.readU32(k)
+                    let stored = try DeliveryCounters(bytes: v)
+                    if stored != (counters[d] ?? DeliveryCounters()) {
+                        report(nil, "the persisted KPI counters of delivery ordinal \(d) differ from a fold of the log")
+                    }
+                    counters[d] = nil
+                    return true
+                }
+                for d in counters.keys.sorted() { report(nil, "delivery ordinal \(d) has messages but no persisted KPI counters") }
+                let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                if checkpoint != last { report(nil, "the projection checkpoint is \(checkpoint), the log ends at \(last)") }
+                return VerifyReport(records: last, head: HashChain.hex(chain), problems: problems)
+            }
+        }
+    }
+}
