@@ -1,0 +1,33 @@
+import ArgumentParser
+import DeliveryLedger
+
+struct AuditCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "List a delivery's anomalies: events after a final outcome, outcomes without relay, no feedback past validity, late records."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The delivery to audit.") var delivery: String
+    @Option(help: "The audit's instant (RFC 3339); default now.") var now: String?
+    @Option(name: .customLong("late-after"), help: "Seconds between occurring and being recorded that count as late.") var lateAfter: Int64 = 86_400
+
+    func validate() throws {
+        if let now, Instant(rfc3339: now) == nil { throw ValidationError("--now '\(now)' is not an RFC 3339 instant") }
+        guard lateAfter > 0 else { throw ValidationError("--late-after must be positive") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open(create: false)
+        guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
+        let findings = try ledger.audit(delivery: delivery, now: now.flatMap { Instant(rfc3339: $0) }, lateAfterSeconds: lateAfter)
+        out.line("Audit of delivery \(delivery): \(findings.count) finding\(findings.count == 1 ? "" : "s")")
+        for kind in AuditFinding.Kind.allCases {
+            let some = findings.filter { $0.kind == kind }
+            guard !some.isEmpty else { continue }
+            out.line("\(kind.rawValue) (\(some.count)):")
+            for f in some.prefix(50) { out.line("  #\(f.position) \(f.recipient): \(f.detail)") }
+            if some.count > 50 { out.line("  … and \(some.count - 50) more") }
+        }
+    }
+}
