@@ -90,3 +90,21 @@ import Testing
         }
     }
 }
+
+extension TimeTravelTests {
+    /// Each timeline point equals the KPIs as of its bucket's end.
+    @Test func timelinePointsAreTheKPIsAsOfEachBucketEnd() throws {
+        let t = try TestLedger()
+        try t.ledger.append(ProjectionLawsTests.randomDelivery(seed: 31, messages: 30))
+        let points = try t.ledger.timeline(delivery: "p31", bucketSeconds: 3600)
+        #expect(points.count > 2)
+        for p in points {
+            #expect(p.classic == (try t.ledger.kpis(delivery: "p31", semantics: .classic, at: TimeBounds(asOf: p.at)))?.kpis)
+            #expect(p.efs == (try t.ledger.kpis(delivery: "p31", semantics: .efs, at: TimeBounds(asOf: p.at)))?.kpis)
+        }
+        let relays = points.map(\.relays).reduce(0, +)
+        var expected = 0
+        try t.ledger.forEachEvent { if $0.event.kind == .relay { expected += 1 }; return true }
+        #expect(relays == expected)
+    }
+}

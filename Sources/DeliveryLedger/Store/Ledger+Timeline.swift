@@ -1,0 +1,68 @@
+/// A delivery's KPIs at the end of one time bucket, under both semantics, and the throughput in it.
+public struct TimelinePoint: Sendable, Hashable {
+    /// The bucket's end (UTC): the KPIs are as of this instant (valid time).
+    public var at: Instant
+    /// KPIs as of ``at`` under the classic semantics.
+    public var classic: DeliveryKPIs
+    /// KPIs as of ``at`` under the EFS semantics.
+    public var efs: DeliveryKPIs
+    /// Relay events that occurred in the bucket.
+    public var relays: Int
+    /// Delivered events that occurred in the bucket.
+    public var deliveries: Int
+}
+
+extension Ledger {
+    /// Success over time (issue "Time in the ledger" §6): the delivery's KPIs at the end of each
+    /// bucket of `bucketSeconds`, from its first event to its last, folding its events once in
+    /// valid-time order (ties by position). Each point equals `kpis(delivery:semantics:at:)` with
+    /// `asOf` = the bucket's end.
+    public func timeline(delivery: String, bucketSeconds: Int64) throws(LedgerError) -> [TimelinePoint] {
+        precondition(bucketSeconds > 0, "bucketSeconds must be positive")
+        var all: [RecordedEvent] = []
+        for r in try recipients(delivery: delivery) { all += try events(delivery: delivery, recipient: r) }
+        let declarations = try events(delivery: delivery, recipient: "")
+        all.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+        guard let first = all.first?.event.occurredAt, let last = all.last?.event.occurredAt else { return [] }
+        let bucketMs = bucketSeconds * 1000
+        let start = first.millisecondsSinceEpoch - (first.millisecondsSinceEpoch % bucketMs + bucketMs) % bucketMs
+        var states: [String: MessageState] = [:]
+        var counters = DeliveryCounters()
+        var points: [TimelinePoint] = []
+        var i = 0
+        var end = start + bucketMs
+        while true {
+            var relays = 0, delivered = 0
+            while i < all.count, all[i].event.occurredAt.millisecondsSinceEpoch <= end {
+                let r = all[i]
+                let key = r.event.recipient
+                var state = states[key] ?? {
+                    counters.messages += 1
+                    counters.add(MessageState().summary, sign: 1)
+                    return MessageState()
+                }()
+                counters.add(state.summary, sign: -1)
+                state.apply(asProjected(r.event), position: r.position)
+                counters.add(state.summary, sign: 1)
+                states[key] = state
+                if r.event.kind == .relay { relays += 1 }
+                if r.event.kind == .delivered { delivered += 1 }
+                i += 1
+            }
+            let at = Instant(millisecondsSinceEpoch: end)
+            var declared: Int64?
+            for d in declarations.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) })
+            where d.event.occurredAt <= at {
+                if let v = d.event.toDeliver { declared = v }
+            }
+            points.append(TimelinePoint(
+                at: at,
+                classic: DeliveryKPIs(delivery: delivery, semantics: .classic, counters: counters, declaredToDeliver: declared),
+                efs: DeliveryKPIs(delivery: delivery, semantics: .efs, counters: counters, declaredToDeliver: declared),
+                relays: relays, deliveries: delivered))
+            if end >= last.millisecondsSinceEpoch { break }
+            end += bucketMs
+        }
+        return points
+    }
+}
