@@ -32,6 +32,10 @@ enum CanonicalLineReader {
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var result = ParsedInput(format: .jsonl)
+        // Find the non-blank lines first (one memchr scan), then decode them on every core: lines are
+        // independent. Results are assembled in line order, so the first error is the first line's.
+        var lines: [Range<Int>] = []
+        var numbers: [Int] = []
         var lineStart = start
         var number = 0
         while lineStart < bytes.count {
@@ -39,15 +43,23 @@ enum CanonicalLineReader {
             let newline = indexOfNewline(in: bytes, from: lineStart) ?? bytes.count
             var lineEnd = newline
             if lineEnd > lineStart, bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
-            let line = bytes[lineStart..<lineEnd]
+            let line = lineStart..<lineEnd
             lineStart = newline + 1
-            if line.allSatisfy(JSONScanner.isWhitespace) { continue }
+            if bytes[line].allSatisfy(JSONScanner.isWhitespace) { continue }
+            lines.append(line)
+            numbers.append(number)
+        }
+        let lineNumbers = numbers
+        let outcomes = Parallel.map(lines) { i, range in
+            Result { () throws(IngestError) -> Event in try event(line: bytes[range], number: lineNumbers[i], file: file) }
+        }
+        for (i, outcome) in outcomes.enumerated() {
             do {
-                result.events.append(try event(line: line, number: number, file: file))
-                result.locations.append("line \(number)")
+                result.events.append(try outcome.get())
+                result.locations.append("line \(numbers[i])")
             } catch {
                 guard skipInvalid else { throw error }
-                result.rejected.append(RejectedRecord(error: error, raw: Array(line)))
+                result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[lines[i]])))
             }
         }
         return result

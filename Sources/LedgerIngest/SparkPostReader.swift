@@ -1,12 +1,4 @@
 import DeliveryLedger
-import Dispatch
-import Foundation
-
-/// A buffer shared by `concurrentPerform` workers that write disjoint indexes (invariant for
-/// `@unchecked Sendable`: no two workers touch the same element, and the buffer outlives them).
-struct UncheckedSendableBuffer<T>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<T?>
-}
 
 /// Reads SparkPost / Momentum webhook batches and Events-API results (internal; the rules are
 /// documented on ``FeedReader``).
@@ -15,23 +7,6 @@ enum SparkPostReader {
     enum Outcome {
         case event(Event)
         case skipped(String)
-    }
-
-    /// Runs `body` for every element, spread over the machine's cores in contiguous chunks; results
-    /// come back in element order.
-    static func decodeInParallel<T: Sendable>(_ elements: [Range<Int>], _ body: @Sendable (Int, Range<Int>) -> T) -> [T] {
-        let count = elements.count
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, count / 256))
-        guard workers > 1 else { return elements.enumerated().map { body($0.offset, $0.element) } }
-        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
-        results.initialize(repeating: nil)
-        defer { _ = results.deinitialize(); results.deallocate() }
-        let box = UncheckedSendableBuffer(buffer: results)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lower = count * w / workers, upper = count * (w + 1) / workers
-            for i in lower..<upper { box.buffer[i] = body(i, elements[i]) }  // each index written by one worker only
-        }
-        return results.map { $0! }
     }
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, deliveryKey: String?, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
@@ -62,7 +37,7 @@ enum SparkPostReader {
 
         // Elements are independent: decode them on every core, then assemble in input order (the
         // first error is still the one of the lowest element index).
-        let outcomes = decodeInParallel(elements) { index, range in
+        let outcomes = Parallel.map(elements) { index, range in
             Result { () throws(IngestError) -> Outcome in try element(bytes[range], index: index, file: file, deliveryKey: deliveryKey) }
         }
         for (index, range) in elements.enumerated() {
