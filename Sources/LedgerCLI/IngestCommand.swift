@@ -18,7 +18,8 @@ struct IngestCommand: OutputCommand {
             Formats: jsonl and sparkpost are auto-detected, and so is a bounce message (dsn: RFC 3464 \
             delivery status notifications, plain-text bounces, auto-replies, ARF complaints), whose delivery \
             is read from the returned message's --delivery-header (default X-Delivery-ID), else --delivery. \
-            A Postfix log (--format postfix) needs --delivery; its year-less syslog stamps are read as UTC, \
+            A Postfix log (--format postfix) needs --delivery; its year-less syslog stamps are read as UTC \
+            (or --utc-offset), \
             in --year or, by default, the year that puts no event in the future.
             """
     )
@@ -34,6 +35,8 @@ struct IngestCommand: OutputCommand {
     var deliveryHeader: String = "X-Delivery-ID"
     @Option(help: "Postfix logs: the year of the first year-less syslog line (default: inferred so no event is in the future).")
     var year: Int?
+    @Option(name: .customLong("utc-offset"), help: "Postfix logs: the UTC offset of year-less syslog stamps, e.g. +09:00 or -05:00 (default +00:00).")
+    var utcOffset: String?
     @Flag(name: .customLong("skip-invalid"), help: "Append the valid records and skip the invalid ones.") var skipInvalid = false
     @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file.")
     var rejectFile: String?
@@ -45,6 +48,7 @@ struct IngestCommand: OutputCommand {
         guard !files.isEmpty else { throw ValidationError("name at least one FILE to ingest") }
         if format == "postfix" && (delivery ?? "").isEmpty { throw ValidationError("a Postfix log does not name its delivery: give --delivery ID") }
         if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be 1970...9999") }
+        if let utcOffset, Self.offsetSeconds(utcOffset) == nil { throw ValidationError("--utc-offset '\(utcOffset)' is not like +09:00 or -05:00") }
         if rejectFile != nil && !skipInvalid { throw ValidationError("--reject-file goes with --skip-invalid") }
         if let key = deliveryKey, key.isEmpty { throw ValidationError("--delivery-key needs a field name, e.g. rcpt_meta.delivery_id") }
         if let rejectFile {
@@ -62,6 +66,7 @@ struct IngestCommand: OutputCommand {
         options.delivery = delivery
         options.deliveryHeader = deliveryHeader
         options.year = year
+        options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
         options.qualifier = try RulesOption.qualifier(database.rules)
         var parsed: [(file: String, input: ParsedInput)] = []
         for file in try expandDirectories(files) {
@@ -134,6 +139,14 @@ struct IngestCommand: OutputCommand {
         default:
             return CLIError("\(error). Nothing was appended.")
         }
+    }
+
+    /// `+HH:MM` / `-HH:MM` (at most 18 hours) in seconds east of UTC.
+    static func offsetSeconds(_ text: String) -> Int? {
+        let parts = text.dropFirst().split(separator: ":")
+        guard let sign = text.first, sign == "+" || sign == "-", parts.count == 2, parts[0].count == 2, parts[1].count == 2,
+              let h = Int(parts[0]), let m = Int(parts[1]), h <= 18, m < 60, h * 3600 + m * 60 <= 18 * 3600 else { return nil }
+        return (sign == "-" ? -1 : 1) * (h * 3600 + m * 60)
     }
 
     /// Replaces each directory by the `.eml` files in it, sorted by name.

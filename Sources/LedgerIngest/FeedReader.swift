@@ -113,7 +113,7 @@ public enum FeedReader {
             }
             return try PostfixLogReader.read(bytes, file: file, options: PostfixOptions(
                 delivery: delivery, year: options.year, reference: options.reference,
-                qualifier: options.qualifier, skipInvalid: options.skipInvalid))
+                timeZoneOffsetSeconds: options.timeZoneOffsetSeconds, qualifier: options.qualifier, skipInvalid: options.skipInvalid))
         }
     }
 

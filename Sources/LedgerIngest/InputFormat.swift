@@ -54,6 +54,9 @@ public struct IngestOptions: Sendable {
     public var deliveryHeader: String = "X-Delivery-ID"
     /// Postfix only: the year of the first year-less syslog stamp (`nil`: inferred from ``reference``).
     public var year: Int? = nil
+    /// Postfix only: the offset east of UTC, in seconds, of the local time year-less syslog stamps are
+    /// written in (default 0: UTC).
+    public var timeZoneOffsetSeconds: Int = 0
     /// Postfix only: the ingest time, to infer years so that no event is in the future.
     public var reference: Instant = Ledger.systemClock()
     /// DSN and Postfix: the text qualifier for failure texts (domain.md §5.3).

@@ -80,4 +80,15 @@ import Testing
         }
         #expect(cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--year", "2018", log).output.contains("Appended 0 events"))
     }
+
+    /// Year-less syslog stamps in local time: "Oct 10 15:59:30" at +09:00 is 06:59:30 UTC.
+    @Test func postfixUTCOffset() throws {
+        let cli = CLI()
+        let log = try cli.corpus("postfix/youyo-test.log")
+        let r = cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--year", "2018", "--utc-offset", "+09:00", log)
+        #expect(r.exitCode == 0, "\(r.error)")
+        let status = cli.run("status", "test@example.to", "--format", "json")
+        #expect(status.output.contains(#""occurredAt":"2018-10-10T06:59:30.000Z""#), "\(status.output)")
+        #expect(cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--utc-offset", "9h", log).exitCode != 0)
+    }
 }
