@@ -39,17 +39,6 @@ public enum BounceClassTable {
         }
     }
 
-    /// Qualifies a failure from its basic reply code and enhanced status code alone, for failures
-    /// that carry no bounce class (domain.md §5.3, last resort): a class-4 enhanced code or a 4xx reply
-    /// is Unreachable, soft; anything else (5xx, unknown) is Not defined.
-    public static func fallback(smtpCode: Int?, enhancedStatus: EnhancedStatusCode?) -> Qualification {
-        if let e = enhancedStatus {
-            return e.isTemporary ? Qualification(.soft, .unreachable) : Qualification(.notDefined, .notDefined)
-        }
-        if let c = smtpCode, (400..<500).contains(c) { return Qualification(.soft, .unreachable) }
-        return Qualification(.notDefined, .notDefined)
-    }
-
     /// Whether a response text reports the MTA giving up at the end of the validity period
     /// (domain.md §5.2: `5.4.7`, "message timeout", "exceeded max time"; Momentum's
     /// `554 5.4.7 [internal] exceeded max time without delivery`, reference/mta.md §1.5).

@@ -10,16 +10,14 @@ struct AppendBatch {
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
     private var deliveryOrdinals: [[UInt8]: UInt32] = [:]
     private var streams: [StreamKey: StreamInfo] = [:]
-    /// Events appended by this batch, by position, with their previous link.
-    private var pending: [UInt64: (event: Event, previous: UInt64)] = [:]
+    /// Events appended by this batch, by position, with their index in the input batch.
+    private var pending: [UInt64: (event: Event, index: Int)] = [:]
     private var projector: Projector
     private var positions: [UInt64] = []
     /// The hash chain's value at the last appended position (``HashChain``).
     private var chainHead: [UInt8]
     /// Per stream touched by the batch: event id (UTF-8) → position, stored and pending.
     private var ids: [UInt32: [[UInt8]: UInt64]] = [:]
-    /// Per pending position: the index of its event in the input batch.
-    private var batchIndex: [UInt64: Int] = [:]
     private var duplicates: [Int] = []
 
     init(_ txn: borrowing Transaction, tables: Tables, now: Instant, rules: TextQualifier) throws {
@@ -67,8 +65,7 @@ struct AppendBatch {
         try txn.put(tables.log, key: Key.u64(position), value: record, mode: .append)
         chainHead = HashChain.next(chainHead, position: position, record: record)
         try txn.put(tables.hashes, key: Key.u64(position), value: chainHead, mode: .append)
-        pending[position] = (e, info.head)
-        batchIndex[position] = index
+        pending[position] = (e, index)
         ids[info.ordinal, default: [:]][Array(e.id.utf8)] = position
         info.head = position
         info.count += 1
@@ -90,7 +87,7 @@ struct AppendBatch {
         if ids[info.ordinal] == nil { ids[info.ordinal] = try storedIds(from: info.head, txn) }
         guard let position = ids[info.ordinal]![Array(e.id.utf8)] else { return nil }
         let recorded: Event
-        if let (pendingEvent, _) = pending[position] {
+        if let pendingEvent = pending[position]?.event {
             recorded = pendingEvent
         } else {
             var stored = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
@@ -99,10 +96,9 @@ struct AppendBatch {
             recorded = stored
         }
         guard recorded.hasSameContent(as: e) else {
-            let inBatch = pending[position] != nil
+            let other = pending[position]?.index
             throw LedgerError.conflict(index: index, eventId: e.id, stream: key,
-                                       recordedPosition: inBatch ? nil : position,
-                                       batchIndex: inBatch ? batchIndex[position] : nil)
+                                       recordedPosition: other == nil ? position : nil, batchIndex: other)
         }
         return position
     }

@@ -49,17 +49,22 @@ extension Ledger {
     public func recipients(delivery: String) throws(LedgerError) -> [String] {
         try run {
             try environment.read { txn in
-                guard let ordinal = try deliveryOrdinal(delivery, txn) else { return [] }
-                let prefix = Key.u32(ordinal)
-                var result: [String] = []
-                try txn.scan(tables.streamIndex, from: prefix) { k, _ in
-                    guard k.count >= 4, Key.readU32(k) == ordinal else { return false }
-                    if k.count > 4 { result.append(String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)) }
-                    return true
-                }
-                return result
+                guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
+                return try streams(ofDelivery: d, txn).compactMap { $0.recipient.isEmpty ? nil : $0.recipient }
             }
         }
+    }
+
+    /// The streams of a delivery, in byte order of recipient: its own stream (recipient empty) first,
+    /// then one per message — a key range of the message index, no log scan.
+    func streams(ofDelivery d: UInt32, _ txn: borrowing Transaction) throws -> [(ordinal: UInt32, recipient: String)] {
+        var result: [(ordinal: UInt32, recipient: String)] = []
+        try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
+            guard k.count >= 4, Key.readU32(k) == d else { return false }
+            result.append((Key.readU32(v), String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)))
+            return true
+        }
+        return result
     }
 
     func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32? {

@@ -43,14 +43,10 @@ extension Ledger {
                 try environment.read { txn in
                     guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
                     var result: [(String, MessageState)] = []
-                    try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
-                        guard k.count >= 4, Key.readU32(k) == d else { return false }
-                        guard k.count > 4 else { return true }  // the delivery's own stream
-                        let recipient = String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)
-                        if let state = try txn.withValue(tables.messageState, key: Array(v), { try StateCodec.decode($0) }) {
+                    for (ordinal, recipient) in try streams(ofDelivery: d, txn) where !recipient.isEmpty {
+                        if let state = try txn.withValue(tables.messageState, key: Key.u32(ordinal), { try StateCodec.decode($0) }) {
                             result.append((recipient, state))
                         }
-                        return true
                     }
                     return result
                 }

@@ -74,15 +74,7 @@ extension Ledger {
                 let (basis, limit) = try basis(bounds, txn)
                 var counters = DeliveryCounters()
                 var declared: Int64?
-                let prefix = Key.u32(d)
-                var streams: [(UInt32, String)] = []
-                try txn.scan(tables.streamIndex, from: prefix) { k, v in
-                    guard k.count >= 4, Key.readU32(k) == d else { return false }
-                    let recipient = String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)
-                    streams.append((Key.readU32(v), recipient))
-                    return true
-                }
-                for (ordinal, recipient) in streams {
+                for (ordinal, recipient) in try streams(ofDelivery: d, txn) {
                     guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
                         throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
                     }
