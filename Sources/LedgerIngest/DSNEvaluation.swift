@@ -78,6 +78,7 @@ public enum DSNEvaluation {
 
     /// One compared row.
     public struct Row: Sendable {
+        /// The corpus row compared.
         public var expectation: Expectation
         /// What it compares as (see ``DSNEvaluation``).
         public var expected: String
@@ -99,17 +100,24 @@ public enum DSNEvaluation {
     public struct Report: Sendable {
         /// Every row, in the expectations' order.
         public var rows: [Row]
-        /// Files read, crashed or hung.
+        /// Files read.
         public var filesRead: Int
+        /// Files whose read crashed or hung (run in a child process with a time limit).
         public var crashes: [String]
         /// Files whose read ended in an error (file name → message).
         public var errors: [(String, String)]
 
+        /// Rows whose reasons agree.
         public var reasonMatches: Int { rows.filter(\.reasonAgrees).count }
+        /// reasonMatches / rows, 0…1.
         public var reasonAgreement: Double { rows.isEmpty ? 0 : Double(reasonMatches) / Double(rows.count) }
+        /// Rows counted for hard/soft (expected reason not Invalid domain).
         public var hardSoftRows: Int { rows.filter { $0.hardSoftAgrees != nil }.count }
+        /// Counted rows whose hard/soft flags agree.
         public var hardSoftMatches: Int { rows.filter { $0.hardSoftAgrees == true }.count }
+        /// hardSoftMatches / hardSoftRows, 0…1.
         public var hardSoftAgreement: Double { hardSoftRows == 0 ? 0 : Double(hardSoftMatches) / Double(hardSoftRows) }
+        /// Rows where the reason or the hard/soft flag differs.
         public var disagreements: [Row] { rows.filter { !$0.reasonAgrees || $0.hardSoftAgrees == false } }
 
         /// The figures and the disagreements, for people.
