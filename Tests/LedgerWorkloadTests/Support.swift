@@ -156,3 +156,11 @@ struct Problems {
     /// The first few problems and their count, for an issue's comment.
     var summary: String { "\(list.count) problem(s): \(list.prefix(8).joined(separator: "; "))" }
 }
+
+/// Parameterized tests print their arguments: describe a workload by its spec, not its contents
+/// (the default description is megabytes long).
+extension Workload: CustomTestStringConvertible {
+    public var testDescription: String {
+        "Workload(\(spec.deliveries) × \(spec.recipientsPerDelivery), seed \(spec.seed))"
+    }
+}
