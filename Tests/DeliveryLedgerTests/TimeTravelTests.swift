@@ -108,3 +108,56 @@ extension TimeTravelTests {
         #expect(relays == expected)
     }
 }
+
+extension TimeTravelTests {
+    /// Property: the KPIs at (as-of, known-at) — read from the valid-time steps and minute
+    /// checkpoints — equal, field for field, the KPIs of a fresh ledger holding exactly the events
+    /// those bounds select; also after a rebuild that writes its work in chunks of 7 events (so that
+    /// one transaction's steps are split across chunks).
+    @Test(arguments: [41, 42, 43, 44] as [UInt64])
+    func pastKPIsEqualAFreshLedgerOfTheSelectedEvents(seed: UInt64) throws {
+        var options = LedgerOptions()
+        options.catchUpChunk = 7
+        let t = try TestLedger(options: options)
+        var rng = ProjectionLawsTests.Rng(state: seed)
+        var rest = ProjectionLawsTests.randomDelivery(seed: seed, messages: 50)[...]
+        while !rest.isEmpty {
+            let n = Int.random(in: 1...25, using: &rng)
+            try t.ledger.append(Array(rest.prefix(n)))
+            rest = rest.dropFirst(n)
+            t.clock.advance(seconds: Int64.random(in: 1...100, using: &rng))
+        }
+        var all: [RecordedEvent] = []
+        try t.ledger.forEachEvent { all.append($0); return true }
+        let delivery = "p\(seed)"
+        var cases: [TimeBounds] = []
+        for _ in 0..<12 {
+            // Instants on events, and between them (a random number of milliseconds off, across minutes).
+            var asOf = Bool.random(using: &rng) ? all.randomElement(using: &rng)!.event.occurredAt : nil
+            if let a = asOf, Bool.random(using: &rng) {
+                asOf = Instant(millisecondsSinceEpoch: a.millisecondsSinceEpoch + Int64.random(in: -90_000...90_000, using: &rng))
+            }
+            let knownAt = Bool.random(using: &rng) ? all.randomElement(using: &rng)!.recordedAt : nil
+            cases.append(TimeBounds(asOf: asOf, knownAt: knownAt))
+        }
+        func check() throws {
+            for bounds in cases where !bounds.isUnbounded {
+                let chosen = all.filter { ($0.event.occurredAt <= (bounds.asOf ?? .latest)) && ($0.recordedAt <= (bounds.knownAt ?? .latest)) }
+                let fresh = try TestLedger()
+                try fresh.ledger.append(chosen.map(\.event))
+                for s in Semantics.allCases {
+                    let expected = try fresh.ledger.kpis(delivery: delivery, semantics: s)
+                    let got = try t.ledger.kpis(delivery: delivery, semantics: s, at: bounds)?.kpis
+                    if let expected {
+                        #expect(got == expected, "\(bounds) \(s)")
+                    } else {
+                        #expect(got?.toDeliver == 0 && got?.success == 0, "\(bounds) \(s): nothing selected")
+                    }
+                }
+            }
+        }
+        try check()
+        try t.ledger.rebuildProjection()
+        try check()
+    }
+}

@@ -24,10 +24,13 @@ public struct TestLedger: Sendable {
     public let ledger: Ledger
     public let clock: TestClock
 
-    public init(start: Instant = Instant(secondsSinceEpoch: 1_800_000_000), initialMapSize: Int? = nil) throws {
+    /// A ledger in a fresh temporary directory, not durable, with a ``TestClock`` starting at `start`;
+    /// `options` supplies any other setting (its clock and durability are replaced).
+    public init(start: Instant = Instant(secondsSinceEpoch: 1_800_000_000), initialMapSize: Int? = nil,
+                options base: LedgerOptions = LedgerOptions()) throws {
         directory = TemporaryDirectory()
         clock = TestClock(start)
-        var options = LedgerOptions()
+        var options = base
         options.durable = false
         if let initialMapSize { options.initialMapSize = initialMapSize }
         let clock = self.clock

@@ -5,7 +5,8 @@
 /// (255 none), u8 beforeRelay.
 enum StateCodec {
     /// Bump when the layout or the fold rules change: the projection is then rebuilt from the log.
-    static let layoutVersion: UInt64 = 1
+    /// 2: the valid-time steps and buckets (``ValidTime``) joined the projection.
+    static let layoutVersion: UInt64 = 2
 
     static func encode(_ s: MessageState) -> [UInt8] {
         var w = ByteWriter(capacity: 48)

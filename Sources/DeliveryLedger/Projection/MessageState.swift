@@ -89,14 +89,18 @@ public struct MessageState: Sendable, Hashable {
 
     /// Folds one event into the state. Events of other kinds than relay and outcomes are ignored.
     public mutating func apply(_ e: Event, position: UInt64) {
-        let mark = OutcomeMark(occurredAt: e.occurredAt, position: position, kind: e.kind,
-                               qualification: e.qualification, beforeRelay: e.beforeRelay)
-        switch e.kind {
+        apply(OutcomeMark(occurredAt: e.occurredAt, position: position, kind: e.kind,
+                          qualification: e.qualification, beforeRelay: e.beforeRelay), isFinal: e.final)
+    }
+
+    /// Folds one event given as its mark; `isFinal` is the event's `final` flag (bounces only).
+    mutating func apply(_ mark: OutcomeMark, isFinal finalFlag: Bool) {
+        switch mark.kind {
         case .relay:
             if relay.map({ !mark.isLater(than: $0) }) ?? true { relay = mark }
         case .delivered, .bounce, .retry, .timeout:
-            if !e.beforeRelay, impliedRelay.map({ !mark.isLater(than: $0) }) ?? true { impliedRelay = mark }
-            let isFinal = e.kind == .delivered || e.kind == .timeout || (e.kind == .bounce && e.final)
+            if !mark.beforeRelay, impliedRelay.map({ !mark.isLater(than: $0) }) ?? true { impliedRelay = mark }
+            let isFinal = mark.kind == .delivered || mark.kind == .timeout || (mark.kind == .bounce && finalFlag)
             if isFinal {
                 if final.map({ mark.isLater(than: $0) }) ?? true { final = mark }
             } else {

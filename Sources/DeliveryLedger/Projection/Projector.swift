@@ -5,6 +5,11 @@ import LMDBKit
 struct Projector {
     private var states: [UInt32: (state: MessageState, delivery: UInt32)] = [:]
     private var counters: [UInt32: DeliveryCounters] = [:]
+    /// Per stream touched: its events before this projector saw it, and the ones it folded since
+    /// (for the valid-time steps, ``ValidTime``).
+    private var histories: [UInt32: (delivery: UInt32, before: [ValidTime.Item], added: [ValidTime.Item])] = [:]
+    /// How many events were folded since the last ``write(_:_:checkpoint:)``.
+    private(set) var pendingEvents = 0
     /// The rule table that (re-)qualifies text-qualified failures.
     let rules: TextQualifier
 
@@ -25,8 +30,9 @@ struct Projector {
         return copy
     }
 
-    /// Folds one message event at `position` of stream `stream` (a message of delivery `delivery`).
-    mutating func apply(_ e: Event, position: UInt64, stream: UInt32, delivery: UInt32,
+    /// Folds one message event at `position` of stream `stream` (a message of delivery `delivery`),
+    /// recorded at `recordedAt`; `previous` is the record's link to the previous event of its stream.
+    mutating func apply(_ e: Event, position: UInt64, recordedAt: Instant, previous: UInt64, stream: UInt32, delivery: UInt32,
                         _ txn: borrowing Transaction, _ tables: Tables) throws {
         var c = try counters[delivery] ?? loadCounters(delivery, txn, tables)
         var state: MessageState
@@ -39,26 +45,86 @@ struct Projector {
             c.messages += 1
             c.add(state.summary, sign: 1)
         }
+        let projected = Self.requalified(e, with: rules)
         c.add(state.summary, sign: -1)
-        state.apply(Self.requalified(e, with: rules), position: position)
+        state.apply(projected, position: position)
         c.add(state.summary, sign: 1)
         states[stream] = (state, delivery)
         counters[delivery] = c
+        if histories[stream] == nil {
+            histories[stream] = (delivery, try items(from: previous, txn, tables), [])
+        }
+        histories[stream]!.added.append(ValidTime.Item(projected, position: position, recordedAt: recordedAt))
+        pendingEvents += 1
+    }
+
+    /// The stream's events from `head` backwards along its chain, as the projection sees them.
+    private func items(from head: UInt64, _ txn: borrowing Transaction, _ tables: Tables) throws -> [ValidTime.Item] {
+        var result: [ValidTime.Item] = []
+        var p = head
+        while p != 0 {
+            let position = p
+            guard let decoded = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.decode($0) }) else {
+                throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
+            }
+            result.append(ValidTime.Item(Self.requalified(decoded.event, with: rules), position: position,
+                                         recordedAt: decoded.header.recordedAt))
+            guard decoded.header.previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
+            p = decoded.header.previous
+        }
+        return result
     }
 
     private func loadCounters(_ delivery: UInt32, _ txn: borrowing Transaction, _ tables: Tables) throws -> DeliveryCounters {
         try txn.withValue(tables.deliveryCounters, key: Key.u32(delivery)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
     }
 
-    /// Writes the changed states and counters and sets the checkpoint to `checkpoint`.
-    func write(_ txn: borrowing Transaction, _ tables: Tables, checkpoint: UInt64) throws {
+    /// Writes the changed states, counters and valid-time steps, and sets the checkpoint to
+    /// `checkpoint`. The projector is empty afterwards.
+    mutating func write(_ txn: borrowing Transaction, _ tables: Tables, checkpoint: UInt64) throws {
         for (stream, entry) in states.sorted(by: { $0.key < $1.key }) {
             try txn.put(tables.messageState, key: Key.u32(stream), value: StateCodec.encode(entry.state))
         }
         for (delivery, c) in counters {
             try txn.put(tables.deliveryCounters, key: Key.u32(delivery), value: c.bytes)
         }
+        try writeSteps(txn, tables)
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
+        states = [:]
+        counters = [:]
+        histories = [:]
+        pendingEvents = 0
+    }
+
+    /// For each touched stream and each transaction (run of equal `recordedAt`) among its new events:
+    /// the steps it adds, tagged with its last position, and their sums into the minute buckets.
+    private func writeSteps(_ txn: borrowing Transaction, _ tables: Tables) throws {
+        var buckets: [[UInt8]: ValidTime.Vector] = [:]
+        for (_, h) in histories.sorted(by: { $0.key < $1.key }) {
+            var before = h.before
+            var start = 0
+            while start < h.added.count {
+                var end = start + 1
+                while end < h.added.count, h.added[end].recordedAt == h.added[start].recordedAt { end += 1 }
+                let group = Array(h.added[start..<end])
+                let tag = group.map(\.mark.position).max()!
+                for step in ValidTime.difference(before: before, added: group) {
+                    try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: h.delivery, at: step.at, tag: tag), value: step.change.bytes)
+                    buckets[ValidTime.bucketKey(delivery: h.delivery, bucket: ValidTime.bucket(step.at)), default: ValidTime.Vector()].add(step.change)
+                }
+                before += group
+                start = end
+            }
+        }
+        for (key, change) in buckets.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
+            sum.add(change)
+            if sum.isZero {
+                _ = try txn.delete(tables.validBuckets, key: key)
+            } else {
+                try txn.put(tables.validBuckets, key: key, value: sum.bytes)
+            }
+        }
     }
 }

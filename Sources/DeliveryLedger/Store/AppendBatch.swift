@@ -59,6 +59,7 @@ struct AppendBatch {
             return
         }
         let position = next
+        let previous = info.head
         next += 1
         let record = RecordCodec.encode(e, stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                                         definesStream: info.head == 0)
@@ -72,7 +73,8 @@ struct AppendBatch {
         streams[key] = info
         positions.append(position)
         if e.kind.isMessageEvent {
-            try projector.apply(e, position: position, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, tables)
+            try projector.apply(e, position: position, recordedAt: recordedAt, previous: previous, stream: info.ordinal,
+                                delivery: info.deliveryOrdinal, txn, tables)
         }
     }
 
@@ -158,7 +160,7 @@ struct AppendBatch {
     }
 
     /// Writes the touched streams and the projection with its checkpoint.
-    func finish(_ txn: borrowing Transaction) throws {
+    mutating func finish(_ txn: borrowing Transaction) throws {
         for info in streams.values.sorted(by: { $0.ordinal < $1.ordinal }) where info.count > 0 {
             try txn.put(tables.streams, key: Key.u32(info.ordinal), value: info.bytes)
         }

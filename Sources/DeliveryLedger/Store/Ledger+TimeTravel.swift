@@ -60,8 +60,11 @@ extension Ledger {
     }
 
     /// A delivery's KPIs at a past point: valid time `bounds.asOf`, transaction time
-    /// `bounds.knownAt`. Folds the delivery's messages from their chains (the delivery's own events
-    /// only, never the whole log); with no bound it reads the persisted counters.
+    /// `bounds.knownAt`. Read from the valid-time projection (``ValidTime``), never by replaying
+    /// the log: with only `asOf`, the minute checkpoints before `asOf` plus the steps of its own
+    /// minute (cost independent of the delivery's size); with `knownAt`, the delivery's steps up to
+    /// `asOf` whose tag is known at that instant (cost proportional to the delivery's steps). With
+    /// no bound it reads the persisted counters.
     /// - Returns: the KPIs and the basis they are based on; `nil` for an unknown delivery.
     public func kpis(delivery: String, semantics: Semantics, at bounds: TimeBounds) throws(LedgerError) -> (kpis: DeliveryKPIs, basis: Basis)? {
         if bounds.isUnbounded {
@@ -72,29 +75,54 @@ extension Ledger {
             try environment.read { txn in
                 guard let d = try deliveryOrdinal(delivery, txn) else { return nil }
                 let (basis, limit) = try basis(bounds, txn)
-                var counters = DeliveryCounters()
-                var declared: Int64?
-                for (ordinal, recipient) in try streams(ofDelivery: d, txn) {
-                    guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
-                        throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
-                    }
-                    let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: recipient), txn),
-                                          limit: limit, asOf: bounds.asOf)
-                    guard !events.isEmpty else { continue }
-                    if recipient.isEmpty {
-                        for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
-                            if let v = r.event.toDeliver { declared = v }
-                        }
-                        continue
-                    }
-                    var state = MessageState()
-                    for r in events { state.apply(Projector.requalified(r.event, with: options.rules), position: r.position) }
-                    counters.messages += 1
-                    counters.add(state.summary, sign: 1)
-                }
+                let counters = try counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : limit, txn)
+                let declared = try declaredToDeliver(delivery: delivery, d, limit: limit, asOf: bounds.asOf, txn)
                 return (DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: declared), basis)
             }
         }
+    }
+
+    /// The delivery's counters as of `asOf` (valid time; `nil` = no bound) from the steps whose tag
+    /// is ≤ `limit` (`nil` = all).
+    func counters(delivery d: UInt32, asOf: Instant?, limit: UInt64?, _ txn: borrowing Transaction) throws -> DeliveryCounters {
+        var c = DeliveryCounters()
+        let end = asOf?.millisecondsSinceEpoch ?? Int64.max
+        if limit == nil, let asOf {
+            // Minute checkpoints strictly before asOf's minute, then that minute's steps up to asOf.
+            let minute = ValidTime.bucket(asOf.millisecondsSinceEpoch)
+            try txn.scan(tables.validBuckets, from: Key.u32(d)) { k, v in
+                guard k.count == 12, Key.readU32(k) == d else { return false }
+                guard ValidTime.unbiased(Key.readU64(UnsafeRawBufferPointer(rebasing: k[4...]))) < minute else { return false }
+                try ValidTime.Vector(bytes: v).apply(to: &c)
+                return true
+            }
+            try txn.scan(tables.validSteps, from: ValidTime.stepKey(delivery: d, at: minute * ValidTime.bucketMilliseconds, tag: 0)) { k, v in
+                guard k.count == 20, Key.readU32(k) == d else { return false }
+                guard ValidTime.unbiased(Key.readU64(UnsafeRawBufferPointer(rebasing: k[4..<12]))) <= end else { return false }
+                try ValidTime.Vector(bytes: v).apply(to: &c)
+                return true
+            }
+            return c
+        }
+        try txn.scan(tables.validSteps, from: Key.u32(d)) { k, v in
+            guard k.count == 20, Key.readU32(k) == d else { return false }
+            guard ValidTime.unbiased(Key.readU64(UnsafeRawBufferPointer(rebasing: k[4..<12]))) <= end else { return false }
+            if let limit, Key.readU64(UnsafeRawBufferPointer(rebasing: k[12...])) > limit { return true }
+            try ValidTime.Vector(bytes: v).apply(to: &c)
+            return true
+        }
+        return c
+    }
+
+    /// The to-deliver count declared by the delivery's own events that the bounds select.
+    private func declaredToDeliver(delivery: String, _ d: UInt32, limit: UInt64, asOf: Instant?, _ txn: borrowing Transaction) throws -> Int64? {
+        guard let info = try streamInfo(delivery: d, recipient: "", txn) else { return nil }
+        let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn), limit: limit, asOf: asOf)
+        var declared: Int64?
+        for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
+            if let v = r.event.toDeliver { declared = v }
+        }
+        return declared
     }
 
     /// A recipient's status at a past point (see ``kpis(delivery:semantics:at:)``): the fold of the

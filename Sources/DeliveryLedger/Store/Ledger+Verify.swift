@@ -29,7 +29,7 @@ extension Ledger {
     /// record bytes equals the stored one at every position; each record's link to the previous
     /// record of its stream, the stream heads and counts, and the message index agree with the log;
     /// the persisted projection (per-message states, per-delivery counters, checkpoint) equals a fold
-    /// from scratch. Reads the whole log in one read transaction.
+    /// from scratch, and the valid-time steps and minute checkpoints (``ValidTime``) add up to it. Reads the whole log in one read transaction.
     /// - Parameter maximumProblems: stop collecting after this many.
     public func verify(maximumProblems: Int = 20) throws(LedgerError) -> VerifyReport {
         try run {
@@ -105,6 +105,27 @@ extension Ledger {
                     let stored = try txn.get(tables.messageState, key: Key.u32(ordinal))
                     if stored != StateCodec.encode(state) {
                         report(lastOfStream[ordinal], "the persisted status of '\(info.recipient)' differs from a fold of its events")
+                    }
+                }
+                // The valid-time projection: per delivery, the steps and the minute checkpoints
+                // each add up to the counters (every message's step function ends at its state).
+                var stepSums: [UInt32: DeliveryCounters] = [:]
+                var bucketSums: [UInt32: DeliveryCounters] = [:]
+                try txn.scan(tables.validSteps) { k, v in
+                    try ValidTime.Vector(bytes: v).apply(to: &stepSums[Key.readU32(k), default: DeliveryCounters()])
+                    return true
+                }
+                try txn.scan(tables.validBuckets) { k, v in
+                    try ValidTime.Vector(bytes: v).apply(to: &bucketSums[Key.readU32(k), default: DeliveryCounters()])
+                    return true
+                }
+                for d in Set(counters.keys).union(stepSums.keys).union(bucketSums.keys).sorted() {
+                    let expected = counters[d] ?? DeliveryCounters()
+                    if (stepSums[d] ?? DeliveryCounters()) != expected {
+                        report(nil, "the valid-time steps of delivery ordinal \(d) do not add up to a fold of the log")
+                    }
+                    if (bucketSums[d] ?? DeliveryCounters()) != expected {
+                        report(nil, "the valid-time minute checkpoints of delivery ordinal \(d) do not add up to a fold of the log")
                     }
                 }
                 try txn.scan(tables.deliveryCounters) { k, v in

@@ -22,6 +22,9 @@ public struct LedgerOptions: Sendable {
     /// raw SMTP replies). Opening a ledger with a table of another version than the one its
     /// projection was built with rebuilds the projection from the log (domain.md §5.3).
     public var rules: TextQualifier = .builtIn
+    /// How many events a projection catch-up or rebuild folds before writing them into its
+    /// transaction: bounds the memory of a rebuild (default 262,144 events ≈ tens of MB).
+    public var catchUpChunk: Int = 262_144
     /// Where the ledger logs (map growth, projection rebuilds). Defaults to no logging.
     public var logger: Logger = Logger(label: "DeliveryLedger", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -223,6 +226,8 @@ public final class Ledger: Sendable {
                     }
                     try txn.clear(tables.messageState)
                     try txn.clear(tables.deliveryCounters)
+                    try txn.clear(tables.validSteps)
+                    try txn.clear(tables.validBuckets)
                     checkpoint = 0
                     try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
                 }
@@ -245,8 +250,16 @@ public final class Ledger: Sendable {
                         }
                         streams[ordinal] = info
                     }
-                    try projector.apply(decoded.event, position: position, stream: ordinal,
+                    try projector.apply(decoded.event, position: position, recordedAt: decoded.header.recordedAt,
+                                        previous: decoded.header.previous, stream: ordinal,
                                         delivery: streams[ordinal]!.deliveryOrdinal, txn, tables)
+                    // Bounded memory on a long catch-up: write what was folded so far. A transaction
+                    // (run of equal recordedAt) split here still gets correct valid-time steps: the
+                    // rest of the run reads the first part back from the log as "before", and both
+                    // parts' tags lie inside the run, which a known-at bound takes whole or not at all.
+                    if projector.pendingEvents >= options.catchUpChunk {
+                        try projector.write(txn, tables, checkpoint: position)
+                    }
                     return true
                 }
                 try projector.write(txn, tables, checkpoint: last)

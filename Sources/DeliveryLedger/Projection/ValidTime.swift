@@ -1,0 +1,163 @@
+/// The valid-time projection: how each message's contribution to its delivery's KPI counters
+/// changes along valid time, kept so that a question "as of T" is answered from stored sums plus a
+/// short tail instead of a fold over the delivery's events (issue "Time in the ledger" §2).
+///
+/// A message's contribution at valid time `T` is the summary of the fold of its events with
+/// `occurredAt ≤ T` (``MessageState`` is order-independent, so this is well defined): a step
+/// function of `T` that changes only at its events' `occurredAt` instants. It is stored as **steps**:
+/// at instant `t`, the change of the contribution (a sparse vector of counter changes). Summing the
+/// steps with `t ≤ T` gives the counters as of `T`.
+///
+/// The log grows in transactions; a late event can change the step function at instants in the past.
+/// Each transaction that touches a message therefore writes the difference between the step
+/// functions after and before it, **tagged** with the position of its last event of that message.
+/// The steps with tag ≤ P are then exactly the step function of the log prefix up to P, which is
+/// what a `--known-at` question selects (every known-at bound ends at a transaction's last
+/// position, since a transaction's records share one `recordedAt`).
+///
+/// Two tables hold it (``Tables``):
+/// - `validSteps`: key delivery ordinal u32 BE + biased `t` u64 BE + tag u64 BE → sparse vector;
+/// - `validBuckets`: key delivery ordinal u32 BE + biased minute u64 BE → the sum of every step of
+///   that minute (a periodic checkpoint of the valid-time axis): as of `T` = the buckets before
+///   `T`'s minute + the steps of `T`'s own minute up to `T`.
+enum ValidTime {
+    /// Width of a bucket (a checkpoint of the valid-time axis), in milliseconds.
+    static let bucketMilliseconds: Int64 = 60_000
+
+    /// One event as the valid-time fold needs it.
+    struct Item {
+        var mark: OutcomeMark
+        var isFinal: Bool
+        var recordedAt: Int64
+
+        init(_ e: Event, position: UInt64, recordedAt: Instant) {
+            mark = OutcomeMark(occurredAt: e.occurredAt, position: position, kind: e.kind,
+                               qualification: e.qualification, beforeRelay: e.beforeRelay)
+            isFinal = e.final
+            self.recordedAt = recordedAt.millisecondsSinceEpoch
+        }
+    }
+
+    /// A change of counters: (counter index, change) pairs, indexes ascending, no zero.
+    struct Vector: Hashable, Sendable {
+        var pairs: [(index: Int, value: Int64)] = []
+
+        static func == (a: Vector, b: Vector) -> Bool {
+            a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.index == $1.index && $0.value == $1.value }
+        }
+        func hash(into h: inout Hasher) {
+            for p in pairs { h.combine(p.index); h.combine(p.value) }
+        }
+
+        var isZero: Bool { pairs.isEmpty }
+
+        /// `self + sign × other`.
+        mutating func add(_ other: Vector, sign: Int64 = 1) {
+            var merged: [(index: Int, value: Int64)] = []
+            merged.reserveCapacity(pairs.count + other.pairs.count)
+            var i = 0, j = 0
+            while i < pairs.count || j < other.pairs.count {
+                if j == other.pairs.count || (i < pairs.count && pairs[i].index < other.pairs[j].index) {
+                    merged.append(pairs[i]); i += 1
+                } else if i == pairs.count || other.pairs[j].index < pairs[i].index {
+                    merged.append((other.pairs[j].index, sign * other.pairs[j].value)); j += 1
+                } else {
+                    let v = pairs[i].value + sign * other.pairs[j].value
+                    if v != 0 { merged.append((pairs[i].index, v)) }
+                    i += 1; j += 1
+                }
+            }
+            pairs = merged
+        }
+
+        /// The contribution of one message with summary `s` (nil: the message has no event yet).
+        init(_ s: MessageSummary?) {
+            guard let s else { return }
+            var c = DeliveryCounters()
+            c.messages = 1
+            c.add(s, sign: 1)
+            pairs = c.values.enumerated().compactMap { $0.element != 0 ? ($0.offset, $0.element) : nil }
+        }
+
+        init() {}
+
+        var bytes: [UInt8] {
+            var w = ByteWriter(capacity: 1 + pairs.count * 3)
+            w.varint(UInt64(pairs.count))
+            for p in pairs { w.varint(UInt64(p.index)); w.zigzag(p.value) }
+            return w.bytes
+        }
+
+        init(bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {
+            var r = ByteReader(bytes)
+            let n = try r.varint()
+            guard n <= UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time step: \(n) pairs") }
+            for _ in 0..<n {
+                let i = try r.varint()
+                guard i < UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time step: counter \(i)") }
+                pairs.append((Int(i), try r.zigzag()))
+            }
+            guard r.isAtEnd else { throw CorruptRecordError(what: "valid-time step: trailing bytes") }
+        }
+
+        /// Adds the vector into `counters`.
+        func apply(to counters: inout DeliveryCounters, sign: Int64 = 1) {
+            for p in pairs { counters.values[p.index] += sign * p.value }
+        }
+    }
+
+    /// The step function of a message whose events are `items`: per distinct `occurredAt` (ascending),
+    /// the change of its contribution at that instant.
+    static func steps(_ items: [Item]) -> [(at: Int64, change: Vector)] {
+        let sorted = items.sorted { ($0.mark.occurredAt, $0.mark.position) < ($1.mark.occurredAt, $1.mark.position) }
+        var result: [(at: Int64, change: Vector)] = []
+        var state = MessageState()
+        var previous: MessageSummary?
+        var i = 0
+        while i < sorted.count {
+            let t = sorted[i].mark.occurredAt
+            while i < sorted.count, sorted[i].mark.occurredAt == t {
+                state.apply(sorted[i].mark, isFinal: sorted[i].isFinal)
+                i += 1
+            }
+            let summary = state.summary
+            if summary != previous {
+                var change = Vector(summary)
+                change.add(Vector(previous), sign: -1)
+                if !change.isZero { result.append((t.millisecondsSinceEpoch, change)) }
+                previous = summary
+            }
+        }
+        return result
+    }
+
+    /// The steps a transaction group adds: steps(before ∪ added) − steps(before), by instant,
+    /// zero changes dropped.
+    static func difference(before: [Item], added: [Item]) -> [(at: Int64, change: Vector)] {
+        var byInstant: [Int64: Vector] = [:]
+        for s in steps(before + added) { byInstant[s.at, default: Vector()].add(s.change) }
+        for s in steps(before) { byInstant[s.at, default: Vector()].add(s.change, sign: -1) }
+        return byInstant.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Order-preserving unsigned form of a signed instant or minute.
+    static func biased(_ v: Int64) -> UInt64 { UInt64(bitPattern: v) ^ (1 << 63) }
+    static func unbiased(_ v: UInt64) -> Int64 { Int64(bitPattern: v ^ (1 << 63)) }
+
+    /// The bucket (minute) of an instant, floor division.
+    static func bucket(_ ms: Int64) -> Int64 {
+        ms >= 0 ? ms / bucketMilliseconds : -((-ms + bucketMilliseconds - 1) / bucketMilliseconds)
+    }
+
+    static func stepKey(delivery: UInt32, at: Int64, tag: UInt64) -> [UInt8] {
+        var w = ByteWriter(capacity: 20)
+        w.u32be(delivery); w.u64be(biased(at)); w.u64be(tag)
+        return w.bytes
+    }
+
+    static func bucketKey(delivery: UInt32, bucket: Int64) -> [UInt8] {
+        var w = ByteWriter(capacity: 12)
+        w.u32be(delivery); w.u64be(biased(bucket))
+        return w.bytes
+    }
+}
