@@ -121,7 +121,13 @@ import Testing
         }
         // A rebuild from the log gives the same persisted projection.
         let before = try Self.snapshot(t.ledger, delivery: "p\(seed)")
-        try t.ledger.rebuildProjection()
+        let generation = try t.ledger.projectionInfo().generation
+        let rebuilt = try t.ledger.rebuildProjection()
         #expect(try Self.snapshot(t.ledger, delivery: "p\(seed)") == before)
+        // Into a new generation, folding the whole log, up to its last position.
+        let last = try t.ledger.basis().position
+        #expect(rebuilt.generation == generation + 1 && rebuilt.eventsFolded == last && rebuilt.checkpoint == last)
+        #expect(try t.ledger.projectionInfo().generation == generation + 1)
+        #expect(try t.ledger.verify().isHealthy)
     }
 }

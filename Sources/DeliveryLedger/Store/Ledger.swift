@@ -213,9 +213,12 @@ public final class Ledger: Sendable {
 
     /// Folds the log records past the projection checkpoint into the persisted projection (after
     /// a layout change: from scratch). Normally the projection is already current: appends update it.
-    func catchUpProjection() throws(LedgerError) {
-        try run {
+    @discardableResult
+    func catchUpProjection() throws(LedgerError) -> ProjectionInfo {
+        let started = Self.monotonicSeconds()
+        return try run {
             try environment.write { txn in
+                var generation = try txn.get(tables.meta, key: Tables.generationKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let layout = try txn.get(tables.meta, key: Tables.layoutKey).map { $0.withUnsafeBytes { Key.readU64($0) } }
                 var checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
@@ -229,13 +232,20 @@ public final class Ledger: Sendable {
                     try txn.clear(tables.validSteps)
                     try txn.clear(tables.validBuckets)
                     checkpoint = 0
+                    generation += 1
                     try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
+                    try txn.put(tables.meta, key: Tables.generationKey, value: Key.u64(generation))
                 }
+                let from = checkpoint
                 let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                func info() -> ProjectionInfo {
+                    ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
+                                   eventsFolded: last - from, seconds: Self.monotonicSeconds() - started)
+                }
                 guard checkpoint < last else {
                     try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
                     try txn.put(tables.meta, key: Tables.rulesKey, value: Array(options.rules.table.version.utf8))
-                    return
+                    return info()
                 }
                 var projector = Projector(rules: options.rules)
                 var streams: [UInt32: StreamInfo] = [:]
@@ -263,18 +273,59 @@ public final class Ledger: Sendable {
                     return true
                 }
                 try projector.write(txn, tables, checkpoint: last)
+                return info()
             }
         }
     }
 
-    /// Rebuilds the persisted projection from the whole log, in one transaction (readers keep
-    /// seeing the previous projection until it commits). The log is not changed.
-    public func rebuildProjection() throws(LedgerError) {
+    /// Re-projects: rebuilds the persisted projection (per-message states, per-delivery counters,
+    /// valid-time steps and checkpoints) from the whole log into a new generation, with the
+    /// ledger's rule table (``LedgerOptions/rules``). The new generation is built and switched to in
+    /// one write transaction: readers keep a consistent view of the previous generation until it
+    /// commits, and nothing in the log changes. Opening a ledger with a rule table of another
+    /// version does the same. Switching the EFS flag needs no re-projection: the projection keeps
+    /// the semantics-independent counters both semantics are read from.
+    /// - Returns: the new generation, and how many events were folded in how many seconds.
+    @discardableResult
+    public func rebuildProjection() throws(LedgerError) -> ProjectionInfo {
         try run {
             try environment.write { txn in
                 try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(0))
             }
         }
-        try catchUpProjection()
+        return try catchUpProjection()
     }
+
+    /// The persisted projection's generation, rule table and checkpoint.
+    public func projectionInfo() throws(LedgerError) -> ProjectionInfo {
+        try run {
+            try environment.read { txn in
+                ProjectionInfo(
+                    generation: try txn.get(tables.meta, key: Tables.generationKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0,
+                    rules: try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) } ?? options.rules.table.version,
+                    checkpoint: try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0,
+                    eventsFolded: 0, seconds: 0)
+            }
+        }
+    }
+
+    static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// The persisted projection: which generation, built with which rule table, up to which position.
+public struct ProjectionInfo: Sendable, Hashable {
+    /// Incremented by each rebuild from scratch (1 for the first build).
+    public var generation: UInt64
+    /// The rule table version the projection was built with.
+    public var rules: String
+    /// The last log position folded into it.
+    public var checkpoint: UInt64
+    /// Log records read by the call that returned this (a rebuild: the whole log; else 0).
+    public var eventsFolded: UInt64
+    /// Wall time of that call, in seconds (monotonic clock).
+    public var seconds: Double
 }

@@ -35,6 +35,7 @@ struct Tables: Sendable {
     static let checkpointKey = Array("projection.checkpoint".utf8)
     static let layoutKey = Array("projection.layout".utf8)
     static let rulesKey = Array("projection.rules".utf8)
+    static let generationKey = Array("projection.generation".utf8)
     /// Version of the on-disk format (tables and record codec).
     static let formatVersion: UInt64 = 2
 
