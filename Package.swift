@@ -53,6 +53,21 @@ let package = Package(
         ),
         .executableTarget(name: "ledger", dependencies: ["LedgerCLI"]),
         .executableTarget(name: "qualify-eval", dependencies: ["LedgerIngest", "DeliveryLedger"], path: "Tools/QualifyEval"),
+        // The benchmark's baselines, in C: the same events in raw LMDB (same record bytes, same index
+        // writes) and in SQLite. Benchmark tooling only; the product's C interop stays in LMDBKit.
+        .target(
+            name: "BenchBaselines",
+            path: "Tools/Bench/Baselines",
+            linkerSettings: [.linkedLibrary("lmdb"), .linkedLibrary("sqlite3")]
+        ),
+        .executableTarget(
+            name: "ledger-bench",
+            dependencies: [
+                "DeliveryLedger", "LedgerIngest", "LedgerWorkload", "BenchBaselines",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/Bench/Runner"
+        ),
 
         .target(name: "LedgerTestSupport", dependencies: ["DeliveryLedger"], path: "Tests/LedgerTestSupport"),
         .testTarget(name: "LMDBKitTests", dependencies: ["LMDBKit", "LedgerTestSupport"]),
@@ -64,7 +79,7 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "BenchBaselines" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     target.swiftSettings = settings

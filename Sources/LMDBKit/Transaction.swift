@@ -96,6 +96,15 @@ public struct Transaction: ~Copyable {
         return stat.ms_entries
     }
 
+    /// Size figures of `db` (`mdb_stat`): entries and the pages its B-tree occupies.
+    public func statistics(_ db: Database) throws(LMDBError) -> DatabaseStatistics {
+        var stat = MDB_stat()
+        try check(mdb_stat(txn, db.dbi, &stat), "mdb_stat")
+        return DatabaseStatistics(entries: stat.ms_entries, pageSize: Int(stat.ms_psize), depth: Int(stat.ms_depth),
+                                  branchPages: stat.ms_branch_pages, leafPages: stat.ms_leaf_pages,
+                                  overflowPages: stat.ms_overflow_pages)
+    }
+
     /// The last (greatest) key and its value, copied, or `nil` when `db` is empty.
     public func last(_ db: Database) throws -> (key: [UInt8], value: [UInt8])? {
         var result: (key: [UInt8], value: [UInt8])?
@@ -147,4 +156,18 @@ public struct Transaction: ~Copyable {
         }
         if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get") }
     }
+}
+
+/// What `mdb_stat` reports for one database.
+public struct DatabaseStatistics: Sendable, Hashable {
+    /// Number of key/value pairs.
+    public var entries: Int
+    /// Page size, bytes.
+    public var pageSize: Int
+    /// Height of the B-tree.
+    public var depth: Int
+    /// Internal, leaf and overflow (large value) pages.
+    public var branchPages: Int, leafPages: Int, overflowPages: Int
+    /// Bytes of the pages the database occupies.
+    public var bytes: Int { (branchPages + leafPages + overflowPages) * pageSize }
 }

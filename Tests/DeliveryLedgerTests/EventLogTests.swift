@@ -95,6 +95,15 @@ import Testing
         #expect(Address.normalize(" <John.Doe@Example.COM> ") == "John.Doe@example.com")
         #expect(Address.normalize("no-at-sign") == nil)
         #expect(Address.normalize("a b@example.com") == nil)
+        // ASCII (byte-level path) and non-ASCII (Unicode path) follow the same rules.
+        let cases: [(String, String?)] = [
+            ("ann@example.com", "ann@example.com"), ("\tAnn@EXAMPLE.com>", "Ann@example.com"), ("<<a@b>>", "a@b"),
+            ("@example.com", nil), ("ann@", nil), ("<>", nil), ("", nil), ("ann@exa\u{7F}mple.com", nil),
+            ("a@b@Example.com", "a@b@example.com"), ("ann\n@example.com", nil),
+            (String(repeating: "a", count: 310) + "@example.com", nil), (String(repeating: "a", count: 300) + "@example.com", String(repeating: "a", count: 300) + "@example.com"),
+            ("José@Exämple.COM", "José@exämple.com"), (" <Zoë@ÉCOLE.fr> ", "Zoë@école.fr"), ("zoë @école.fr", nil), ("zoë@", nil),
+        ]
+        for (input, expected) in cases { #expect(Address.normalize(input) == expected, "\(input)") }
         let t = try TestLedger()
         try t.ledger.append([f.relay("John.Doe@example.com", at: 0)])
         #expect(try t.ledger.status(delivery: "d1", recipient: "John.Doe@EXAMPLE.com") != nil)

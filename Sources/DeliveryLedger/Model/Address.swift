@@ -11,6 +11,7 @@ public enum Address {
     ///   non-empty local part and domain, no white space or control characters, at most
     ///   ``maximumLength`` bytes.
     public static func normalize(_ text: String) -> String? {
+        if let fast = normalizeASCII(text) { return fast.isEmpty ? nil : fast }
         var s = Substring(text)
         while let f = s.first, f == " " || f == "\t" || f == "<" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" || l == ">" { s.removeLast() }
@@ -19,8 +20,38 @@ public enum Address {
         let domain = s[s.index(after: at)...]
         guard !local.isEmpty, !domain.isEmpty, s.utf8.count <= maximumLength else { return nil }
         for u in s.unicodeScalars where u.value <= 0x20 || u.value == 0x7F { return nil }
-        guard !domain.contains("@") else { return nil }
         return String(local) + "@" + domain.lowercased()
+    }
+
+    /// The same rules on ASCII text, byte by byte (the common case, without Unicode machinery):
+    /// the normalised address, `""` when the text is not an address, `nil` when the text is not
+    /// ASCII (the caller then applies the general rules).
+    private static func normalizeASCII(_ text: String) -> String? {
+        var copy = text
+        return copy.withUTF8 { (b: UnsafeBufferPointer<UInt8>) -> String? in
+            var lo = 0, hi = b.count
+            for c in b where c >= 0x80 { return nil }
+            while lo < hi, b[lo] == 0x20 || b[lo] == 0x09 || b[lo] == 0x3C { lo += 1 }
+            while hi > lo, b[hi - 1] == 0x20 || b[hi - 1] == 0x09 || b[hi - 1] == 0x3E { hi -= 1 }
+            guard hi - lo <= maximumLength else { return "" }
+            var at = -1
+            for i in lo..<hi {
+                let c = b[i]
+                if c <= 0x20 || c == 0x7F { return "" }
+                if c == 0x40 { at = i }
+            }
+            guard at > lo, at < hi - 1 else { return "" }
+            var needsLowering = false
+            for i in (at + 1)..<hi where b[i] >= 0x41 && b[i] <= 0x5A { needsLowering = true; break }
+            if !needsLowering, lo == 0, hi == b.count { return text }
+            return String(unsafeUninitializedCapacity: hi - lo) { out in
+                for i in lo..<hi {
+                    let c = b[i]
+                    out[i - lo] = i > at && c >= 0x41 && c <= 0x5A ? c + 0x20 : c
+                }
+                return hi - lo
+            }
+        }
     }
 
     /// The domain part of a normalised address (after the last `@`), or `""`.
