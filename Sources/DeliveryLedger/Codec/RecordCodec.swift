@@ -249,3 +249,76 @@ enum RecordCodec {
             event: event, definesStream: defines)
     }
 }
+
+extension RecordCodec {
+    /// What a fold needs of a record, decoded without allocating (no strings, no raw bytes):
+    /// header fields, valid time, the qualification as stored, where the event id lies in the
+    /// bytes, and whether the failure was qualified by the text rules (then the projection
+    /// re-qualifies it from the full record, ``decode(_:)``).
+    struct FoldView {
+        var kind: EventKind
+        var flags: UInt8
+        var qualification: Qualification?
+        var stream: UInt32
+        var previous: UInt64
+        var recordedAt: Instant
+        var occurredAt: Instant
+        /// Byte range of the event id's UTF-8 in the record.
+        var id: Range<Int>
+        /// Whether the qualifier is a text-rule tag (``TextQualification/isTextTag(_:)``).
+        var textQualified: Bool
+
+        var isFinal: Bool { flags & 1 != 0 }
+        var beforeRelay: Bool { flags & 8 != 0 }
+    }
+
+    static func foldView(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> FoldView {
+        var r = ByteReader(b)
+        guard try r.u8() == formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
+        let kind = try kind(code: try r.u8())
+        let flags = try r.u8()
+        _ = try r.u8()
+        let type = try type(code: try r.u8())
+        let reason = try reason(code: try r.u8())
+        let stream = try r.varint()
+        guard stream <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
+        let previous = try r.varint()
+        let recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        let occurredAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        let idLength = try r.varint()
+        guard idLength <= UInt64(b.count) else { throw CorruptRecordError(what: "string length \(idLength) too large") }
+        let idStart = r.offset
+        _ = try r.bytes(Int(idLength))
+        var qualification: Qualification?
+        switch (type, reason) {
+        case let (t?, q?): qualification = Qualification(t, q)
+        case (nil, nil): qualification = nil
+        default: throw CorruptRecordError(what: "failure type without reason or reason without type")
+        }
+        var textQualified = false
+        if qualification != nil {
+            // Skip to the qualifier: stream definition, then the optional fields before it.
+            if flags & 64 != 0 { try r.skipString(); try r.skipString() }
+            let present = try r.varint()
+            if present & 256 != 0 {
+                for bit: UInt64 in [1, 2, 4] where present & bit != 0 { _ = try r.varint() }
+                for bit: UInt64 in [8, 16] where present & bit != 0 { _ = try r.zigzag() }
+                for bit: UInt64 in [32, 64, 128] where present & bit != 0 { try r.skipString() }
+                let n = try r.varint()
+                guard n <= UInt64(b.count) else { throw CorruptRecordError(what: "string length \(n) too large") }
+                textQualified = try r.bytes(Int(n)).contains(UInt8(ascii: "#"))
+            }
+        }
+        return FoldView(kind: kind, flags: flags, qualification: qualification, stream: UInt32(stream), previous: previous,
+                        recordedAt: recordedAt, occurredAt: occurredAt, id: idStart..<idStart + Int(idLength), textQualified: textQualified)
+    }
+}
+
+extension ByteReader {
+    /// Skips a length-prefixed string or blob.
+    mutating func skipString() throws(CorruptRecordError) {
+        let n = try varint()
+        guard n <= UInt64(buffer.count) else { throw CorruptRecordError(what: "string length \(n) too large") }
+        _ = try bytes(Int(n))
+    }
+}

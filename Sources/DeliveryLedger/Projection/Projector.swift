@@ -61,18 +61,42 @@ struct Projector {
     /// The stream's events from `head` backwards along its chain, as the projection sees them.
     private func items(from head: UInt64, _ txn: borrowing Transaction, _ tables: Tables) throws -> [ValidTime.Item] {
         var result: [ValidTime.Item] = []
+        try Self.walk(from: head, txn, tables) { position, view, record in
+            result.append(try Self.item(view, position: position, record: record, rules: rules))
+        }
+        return result
+    }
+
+    /// Walks a stream's chain from `head` back to its first record, with each record's fold view
+    /// and bytes (valid only during the call).
+    static func walk(from head: UInt64, _ txn: borrowing Transaction, _ tables: Tables,
+                     _ body: (UInt64, RecordCodec.FoldView, UnsafeRawBufferPointer) throws -> Void) throws {
         var p = head
         while p != 0 {
             let position = p
-            guard let decoded = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.decode($0) }) else {
+            guard let previous = try txn.withValue(tables.log, key: Key.u64(position), { b -> UInt64 in
+                let view = try RecordCodec.foldView(b)
+                try body(position, view, b)
+                return view.previous
+            }) else {
                 throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
             }
-            result.append(ValidTime.Item(Self.requalified(decoded.event, with: rules), position: position,
-                                         recordedAt: decoded.header.recordedAt))
-            guard decoded.header.previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
-            p = decoded.header.previous
+            guard previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
+            p = previous
         }
-        return result
+    }
+
+    /// The valid-time item of a stored record: from its fold view, or, when its failure was
+    /// qualified by the text rules, from the full record re-qualified with `rules`.
+    static func item(_ view: RecordCodec.FoldView, position: UInt64, record: UnsafeRawBufferPointer, rules: TextQualifier) throws -> ValidTime.Item {
+        guard view.textQualified else { return ValidTime.Item(view, position: position) }
+        return ValidTime.Item(requalified(try RecordCodec.decode(record).event, with: rules), position: position, recordedAt: view.recordedAt)
+    }
+
+    /// Gives the events a stream had before this projector saw it (the caller walked its chain),
+    /// sparing the projector its own walk.
+    mutating func prime(stream: UInt32, delivery: UInt32, before: [ValidTime.Item]) {
+        if histories[stream] == nil { histories[stream] = (delivery, before, []) }
     }
 
     private func loadCounters(_ delivery: UInt32, _ txn: borrowing Transaction, _ tables: Tables) throws -> DeliveryCounters {

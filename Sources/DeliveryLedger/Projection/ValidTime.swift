@@ -30,6 +30,13 @@ enum ValidTime {
         var isFinal: Bool
         var recordedAt: Int64
 
+        init(_ v: RecordCodec.FoldView, position: UInt64) {
+            mark = OutcomeMark(occurredAt: v.occurredAt, position: position, kind: v.kind,
+                               qualification: v.qualification, beforeRelay: v.beforeRelay)
+            isFinal = v.isFinal
+            recordedAt = v.recordedAt.millisecondsSinceEpoch
+        }
+
         init(_ e: Event, position: UInt64, recordedAt: Instant) {
             mark = OutcomeMark(occurredAt: e.occurredAt, position: position, kind: e.kind,
                                qualification: e.qualification, beforeRelay: e.beforeRelay)
@@ -70,13 +77,21 @@ enum ValidTime {
             pairs = merged
         }
 
-        /// The contribution of one message with summary `s` (nil: the message has no event yet).
+        /// The contribution of one message with summary `s` (nil: the message has no event yet):
+        /// one message, in its category (and, failed, its type and reason).
         init(_ s: MessageSummary?) {
             guard let s else { return }
-            var c = DeliveryCounters()
-            c.messages = 1
-            c.add(s, sign: 1)
-            pairs = c.values.enumerated().compactMap { $0.element != 0 ? ($0.offset, $0.element) : nil }
+            pairs.reserveCapacity(3)
+            pairs.append((0, 1))
+            switch s.category {
+            case .pending: pairs.append((1, 1))
+            case .inFlight: pairs.append((2, 1))
+            case .retrying: pairs.append((3, 1))
+            case .delivered: pairs.append((4, 1))
+            case .bounced, .failedBeforeRelay:
+                pairs.append((s.category == .bounced ? 5 : 6, 1))
+                pairs.append((DeliveryCounters.failedIndex(s.qualification ?? Qualification(.notDefined, .notDefined)), 1))
+            }
         }
 
         init() {}
@@ -131,13 +146,27 @@ enum ValidTime {
         return result
     }
 
-    /// The steps a transaction group adds: steps(before ∪ added) − steps(before), by instant,
-    /// zero changes dropped.
+    /// The steps a transaction group adds: steps(before ∪ added) − steps(before), by instant
+    /// ascending, zero changes dropped (a merge of the two step lists, both sorted by instant).
     static func difference(before: [Item], added: [Item]) -> [(at: Int64, change: Vector)] {
-        var byInstant: [Int64: Vector] = [:]
-        for s in steps(before + added) { byInstant[s.at, default: Vector()].add(s.change) }
-        for s in steps(before) { byInstant[s.at, default: Vector()].add(s.change, sign: -1) }
-        return byInstant.filter { !$0.value.isZero }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        let new = steps(before + added), old = steps(before)
+        var result: [(at: Int64, change: Vector)] = []
+        var i = 0, j = 0
+        while i < new.count || j < old.count {
+            if j == old.count || (i < new.count && new[i].at < old[j].at) {
+                result.append(new[i]); i += 1
+            } else if i == new.count || old[j].at < new[i].at {
+                var negated = Vector()
+                negated.add(old[j].change, sign: -1)
+                result.append((old[j].at, negated)); j += 1
+            } else {
+                var change = new[i].change
+                change.add(old[j].change, sign: -1)
+                if !change.isZero { result.append((new[i].at, change)) }
+                i += 1; j += 1
+            }
+        }
+        return result
     }
 
     /// Order-preserving unsigned form of a signed instant or minute.

@@ -1,28 +1,37 @@
 import LMDBKit
 
 /// The work of one atomic append, inside one write transaction.
+///
+/// Per stream the batch touches, one slot: its ``StreamInfo`` (written back once, in ``finish(_:)``)
+/// and the ids of its events, read by one walk of its chain at the first touch — the same walk gives
+/// the projection the stream's earlier events (``Projector/prime(stream:delivery:before:)``).
 struct AppendBatch {
     let tables: Tables
+    /// The input batch (events are referred to by index, never copied).
+    private let events: [Event]
     private var next: UInt64
     private let recordedAt: Instant
     private var nextDelivery: UInt32
     private var nextStream: UInt32
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
     private var deliveryOrdinals: [[UInt8]: UInt32] = [:]
-    private var streams: [StreamKey: StreamInfo] = [:]
-    /// Events appended by this batch, by position, with their index in the input batch.
-    private var pending: [UInt64: (event: Event, index: Int)] = [:]
+    private var slotOfStream: [StreamKey: Int] = [:]
+    private var slots: [(info: StreamInfo, ids: IdSet)] = []
+    /// Events appended by this batch: position → index in the input batch.
+    private var pending: [UInt64: Int] = [:]
     private var projector: Projector
+    private let rules: TextQualifier
     private var positions: [UInt64] = []
     /// The hash chain's value at the last appended position (``HashChain``).
     private var chainHead: [UInt8]
-    /// Per stream touched by the batch: event id (UTF-8) → position, stored and pending.
-    private var ids: [UInt32: [[UInt8]: UInt64]] = [:]
     private var duplicates: [Int] = []
 
-    init(_ txn: borrowing Transaction, tables: Tables, now: Instant, rules: TextQualifier) throws {
+    init(_ txn: borrowing Transaction, tables: Tables, events: [Event], now: Instant, rules: TextQualifier) throws {
         self.tables = tables
+        self.events = events
+        self.rules = rules
         self.projector = Projector(rules: rules)
+        positions.reserveCapacity(events.count)
         if let last = try txn.last(tables.log) {
             let position = last.key.withUnsafeBytes { Key.readU64($0) }
             let header: RecordCodec.Header
@@ -50,47 +59,42 @@ struct AppendBatch {
         AppendResult(positions: positions, duplicates: duplicates, lastPosition: next - 1)
     }
 
-    mutating func add(_ e: Event, index: Int, _ txn: borrowing Transaction) throws {
+    /// Appends input event `index` (or finds it already recorded).
+    mutating func add(index: Int, _ txn: borrowing Transaction) throws {
+        let e = events[index]
         let key = e.streamKey
-        var info = try stream(for: key, txn)
-        if let original = try findRecorded(e, index: index, in: info, key: key, txn) {
+        let slot = try slot(for: key, txn)
+        if let original = try findRecorded(e, index: index, slot: slot, key: key, txn) {
             positions.append(original)
             duplicates.append(index)
             return
         }
         let position = next
-        let previous = info.head
+        let info = slots[slot].info
         next += 1
         let record = RecordCodec.encode(e, stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                                         definesStream: info.head == 0)
         try txn.put(tables.log, key: Key.u64(position), value: record, mode: .append)
         chainHead = HashChain.next(chainHead, position: position, record: record)
         try txn.put(tables.hashes, key: Key.u64(position), value: chainHead, mode: .append)
-        pending[position] = (e, index)
-        ids[info.ordinal, default: [:]][Array(e.id.utf8)] = position
-        info.head = position
-        info.count += 1
-        streams[key] = info
+        pending[position] = index
+        slots[slot].ids.insert(Array(e.id.utf8), position)
+        slots[slot].info.head = position
+        slots[slot].info.count += 1
         positions.append(position)
         if e.kind.isMessageEvent {
-            try projector.apply(e, position: position, recordedAt: recordedAt, previous: previous, stream: info.ordinal,
+            try projector.apply(e, position: position, recordedAt: recordedAt, previous: info.head, stream: info.ordinal,
                                 delivery: info.deliveryOrdinal, txn, tables)
         }
     }
 
     /// Looks `e.id` up among its stream's events: the recorded position when the same event is
     /// there, a conflict error when the id is there with other content, `nil` when absent.
-    ///
-    /// The first lookup in a stream walks its chain once (each record links to the previous one of
-    /// its stream) and keeps the ids for the rest of the batch, so a batch costs one walk per stream
-    /// it touches, not one per event.
-    private mutating func findRecorded(_ e: Event, index: Int, in info: StreamInfo, key: StreamKey,
-                                       _ txn: borrowing Transaction) throws -> UInt64? {
-        if ids[info.ordinal] == nil { ids[info.ordinal] = try storedIds(from: info.head, txn) }
-        guard let position = ids[info.ordinal]![Array(e.id.utf8)] else { return nil }
+    private func findRecorded(_ e: Event, index: Int, slot: Int, key: StreamKey, _ txn: borrowing Transaction) throws -> UInt64? {
+        guard let position = slots[slot].ids.position(of: e.id) else { return nil }
         let recorded: Event
-        if let pendingEvent = pending[position]?.event {
-            recorded = pendingEvent
+        if let i = pending[position] {
+            recorded = events[i]
         } else {
             var stored = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
             stored.delivery = e.kind == .efsFlag ? "" : key.delivery
@@ -98,48 +102,45 @@ struct AppendBatch {
             recorded = stored
         }
         guard recorded.hasSameContent(as: e) else {
-            let other = pending[position]?.index
+            let other = pending[position]
             throw LedgerError.conflict(index: index, eventId: e.id, stream: key,
                                        recordedPosition: other == nil ? position : nil, batchIndex: other)
         }
         return position
     }
 
-    /// The ids of a stream's stored events, by walking its chain from `head`.
-    private func storedIds(from head: UInt64, _ txn: borrowing Transaction) throws -> [[UInt8]: UInt64] {
-        var result: [[UInt8]: UInt64] = [:]
-        var p = head
-        while p != 0 {
-            let position = p
-            guard let found = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.idAndPrevious($0) }) else {
-                throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
-            }
-            let id = Array(found.id.utf8)
-            if result[id] == nil { result[id] = position }
-            guard found.previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
-            p = found.previous
-        }
-        return result
-    }
-
-    private mutating func stream(for key: StreamKey, _ txn: borrowing Transaction) throws -> StreamInfo {
-        if let info = streams[key] { return info }
+    /// The slot of the stream `key`: found in this batch, or looked up (created when new). At the
+    /// first touch of a stored stream, one walk of its chain collects its event ids and gives the
+    /// projection its earlier events.
+    private mutating func slot(for key: StreamKey, _ txn: borrowing Transaction) throws -> Int {
+        if let slot = slotOfStream[key] { return slot }
         let delivery = try deliveryOrdinal(key.delivery, txn)
         let indexKey = Tables.streamIndexKey(delivery: delivery, recipient: key.recipient)
         let info: StreamInfo
+        var ids = IdSet()
         if let ordinal = try txn.withValue(tables.streamIndex, key: indexKey, { Key.readU32($0) }) {
             guard let stored = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
                 throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
             }
             info = stored
+            var before: [ValidTime.Item] = []
+            let isMessage = !key.recipient.isEmpty
+            try Projector.walk(from: info.head, txn, tables) { position, view, record in
+                ids.insert(Array(record[view.id]), position)
+                if isMessage, view.kind.isMessageEvent {
+                    before.append(try Projector.item(view, position: position, record: record, rules: rules))
+                }
+            }
+            if isMessage { projector.prime(stream: ordinal, delivery: delivery, before: before) }
         } else {
             let ordinal = nextStream
             nextStream += 1
             try txn.put(tables.streamIndex, key: indexKey, value: Key.u32(ordinal), mode: .insertOnly)
             info = StreamInfo(ordinal: ordinal, deliveryOrdinal: delivery, recipient: key.recipient, head: 0, count: 0)
         }
-        streams[key] = info
-        return info
+        slots.append((info, ids))
+        slotOfStream[key] = slots.count - 1
+        return slots.count - 1
     }
 
     private mutating func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32 {
@@ -161,9 +162,44 @@ struct AppendBatch {
 
     /// Writes the touched streams and the projection with its checkpoint.
     mutating func finish(_ txn: borrowing Transaction) throws {
-        for info in streams.values.sorted(by: { $0.ordinal < $1.ordinal }) where info.count > 0 {
+        for info in slots.map(\.info).sorted(by: { $0.ordinal < $1.ordinal }) where info.count > 0 {
             try txn.put(tables.streams, key: Key.u32(info.ordinal), value: info.bytes)
         }
         try projector.write(txn, tables, checkpoint: next - 1)
+    }
+}
+
+/// The event ids of one stream: id bytes → position (the first insertion of an id wins: walking a
+/// chain backwards, the latest record). A short list searched in order while the stream is small
+/// (the common case: a message has a few events), a dictionary beyond that.
+struct IdSet {
+    private var list: [(id: [UInt8], position: UInt64)] = []
+    private var map: [[UInt8]: UInt64]?
+    private static let listLimit = 16
+
+    mutating func insert(_ id: [UInt8], _ position: UInt64) {
+        if map != nil {
+            if map![id] == nil { map![id] = position }
+            return
+        }
+        if list.contains(where: { $0.id == id }) { return }
+        list.append((id, position))
+        if list.count > Self.listLimit {
+            var m: [[UInt8]: UInt64] = [:]
+            for entry in list where m[entry.id] == nil { m[entry.id] = entry.position }
+            map = m
+            list = []
+        }
+    }
+
+    func position(of id: String) -> UInt64? {
+        var id = id
+        return id.withUTF8 { bytes in
+            if let map { return map[Array(bytes)] }
+            for entry in list where entry.id.count == bytes.count && entry.id.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) {
+                return entry.position
+            }
+            return nil
+        }
     }
 }

@@ -201,8 +201,8 @@ public final class Ledger: Sendable {
         }
         return try run {
             try environment.write { txn in
-                var batch = try AppendBatch(txn, tables: tables, now: options.clock(), rules: options.rules)
-                for (i, e) in events.enumerated() { try batch.add(e, index: i, txn) }
+                var batch = try AppendBatch(txn, tables: tables, events: events, now: options.clock(), rules: options.rules)
+                for i in events.indices { try batch.add(index: i, txn) }
                 try batch.finish(txn)
                 return batch.result
             }

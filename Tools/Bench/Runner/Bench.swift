@@ -21,6 +21,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Status point queries to time.") var queries: Int = 20_000
     @Option(help: "Generator seed.") var seed: UInt64 = 7
     @Flag(help: "Skip the CLI ingest phase.") var skipCLI = false
+    @Flag(help: "Stop after the library ingest (for profiling it).") var onlyIngest = false
 
     func run() throws {
         let target = try Self.parseCount(events)
@@ -55,6 +56,10 @@ struct Bench: ParsableCommand {
         let ingestRSS = PeakMemory.read()
         say("library ingest: \(appended) events appended in \(String(format: "%.2f", appendSeconds)) s (decoding JSONL apart: \(String(format: "%.2f", decodeSeconds)) s)")
 
+        if onlyIngest {
+            print("library ingest: \(appended) events, \(Int(Double(appended) / appendSeconds)) events/s")
+            return
+        }
         // The KPIs after ingest: what every other path must agree with.
         let ingested = try workload.deliveryIds.map { try ledger!.kpis(delivery: $0, semantics: .efs)! }
 
