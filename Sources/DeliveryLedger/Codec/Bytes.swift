@@ -134,3 +134,10 @@ enum Key {
         return v
     }
 }
+
+/// Bytes as a dictionary key, hashed in bulk (an `[UInt8]` key hashes byte by byte).
+struct ByteKey: Hashable {
+    var bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+}

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 /// The kind of a ledger event (domain.md §2). Raw values are the public tokens of `Schemas/`.
 public enum EventKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// The platform declares or amends a delivery: validity period, to-deliver count, label.
@@ -185,14 +190,27 @@ public struct StreamKey: Sendable, Hashable, Comparable {
 
     /// Byte equality of both parts.
     public static func == (l: StreamKey, r: StreamKey) -> Bool {
-        l.delivery.utf8.elementsEqual(r.delivery.utf8) && l.recipient.utf8.elementsEqual(r.recipient.utf8)
+        sameBytes(l.recipient, r.recipient) && sameBytes(l.delivery, r.delivery)
     }
 
-    /// Hashes the UTF-8 bytes (consistent with ``==``).
+    /// Hashes the UTF-8 bytes (consistent with ``==``), in bulk.
     public func hash(into hasher: inout Hasher) {
-        for b in delivery.utf8 { hasher.combine(b) }
+        StreamKey.hashBytes(delivery, into: &hasher)
         hasher.combine(0xFF as UInt8)  // never a UTF-8 byte: separates the two parts
-        for b in recipient.utf8 { hasher.combine(b) }
+        StreamKey.hashBytes(recipient, into: &hasher)
+    }
+
+    private static func hashBytes(_ s: String, into hasher: inout Hasher) {
+        if let done: Void = s.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) { return done }
+        for b in s.utf8 { hasher.combine(b) }
+    }
+
+    private static func sameBytes(_ a: String, _ b: String) -> Bool {
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+        }
+        if let f = fast, let result = f { return result }
+        return a.utf8.elementsEqual(b.utf8)
     }
 }
 

@@ -14,7 +14,7 @@ struct AppendBatch {
     private var nextDelivery: UInt32
     private var nextStream: UInt32
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
-    private var deliveryOrdinals: [[UInt8]: UInt32] = [:]
+    private var deliveryOrdinals: [ByteKey: UInt32] = [:]
     private var slotOfStream: [StreamKey: Int] = [:]
     private var slots: [(info: StreamInfo, ids: IdSet)] = []
     /// Events appended by this batch: position → index in the input batch.
@@ -32,6 +32,8 @@ struct AppendBatch {
         self.rules = rules
         self.projector = Projector(rules: rules)
         positions.reserveCapacity(events.count)
+        slotOfStream.reserveCapacity(events.count)
+        pending.reserveCapacity(events.count)
         if let last = try txn.last(tables.log) {
             let position = last.key.withUnsafeBytes { Key.readU64($0) }
             let header: RecordCodec.Header
@@ -146,7 +148,7 @@ struct AppendBatch {
     private mutating func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32 {
         if delivery.isEmpty { return 0 }
         let key = Array(delivery.utf8)
-        if let d = deliveryOrdinals[key] { return d }
+        if let d = deliveryOrdinals[ByteKey(key)] { return d }
         let ordinal: UInt32
         if let stored = try txn.withValue(tables.deliveries, key: key, { Key.readU32($0) }) {
             ordinal = stored
@@ -156,7 +158,7 @@ struct AppendBatch {
             try txn.put(tables.deliveries, key: key, value: Key.u32(ordinal), mode: .insertOnly)
             try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: key, mode: .append)
         }
-        deliveryOrdinals[key] = ordinal
+        deliveryOrdinals[ByteKey(key)] = ordinal
         return ordinal
     }
 
@@ -174,19 +176,19 @@ struct AppendBatch {
 /// (the common case: a message has a few events), a dictionary beyond that.
 struct IdSet {
     private var list: [(id: [UInt8], position: UInt64)] = []
-    private var map: [[UInt8]: UInt64]?
+    private var map: [ByteKey: UInt64]?
     private static let listLimit = 16
 
     mutating func insert(_ id: [UInt8], _ position: UInt64) {
         if map != nil {
-            if map![id] == nil { map![id] = position }
+            if map![ByteKey(id)] == nil { map![ByteKey(id)] = position }
             return
         }
         if list.contains(where: { $0.id == id }) { return }
         list.append((id, position))
         if list.count > Self.listLimit {
-            var m: [[UInt8]: UInt64] = [:]
-            for entry in list where m[entry.id] == nil { m[entry.id] = entry.position }
+            var m: [ByteKey: UInt64] = [:]
+            for entry in list where m[ByteKey(entry.id)] == nil { m[ByteKey(entry.id)] = entry.position }
             map = m
             list = []
         }
@@ -195,7 +197,7 @@ struct IdSet {
     func position(of id: String) -> UInt64? {
         var id = id
         return id.withUTF8 { bytes in
-            if let map { return map[Array(bytes)] }
+            if let map { return map[ByteKey(Array(bytes))] }
             for entry in list where entry.id.count == bytes.count && entry.id.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) {
                 return entry.position
             }

@@ -22,6 +22,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Generator seed.") var seed: UInt64 = 7
     @Flag(help: "Skip the CLI ingest phase.") var skipCLI = false
     @Flag(help: "Stop after the library ingest (for profiling it).") var onlyIngest = false
+    @Flag(help: "Commit without fsync (to see what the syncs cost; the goals are for durable commits).") var noSync = false
 
     func run() throws {
         let target = try Self.parseCount(events)
@@ -41,6 +42,7 @@ struct Bench: ParsableCommand {
         let libraryPath = out + "/library.lmdb"
         var options = LedgerOptions()
         options.initialMapSize = 1 << 30
+        options.durable = !noSync
         var ledger: Ledger? = try Ledger(path: libraryPath, options: options)
         var appended = 0, appendSeconds = 0.0, decodeSeconds = 0.0
         let declarations = try FeedReader.read(workload.deliveryDeclarationsJSONL(), file: "declarations", options: IngestOptions(format: .jsonl))
