@@ -112,13 +112,11 @@ extension TimeTravelTests {
 extension TimeTravelTests {
     /// Property: the KPIs at (as-of, known-at) — read from the valid-time steps and minute
     /// checkpoints — equal, field for field, the KPIs of a fresh ledger holding exactly the events
-    /// those bounds select; also after a rebuild that writes its work in chunks of 7 events (so that
-    /// one transaction's steps are split across chunks).
+    /// those bounds select; also after a rebuild from the log (``ProjectionRebuild``: steps grouped
+    /// per transaction and bulk-loaded, instead of written by each append).
     @Test(arguments: [41, 42, 43, 44] as [UInt64])
     func pastKPIsEqualAFreshLedgerOfTheSelectedEvents(seed: UInt64) throws {
-        var options = LedgerOptions()
-        options.catchUpChunk = 7
-        let t = try TestLedger(options: options)
+        let t = try TestLedger()
         var rng = ProjectionLawsTests.Rng(state: seed)
         var rest = ProjectionLawsTests.randomDelivery(seed: seed, messages: 50)[...]
         while !rest.isEmpty {

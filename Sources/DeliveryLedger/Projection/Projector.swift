@@ -8,8 +8,6 @@ struct Projector {
     /// Per stream touched: its events before this projector saw it, and the ones it folded since
     /// (for the valid-time steps, ``ValidTime``).
     private var histories: [UInt32: (delivery: UInt32, before: [ValidTime.Item], added: [ValidTime.Item])] = [:]
-    /// How many events were folded since the last ``write(_:_:checkpoint:)``.
-    private(set) var pendingEvents = 0
     /// The rule table that (re-)qualifies text-qualified failures.
     let rules: TextQualifier
 
@@ -55,7 +53,6 @@ struct Projector {
             histories[stream] = (delivery, try items(from: previous, txn, tables), [])
         }
         histories[stream]!.added.append(ValidTime.Item(projected, position: position, recordedAt: recordedAt))
-        pendingEvents += 1
     }
 
     /// The stream's events from `head` backwards along its chain, as the projection sees them.
@@ -118,7 +115,6 @@ struct Projector {
         states = [:]
         counters = [:]
         histories = [:]
-        pendingEvents = 0
     }
 
     /// For each touched stream and each transaction (run of equal `recordedAt`) among its new events:

@@ -22,9 +22,6 @@ public struct LedgerOptions: Sendable {
     /// raw SMTP replies). Opening a ledger with a table of another version than the one its
     /// projection was built with rebuilds the projection from the log (domain.md §5.3).
     public var rules: TextQualifier = .builtIn
-    /// How many events a projection catch-up or rebuild folds before writing them into its
-    /// transaction: bounds the memory of a rebuild (default 262,144 events ≈ tens of MB).
-    public var catchUpChunk: Int = 262_144
     /// Where the ledger logs (map growth, projection rebuilds). Defaults to no logging.
     public var logger: Logger = Logger(label: "DeliveryLedger", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -211,8 +208,10 @@ public final class Ledger: Sendable {
 
     // MARK: Projection maintenance
 
-    /// Folds the log records past the projection checkpoint into the persisted projection (after
-    /// a layout change: from scratch). Normally the projection is already current: appends update it.
+    /// Brings the persisted projection up to date with the log. Appends keep it current in their
+    /// own transaction, so normally there is nothing to do; when the projection layout or the rule
+    /// table changed, or the checkpoint is behind the log (a ledger written by another build), the
+    /// projection is rebuilt from the whole log into a new generation (``ProjectionRebuild``).
     @discardableResult
     func catchUpProjection() throws(LedgerError) -> ProjectionInfo {
         let started = Self.monotonicSeconds()
@@ -220,60 +219,28 @@ public final class Ledger: Sendable {
             try environment.write { txn in
                 var generation = try txn.get(tables.meta, key: Tables.generationKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let layout = try txn.get(tables.meta, key: Tables.layoutKey).map { $0.withUnsafeBytes { Key.readU64($0) } }
-                var checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
-                if layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version) {
-                    if layout != nil {
-                        options.logger.notice("projection layout or rule table changed; rebuilding from the log",
-                                              metadata: ["rules": "\(options.rules.table.version)"])
-                    }
-                    try txn.clear(tables.messageState)
-                    try txn.clear(tables.deliveryCounters)
-                    try txn.clear(tables.validSteps)
-                    try txn.clear(tables.validBuckets)
-                    checkpoint = 0
-                    generation += 1
-                    try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
-                    try txn.put(tables.meta, key: Tables.generationKey, value: Key.u64(generation))
-                }
-                let from = checkpoint
                 let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
-                func info() -> ProjectionInfo {
-                    ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
-                                   eventsFolded: last - from, seconds: Self.monotonicSeconds() - started)
+                let changed = layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
+                guard changed || checkpoint != last else {
+                    return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
+                                          eventsFolded: 0, seconds: Self.monotonicSeconds() - started)
                 }
-                guard checkpoint < last else {
-                    try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
-                    try txn.put(tables.meta, key: Tables.rulesKey, value: Array(options.rules.table.version.utf8))
-                    return info()
+                if layout != nil {
+                    options.logger.notice("projection layout, rule table or checkpoint differ from the log; rebuilding from the log",
+                                          metadata: ["rules": "\(options.rules.table.version)"])
                 }
-                var projector = Projector(rules: options.rules)
-                var streams: [UInt32: StreamInfo] = [:]
-                try txn.scan(tables.log, from: Key.u64(checkpoint + 1)) { k, v in
-                    let position = Key.readU64(k)
-                    let decoded = try RecordCodec.decode(v)
-                    guard decoded.event.kind.isMessageEvent else { return true }
-                    let ordinal = decoded.header.stream
-                    if streams[ordinal] == nil {
-                        guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
-                            throw LedgerError.corrupt(position: position, what: "stream \(ordinal) is not in the streams table")
-                        }
-                        streams[ordinal] = info
-                    }
-                    try projector.apply(decoded.event, position: position, recordedAt: decoded.header.recordedAt,
-                                        previous: decoded.header.previous, stream: ordinal,
-                                        delivery: streams[ordinal]!.deliveryOrdinal, txn, tables)
-                    // Bounded memory on a long catch-up: write what was folded so far. A transaction
-                    // (run of equal recordedAt) split here still gets correct valid-time steps: the
-                    // rest of the run reads the first part back from the log as "before", and both
-                    // parts' tags lie inside the run, which a known-at bound takes whole or not at all.
-                    if projector.pendingEvents >= options.catchUpChunk {
-                        try projector.write(txn, tables, checkpoint: position)
-                    }
-                    return true
-                }
-                try projector.write(txn, tables, checkpoint: last)
-                return info()
+                try txn.clear(tables.messageState)
+                try txn.clear(tables.deliveryCounters)
+                try txn.clear(tables.validSteps)
+                try txn.clear(tables.validBuckets)
+                generation += 1
+                try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
+                try txn.put(tables.meta, key: Tables.generationKey, value: Key.u64(generation))
+                try ProjectionRebuild(tables: tables, rules: options.rules).run(txn, last: last)
+                return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
+                                      eventsFolded: last, seconds: Self.monotonicSeconds() - started)
             }
         }
     }
