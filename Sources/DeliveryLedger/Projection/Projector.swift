@@ -122,18 +122,17 @@ struct Projector {
     private func writeSteps(_ txn: borrowing Transaction, _ tables: Tables) throws {
         var buckets: [[UInt8]: ValidTime.Vector] = [:]
         for (_, h) in histories.sorted(by: { $0.key < $1.key }) {
-            var before = h.before
+            var history = ValidTime.History(h.before)
             var start = 0
             while start < h.added.count {
                 var end = start + 1
                 while end < h.added.count, h.added[end].recordedAt == h.added[start].recordedAt { end += 1 }
                 let group = Array(h.added[start..<end])
                 let tag = group.map(\.mark.position).max()!
-                for step in ValidTime.difference(before: before, added: group) {
+                for step in history.add(group) {
                     try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: h.delivery, at: step.at, tag: tag), value: step.change.bytes)
                     buckets[ValidTime.bucketKey(delivery: h.delivery, bucket: ValidTime.bucket(step.at)), default: ValidTime.Vector()].add(step.change)
                 }
-                before += group
                 start = end
             }
         }

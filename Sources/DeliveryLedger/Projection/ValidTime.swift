@@ -124,10 +124,15 @@ enum ValidTime {
     /// The step function of a message whose events are `items`: per distinct `occurredAt` (ascending),
     /// the change of its contribution at that instant.
     static func steps(_ items: [Item]) -> [(at: Int64, change: Vector)] {
-        let sorted = items.sorted { ($0.mark.occurredAt, $0.mark.position) < ($1.mark.occurredAt, $1.mark.position) }
+        steps(items, from: MessageState(), previous: nil)
+    }
+
+    /// The steps of `items` folded on top of `state`, whose contribution is `previous`.
+    static func steps(_ items: [Item], from start: MessageState, previous start0: MessageSummary?) -> [(at: Int64, change: Vector)] {
+        let sorted = items.count < 2 ? items : items.sorted { ($0.mark.occurredAt, $0.mark.position) < ($1.mark.occurredAt, $1.mark.position) }
         var result: [(at: Int64, change: Vector)] = []
-        var state = MessageState()
-        var previous: MessageSummary?
+        var state = start
+        var previous = start0
         var i = 0
         while i < sorted.count {
             let t = sorted[i].mark.occurredAt
@@ -167,6 +172,39 @@ enum ValidTime {
             }
         }
         return result
+    }
+
+    /// A message's events so far, folding in groups (one per transaction): each ``add(_:)`` returns
+    /// the steps the group adds. When the group's events all happened after every earlier one (the
+    /// common case: feedback arrives in order), the step function is unchanged up to them and goes
+    /// on from the running fold; otherwise the steps are recomputed (``difference(before:added:)``).
+    struct History {
+        private(set) var items: [Item] = []
+        private var state = MessageState()
+        private var latest: Instant?
+
+        init(_ items: [Item] = []) {
+            for item in items { append(item) }
+        }
+
+        private mutating func append(_ item: Item) {
+            items.append(item)
+            state.apply(item.mark, isFinal: item.isFinal)
+            if latest.map({ item.mark.occurredAt > $0 }) ?? true { latest = item.mark.occurredAt }
+        }
+
+        mutating func add(_ group: [Item]) -> [(at: Int64, change: Vector)] {
+            let result: [(at: Int64, change: Vector)]
+            if let latest, let first = group.map(\.mark.occurredAt).min(), first > latest {
+                result = ValidTime.steps(group, from: state, previous: state.summary)
+            } else if latest == nil {
+                result = ValidTime.steps(group)
+            } else {
+                result = ValidTime.difference(before: items, added: group)
+            }
+            for item in group { append(item) }
+            return result
+        }
     }
 
     /// Order-preserving unsigned form of a signed instant or minute.

@@ -85,7 +85,7 @@ struct ProjectionRebuild {
         for d in streamsOf.keys.sorted() {
             var steps: [(at: Int64, tag: UInt64, change: ValidTime.Vector)] = []
             for s in streamsOf[d]! {
-                var before: [ValidTime.Item] = []
+                var history = ValidTime.History()
                 var i = start[Int(s)]
                 let end = start[Int(s) + 1]
                 while i < end {
@@ -94,8 +94,7 @@ struct ProjectionRebuild {
                     while j < end, items[Int(order[j])].recordedAt == recordedAt { j += 1 }
                     let group = (i..<j).map { items[Int(order[$0])] }
                     let tag = group.map(\.mark.position).max()!
-                    for step in ValidTime.difference(before: before, added: group) { steps.append((step.at, tag, step.change)) }
-                    before += group
+                    for step in history.add(group) { steps.append((step.at, tag, step.change)) }
                     i = j
                 }
             }

@@ -58,6 +58,9 @@ struct Bench: ParsableCommand {
         let ingestRSS = PeakMemory.read()
         say("library ingest: \(appended) events appended in \(String(format: "%.2f", appendSeconds)) s (decoding JSONL apart: \(String(format: "%.2f", decodeSeconds)) s)")
 
+        if ProcessInfo.processInfo.environment["BENCH_REBUILD_TWICE"] != nil {
+            for _ in 0..<3 { let r = try ledger!.rebuildProjection(); say("rebuild \(r.seconds) s") }
+        }
         if onlyIngest {
             print("library ingest: \(appended) events, \(Int(Double(appended) / appendSeconds)) events/s")
             return
