@@ -70,6 +70,19 @@ public struct Transaction: ~Copyable {
         try check(rc, "mdb_put")
     }
 
+    /// Stores `value` under `key`, both given as raw bytes (no array needed: for bulk loads that
+    /// reuse one buffer).
+    public func put(_ db: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, mode: PutMode = .upsert) throws(LMDBError) {
+        let flags: UInt32 = switch mode {
+        case .upsert: 0
+        case .insertOnly: UInt32(MDB_NOOVERWRITE)
+        case .append: UInt32(MDB_APPEND)
+        }
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_put(txn, db.dbi, &k, &v, flags), "mdb_put")
+    }
+
     /// Deletes `key`. Returns whether it existed.
     @discardableResult
     public func delete(_ db: Database, key: [UInt8]) throws(LMDBError) -> Bool {

@@ -78,3 +78,17 @@ import Testing
         #expect(cli.run("verify").exitCode == 0)
     }
 }
+
+/// README's chart is the demo's timeline, as committed: regenerate it with the command in README
+/// ("Time in the ledger") when the demo or the chart changes.
+@Suite struct ReadmeChartTests {
+    @Test func theCommittedChartIsTheDemosTimeline() throws {
+        let cli = CLI()
+        let demo = cli.run("demo", "--db", cli.db)
+        #expect(demo.exitCode == 0, "\(demo.error)")
+        let svg = cli.run("timeline", "--delivery", "campaign-2026-11-1", "--bucket", "10m", "--format", "svg")
+        #expect(svg.exitCode == 0, "\(svg.error)")
+        let committed = try String(contentsOf: Corpus.packageRoot.appendingPathComponent("docs/demo-timeline.svg"), encoding: .utf8)
+        #expect(svg.output == committed, "docs/demo-timeline.svg is not what the demo gives; regenerate it (README)")
+    }
+}

@@ -98,9 +98,13 @@ enum ValidTime {
 
         var bytes: [UInt8] {
             var w = ByteWriter(capacity: 1 + pairs.count * 3)
+            write(to: &w)
+            return w.bytes
+        }
+
+        func write(to w: inout ByteWriter) {
             w.varint(UInt64(pairs.count))
             for p in pairs { w.varint(UInt64(p.index)); w.zigzag(p.value) }
-            return w.bytes
         }
 
         init(bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {

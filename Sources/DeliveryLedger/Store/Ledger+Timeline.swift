@@ -13,8 +13,8 @@ public struct TimelinePoint: Sendable, Hashable {
 }
 
 extension Ledger {
-    /// Success over time (issue "Time in the ledger" §6): the delivery's KPIs at the end of each
-    /// bucket of `bucketSeconds`, from its first event to its last, folding its events once in
+    /// Success over time (issue "Time in the ledger" §6): the delivery's KPIs at the start of the
+    /// bucket holding its first event, then at the end of each bucket of `bucketSeconds` up to its last event, folding its events once in
     /// valid-time order (ties by position). Each point equals `kpis(delivery:semantics:at:)` with
     /// `asOf` = the bucket's end.
     public func timeline(delivery: String, bucketSeconds: Int64) throws(LedgerError) -> [TimelinePoint] {
@@ -30,7 +30,7 @@ extension Ledger {
         var counters = DeliveryCounters()
         var points: [TimelinePoint] = []
         var i = 0
-        var end = start + bucketMs
+        var end = start  // a first point at the start of the first bucket: the curve starts from there
         while true {
             var relays = 0, delivered = 0
             while i < all.count, all[i].event.occurredAt.millisecondsSinceEpoch <= end {

@@ -100,8 +100,15 @@ struct ProjectionRebuild {
             }
             steps.sort { ($0.at, $0.tag) < ($1.at, $1.tag) }
             var buckets: [(bucket: Int64, sum: ValidTime.Vector)] = []
+            var key = ByteWriter(capacity: 20), value = ByteWriter(capacity: 32)
             for step in steps {
-                try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: d, at: step.at, tag: step.tag), value: step.change.bytes, mode: .append)
+                key.bytes.removeAll(keepingCapacity: true)
+                value.bytes.removeAll(keepingCapacity: true)
+                key.u32be(d); key.u64be(ValidTime.biased(step.at)); key.u64be(step.tag)
+                step.change.write(to: &value)
+                try key.bytes.withUnsafeBytes { k in
+                    try value.bytes.withUnsafeBytes { v in try txn.put(tables.validSteps, key: k, value: v, mode: .append) }
+                }
                 let b = ValidTime.bucket(step.at)
                 if buckets.last?.bucket == b {
                     buckets[buckets.count - 1].sum.add(step.change)
