@@ -225,7 +225,7 @@ public final class Ledger: Sendable {
                 let changed = layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
                 guard changed || checkpoint != last else {
                     return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
-                                          eventsFolded: 0, seconds: Self.monotonicSeconds() - started)
+                                          eventsFolded: 0, seconds: Self.monotonicSeconds() - started, validTimeSeconds: 0)
                 }
                 if layout != nil {
                     options.logger.notice("projection layout, rule table or checkpoint differ from the log; rebuilding from the log",
@@ -238,9 +238,9 @@ public final class Ledger: Sendable {
                 generation += 1
                 try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
                 try txn.put(tables.meta, key: Tables.generationKey, value: Key.u64(generation))
-                try ProjectionRebuild(tables: tables, rules: options.rules).run(txn, last: last)
+                let validTime = try ProjectionRebuild(tables: tables, rules: options.rules).run(txn, last: last)
                 return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
-                                      eventsFolded: last, seconds: Self.monotonicSeconds() - started)
+                                      eventsFolded: last, seconds: Self.monotonicSeconds() - started, validTimeSeconds: validTime)
             }
         }
     }
@@ -255,12 +255,15 @@ public final class Ledger: Sendable {
     /// - Returns: the new generation, and how many events were folded in how many seconds.
     @discardableResult
     public func rebuildProjection() throws(LedgerError) -> ProjectionInfo {
+        let started = Self.monotonicSeconds()
         try run {
             try environment.write { txn in
                 try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(0))
             }
         }
-        return try catchUpProjection()
+        var info = try catchUpProjection()
+        info.seconds = Self.monotonicSeconds() - started  // the commit (and its fsync) included
+        return info
     }
 
     /// The persisted projection's generation, rule table and checkpoint.
@@ -271,7 +274,7 @@ public final class Ledger: Sendable {
                     generation: try txn.get(tables.meta, key: Tables.generationKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0,
                     rules: try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) } ?? options.rules.table.version,
                     checkpoint: try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0,
-                    eventsFolded: 0, seconds: 0)
+                    eventsFolded: 0, seconds: 0, validTimeSeconds: 0)
             }
         }
     }
@@ -293,6 +296,9 @@ public struct ProjectionInfo: Sendable, Hashable {
     public var checkpoint: UInt64
     /// Log records read by the call that returned this (a rebuild: the whole log; else 0).
     public var eventsFolded: UInt64
-    /// Wall time of that call, in seconds (monotonic clock).
+    /// Wall time of that call, in seconds (monotonic clock); for ``Ledger/rebuildProjection()``,
+    /// its commit included.
     public var seconds: Double
+    /// The part of ``seconds`` spent building the valid-time steps and minute checkpoints.
+    public var validTimeSeconds: Double
 }

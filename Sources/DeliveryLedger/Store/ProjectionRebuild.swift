@@ -21,7 +21,9 @@ struct ProjectionRebuild {
     let rules: TextQualifier
 
     /// Rebuilds the projection from positions 1…`last`.
-    func run(_ txn: borrowing Transaction, last: UInt64) throws {
+    /// - Returns: the seconds spent on the valid-time steps and buckets (step 5).
+    @discardableResult
+    func run(_ txn: borrowing Transaction, last: UInt64) throws -> Double {
         // 1. Stream → delivery ordinal; 0 for streams that are not messages.
         var deliveryOf: [UInt32] = [0]
         try txn.scan(tables.streams) { k, v in
@@ -82,6 +84,7 @@ struct ProjectionRebuild {
             try txn.put(tables.deliveryCounters, key: Key.u32(d), value: counters[d]!.bytes, mode: .append)
         }
         // 5. Valid-time steps and minute buckets, one delivery at a time.
+        let validTimeStart = Ledger.monotonicSeconds()
         for d in streamsOf.keys.sorted() {
             var steps: [(at: Int64, tag: UInt64, change: ValidTime.Vector)] = []
             for s in streamsOf[d]! {
@@ -120,7 +123,9 @@ struct ProjectionRebuild {
                 try txn.put(tables.validBuckets, key: ValidTime.bucketKey(delivery: d, bucket: b.bucket), value: b.sum.bytes, mode: .append)
             }
         }
+        let validTimeSeconds = Ledger.monotonicSeconds() - validTimeStart
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(last))
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
+        return validTimeSeconds
     }
 }
