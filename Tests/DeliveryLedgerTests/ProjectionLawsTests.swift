@@ -108,6 +108,8 @@ import Testing
         for (recipient, events) in byMessage {
             let state = MessageState.fold(events.shuffled(using: &rng))
             let report = try #require(try t.ledger.status(delivery: "p\(seed)", recipient: recipient))
+            let light = try #require(try t.ledger.status(delivery: "p\(seed)", recipient: recipient, includeEvents: false))
+            #expect(light.classic == report.classic && light.efs == report.efs && light.events.isEmpty && !report.events.isEmpty)
             for s in Semantics.allCases {
                 #expect(state.view(s) == report.view(s), "\(recipient) \(s)")
                 if state.view(s).status == .sent { success[s]! += 1 }

@@ -142,14 +142,16 @@ extension Ledger {
     }
 
     /// A recipient's status in a delivery under both semantics, with its events, or `nil` when
-    /// the ledger has no event for that message.
-    public func status(delivery: String, recipient: String) throws(LedgerError) -> MessageStatusReport? {
+    /// the ledger has no event for that message. The status is read from the persisted projection
+    /// (a few B-tree lookups); `includeEvents: false` skips reading the message's events (the
+    /// report's ``MessageStatusReport/events`` is then empty): the point query of a dashboard.
+    public func status(delivery: String, recipient: String, includeEvents: Bool = true) throws(LedgerError) -> MessageStatusReport? {
         guard let address = Address.normalize(recipient) else { return nil }
         return try run {
             try environment.read { txn in
                 guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return nil }
                 let state = try txn.withValue(tables.messageState, key: Key.u32(info.ordinal)) { try StateCodec.decode($0) } ?? MessageState()
-                let events = try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn)
+                let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn) : []
                 return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
                                            efs: state.view(.efs), events: events, basis: try basis(txn))
             }
