@@ -1,26 +1,42 @@
-/// Binary encoding of a persisted ``MessageState`` (projection layout ``layoutVersion``).
+/// Binary encoding of a persisted ``MessageState`` (projection layout ``layoutVersion``), kept small:
+/// the projection stores one per message.
 ///
-/// A presence byte (bit0 relay, bit1 impliedRelay, bit2 final, bit3 soft) followed by each present
-/// mark: zigzag occurredAt ms, varint position, u8 kind code, u8 failure type code, u8 reason code
-/// (255 none), u8 beforeRelay.
+/// A presence byte: bit0 relay, bit1 impliedRelay, bit2 final, bit3 soft; bit4: impliedRelay is the
+/// same event as final, bit5: the same event as soft (then it is not written again). Then each
+/// written mark in that order: the first one with its `occurredAt` (zigzag ms) and position (varint)
+/// in full, the others as zigzag differences from the first; a descriptor byte (bits 0–3 kind code,
+/// bit 4 beforeRelay, bits 5–7 failure type code); the reason code (one byte) only when there is a
+/// failure type. A delivered message (relay + delivery) takes about 19 bytes.
 enum StateCodec {
     /// Bump when the layout or the fold rules change: the projection is then rebuilt from the log.
     /// 2: the valid-time steps and buckets (``ValidTime``) joined the projection.
-    static let layoutVersion: UInt64 = 2
+    /// 3: this compact state layout.
+    static let layoutVersion: UInt64 = 3
 
     static func encode(_ s: MessageState) -> [UInt8] {
-        var w = ByteWriter(capacity: 48)
-        let marks = [s.relay, s.impliedRelay, s.final, s.soft]
+        var w = ByteWriter(capacity: 24)
         var presence: UInt8 = 0
-        for (i, m) in marks.enumerated() where m != nil { presence |= 1 << UInt8(i) }
+        if s.relay != nil { presence |= 1 }
+        if s.impliedRelay != nil { presence |= 2 }
+        if s.final != nil { presence |= 4 }
+        if s.soft != nil { presence |= 8 }
+        if let i = s.impliedRelay, i == s.final { presence |= 16 }
+        else if let i = s.impliedRelay, i == s.soft { presence |= 32 }
         w.u8(presence)
-        for case let m? in marks {
-            w.zigzag(m.occurredAt.millisecondsSinceEpoch)
-            w.varint(m.position)
-            w.u8(RecordCodec.kindCode(m.kind))
-            w.u8(RecordCodec.typeCode(m.qualification?.type))
-            w.u8(m.qualification.map { UInt8($0.reason.code) } ?? 255)
-            w.u8(m.beforeRelay ? 1 : 0)
+        var base: OutcomeMark?
+        let written = [s.relay, presence & 48 == 0 ? s.impliedRelay : nil, s.final, s.soft]
+        for case let m? in written {
+            if let b = base {
+                w.zigzag(m.occurredAt.millisecondsSinceEpoch &- b.occurredAt.millisecondsSinceEpoch)
+                w.zigzag(Int64(bitPattern: m.position &- b.position))
+            } else {
+                w.zigzag(m.occurredAt.millisecondsSinceEpoch)
+                w.varint(m.position)
+                base = m
+            }
+            let type = RecordCodec.typeCode(m.qualification?.type)
+            w.u8(RecordCodec.kindCode(m.kind) | (m.beforeRelay ? 16 : 0) | type << 5)
+            if type != 0 { w.u8(UInt8(m.qualification!.reason.code)) }
         }
         return w.bytes
     }
@@ -28,22 +44,41 @@ enum StateCodec {
     static func decode(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> MessageState {
         var r = ByteReader(b)
         let presence = try r.u8()
-        var marks: [OutcomeMark?] = []
-        for i in 0..<4 {
-            guard presence & (1 << UInt8(i)) != 0 else { marks.append(nil); continue }
-            let at = Instant(millisecondsSinceEpoch: try r.zigzag())
-            let position = try r.varint()
-            let kind = try RecordCodec.kind(code: try r.u8())
-            let type = try RecordCodec.type(code: try r.u8())
-            let reason = try RecordCodec.reason(code: try r.u8())
-            let before = try r.u8() != 0
+        guard presence & 48 != 48 else { throw CorruptRecordError(what: "message state: impliedRelay both final and soft") }
+        var base: OutcomeMark?
+        func mark() throws(CorruptRecordError) -> OutcomeMark {
+            let at: Int64, position: UInt64
+            if let b = base {
+                at = b.occurredAt.millisecondsSinceEpoch &+ (try r.zigzag())
+                position = b.position &+ UInt64(bitPattern: try r.zigzag())
+            } else {
+                at = try r.zigzag()
+                position = try r.varint()
+            }
+            let descriptor = try r.u8()
+            let kind = try RecordCodec.kind(code: descriptor & 15)
+            let type = try RecordCodec.type(code: descriptor >> 5)
             var q: Qualification?
-            if let type, let reason { q = Qualification(type, reason) }
-            marks.append(OutcomeMark(occurredAt: at, position: position, kind: kind, qualification: q, beforeRelay: before))
+            if let type {
+                guard let reason = try RecordCodec.reason(code: try r.u8()) else { throw CorruptRecordError(what: "message state: failure type without reason") }
+                q = Qualification(type, reason)
+            }
+            let m = OutcomeMark(occurredAt: Instant(millisecondsSinceEpoch: at), position: position, kind: kind,
+                                qualification: q, beforeRelay: descriptor & 16 != 0)
+            if base == nil { base = m }
+            return m
+        }
+        var s = MessageState()
+        if presence & 1 != 0 { s.relay = try mark() }
+        let impliedWritten = presence & 2 != 0 && presence & 48 == 0
+        if impliedWritten { s.impliedRelay = try mark() }
+        if presence & 4 != 0 { s.final = try mark() }
+        if presence & 8 != 0 { s.soft = try mark() }
+        if presence & 2 != 0 && !impliedWritten {
+            s.impliedRelay = presence & 16 != 0 ? s.final : s.soft
+            guard s.impliedRelay != nil else { throw CorruptRecordError(what: "message state: impliedRelay refers to a missing mark") }
         }
         guard r.isAtEnd else { throw CorruptRecordError(what: "message state: trailing bytes") }
-        var s = MessageState()
-        s.relay = marks[0]; s.impliedRelay = marks[1]; s.final = marks[2]; s.soft = marks[3]
         return s
     }
 }
