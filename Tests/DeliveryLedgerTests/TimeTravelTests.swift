@@ -54,17 +54,8 @@ import Testing
     /// those bounds select.
     @Test(arguments: [21, 22, 23] as [UInt64])
     func boundedProjectionEqualsAFoldOverTheSelectedEvents(seed: UInt64) throws {
-        let t = try TestLedger()
         var rng = ProjectionLawsTests.Rng(state: seed)
-        var rest = ProjectionLawsTests.randomDelivery(seed: seed, messages: 40)[...]
-        while !rest.isEmpty {
-            let n = Int.random(in: 1...20, using: &rng)
-            try t.ledger.append(Array(rest.prefix(n)))
-            rest = rest.dropFirst(n)
-            t.clock.advance(seconds: Int64.random(in: 1...100, using: &rng))
-        }
-        var all: [RecordedEvent] = []
-        try t.ledger.forEachEvent { all.append($0); return true }
+        let (t, all) = try Self.appendedInRandomBatches(seed: seed, messages: 40, largestBatch: 20, using: &rng)
         let delivery = "p\(seed)"
         for _ in 0..<8 {
             let asOf = Bool.random(using: &rng) ? all.randomElement(using: &rng)!.event.occurredAt : nil
@@ -116,17 +107,8 @@ extension TimeTravelTests {
     /// per transaction and bulk-loaded, instead of written by each append).
     @Test(arguments: [41, 42, 43, 44] as [UInt64])
     func pastKPIsEqualAFreshLedgerOfTheSelectedEvents(seed: UInt64) throws {
-        let t = try TestLedger()
         var rng = ProjectionLawsTests.Rng(state: seed)
-        var rest = ProjectionLawsTests.randomDelivery(seed: seed, messages: 50)[...]
-        while !rest.isEmpty {
-            let n = Int.random(in: 1...25, using: &rng)
-            try t.ledger.append(Array(rest.prefix(n)))
-            rest = rest.dropFirst(n)
-            t.clock.advance(seconds: Int64.random(in: 1...100, using: &rng))
-        }
-        var all: [RecordedEvent] = []
-        try t.ledger.forEachEvent { all.append($0); return true }
+        let (t, all) = try Self.appendedInRandomBatches(seed: seed, messages: 50, largestBatch: 25, using: &rng)
         let delivery = "p\(seed)"
         var cases: [TimeBounds] = []
         for _ in 0..<12 {
@@ -157,5 +139,24 @@ extension TimeTravelTests {
         try check()
         try t.ledger.rebuildProjection()
         try check()
+    }
+}
+
+extension TimeTravelTests {
+    /// A random delivery (``ProjectionLawsTests/randomDelivery(seed:messages:)``) appended in random
+    /// batches of 1…`largestBatch` events, the clock moving 1–100 s between them; and the log.
+    static func appendedInRandomBatches(seed: UInt64, messages: Int, largestBatch: Int,
+                                        using rng: inout ProjectionLawsTests.Rng) throws -> (TestLedger, [RecordedEvent]) {
+        let t = try TestLedger()
+        var rest = ProjectionLawsTests.randomDelivery(seed: seed, messages: messages)[...]
+        while !rest.isEmpty {
+            let n = Int.random(in: 1...largestBatch, using: &rng)
+            try t.ledger.append(Array(rest.prefix(n)))
+            rest = rest.dropFirst(n)
+            t.clock.advance(seconds: Int64.random(in: 1...100, using: &rng))
+        }
+        var all: [RecordedEvent] = []
+        try t.ledger.forEachEvent { all.append($0); return true }
+        return (t, all)
     }
 }
