@@ -120,7 +120,11 @@ struct Projector {
     /// For each touched stream and each transaction (run of equal `recordedAt`) among its new events:
     /// the steps it adds, tagged with its last position, and their sums into the minute buckets.
     private func writeSteps(_ txn: borrowing Transaction, _ tables: Tables) throws {
-        var buckets: [[UInt8]: ValidTime.Vector] = [:]
+        struct BucketKey: Hashable, Comparable {
+            var delivery: UInt32, bucket: Int64
+            static func < (a: BucketKey, b: BucketKey) -> Bool { (a.delivery, a.bucket) < (b.delivery, b.bucket) }
+        }
+        var buckets: [BucketKey: ValidTime.Vector] = [:]
         for (_, h) in histories.sorted(by: { $0.key < $1.key }) {
             var history = ValidTime.History(h.before)
             var start = 0
@@ -131,12 +135,13 @@ struct Projector {
                 let tag = group.map(\.mark.position).max()!
                 for step in history.add(group) {
                     try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: h.delivery, at: step.at, tag: tag), value: step.change.bytes)
-                    buckets[ValidTime.bucketKey(delivery: h.delivery, bucket: ValidTime.bucket(step.at)), default: ValidTime.Vector()].add(step.change)
+                    buckets[BucketKey(delivery: h.delivery, bucket: ValidTime.bucket(step.at)), default: ValidTime.Vector()].add(step.change)
                 }
                 start = end
             }
         }
-        for (key, change) in buckets.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+        for (b, change) in buckets.sorted(by: { $0.key < $1.key }) {
+            let key = ValidTime.bucketKey(delivery: b.delivery, bucket: b.bucket)
             var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
             sum.add(change)
             if sum.isZero {

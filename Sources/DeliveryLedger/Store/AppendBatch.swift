@@ -76,9 +76,12 @@ struct AppendBatch {
         next += 1
         let record = RecordCodec.encode(e, stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                                         definesStream: info.head == 0)
-        try txn.put(tables.log, key: Key.u64(position), value: record, mode: .append)
         chainHead = HashChain.next(chainHead, position: position, record: record)
-        try txn.put(tables.hashes, key: Key.u64(position), value: chainHead, mode: .append)
+        var positionKey = position.bigEndian
+        try withUnsafeBytes(of: &positionKey) { k in
+            try record.withUnsafeBytes { try txn.put(tables.log, key: k, value: $0, mode: .append) }
+            try chainHead.withUnsafeBytes { try txn.put(tables.hashes, key: k, value: $0, mode: .append) }
+        }
         pending[position] = index
         slots[slot].ids.insert(Array(e.id.utf8), position)
         slots[slot].info.head = position
