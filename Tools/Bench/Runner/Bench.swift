@@ -44,7 +44,8 @@ struct Bench: ParsableCommand {
         options.initialMapSize = 1 << 30
         options.durable = !noSync
         var ledger: Ledger? = try Ledger(path: libraryPath, options: options)
-        var appended = 0, appendSeconds = 0.0, decodeSeconds = 0.0
+        let anonymousBefore = PeakMemory.anonymous()  // the generator's plan, the runner
+        var appended = 0, appendSeconds = 0.0, decodeSeconds = 0.0, peakAnonymous = anonymousBefore
         let declarations = try FeedReader.read(workload.deliveryDeclarationsJSONL(), file: "declarations", options: IngestOptions(format: .jsonl))
         try ledger!.append(declarations.events)
         PeakMemory.reset()
@@ -54,6 +55,7 @@ struct Bench: ParsableCommand {
             let (result, s) = try timed { try ledger!.append(parsed.events) }
             appendSeconds += s
             appended += result.appended
+            peakAnonymous = max(peakAnonymous, PeakMemory.anonymous())
         }
         let ingestRSS = PeakMemory.read()
         say("library ingest: \(appended) events appended in \(String(format: "%.2f", appendSeconds)) s (decoding JSONL apart: \(String(format: "%.2f", decodeSeconds)) s)")
@@ -77,8 +79,10 @@ struct Bench: ParsableCommand {
         report.rate("ingest, library, durable", events: appended, seconds: appendSeconds,
                     baseline: "raw LMDB, same writes", baselineEvents: Int(raw.events), baselineSeconds: raw.seconds,
                     goal: "≥ 1 M/s and ≥ 0.5× raw") { v, ratio in v >= 1e6 && (ratio ?? 0) >= 0.5 }
-        report.size("peak RSS, library ingest", value: Double(ingestRSS) / 1048576, unit: "MiB", goal: "< 1024 MiB at 10 M",
-                    met: ingestRSS < 1 << 30)
+        report.size("peak RSS (heap), library ingest", value: Double(peakAnonymous) / 1048576, unit: "MiB", goal: "< 1024 MiB at 10 M",
+                    met: peakAnonymous < 1 << 30)
+        report.size("  of which before ingest (generator)", value: Double(anonymousBefore) / 1048576, unit: "MiB")
+        report.size("peak RSS (heap + LMDB map pages)", value: Double(ingestRSS) / 1048576, unit: "MiB")
         say("raw LMDB ingest: \(raw.events) events in \(String(format: "%.2f", raw.seconds)) s")
 
         // 3. SQLite: the same events in one table with the obvious index.
@@ -92,17 +96,20 @@ struct Bench: ParsableCommand {
         PeakMemory.reset()
         let rebuilt = try ledger!.rebuildProjection()
         let rebuildRSS = PeakMemory.read()
-        var fold = bl_fold_result()
-        try check(bl_lmdb_scan_fold(out + "/raw.lmdb", input.maxStream, 0, &fold), "raw LMDB scan and fold")
+        // The baseline's scan first (it also brings its file into the page cache, as the ledger's
+        // rebuild had its own file there), then its scan and fold.
         var scanSeconds = 0.0, scanned: UInt64 = 0
         try check(bl_lmdb_scan(out + "/raw.lmdb", &scanSeconds, &scanned), "raw LMDB scan")
+        try check(bl_lmdb_scan(out + "/raw.lmdb", &scanSeconds, &scanned), "raw LMDB scan")
+        var fold = bl_fold_result()
+        try check(bl_lmdb_scan_fold(out + "/raw.lmdb", input.maxStream, 0, &fold), "raw LMDB scan and fold")
         report.rate("re-projection, statuses + KPIs", events: Int(rebuilt.eventsFolded), seconds: rebuilt.seconds - rebuilt.validTimeSeconds,
                     baseline: "C scan + fold", baselineEvents: Int(fold.events), baselineSeconds: fold.seconds,
                     goal: "≥ 0.5× C fold") { _, ratio in (ratio ?? 0) >= 0.5 }
         report.rate("re-projection, + valid-time index", events: Int(rebuilt.eventsFolded), seconds: rebuilt.seconds,
                     baseline: "C scan + fold", baselineEvents: Int(fold.events), baselineSeconds: fold.seconds)
         report.rate("C cursor scan alone", events: Int(scanned), seconds: scanSeconds)
-        report.size("peak RSS, re-projection", value: Double(rebuildRSS) / 1048576, unit: "MiB")
+        report.size("peak RSS, re-projection (+ map, runner)", value: Double(rebuildRSS) / 1048576, unit: "MiB")
         var latest = bl_tally(), latestRows: UInt64 = 0, latestSeconds = 0.0
         try check(bl_sqlite_latest_status(out + "/sqlite.db", &latestRows, &latest, &latestSeconds), "SQLite latest status")
         report.time("status of every message", seconds: rebuilt.seconds, baseline: "SQLite latest per recipient", baselineSeconds: latestSeconds)

@@ -23,14 +23,21 @@ enum PeakMemory {
         if let f = fopen("/proc/self/clear_refs", "w") { fputs("5", f); fclose(f) }
     }
 
-    /// Bytes, or 0 when unknown.
-    static func read() -> Int {
+    /// Peak resident bytes since the last ``reset()`` (`VmHWM`: anonymous memory plus the pages of
+    /// mapped files, LMDB's map included), or 0 when unknown.
+    static func read() -> Int { field("VmHWM:") }
+
+    /// Resident anonymous memory now (`RssAnon`: the heap, without the pages of mapped files, which
+    /// the kernel can drop and read again), bytes.
+    static func anonymous() -> Int { field("RssAnon:") }
+
+    private static func field(_ name: String) -> Int {
         guard let f = fopen("/proc/self/status", "r") else { return 0 }
         defer { fclose(f) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, 256, f) != nil {
             let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if s.hasPrefix("VmHWM:") {
+            if s.hasPrefix(name) {
                 let digits = s.filter(\.isNumber)
                 return (Int(digits) ?? 0) * 1024
             }
