@@ -18,17 +18,22 @@ enum CanonicalLineReader {
     /// take no delivery-declaration or efsFlag members; a `delivery` declaration takes no recipient,
     /// outcome or efsFlag members; an `efsFlag` takes nothing but `id`, `kind`, `occurredAt`, `enabled`.
     static func forbiddenFields(for kind: EventKind) -> Set<String> {
-        let declaration: Set<String> = ["validitySeconds", "toDeliver", "label"]
-        let outcome: Set<String> = [
-            "final", "inBand", "beforeRelay", "bounceClass", "smtpCode", "enhancedStatus", "response",
-            "failureType", "failureReason", "qualifier", "attempt",
-        ]
         switch kind {
-        case .delivery: return outcome.union(["recipient", "enabled"])
-        case .efsFlag: return knownFields.subtracting(["id", "kind", "occurredAt", "enabled"])
-        default: return declaration.union(["enabled"])
+        case .delivery: forbiddenInDeclarations
+        case .efsFlag: forbiddenInEFSFlags
+        default: forbiddenInMessageEvents
         }
     }
+
+    // The sets of `forbiddenFields(for:)`, built once (a line is checked against one of them).
+    private static let declarationFields: Set<String> = ["validitySeconds", "toDeliver", "label"]
+    private static let outcomeFields: Set<String> = [
+        "final", "inBand", "beforeRelay", "bounceClass", "smtpCode", "enhancedStatus", "response",
+        "failureType", "failureReason", "qualifier", "attempt",
+    ]
+    private static let forbiddenInDeclarations = outcomeFields.union(["recipient", "enabled"])
+    private static let forbiddenInEFSFlags = knownFields.subtracting(["id", "kind", "occurredAt", "enabled"])
+    private static let forbiddenInMessageEvents = declarationFields.union(["enabled"])
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var result = ParsedInput(format: .jsonl)
@@ -81,12 +86,19 @@ enum CanonicalLineReader {
         guard line.count <= maximumLineLength else {
             throw fail(nil, "longer than 1 MiB (\(line.count) bytes); a canonical event line is at most \(maximumLineLength) bytes")
         }
-        let decoded: JSONValue
-        do { decoded = try JSONValue.decode(line) } catch { throw fail(nil, error.message) }
-        guard case .object(let object) = decoded else {
-            throw fail(nil, "expected a JSON object (one canonical event), got \(decoded.typeName)")
+        // Foundation's object is kept as it is: members are converted as they are read.
+        let decoded: Any
+        do { decoded = try JSONValue.foundationValue(line) } catch { throw fail(nil, error.message) }
+        guard let object = decoded as? [String: Any] else {
+            throw fail(nil, "expected a JSON object (one canonical event), got \(JSONValue(foundation: decoded).typeName)")
         }
-        if let unknown = object.keys.filter({ !knownFields.contains($0) }).sorted().first {
+        // The first offending name in sorted order is reported, so the error does not depend on the
+        // dictionary's order.
+        var unknown: String? = nil
+        for name in object.keys where !knownFields.contains(name) {
+            if unknown.map({ name < $0 }) ?? true { unknown = name }
+        }
+        if let unknown {
             throw fail(unknown, "unknown field (the canonical event format is strict; known fields: \(knownFields.sorted().joined(separator: ", ")))")
         }
         let f = FieldAccess(object: object, fail: fail, numbersAsStrings: false)
@@ -96,13 +108,17 @@ enum CanonicalLineReader {
             throw fail("kind", "unknown kind \(JSONValue.quoted(kindText)); expected one of \(EventKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let forbidden = forbiddenFields(for: kind)
-        if let misplaced = object.filter({ $0.value != .null && forbidden.contains($0.key) }).keys.sorted().first {
+        var misplaced: String? = nil
+        for (name, member) in object where forbidden.contains(name) && JSONValue(foundation: member) != .null {
+            if misplaced.map({ name < $0 }) ?? true { misplaced = name }
+        }
+        if let misplaced {
             throw fail(misplaced, "does not apply to a \(kind.rawValue) event")
         }
         guard let occurredAt = try f.instant("occurredAt") else {
             throw fail("occurredAt", "missing: every event needs occurredAt (RFC 3339, or epoch seconds / milliseconds)")
         }
-        let id = try f.string("id") ?? IngestRules.contentHashId(JSONValue.object(object).canonicalBytes[...])
+        let id = try f.string("id") ?? IngestRules.contentHashId(JSONValue(foundation: object).canonicalBytes[...])
         let delivery = try f.string("delivery") ?? ""
         var recipient = ""
         if let given = try f.string("recipient"), !given.isEmpty {

@@ -27,8 +27,9 @@ import DeliveryLedger
 ///   is the year 5138, that many milliseconds is 1973; domain.md §7). Fractions finer than a millisecond
 ///   are truncated;
 /// - `id` is optional: without it the id is `sha256:` + the hex of the first 16 bytes of the SHA-256
-///   of the line's bytes (without the terminator), so re-reading the same line gives the same id
-///   (domain.md §2: "with no id, from a content hash");
+///   of the line's decoded object in a canonical form (members sorted, no white space), so re-reading
+///   the same line — or the same object written with other spacing or member order — gives the same
+///   id (domain.md §2: "with no id, from a content hash");
 /// - `recipient` is normalised with `Address.normalize` (an error when it is not an address);
 /// - members must fit the kind (Schemas/canonical-event.schema.json): message kinds take no
 ///   `validitySeconds`, `toDeliver`, `label`, `enabled`; a `delivery` declaration takes no recipient,

@@ -2,8 +2,11 @@ import DeliveryLedger
 
 /// Typed access to the members of one decoded record, turning every mismatch into an
 /// ``IngestError`` that names the field (internal).
+///
+/// The record is `JSONSerialization`'s own object (``JSONValue/foundationValue(_:)``); a member is
+/// converted to a ``JSONValue`` only when it is read, so members no event needs are never converted.
 struct FieldAccess {
-    let object: [String: JSONValue]
+    let object: [String: Any]
     /// Builds the located error for a field (or the whole record when `nil`).
     let fail: (_ field: String?, _ message: String) -> IngestError
     /// Whether numeric fields may arrive as strings of digits (SparkPost: yes; canonical: no).
@@ -11,7 +14,8 @@ struct FieldAccess {
 
     /// The member, `nil` when absent or JSON `null`.
     func value(_ name: String) -> JSONValue? {
-        guard let v = object[name] else { return nil }
+        guard let member = object[name] else { return nil }
+        let v = JSONValue(foundation: member)
         if case .null = v { return nil }
         return v
     }

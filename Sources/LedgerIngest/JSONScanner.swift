@@ -1,3 +1,5 @@
+import Foundation
+
 /// A byte-level JSON structure scanner (internal).
 ///
 /// It finds where values begin and end without decoding them: strings (with their `\` escapes)
@@ -34,15 +36,27 @@ struct JSONScanner {
     }
 
     /// The offset just after the string starting at `i` (which holds `"`).
+    ///
+    /// Jumps from quote to quote (`memchr`): a quote closes the string unless the run of backslashes
+    /// right before it (inside the string) is odd, i.e. its last backslash escapes it. This is the
+    /// same as reading the string byte by byte with every `\` taking the next byte, without touching
+    /// each byte in Swift (strings are most of a webhook batch's bytes).
     func endOfString(_ i: Int) throws(Failure) -> Int {
-        var j = i + 1
-        while j < bytes.count {
-            let b = bytes[j]
-            if b == JSONScanner.backslash { j += 2; continue }
-            if b == JSONScanner.quote { return j + 1 }
-            j += 1
+        let end = bytes.withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress else { return nil }
+            var j = i + 1
+            while j < buffer.count {
+                guard let hit = memchr(base + j, Int32(JSONScanner.quote), buffer.count - j) else { return nil }
+                let quoteAt = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                var runStart = quoteAt
+                while runStart > i + 1, base[runStart - 1] == JSONScanner.backslash { runStart -= 1 }
+                if (quoteAt - runStart) % 2 == 0 { return quoteAt + 1 }
+                j = quoteAt + 1
+            }
+            return nil
         }
-        throw Failure(message: "truncated JSON: a string is not closed", offset: i)
+        guard let end else { throw Failure(message: "truncated JSON: a string is not closed", offset: i) }
+        return end
     }
 
     /// The offset just after the value starting at `i`.

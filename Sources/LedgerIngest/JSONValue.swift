@@ -20,16 +20,27 @@ enum JSONValue: Sendable, Equatable {
 
     /// Decodes one JSON text (any value at top level).
     ///
+    /// - Throws: ``DecodeFailure`` as ``foundationValue(_:)`` does.
+    static func decode(_ bytes: ArraySlice<UInt8>) throws(DecodeFailure) -> JSONValue {
+        JSONValue(foundation: try foundationValue(bytes))
+    }
+
+    /// Decodes one JSON text (any value at top level) with Foundation's `JSONSerialization`, and
+    /// leaves the result unconverted: `[String: Any]`, `[Any]`, `String`, `NSNumber` or `NSNull`.
+    ///
+    /// The readers convert only the members they read (``init(foundation:)``, ``FieldAccess``): a
+    /// webhook element carries many members that no event needs (subject, tags, metadata…), and
+    /// converting the whole tree cost almost as much as the parse itself.
+    ///
     /// - Throws: ``DecodeFailure`` saying "not valid UTF-8" or "malformed JSON: …" with Foundation's
     ///   own diagnostic (which names the character offset; nesting deeper than 512 levels is refused
     ///   there, so hostile input cannot exhaust the stack).
-    static func decode(_ bytes: ArraySlice<UInt8>) throws(DecodeFailure) -> JSONValue {
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+    static func foundationValue(_ bytes: ArraySlice<UInt8>) throws(DecodeFailure) -> Any {
+        guard isValidUTF8(bytes) else {
             throw DecodeFailure(message: "not valid UTF-8")
         }
-        let any: Any
         do {
-            any = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+            return try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
             let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
             guard let detail, !detail.hasPrefix("Unexpected end of file") else {
@@ -37,14 +48,40 @@ enum JSONValue: Sendable, Equatable {
             }
             throw DecodeFailure(message: "malformed JSON: \(detail)")
         }
-        return JSONValue(foundation: any)
     }
 
-    /// Converts `JSONSerialization`'s output. Swift collection and string types are tested first:
-    /// testing a Swift value against a class type (`NSNumber`) would bridge it to Objective-C first,
-    /// which costs more than the parse itself.
+    /// Whether `bytes` are valid UTF-8. Text that is all ASCII (most records: ids, addresses, codes)
+    /// is valid without more ado; only text with other bytes is validated by the standard library.
+    static func isValidUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.withUnsafeBufferPointer { buffer in
+            let raw = UnsafeRawBufferPointer(buffer)
+            var i = 0
+            while i + 8 <= raw.count, raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                i += 8
+            }
+            while i < raw.count, raw[i] < 0x80 { i += 1 }
+            return i == raw.count || String(validating: buffer, as: UTF8.self) != nil
+        }
+    }
+
+    /// Converts `JSONSerialization`'s output: `String`, `[String: Any]` and `[Any]` values, `NSNumber`
+    /// and `NSNull` objects.
+    ///
+    /// The order of the casts is what makes this cheap: a cast that fails because it would need a
+    /// bridge (a Swift value to a class type such as `NSNumber`, an object to `String`) searches the
+    /// runtime's conformances and costs several times a successful one. So the dynamic type is looked
+    /// at first: a `String` is taken as is, an object is tried as `NSNumber` then `NSNull` only, a
+    /// Swift value as a dictionary then an array; anything else goes through every cast in turn.
     init(foundation any: Any) {
-        if let o = any as? [String: Any] {
+        let dynamicType = Swift.type(of: any)
+        let isObject = dynamicType is AnyClass
+        if ObjectIdentifier(dynamicType) == ObjectIdentifier(String.self), let s = any as? String {
+            self = .string(s)
+        } else if isObject, let n = any as? NSNumber {
+            self = JSONValue(number: n)
+        } else if isObject, any is NSNull {
+            self = .null
+        } else if let o = any as? [String: Any] {
             var d: [String: JSONValue] = [:]
             d.reserveCapacity(o.count)
             for (k, v) in o { d[k] = JSONValue(foundation: v) }
@@ -54,17 +91,23 @@ enum JSONValue: Sendable, Equatable {
         } else if let a = any as? [Any] {
             self = .array(a.map(JSONValue.init(foundation:)))
         } else if let n = any as? NSNumber {
-            let code = n.objCType.pointee
-            if code == CChar(UInt8(ascii: "c")) || code == CChar(UInt8(ascii: "B")) {
-                self = .bool(n.boolValue)
-            } else if code == CChar(UInt8(ascii: "d")) || code == CChar(UInt8(ascii: "f")) || code == CChar(UInt8(ascii: "Q"))
-                        || n is NSDecimalNumber {
-                self = .double(n.doubleValue)
-            } else {
-                self = .int(n.int64Value)
-            }
+            self = JSONValue(number: n)
         } else {
             self = .null
+        }
+    }
+
+    /// A number: booleans are told apart by the `NSNumber` type code, integers that fit `Int64` stay
+    /// exact, every other number (unsigned beyond `Int64`, fractions, decimals) is a `Double`.
+    private init(number n: NSNumber) {
+        let code = n.objCType.pointee
+        if code == CChar(UInt8(ascii: "c")) || code == CChar(UInt8(ascii: "B")) {
+            self = .bool(n.boolValue)
+        } else if code == CChar(UInt8(ascii: "d")) || code == CChar(UInt8(ascii: "f")) || code == CChar(UInt8(ascii: "Q"))
+                    || n is NSDecimalNumber {
+            self = .double(n.doubleValue)
+        } else {
+            self = .int(n.int64Value)
         }
     }
 

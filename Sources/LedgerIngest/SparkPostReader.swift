@@ -127,21 +127,26 @@ enum SparkPostReader {
         func fail(_ field: String?, _ message: String) -> IngestError {
             IngestError(file: file, element: index, field: field, message: message)
         }
-        let decoded: JSONValue
-        do { decoded = try JSONValue.decode(raw) } catch { throw fail(nil, error.message) }
-        guard case .object(let top) = decoded else {
-            throw fail(nil, "expected a JSON object (a webhook event), got \(decoded.typeName)")
+        // Foundation's objects are kept as they are: only the members read below are converted.
+        let decoded: Any
+        do { decoded = try JSONValue.foundationValue(raw) } catch { throw fail(nil, error.message) }
+        guard let top = decoded as? [String: Any] else {
+            throw fail(nil, "expected a JSON object (a webhook event), got \(JSONValue(foundation: decoded).typeName)")
         }
 
         // Unwrap {"msys": {"<group>": {...}}}; {"msys": {}} is a ping.
         var object = top
         if let msys = top["msys"] {
-            guard case .object(let groups) = msys else { throw fail("msys", "expected an object, got \(msys.typeName)") }
+            guard let groups = msys as? [String: Any] else {
+                throw fail("msys", "expected an object, got \(JSONValue(foundation: msys).typeName)")
+            }
             if groups.isEmpty { return .skipped("ping") }
             guard groups.count == 1, let (group, body) = groups.first else {
                 throw fail("msys", "expected exactly one event group, got \(groups.keys.sorted().joined(separator: ", "))")
             }
-            guard case .object(let inner) = body else { throw fail("msys.\(group)", "expected an object, got \(body.typeName)") }
+            guard let inner = body as? [String: Any] else {
+                throw fail("msys.\(group)", "expected an object, got \(JSONValue(foundation: body).typeName)")
+            }
             object = inner
         }
         let f = FieldAccess(object: object, fail: fail, numbersAsStrings: true)
@@ -233,7 +238,7 @@ enum SparkPostReader {
         } else {
             // Hash of the decoded element, not of its bytes: the same event formatted otherwise gets
             // the same id, so its re-ingest is a no-op.
-            id = "sparkpost:\(type):" + IngestRules.contentHashId(JSONValue.object(object).canonicalBytes[...])
+            id = "sparkpost:\(type):" + IngestRules.contentHashId(JSONValue(foundation: object).canonicalBytes[...])
         }
 
         var event = Event(
@@ -277,10 +282,10 @@ enum SparkPostReader {
 
     /// The delivery id at `key`: a dotted path (`rcpt_meta.delivery_id`), or a bare name at the top
     /// level, then in `rcpt_meta`.
-    static func deliveryId(_ object: [String: JSONValue], key: String, f: FieldAccess,
+    static func deliveryId(_ object: [String: Any], key: String, f: FieldAccess,
                            fail: (String?, String) -> IngestError) throws(IngestError) -> String {
-        func text(_ v: JSONValue?) throws(IngestError) -> String? {
-            switch v {
+        func text(_ member: Any?) throws(IngestError) -> String? {
+            switch member.map(JSONValue.init(foundation:)) {
             case nil, .null?: return nil
             case .string(let s)?: return s.isEmpty ? nil : s
             case .int(let i)?: return String(i)
@@ -288,16 +293,16 @@ enum SparkPostReader {
             }
         }
         if key.contains(".") {
-            var current: JSONValue? = .object(object)
+            var current: Any? = object
             for part in key.split(separator: ".", omittingEmptySubsequences: false) {
-                guard case .object(let o)? = current else { current = nil; break }
+                guard let o = current as? [String: Any] else { current = nil; break }
                 current = o[String(part)]
             }
             guard let id = try text(current) else { throw fail(key, "missing: no delivery id at path '\(key)'") }
             return id
         }
         if let id = try text(object[key]) { return id }
-        if case .object(let meta)? = object["rcpt_meta"], let id = try text(meta[key]) { return id }
+        if let meta = object["rcpt_meta"] as? [String: Any], let id = try text(meta[key]) { return id }
         throw fail(key, "missing: no '\(key)' at the event's top level or in rcpt_meta")
     }
 }
