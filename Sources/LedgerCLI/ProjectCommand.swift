@@ -20,10 +20,12 @@ struct ProjectCommand: OutputCommand {
         abstract: "Print each delivery's KPIs (Success %, sent, failed, pending, bounces).",
         discussion: """
             Without --efs, --classic or --both, uses the EFS flag in force now (or at --as-of), classic if it \
-            was never set. The answer is read from the persisted projection (no replay of the log); with \
-            --as-of and/or --known-at it is folded from the delivery's own events that occurred / were \
-            recorded by then. It states its basis: the last log position and its transaction time, the \
-            bounds, the rule table version.
+            was never set. The answer is read from the persisted projection, never by replaying the log: \
+            with --as-of (events that occurred by then) from the delivery's minute checkpoints and the \
+            valid-time steps of that minute; with --known-at (events recorded by then) from the steps the \
+            log held at that instant. It states its basis: the last log position and its transaction time, \
+            the bounds, the rule table version. Note that transaction time is the ledger's clock when the \
+            events were ingested (for the demo: when you ran it), not when the MTA reported them.
             """
     )
 

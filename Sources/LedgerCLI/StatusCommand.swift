@@ -30,7 +30,14 @@ struct StatusCommand: OutputCommand {
             if let r = try ledger.status(delivery: d, recipient: address, at: time.bounds) { reports.append(r) }
         }
         guard !reports.isEmpty else {
-            throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery"))
+            let place = delivery.map { " in delivery '\($0)'" } ?? " in any delivery"
+            if !time.bounds.isUnbounded, !deliveries.isEmpty {
+                var bounds: [String] = []
+                if let a = time.bounds.asOf { bounds.append("occurred by \(a.rfc3339) (--as-of)") }
+                if let k = time.bounds.knownAt { bounds.append("recorded by \(k.rfc3339) (--known-at)") }
+                throw CLIError("\(address) has events\(place), but none " + bounds.joined(separator: " and "))
+            }
+            throw CLIError("no events for \(address)" + place)
         }
         if format == "json" {
             for r in reports { out.line(try JSON.encode(StatusJSON(r), pretty: false)) }

@@ -22,4 +22,26 @@ import Testing
         #expect(kinds("c@example.com") == [.noFeedbackPastValidity])
         #expect(kinds("d@example.com").contains(.recordedLate))
     }
+
+    /// An event sent again is a no-op in the log, but the audit shows the receipt (when, which
+    /// recorded event); the same outcome under another id is a duplicate outcome.
+    @Test func reportsDuplicatesReceivedAndDuplicateOutcomes() throws {
+        let t = try TestLedger(start: EventFactory.at(10))
+        let delivered = f.delivered("a@example.com", at: 1)
+        try t.ledger.append([f.relay("a@example.com", at: 0), delivered])
+        t.clock.advance(seconds: 60)
+        let again = try t.ledger.append([delivered, delivered])
+        #expect(again.appended == 0 && again.duplicates == [0, 1])
+        var twin = f.delivered("a@example.com", at: 1)
+        twin.id = "another-id"
+        try t.ledger.append([twin])
+        let findings = try t.ledger.audit(delivery: "d1", now: EventFactory.at(20))
+        let received = findings.filter { $0.kind == .duplicateReceived }
+        #expect(received.count == 1)
+        #expect(received.first?.position == 2 && received.first?.recipient == "a@example.com")
+        #expect(received.first?.detail.contains("2 times") == true, "\(received)")
+        let outcomes = findings.filter { $0.kind == .duplicateOutcome }
+        #expect(outcomes.map(\.position) == [3] && outcomes.first?.detail.contains("another-id") == true)
+        #expect(try t.ledger.verify().isHealthy)
+    }
 }

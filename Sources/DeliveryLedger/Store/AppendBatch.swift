@@ -25,6 +25,9 @@ struct AppendBatch {
     /// The hash chain's value at the last appended position (``HashChain``).
     private var chainHead: [UInt8]
     private var duplicates: [Int] = []
+    /// Events of this batch that were already recorded: (delivery, original position) → times.
+    private var receipts: [DuplicateReceipt: UInt64] = [:]
+    private struct DuplicateReceipt: Hashable { var delivery: UInt32, original: UInt64 }
 
     init(_ txn: borrowing Transaction, tables: Tables, events: [Event], now: Instant, rules: TextQualifier) throws {
         self.tables = tables
@@ -69,6 +72,7 @@ struct AppendBatch {
         if let original = try findRecorded(e, index: index, slot: slot, key: key, txn) {
             positions.append(original)
             duplicates.append(index)
+            receipts[DuplicateReceipt(delivery: slots[slot].info.deliveryOrdinal, original: original), default: 0] += 1
             return
         }
         let position = next
@@ -167,6 +171,14 @@ struct AppendBatch {
 
     /// Writes the touched streams and the projection with its checkpoint.
     mutating func finish(_ txn: borrowing Transaction) throws {
+        for (r, times) in receipts.sorted(by: { ($0.key.delivery, $0.key.original) < ($1.key.delivery, $1.key.original) }) {
+            var key = ByteWriter(capacity: 20)
+            key.u32be(r.delivery); key.u64be(r.original); key.u64be(UInt64(bitPattern: recordedAt.millisecondsSinceEpoch))
+            let before = try txn.withValue(tables.duplicates, key: key.bytes) { b -> UInt64 in var rd = ByteReader(b); return try rd.varint() } ?? 0
+            var value = ByteWriter(capacity: 4)
+            value.varint(before + times)
+            try txn.put(tables.duplicates, key: key.bytes, value: value.bytes)
+        }
         for info in slots.map(\.info).sorted(by: { $0.ordinal < $1.ordinal }) where info.count > 0 {
             try txn.put(tables.streams, key: Key.u32(info.ordinal), value: info.bytes)
         }

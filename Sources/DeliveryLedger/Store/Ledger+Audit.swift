@@ -10,6 +10,11 @@ public struct AuditFinding: Sendable, Hashable {
         case noFeedbackPastValidity
         /// An event recorded long after it occurred.
         case recordedLate
+        /// An event received again after it was recorded (same stream, same id, same content): the
+        /// append was a no-op; `position` is the recorded event's.
+        case duplicateReceived
+        /// The same outcome reported twice under different ids (same kind, instant and response).
+        case duplicateOutcome
     }
 
     /// What was found.
@@ -26,7 +31,9 @@ extension Ledger {
     /// Audits a delivery at `now` (domain.md §4, §7; issue "Time in the ledger" §3): events that
     /// arrived after a final outcome, outcomes without relay, messages with no feedback past their
     /// validity, events recorded more than `lateAfterSeconds` (default 1 day) after they occurred.
-    /// Duplicates are not stored (re-appends are no-ops), so they are reported by `ingest`, not here.
+    /// events received again (re-appends are no-ops in the log; the ledger keeps a receipt of each:
+    /// when, and which recorded event), and the same outcome reported twice under different ids.
+    /// Findings come per message in valid-time order, then the duplicates received.
     public func audit(delivery: String, now: Instant? = nil, lateAfterSeconds: Int64 = 86_400) throws(LedgerError) -> [AuditFinding] {
         let at = now ?? options.clock()
         let validity = try effectiveValiditySeconds(delivery: delivery)
@@ -41,6 +48,13 @@ extension Ledger {
                 if let f = firstFinal, e.occurredAt > f.event.occurredAt, e.kind != .relay {
                     findings.append(AuditFinding(kind: .afterFinalOutcome, recipient: recipient, position: r.position,
                                                  detail: "\(e.kind.rawValue) at \(e.occurredAt.rfc3339) after the \(f.event.kind.rawValue) of \(f.event.occurredAt.rfc3339) (#\(f.position))"))
+                }
+                if e.kind.isOutcome, let twin = events.first(where: { o in
+                    o.position < r.position && o.event.kind == e.kind && o.event.occurredAt == e.occurredAt
+                        && o.event.response == e.response && o.event.final == e.final && o.event.id != e.id
+                }) {
+                    findings.append(AuditFinding(kind: .duplicateOutcome, recipient: recipient, position: r.position,
+                                                 detail: "\(e.kind.rawValue) '\(e.id)' repeats '\(twin.event.id)' (#\(twin.position)) at the same instant"))
                 }
                 let isFinal = e.kind == .delivered || e.kind == .timeout || (e.kind == .bounce && e.final)
                 if isFinal && firstFinal == nil { firstFinal = r }
@@ -59,6 +73,35 @@ extension Ledger {
                                              detail: "relayed \(relay.event.occurredAt.rfc3339); validity \(validity) s ran out with no feedback"))
             }
         }
+        findings += try duplicatesReceived(delivery: delivery)
         return findings
+    }
+
+    /// The receipts of events of `delivery` received again, in order of the recorded event.
+    private func duplicatesReceived(delivery: String) throws(LedgerError) -> [AuditFinding] {
+        try run {
+            try environment.read { txn in
+                guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
+                var receipts: [(original: UInt64, at: Instant, times: UInt64)] = []
+                try txn.scan(tables.duplicates, from: Key.u32(d)) { k, v in
+                    guard k.count == 20, Key.readU32(k) == d else { return false }
+                    var r = ByteReader(v)
+                    receipts.append((Key.readU64(UnsafeRawBufferPointer(rebasing: k[4..<12])),
+                                     Instant(millisecondsSinceEpoch: Int64(bitPattern: Key.readU64(UnsafeRawBufferPointer(rebasing: k[12...])))),
+                                     try r.varint()))
+                    return true
+                }
+                var recipientOf: [UInt32: String] = [:]
+                return try receipts.map { receipt in
+                    let stream = try txn.withValue(tables.log, key: Key.u64(receipt.original)) { try RecordCodec.header($0).stream }
+                    guard let stream else { throw LedgerError.corrupt(position: receipt.original, what: "a duplicate receipt names a missing record") }
+                    if recipientOf[stream] == nil {
+                        recipientOf[stream] = try txn.withValue(tables.streams, key: Key.u32(stream)) { try StreamInfo(ordinal: stream, bytes: $0).recipient } ?? ""
+                    }
+                    return AuditFinding(kind: .duplicateReceived, recipient: recipientOf[stream]!, position: receipt.original,
+                                        detail: "received again \(receipt.times == 1 ? "once" : "\(receipt.times) times") at \(receipt.at.rfc3339) (no-op)")
+                }
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ import LMDBKit
 /// | `deliveryCounters` | delivery ordinal u32 BE | counters | projection: per-delivery KPI counters |
 /// | `hashes` | position u64 BE | SHA-256, 32 bytes | tamper evidence: hash chain over the records (``HashChain``) |
 /// | `validSteps` | delivery ordinal u32 BE + biased instant u64 BE + tag position u64 BE | counter changes | projection along valid time (``ValidTime``) |
+/// | `duplicates` | delivery ordinal u32 BE + original position u64 BE + arrival `recordedAt` ms u64 BE | times received, varint | receipts of events sent again (no-op appends), for `audit`; not part of the log |
 /// | `validBuckets` | delivery ordinal u32 BE + biased minute u64 BE | sum of the minute's steps | checkpoints of the valid-time axis |
 ///
 /// There is no per-event secondary index: a stream's events are found by following the
@@ -30,6 +31,7 @@ struct Tables: Sendable {
     let hashes: Database
     let validSteps: Database
     let validBuckets: Database
+    let duplicates: Database
 
     static let formatVersionKey = Array("format".utf8)
     static let checkpointKey = Array("projection.checkpoint".utf8)
@@ -40,13 +42,13 @@ struct Tables: Sendable {
     static let formatVersion: UInt64 = 2
 
     init(environment env: Environment) throws {
-        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes, validSteps, validBuckets) = try env.write { txn in
+        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes, validSteps, validBuckets, duplicates) = try env.write { txn in
             (try txn.openDatabase(named: "log"), try txn.openDatabase(named: "meta"),
              try txn.openDatabase(named: "deliveries"), try txn.openDatabase(named: "deliveryNames"),
              try txn.openDatabase(named: "streamIndex"), try txn.openDatabase(named: "streams"),
              try txn.openDatabase(named: "messageState"), try txn.openDatabase(named: "deliveryCounters"),
              try txn.openDatabase(named: "hashes"), try txn.openDatabase(named: "validSteps"),
-             try txn.openDatabase(named: "validBuckets"))
+             try txn.openDatabase(named: "validBuckets"), try txn.openDatabase(named: "duplicates"))
         }
     }
 
