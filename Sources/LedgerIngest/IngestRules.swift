@@ -151,10 +151,7 @@ enum IngestRules {
             q = r.qualification
             qualifier = r.qualifierTag
         }
-        if kind == .timeout {
-            if q.type == .hard || q.type == .notDefined { q.type = .soft }
-            if q.reason == .notDefined { q.reason = .unreachable }
-        }
+        if kind == .timeout { q = q.forTimeout }
         let temporaryCode = (smtpCode.map { (400..<500).contains($0) } ?? false) || (enhanced?.isTemporary ?? false)
         if kind == .retry || (kind == .bounce && !final) || temporaryCode { q = q.temporary }
         return (q, qualifier)

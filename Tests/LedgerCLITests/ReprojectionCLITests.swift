@@ -92,3 +92,26 @@ import Testing
         #expect(svg.output == committed, "docs/demo-timeline.svg is not what the demo gives; regenerate it (README)")
     }
 }
+
+@Suite struct TimeoutQualificationCLITests {
+    /// A timeout with no text is soft, Unreachable — at ingest and in the projection, which
+    /// re-qualifies text-qualified failures with the rule table (found by a tester: the projection
+    /// had it Not defined).
+    @Test func aTimeoutWithoutTextIsSoftUnreachableInTheProjection() throws {
+        let cli = CLI()
+        let lines = [
+            #"{"id":"r","kind":"relay","delivery":"x","recipient":"z@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"t","kind":"timeout","delivery":"x","recipient":"z@example.com","occurredAt":"2026-11-05T21:00:00Z"}"#,
+        ]
+        #expect(cli.run("ingest", cli.file("t.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        let status = cli.run("status", "z@example.com", "--format", "json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+        for s in ["classic", "efs"] {
+            let view = try #require(doc[s] as? [String: Any])
+            #expect(view["status"] as? String == "failed")
+            #expect(view["failureType"] as? String == "soft" && view["failureReason"] as? String == "unreachable", "\(view)")
+        }
+        let k = try cli.kpis("x", "classic")
+        #expect((k["failedByType"] as? [String: Int])?["soft"] == 1 && (k["failedByReason"] as? [String: Int])?["unreachable"] == 1)
+    }
+}

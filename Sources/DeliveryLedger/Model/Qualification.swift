@@ -96,4 +96,11 @@ public struct Qualification: Sendable, Hashable, Codable {
     public var temporary: Qualification {
         type == .hard ? Qualification(.soft, reason) : self
     }
+
+    /// The qualification of a `timeout`: always soft (the MTA gave up because the validity period
+    /// ran out, domain.md §1, §4), and a reason left undefined is Unreachable (RFC 3463 X.4.7
+    /// "delivery time expired").
+    public var forTimeout: Qualification {
+        Qualification(type == .hard || type == .notDefined ? .soft : type, reason == .notDefined ? .unreachable : reason)
+    }
 }

@@ -16,7 +16,8 @@ struct Projector {
     /// The event as the projection sees it: a failure qualified by the text rules (its qualifier is a
     /// ``TextQualification/qualifierTag``) is qualified again with the current table, so that a new
     /// table re-qualifies by re-projection and never by rewriting events (domain.md §2, §5.3).
-    /// Kind and finality stay as recorded; a non-final failure is never hard.
+    /// Kind and finality stay as recorded; a non-final failure is never hard; a timeout is soft and
+    /// never of undefined reason (``Qualification/forTimeout``), as at ingest.
     static func requalified(_ e: Event, with rules: TextQualifier) -> Event {
         guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout,
               let tag = e.qualifier, TextQualification.isTextTag(tag) else { return e }
@@ -24,6 +25,7 @@ struct Projector {
         let r = rules.qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode)
         let isFinal = e.kind == .timeout || (e.kind == .bounce && e.final)
         copy.qualification = isFinal && r.final ? r.qualification : r.qualification.temporary
+        if e.kind == .timeout { copy.qualification = copy.qualification?.forTimeout }
         copy.qualifier = r.qualifierTag
         return copy
     }
