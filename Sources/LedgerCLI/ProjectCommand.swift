@@ -48,7 +48,11 @@ struct ProjectCommand: OutputCommand {
         case .efs: chosen = [.efs]
         case .classic: chosen = [.classic]
         case .both: chosen = [.classic, .efs]
-        case nil: chosen = [try ledger.efsEnabled(at: time.bounds.asOf ?? Ledger.systemClock()) == true ? .efs : .classic]
+        case nil:
+            // The flag in force at the as-of instant (else at the known-at instant, else now), as
+            // known at the known-at instant.
+            let flag = try ledger.efsEnabled(at: time.bounds.asOf ?? time.bounds.knownAt ?? Ledger.systemClock(), knownAt: time.bounds.knownAt)
+            chosen = [flag == true ? .efs : .classic]
         }
         var basis = try ledger.basis()
         let deliveries: [String]

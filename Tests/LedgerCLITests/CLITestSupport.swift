@@ -33,6 +33,10 @@ struct CLI {
     }
 
     func projectJSON(_ extra: String...) throws -> [String: Any] {
+        try projectJSON(extra)
+    }
+
+    func projectJSON(_ extra: [String]) throws -> [String: Any] {
         let r = run(["project", "--format", "json"] + extra)
         #expect(r.exitCode == 0, "\(r.error)")
         return try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])

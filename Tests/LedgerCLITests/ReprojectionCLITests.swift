@@ -1,3 +1,4 @@
+import DeliveryLedger
 import Foundation
 import LedgerTestSupport
 import Testing
@@ -113,5 +114,26 @@ import Testing
         }
         let k = try cli.kpis("x", "classic")
         #expect((k["failedByType"] as? [String: Int])?["soft"] == 1 && (k["failedByReason"] as? [String: Int])?["unreachable"] == 1)
+    }
+}
+
+@Suite struct EFSFlagKnownAtCLITests {
+    /// `project --known-at K` uses the EFS flag as the ledger knew it at K: a change recorded after
+    /// K does not count, even when dated before K (found by a tester).
+    @Test func theFlagAsKnownAtTheKnownAtInstant() throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", cli.file("r.jsonl", #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#)).exitCode == 0)
+        #expect(cli.run("efs", "enable", "--at", "2000-01-01T00:00:00Z").exitCode == 0)
+        usleep(20_000)
+        let known = Ledger.systemClock().rfc3339
+        usleep(20_000)
+        #expect(cli.run("efs", "disable", "--at", "2001-01-01T00:00:00Z").exitCode == 0)
+        func semantics(_ extra: String...) throws -> String? {
+            let doc = try cli.projectJSON(extra)
+            return ((doc["deliveries"] as? [[String: Any]])?.first?["semantics"]) as? String
+        }
+        #expect(try semantics() == "classic")
+        #expect(try semantics("--known-at", known) == "efs")
+        #expect(try semantics("--known-at", known, "--as-of", "2026-11-03T00:00:00Z") == "efs")
     }
 }

@@ -171,9 +171,12 @@ extension Ledger {
     /// Whether the Email Feedback Service was on at `instant` (valid time): the `enabled` value of
     /// the latest `efsFlag` event with `occurredAt ≤ instant` (ties by position); `nil` when the flag
     /// was never set by then (domain.md §7).
-    public func efsEnabled(at instant: Instant) throws(LedgerError) -> Bool? {
+    ///
+    /// With `knownAt`, only the flag events recorded by then count: what the ledger knew at that
+    /// instant (a change recorded later, even if dated earlier, was not yet in force for it).
+    public func efsEnabled(at instant: Instant, knownAt: Instant? = nil) throws(LedgerError) -> Bool? {
         try efsFlagHistory()
-            .filter { $0.event.occurredAt <= instant }
+            .filter { r in r.event.occurredAt <= instant && (knownAt.map { r.recordedAt <= $0 } ?? true) }
             .max { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }?
             .event.enabled
     }
