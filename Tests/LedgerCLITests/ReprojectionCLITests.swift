@@ -137,3 +137,18 @@ import Testing
         #expect(try semantics("--known-at", known, "--as-of", "2026-11-03T00:00:00Z") == "efs")
     }
 }
+
+@Suite struct RuleTableIdentityCLITests {
+    /// Two rule tables with the same version but other rules: the second re-projects too (the
+    /// projection records the table's digest, not only its version; found by a tester).
+    @Test func aTableEditedWithoutANewVersionStillReprojects() throws {
+        let cli = CLI()
+        let line = #"{"id":"p1","kind":"bounce","delivery":"d1","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z","final":true,"smtpCode":550,"response":"550 the walrus says no","failureType":"notDefined","failureReason":"notDefined","qualifier":"rules-2026.11-1#permanent-reply"}"#
+        #expect(cli.run("ingest", cli.file("p.jsonl", line)).exitCode == 0)
+        let a = cli.file("a.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
+        let b = cli.file("b.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"mailboxFull","source":"test"}]}"#)
+        #expect(ReprojectionCLITests.project(cli, "--rules", a).contains(#""accountDisabled" : 1"#))
+        #expect(ReprojectionCLITests.project(cli, "--rules", b).contains(#""mailboxFull" : 1"#))
+        #expect(cli.run("verify", "--rules", b).exitCode == 0)
+    }
+}

@@ -114,6 +114,7 @@ struct Projector {
         try writeSteps(txn, tables)
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
+        try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
         states = [:]
         counters = [:]
         histories = [:]

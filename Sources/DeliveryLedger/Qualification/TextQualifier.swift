@@ -34,6 +34,8 @@ public struct TextQualification: Sendable, Hashable {
 public struct TextQualifier: Sendable {
     /// The table in use.
     public let table: RuleTable
+    /// ``RuleTable/digest`` of ``table``, computed once.
+    public let tableDigest: String
     private let compiled: [CompiledRule]
 
     struct CompiledRule: @unchecked Sendable {
@@ -61,6 +63,7 @@ public struct TextQualifier: Sendable {
                                          reply: rule.replyCode.flatMap(ReplyCodePattern.init), regex: regex))
         }
         self.compiled = compiled
+        self.tableDigest = table.digest
     }
 
     /// The qualifier with the built-in table.

@@ -222,7 +222,9 @@ public final class Ledger: Sendable {
                 let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
                 let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                let rulesDigest = try txn.get(tables.meta, key: Tables.rulesDigestKey).map { String(decoding: $0, as: UTF8.self) }
                 let changed = layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
+                    || (rulesVersion != nil && rulesDigest != options.rules.tableDigest)
                 guard changed || checkpoint != last else {
                     return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
                                           eventsFolded: 0, seconds: Self.monotonicSeconds() - started, validTimeSeconds: 0)

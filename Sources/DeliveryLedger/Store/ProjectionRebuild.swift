@@ -126,6 +126,7 @@ struct ProjectionRebuild {
         let validTimeSeconds = Ledger.monotonicSeconds() - validTimeStart
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(last))
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
+        try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
         return validTimeSeconds
     }
 }

@@ -37,6 +37,7 @@ struct Tables: Sendable {
     static let checkpointKey = Array("projection.checkpoint".utf8)
     static let layoutKey = Array("projection.layout".utf8)
     static let rulesKey = Array("projection.rules".utf8)
+    static let rulesDigestKey = Array("projection.rulesDigest".utf8)
     static let generationKey = Array("projection.generation".utf8)
     /// Version of the on-disk format (tables and record codec).
     static let formatVersion: UInt64 = 2
