@@ -21,17 +21,20 @@ struct TimelineCommand: OutputCommand {
 
     static func seconds(_ text: String) -> Int64? {
         guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else { return nil }
+        let factor: Int64
         switch unit {
-        case "s": return n
-        case "m": return n * 60
-        case "h": return n * 3600
-        case "d": return n * 86_400
+        case "s": factor = 1
+        case "m": factor = 60
+        case "h": factor = 3600
+        case "d": factor = 86_400
         default: return nil
         }
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: factor)
+        return overflow || seconds > 366 * 86_400 ? nil : seconds
     }
 
     func validate() throws {
-        guard Self.seconds(bucket) != nil else { throw ValidationError("--bucket '\(bucket)' is not like 30s, 15m, 1h or 1d") }
+        guard Self.seconds(bucket) != nil else { throw ValidationError("--bucket '\(bucket)' is not like 30s, 15m, 1h or 1d (at most 366d)") }
         guard ["csv", "json", "svg"].contains(format) else { throw ValidationError("--format must be csv, json or svg") }
     }
 

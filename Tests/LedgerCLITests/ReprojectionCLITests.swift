@@ -152,3 +152,23 @@ import Testing
         #expect(cli.run("verify", "--rules", b).exitCode == 0)
     }
 }
+
+@Suite struct TimelineBoundsCLITests {
+    /// A bucket that overflows, or a timeline of too many points, is a clear error, not a crash or an
+    /// endless loop (found by a tester).
+    @Test func hugeBucketsAndTooManyPointsAreErrors() throws {
+        let cli = CLI()
+        let lines = [
+            #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"1970-01-01T00:00:00Z"}"#,
+            #"{"id":"r2","kind":"relay","delivery":"d1","recipient":"b@example.com","occurredAt":"9999-12-31T00:00:00Z"}"#,
+        ]
+        #expect(cli.run("ingest", cli.file("r.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        for bucket in ["9223372036854775s", "106751991167d", "367d"] {
+            let r = cli.run("timeline", "--delivery", "d1", "--bucket", bucket)
+            #expect(r.exitCode != 0 && r.error.contains("at most 366d"), "\(bucket): \(r.error)")
+        }
+        let many = cli.run("timeline", "--delivery", "d1", "--bucket", "1d")
+        #expect(many.exitCode != 0 && many.error.contains("use a longer bucket"), "\(many.error)")
+        #expect(cli.run("timeline", "--delivery", "d1", "--bucket", "366d").exitCode == 0)
+    }
+}

@@ -17,8 +17,12 @@ extension Ledger {
     /// bucket holding its first event, then at the end of each bucket of `bucketSeconds` up to its last event, folding its events once in
     /// valid-time order (ties by position). Each point equals `kpis(delivery:semantics:at:)` with
     /// `asOf` = the bucket's end.
-    public func timeline(delivery: String, bucketSeconds: Int64) throws(LedgerError) -> [TimelinePoint] {
-        precondition(bucketSeconds > 0, "bucketSeconds must be positive")
+    /// - Throws: ``LedgerError/invalidArgument(_:)`` when `bucketSeconds` is not within 1 s…366 days
+    ///   or the timeline would have more than `maximumPoints` points.
+    public func timeline(delivery: String, bucketSeconds: Int64, maximumPoints: Int = 100_000) throws(LedgerError) -> [TimelinePoint] {
+        guard (1...366 * 86_400).contains(bucketSeconds) else {
+            throw .invalidArgument("a timeline bucket must be 1 s to 366 days, not \(bucketSeconds) s")
+        }
         var all: [RecordedEvent] = []
         for r in try recipients(delivery: delivery) { all += try events(delivery: delivery, recipient: r) }
         let declarations = try events(delivery: delivery, recipient: "")
@@ -26,6 +30,10 @@ extension Ledger {
         guard let first = all.first?.event.occurredAt, let last = all.last?.event.occurredAt else { return [] }
         let bucketMs = bucketSeconds * 1000
         let start = first.millisecondsSinceEpoch - (first.millisecondsSinceEpoch % bucketMs + bucketMs) % bucketMs
+        let count = (last.millisecondsSinceEpoch - start) / bucketMs + 2
+        guard count <= Int64(maximumPoints) else {
+            throw .invalidArgument("\(count) points of \(bucketSeconds) s from \(first.rfc3339) to \(last.rfc3339): more than \(maximumPoints); use a longer bucket")
+        }
         var states: [String: MessageState] = [:]
         var counters = DeliveryCounters()
         var points: [TimelinePoint] = []

@@ -15,6 +15,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case storage(LMDBError)
     /// The database path cannot be used.
     case cannotOpen(path: String, reason: String)
+    /// A query's argument is out of range (for example a timeline of too many points).
+    case invalidArgument(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "storage error: \(error)"
         case let .cannotOpen(path, reason):
             "cannot open ledger at '\(path)': \(reason)"
+        case let .invalidArgument(what):
+            what
         }
     }
 }
