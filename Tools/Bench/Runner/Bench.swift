@@ -34,6 +34,7 @@ struct Bench: ParsableCommand {
         spec.eventsPerBatch = 10_000
         remove(out)
         mkdir(out, 0o755)
+        _ = FileManager.default.createFile(atPath: out + "/" + Self.marker, contents: Data("made by ledger-bench; removed by its next run\n".utf8))
         let workload = Workload(spec: spec)
         var report = Report(machine: Self.machine(), events: 0, deliveries: spec.deliveries, recipientsPerDelivery: spec.recipientsPerDelivery)
         let say: (String) -> Void = { FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8)) }
@@ -245,8 +246,25 @@ struct Bench: ParsableCommand {
     static func parseCount(_ s: String) throws -> Int {
         let lower = s.lowercased()
         let (digits, factor): (Substring, Double) = lower.hasSuffix("m") ? (lower.dropLast(), 1e6) : lower.hasSuffix("k") ? (lower.dropLast(), 1e3) : (Substring(lower), 1)
-        guard let v = Double(digits), v > 0 else { throw ValidationError("--events '\(s)' is not a count like 200k, 1M or 10M") }
+        guard let v = Double(digits), v.isFinite, v * factor >= 1_000, v * factor <= 100e6 else {
+            throw ValidationError("--events '\(s)' is not a count from 1k to 100M like 200k, 1M or 10M")
+        }
         return Int(v * factor)
+    }
+
+    /// The file that marks a directory as the benchmark's own (it is removed and recreated).
+    static let marker = ".ledger-bench"
+
+    func validate() throws {
+        _ = try Self.parseCount(events)
+        guard queries >= 1 else { throw ValidationError("--queries must be at least 1") }
+        var st = stat()
+        if stat(out, &st) == 0 {
+            let empty = (try? FileManager.default.contentsOfDirectory(atPath: out))?.isEmpty ?? false
+            guard empty || FileManager.default.fileExists(atPath: out + "/" + Self.marker) else {
+                throw ValidationError("--out '\(out)' exists and is not a benchmark directory (no \(Self.marker) in it): choose another")
+            }
+        }
     }
 
     /// Deliveries of at most 1 M recipients; about 2.6 ledger events per message.
