@@ -93,7 +93,7 @@ import Testing
     @Test func badTablesAreRejectedNamingTheRule() {
         let json = #"{"version":"v","rules":[{"id":"a","enhancedStatus":"5.1","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#
         #expect(throws: RuleTable.LoadError.self) { try RuleTable.load(json: Data(json.utf8)) }
-        let dup = #"{"version":"v","rules":[{"id":"a","failureType":"hard","failureReason":"userUnknown","source":"s"},{"id":"a","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#
+        let dup = #"{"version":"v","rules":[{"id":"a","replyCode":"5xx","failureType":"hard","failureReason":"userUnknown","source":"s"},{"id":"a","replyCode":"5xx","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#
         do {
             _ = try RuleTable.load(json: Data(dup.utf8))
             Issue.record("a duplicate id must be rejected")

@@ -56,4 +56,89 @@ import Testing
         let report = try ledger.verify()
         #expect(report.problems.contains { $0.what.contains("no persisted KPI counters") }, "\(report.problems)")
     }
+
+    /// Changes the table `name` of the ledger in `dir` with LMDB itself, as a raw tool would.
+    func tamper(_ dir: TemporaryDirectory, _ name: String, _ body: (borrowing Transaction, Database) throws -> Void) throws {
+        let env = try Environment(path: dir.path("l.lmdb"))
+        let db = try env.openDatabase(named: name, flags: [])
+        try env.write { txn in try body(txn, db) }
+    }
+
+    /// The problems `verify` reports for the ledger in `dir`.
+    func problems(_ dir: TemporaryDirectory) throws -> [String] {
+        var options = LedgerOptions()
+        options.durable = false
+        return try Ledger(path: dir.path("l.lmdb"), options: options).verify().problems.map(\.what)
+    }
+
+    static func u32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+
+    @Test func aRenamedDeliveryOrdinalIsFound() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        try tamper(dir, "deliveryNames") { txn, db in try txn.put(db, key: Self.u32(1), value: Array("d9".utf8)) }
+        let found = try problems(dir)
+        #expect(found.contains { $0.contains("delivery 'd1' has ordinal 1 in the deliveries table, but deliveryNames gives that ordinal 'd9'") }, "\(found)")
+        #expect(found.contains { $0.contains("delivery ordinal 1 is named 'd9' in deliveryNames, but the deliveries table gives that id no ordinal") }, "\(found)")
+    }
+
+    @Test func aDeliveryOrdinalWithoutANameIsFound() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        try tamper(dir, "deliveryNames") { txn, db in
+            let removed = try txn.delete(db, key: Self.u32(1))
+            #expect(removed)
+        }
+        let found = try problems(dir)
+        #expect(found.contains { $0.contains("delivery ordinal 1 is used by a stream but has no name") }, "\(found)")
+        #expect(found.contains { $0.contains("delivery 'd1' has ordinal 1 in the deliveries table, but deliveryNames gives that ordinal no name") }, "\(found)")
+    }
+
+    @Test func garbageInTheDeliveryTablesIsReportedNotFatal() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        try tamper(dir, "deliveries") { txn, db in try txn.put(db, key: Array("d1".utf8), value: [0xff]) }
+        try tamper(dir, "deliveryNames") { txn, db in try txn.put(db, key: [0x00, 0x07], value: [0xc3]) }
+        let found = try problems(dir)
+        #expect(found.contains { $0.contains("the deliveries table maps delivery 'd1' to 1 bytes (ff), not an ordinal") }, "\(found)")
+        #expect(found.contains { $0.contains("the deliveryNames table has a key of 2 bytes (0007)") }, "\(found)")
+    }
+
+    @Test func anExtraMessageStateIsFound() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        try tamper(dir, "messageState") { txn, db in
+            let (_, value) = try #require(try txn.last(db))
+            try txn.put(db, key: Self.u32(99), value: value)
+            try txn.put(db, key: [0x01], value: value)
+        }
+        let found = try problems(dir)
+        #expect(found.contains { $0.contains("status for stream 99, which has no message event in the log") }, "\(found)")
+        #expect(found.contains { $0.contains("the messageState table has a key of 1 bytes (01)") }, "\(found)")
+    }
+
+    @Test func aMessageStateForTheDeliveryStreamIsFound() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        // Stream 1 is the delivery's own stream (its declaration): it has no message event.
+        try tamper(dir, "messageState") { txn, db in
+            let (_, value) = try #require(try txn.last(db))
+            try txn.put(db, key: Self.u32(1), value: value)
+        }
+        let found = try problems(dir)
+        #expect(found.contains { $0.contains("status for stream 1, which has no message event in the log") }, "\(found)")
+    }
+
+    @Test func anExtraStreamIsFound() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        try tamper(dir, "streams") { txn, db in
+            let (_, value) = try #require(try txn.last(db))
+            try txn.put(db, key: Self.u32(99), value: value)
+            try txn.put(db, key: Self.u32(100), value: [0xff])
+        }
+        let found = try problems(dir)
+        #expect(found.contains { $0.contains("stream 99 (") && $0.contains("is in the streams table but has no record in the log") }, "\(found)")
+        #expect(found.contains { $0.contains("the streams table entry of stream 100 does not decode") }, "\(found)")
+    }
 }

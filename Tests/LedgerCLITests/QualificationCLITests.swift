@@ -53,6 +53,15 @@ import Testing
         #expect(r.exitCode != 0)
         #expect(r.error.contains("rules[0] (x).enhancedStatus '5.1'"), "\(r.error)")
     }
+
+    /// A misspelt condition is an error, not a rule that matches everything.
+    @Test func anUnknownRuleMemberIsAClearError() throws {
+        let cli = CLI()
+        let rules = cli.file("typo.json", #"{"version":"v","rules":[{"id":"x","regex":"unknown","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#)
+        let r = cli.run("project", "--rules", rules)
+        #expect(r.exitCode != 0)
+        #expect(r.error.contains("rules[0] (x).regex is not a member of a rule"), "\(r.error)")
+    }
 }
 
 @Suite struct EFSFlagCLITests {

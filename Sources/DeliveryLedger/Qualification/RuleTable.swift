@@ -1,7 +1,8 @@
 import Foundation
 
 /// One rule of the text qualification table (domain.md §5.3). Every condition given must match;
-/// a rule with no condition matches everything (a catch-all).
+/// a table loaded with ``RuleTable/load(json:name:)`` has at least one condition in each rule
+/// (`text`, `enhancedStatus` or `replyCode`).
 ///
 /// JSON shape: `Schemas/rules.schema.json`.
 public struct QualificationRule: Sendable, Hashable, Codable {
@@ -74,9 +75,27 @@ public struct RuleTable: Sendable, Hashable, Codable {
         } catch {
             throw LoadError(description: "\(name): \(error)")
         }
+        // The schema's "additionalProperties": false, which Codable does not enforce.
+        let members = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] ?? [:]
+        if let unknown = members.keys.sorted().first(where: { !tableMembers.contains($0) }) {
+            throw LoadError(description: "\(name): '\(unknown)' is not a member of a rule table (\(tableMembers.joined(separator: ", ")))")
+        }
+        guard !table.version.isEmpty else { throw LoadError(description: "\(name): version is empty") }
+        let ruleObjects = members["rules"] as? [Any] ?? []
         var ids = Set<String>()
         for (i, rule) in table.rules.enumerated() {
+            let place = "\(name): rules[\(i)] (\(rule.id))"
+            if let object = ruleObjects[safe: i] as? [String: Any],
+               let unknown = object.keys.sorted().first(where: { !ruleMembers.contains($0) }) {
+                throw LoadError(description: "\(place).\(unknown) is not a member of a rule (\(ruleMembers.joined(separator: ", ")))")
+            }
+            guard !rule.id.isEmpty else { throw LoadError(description: "\(name): rules[\(i)].id is empty") }
             guard ids.insert(rule.id).inserted else { throw LoadError(description: "\(name): rules[\(i)].id '\(rule.id)' is used twice") }
+            guard !rule.source.isEmpty else { throw LoadError(description: "\(place).source is empty") }
+            guard rule.text != nil || rule.enhancedStatus != nil || rule.replyCode != nil else {
+                throw LoadError(description: "\(place) has no condition: give at least one of text, enhancedStatus, replyCode")
+            }
+            if rule.text?.isEmpty == true { throw LoadError(description: "\(place).text is empty") }
             if let e = rule.enhancedStatus, EnhancedStatusPattern(e) == nil {
                 throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)).enhancedStatus '\(e)' is not a pattern like 5.1.1, X.1.1 or 5.7.*")
             }
@@ -116,6 +135,11 @@ public struct RuleTable: Sendable, Hashable, Codable {
         }
     }()
 
+    /// The members a rule table may have (`Schemas/rules.schema.json`).
+    private static let tableMembers = ["version", "rules"]
+    /// The members a rule may have (`Schemas/rules.schema.json`).
+    private static let ruleMembers = ["id", "enhancedStatus", "text", "replyCode", "failureType", "failureReason", "final", "source"]
+
     private static func path(_ keys: [any CodingKey]) -> String {
         keys.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }.joined().trimmingPrefix(".").description
     }
@@ -130,6 +154,11 @@ struct EnhancedStatusPattern: Sendable, Hashable {
     init?(_ text: String) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
+        // As the schema: ASCII digits, no sign, no leading zero, at most three digits.
+        func isNumber(_ p: Substring) -> Bool {
+            (1...3).contains(p.count) && p.allSatisfy { $0.isASCII && $0.isNumber } && (p == "0" || p.first != "0")
+        }
+        guard parts[0] == "X" || parts[0] == "x" || isNumber(parts[0]), isNumber(parts[1]), parts[2] == "*" || isNumber(parts[2]) else { return nil }
         if parts[0] == "X" || parts[0] == "x" { statusClass = nil } else {
             guard let c = Int(parts[0]), c == 2 || c == 4 || c == 5 else { return nil }
             statusClass = c
@@ -155,7 +184,7 @@ struct ReplyCodePattern: Sendable, Hashable {
         guard text.count == 3 else { return nil }
         var d: [Int?] = []
         for c in text {
-            if c == "x" || c == "X" { d.append(nil) } else if let v = c.wholeNumberValue { d.append(v) } else { return nil }
+            if c == "x" || c == "X" { d.append(nil) } else if c.isASCII, let v = c.wholeNumberValue { d.append(v) } else { return nil }
         }
         guard let first = d[0], (2...5).contains(first) else { return nil }
         digits = d
@@ -165,4 +194,9 @@ struct ReplyCodePattern: Sendable, Hashable {
         let actual = [code / 100, (code / 10) % 10, code % 10]
         return zip(digits, actual).allSatisfy { pattern, digit in pattern == nil || pattern == digit }
     }
+}
+
+extension Array {
+    /// The element at `index`, or `nil` when out of range.
+    fileprivate subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

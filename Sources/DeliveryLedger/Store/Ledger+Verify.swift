@@ -28,6 +28,8 @@ extension Ledger {
     /// gap-free and every record decodes; the SHA-256 hash chain (``HashChain``) recomputed from the
     /// record bytes equals the stored one at every position; each record's link to the previous
     /// record of its stream, the stream heads and counts, and the message index agree with the log;
+    /// `deliveries` and `deliveryNames` are exact inverses naming every delivery a stream uses; every
+    /// `streams` entry is a stream of the log and every `messageState` key a stream with message events;
     /// the persisted projection (per-message states, per-delivery counters, checkpoint) equals a fold
     /// from scratch, and the valid-time steps and minute checkpoints (``ValidTime``) add up to it. Reads the whole log in one read transaction.
     /// - Parameter maximumProblems: stop collecting after this many.
@@ -43,9 +45,16 @@ extension Ledger {
                 var countOfStream: [UInt32: UInt64] = [:]
                 var states: [UInt32: MessageState] = [:]
                 var streamInfos: [UInt32: StreamInfo] = [:]
+                var indexProblems: [(UInt64?, String)] = []  // found before the log is read, reported after its problems
                 try txn.scan(tables.streams) { k, v in
                     let ordinal = Key.readU32(k)
-                    streamInfos[ordinal] = try StreamInfo(ordinal: ordinal, bytes: v)
+                    guard k.count == 4 else {
+                        indexProblems.append((nil, "the streams table has a key of \(k.count) bytes (\(Self.hex(k))), not a stream ordinal"))
+                        return true
+                    }
+                    do { streamInfos[ordinal] = try StreamInfo(ordinal: ordinal, bytes: v) } catch let e as CorruptRecordError {
+                        indexProblems.append((nil, "the streams table entry of stream \(ordinal) does not decode: \(e.what)"))
+                    }
                     return true
                 }
                 try txn.scan(tables.log) { k, v in
@@ -88,8 +97,44 @@ extension Ledger {
                 if try txn.count(tables.hashes) != Int(last) {
                     report(nil, "the hash chain has \(try txn.count(tables.hashes)) entries for \(last) records")
                 }
+                for (p, what) in indexProblems { report(p, what) }
+                // The delivery ids: `deliveries` and `deliveryNames` are exact inverses.
+                var ordinalOfId: [[UInt8]: UInt32] = [:]
+                var idOfOrdinal: [UInt32: [UInt8]] = [:]
+                try txn.scan(tables.deliveries) { k, v in
+                    let id = Array(k)
+                    guard v.count == 4 else {
+                        report(nil, "the deliveries table maps delivery '\(Self.text(id))' to \(v.count) bytes (\(Self.hex(v))), not an ordinal")
+                        return true
+                    }
+                    ordinalOfId[id] = Key.readU32(v)
+                    return true
+                }
+                try txn.scan(tables.deliveryNames) { k, v in
+                    guard k.count == 4 else {
+                        report(nil, "the deliveryNames table has a key of \(k.count) bytes (\(Self.hex(k))), not a delivery ordinal")
+                        return true
+                    }
+                    idOfOrdinal[Key.readU32(k)] = Array(v)
+                    return true
+                }
+                for (id, d) in ordinalOfId.sorted(by: { $0.value < $1.value }) where idOfOrdinal[d] != id {
+                    let name = idOfOrdinal[d].map { "'\(Self.text($0))'" } ?? "no name"
+                    report(nil, "delivery '\(Self.text(id))' has ordinal \(d) in the deliveries table, but deliveryNames gives that ordinal \(name)")
+                }
+                for (d, id) in idOfOrdinal.sorted(by: { $0.key < $1.key }) where ordinalOfId[id] != d {
+                    let ordinal = ordinalOfId[id].map { "ordinal \($0)" } ?? "no ordinal"
+                    report(nil, "delivery ordinal \(d) is named '\(Self.text(id))' in deliveryNames, but the deliveries table gives that id \(ordinal)")
+                }
+                for d in Set(streamInfos.values.map(\.deliveryOrdinal)).sorted() where d != 0 && idOfOrdinal[d] == nil {
+                    report(nil, "delivery ordinal \(d) is used by a stream but has no name in deliveryNames")
+                }
                 var counters: [UInt32: DeliveryCounters] = [:]
                 for (ordinal, info) in streamInfos.sorted(by: { $0.key < $1.key }) {
+                    guard countOfStream[ordinal] != nil else {
+                        report(nil, "stream \(ordinal) ('\(info.recipient)') is in the streams table but has no record in the log")
+                        continue
+                    }
                     if info.head != (lastOfStream[ordinal] ?? 0) || info.count != (countOfStream[ordinal] ?? 0) {
                         report(lastOfStream[ordinal], "stream \(ordinal) ('\(info.recipient)'): head \(info.head) and count \(info.count) differ from the log's \(lastOfStream[ordinal] ?? 0) and \(countOfStream[ordinal] ?? 0)")
                     }
@@ -106,6 +151,17 @@ extension Ledger {
                     if stored != StateCodec.encode(state) {
                         report(lastOfStream[ordinal], "the persisted status of '\(info.recipient)' differs from a fold of its events")
                     }
+                }
+                try txn.scan(tables.messageState) { k, _ in
+                    guard k.count == 4 else {
+                        report(nil, "the messageState table has a key of \(k.count) bytes (\(Self.hex(k))), not a stream ordinal")
+                        return true
+                    }
+                    let ordinal = Key.readU32(k)
+                    if states[ordinal] == nil {
+                        report(nil, "the messageState table has a status for stream \(ordinal), which has no message event in the log")
+                    }
+                    return true
                 }
                 // The valid-time projection: per delivery, the steps and the minute checkpoints
                 // each add up to the counters (every message's step function ends at its state).
@@ -144,4 +200,15 @@ extension Ledger {
             }
         }
     }
+}
+
+extension Ledger {
+    /// Bytes as hex, for a problem report (at most 32 bytes shown).
+    fileprivate static func hex(_ b: UnsafeRawBufferPointer) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(b.prefix(32).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] }) + (b.count > 32 ? "…" : "")
+    }
+
+    /// A delivery id for a problem report: its UTF-8 text, invalid sequences replaced.
+    fileprivate static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
 }
