@@ -41,7 +41,7 @@ struct HistoryCommand: OutputCommand {
                 if e.kind == .bounce { what += e.final ? " (final)" : " (non-final)" }
                 if let q = e.qualification { what += " [\(q.type.label), \(q.reason.label)]" }
                 func label(_ v: MessageStatusView) -> String {
-                    v.status == .takenIntoAccount ? "Taken into account" : v.status.label + (v.retrying ? " (retrying)" : "")
+                    (v.status == .takenIntoAccount ? "Taken into account" : v.status.label) + (v.retrying ? " (retrying)" : "")
                 }
                 let flat = (e.response ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")
                 table.row("\(r.position)", e.occurredAt.rfc3339, r.recordedAt.rfc3339, what, label(state.view(.classic)), label(state.view(.efs)),

@@ -105,6 +105,9 @@ enum SVGChart {
                 svg += "<text x=\"\(f(x(i)))\" y=\"\(f(top + plotH + 20))\" font-size=\"12\" text-anchor=\"\(anchor)\" fill=\"#555\">\(label) UTC</text>\n"
             }
             func line(_ values: [Double], _ color: String) -> String {
+                if values.count == 1 {  // one point: a dot, since a one-point line is invisible
+                    return "<circle cx=\"\(f(x(0)))\" cy=\"\(f(y(values[0])))\" r=\"4\" fill=\"\(color)\"/>\n"
+                }
                 let coords = values.enumerated().map { "\(f(x($0.offset))),\(f(y($0.element)))" }.joined(separator: " ")
                 return "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2.5\" points=\"\(coords)\"/>\n"
             }

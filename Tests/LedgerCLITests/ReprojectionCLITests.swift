@@ -172,3 +172,20 @@ import Testing
         #expect(cli.run("timeline", "--delivery", "d1", "--bucket", "366d").exitCode == 0)
     }
 }
+
+@Suite struct HistoryAndOnePointCLITests {
+    /// `history` says "(retrying)" under EFS as under classic; a one-point timeline draws dots.
+    @Test func retryingUnderBothSemanticsAndAOnePointChart() throws {
+        let cli = CLI()
+        let lines = [
+            #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"x1","kind":"retry","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z","smtpCode":452,"response":"452 4.2.2 mailbox full","failureType":"soft","failureReason":"mailboxFull"}"#,
+        ]
+        #expect(cli.run("ingest", cli.file("r.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        let history = cli.run("history", "a@example.com").output
+        let retryRow = try #require(history.split(separator: "\n").first { $0.contains(" retry ") })
+        #expect(retryRow.contains("Sent (retrying)") && retryRow.contains("Taken into account (retrying)"), "\(retryRow)")
+        let svg = cli.run("timeline", "--delivery", "d1", "--format", "svg").output
+        #expect(svg.components(separatedBy: "<circle").count - 1 == 2 && !svg.contains("<polyline"))
+    }
+}
