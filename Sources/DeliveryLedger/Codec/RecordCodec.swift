@@ -160,17 +160,50 @@ enum RecordCodec {
         return w.bytes
     }
 
+
+    /// The fixed part every record starts with, read by each decoder (``header(_:)``,
+    /// ``decode(_:)``, ``foldView(_:)``).
+    struct Fixed {
+        var kind: EventKind
+        var flags: UInt8
+        var sourceCode: UInt8
+        var type: FailureType?
+        var reason: FailureReason?
+        var stream: UInt32
+        var previous: UInt64
+        var recordedAt: Instant
+        var occurredAt: Instant
+
+        init(_ r: inout ByteReader) throws(CorruptRecordError) {
+            guard try r.u8() == RecordCodec.formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
+            kind = try RecordCodec.kind(code: try r.u8())
+            flags = try r.u8()
+            sourceCode = try r.u8()
+            type = try RecordCodec.type(code: try r.u8())
+            reason = try RecordCodec.reason(code: try r.u8())
+            let s = try r.varint()
+            guard s <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
+            stream = UInt32(s)
+            previous = try r.varint()
+            recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+            occurredAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        }
+
+        /// The stored qualification: both codes or neither.
+        func qualification() throws(CorruptRecordError) -> Qualification? {
+            switch (type, reason) {
+            case let (t?, q?): Qualification(t, q)
+            case (nil, nil): nil
+            default: throw CorruptRecordError(what: "failure type without reason or reason without type")
+            }
+        }
+    }
+
     /// Decodes only the fixed header (kind, stream, previous position, recordedAt).
     static func header(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> Header {
         var r = ByteReader(b)
-        guard try r.u8() == formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
-        let kind = try kind(code: try r.u8())
-        _ = try r.bytes(4)
-        let stream = try r.varint()
-        guard stream <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
-        let previous = try r.varint()
-        let recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
-        return Header(kind: kind, stream: UInt32(stream), previous: previous, recordedAt: recordedAt)
+        let f = try Fixed(&r)
+        return Header(kind: f.kind, stream: f.stream, previous: f.previous, recordedAt: f.recordedAt)
     }
 
     /// Decodes the event id and the previous-position link only (for duplicate detection along a chain).
@@ -194,17 +227,9 @@ enum RecordCodec {
 
     static func decode(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> Decoded {
         var r = ByteReader(b)
-        guard try r.u8() == formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
-        let kind = try kind(code: try r.u8())
-        let flags = try r.u8()
-        let source = try source(code: try r.u8())
-        let type = try type(code: try r.u8())
-        let reason = try reason(code: try r.u8())
-        let stream = try r.varint()
-        guard stream <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
-        let previous = try r.varint()
-        let recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
-        let occurredAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        let f = try Fixed(&r)
+        let (kind, flags, stream, previous, recordedAt, occurredAt) = (f.kind, f.flags, f.stream, f.previous, f.recordedAt, f.occurredAt)
+        let source = try source(code: f.sourceCode)
         let id = try r.string()
         let defines = flags & 64 != 0
         var delivery = "", recipient = ""
@@ -230,12 +255,7 @@ enum RecordCodec {
         let qualifier: String? = present & 256 != 0 ? try r.string() : nil
         let raw = try r.blob()
         guard r.isAtEnd else { throw CorruptRecordError(what: "trailing bytes") }
-        var qualification: Qualification?
-        switch (type, reason) {
-        case let (t?, r?): qualification = Qualification(t, r)
-        case (nil, nil): qualification = nil
-        default: throw CorruptRecordError(what: "failure type without reason or reason without type")
-        }
+        let qualification = try f.qualification()
         var event = Event(
             id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
             final: flags & 1 != 0, inBand: flags & 2 != 0 ? flags & 4 != 0 : nil, beforeRelay: flags & 8 != 0,
@@ -245,7 +265,7 @@ enum RecordCodec {
             source: source, raw: raw)
         event.final = flags & 1 != 0
         return Decoded(
-            header: Header(kind: kind, stream: UInt32(stream), previous: previous, recordedAt: recordedAt),
+            header: Header(kind: kind, stream: stream, previous: previous, recordedAt: recordedAt),
             event: event, definesStream: defines)
     }
 }
@@ -274,27 +294,13 @@ extension RecordCodec {
 
     static func foldView(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> FoldView {
         var r = ByteReader(b)
-        guard try r.u8() == formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
-        let kind = try kind(code: try r.u8())
-        let flags = try r.u8()
-        _ = try r.u8()
-        let type = try type(code: try r.u8())
-        let reason = try reason(code: try r.u8())
-        let stream = try r.varint()
-        guard stream <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "stream ordinal out of range") }
-        let previous = try r.varint()
-        let recordedAt = Instant(millisecondsSinceEpoch: try r.zigzag())
-        let occurredAt = Instant(millisecondsSinceEpoch: try r.zigzag())
+        let f = try Fixed(&r)
         let idLength = try r.varint()
         guard idLength <= UInt64(b.count) else { throw CorruptRecordError(what: "string length \(idLength) too large") }
         let idStart = r.offset
         _ = try r.bytes(Int(idLength))
-        var qualification: Qualification?
-        switch (type, reason) {
-        case let (t?, q?): qualification = Qualification(t, q)
-        case (nil, nil): qualification = nil
-        default: throw CorruptRecordError(what: "failure type without reason or reason without type")
-        }
+        let qualification = try f.qualification()
+        let flags = f.flags
         var textQualified = false
         if qualification != nil {
             // Skip to the qualifier: stream definition, then the optional fields before it.
@@ -309,8 +315,8 @@ extension RecordCodec {
                 textQualified = try r.bytes(Int(n)).contains(UInt8(ascii: "#"))
             }
         }
-        return FoldView(kind: kind, flags: flags, qualification: qualification, stream: UInt32(stream), previous: previous,
-                        recordedAt: recordedAt, occurredAt: occurredAt, id: idStart..<idStart + Int(idLength), textQualified: textQualified)
+        return FoldView(kind: f.kind, flags: flags, qualification: qualification, stream: f.stream, previous: f.previous,
+                        recordedAt: f.recordedAt, occurredAt: f.occurredAt, id: idStart..<idStart + Int(idLength), textQualified: textQualified)
     }
 }
 

@@ -31,8 +31,10 @@ struct Projector {
     }
 
     /// Folds one message event at `position` of stream `stream` (a message of delivery `delivery`),
-    /// recorded at `recordedAt`; `previous` is the record's link to the previous event of its stream.
-    mutating func apply(_ e: Event, position: UInt64, recordedAt: Instant, previous: UInt64, stream: UInt32, delivery: UInt32,
+    /// recorded at `recordedAt`. A stream that already had events must have been given them first
+    /// (``prime(stream:delivery:before:)``: the caller walks the chain once, for its ids too); an
+    /// unprimed stream is new.
+    mutating func apply(_ e: Event, position: UInt64, recordedAt: Instant, stream: UInt32, delivery: UInt32,
                         _ txn: borrowing Transaction, _ tables: Tables) throws {
         var c = try counters[delivery] ?? loadCounters(delivery, txn, tables)
         var state: MessageState
@@ -51,19 +53,8 @@ struct Projector {
         c.add(state.summary, sign: 1)
         states[stream] = (state, delivery)
         counters[delivery] = c
-        if histories[stream] == nil {
-            histories[stream] = (delivery, try items(from: previous, txn, tables), [])
-        }
+        if histories[stream] == nil { histories[stream] = (delivery, [], []) }
         histories[stream]!.added.append(ValidTime.Item(projected, position: position, recordedAt: recordedAt))
-    }
-
-    /// The stream's events from `head` backwards along its chain, as the projection sees them.
-    private func items(from head: UInt64, _ txn: borrowing Transaction, _ tables: Tables) throws -> [ValidTime.Item] {
-        var result: [ValidTime.Item] = []
-        try Self.walk(from: head, txn, tables) { position, view, record in
-            result.append(try Self.item(view, position: position, record: record, rules: rules))
-        }
-        return result
     }
 
     /// Walks a stream's chain from `head` back to its first record, with each record's fold view

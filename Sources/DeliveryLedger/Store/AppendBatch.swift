@@ -92,7 +92,7 @@ struct AppendBatch {
         slots[slot].info.count += 1
         positions.append(position)
         if e.kind.isMessageEvent {
-            try projector.apply(e, position: position, recordedAt: recordedAt, previous: info.head, stream: info.ordinal,
+            try projector.apply(e, position: position, recordedAt: recordedAt, stream: info.ordinal,
                                 delivery: info.deliveryOrdinal, txn, tables)
         }
     }

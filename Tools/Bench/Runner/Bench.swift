@@ -32,8 +32,8 @@ struct Bench: ParsableCommand {
         spec.recipientsPerDelivery = shape.recipients
         spec.seed = seed
         spec.eventsPerBatch = 10_000
-        remove(out)
-        mkdir(out, 0o755)
+        try? FileManager.default.removeItem(atPath: out)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: out + "/" + Self.marker, contents: Data("made by ledger-bench; removed by its next run\n".utf8))
         let workload = Workload(spec: spec)
         var report = Report(machine: Self.machine(), events: 0, deliveries: spec.deliveries, recipientsPerDelivery: spec.recipientsPerDelivery)

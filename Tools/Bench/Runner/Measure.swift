@@ -103,22 +103,6 @@ func diskBytes(_ path: String) -> Int {
     return total
 }
 
-/// Removes a file or a directory tree.
-func remove(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if st.st_mode & S_IFMT == S_IFDIR, let dir = opendir(path) {
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { remove(path + "/" + name) }
-        }
-        closedir(dir)
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
