@@ -37,7 +37,7 @@ public struct DatabaseFlags: OptionSet, Sendable {
 
 /// A handle on a named database inside an ``Environment`` (an `MDB_dbi`).
 public struct Database: Sendable, Hashable {
-    let dbi: MDB_dbi
+    @usableFromInline let dbi: MDB_dbi
 }
 
 /// An LMDB environment: one memory-mapped file holding named databases.

@@ -35,7 +35,7 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Every `mdb_*` return code goes through here.
-@inline(__always)
+@usableFromInline
 func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
     if rc != 0 { throw LMDBError(code: rc, operation: operation()) }
 }

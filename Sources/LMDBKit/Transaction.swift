@@ -9,7 +9,7 @@ import Darwin
 /// closure that received it. It is `~Copyable` and borrowed, so it cannot escape; buffers handed to
 /// `body` closures point into the map and are valid only during that call.
 public struct Transaction: ~Copyable {
-    let txn: OpaquePointer
+    @usableFromInline let txn: OpaquePointer
 
     init(txn: OpaquePointer) { self.txn = txn }
 
@@ -21,6 +21,9 @@ public struct Transaction: ~Copyable {
     }
 
     /// Calls `body` with the value stored under `key` (zero-copy), or returns `nil` if there is none.
+    /// (Inlinable, as are the other per-key calls: they are on every append's hot path, and a
+    /// generic call across the module boundary would instantiate metadata at run time.)
+    @inlinable
     public func withValue<R>(_ db: Database, key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         var k = MDB_val(), v = MDB_val()
         return try key.withUnsafeBytes { kb -> R? in
@@ -31,6 +34,17 @@ public struct Transaction: ~Copyable {
             try check(rc, "mdb_get")
             return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
         }
+    }
+
+    /// Calls `body` with the value stored under `key`, given as raw bytes, or returns `nil`.
+    @inlinable
+    public func withValue<R>(_ db: Database, key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_get(txn, db.dbi, &k, &v)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc, "mdb_get")
+        return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
     }
 
     /// The value stored under `key`, copied, or `nil`.
@@ -51,6 +65,7 @@ public struct Transaction: ~Copyable {
 
     /// Stores `value` under `key`.
     /// - Throws: ``LMDBError`` (`MDB_KEYEXIST` per `mode`, `MDB_MAP_FULL`, `EINVAL` for a key over 511 bytes).
+    @inlinable
     public func put(_ db: Database, key: [UInt8], value: [UInt8], mode: PutMode = .upsert) throws(LMDBError) {
         let flags: UInt32 = switch mode {
         case .upsert: 0
@@ -72,6 +87,7 @@ public struct Transaction: ~Copyable {
 
     /// Stores `value` under `key`, both given as raw bytes (no array needed: for bulk loads that
     /// reuse one buffer).
+    @inlinable
     public func put(_ db: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, mode: PutMode = .upsert) throws(LMDBError) {
         let flags: UInt32 = switch mode {
         case .upsert: 0

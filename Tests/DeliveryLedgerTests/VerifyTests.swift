@@ -1,4 +1,4 @@
-import DeliveryLedger
+@testable import DeliveryLedger
 import Foundation
 import LedgerTestSupport
 import LMDBKit
@@ -107,23 +107,37 @@ import Testing
     @Test func anExtraMessageStateIsFound() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)
+        // States are packed 16 to an entry (StateBlock): stream 9,999 is slot 15 of block 624.
         try tamper(dir, "messageState") { txn, db in
             let (_, value) = try #require(try txn.last(db))
-            try txn.put(db, key: Self.u32(99), value: value)
+            let stored = try value.withUnsafeBytes { try StateBlock(bytes: $0) }
+            var block = StateBlock()
+            let present = stored.states.compactMap { $0 }
+            try #require(!present.isEmpty)
+            block.states[15] = present[0]
+            try txn.put(db, key: Self.u32(624), value: block.bytes)
             try txn.put(db, key: [0x01], value: value)
+            try txn.put(db, key: Self.u32(625), value: [0x00, 0x01, 0x7f])
         }
         let found = try problems(dir)
-        #expect(found.contains { $0.contains("status for stream 99, which has no message event in the log") }, "\(found)")
+        #expect(found.contains { $0.contains("status for stream 9999, which has no message event in the log") }, "\(found)")
         #expect(found.contains { $0.contains("the messageState table has a key of 1 bytes (01)") }, "\(found)")
+        #expect(found.contains { $0.contains("the messageState block 625 does not decode") }, "\(found)")
     }
 
     @Test func aMessageStateForTheDeliveryStreamIsFound() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)
-        // Stream 1 is the delivery's own stream (its declaration): it has no message event.
+        // Stream 1 is the delivery's own stream (its declaration): it has no message event. Its
+        // slot in block 0 (streams 0…15) is empty; give it the state of another stream.
         try tamper(dir, "messageState") { txn, db in
-            let (_, value) = try #require(try txn.last(db))
-            try txn.put(db, key: Self.u32(1), value: value)
+            let value = try #require(try txn.get(db, key: Self.u32(0)))
+            var block = try value.withUnsafeBytes { try StateBlock(bytes: $0) }
+            #expect(block.states[1] == nil)
+            let present = block.states.compactMap { $0 }
+            try #require(!present.isEmpty)
+            block.states[1] = present[0]
+            try txn.put(db, key: Self.u32(0), value: block.bytes)
         }
         let found = try problems(dir)
         #expect(found.contains { $0.contains("status for stream 1, which has no message event in the log") }, "\(found)")

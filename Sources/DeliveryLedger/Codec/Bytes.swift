@@ -123,6 +123,18 @@ struct ByteReader {
 enum Key {
     static func u64(_ v: UInt64) -> [UInt8] { var w = ByteWriter(capacity: 8); w.u64be(v); return w.bytes }
     static func u32(_ v: UInt32) -> [UInt8] { var w = ByteWriter(capacity: 4); w.u32be(v); return w.bytes }
+    /// Calls `body` with the 8 big-endian bytes of `v` (no array).
+    @inline(__always)
+    static func withU64<R>(_ v: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var be = v.bigEndian
+        return try withUnsafeBytes(of: &be, body)
+    }
+    /// Calls `body` with the 4 big-endian bytes of `v` (no array).
+    @inline(__always)
+    static func withU32<R>(_ v: UInt32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var be = v.bigEndian
+        return try withUnsafeBytes(of: &be, body)
+    }
     static func readU64(_ b: UnsafeRawBufferPointer) -> UInt64 {
         var v: UInt64 = 0
         for i in 0..<min(8, b.count) { v = v << 8 | UInt64(b[i]) }

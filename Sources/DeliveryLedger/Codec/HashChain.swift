@@ -15,7 +15,7 @@ enum HashChain {
         var be = position.bigEndian
         withUnsafeBytes(of: &be) { hasher.update(bufferPointer: $0) }
         hasher.update(bufferPointer: record)
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     static func next(_ previous: [UInt8], position: UInt64, record: [UInt8]) -> [UInt8] {

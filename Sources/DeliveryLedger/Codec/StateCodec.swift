@@ -11,7 +11,8 @@ enum StateCodec {
     /// Bump when the layout or the fold rules change: the projection is then rebuilt from the log.
     /// 2: the valid-time steps and buckets (``ValidTime``) joined the projection.
     /// 3: this compact state layout.
-    static let layoutVersion: UInt64 = 3
+    /// 4: states packed 16 to an entry (``StateBlock``).
+    static let layoutVersion: UInt64 = 4
 
     static func encode(_ s: MessageState) -> [UInt8] {
         var w = ByteWriter(capacity: 24)

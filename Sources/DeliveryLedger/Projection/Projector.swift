@@ -3,11 +3,26 @@ import LMDBKit
 /// Folds new log records into the persisted projection (per-message state, per-delivery
 /// counters) inside a write transaction, then writes what changed with the checkpoint.
 struct Projector {
-    private var states: [UInt32: (state: MessageState, delivery: UInt32)] = [:]
-    private var counters: [UInt32: DeliveryCounters] = [:]
-    /// Per stream touched: its events before this projector saw it, and the ones it folded since
-    /// (for the valid-time steps, ``ValidTime``).
-    private var histories: [UInt32: (delivery: UInt32, before: [ValidTime.Item], added: [ValidTime.Item])] = [:]
+    /// A message stream the batch touched, at its slot (the caller's dense index of the streams of
+    /// one batch: no per-event dictionary).
+    private struct Entry {
+        var stream: UInt32
+        var delivery: UInt32
+        /// Index in `counterValues` of its delivery's counters.
+        var counters: Int
+        /// Loaded (or created) at its first folded event.
+        var state: MessageState?
+        /// Its events before this projector saw it, and the ones it folded since (for the
+        /// valid-time steps, ``ValidTime``).
+        var before: [ValidTime.Item]
+        var added: [ValidTime.Item] = []
+    }
+    /// Indexed by slot; `stream` 0 (never an ordinal) marks a slot without an entry.
+    private var entries: [Entry] = []
+    /// Slots with an entry, in first-touch order.
+    private var touched: [Int] = []
+    private var counterIndex: [UInt32: Int] = [:]
+    private var counterValues: [(delivery: UInt32, counters: DeliveryCounters)] = []
     /// The rule table that (re-)qualifies text-qualified failures.
     let rules: TextQualifier
 
@@ -19,42 +34,75 @@ struct Projector {
     /// Kind and finality stay as recorded; a non-final failure is never hard; a timeout is soft and
     /// never of undefined reason (``Qualification/forTimeout``), as at ingest.
     static func requalified(_ e: Event, with rules: TextQualifier) -> Event {
-        guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout,
-              let tag = e.qualifier, TextQualification.isTextTag(tag) else { return e }
+        guard let r = requalification(e, with: rules) else { return e }
         var copy = e
-        let r = rules.qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode)
-        let isFinal = e.kind == .timeout || (e.kind == .bounce && e.final)
-        copy.qualification = isFinal && r.final ? r.qualification : r.qualification.temporary
-        if e.kind == .timeout { copy.qualification = copy.qualification?.forTimeout }
-        copy.qualifier = r.qualifierTag
+        copy.qualification = r.qualification
+        copy.qualifier = r.qualifier
         return copy
     }
 
-    /// Folds one message event at `position` of stream `stream` (a message of delivery `delivery`),
-    /// recorded at `recordedAt`. A stream that already had events must have been given them first
-    /// (``prime(stream:delivery:before:)``: the caller walks the chain once, for its ids too); an
-    /// unprimed stream is new.
-    mutating func apply(_ e: Event, position: UInt64, recordedAt: Instant, stream: UInt32, delivery: UInt32,
+    /// The qualification and qualifier tag ``requalified(_:with:)`` gives `e`, or `nil` when `e`
+    /// is not a failure qualified by the text rules.
+    static func requalification(_ e: Event, with rules: TextQualifier) -> (qualification: Qualification, qualifier: String)? {
+        guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout,
+              let tag = e.qualifier, TextQualification.isTextTag(tag) else { return nil }
+        let r = rules.qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode)
+        let isFinal = e.kind == .timeout || (e.kind == .bounce && e.final)
+        var q = isFinal && r.final ? r.qualification : r.qualification.temporary
+        if e.kind == .timeout { q = q.forTimeout }
+        return (q, r.qualifierTag)
+    }
+
+    /// The fold item of event `e` appended at `position`, re-qualified like
+    /// ``requalified(_:with:)`` without copying the event.
+    static func item(_ e: Event, position: UInt64, recordedAt: Instant, rules: TextQualifier) -> ValidTime.Item {
+        var item = ValidTime.Item(e, position: position, recordedAt: recordedAt)
+        if let r = requalification(e, with: rules) { item.mark.qualification = r.qualification }
+        return item
+    }
+
+    /// Folds one message event (its fold ``ValidTime/Item``) of stream `stream`, a message of
+    /// delivery `delivery`, at the caller's `slot` for that stream. A stream that already had
+    /// events must have been given them first (``prime(slot:stream:delivery:before:_:_:)``: the
+    /// caller walks the chain once, for its ids too); an unprimed stream is new.
+    mutating func apply(_ item: ValidTime.Item, slot: Int, stream: UInt32, delivery: UInt32,
                         _ txn: borrowing Transaction, _ tables: Tables) throws {
-        var c = try counters[delivery] ?? loadCounters(delivery, txn, tables)
+        if slot >= entries.count || entries[slot].stream == 0 {
+            try create(slot: slot, stream: stream, delivery: delivery, before: [], txn, tables)
+        }
+        let ci = entries[slot].counters
         var state: MessageState
-        if let cached = states[stream] {
-            state = cached.state
-        } else if let stored = try txn.withValue(tables.messageState, key: Key.u32(stream), { try StateCodec.decode($0) }) {
+        if let loaded = entries[slot].state {
+            state = loaded
+        } else if let stored = try tables.messageState(stream, txn) {
             state = stored
         } else {
             state = MessageState()
-            c.messages += 1
-            c.add(state.summary, sign: 1)
+            counterValues[ci].counters.messages += 1
+            counterValues[ci].counters.add(state.summary, sign: 1)
         }
-        let projected = Self.requalified(e, with: rules)
-        c.add(state.summary, sign: -1)
-        state.apply(projected, position: position)
-        c.add(state.summary, sign: 1)
-        states[stream] = (state, delivery)
-        counters[delivery] = c
-        if histories[stream] == nil { histories[stream] = (delivery, [], []) }
-        histories[stream]!.added.append(ValidTime.Item(projected, position: position, recordedAt: recordedAt))
+        counterValues[ci].counters.add(state.summary, sign: -1)
+        state.apply(item.mark, isFinal: item.isFinal)
+        counterValues[ci].counters.add(state.summary, sign: 1)
+        entries[slot].state = state
+        entries[slot].added.append(item)
+    }
+
+    private mutating func create(slot: Int, stream: UInt32, delivery: UInt32, before: [ValidTime.Item],
+                                 _ txn: borrowing Transaction, _ tables: Tables) throws {
+        if slot >= entries.count {
+            entries += repeatElement(Entry(stream: 0, delivery: 0, counters: 0, state: nil, before: []), count: slot + 1 - entries.count)
+        }
+        let ci: Int
+        if let i = counterIndex[delivery] {
+            ci = i
+        } else {
+            ci = counterValues.count
+            counterValues.append((delivery, try loadCounters(delivery, txn, tables)))
+            counterIndex[delivery] = ci
+        }
+        entries[slot] = Entry(stream: stream, delivery: delivery, counters: ci, state: nil, before: before)
+        touched.append(slot)
     }
 
     /// Walks a stream's chain from `head` back to its first record, with each record's fold view
@@ -64,11 +112,11 @@ struct Projector {
         var p = head
         while p != 0 {
             let position = p
-            guard let previous = try txn.withValue(tables.log, key: Key.u64(position), { b -> UInt64 in
+            guard let previous = try Key.withU64(position, { k in try txn.withValue(tables.log, key: k) { b -> UInt64 in
                 let view = try RecordCodec.foldView(b)
                 try body(position, view, b)
                 return view.previous
-            }) else {
+            } }) else {
                 throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
             }
             guard previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
@@ -84,9 +132,11 @@ struct Projector {
     }
 
     /// Gives the events a stream had before this projector saw it (the caller walked its chain),
-    /// sparing the projector its own walk.
-    mutating func prime(stream: UInt32, delivery: UInt32, before: [ValidTime.Item]) {
-        if histories[stream] == nil { histories[stream] = (delivery, before, []) }
+    /// sparing the projector its own walk; `slot` is the caller's index for the stream.
+    mutating func prime(slot: Int, stream: UInt32, delivery: UInt32, before: [ValidTime.Item],
+                        _ txn: borrowing Transaction, _ tables: Tables) throws {
+        if slot < entries.count, entries[slot].stream != 0 { return }
+        try create(slot: slot, stream: stream, delivery: delivery, before: before, txn, tables)
     }
 
     private func loadCounters(_ delivery: UInt32, _ txn: borrowing Transaction, _ tables: Tables) throws -> DeliveryCounters {
@@ -96,19 +146,19 @@ struct Projector {
     /// Writes the changed states, counters and valid-time steps, and sets the checkpoint to
     /// `checkpoint`. The projector is empty afterwards.
     mutating func write(_ txn: borrowing Transaction, _ tables: Tables, checkpoint: UInt64) throws {
-        for (stream, entry) in states.sorted(by: { $0.key < $1.key }) {
-            try txn.put(tables.messageState, key: Key.u32(stream), value: StateCodec.encode(entry.state))
-        }
-        for (delivery, c) in counters {
+        touched.sort { entries[$0].stream < entries[$1].stream }
+        try tables.writeMessageStates(touched.lazy.compactMap { [entries] slot in entries[slot].state.map { (entries[slot].stream, $0) } }, txn)
+        for (delivery, c) in counterValues {
             try txn.put(tables.deliveryCounters, key: Key.u32(delivery), value: c.bytes)
         }
         try writeSteps(txn, tables)
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
         try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
-        states = [:]
-        counters = [:]
-        histories = [:]
+        entries = []
+        touched = []
+        counterIndex = [:]
+        counterValues = []
     }
 
     /// For each touched stream and each transaction (run of equal `recordedAt`) among its new events:
@@ -119,7 +169,8 @@ struct Projector {
             static func < (a: BucketKey, b: BucketKey) -> Bool { (a.delivery, a.bucket) < (b.delivery, b.bucket) }
         }
         var buckets: [BucketKey: ValidTime.Vector] = [:]
-        for (_, h) in histories.sorted(by: { $0.key < $1.key }) {
+        for slot in touched {  // sorted by stream in write(_:_:checkpoint:)
+            let h = entries[slot]
             var history = ValidTime.History(h.before)
             var start = 0
             while start < h.added.count {

@@ -15,10 +15,13 @@ struct AppendBatch {
     private var nextStream: UInt32
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
     private var deliveryOrdinals: [ByteKey: UInt32] = [:]
+    private var lastDelivery: (id: String, ordinal: UInt32)?
     private var slotOfStream: [StreamKey: Int] = [:]
     private var slots: [(info: StreamInfo, ids: IdSet)] = []
-    /// Events appended by this batch: position → index in the input batch.
-    private var pending: [UInt64: Int] = [:]
+    /// The first position this batch appends; `pending[p - firstPosition]` is the input index of
+    /// the event appended at `p`.
+    private let firstPosition: UInt64
+    private var pending: [Int] = []
     private var projector: Projector
     private let rules: TextQualifier
     private var positions: [UInt64] = []
@@ -36,6 +39,7 @@ struct AppendBatch {
         self.projector = Projector(rules: rules)
         positions.reserveCapacity(events.count)
         slotOfStream.reserveCapacity(events.count)
+        slots.reserveCapacity(events.count)
         pending.reserveCapacity(events.count)
         if let last = try txn.last(tables.log) {
             let position = last.key.withUnsafeBytes { Key.readU64($0) }
@@ -56,6 +60,7 @@ struct AppendBatch {
             recordedAt = now
             chainHead = HashChain.genesis
         }
+        firstPosition = next
         nextDelivery = (try txn.last(tables.deliveryNames).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
         nextStream = (try txn.last(tables.streams).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
     }
@@ -66,10 +71,10 @@ struct AppendBatch {
 
     /// Appends input event `index` (or finds it already recorded).
     mutating func add(index: Int, _ txn: borrowing Transaction) throws {
-        let e = events[index]
-        let key = e.streamKey
+        let key = events[index].streamKey
         let slot = try slot(for: key, txn)
-        if let original = try findRecorded(e, index: index, slot: slot, key: key, txn) {
+        let idHash = IdSet.hash(events[index].id)
+        if let original = try findRecorded(index: index, idHash: idHash, slot: slot, key: key, txn) {
             positions.append(original)
             duplicates.append(index)
             receipts[DuplicateReceipt(delivery: slots[slot].info.deliveryOrdinal, original: original), default: 0] += 1
@@ -78,44 +83,61 @@ struct AppendBatch {
         let position = next
         let info = slots[slot].info
         next += 1
-        let record = RecordCodec.encode(e, stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
+        let record = RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                                         definesStream: info.head == 0)
         chainHead = HashChain.next(chainHead, position: position, record: record)
-        var positionKey = position.bigEndian
-        try withUnsafeBytes(of: &positionKey) { k in
+        try Key.withU64(position) { k in
             try record.withUnsafeBytes { try txn.put(tables.log, key: k, value: $0, mode: .append) }
             try chainHead.withUnsafeBytes { try txn.put(tables.hashes, key: k, value: $0, mode: .append) }
         }
-        pending[position] = index
-        slots[slot].ids.insert(Array(e.id.utf8), position)
+        pending.append(index)
+        slots[slot].ids.insert(hash: idHash, position)
         slots[slot].info.head = position
         slots[slot].info.count += 1
         positions.append(position)
-        if e.kind.isMessageEvent {
-            try projector.apply(e, position: position, recordedAt: recordedAt, stream: info.ordinal,
-                                delivery: info.deliveryOrdinal, txn, tables)
+        if events[index].kind.isMessageEvent {
+            let item = Projector.item(events[index], position: position, recordedAt: recordedAt, rules: rules)
+            try projector.apply(item, slot: slot, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, tables)
         }
     }
 
-    /// Looks `e.id` up among its stream's events: the recorded position when the same event is
-    /// there, a conflict error when the id is there with other content, `nil` when absent.
-    private func findRecorded(_ e: Event, index: Int, slot: Int, key: StreamKey, _ txn: borrowing Transaction) throws -> UInt64? {
-        guard let position = slots[slot].ids.position(of: e.id) else { return nil }
-        let recorded: Event
-        if let i = pending[position] {
-            recorded = events[i]
+    /// The input index of the event this batch appended at `position`, or `nil` (recorded earlier).
+    private func pendingIndex(_ position: UInt64) -> Int? {
+        position >= firstPosition ? pending[Int(position - firstPosition)] : nil
+    }
+
+    /// Looks event `index`'s id up among its stream's events: the recorded position when the same
+    /// event is there, a conflict error when the id is there with other content, `nil` when absent.
+    private func findRecorded(index: Int, idHash: Int, slot: Int, key: StreamKey, _ txn: borrowing Transaction) throws -> UInt64? {
+        let found = try slots[slot].ids.first(hash: idHash) { position in
+            if let i = pendingIndex(position) { return Self.sameBytes(events[i].id, events[index].id) }
+            return try txn.withValue(tables.log, key: Key.u64(position)) { b in
+                let view = try RecordCodec.foldView(b)
+                var id = events[index].id
+                return id.withUTF8 { UnsafeRawBufferPointer($0).elementsEqual(UnsafeRawBufferPointer(rebasing: b[view.id])) }
+            } ?? false
+        }
+        guard let position = found else { return nil }
+        let same: Bool
+        if let i = pendingIndex(position) {
+            same = events[i].hasSameContent(as: events[index])
         } else {
             var stored = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
-            stored.delivery = e.kind == .efsFlag ? "" : key.delivery
+            stored.delivery = events[index].kind == .efsFlag ? "" : key.delivery
             stored.recipient = key.recipient
-            recorded = stored
+            same = stored.hasSameContent(as: events[index])
         }
-        guard recorded.hasSameContent(as: e) else {
-            let other = pending[position]
-            throw LedgerError.conflict(index: index, eventId: e.id, stream: key,
+        guard same else {
+            let other = pendingIndex(position)
+            throw LedgerError.conflict(index: index, eventId: events[index].id, stream: key,
                                        recordedPosition: other == nil ? position : nil, batchIndex: other)
         }
         return position
+    }
+
+    private static func sameBytes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in b.withUTF8 { y in x.elementsEqual(y) } }
     }
 
     /// The slot of the stream `key`: found in this batch, or looked up (created when new). At the
@@ -135,12 +157,12 @@ struct AppendBatch {
             var before: [ValidTime.Item] = []
             let isMessage = !key.recipient.isEmpty
             try Projector.walk(from: info.head, txn, tables) { position, view, record in
-                ids.insert(Array(record[view.id]), position)
+                ids.insert(hash: IdSet.hash(UnsafeRawBufferPointer(rebasing: record[view.id])), position)
                 if isMessage, view.kind.isMessageEvent {
                     before.append(try Projector.item(view, position: position, record: record, rules: rules))
                 }
             }
-            if isMessage { projector.prime(stream: ordinal, delivery: delivery, before: before) }
+            if isMessage { try projector.prime(slot: slots.count, stream: ordinal, delivery: delivery, before: before, txn, tables) }
         } else {
             let ordinal = nextStream
             nextStream += 1
@@ -154,8 +176,9 @@ struct AppendBatch {
 
     private mutating func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32 {
         if delivery.isEmpty { return 0 }
+        if let last = lastDelivery, Self.sameBytes(last.id, delivery) { return last.ordinal }  // feeds come in runs of one delivery
         let key = Array(delivery.utf8)
-        if let d = deliveryOrdinals[ByteKey(key)] { return d }
+        if let d = deliveryOrdinals[ByteKey(key)] { lastDelivery = (delivery, d); return d }
         let ordinal: UInt32
         if let stored = try txn.withValue(tables.deliveries, key: key, { Key.readU32($0) }) {
             ordinal = stored
@@ -166,6 +189,7 @@ struct AppendBatch {
             try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: key, mode: .append)
         }
         deliveryOrdinals[ByteKey(key)] = ordinal
+        lastDelivery = (delivery, ordinal)
         return ordinal
     }
 
@@ -186,37 +210,51 @@ struct AppendBatch {
     }
 }
 
-/// The event ids of one stream: id bytes → position (the first insertion of an id wins: walking a
-/// chain backwards, the latest record). A short list searched in order while the stream is small
-/// (the common case: a message has a few events), a dictionary beyond that.
+/// The event ids of one stream, as hashes of their UTF-8 bytes → positions, in insertion order
+/// (walking a chain backwards, the latest record first). A hash only names candidates: the caller
+/// compares the ids themselves (``first(hash:where:)``), so a collision is never a false match.
+/// A short list searched in order while the stream is small (the common case: a message has a
+/// few events), a dictionary beyond that.
 struct IdSet {
-    private var list: [(id: [UInt8], position: UInt64)] = []
-    private var map: [ByteKey: UInt64]?
-    private static let listLimit = 16
+    private var list: [(hash: Int, position: UInt64)] = []
+    private var map: [Int: [UInt64]]?
+    private static let listLimit = 32
 
-    mutating func insert(_ id: [UInt8], _ position: UInt64) {
+    /// The hash of an id's UTF-8 bytes (this process's seeded `Hasher`: never stored).
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var h = Hasher()
+        h.combine(bytes: bytes)
+        return h.finalize()
+    }
+
+    static func hash(_ id: String) -> Int {
+        var id = id
+        return id.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func insert(hash: Int, _ position: UInt64) {
         if map != nil {
-            if map![ByteKey(id)] == nil { map![ByteKey(id)] = position }
+            map![hash, default: []].append(position)
             return
         }
-        if list.contains(where: { $0.id == id }) { return }
-        list.append((id, position))
+        list.append((hash, position))
         if list.count > Self.listLimit {
-            var m: [ByteKey: UInt64] = [:]
-            for entry in list where m[ByteKey(entry.id)] == nil { m[ByteKey(entry.id)] = entry.position }
+            var m: [Int: [UInt64]] = [:]
+            for entry in list { m[entry.hash, default: []].append(entry.position) }
             map = m
             list = []
         }
     }
 
-    func position(of id: String) -> UInt64? {
-        var id = id
-        return id.withUTF8 { bytes in
-            if let map { return map[ByteKey(Array(bytes))] }
-            for entry in list where entry.id.count == bytes.count && entry.id.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) {
-                return entry.position
-            }
+    /// The first position inserted with `hash` whose id `isSameId` confirms, or `nil`.
+    func first(hash: Int, where isSameId: (UInt64) throws -> Bool) rethrows -> UInt64? {
+        if let map {
+            for p in map[hash] ?? [] where try isSameId(p) { return p }
             return nil
         }
+        for entry in list where entry.hash == hash {
+            if try isSameId(entry.position) { return entry.position }
+        }
+        return nil
     }
 }

@@ -150,7 +150,7 @@ extension Ledger {
         return try run {
             try environment.read { txn in
                 guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return nil }
-                let state = try txn.withValue(tables.messageState, key: Key.u32(info.ordinal)) { try StateCodec.decode($0) } ?? MessageState()
+                let state = try tables.messageState(info.ordinal, txn) ?? MessageState()
                 let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn) : []
                 return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
                                            efs: state.view(.efs), events: events, basis: try basis(txn))

@@ -44,7 +44,7 @@ extension Ledger {
                     guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
                     var result: [(String, MessageState)] = []
                     for (ordinal, recipient) in try streams(ofDelivery: d, txn) where !recipient.isEmpty {
-                        if let state = try txn.withValue(tables.messageState, key: Key.u32(ordinal), { try StateCodec.decode($0) }) {
+                        if let state = try tables.messageState(ordinal, txn) {
                             result.append((recipient, state))
                         }
                     }

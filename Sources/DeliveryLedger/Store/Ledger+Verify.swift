@@ -129,6 +129,23 @@ extension Ledger {
                 for d in Set(streamInfos.values.map(\.deliveryOrdinal)).sorted() where d != 0 && idOfOrdinal[d] == nil {
                     report(nil, "delivery ordinal \(d) is used by a stream but has no name in deliveryNames")
                 }
+                // The persisted states (``StateBlock``s), by stream ordinal.
+                var storedStates: [UInt32: [UInt8]] = [:]
+                try txn.scan(tables.messageState) { k, v in
+                    guard k.count == 4 else {
+                        report(nil, "the messageState table has a key of \(k.count) bytes (\(Self.hex(k))), not a block number")
+                        return true
+                    }
+                    let block = Key.readU32(k)
+                    do {
+                        try StateBlock.forEach(in: v) { slot, bytes in
+                            storedStates[block &* StateBlock.width &+ UInt32(slot)] = Array(bytes)
+                        }
+                    } catch {
+                        report(nil, "the messageState block \(block) does not decode: \(error)")
+                    }
+                    return true
+                }
                 var counters: [UInt32: DeliveryCounters] = [:]
                 for (ordinal, info) in streamInfos.sorted(by: { $0.key < $1.key }) {
                     guard countOfStream[ordinal] != nil else {
@@ -147,21 +164,12 @@ extension Ledger {
                     c.messages += 1
                     c.add(state.summary, sign: 1)
                     counters[info.deliveryOrdinal] = c
-                    let stored = try txn.get(tables.messageState, key: Key.u32(ordinal))
-                    if stored != StateCodec.encode(state) {
+                    if storedStates[ordinal] != StateCodec.encode(state) {
                         report(lastOfStream[ordinal], "the persisted status of '\(info.recipient)' differs from a fold of its events")
                     }
                 }
-                try txn.scan(tables.messageState) { k, _ in
-                    guard k.count == 4 else {
-                        report(nil, "the messageState table has a key of \(k.count) bytes (\(Self.hex(k))), not a stream ordinal")
-                        return true
-                    }
-                    let ordinal = Key.readU32(k)
-                    if states[ordinal] == nil {
-                        report(nil, "the messageState table has a status for stream \(ordinal), which has no message event in the log")
-                    }
-                    return true
+                for ordinal in storedStates.keys.sorted() where states[ordinal] == nil {
+                    report(nil, "the messageState table has a status for stream \(ordinal), which has no message event in the log")
                 }
                 // The valid-time projection: per delivery, the steps and the minute checkpoints
                 // each add up to the counters (every message's step function ends at its state).

@@ -193,8 +193,8 @@ public final class Ledger: Sendable {
     ///   Nothing is appended when it throws.
     @discardableResult
     public func append(_ events: [Event]) throws(LedgerError) -> AppendResult {
-        for (i, e) in events.enumerated() {
-            do { try e.validate() } catch { throw .invalidEvent(index: i, eventId: e.id, error) }
+        for i in events.indices {
+            do { try events[i].validate() } catch { throw .invalidEvent(index: i, eventId: events[i].id, error) }
         }
         return try run {
             try environment.write { txn in

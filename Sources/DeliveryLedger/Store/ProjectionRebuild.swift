@@ -9,7 +9,7 @@ import LMDBKit
 ///    a text-qualified failure is decoded in full and re-qualified with the rule table);
 /// 3. a counting sort groups the items by stream, in log order;
 /// 4. per stream, in ordinal order: the fold (``MessageState``) is written to `messageState`
-///    with `MDB_APPEND` and added to its delivery's counters;
+///    (``StateBlock``s) with `MDB_APPEND` and added to its delivery's counters;
 /// 5. per delivery, in ordinal order: every stream's valid-time steps, one group per transaction
 ///    (run of equal `recordedAt`, tagged with its last position, as appends write them), sorted by
 ///    key and bulk-loaded with `MDB_APPEND`, then the minute buckets the same way.
@@ -68,6 +68,7 @@ struct ProjectionRebuild {
         // 4. States, in stream order; counters per delivery; streams grouped by delivery.
         var counters: [UInt32: DeliveryCounters] = [:]
         var streamsOf: [UInt32: [UInt32]] = [:]
+        var states = Tables.StateLoader(tables)
         for s in 1..<deliveryOf.count where start[s + 1] > start[s] {
             var state = MessageState()
             for i in start[s]..<start[s + 1] {
@@ -75,11 +76,12 @@ struct ProjectionRebuild {
                 state.apply(item.mark, isFinal: item.isFinal)
             }
             let d = deliveryOf[s]
-            try txn.put(tables.messageState, key: Key.u32(UInt32(s)), value: StateCodec.encode(state), mode: .append)
+            try states.add(UInt32(s), state, txn)
             counters[d, default: DeliveryCounters()].messages += 1
             counters[d]!.add(state.summary, sign: 1)
             streamsOf[d, default: []].append(UInt32(s))
         }
+        try states.finish(txn)
         for d in counters.keys.sorted() {
             try txn.put(tables.deliveryCounters, key: Key.u32(d), value: counters[d]!.bytes, mode: .append)
         }

@@ -46,20 +46,22 @@ struct Bench: ParsableCommand {
         options.durable = !noSync
         var ledger: Ledger? = try Ledger(path: libraryPath, options: options)
         let anonymousBefore = PeakMemory.anonymous()  // the generator's plan, the runner
-        var appended = 0, appendSeconds = 0.0, decodeSeconds = 0.0, peakAnonymous = anonymousBefore
+        var appended = 0, appendSeconds = 0.0, appendCPU = 0.0, decodeSeconds = 0.0, peakAnonymous = anonymousBefore
         let declarations = try FeedReader.read(workload.deliveryDeclarationsJSONL(), file: "declarations", options: IngestOptions(format: .jsonl))
         try ledger!.append(declarations.events)
         PeakMemory.reset()
         try workload.forEachCanonicalBatch { bytes in
             let (parsed, d) = try timed { try FeedReader.read(bytes, file: "batch", options: IngestOptions(format: .jsonl)) }
             decodeSeconds += d
+            let cpu0 = threadCPU()
             let (result, s) = try timed { try ledger!.append(parsed.events) }
+            appendCPU += threadCPU() - cpu0
             appendSeconds += s
             appended += result.appended
             peakAnonymous = max(peakAnonymous, PeakMemory.anonymous())
         }
         let ingestRSS = PeakMemory.read()
-        say("library ingest: \(appended) events appended in \(String(format: "%.2f", appendSeconds)) s (decoding JSONL apart: \(String(format: "%.2f", decodeSeconds)) s)")
+        say("library ingest: \(appended) events appended in \(String(format: "%.2f", appendSeconds)) s, \(String(format: "%.2f", appendCPU)) s of CPU (decoding JSONL apart: \(String(format: "%.2f", decodeSeconds)) s)")
 
         if onlyIngest {
             print("library ingest: \(appended) events, \(Int(Double(appended) / appendSeconds)) events/s")

@@ -9,6 +9,14 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// CPU seconds of the calling thread (`CLOCK_THREAD_CPUTIME_ID`): steadier than wall time on a
+/// shared machine, for comparing builds of the single-threaded append.
+func threadCPU() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 /// Seconds `body` takes.
 func timed<R>(_ body: () throws -> R) rethrows -> (R, Double) {
     let t0 = now()

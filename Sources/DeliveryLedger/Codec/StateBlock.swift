@@ -1,0 +1,124 @@
+import LMDBKit
+
+/// The `messageState` table packs the states of ``width`` consecutive stream ordinals into one
+/// entry (projection layout 4): an LMDB entry costs 14 bytes besides its value (node header, key,
+/// page pointer), more than a typical state (``StateCodec``, ~19 bytes), so one entry per message
+/// would spend almost half of the table on overhead.
+///
+/// Key: the block number, `ordinal / width`, u32 big-endian. Value: a u16 big-endian bitmap (bit
+/// `i` set when ordinal `block × width + i` has a state), then, for each set bit in ascending
+/// order, the state's length (varint) and its ``StateCodec`` bytes. A block with no state is not
+/// stored.
+struct StateBlock {
+    static let width: UInt32 = 16
+
+    /// Encoded states by slot (`ordinal % width`); `nil` where there is none.
+    var states: [[UInt8]?] = Array(repeating: nil, count: Int(width))
+
+    init() {}
+
+    init(bytes b: UnsafeRawBufferPointer) throws(CorruptRecordError) {
+        var r = ByteReader(b)
+        let bitmap = UInt16(try r.u8()) << 8 | UInt16(try r.u8())
+        for slot in 0..<Int(Self.width) where bitmap & (1 << slot) != 0 {
+            let length = try r.varint()
+            guard length <= UInt64(b.count) else { throw CorruptRecordError(what: "message state block: length \(length) too large") }
+            states[slot] = Array(try r.bytes(Int(length)))
+        }
+        guard r.isAtEnd else { throw CorruptRecordError(what: "message state block: trailing bytes") }
+    }
+
+    static func block(of ordinal: UInt32) -> UInt32 { ordinal / width }
+    static func slot(of ordinal: UInt32) -> Int { Int(ordinal % width) }
+
+    var isEmpty: Bool { !states.contains { $0 != nil } }
+
+    var bytes: [UInt8] {
+        var bitmap: UInt16 = 0
+        var size = 2
+        for (slot, s) in states.enumerated() { if let s { bitmap |= 1 << slot; size += 1 + s.count } }
+        var w = ByteWriter(capacity: size)
+        w.u8(UInt8(bitmap >> 8)); w.u8(UInt8(bitmap & 0xFF))
+        for case let s? in states { w.blob(s) }
+        return w.bytes
+    }
+
+    /// Calls `body` with each stored state of a block's bytes: its slot and its ``StateCodec``
+    /// bytes (valid during the call), in slot order.
+    static func forEach(in b: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+        var r = ByteReader(b)
+        let bitmap = UInt16(try r.u8()) << 8 | UInt16(try r.u8())
+        for slot in 0..<Int(width) where bitmap & (1 << slot) != 0 {
+            let length = try r.varint()
+            guard length <= UInt64(b.count) else { throw CorruptRecordError(what: "message state block: length \(length) too large") }
+            let start = r.offset
+            _ = try r.bytes(Int(length))
+            try body(slot, UnsafeRawBufferPointer(rebasing: b[start..<start + Int(length)]))
+        }
+        guard r.isAtEnd else { throw CorruptRecordError(what: "message state block: trailing bytes") }
+    }
+
+    /// The state of `ordinal` in a block's bytes (only its bytes are decoded), or `nil`.
+    static func state(in b: UnsafeRawBufferPointer, ordinal: UInt32) throws -> MessageState? {
+        let wanted = slot(of: ordinal)
+        var found: MessageState?
+        try forEach(in: b) { slot, bytes in
+            if slot == wanted { found = try StateCodec.decode(bytes) }
+        }
+        return found
+    }
+}
+
+extension Tables {
+    /// The persisted state of message stream `ordinal`, or `nil` when it has none.
+    /// - Throws: ``CorruptRecordError`` when its block does not decode; ``LMDBError``.
+    func messageState(_ ordinal: UInt32, _ txn: borrowing Transaction) throws -> MessageState? {
+        try Key.withU32(StateBlock.block(of: ordinal)) { k in
+            try txn.withValue(messageState, key: k) { try StateBlock.state(in: $0, ordinal: ordinal) }
+        } ?? nil
+    }
+
+    /// Writes the states of `updates` (ordinal, state), which must be sorted by ordinal: each
+    /// block they fall in is read, changed and written once.
+    func writeMessageStates(_ updates: some Sequence<(UInt32, MessageState)>, _ txn: borrowing Transaction) throws {
+        var current: (block: UInt32, value: StateBlock)?
+        for (ordinal, state) in updates {
+            let block = StateBlock.block(of: ordinal)
+            if current?.block != block {
+                if let c = current { try putBlock(c.block, c.value, txn) }
+                let stored = try Key.withU32(block) { k in try txn.withValue(messageState, key: k) { try StateBlock(bytes: $0) } }
+                current = (block, stored ?? StateBlock())
+            }
+            current!.value.states[StateBlock.slot(of: ordinal)] = StateCodec.encode(state)
+        }
+        if let c = current { try putBlock(c.block, c.value, txn) }
+    }
+
+    private func putBlock(_ block: UInt32, _ value: StateBlock, _ txn: borrowing Transaction, mode: Transaction.PutMode = .upsert) throws {
+        let bytes = value.bytes
+        try Key.withU32(block) { k in try bytes.withUnsafeBytes { try txn.put(messageState, key: k, value: $0, mode: mode) } }
+    }
+
+    /// Bulk-loads states in ascending ordinal order into an empty `messageState` table
+    /// (`MDB_APPEND`): call ``add(_:_:_:)`` per message, then ``finish(_:)``.
+    struct StateLoader {
+        let tables: Tables
+        private var current: (block: UInt32, value: StateBlock)?
+
+        init(_ tables: Tables) { self.tables = tables }
+
+        mutating func add(_ ordinal: UInt32, _ state: MessageState, _ txn: borrowing Transaction) throws {
+            let block = StateBlock.block(of: ordinal)
+            if current?.block != block {
+                try finish(txn)
+                current = (block, StateBlock())
+            }
+            current!.value.states[StateBlock.slot(of: ordinal)] = StateCodec.encode(state)
+        }
+
+        mutating func finish(_ txn: borrowing Transaction) throws {
+            if let c = current { try tables.putBlock(c.block, c.value, txn, mode: .append) }
+            current = nil
+        }
+    }
+}
