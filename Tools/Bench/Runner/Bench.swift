@@ -151,8 +151,9 @@ struct Bench: ParsableCommand {
         // 6. Sizes.
         let tables = try ledger!.tableSizes()
         let stateBytes = tables.first { $0.name == "messageState" }!
-        report.size("projection state per message", value: Double(stateBytes.bytes) / Double(max(stateBytes.entries, 1)), unit: "B",
-                    goal: "≤ 32 B", met: Double(stateBytes.bytes) / Double(max(stateBytes.entries, 1)) <= 32)
+        // B-tree pages of the messageState table (states packed 16 to an entry) over the messages.
+        let statePerMessage = Double(stateBytes.bytes) / Double(max(input.messages.count, 1))
+        report.size("projection state per message", value: statePerMessage, unit: "B", goal: "≤ 32 B", met: statePerMessage <= 32)
         report.size("bytes on disk per event", value: Double(ledgerBytes) / Double(input.count), unit: "B",
                     baseline: "raw LMDB, same writes", baselineValue: Double(raw.bytes_on_disk) / Double(input.count),
                     goal: "≤ 1.5× raw", met: Double(ledgerBytes) <= 1.5 * Double(raw.bytes_on_disk))
