@@ -13,18 +13,31 @@ public struct EnhancedStatusCode: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `class.subject.detail`; `nil` when the text is not an RFC 3463 code.
     public init?(_ text: some StringProtocol) {
-        let parts = String(text).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3,
-              let c = Self.number(parts[0], maxDigits: 1), c == 2 || c == 4 || c == 5,
-              let s = Self.number(parts[1], maxDigits: 3), let d = Self.number(parts[2], maxDigits: 3)
-        else { return nil }
-        statusClass = c; subject = s; detail = d
-    }
-
-    private static func number(_ s: Substring, maxDigits: Int) -> Int? {
-        guard !s.isEmpty, s.count <= maxDigits, s.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        if s.count > 1 && s.first == "0" { return nil }
-        return Int(s)
+        // Byte by byte (it runs for every event an append validates): three dot-separated parts,
+        // ASCII digits only, no leading zero, at most 1, 3 and 3 digits.
+        var parts: [Int] = []
+        parts.reserveCapacity(3)
+        var value = 0, digits = 0, leadingZero = false
+        func close() -> Bool {
+            guard digits > 0, !(leadingZero && digits > 1), digits <= (parts.isEmpty ? 1 : 3) else { return false }
+            parts.append(value)
+            value = 0; digits = 0; leadingZero = false
+            return true
+        }
+        for b in text.utf8 {
+            if b == UInt8(ascii: ".") {
+                guard parts.count < 2, close() else { return nil }
+            } else if b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") {
+                if digits == 0 { leadingZero = b == UInt8(ascii: "0") }
+                digits += 1
+                guard digits <= 3 else { return nil }
+                value = value * 10 + Int(b - UInt8(ascii: "0"))
+            } else {
+                return nil
+            }
+        }
+        guard parts.count == 2, close(), parts[0] == 2 || parts[0] == 4 || parts[0] == 5 else { return nil }
+        statusClass = parts[0]; subject = parts[1]; detail = parts[2]
     }
 
     public var description: String { "\(statusClass).\(subject).\(detail)" }
