@@ -451,13 +451,21 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
             CHECK(mdb_put(txn, streams, &key, &value, 0), "mdb_put(streams)");
         }
 
-        // 5. messageState, once per stream touched, in key order.
+        // 5. messageState, as the ledger packs it: 16 streams to an entry (key: stream / 16), each
+        //    touched block read, changed and written once, in key order.
         qsort(dirty, n_dirty, sizeof *dirty, compare_u32);
-        for (size_t d = 0; d < n_dirty; d++) {
-            uint8_t k[4], v[24];
-            put_be32(k, dirty[d]);
-            encode_state(&states[dirty[d]], v);
-            MDB_val key = {4, k}, value = {24, v};
+        for (size_t d = 0; d < n_dirty;) {
+            uint32_t block = dirty[d] / 16;
+            uint8_t k[4], v[16 * 24];
+            put_be32(k, block);
+            MDB_val key = {4, k}, value;
+            int rc = mdb_get(txn, message_state, &key, &value);
+            if (rc == 0 && value.mv_size == sizeof v) memcpy(v, value.mv_data, sizeof v);
+            else if (rc == MDB_NOTFOUND) memset(v, 0, sizeof v);
+            else CHECK(rc ? rc : MDB_CORRUPTED, "mdb_get(messageState)");
+            for (; d < n_dirty && dirty[d] / 16 == block; d++) encode_state(&states[dirty[d]], v + 24 * (dirty[d] % 16));
+            value.mv_size = sizeof v;
+            value.mv_data = v;
             CHECK(mdb_put(txn, message_state, &key, &value, 0), "mdb_put(messageState)");
         }
 
