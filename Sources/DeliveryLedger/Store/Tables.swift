@@ -10,7 +10,7 @@ import LMDBKit
 /// | `deliveryNames` | ordinal u32 BE | delivery id | reverse of `deliveries` |
 /// | `streamIndex` | delivery ordinal u32 BE + recipient | stream ordinal u32 BE | finds a message's stream without a scan; a delivery's messages are a key range |
 /// | `streams` | stream ordinal u32 BE | head position, event count, delivery ordinal, recipient | chain heads: each record links to the previous record of its stream |
-/// | `messageState` | stream ordinal u32 BE | ``StateCodec`` | projection: per-message state |
+/// | `messageState` | block number (stream ordinal / 16) u32 BE | ``StateBlock`` of ``StateCodec`` states | projection: per-message state, 16 messages to an entry |
 /// | `deliveryCounters` | delivery ordinal u32 BE | counters | projection: per-delivery KPI counters |
 /// | `hashes` | position u64 BE | SHA-256, 32 bytes | tamper evidence: hash chain over the records (``HashChain``) |
 /// | `validSteps` | delivery ordinal u32 BE + biased instant u64 BE + tag position u64 BE | counter changes | projection along valid time (``ValidTime``) |
