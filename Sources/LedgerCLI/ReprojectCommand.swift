@@ -18,7 +18,8 @@ struct ReprojectCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(create: false)
-        let info = try ledger.rebuildProjection()
+        // Opening with another rule table (or after a layout change) has just re-projected: once is enough.
+        let info = try ledger.rebuiltOnOpen ?? ledger.rebuildProjection()
         let rate = info.seconds > 0 ? Double(info.eventsFolded) / info.seconds : 0
         out.line("Generation \(info.generation) (rules \(info.rules)): \(info.eventsFolded) events re-projected in "
                  + "\(String(format: "%.3f", info.seconds)) s (\(Int(rate.rounded())) events/s), up to position \(info.checkpoint).")

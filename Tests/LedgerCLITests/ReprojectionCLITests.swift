@@ -78,6 +78,25 @@ import Testing
         #expect(Self.project(cli) == before)
         #expect(cli.run("verify").exitCode == 0)
     }
+
+    /// `reproject --rules X` with a table the projection was not built with re-projects once (on
+    /// open), not twice (found by a tester); with the table already in use it re-projects once too.
+    @Test func reprojectWithAnotherRuleTableRebuildsOnce() throws {
+        let cli = CLI()
+        Self.ingestSample(cli)
+        let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
+        func generation(_ args: String...) throws -> Int {
+            let r = cli.run(["reproject"] + args)
+            #expect(r.exitCode == 0, "\(r.error)")
+            let words = r.output.split(separator: " ")
+            #expect(words.first == "Generation", "\(r.output)")
+            return try #require(Int(words.dropFirst().first ?? ""))
+        }
+        let g = try generation()
+        #expect(try generation("--rules", rules) == g + 1)
+        #expect(try generation("--rules", rules) == g + 2)
+        #expect(try generation() == g + 3)
+    }
 }
 
 /// README's chart is the demo's timeline, as committed: regenerate it with the command in README

@@ -1,4 +1,5 @@
 import LMDBKit
+import Synchronization
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -105,6 +106,11 @@ public final class Ledger: Sendable {
     let options: LedgerOptions
     /// The database directory.
     public let path: String
+    private let openingRebuild = Mutex<ProjectionInfo?>(nil)
+
+    /// The re-projection this instance did when it opened (the projection layout, the rule table
+    /// or the checkpoint differed from the log), or `nil` when the projection was current.
+    public var rebuiltOnOpen: ProjectionInfo? { openingRebuild.withLock { $0 } }
 
     /// The system clock, UTC, millisecond precision.
     public static let systemClock: @Sendable () -> Instant = {
@@ -144,7 +150,7 @@ public final class Ledger: Sendable {
             throw .cannotOpen(path: path, reason: "\(error)")
         }
         try checkFormat()
-        try catchUpProjection()
+        if let info = try catchUpProjection(), info.checkpoint > 0 { openingRebuild.withLock { $0 = info } }
     }
 
     private func checkFormat() throws(LedgerError) {
@@ -212,8 +218,9 @@ public final class Ledger: Sendable {
     /// own transaction, so normally there is nothing to do; when the projection layout or the rule
     /// table changed, or the checkpoint is behind the log (a ledger written by another build), the
     /// projection is rebuilt from the whole log into a new generation (``ProjectionRebuild``).
+    /// - Returns: the rebuild, or `nil` when the projection was current.
     @discardableResult
-    func catchUpProjection() throws(LedgerError) -> ProjectionInfo {
+    func catchUpProjection() throws(LedgerError) -> ProjectionInfo? {
         let started = Self.monotonicSeconds()
         return try run {
             try environment.write { txn in
@@ -225,10 +232,7 @@ public final class Ledger: Sendable {
                 let rulesDigest = try txn.get(tables.meta, key: Tables.rulesDigestKey).map { String(decoding: $0, as: UTF8.self) }
                 let changed = layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
                     || (rulesVersion != nil && rulesDigest != options.rules.tableDigest)
-                guard changed || checkpoint != last else {
-                    return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
-                                          eventsFolded: 0, seconds: Self.monotonicSeconds() - started, validTimeSeconds: 0)
-                }
+                guard changed || checkpoint != last else { return nil }
                 if layout != nil {
                     options.logger.notice("projection layout, rule table or checkpoint differ from the log; rebuilding from the log",
                                           metadata: ["rules": "\(options.rules.table.version)"])
@@ -263,7 +267,9 @@ public final class Ledger: Sendable {
                 try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(0))
             }
         }
-        var info = try catchUpProjection()
+        guard var info = try catchUpProjection() else {
+            throw .corrupt(position: nil, what: "the projection was not rebuilt after its layout was reset")
+        }
         info.seconds = Self.monotonicSeconds() - started  // the commit (and its fsync) included
         return info
     }
