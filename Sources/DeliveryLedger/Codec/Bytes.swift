@@ -45,6 +45,51 @@ struct ByteWriter {
     mutating func i64be(_ v: Int64) { u64be(UInt64(bitPattern: v)) }
 }
 
+/// Writes the same primitive encodings as ``ByteWriter`` into memory the caller provides and
+/// sized for the worst case (no capacity check, no allocation): for bulk loads.
+struct RawWriter {
+    let base: UnsafeMutableRawPointer
+    private(set) var count = 0
+
+    init(_ base: UnsafeMutableRawPointer) { self.base = base }
+
+    @inline(__always)
+    mutating func u8(_ v: UInt8) {
+        base.storeBytes(of: v, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            u8(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        u8(UInt8(v))
+    }
+
+    @inline(__always)
+    mutating func zigzag(_ v: Int64) {
+        varint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+    }
+
+    @inline(__always)
+    mutating func u32be(_ v: UInt32) {
+        base.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
+    @inline(__always)
+    mutating func u64be(_ v: UInt64) {
+        base.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
+        count += 8
+    }
+
+    /// The bytes written so far.
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+}
+
 /// A malformed stored record: the bytes do not decode.
 public struct CorruptRecordError: Error, Sendable, CustomStringConvertible {
     /// What does not decode, and where in the bytes.
@@ -61,24 +106,34 @@ struct ByteReader {
 
     var isAtEnd: Bool { offset >= buffer.count }
 
+    @inline(__always)
     mutating func u8() throws(CorruptRecordError) -> UInt8 {
-        guard offset < buffer.count else { throw CorruptRecordError(what: "truncated at byte \(offset)") }
+        guard offset < buffer.count else { throw ByteReader.truncated(at: offset) }
         defer { offset += 1 }
         return buffer[offset]
     }
 
+    // Inlined (the decoders read a few per record); the errors are built out of line.
+    @inline(__always)
     mutating func varint() throws(CorruptRecordError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
             let b = try u8()
-            guard shift < 64 else { throw CorruptRecordError(what: "varint too long at byte \(offset)") }
+            guard shift < 64 else { throw ByteReader.tooLong(at: offset) }
             result |= UInt64(b & 0x7F) << shift
             if b < 0x80 { return result }
             shift += 7
         }
     }
 
+    @inline(never)
+    private static func truncated(at offset: Int) -> CorruptRecordError { CorruptRecordError(what: "truncated at byte \(offset)") }
+
+    @inline(never)
+    private static func tooLong(at offset: Int) -> CorruptRecordError { CorruptRecordError(what: "varint too long at byte \(offset)") }
+
+    @inline(__always)
     mutating func zigzag() throws(CorruptRecordError) -> Int64 {
         let v = try varint()
         return Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1)))

@@ -307,9 +307,14 @@ extension RecordCodec {
             if flags & 64 != 0 { try r.skipString(); try r.skipString() }
             let present = try r.varint()
             if present & 256 != 0 {
-                for bit: UInt64 in [1, 2, 4] where present & bit != 0 { _ = try r.varint() }
-                for bit: UInt64 in [8, 16] where present & bit != 0 { _ = try r.zigzag() }
-                for bit: UInt64 in [32, 64, 128] where present & bit != 0 { try r.skipString() }
+                if present & 1 != 0 { _ = try r.varint() }
+                if present & 2 != 0 { _ = try r.varint() }
+                if present & 4 != 0 { _ = try r.varint() }
+                if present & 8 != 0 { _ = try r.zigzag() }
+                if present & 16 != 0 { _ = try r.zigzag() }
+                if present & 32 != 0 { try r.skipString() }
+                if present & 64 != 0 { try r.skipString() }
+                if present & 128 != 0 { try r.skipString() }
                 let n = try r.varint()
                 guard n <= UInt64(b.count) else { throw CorruptRecordError(what: "string length \(n) too large") }
                 textQualified = try r.bytes(Int(n)).contains(UInt8(ascii: "#"))

@@ -14,8 +14,20 @@ enum StateCodec {
     /// 4: states packed 16 to an entry (``StateBlock``).
     static let layoutVersion: UInt64 = 4
 
+    /// The most bytes an encoded state takes: the presence byte, then four marks of at most
+    /// 10 + 10 + 1 + 1 bytes.
+    static let maxBytes = 1 + 4 * 22
+
     static func encode(_ s: MessageState) -> [UInt8] {
-        var w = ByteWriter(capacity: 24)
+        [UInt8](unsafeUninitializedCapacity: maxBytes) { buffer, count in
+            count = encode(s, into: UnsafeMutableRawPointer(buffer.baseAddress!))
+        }
+    }
+
+    /// Writes the encoding of `s` at `p`, which has room for ``maxBytes``; returns its length.
+    /// Allocation-free (for the rebuild, which encodes every message's state).
+    static func encode(_ s: MessageState, into p: UnsafeMutableRawPointer) -> Int {
+        var w = RawWriter(p)
         var presence: UInt8 = 0
         if s.relay != nil { presence |= 1 }
         if s.impliedRelay != nil { presence |= 2 }
@@ -25,21 +37,27 @@ enum StateCodec {
         else if let i = s.impliedRelay, i == s.soft { presence |= 32 }
         w.u8(presence)
         var base: OutcomeMark?
-        let written = [s.relay, presence & 48 == 0 ? s.impliedRelay : nil, s.final, s.soft]
-        for case let m? in written {
-            if let b = base {
-                w.zigzag(m.occurredAt.millisecondsSinceEpoch &- b.occurredAt.millisecondsSinceEpoch)
-                w.zigzag(Int64(bitPattern: m.position &- b.position))
-            } else {
-                w.zigzag(m.occurredAt.millisecondsSinceEpoch)
-                w.varint(m.position)
-                base = m
-            }
-            let type = RecordCodec.typeCode(m.qualification?.type)
-            w.u8(RecordCodec.kindCode(m.kind) | (m.beforeRelay ? 16 : 0) | type << 5)
-            if type != 0 { w.u8(UInt8(m.qualification!.reason.code)) }
+        if let m = s.relay { write(m, base: &base, &w) }
+        if presence & 48 == 0, let m = s.impliedRelay { write(m, base: &base, &w) }
+        if let m = s.final { write(m, base: &base, &w) }
+        if let m = s.soft { write(m, base: &base, &w) }
+        return w.count
+    }
+
+    /// One written mark: the first one (`base` nil) in full, the others relative to it.
+    @inline(__always)
+    private static func write(_ m: OutcomeMark, base: inout OutcomeMark?, _ w: inout RawWriter) {
+        if let b = base {
+            w.zigzag(m.occurredAt.millisecondsSinceEpoch &- b.occurredAt.millisecondsSinceEpoch)
+            w.zigzag(Int64(bitPattern: m.position &- b.position))
+        } else {
+            w.zigzag(m.occurredAt.millisecondsSinceEpoch)
+            w.varint(m.position)
+            base = m
         }
-        return w.bytes
+        let type = RecordCodec.typeCode(m.qualification?.type)
+        w.u8(RecordCodec.kindCode(m.kind) | (m.beforeRelay ? 16 : 0) | type << 5)
+        if type != 0 { w.u8(UInt8(m.qualification!.reason.code)) }
     }
 
     static func decode(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> MessageState {

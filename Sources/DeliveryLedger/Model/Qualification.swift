@@ -57,8 +57,20 @@ public enum FailureReason: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// The reason with a Campaign technical value, or `nil` if the ledger does not know it.
     public init?(code: Int) {
-        guard let reason = FailureReason.allCases.first(where: { $0.code == code }) else { return nil }
-        self = reason
+        // A switch, not a search of `allCases` (which builds an array): decoding calls this per record.
+        switch code {
+        case 0: self = .notDefined
+        case 1: self = .userUnknown
+        case 2: self = .invalidDomain
+        case 3: self = .unreachable
+        case 4: self = .accountDisabled
+        case 5: self = .mailboxFull
+        case 8: self = .denylistedAddress
+        case 9: self = .addressInQuarantine
+        case 20: self = .refused
+        case 25: self = .errorIgnored
+        default: return nil
+        }
     }
 
     /// Campaign's label, as shown in the delivery logs.

@@ -28,21 +28,70 @@ struct DeliveryCounters: Hashable, Sendable {
         return w.bytes
     }
 
+    /// The counter of failed messages of qualification `q`: `fixed` + the type's place in
+    /// ``types`` × the number of reasons + the reason's place in ``reasons`` (declaration order,
+    /// computed by a switch: the projection calls this per message).
+    @inline(__always)
     static func failedIndex(_ q: Qualification) -> Int {
-        fixed + types.firstIndex(of: q.type)! * reasons.count + reasons.firstIndex(of: q.reason)!
+        fixed + typeOrdinal(q.type) * reasonCount + reasonOrdinal(q.reason)
+    }
+
+    private static let reasonCount = FailureReason.allCases.count
+
+    /// The place of `t` in `FailureType.allCases`.
+    @inline(__always)
+    static func typeOrdinal(_ t: FailureType) -> Int {
+        switch t {
+        case .hard: 0
+        case .soft: 1
+        case .ignored: 2
+        case .notDefined: 3
+        }
+    }
+
+    /// The place of `r` in `FailureReason.allCases`.
+    @inline(__always)
+    static func reasonOrdinal(_ r: FailureReason) -> Int {
+        switch r {
+        case .notDefined: 0
+        case .userUnknown: 1
+        case .invalidDomain: 2
+        case .unreachable: 3
+        case .accountDisabled: 4
+        case .mailboxFull: 5
+        case .denylistedAddress: 6
+        case .addressInQuarantine: 7
+        case .refused: 8
+        case .errorIgnored: 9
+        }
+    }
+
+    /// The counter of a message's category (1 pending … 6 failedBeforeRelay).
+    @inline(__always)
+    static func categoryIndex(_ c: MessageSummary.Category) -> Int {
+        switch c {
+        case .pending: 1
+        case .inFlight: 2
+        case .retrying: 3
+        case .delivered: 4
+        case .bounced: 5
+        case .failedBeforeRelay: 6
+        }
+    }
+
+    /// The failed counter a summary adds to, or `nil` when it is not a failure.
+    @inline(__always)
+    static func failedIndex(_ s: MessageSummary) -> Int? {
+        switch s.category {
+        case .bounced, .failedBeforeRelay: failedIndex(s.qualification ?? Qualification(.notDefined, .notDefined))
+        case .pending, .inFlight, .retrying, .delivered: nil
+        }
     }
 
     /// Adds (`sign` = 1) or removes (`sign` = -1) one message's contribution.
     mutating func add(_ s: MessageSummary, sign: Int64) {
-        switch s.category {
-        case .pending: values[1] += sign
-        case .inFlight: values[2] += sign
-        case .retrying: values[3] += sign
-        case .delivered: values[4] += sign
-        case .bounced, .failedBeforeRelay:
-            values[s.category == .bounced ? 5 : 6] += sign
-            values[DeliveryCounters.failedIndex(s.qualification ?? Qualification(.notDefined, .notDefined))] += sign
-        }
+        values[DeliveryCounters.categoryIndex(s.category)] += sign
+        if let f = DeliveryCounters.failedIndex(s) { values[f] += sign }
     }
 
     var messages: Int64 { get { values[0] } set { values[0] = newValue } }

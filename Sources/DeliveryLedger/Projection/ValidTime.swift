@@ -37,6 +37,12 @@ enum ValidTime {
             recordedAt = v.recordedAt.millisecondsSinceEpoch
         }
 
+        init(mark: OutcomeMark, isFinal: Bool, recordedAt: Int64) {
+            self.mark = mark
+            self.isFinal = isFinal
+            self.recordedAt = recordedAt
+        }
+
         init(_ e: Event, position: UInt64, recordedAt: Instant) {
             mark = OutcomeMark(occurredAt: e.occurredAt, position: position, kind: e.kind,
                                qualification: e.qualification, beforeRelay: e.beforeRelay)
