@@ -100,25 +100,41 @@ extension Tables {
     }
 
     /// Bulk-loads states in ascending ordinal order into an empty `messageState` table
-    /// (`MDB_APPEND`): call ``add(_:_:_:)`` per message, then ``finish(_:)``.
+    /// (`MDB_APPEND`): call ``add(_:encoded:_:)`` per message, then ``finish(_:)``. One byte
+    /// buffer is reused from block to block.
     struct StateLoader {
         let tables: Tables
-        private var current: (block: UInt32, value: StateBlock)?
+        private var block: UInt32?
+        private var bitmap: UInt16 = 0
+        private var body = ByteWriter(capacity: 512)
 
         init(_ tables: Tables) { self.tables = tables }
 
-        mutating func add(_ ordinal: UInt32, _ state: MessageState, _ txn: borrowing Transaction) throws {
-            let block = StateBlock.block(of: ordinal)
-            if current?.block != block {
+        /// Adds the ``StateCodec`` bytes of the state of `ordinal` (greater than the previous one).
+        mutating func add(_ ordinal: UInt32, encoded: UnsafeRawBufferPointer, _ txn: borrowing Transaction) throws {
+            let b = StateBlock.block(of: ordinal)
+            if block != b {
                 try finish(txn)
-                current = (block, StateBlock())
+                block = b
             }
-            current!.value.states[StateBlock.slot(of: ordinal)] = StateCodec.encode(state)
+            bitmap |= 1 << StateBlock.slot(of: ordinal)
+            body.varint(UInt64(encoded.count))
+            body.bytes.append(contentsOf: encoded)
         }
 
         mutating func finish(_ txn: borrowing Transaction) throws {
-            if let c = current { try tables.putBlock(c.block, c.value, txn, mode: .append) }
-            current = nil
+            guard let b = block else { return }
+            var value = ByteWriter(capacity: body.bytes.count + 2)
+            value.u8(UInt8(bitmap >> 8)); value.u8(UInt8(bitmap & 0xFF))
+            value.bytes.append(contentsOf: body.bytes)
+            try Key.withU32(b) { k in try value.bytes.withUnsafeBytes { try tables.txnPut(k, $0, txn) } }
+            block = nil
+            bitmap = 0
+            body.bytes.removeAll(keepingCapacity: true)
         }
+    }
+
+    fileprivate func txnPut(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ txn: borrowing Transaction) throws {
+        try txn.put(messageState, key: key, value: value, mode: .append)
     }
 }
