@@ -11,7 +11,7 @@ enum HashChain {
 
     static func next(_ previous: [UInt8], position: UInt64, record: UnsafeRawBufferPointer) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: previous)
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         var be = position.bigEndian
         withUnsafeBytes(of: &be) { hasher.update(bufferPointer: $0) }
         hasher.update(bufferPointer: record)

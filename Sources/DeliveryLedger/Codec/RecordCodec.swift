@@ -115,6 +115,13 @@ enum RecordCodec {
     /// `definesStream` puts the stream's delivery and recipient in the record (first event of a stream).
     static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool) -> [UInt8] {
         var w = ByteWriter(capacity: 96 + e.raw.count + (e.response?.utf8.count ?? 0))
+        encode(e, stream: stream, previous: previous, recordedAt: recordedAt, definesStream: definesStream, into: &w)
+        return w.bytes
+    }
+
+    /// ``encode(_:stream:previous:recordedAt:definesStream:)`` appended to `w` (an append reuses
+    /// one buffer for all its records).
+    static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool, into w: inout ByteWriter) {
         w.u8(formatVersion)
         w.u8(kindCode(e.kind))
         var flags: UInt8 = 0
@@ -157,7 +164,6 @@ enum RecordCodec {
         if let v = e.label { w.string(v) }
         if let v = e.qualifier { w.string(v) }
         w.blob(e.raw)
-        return w.bytes
     }
 
 

@@ -16,6 +16,8 @@ struct AppendBatch {
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
     private var deliveryOrdinals: [ByteKey: UInt32] = [:]
     private var lastDelivery: (id: String, ordinal: UInt32)?
+    /// One buffer for the records this batch encodes.
+    private var recordBuffer = ByteWriter(capacity: 4096)
     private var slotOfStream: [StreamKey: Int] = [:]
     private var slots: [(info: StreamInfo, ids: IdSet)] = []
     /// The first position this batch appends; `pending[p - firstPosition]` is the input index of
@@ -83,9 +85,11 @@ struct AppendBatch {
         let position = next
         let info = slots[slot].info
         next += 1
-        let record = RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
-                                        definesStream: info.head == 0)
-        chainHead = HashChain.next(chainHead, position: position, record: record)
+        recordBuffer.bytes.removeAll(keepingCapacity: true)
+        RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
+                           definesStream: info.head == 0, into: &recordBuffer)
+        let record = recordBuffer.bytes
+        chainHead = record.withUnsafeBytes { HashChain.next(chainHead, position: position, record: $0) }
         try Key.withU64(position) { k in
             try record.withUnsafeBytes { try txn.put(tables.log, key: k, value: $0, mode: .append) }
             try chainHead.withUnsafeBytes { try txn.put(tables.hashes, key: k, value: $0, mode: .append) }
