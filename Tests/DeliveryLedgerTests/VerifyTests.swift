@@ -118,11 +118,16 @@ import Testing
             try txn.put(db, key: Self.u32(624), value: block.bytes)
             try txn.put(db, key: [0x01], value: value)
             try txn.put(db, key: Self.u32(625), value: [0x00, 0x01, 0x7f])
+            try txn.put(db, key: Self.u32(626), value: [0x00, 0x00])
+            // 0x1000_0000 × 16 would wrap to stream 0 (found by a tester).
+            try txn.put(db, key: Self.u32(0x1000_0000), value: value)
         }
         let found = try problems(dir)
         #expect(found.contains { $0.contains("status for stream 9999, which has no message event in the log") }, "\(found)")
         #expect(found.contains { $0.contains("the messageState table has a key of 1 bytes (01)") }, "\(found)")
         #expect(found.contains { $0.contains("the messageState block 625 does not decode") }, "\(found)")
+        #expect(found.contains { $0.contains("the messageState block 626 is stored empty") }, "\(found)")
+        #expect(found.contains { $0.contains("block 268435456, past the last possible stream ordinal") }, "\(found)")
     }
 
     @Test func aMessageStateForTheDeliveryStreamIsFound() throws {

@@ -97,6 +97,21 @@ import Testing
         #expect(try generation("--rules", rules) == g + 2)
         #expect(try generation() == g + 3)
     }
+
+    /// The same on a ledger without events (found by a tester: it went up by two there).
+    @Test func reprojectWithAnotherRuleTableRebuildsOnceOnAnEmptyLedger() throws {
+        let cli = CLI()
+        #expect(cli.run("ingest", cli.file("empty.jsonl", "")).exitCode == 0)
+        let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
+        func generation(_ args: String...) throws -> Int {
+            let r = cli.run(["reproject"] + args)
+            #expect(r.exitCode == 0, "\(r.error)")
+            return try #require(Int(r.output.split(separator: " ").dropFirst().first ?? ""))
+        }
+        let g = try generation()
+        #expect(try generation("--rules", rules) == g + 1)
+        #expect(try generation() == g + 2)
+    }
 }
 
 /// README's chart is the demo's timeline, as committed: regenerate it with the command in README

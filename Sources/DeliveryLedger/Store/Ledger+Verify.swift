@@ -137,10 +137,17 @@ extension Ledger {
                         return true
                     }
                     let block = Key.readU32(k)
+                    guard block <= UInt32.max / StateBlock.width else {
+                        report(nil, "the messageState table has block \(block), past the last possible stream ordinal")
+                        return true
+                    }
                     do {
+                        var states = 0
                         try StateBlock.forEach(in: v) { slot, bytes in
-                            storedStates[block &* StateBlock.width &+ UInt32(slot)] = Array(bytes)
+                            storedStates[block * StateBlock.width + UInt32(slot)] = Array(bytes)
+                            states += 1
                         }
+                        if states == 0 { report(nil, "the messageState block \(block) is stored empty (an empty block is removed)") }
                     } catch {
                         report(nil, "the messageState block \(block) does not decode: \(error)")
                     }

@@ -108,8 +108,9 @@ public final class Ledger: Sendable {
     public let path: String
     private let openingRebuild = Mutex<ProjectionInfo?>(nil)
 
-    /// The re-projection this instance did when it opened (the projection layout, the rule table
-    /// or the checkpoint differed from the log), or `nil` when the projection was current.
+    /// The re-projection this instance did when it opened (a new ledger's first build, or the
+    /// projection layout, the rule table or the checkpoint differed from the log), or `nil` when
+    /// the projection was current.
     public var rebuiltOnOpen: ProjectionInfo? { openingRebuild.withLock { $0 } }
 
     /// The system clock, UTC, millisecond precision.
@@ -150,7 +151,7 @@ public final class Ledger: Sendable {
             throw .cannotOpen(path: path, reason: "\(error)")
         }
         try checkFormat()
-        if let info = try catchUpProjection(), info.checkpoint > 0 { openingRebuild.withLock { $0 = info } }
+        if let info = try catchUpProjection() { openingRebuild.withLock { $0 = info } }
     }
 
     private func checkFormat() throws(LedgerError) {

@@ -33,7 +33,11 @@ struct Bench: ParsableCommand {
         spec.seed = seed
         spec.eventsPerBatch = 10_000
         try? FileManager.default.removeItem(atPath: out)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("--out '\(out)': cannot create the directory (\((error as NSError).localizedDescription))")
+        }
         _ = FileManager.default.createFile(atPath: out + "/" + Self.marker, contents: Data("made by ledger-bench; removed by its next run\n".utf8))
         let workload = Workload(spec: spec)
         var report = Report(machine: Self.machine(), events: 0, deliveries: spec.deliveries, recipientsPerDelivery: spec.recipientsPerDelivery)
@@ -257,7 +261,9 @@ struct Bench: ParsableCommand {
     static func parseCount(_ s: String) throws -> Int {
         let lower = s.lowercased()
         let (digits, factor): (Substring, Double) = lower.hasSuffix("m") ? (lower.dropLast(), 1e6) : lower.hasSuffix("k") ? (lower.dropLast(), 1e3) : (Substring(lower), 1)
-        guard let v = Double(digits), v.isFinite, v * factor >= 1_000, v * factor <= 100e6 else {
+        // Decimal digits and one point only (`Double` alone would also read "0x10", "1e3", "inf").
+        let plain = !digits.isEmpty && digits.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } && digits.filter { $0 == "." }.count <= 1
+        guard plain, let v = Double(digits), v.isFinite, v * factor >= 1_000, v * factor <= 100e6 else {
             throw ValidationError("--events '\(s)' is not a count from 1k to 100M like 200k, 1M or 10M")
         }
         return Int(v * factor)
@@ -269,6 +275,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         _ = try Self.parseCount(events)
         guard queries >= 1 else { throw ValidationError("--queries must be at least 1") }
+        guard !out.isEmpty else { throw ValidationError("--out is empty: give the benchmark's working directory") }
         var st = stat()
         if stat(out, &st) == 0 {
             let empty = (try? FileManager.default.contentsOfDirectory(atPath: out))?.isEmpty ?? false
