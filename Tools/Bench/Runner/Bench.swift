@@ -36,7 +36,16 @@ struct Bench: ParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         } catch {
-            throw ValidationError("--out '\(out)': cannot create the directory (\((error as NSError).localizedDescription))")
+            // Name the cause: the nearest existing ancestor that is not a directory, else the OS's reason.
+            var ancestor = (out as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
+                ancestor = (ancestor as NSString).deletingLastPathComponent
+            }
+            let cause = FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory) && !isDirectory.boolValue
+                ? "'\(ancestor)' is a file, not a directory"
+                : "\((error as NSError).localizedDescription) (\((error as NSError).userInfo[NSFilePathErrorKey] as? String ?? out))"
+            throw ValidationError("--out '\(out)': cannot create the directory: \(cause)")
         }
         _ = FileManager.default.createFile(atPath: out + "/" + Self.marker, contents: Data("made by ledger-bench; removed by its next run\n".utf8))
         let workload = Workload(spec: spec)
