@@ -79,19 +79,22 @@ import Testing
         #expect(cli.run("verify").exitCode == 0)
     }
 
+    /// Runs `reproject` with `args`; the generation it reports ("Generation N (rules …): …").
+    static func reproject(_ cli: CLI, _ args: [String]) throws -> Int {
+        let r = cli.run(["reproject"] + args)
+        #expect(r.exitCode == 0, "\(r.error)")
+        let words = r.output.split(separator: " ")
+        #expect(words.first == "Generation", "\(r.output)")
+        return try #require(Int(words.dropFirst().first ?? ""))
+    }
+
     /// `reproject --rules X` with a table the projection was not built with re-projects once (on
     /// open), not twice (found by a tester); with the table already in use it re-projects once too.
     @Test func reprojectWithAnotherRuleTableRebuildsOnce() throws {
         let cli = CLI()
         Self.ingestSample(cli)
         let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
-        func generation(_ args: String...) throws -> Int {
-            let r = cli.run(["reproject"] + args)
-            #expect(r.exitCode == 0, "\(r.error)")
-            let words = r.output.split(separator: " ")
-            #expect(words.first == "Generation", "\(r.output)")
-            return try #require(Int(words.dropFirst().first ?? ""))
-        }
+        func generation(_ args: String...) throws -> Int { try Self.reproject(cli, args) }
         let g = try generation()
         #expect(try generation("--rules", rules) == g + 1)
         #expect(try generation("--rules", rules) == g + 2)
@@ -103,11 +106,7 @@ import Testing
         let cli = CLI()
         #expect(cli.run("ingest", cli.file("empty.jsonl", "")).exitCode == 0)
         let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
-        func generation(_ args: String...) throws -> Int {
-            let r = cli.run(["reproject"] + args)
-            #expect(r.exitCode == 0, "\(r.error)")
-            return try #require(Int(r.output.split(separator: " ").dropFirst().first ?? ""))
-        }
+        func generation(_ args: String...) throws -> Int { try Self.reproject(cli, args) }
         let g = try generation()
         #expect(try generation("--rules", rules) == g + 1)
         #expect(try generation() == g + 2)
