@@ -18,10 +18,6 @@ enum HashChain {
         return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
-    static func next(_ previous: [UInt8], position: UInt64, record: [UInt8]) -> [UInt8] {
-        record.withUnsafeBytes { next(previous, position: position, record: $0) }
-    }
-
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

@@ -111,16 +111,9 @@ enum RecordCodec {
         return r
     }
 
-    /// Encodes `event` as stored at `position`'s predecessor link `previous` in stream `stream`.
-    /// `definesStream` puts the stream's delivery and recipient in the record (first event of a stream).
-    static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool) -> [UInt8] {
-        var w = ByteWriter(capacity: 96 + e.raw.count + (e.response?.utf8.count ?? 0))
-        encode(e, stream: stream, previous: previous, recordedAt: recordedAt, definesStream: definesStream, into: &w)
-        return w.bytes
-    }
-
-    /// ``encode(_:stream:previous:recordedAt:definesStream:)`` appended to `w` (an append reuses
-    /// one buffer for all its records).
+    /// Appends to `w` the record of `event`, with its predecessor link `previous` in stream
+    /// `stream`; `definesStream` puts the stream's delivery and recipient in the record (first event
+    /// of a stream). An append reuses one buffer for all its records.
     static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool, into w: inout ByteWriter) {
         w.u8(formatVersion)
         w.u8(kindCode(e.kind))

@@ -31,8 +31,6 @@ struct StateBlock {
     static func block(of ordinal: UInt32) -> UInt32 { ordinal / width }
     static func slot(of ordinal: UInt32) -> Int { Int(ordinal % width) }
 
-    var isEmpty: Bool { !states.contains { $0 != nil } }
-
     var bytes: [UInt8] {
         var bitmap: UInt16 = 0
         var size = 2
