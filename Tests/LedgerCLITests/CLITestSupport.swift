@@ -21,6 +21,12 @@ struct CLI {
         return LedgerCLI.run(args)
     }
 
+    /// Ingests canonical JSONL `lines` (one event each) from a file `name` in the test's directory.
+    @discardableResult
+    func ingest(_ lines: [String], file name: String = "events.jsonl") -> LedgerCLI.Result {
+        run("ingest", file(name, lines.joined(separator: "\n")))
+    }
+
     /// Writes a file in the test's directory and returns its path.
     func file(_ name: String, _ contents: String) -> String {
         let path = directory.path(name)

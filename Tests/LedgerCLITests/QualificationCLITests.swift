@@ -105,7 +105,7 @@ import Testing
             #"{"id":"x1","kind":"delivered","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:05:00Z"}"#,
             #"{"id":"h2","kind":"bounce","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:10:00Z","bounceClass":10}"#,
         ]
-        #expect(cli.run("ingest", cli.file("e.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        #expect(cli.ingest(lines, file: "e.jsonl").exitCode == 0)
         let r = cli.run("project", "--both", "--format", "json", "--as-of", "2026-11-02T09:01:00Z")
         #expect(r.exitCode == 0, "\(r.error)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
@@ -156,7 +156,7 @@ import Testing
             #"{"id":"c","kind":"complaint","delivery":"d1","recipient":"angry@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
             #"{"id":"s","kind":"retry","delivery":"d1","recipient":"full@example.com","occurredAt":"2026-11-02T09:00:00Z","bounceClass":22}"#,
         ]
-        #expect(cli.run("ingest", cli.file("q.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        #expect(cli.ingest(lines, file: "q.jsonl").exitCode == 0)
         let csv = cli.run("quarantine", "--format", "csv", "--as-of", "2026-11-03T00:00:00Z")
         #expect(csv.exitCode == 0, "\(csv.error)")
         #expect(csv.output == """

@@ -17,7 +17,7 @@ import Testing
             #"{"id":"x2","kind":"bounce","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:02:00Z","final":true,"smtpCode":550,"response":"550 5.1.1 user unknown","failureType":"hard","failureReason":"userUnknown","bounceClass":10}"#,
             #"{"id":"x3","kind":"retry","delivery":"d1","recipient":"c@example.com","occurredAt":"2026-11-02T09:03:00Z","smtpCode":452,"response":"452 4.2.2 mailbox full","failureType":"soft","failureReason":"mailboxFull","bounceClass":40}"#,
         ]
-        #expect(cli.run("ingest", cli.file("sample.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        #expect(cli.ingest(lines, file: "sample.jsonl").exitCode == 0)
     }
 
     /// The bytes of `project --format json` (extra arguments appended).
@@ -137,7 +137,7 @@ import Testing
             #"{"id":"r","kind":"relay","delivery":"x","recipient":"z@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
             #"{"id":"t","kind":"timeout","delivery":"x","recipient":"z@example.com","occurredAt":"2026-11-05T21:00:00Z"}"#,
         ]
-        #expect(cli.run("ingest", cli.file("t.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        #expect(cli.ingest(lines, file: "t.jsonl").exitCode == 0)
         let status = cli.run("status", "z@example.com", "--format", "json")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
         for s in ["classic", "efs"] {
@@ -195,7 +195,7 @@ import Testing
             #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"1970-01-01T00:00:00Z"}"#,
             #"{"id":"r2","kind":"relay","delivery":"d1","recipient":"b@example.com","occurredAt":"9999-12-31T00:00:00Z"}"#,
         ]
-        #expect(cli.run("ingest", cli.file("r.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        #expect(cli.ingest(lines, file: "r.jsonl").exitCode == 0)
         for bucket in ["9223372036854775s", "106751991167d", "367d"] {
             let r = cli.run("timeline", "--delivery", "d1", "--bucket", bucket)
             #expect(r.exitCode != 0 && r.error.contains("at most 366d"), "\(bucket): \(r.error)")
@@ -214,7 +214,7 @@ import Testing
             #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
             #"{"id":"x1","kind":"retry","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z","smtpCode":452,"response":"452 4.2.2 mailbox full","failureType":"soft","failureReason":"mailboxFull"}"#,
         ]
-        #expect(cli.run("ingest", cli.file("r.jsonl", lines.joined(separator: "\n"))).exitCode == 0)
+        #expect(cli.ingest(lines, file: "r.jsonl").exitCode == 0)
         let history = cli.run("history", "a@example.com").output
         let retryRow = try #require(history.split(separator: "\n").first { $0.contains(" retry ") })
         #expect(retryRow.contains("Sent (retrying)") && retryRow.contains("Taken into account (retrying)"), "\(retryRow)")
