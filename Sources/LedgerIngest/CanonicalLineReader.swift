@@ -56,7 +56,7 @@ enum CanonicalLineReader {
         }
         let lineNumbers = numbers
         let outcomes = Parallel.map(lines) { i, range in
-            Result { () throws(IngestError) -> Event in try event(line: bytes[range], number: lineNumbers[i], file: file) }
+            Result { () throws(IngestError) -> Event in try event(line: bytes[range], number: lineNumbers[i], offset: range.lowerBound, file: file) }
         }
         for (i, outcome) in outcomes.enumerated() {
             do {
@@ -79,29 +79,35 @@ enum CanonicalLineReader {
     }
 
     /// One line (without its terminator) → one validated event.
-    static func event(line: ArraySlice<UInt8>, number: Int, file: String) throws(IngestError) -> Event {
+    ///
+    /// - Parameters:
+    ///   - offset: the byte offset of the line's first byte in the input (errors name input offsets).
+    static func event(line: ArraySlice<UInt8>, number: Int, offset: Int, file: String) throws(IngestError) -> Event {
         func fail(_ field: String?, _ message: String) -> IngestError {
             IngestError(file: file, line: number, field: field, message: message)
         }
         guard line.count <= maximumLineLength else {
             throw fail(nil, "longer than 1 MiB (\(line.count) bytes); a canonical event line is at most \(maximumLineLength) bytes")
         }
-        // Foundation's object is kept as it is: members are converted as they are read.
-        let decoded: Any
-        do { decoded = try JSONValue.foundationValue(line) } catch { throw fail(nil, error.message) }
-        guard let object = decoded as? [String: Any] else {
-            throw fail(nil, "expected a JSON object (one canonical event), got \(JSONValue(foundation: decoded).typeName)")
+        // Validated whole (repeated names refused); members are converted as they are read.
+        let doc: JSONDocument
+        do { doc = try JSONDocument(validating: line, options: .records) } catch {
+            throw IngestError(file: file, line: number, offset: offset + error.offset, message: error.message)
+        }
+        guard let object = doc.members(doc.root) else {
+            throw fail(nil, "expected a JSON object (one canonical event), got \(doc.value(doc.root).typeName)")
         }
         // The first offending name in sorted order is reported, so the error does not depend on the
-        // dictionary's order.
+        // members' order.
         var unknown: String? = nil
-        for name in object.keys where !knownFields.contains(name) {
-            if unknown.map({ name < $0 }) ?? true { unknown = name }
+        for member in object {
+            let name = doc.name(member)
+            if !knownFields.contains(name), unknown.map({ name < $0 }) ?? true { unknown = name }
         }
         if let unknown {
             throw fail(unknown, "unknown field (the canonical event format is strict; known fields: \(knownFields.sorted().joined(separator: ", ")))")
         }
-        let f = FieldAccess(object: object, fail: fail, numbersAsStrings: false)
+        let f = FieldAccess(document: doc, members: object, fail: fail, numbersAsStrings: false)
 
         guard let kindText = try f.string("kind") else { throw fail("kind", "missing: every event needs a kind") }
         guard let kind = EventKind(rawValue: kindText) else {
@@ -109,8 +115,9 @@ enum CanonicalLineReader {
         }
         let forbidden = forbiddenFields(for: kind)
         var misplaced: String? = nil
-        for (name, member) in object where forbidden.contains(name) && JSONValue(foundation: member) != .null {
-            if misplaced.map({ name < $0 }) ?? true { misplaced = name }
+        for member in object where !doc.isNull(member.value) {
+            let name = doc.name(member)
+            if forbidden.contains(name), misplaced.map({ name < $0 }) ?? true { misplaced = name }
         }
         if let misplaced {
             throw fail(misplaced, "does not apply to a \(kind.rawValue) event")
@@ -118,7 +125,7 @@ enum CanonicalLineReader {
         guard let occurredAt = try f.instant("occurredAt") else {
             throw fail("occurredAt", "missing: every event needs occurredAt (RFC 3339, or epoch seconds / milliseconds)")
         }
-        let id = try f.string("id") ?? IngestRules.contentHashId(JSONValue(foundation: object).canonicalBytes[...])
+        let id = try f.string("id") ?? IngestRules.contentHashId(doc.value(doc.root).canonicalBytes[...])
         let delivery = try f.string("delivery") ?? ""
         var recipient = ""
         if let given = try f.string("recipient"), !given.isEmpty {

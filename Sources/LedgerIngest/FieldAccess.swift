@@ -3,21 +3,26 @@ import DeliveryLedger
 /// Typed access to the members of one decoded record, turning every mismatch into an
 /// ``IngestError`` that names the field (internal).
 ///
-/// The record is `JSONSerialization`'s own object (``JSONValue/foundationValue(_:)``); a member is
-/// converted to a ``JSONValue`` only when it is read, so members no event needs are never converted.
+/// The record is an object of a validated ``JSONDocument``; a member is converted to a ``JSONValue``
+/// only when it is read, so members no event needs are never converted (they have been validated).
 struct FieldAccess {
-    let object: [String: Any]
+    let document: JSONDocument
+    /// The object's members, in text order (names are unique: the readers refuse repeated names).
+    let members: [JSONDocument.Member]
     /// Builds the located error for a field (or the whole record when `nil`).
     let fail: (_ field: String?, _ message: String) -> IngestError
     /// Whether numeric fields may arrive as strings of digits (SparkPost: yes; canonical: no).
     let numbersAsStrings: Bool
 
-    /// The member, `nil` when absent or JSON `null`.
+    /// The member named `name`, JSON `null` included; `nil` when absent.
+    func member(_ name: String) -> JSONDocument.Member? {
+        members.first { document.nameIs($0, name) }
+    }
+
+    /// The member's value, `nil` when absent or JSON `null`.
     func value(_ name: String) -> JSONValue? {
-        guard let member = object[name] else { return nil }
-        let v = JSONValue(foundation: member)
-        if case .null = v { return nil }
-        return v
+        guard let member = member(name), !document.isNull(member.value) else { return nil }
+        return document.value(member.value)
     }
 
     func string(_ name: String) throws(IngestError) -> String? {

@@ -82,6 +82,10 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The field at fault, in the source format's naming; `nil` when the record as a whole is bad
     /// (malformed JSON, too long).
     public var field: String?
+    /// The 0-based byte offset, from the input's first byte, where the fault was seen: set for JSON
+    /// that is not RFC 8259 JSON (the offending byte; the end of the input when it is cut short) and
+    /// for a broken document structure; `nil` for errors about a field's value.
+    public var offset: Int?
     /// What is wrong, for people.
     public var message: String
 
@@ -92,20 +96,23 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
     ///   - line: the 1-based line (JSON Lines) or `nil`.
     ///   - element: the 0-based element index (SparkPost) or `nil`.
     ///   - field: the field at fault or `nil`.
+    ///   - offset: the byte offset of the fault in the input, or `nil`.
     ///   - message: what is wrong.
-    public init(file: String, line: Int? = nil, element: Int? = nil, field: String? = nil, message: String) {
+    public init(file: String, line: Int? = nil, element: Int? = nil, field: String? = nil, offset: Int? = nil, message: String) {
         self.file = file
         self.line = line
         self.element = element
         self.field = field
+        self.offset = offset
         self.message = message
     }
 
-    /// `file: line N: field 'f': message`, leaving out the parts that are `nil`.
+    /// `file: line N: byte B: field 'f': message`, leaving out the parts that are `nil`.
     public var description: String {
         var s = file
         if let line { s += ": line \(line)" }
         if let element { s += ": element \(element)" }
+        if let offset { s += ": byte \(offset)" }
         if let field { s += ": field '\(field)'" }
         return s + ": " + message
     }

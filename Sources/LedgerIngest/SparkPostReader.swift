@@ -54,9 +54,9 @@ enum SparkPostReader {
             }
         }
         if let failure = structural {
-            let error = IngestError(file: file, element: elements.count, message: failure.message)
+            let error = IngestError(file: file, element: elements.count, offset: failure.offset, message: failure.message)
             guard skipInvalid else { throw error }
-            result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[failure.offset...])))
+            result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[(failure.recordStart ?? failure.offset)...])))
         }
         return result
     }
@@ -76,9 +76,11 @@ enum SparkPostReader {
         let bytes = scanner.bytes
         var results: [Range<Int>]? = nil
         var singleEvent = false
+        var names: Set<String> = []
         func lost(_ failure: JSONScanner.Failure) -> (elements: [Range<Int>], end: Int?, failure: JSONScanner.Failure?) {
             // Without the results array located, nothing before the cut is usable.
-            (results ?? [], nil, JSONScanner.Failure(message: failure.message, offset: results == nil ? first : failure.offset))
+            (results ?? [], nil, JSONScanner.Failure(message: failure.message, offset: failure.offset,
+                                                     recordStart: results == nil ? first : failure.recordStart))
         }
         var i = scanner.skipWhitespace(first + 1)
         var end: Int? = nil
@@ -89,6 +91,10 @@ enum SparkPostReader {
             let keyEnd: Int
             do { keyEnd = try scanner.endOfString(i) } catch { return lost(error) }
             let key = JSONScanner.decodeKey(bytes[(i + 1)..<(keyEnd - 1)])
+            guard !names.contains(key) else {
+                return lost(.init(message: "malformed JSON: duplicate member name \(JSONValue.quoted(key)) in the document", offset: i))
+            }
+            names.insert(key)
             i = scanner.skipWhitespace(keyEnd)
             guard i < bytes.count, bytes[i] == JSONScanner.colon else {
                 return lost(.init(message: i < bytes.count ? "malformed JSON: expected ':' after a member name" : "truncated JSON: '{' is not closed", offset: i))
@@ -97,7 +103,7 @@ enum SparkPostReader {
             let valueEnd: Int
             if key == "results", results == nil {
                 guard valueStart < bytes.count, bytes[valueStart] == JSONScanner.openBracket else {
-                    throw IngestError(file: file, field: "results", message: "expected an array of events")
+                    throw IngestError(file: file, field: "results", offset: valueStart, message: "expected an array of events")
                 }
                 let scan = scanner.elements(ofArrayAt: valueStart)
                 results = scan.elements
@@ -105,7 +111,10 @@ enum SparkPostReader {
                 valueEnd = scan.end ?? bytes.count
             } else {
                 if key == "msys" || key == "type" { singleEvent = true }
-                do { valueEnd = try scanner.endOfValue(valueStart) } catch { return lost(error) }
+                // Members other than `results` (links, total_count…) are checked as strictly as elements.
+                do { valueEnd = try JSONSyntax.validateValue(bytes, at: valueStart, options: .records) } catch {
+                    return lost(.init(message: error.message, offset: error.offset))
+                }
             }
             i = scanner.skipWhitespace(valueEnd)
             guard i < bytes.count else { return lost(.init(message: "truncated JSON: '{' is not closed", offset: i)) }
@@ -123,33 +132,41 @@ enum SparkPostReader {
     }
 
     /// One element (its exact bytes) → an event, or a skipped type name.
+    ///
+    /// The element is validated whole by the strict reader (``JSONSyntax``, repeated names refused at
+    /// every depth); its byte offsets count from the input's first byte (`raw` is a slice of the input).
     static func element(_ raw: ArraySlice<UInt8>, index: Int, file: String, deliveryKey: String?) throws(IngestError) -> Outcome {
         func fail(_ field: String?, _ message: String) -> IngestError {
             IngestError(file: file, element: index, field: field, message: message)
         }
-        // Foundation's objects are kept as they are: only the members read below are converted.
-        let decoded: Any
-        do { decoded = try JSONValue.foundationValue(raw) } catch { throw fail(nil, error.message) }
-        guard let top = decoded as? [String: Any] else {
-            throw fail(nil, "expected a JSON object (a webhook event), got \(JSONValue(foundation: decoded).typeName)")
+        let doc: JSONDocument
+        do { doc = try JSONDocument(validating: raw, options: .records) } catch {
+            throw IngestError(file: file, element: index, offset: raw.startIndex + error.offset, message: error.message)
+        }
+        let root = doc.root
+        guard let top = doc.members(root) else {
+            throw fail(nil, "expected a JSON object (a webhook event), got \(doc.value(root).typeName)")
         }
 
         // Unwrap {"msys": {"<group>": {...}}}; {"msys": {}} is a ping.
+        var objectRange = root
         var object = top
-        if let msys = top["msys"] {
-            guard let groups = msys as? [String: Any] else {
-                throw fail("msys", "expected an object, got \(JSONValue(foundation: msys).typeName)")
+        if let msys = top.first(where: { doc.nameIs($0, "msys") }) {
+            guard let groups = doc.members(msys.value) else {
+                throw fail("msys", "expected an object, got \(doc.value(msys.value).typeName)")
             }
             if groups.isEmpty { return .skipped("ping") }
-            guard groups.count == 1, let (group, body) = groups.first else {
-                throw fail("msys", "expected exactly one event group, got \(groups.keys.sorted().joined(separator: ", "))")
+            guard groups.count == 1, let body = groups.first else {
+                throw fail("msys", "expected exactly one event group, got \(groups.map(doc.name).sorted().joined(separator: ", "))")
             }
-            guard let inner = body as? [String: Any] else {
-                throw fail("msys.\(group)", "expected an object, got \(JSONValue(foundation: body).typeName)")
+            let group = doc.name(body)
+            guard let inner = doc.members(body.value) else {
+                throw fail("msys.\(group)", "expected an object, got \(doc.value(body.value).typeName)")
             }
+            objectRange = body.value
             object = inner
         }
-        let f = FieldAccess(object: object, fail: fail, numbersAsStrings: true)
+        let f = FieldAccess(document: doc, members: object, fail: fail, numbersAsStrings: true)
         guard let type = try f.string("type") else { throw fail("type", "missing: a SparkPost event needs a type") }
 
         // Type → kind (domain.md §2, §8; reference/mta.md §1.2).
@@ -189,13 +206,13 @@ enum SparkPostReader {
             let campaign = try f.identifier("campaign_id") ?? ""
             let transmission = try f.identifier("transmission_id") ?? ""
             let hasDelivery = deliveryKey != nil || !campaign.isEmpty || !transmission.isEmpty
-            if !hasDelivery || object["timestamp"] == nil { return .skipped("autoReply without delivery or timestamp") }
+            if !hasDelivery || f.member("timestamp") == nil { return .skipped("autoReply without delivery or timestamp") }
         }
 
         // Delivery id.
         let delivery: String
         if let key = deliveryKey, !key.isEmpty {
-            delivery = try deliveryId(object, key: key, f: f, fail: fail)
+            delivery = try deliveryId(key: key, f: f, fail: fail)
         } else if let campaign = try f.identifier("campaign_id"), !campaign.isEmpty {
             delivery = campaign
         } else if let transmission = try f.identifier("transmission_id"), !transmission.isEmpty {
@@ -238,7 +255,7 @@ enum SparkPostReader {
         } else {
             // Hash of the decoded element, not of its bytes: the same event formatted otherwise gets
             // the same id, so its re-ingest is a no-op.
-            id = "sparkpost:\(type):" + IngestRules.contentHashId(JSONValue(foundation: object).canonicalBytes[...])
+            id = "sparkpost:\(type):" + IngestRules.contentHashId(doc.value(objectRange).canonicalBytes[...])
         }
 
         var event = Event(
@@ -282,10 +299,10 @@ enum SparkPostReader {
 
     /// The delivery id at `key`: a dotted path (`rcpt_meta.delivery_id`), or a bare name at the top
     /// level, then in `rcpt_meta`.
-    static func deliveryId(_ object: [String: Any], key: String, f: FieldAccess,
-                           fail: (String?, String) -> IngestError) throws(IngestError) -> String {
-        func text(_ member: Any?) throws(IngestError) -> String? {
-            switch member.map(JSONValue.init(foundation:)) {
+    static func deliveryId(key: String, f: FieldAccess, fail: (String?, String) -> IngestError) throws(IngestError) -> String {
+        let doc = f.document
+        func text(_ member: Range<Int>?) throws(IngestError) -> String? {
+            switch member.map(doc.value) {
             case nil, .null?: return nil
             case .string(let s)?: return s.isEmpty ? nil : s
             case .int(let i)?: return String(i)
@@ -293,16 +310,19 @@ enum SparkPostReader {
             }
         }
         if key.contains(".") {
-            var current: Any? = object
+            var current: [JSONDocument.Member]? = f.members
+            var value: Range<Int>? = nil
             for part in key.split(separator: ".", omittingEmptySubsequences: false) {
-                guard let o = current as? [String: Any] else { current = nil; break }
-                current = o[String(part)]
+                guard let members = current else { value = nil; break }
+                value = members.first { doc.nameIs($0, String(part)) }?.value
+                current = value.flatMap(doc.members)
             }
-            guard let id = try text(current) else { throw fail(key, "missing: no delivery id at path '\(key)'") }
+            guard let id = try text(value) else { throw fail(key, "missing: no delivery id at path '\(key)'") }
             return id
         }
-        if let id = try text(object[key]) { return id }
-        if let meta = object["rcpt_meta"] as? [String: Any], let id = try text(meta[key]) { return id }
+        if let id = try text(f.member(key)?.value) { return id }
+        if let meta = f.member("rcpt_meta")?.value, let members = doc.members(meta),
+           let id = try text(members.first(where: { doc.nameIs($0, key) })?.value) { return id }
         throw fail(key, "missing: no '\(key)' at the event's top level or in rcpt_meta")
     }
 }

@@ -43,18 +43,18 @@ struct JSONDecodingTests {
         #expect((try? JSONScanner(bytes: utf8(#""\\""#)).endOfString(0)) == 4)
     }
 
-    @Test("isValidUTF8 agrees with the standard library on ASCII, mixed and broken text")
+    @Test("the strict reader's UTF-8 check agrees with the standard library on ASCII, mixed and broken text")
     func utf8Validation() {
         var rng = SystemRandomNumberGenerator()
         let pieces: [[UInt8]] = [
-            utf8("plain ascii text, 0123456789"), utf8("é"), utf8("🛍️"), [0xFF], [0xC3], [0x80], [0xED, 0xA0, 0x80], [0x00],
+            utf8("plain ascii text, 0123456789"), utf8("é"), utf8("🛍️"), [0xFF], [0xC3], [0x80], [0xED, 0xA0, 0x80],
+            [0xF4, 0x90, 0x80, 0x80], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xF0, 0x9F, 0x98],
         ]
         for _ in 0..<5_000 {
             var bytes: [UInt8] = []
             for _ in 0..<Int.random(in: 0...6, using: &rng) { bytes += pieces.randomElement(using: &rng)! }
-            let offset = Int.random(in: 0...min(3, bytes.count), using: &rng)
-            let slice = bytes[offset...]
-            #expect(JSONValue.isValidUTF8(slice) == (String(validating: slice, as: UTF8.self) != nil))
+            let accepted = (try? JSONValue.parse(([UInt8(ascii: "\"")] + bytes + [UInt8(ascii: "\"")])[...])) != nil
+            #expect(accepted == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
         }
     }
 
@@ -80,7 +80,8 @@ struct JSONDecodingTests {
         let element = msys("delivery", "\"subject\":\"tab\there\"")
         let error = try #require(readError(utf8("[" + element + "]"), file: "batch.json"))
         #expect(error.element == 0)
-        #expect(error.message.hasPrefix("malformed JSON: "))
+        #expect(error.message.hasPrefix("malformed JSON: control character byte 0x09"))
+        #expect(error.offset == utf8("[" + element).firstIndex(of: 0x09))
     }
 
     @Test("SparkPost: without event_id the id hashes the whole event, whatever its spacing and member order")

@@ -11,6 +11,9 @@ struct JSONScanner {
     struct Failure: Error {
         var message: String
         var offset: Int
+        /// Where the bytes that cannot be read start (a rejected record's first byte), when that is
+        /// before `offset`.
+        var recordStart: Int? = nil
     }
 
     let bytes: [UInt8]
