@@ -10,7 +10,8 @@ struct AddressCommand: OutputCommand {
             Rules (domain.md §6, Campaign quarantine management): a hard failure quarantines at once; a complaint \
             or unsubscribe denylists; soft errors count when ≥ 24 h apart and quarantine at 5; ignored and \
             not-defined errors never count; a delivery or 10 days without a counted error resets to Valid; a \
-            Mailbox full quarantine is lifted after 30 days.
+            Mailbox full quarantine is lifted after 30 days. A failure that concerns the sender, the content or \
+            the SMTP session (the rule table's "concerns") never counts: it is marked ✗ with whom it concerns.
             """
     )
 
@@ -32,10 +33,16 @@ struct AddressCommand: OutputCommand {
                  + (r.state.since.map { " since \($0.rfc3339)" } ?? "") + ", as of \(r.at.rfc3339)")
         out.line("Counted soft errors: \(r.state.errorCount)" + (r.state.lastCountedAt.map { ", last at \($0.rfc3339)" } ?? ""))
         let causes = Set(r.state.causes)
-        out.line("Events (→ made the current status):")
+        let notCounted = Dictionary(r.state.notCounted.map { ($0.position, $0.concerns) }, uniquingKeysWith: { a, _ in a })
+        if !notCounted.isEmpty {
+            out.line("Not counted: \(notCounted.count) failure(s) about the sender, the content or the session, not this address (✗)")
+        }
+        out.line("Events (→ made the current status, ✗ not counted):")
         for e in r.events {
-            var line = "  \(causes.contains(e.position) ? "→" : " ") #\(e.position) \(e.event.occurredAt.rfc3339) \(e.event.delivery) \(e.event.kind.rawValue)"
+            let mark = causes.contains(e.position) ? "→" : (notCounted[e.position] != nil ? "✗" : " ")
+            var line = "  \(mark) #\(e.position) \(e.event.occurredAt.rfc3339) \(e.event.delivery) \(e.event.kind.rawValue)"
             if let q = e.event.qualification { line += " [\(q.type.label), \(q.reason.label)]" }
+            if let c = notCounted[e.position] { line += " — concerns \(c.label), not the address" }
             out.line(line)
         }
     }

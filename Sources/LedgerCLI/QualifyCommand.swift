@@ -8,8 +8,9 @@ struct QualifyCommand: OutputCommand {
         abstract: "Qualify one SMTP reply or DSN diagnostic: failure type, reason and the rule that decided.",
         discussion: """
             Uses the built-in rule table (or --rules FILE): an ordered table, first match wins \
-            (domain.md §5.3). With --format json prints {"failureType", "failureReason", "rule", "final", \
-            "enhancedStatus", "replyCode", "rules"}.
+            (domain.md §5.3). Host-aware rules also look at --remote-host, --reporting-mta and the \
+            domain of --recipient. With --format json prints {"failureType", "failureReason", "rule", \
+            "final", "concerns", "enhancedStatus", "replyCode", "rules"}.
             """
     )
 
@@ -17,6 +18,10 @@ struct QualifyCommand: OutputCommand {
     @Option(help: "Read the text from this file (- for standard input).") var file: String?
     @Option(name: .customLong("status"), help: "An enhanced status code reported apart from the text (a DSN Status: field).")
     var enhancedStatus: String?
+    @Option(help: "The remote host that answered (a DSN's Remote-MTA), for host-aware rules.") var remoteHost: String?
+    @Option(name: .customLong("reporting-mta"), help: "The MTA that reported the failure (a DSN's Reporting-MTA), for host-aware rules.")
+    var reportingMTA: String?
+    @Option(help: "The recipient's address (its domain is matched by host-aware rules).") var recipient: String?
     @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one.", valueName: "file")) var rules: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
 
@@ -24,6 +29,10 @@ struct QualifyCommand: OutputCommand {
         guard (text == nil) != (file == nil) else { throw ValidationError("give the TEXT or --file, one of them") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json") }
         if let s = enhancedStatus, EnhancedStatusCode(s) == nil { throw ValidationError("--status '\(s)' is not an RFC 3463 code like 5.1.1") }
+        for (name, value) in [("--remote-host", remoteHost), ("--reporting-mta", reportingMTA)] {
+            if let v = value, QualificationContext.normalizedHost(v) == nil { throw ValidationError("\(name) '\(v)' is not a host name like mx.example.com") }
+        }
+        if let r = recipient, Address.normalize(r) == nil { throw ValidationError("--recipient '\(r)' is not an address (local@domain)") }
     }
 
     struct JSONResult: Encodable {
@@ -31,6 +40,7 @@ struct QualifyCommand: OutputCommand {
         var failureReason: String
         var rule: String
         var final: Bool
+        var concerns: String
         @Null var enhancedStatus: String?
         @Null var replyCode: Int?
         var rules: String
@@ -46,10 +56,12 @@ struct QualifyCommand: OutputCommand {
         } else {
             input = text ?? ""
         }
-        let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus)
+        let domain = recipient.flatMap(Address.normalize).flatMap { a in a.lastIndex(of: "@").map { String(a[a.index(after: $0)...]) } }
+        let context = QualificationContext(remoteHost: remoteHost, reportingMTA: reportingMTA, recipientDomain: domain)
+        let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus, context: context)
         if format == "json" {
             out.line(try JSON.encode(JSONResult(failureType: r.qualification.type.rawValue, failureReason: r.qualification.reason.rawValue,
-                                                rule: r.rule, final: r.final, enhancedStatus: r.enhancedStatus, replyCode: r.replyCode,
+                                                rule: r.rule, final: r.final, concerns: r.concerns.rawValue, enhancedStatus: r.enhancedStatus, replyCode: r.replyCode,
                                                 rules: r.tableVersion), pretty: false))
             return
         }
@@ -57,10 +69,16 @@ struct QualifyCommand: OutputCommand {
         table.row("Failure type", r.qualification.type.label)
         table.row("Failure reason", "\(r.qualification.reason.label) (Campaign code \(r.qualification.reason.code))")
         table.row("Final", r.final ? "yes (the MTA gives up)" : "no (the MTA retries)")
+        table.row("Concerns", r.concerns == .recipient ? "the recipient (counts toward the address's quarantine)"
+                  : "\(r.concerns.label) (never counts toward the address's quarantine)")
         table.row("Enhanced status", r.enhancedStatus ?? "—")
         table.row("Reply code", r.replyCode.map(String.init) ?? "—")
         let source = qualifier.table.rules.first { $0.id == r.rule }?.source ?? "no rule matched (domain.md §5.3 default)"
-        table.row("Rule", "\(r.rule) (table \(r.tableVersion))")
+        let conditions = [context.remoteHost.map { "remote host \($0)" }, context.reportingMTA.map { "reporting MTA \($0)" },
+                          context.recipientDomain.map { "recipient domain \($0)" }].compactMap { $0 }
+        if !conditions.isEmpty { table.row("Context", conditions.joined(separator: ", ")) }
+        let decidingRule = qualifier.table.rules.first { $0.id == r.rule }
+        table.row("Rule", "\(r.rule) (table \(r.tableVersion))\(decidingRule?.isHostAware == true ? ", host-aware" : "")")
         table.row("Source", source)
         for l in table.render(indent: "").dropFirst() { out.line(l) }
     }

@@ -120,6 +120,22 @@ public enum DSNEvaluation {
         /// Rows where the reason or the hard/soft flag differs.
         public var disagreements: [Row] { rows.filter { !$0.reasonAgrees || $0.hardSoftAgrees == false } }
 
+        /// The report restricted to the rows of the development part (`heldOut: false`) or of the
+        /// held-out part (``DSNEvaluation/heldOutModules(_:)``).
+        public func part(heldOut: Bool) -> Report {
+            let held = DSNEvaluation.heldOutModules(rows.map(\.expectation.module))
+            let files = Set(rows.filter { held.contains($0.expectation.module) == heldOut }.map(\.expectation.file))
+            return Report(rows: rows.filter { held.contains($0.expectation.module) == heldOut },
+                          filesRead: files.count, crashes: crashes.filter { files.contains($0) },
+                          errors: errors.filter { files.contains($0.0) })
+        }
+
+        /// Development figure minus held-out figure, in percentage points: (reason, hard/soft).
+        public var generalisationGap: (reason: Double, hardSoft: Double) {
+            let d = part(heldOut: false), h = part(heldOut: true)
+            return ((d.reasonAgreement - h.reasonAgreement) * 100, (d.hardSoftAgreement - h.hardSoftAgreement) * 100)
+        }
+
         /// The figures and the disagreements, for people.
         public func summary(verbose: Bool = false) -> String {
             func pct(_ v: Double) -> String {
@@ -130,6 +146,13 @@ public enum DSNEvaluation {
             lines.append("files read: \(filesRead), rows compared: \(rows.count)")
             lines.append("reason agreement:    \(reasonMatches)/\(rows.count) = \(pct(reasonAgreement))")
             lines.append("hard/soft agreement: \(hardSoftMatches)/\(hardSoftRows) = \(pct(hardSoftAgreement)) (rows whose expected reason is not Invalid domain)")
+            let dev = part(heldOut: false), held = part(heldOut: true)
+            let gap = generalisationGap
+            func points(_ v: Double) -> String { "\((v * 10).rounded() / 10) points" }
+            lines.append("development part (\(Set(dev.rows.map(\.expectation.module)).count) modules): reason \(dev.reasonMatches)/\(dev.rows.count) = \(pct(dev.reasonAgreement)), hard/soft \(dev.hardSoftMatches)/\(dev.hardSoftRows) = \(pct(dev.hardSoftAgreement))")
+            lines.append("held-out part (\(Set(held.rows.map(\.expectation.module)).count) modules, every fifth by name): reason \(held.reasonMatches)/\(held.rows.count) = \(pct(held.reasonAgreement)), hard/soft \(held.hardSoftMatches)/\(held.hardSoftRows) = \(pct(held.hardSoftAgreement))")
+            lines.append("gap (development − held-out): reason \(points(gap.reason)), hard/soft \(points(gap.hardSoft))")
+            lines.append("held-out modules: \(DSNEvaluation.heldOutModules(rows.map(\.expectation.module)).sorted().joined(separator: ", "))")
             lines.append("crashes/hangs: \(crashes.count)\(crashes.isEmpty ? "" : " — " + crashes.joined(separator: ", "))")
             lines.append("files with a read error: \(errors.count)")
             if verbose {
@@ -144,6 +167,16 @@ public enum DSNEvaluation {
             }
             return lines.joined(separator: "\n")
         }
+    }
+
+    /// The held-out part of the corpus, to measure how rules generalise (issue #14): the distinct
+    /// MTA modules sorted by name (byte order), every fifth one (the 5th, 10th, …) held out.
+    /// Deterministic: the same module list always gives the same split. Rules are written from the
+    /// development part's disagreements; the held-out part's figures say how they do on MTAs the
+    /// rules were not written from.
+    public static func heldOutModules(_ modules: [String]) -> Set<String> {
+        let sorted = Set(modules).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return Set(sorted.enumerated().filter { ($0.offset + 1) % 5 == 0 }.map(\.element))
     }
 
     /// The project's mapping of a Sisimai reason (see ``DSNEvaluation``).

@@ -70,7 +70,8 @@ public struct DSNOptions: Sendable {
 ///   delivered recipient; the delivery id may come from `mail.headers`.
 /// - **Auto-reply** (RFC 3834 `Auto-Submitted:` other than `no`, `X-Autoreply`, `Precedence:
 ///   auto_reply`, vacation / out-of-office subjects) that is not a bounce: one `autoReply` from the
-///   `From:` address, no qualification. Bounces carry `Auto-Submitted` too, so a message from a
+///   `From:` address, no qualification; one without a delivery id (no header, no `--delivery`) is
+///   counted in ``ParsedInput/skipped`` as `auto-reply without delivery id`, not an error. Bounces carry `Auto-Submitted` too, so a message from a
 ///   mailer-daemon / postmaster, with a bounce subject or failure wording is read as a bounce.
 /// - **Other bounce messages** (plain-text bounces of qmail, Exim, old Sendmail, webmail providers…):
 ///   the notification text (text parts, HTML reduced to text when there is no plain part, the
@@ -98,8 +99,9 @@ public struct DSNOptions: Sendable {
 ///   falls through to the next; none → an error (field `Date`);
 /// - event id: `dsn:` + the hex of the first 16 bytes of the SHA-256 of the message bytes + `:` + the
 ///   1-based index of the recipient in the message;
-/// - raw: the per-recipient block (its bytes as decoded from the report part) for an RFC 3464 report,
-///   the whole message otherwise.
+/// - raw: for an RFC 3464 report, its per-message fields (`Reporting-MTA`, …), an empty line and the
+///   recipient's block (bytes as decoded from the report part) — what host-aware rules read
+///   (``QualificationContext``); the whole message otherwise.
 ///
 /// ## Bad input
 /// Messages over ``maximumMessageSize``, binary data (NUL or many control bytes), a file with no
@@ -348,7 +350,7 @@ struct DSNContext {
             for block in report.recipients {
                 index += 1
                 do {
-                    try readRecipient(block, perMessage: report.perMessage, index: index, delivery: delivery,
+                    try readRecipient(block, perMessage: report.perMessage, perMessageRaw: report.perMessageRaw, index: index, delivery: delivery,
                                       notification: notification, lines: lines, failedWording: failedWording,
                                       allRecipients: allRecipients)
                 } catch {
@@ -359,7 +361,7 @@ struct DSNContext {
         }
     }
 
-    mutating func readRecipient(_ block: DSNStatusReport.Block, perMessage: MIMEHeaders, index: Int, delivery: String,
+    mutating func readRecipient(_ block: DSNStatusReport.Block, perMessage: MIMEHeaders, perMessageRaw: [UInt8], index: Int, delivery: String,
                                 notification: String, lines: DSNPlainText.Lines, failedWording: Bool,
                                 allRecipients: [String]) throws(IngestError) {
         let f = block.fields
@@ -410,13 +412,18 @@ struct DSNContext {
         diagnostic = DSNPlainText.capped(diagnostic)
         let occurredAt = try occurredAt([f["Last-Attempt-Date"], perMessage["Arrival-Date"]])
 
+        // The event's raw bytes: the report's per-message fields (Reporting-MTA, RFC 3464 §2.2),
+        // then the recipient's block (Remote-MTA, §2.3) — what host-aware rules read (QualificationContext).
+        let raw = perMessageRaw.isEmpty ? block.raw : perMessageRaw + [0x0A, 0x0A] + block.raw
+        let context = options.qualifier.hasHostAwareRules
+            ? QualificationContext(recipient: recipient, response: diagnostic.isEmpty ? nil : diagnostic, raw: raw, source: .dsn) : .none
         let outcome: DSNOutcome
         switch action {
         case "failed", "failure", "bounced", "undelivered", "expired":
             outcome = DSNOutcome.failure(diagnostic: diagnostic, status: status, qualifier: options.qualifier,
-                                         expired: action == "expired")
+                                         expired: action == "expired", context: context)
         case "delayed", "delay", "deferred":
-            outcome = DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier)
+            outcome = DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier, context: context)
         case "delivered", "relayed", "success", "sent":
             outcome = DSNOutcome.delivered(diagnostic: diagnostic, status: status)
         case "expanded":
@@ -428,8 +435,8 @@ struct DSNContext {
         default:
             throw fail("Action", "'\(action.prefix(40))' is not an RFC 3464 action (failed, delayed, delivered, relayed, expanded)")
         }
-        let event = outcome.event(id: "\(idPrefix):\(index)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: block.raw)
-        try append(event, raw: block.raw, fields: ["recipient": recipientField, "occurredAt": "Last-Attempt-Date", "enhancedStatus": "Status",
+        let event = outcome.event(id: "\(idPrefix):\(index)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: raw)
+        try append(event, raw: raw, fields: ["recipient": recipientField, "occurredAt": "Last-Attempt-Date", "enhancedStatus": "Status",
                                                   "smtpCode": "Diagnostic-Code", "response": "Diagnostic-Code"])
     }
 
@@ -455,11 +462,13 @@ struct DSNContext {
             let status = TextQualifier.enhancedStatus(in: text)
             let kind: DSNPlainText.PlainKind = DSNPlainText.saysExpired(text + "\n" + subject + (recipients.count == 1 ? "\n" + whole : ""))
                 ? .timeout : (delayedOnly ? .retry : .bounce)
+            let context = options.qualifier.hasHostAwareRules
+                ? QualificationContext(recipient: recipient, response: text.isEmpty ? nil : text, raw: bytes, source: .dsn) : .none
             let outcome: DSNOutcome
             switch kind {
-            case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier)
-            case .timeout: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: true)
-            default: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: false)
+            case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier, context: context)
+            case .timeout: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: true, context: context)
+            default: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: false, context: context)
             }
             let event = outcome.event(id: "\(idPrefix):\(n + 1)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: bytes)
             try append(event, raw: bytes, fields: [:])
@@ -524,7 +533,14 @@ struct DSNContext {
         guard let address = DSNPlainText.addresses(in: from).first, let recipient = Address.normalize(address) else {
             throw fail("From", "an auto-reply whose From: '\(from.prefix(80))' is not an address")
         }
-        let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
+        // An out-of-office reply quotes the original message only sometimes: without a delivery id
+        // it cannot be attached to a message, and it is no failure — counted as skipped, not an
+        // error, so a bounce mailbox (DSNs mixed with auto-replies) ingests as a whole (issue #14).
+        let delivery: String
+        do { delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message)) } catch {
+            result.skipped["auto-reply without delivery id", default: 0] += 1
+            return
+        }
         let occurredAt = try occurredAt([])
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "").mimeTrimmed()
         let event = Event(id: "\(idPrefix):1", kind: .autoReply, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
@@ -576,8 +592,9 @@ struct DSNOutcome {
 
     /// `Action: failed` (or a plain-text failure): a final bounce, or a timeout when the status is
     /// X.4.7 / the text says the message expired. A temporary result is never hard.
-    static func failure(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier, expired: Bool) -> DSNOutcome {
-        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil)
+    static func failure(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier, expired: Bool,
+                        context: QualificationContext = .none) -> DSNOutcome {
+        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil, context: context)
         let used = r.enhancedStatus.flatMap { EnhancedStatusCode($0) } ?? status
         let isTimeout = expired || (status.map { $0.subject == 4 && $0.detail == 7 } ?? false)
             || (used.map { $0.subject == 4 && $0.detail == 7 } ?? false) || DSNPlainText.saysExpired(diagnostic)
@@ -592,7 +609,7 @@ struct DSNOutcome {
             // and text, without the X.4.7 that only says "gave up"; Unreachable when not defined.
             outcome.kind = .timeout
             outcome.inBand = nil
-            let last = qualifier.qualify(text: diagnostic, enhancedStatus: nil, replyCode: nil)
+            let last = qualifier.qualify(text: diagnostic, enhancedStatus: nil, replyCode: nil, context: context)
             let lastCode = last.enhancedStatus.flatMap { EnhancedStatusCode($0) }
             if last.qualification.reason == .notDefined || (lastCode.map { $0.subject == 4 && $0.detail == 7 } ?? false) || last.rule.hasPrefix("unmatched") {
                 outcome.qualification = r.qualification.reason == .notDefined ? Qualification(.soft, .unreachable) : r.qualification.temporary
@@ -609,8 +626,9 @@ struct DSNOutcome {
     }
 
     /// `Action: delayed`: a retry, never hard, never final.
-    static func retry(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier) -> DSNOutcome {
-        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil)
+    static func retry(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier,
+                      context: QualificationContext = .none) -> DSNOutcome {
+        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil, context: context)
         var q = r.qualification.temporary
         if q.type == .notDefined { q = Qualification(.soft, q.reason == .notDefined ? .unreachable : q.reason) }
         return DSNOutcome(kind: .retry, final: false, inBand: nil, smtpCode: r.replyCode,

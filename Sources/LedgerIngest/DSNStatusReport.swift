@@ -18,6 +18,8 @@ struct DSNStatusReport {
 
     /// The per-message fields (`Reporting-MTA`, `Arrival-Date`, …).
     var perMessage = MIMEHeaders()
+    /// The per-message fields' bytes as they appear in the report part (groups joined by a line break).
+    var perMessageRaw: [UInt8] = []
     /// The per-recipient blocks, in order.
     var recipients: [Block] = []
 
@@ -119,9 +121,13 @@ struct DSNStatusReport {
 
         for g in groups {
             let fields = MIMEHeaders(fields: g.entries.map(\.field))
-            guard g.recipient else { perMessage.fields += fields.fields; continue }
             let lo = g.entries.map(\.range.lowerBound).min() ?? 0
             let hi = g.entries.map(\.range.upperBound).max() ?? lo
+            guard g.recipient else {
+                perMessage.fields += fields.fields
+                perMessageRaw += (perMessageRaw.isEmpty ? [] : [0x0A]) + bytes[lo..<hi]
+                continue
+            }
             let raw = Array(bytes[lo..<hi])
             if !g.names.isDisjoint(with: DSNStatusReport.recipientFieldNames) {
                 guard recipients.count < DSNStatusReport.maximumRecipients else { break }

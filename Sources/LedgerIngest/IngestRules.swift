@@ -137,17 +137,28 @@ enum IngestRules {
     /// - a `retry`, a non-final `bounce`, a 4xx reply or a class-4 enhanced code is never hard
     ///   (domain.md §5.1; §5.2: "a SparkPost `delay` with any class is a `retry`").
     ///
+    /// - class 25 "Admin Failure" gives way to the text rules when they say the failure concerns the
+    ///   sender, the content or the session (``TextQualifier/overridingBounceClass(_:text:enhancedStatus:replyCode:context:)``;
+    ///   qualifier the text tag): SparkPost's class 25 covers its policies, not only its suppression list.
+    ///
     /// Callers handle the non-failure effects (auto-reply, unsubscribe, subscribe) first.
     static func derivedQualification(kind: EventKind, final: Bool, bounceClass: Int?, smtpCode: Int?, enhancedStatus: String?,
-                                     text: String?) -> (qualification: Qualification, qualifier: String) {
+                                     text: String?, recipient: String = "") -> (qualification: Qualification, qualifier: String) {
         let enhanced = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         var q: Qualification
         let qualifier: String
+        let rules = TextQualifier.builtIn
+        let context = rules.hasHostAwareRules ? QualificationContext(recipient: recipient, response: text, raw: [], source: .api) : .none
         if let c = bounceClass, case .failure(let fromClass)? = BounceClassTable.effect(of: c) {
-            q = fromClass
-            qualifier = BounceClassTable.version
+            if let r = rules.overridingBounceClass(c, text: text, enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context) {
+                q = r.qualification
+                qualifier = r.qualifierTag
+            } else {
+                q = fromClass
+                qualifier = BounceClassTable.version
+            }
         } else {
-            let r = TextQualifier.builtIn.qualify(text: text ?? "", enhancedStatus: enhancedStatus, replyCode: smtpCode)
+            let r = rules.qualify(text: text ?? "", enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context)
             q = r.qualification
             qualifier = r.qualifierTag
         }

@@ -439,7 +439,8 @@ extension PostfixLogReader {
                 event.smtpCode = TextQualifier.replyCode(in: text)
                 event.attempt = s.deferrals > 0 ? s.deferrals : nil
             case .retry:
-                let tq = options.qualifier.qualify(text: text, enhancedStatus: given?.description, replyCode: nil)
+                let tq = options.qualifier.qualify(text: text, enhancedStatus: given?.description, replyCode: nil,
+                                                   context: options.qualifier.hasHostAwareRules ? QualificationContext(event: event) : .none)
                 s.deferrals += 1
                 s.lastDeferral = tq
                 s.lastText = text
@@ -449,7 +450,8 @@ extension PostfixLogReader {
                 event.smtpCode = tq.replyCode
                 event.attempt = s.deferrals
             default:  // bounce
-                let tq = options.qualifier.qualify(text: text, enhancedStatus: given?.description, replyCode: nil)
+                let tq = options.qualifier.qualify(text: text, enhancedStatus: given?.description, replyCode: nil,
+                                                   context: options.qualifier.hasHostAwareRules ? QualificationContext(event: event) : .none)
                 var q = tq.qualification
                 let temporary = (tq.enhancedStatus.flatMap { EnhancedStatusCode($0) }?.isTemporary ?? false)
                     || (given?.isTemporary ?? false) || (tq.replyCode.map { (400..<500).contains($0) } ?? false)

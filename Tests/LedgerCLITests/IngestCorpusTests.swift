@@ -50,7 +50,8 @@ import Testing
     /// spam_complaint, out_of_band, policy_rejection, delay, generation_failure, generation_rejection,
     /// list_unsubscribe, link_unsubscribe) and 4 skipped (sms_status, click, open, initial_open).
     /// All share one instant, so ties go by position: the last final outcome in the file is the
-    /// generation_rejection, class 25 → Failed before relay, hard, Address in quarantine.
+    /// generation_rejection, class 25 with the text "MAIL REFUSED - IP (…) is in black list": the
+    /// sender's failure, so the text rule decides (issue #14) → Failed before relay, soft, Refused.
     @Test func eventsAPISamples() throws {
         let cli = CLI()
         let r = cli.run("ingest", try cli.corpus("sparkpost/official-docs/webhook-events-samples-api.json"))
@@ -62,8 +63,8 @@ import Testing
         for s in ["classic", "efs"] {
             let v = try #require(doc[s] as? [String: Any])
             #expect(v["status"] as? String == "failed")
-            #expect(v["failureType"] as? String == "hard")
-            #expect(v["failureReason"] as? String == "addressInQuarantine")
+            #expect(v["failureType"] as? String == "soft")
+            #expect(v["failureReason"] as? String == "refused")
         }
         let k = try cli.kpis("Example Campaign Name", "classic")
         #expect(k["failed"] as? Int == 1)

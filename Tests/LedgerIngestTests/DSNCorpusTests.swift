@@ -10,13 +10,15 @@ import Testing
 struct DSNCorpusTests {
     static let folder = Corpus.folder.appendingPathComponent("sisimai")
 
-    /// The project's targets.
+    /// The project's targets (issue #14): reason ≥ 90 %, hard/soft ≥ 95 %, a development/held-out
+    /// gap ≤ 5 points.
     static let reasonTarget = 0.90
-    static let hardSoftTarget = 0.97
-    /// What the reader and rule table reach today (rules-2026.11-2: 290/339 reasons, 281/310
+    static let hardSoftTarget = 0.95
+    static let gapTarget = 5.0
+    /// What the reader and rule table reach today (rules-2026.12-1: 308/339 reasons, 291/310
     /// hard/soft): a regression below these fails outright.
-    static let reasonFloor = 0.85
-    static let hardSoftFloor = 0.90
+    static let reasonFloor = 0.90
+    static let hardSoftFloor = 0.93
     /// Longer than this for one file counts as a hang.
     static let timeLimit: Duration = .seconds(5)
 
@@ -57,14 +59,24 @@ struct DSNCorpusTests {
         #expect(report.crashes.isEmpty, "crashed or hung: \(report.crashes)")
         #expect(report.reasonAgreement >= Self.reasonFloor, "reason agreement regressed: \(report.reasonAgreement)")
         #expect(report.hardSoftAgreement >= Self.hardSoftFloor, "hard/soft agreement regressed: \(report.hardSoftAgreement)")
-        // Not reached: about 25 rows where Sisimai says `filtered` (Refused, not hard) for texts it
-        // labels `userunknown` elsewhere ("550 Unknown user …", "… User Unknown" with 5.2.1, "This
-        // user doesn't have a … account"), and which domain.md §5.3 requires to be User unknown,
-        // hard (TextQualifierTests). See the qualify-eval report for the disagreements.
-        withKnownIssue("the 90 % reason / 97 % hard-soft targets are not reached (Sisimai 'filtered' vs required 'user unknown')") {
-            #expect(report.reasonAgreement >= Self.reasonTarget)
+        #expect(report.reasonAgreement >= Self.reasonTarget)
+        // Not reached: 93.9 % — the remaining hard/soft disagreements are "user unknown" texts of
+        // MTAs with no host or code that tells a filter from an unknown address (X1, X2, MXLogic,
+        // MailFoundry, Exchange 2003, Zoho …), which the generic rule must keep User unknown, hard.
+        withKnownIssue("the 95 % hard/soft target is not reached (93.9 %): Sisimai 'filtered' for generic 'user unknown' texts") {
             #expect(report.hardSoftAgreement >= Self.hardSoftTarget)
         }
+    }
+
+    @Test("the held-out MTA modules (every fifth by name) agree within 5 points of the development part")
+    func generalisationGap() throws {
+        let report = try Self.evaluate()
+        let held = DSNEvaluation.heldOutModules(report.rows.map(\.expectation.module))
+        #expect(held.count >= 10, "about a fifth of the ~70 modules: \(held.sorted())")
+        #expect(report.part(heldOut: true).rows.count + report.part(heldOut: false).rows.count == report.rows.count)
+        let gap = report.generalisationGap
+        print("development − held-out: reason \(gap.reason) points, hard/soft \(gap.hardSoft) points")
+        #expect(gap.reason <= Self.gapTarget && gap.hardSoft <= Self.gapTarget)
     }
 
     @Test("every email, cut at any of a few points or with bytes flipped, reads or fails cleanly")

@@ -84,12 +84,16 @@ struct SparkPostCorpusTests {
         #expect(outOfBand.id == "sparkpost:out_of_band:92356927693813856")
         #expect(outOfBand.kind == .bounce && outOfBand.inBand == false && outOfBand.final)
 
-        // No bounce_class here: a policy rejection is SparkPost's Admin category → as class 25.
+        // No bounce_class here: a policy rejection is SparkPost's Admin category → as class 25; its
+        // text names the sending IP on a block list, the sender's failure (issue #14: class 25 covers
+        // SparkPost's policies too) → the text rule decides: Refused, soft, not the address's.
         let policy = parsed.events[5]
         #expect(policy.id == "sparkpost:policy_rejection:92356927693813856")
         #expect(policy.beforeRelay && policy.final && policy.inBand == nil)
         #expect(policy.bounceClass == nil)
-        #expect(policy.qualification == Qualification(.hard, .addressInQuarantine))
+        #expect(policy.response?.contains("black list") == true)
+        #expect(policy.qualification == Qualification(.soft, .refused))
+        #expect(TextQualifier.builtIn.concerns(of: policy) == .sender)
 
         let delay = parsed.events[6]
         #expect(delay.kind == .retry && !delay.final && delay.attempt == 2)
@@ -101,7 +105,7 @@ struct SparkPostCorpusTests {
         #expect(parsed.events[7].qualification == Qualification(.notDefined, .notDefined))  // a technical failure: codes only
         #expect(parsed.events[8].id == "sparkpost:generation_rejection:92356927693813856")
         #expect(parsed.events[8].beforeRelay)
-        #expect(parsed.events[8].qualification == Qualification(.hard, .addressInQuarantine))
+        #expect(parsed.events[8].qualification == Qualification(.soft, .refused))  // same block-list text
         #expect(parsed.events[9].id == "sparkpost:list_unsubscribe:92356927693813856")
         #expect(parsed.events[10].id == "sparkpost:link_unsubscribe:92356927693813856")
     }
@@ -117,15 +121,17 @@ struct SparkPostCorpusTests {
             #expect(e.occurredAt == at("2016-04-18T14:25:07Z"))  // "2016-04-18T14:25:07.000+00:00"
             #expect(e.delivery == "Example Campaign Name")
         }
-        // policy_rejection and generation_rejection carry class 25 (Admin Failure) → hard, address in quarantine.
+        // policy_rejection and generation_rejection carry class 25 (Admin Failure), here with the text
+        // "MAIL REFUSED - IP (…) is in black list": the sender's failure → Refused, soft (issue #14).
         let policy = parsed.events[5]
         #expect(policy.beforeRelay && policy.bounceClass == 25)
-        #expect(policy.qualification == Qualification(.hard, .addressInQuarantine))
+        #expect(policy.qualification == Qualification(.soft, .refused))
+        #expect(TextQualifier.builtIn.concerns(of: policy) == .sender)
         let genFailure = parsed.events[7]
         #expect(genFailure.id == "sparkpost:generation_failure:92356927693813856")
         #expect(genFailure.beforeRelay && genFailure.qualification == Qualification(.notDefined, .notDefined))
         let genRejection = parsed.events[8]
-        #expect(genRejection.beforeRelay && genRejection.qualification == Qualification(.hard, .addressInQuarantine))
+        #expect(genRejection.beforeRelay && genRejection.qualification == Qualification(.soft, .refused))
     }
 
     @Test("java-sparkpost captured batch: distinct ids, epoch strings, multi-line Gmail 550-5.1.1")

@@ -90,6 +90,34 @@ public enum FailureReason: String, Sendable, Hashable, Codable, CaseIterable {
     }
 }
 
+/// Whom a failure concerns: the recipient's address, or the sender, the message's content or the
+/// SMTP session (issue #14; RFC 3463 §3.2 "X.1.7/X.1.8 sender address", §3.7 "X.6.x message
+/// content", §3.8 "X.7.x security or policy"; RFC 5321 §4.2.3 session replies).
+///
+/// Only a failure that concerns the recipient counts toward the address's quarantine (domain.md §6);
+/// every failure still counts in the delivery's KPIs with its reason. Raw values are the tokens of
+/// `Schemas/rules.schema.json` (`concerns`).
+public enum FailureConcern: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The recipient's address or mailbox (user unknown, mailbox full, disabled, its domain).
+    case recipient
+    /// The sender: its address, sending domain, sending IP, authentication, reputation or rate.
+    case sender
+    /// The message's content (spam, virus, size, a content filter after DATA).
+    case content
+    /// The SMTP session itself (HELO name, protocol errors, connection limits).
+    case session
+
+    /// A label for people.
+    public var label: String {
+        switch self {
+        case .recipient: "the recipient"
+        case .sender: "the sender"
+        case .content: "the message's content"
+        case .session: "the SMTP session"
+        }
+    }
+}
+
 /// A failure type and reason, the result of qualification (domain.md §5).
 public struct Qualification: Sendable, Hashable, Codable {
     /// What the failure means for the address.

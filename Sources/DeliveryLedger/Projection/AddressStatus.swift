@@ -40,7 +40,21 @@ public struct QuarantineRules: Sendable, Hashable {
 /// to Quarantine when the count reaches the threshold; ignored and not-defined failures never count;
 /// a delivery, or 10 days without a counted error, resets With errors → Valid; a Mailbox full
 /// quarantine is lifted after 30 days; Quarantine and Denylisted are otherwise never lifted.
+/// A failure that concerns the sender, the content or the session (``FailureConcern``, the rule
+/// table's `concerns`) never counts, hard or soft: only a failure about the recipient may count
+/// against the recipient's address (issue #14); it is listed in ``notCounted``.
 public struct AddressState: Sendable, Hashable {
+    public static func == (l: AddressState, r: AddressState) -> Bool {
+        l.status == r.status && l.errorCount == r.errorCount && l.lastCountedAt == r.lastCountedAt && l.reason == r.reason
+            && l.since == r.since && l.causes == r.causes
+            && l.notCounted.map(\.position) == r.notCounted.map(\.position) && l.notCounted.map(\.concerns) == r.notCounted.map(\.concerns)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(status); hasher.combine(errorCount); hasher.combine(causes)
+        for n in notCounted { hasher.combine(n.position); hasher.combine(n.concerns) }
+    }
+
     /// The current status.
     public var status: AddressQuarantineStatus = .valid
     /// Counted soft errors since the last reset.
@@ -54,6 +68,9 @@ public struct AddressState: Sendable, Hashable {
     /// The positions of the events that made the current status (counted errors, the hard failure,
     /// the complaint).
     public var causes: [UInt64] = []
+    /// The positions of failures that did not count because they concern the sender, the content
+    /// or the session, not the address (``FailureConcern``; issue #14), with whom they concern.
+    public var notCounted: [(position: UInt64, concerns: FailureConcern)] = []
 
     /// An address with no event.
     public init() {}
@@ -67,8 +84,9 @@ public struct AddressState: Sendable, Hashable {
         }
     }
 
-    /// Folds one event (already qualified as the projection sees it) at `position`.
-    public mutating func apply(_ e: Event, position: UInt64, rules: QuarantineRules) {
+    /// Folds one event (already qualified as the projection sees it) at `position`; `concerns` is
+    /// whom the failure concerns (``TextQualifier/concerns(of:)``), the recipient by default.
+    public mutating func apply(_ e: Event, position: UInt64, rules: QuarantineRules, concerns: FailureConcern = .recipient) {
         advance(to: e.occurredAt, rules: rules)
         guard status != .denylisted else { return }
         switch e.kind {
@@ -81,6 +99,10 @@ public struct AddressState: Sendable, Hashable {
             if status == .withErrors { self = AddressState() }
         case .bounce, .retry, .timeout:
             guard status != .quarantine, let q = e.qualification else { return }
+            if concerns != .recipient, q.type == .hard || q.type == .soft {
+                notCounted.append((position, concerns))
+                return
+            }
             switch q.type {
             case .hard:
                 status = .quarantine

@@ -46,7 +46,17 @@ struct Projector {
     static func requalification(_ e: Event, with rules: TextQualifier) -> (qualification: Qualification, qualifier: String)? {
         guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout,
               let tag = e.qualifier, TextQualification.isTextTag(tag) else { return nil }
-        let r = rules.qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode)
+        let r = rules.qualify(event: e)
+        if let c = e.bounceClass, r.concerns == .recipient, case .failure(let fromClass)? = BounceClassTable.effect(of: c) {
+            // A class failure re-qualified by the text only because the text named the sender
+            // (``TextQualifier/overridingBounceClass(_:text:enhancedStatus:replyCode:context:)``):
+            // with a table whose rule no longer says so, the class decides again.
+            var q = fromClass
+            if e.kind == .timeout { q = q.forTimeout }
+            if !(e.kind == .timeout || (e.kind == .bounce && e.final)) || (EnhancedStatusCode(e.enhancedStatus ?? "")?.isTemporary ?? false)
+                || (e.smtpCode.map { (400..<500).contains($0) } ?? false) { q = q.temporary }
+            return (q, BounceClassTable.version)
+        }
         let isFinal = e.kind == .timeout || (e.kind == .bounce && e.final)
         var q = isFinal && r.final ? r.qualification : r.qualification.temporary
         if e.kind == .timeout { q = q.forTimeout }

@@ -2,7 +2,13 @@ import Foundation
 
 /// One rule of the text qualification table (domain.md §5.3). Every condition given must match;
 /// a table loaded with ``RuleTable/load(json:name:)`` has at least one condition in each rule
-/// (`text`, `enhancedStatus` or `replyCode`).
+/// (`text`, `enhancedStatus`, `replyCode`, `remoteHost`, `reportingMTA` or `recipientDomain`).
+///
+/// **Host-aware rules** (issue #14) add conditions on the failure's ``QualificationContext``: the
+/// remote host that answered, the MTA that reported, the recipient's domain. Each is a list of
+/// domain names; a host matches a name when it is that name or ends with `.` + the name
+/// (`ezweb.ne.jp` matches `lsean.ezweb.ne.jp`), compared without case. A rule with a host
+/// condition does not match a failure whose context lacks that host.
 ///
 /// JSON shape: `Schemas/rules.schema.json`.
 public struct QualificationRule: Sendable, Hashable, Codable {
@@ -22,12 +28,24 @@ public struct QualificationRule: Sendable, Hashable, Codable {
     /// Whether the MTA gave up: `true`/`false`, or absent to decide from the codes (a class-4
     /// enhanced code or 4xx reply is not final; anything else is).
     public var final: Bool?
+    /// Domain names of the remote host that answered (DSN `Remote-MTA`, Postfix `relay=`, the host
+    /// named in the diagnostic text); see ``QualificationContext/remoteHost``.
+    public var remoteHost: [String]?
+    /// Domain names of the MTA that reported the failure (DSN `Reporting-MTA`).
+    public var reportingMTA: [String]?
+    /// Domain names of the recipient's domain (the part of the address after `@`).
+    public var recipientDomain: [String]?
+    /// Whom the failure concerns; absent means ``FailureConcern/recipient``. Only failures that
+    /// concern the recipient count toward the address's quarantine (domain.md §6, issue #14).
+    public var concerns: FailureConcern?
     /// Where the rule comes from (RFC section, Campaign doc, MTA doc, observed corpus).
     public var source: String
 
     /// Creates a rule.
     public init(id: String, enhancedStatus: String? = nil, text: String? = nil, replyCode: String? = nil,
-                failureType: FailureType, failureReason: FailureReason, final: Bool? = nil, source: String) {
+                failureType: FailureType, failureReason: FailureReason, final: Bool? = nil,
+                remoteHost: [String]? = nil, reportingMTA: [String]? = nil, recipientDomain: [String]? = nil,
+                concerns: FailureConcern? = nil, source: String) {
         self.id = id
         self.enhancedStatus = enhancedStatus
         self.text = text
@@ -35,8 +53,16 @@ public struct QualificationRule: Sendable, Hashable, Codable {
         self.failureType = failureType
         self.failureReason = failureReason
         self.final = final
+        self.remoteHost = remoteHost
+        self.reportingMTA = reportingMTA
+        self.recipientDomain = recipientDomain
+        self.concerns = concerns
         self.source = source
     }
+
+    /// Whether the rule has a condition on the failure's context (remote host, reporting MTA,
+    /// recipient domain).
+    public var isHostAware: Bool { remoteHost != nil || reportingMTA != nil || recipientDomain != nil }
 }
 
 /// An ordered, versioned qualification rule table (domain.md §5.3): first match wins.
@@ -92,8 +118,15 @@ public struct RuleTable: Sendable, Hashable, Codable {
             guard !rule.id.isEmpty else { throw LoadError(description: "\(name): rules[\(i)].id is empty") }
             guard ids.insert(rule.id).inserted else { throw LoadError(description: "\(name): rules[\(i)].id '\(rule.id)' is used twice") }
             guard !rule.source.isEmpty else { throw LoadError(description: "\(place).source is empty") }
-            guard rule.text != nil || rule.enhancedStatus != nil || rule.replyCode != nil else {
-                throw LoadError(description: "\(place) has no condition: give at least one of text, enhancedStatus, replyCode")
+            guard rule.text != nil || rule.enhancedStatus != nil || rule.replyCode != nil || rule.isHostAware else {
+                throw LoadError(description: "\(place) has no condition: give at least one of text, enhancedStatus, replyCode, remoteHost, reportingMTA, recipientDomain")
+            }
+            for (field, names) in [("remoteHost", rule.remoteHost), ("reportingMTA", rule.reportingMTA), ("recipientDomain", rule.recipientDomain)] {
+                guard let names else { continue }
+                guard !names.isEmpty else { throw LoadError(description: "\(place).\(field) is empty: give at least one domain name") }
+                for (j, n) in names.enumerated() where !Self.isDomainName(n) {
+                    throw LoadError(description: "\(place).\(field)[\(j)] '\(n)' is not a domain name like ezweb.ne.jp (letters, digits, hyphens, dot-separated labels)")
+                }
             }
             if rule.text?.isEmpty == true { throw LoadError(description: "\(place).text is empty") }
             if let e = rule.enhancedStatus, EnhancedStatusPattern(e) == nil {
@@ -138,7 +171,18 @@ public struct RuleTable: Sendable, Hashable, Codable {
     /// The members a rule table may have (`Schemas/rules.schema.json`).
     private static let tableMembers = ["version", "rules"]
     /// The members a rule may have (`Schemas/rules.schema.json`).
-    private static let ruleMembers = ["id", "enhancedStatus", "text", "replyCode", "failureType", "failureReason", "final", "source"]
+    private static let ruleMembers = ["id", "enhancedStatus", "text", "replyCode", "failureType", "failureReason", "final",
+                                      "remoteHost", "reportingMTA", "recipientDomain", "concerns", "source"]
+
+    /// Whether `name` is a domain name as the schema's pattern: dot-separated labels of ASCII letters,
+    /// digits and hyphens, each 1…63 characters, not starting or ending with a hyphen (RFC 1035 §2.3.1).
+    static func isDomainName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.count) && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
+    }
 
     private static func path(_ keys: [any CodingKey]) -> String {
         keys.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }.joined().trimmingPrefix(".").description

@@ -12,6 +12,9 @@ public struct TextQualification: Sendable, Hashable {
     public var enhancedStatus: String?
     /// The basic reply code the decision used (given, or found in the text), if any.
     public var replyCode: Int?
+    /// Whom the failure concerns (the rule's ``QualificationRule/concerns``; the recipient when the
+    /// rule says nothing or no rule matched).
+    public var concerns: FailureConcern = .recipient
 
     /// The value for ``Event/qualifier``: `<table version>#<rule id>`. Events qualified by the text
     /// rules carry it, so that a new table re-qualifies them by re-projection.
@@ -31,6 +34,9 @@ public struct TextQualification: Sendable, Hashable {
 /// When no rule matches: a class-4 code or 4xx reply → Unreachable, soft, retry; anything else →
 /// Not defined, final (domain.md §5.3 "unmatched 5xx → Not defined, final; unmatched 4xx →
 /// Unreachable, retry"). A temporary failure is never hard (domain.md §5.1).
+///
+/// Host-aware rules (issue #14) also need the failure's ``QualificationContext``; a rule with a
+/// host condition never matches a failure whose context lacks that host.
 public struct TextQualifier: Sendable {
     /// The table in use.
     public let table: RuleTable
@@ -71,12 +77,18 @@ public struct TextQualifier: Sendable {
         do { return try TextQualifier(table: .builtIn) } catch { preconditionFailure("built-in rule table: \(error)") }
     }()
 
+    /// Whether some rule of the table has a host condition (then ``qualify(event:)`` reads the
+    /// event's ``QualificationContext``; otherwise it skips that work).
+    public var hasHostAwareRules: Bool { compiled.contains { $0.rule.isHostAware } }
+
     /// Qualifies one failure.
     /// - Parameters:
     ///   - text: the response or diagnostic text (may be empty).
     ///   - enhancedStatus: an enhanced status code reported apart from the text (e.g. DSN `Status:`).
     ///   - replyCode: a basic reply code reported apart from the text (e.g. SparkPost `error_code`).
-    public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil) -> TextQualification {
+    ///   - context: remote host, reporting MTA and recipient domain, for host-aware rules.
+    public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil,
+                        context: QualificationContext = .none) -> TextQualification {
         let given = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         let found = Self.enhancedStatus(in: text)
         let status: EnhancedStatusCode? = switch (given, found) {
@@ -89,16 +101,49 @@ public struct TextQualifier: Sendable {
         for c in compiled {
             if let p = c.status { guard let s = status, p.matches(s) else { continue } }
             if let p = c.reply { guard let r = reply, p.matches(r) else { continue } }
+            if let names = c.rule.remoteHost { guard let h = context.remoteHost, names.contains(where: { QualificationContext.host(h, isIn: $0) }) else { continue } }
+            if let names = c.rule.reportingMTA { guard let h = context.reportingMTA, names.contains(where: { QualificationContext.host(h, isIn: $0) }) else { continue } }
+            if let names = c.rule.recipientDomain { guard let h = context.recipientDomain, names.contains(where: { QualificationContext.host(h, isIn: $0) }) else { continue } }
             if let regex = c.regex { guard (try? regex.firstMatch(in: text)) != nil else { continue } }
             var q = Qualification(c.rule.failureType, c.rule.failureReason)
             let final = c.rule.final ?? !temporary
             if !final || temporary { q = q.temporary }
             return TextQualification(qualification: q, final: final, rule: c.rule.id, tableVersion: table.version,
-                                     enhancedStatus: status?.description, replyCode: reply)
+                                     enhancedStatus: status?.description, replyCode: reply, concerns: c.rule.concerns ?? .recipient)
         }
         let q = temporary ? Qualification(.soft, .unreachable) : Qualification(.notDefined, .notDefined)
         return TextQualification(qualification: q, final: !temporary, rule: temporary ? "unmatched-temporary" : "unmatched",
                                  tableVersion: table.version, enhancedStatus: status?.description, replyCode: reply)
+    }
+
+    /// Qualifies a failure event from its observed fields: its response text, codes and
+    /// ``QualificationContext/init(event:)`` (read only when the table has host-aware rules).
+    public func qualify(event e: Event) -> TextQualification {
+        qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode,
+                context: hasHostAwareRules ? QualificationContext(event: e) : .none)
+    }
+
+    /// Whom a failure event concerns, as the projection sees it: for a failure qualified by the
+    /// text rules (its ``Event/qualifier`` is a ``TextQualification/qualifierTag``), the deciding
+    /// rule's ``QualificationRule/concerns``; for any other failure (a bounce class, a source's own
+    /// qualification) the recipient. `nil` for an event that is not a failure.
+    public func concerns(of e: Event) -> FailureConcern? {
+        guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout else { return nil }
+        guard let tag = e.qualifier, TextQualification.isTextTag(tag) else { return .recipient }
+        return qualify(event: e).concerns
+    }
+
+    /// Whether a bounce class's failure gives way to the text rules: SparkPost class 25 "Admin
+    /// Failure" covers the platform's suppression list *and* its other policies (SparkPost,
+    /// "Bounce Classification Codes"), so when the text rules say the failure concerns the sender,
+    /// the content or the session (e.g. `550 5.7.1 Unconfigured Sending Domain`), that
+    /// qualification wins over the class's hard "Address in quarantine" (issue #14).
+    /// - Returns: the text qualification to use instead of the class's, or `nil` to keep the class.
+    public func overridingBounceClass(_ bounceClass: Int, text: String?, enhancedStatus: String?, replyCode: Int?,
+                                      context: QualificationContext = .none) -> TextQualification? {
+        guard bounceClass == 25, let text, !text.isEmpty else { return nil }
+        let r = qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, context: context)
+        return r.concerns == .recipient ? nil : r
     }
 
     /// The first RFC 3463 code in `text` that is not part of a longer number or version string

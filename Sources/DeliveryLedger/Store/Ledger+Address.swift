@@ -26,7 +26,7 @@ extension Ledger {
         events.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
         events = events.map { RecordedEvent(position: $0.position, recordedAt: $0.recordedAt, event: asProjected($0.event)) }
         var state = AddressState()
-        for r in events { state.apply(r.event, position: r.position, rules: rules) }
+        for r in events { state.apply(r.event, position: r.position, rules: rules, concerns: options.rules.concerns(of: r.event) ?? .recipient) }
         state.advance(to: at, rules: rules)
         return AddressReport(address: normalised, state: state, events: events, at: at)
     }

@@ -1,0 +1,69 @@
+import DeliveryLedger
+import Foundation
+import LedgerIngest
+import LedgerTestSupport
+import Testing
+
+/// Issue #14: a delivery whose sending domain is misconfigured — every recipient answered with a
+/// sender-side failure — ends with those recipients Failed and none of them in quarantine.
+@Suite("Sender-side failures")
+struct SenderSideFailureTests {
+    static let recipients = ["ann@example.com", "bob@example.org", "cy@example.net"]
+
+    static func lines() -> String {
+        var out = [#"{"id":"d","kind":"delivery","delivery":"misconfigured","occurredAt":"2026-11-02T08:59:00Z","toDeliver":3}"#]
+        for (i, r) in recipients.enumerated() {
+            out.append(#"{"id":"r\#(i)","kind":"relay","delivery":"misconfigured","recipient":"\#(r)","occurredAt":"2026-11-02T09:00:00Z"}"#)
+            // SparkPost class 25 (Admin Failure) with its "Unconfigured Sending Domain" text.
+            out.append(#"{"id":"b\#(i)","kind":"bounce","delivery":"misconfigured","recipient":"\#(r)","occurredAt":"2026-11-02T09:00:05Z","final":true,"inBand":true,"bounceClass":25,"smtpCode":550,"enhancedStatus":"5.7.1","response":"550 5.7.1 Unconfigured Sending Domain <bounces.example.net>"}"#)
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    @Test("every recipient Failed (Refused, soft), counted in the KPIs, none in quarantine; the address report says why")
+    func misconfiguredSendingDomain() throws {
+        let t = try TestLedger()
+        let parsed = try FeedReader.read(Array(Self.lines().utf8), file: "misconfigured.jsonl", options: IngestOptions())
+        _ = try t.ledger.append(parsed.events)
+        let k = try #require(try t.ledger.kpis(delivery: "misconfigured", semantics: .classic))
+        #expect(k.failed == 3 && k.bounced == 3 && k.relayed == 3)
+        #expect(k.failedByReason[.refused] == 3)
+        #expect(k.failedByType[.soft] == 3 && k.failedByType[.hard] == 0)
+        #expect(try t.ledger.quarantined().isEmpty)
+        for r in Self.recipients {
+            let report = try #require(try t.ledger.addressStatus(r))
+            #expect(report.state.status == .valid && report.state.errorCount == 0)
+            #expect(report.state.notCounted.map(\.concerns) == [.sender])
+        }
+    }
+
+    @Test("class 25 about the recipient (the platform's suppression list) still quarantines at once")
+    func suppressionListStillQuarantines() throws {
+        let t = try TestLedger()
+        let line = #"{"id":"b","kind":"bounce","delivery":"d","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:05Z","final":true,"bounceClass":25,"smtpCode":550,"response":"550 5.0.0 recipient address is on the suppression list"}"#
+        let parsed = try FeedReader.read(Array((line + "\n").utf8), file: "s.jsonl", options: IngestOptions())
+        _ = try t.ledger.append(parsed.events)
+        let report = try #require(try t.ledger.addressStatus("ann@example.com"))
+        #expect(report.state.status == .quarantine && report.state.reason == .addressInQuarantine)
+    }
+
+    @Test("an auto-reply without a delivery id is skipped and counted, not an error")
+    func autoReplyWithoutDelivery() throws {
+        let mail = """
+            From: Ann <ann@example.com>
+            To: news@sender.example
+            Subject: Out of office: Spring sale
+            Date: Mon, 02 Nov 2026 10:00:00 +0000
+            Auto-Submitted: auto-replied
+            Message-ID: <ooo-1@example.com>
+
+            I am out of the office until Monday.
+            """.replacingOccurrences(of: "\n", with: "\r\n")
+        let parsed = try DSNReader.read(Array(mail.utf8), file: "ooo.eml", options: DSNOptions())
+        #expect(parsed.events.isEmpty)
+        #expect(parsed.skipped["auto-reply without delivery id"] == 1)
+        // With a delivery id it is an autoReply event, as before.
+        let withDelivery = try DSNReader.read(Array(mail.utf8), file: "ooo.eml", options: DSNOptions(delivery: "spring-sale"))
+        #expect(withDelivery.events.map(\.kind) == [.autoReply])
+    }
+}
