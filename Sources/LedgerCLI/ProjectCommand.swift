@@ -99,7 +99,7 @@ struct ProjectCommand: OutputCommand {
 enum CSV {
     static let header: [String] = ["delivery", "semantics", "toDeliver", "success", "successRate", "sent", "failed", "pending",
                                    "takenIntoAccount", "retrying", "processed", "relayed", "delivered", "bounced",
-                                   "failedBeforeRelay", "bounceRate", "deliveredRate"]
+                                   "failedBeforeRelay", "bounceRate", "hardBounced", "hardBounceRate", "deliveredRate"]
         + FailureType.allCases.map { "failedByType.\($0.rawValue)" }
         + FailureReason.allCases.map { "failedByReason.\($0.rawValue)" }
 
@@ -113,7 +113,7 @@ enum CSV {
         return [field(k.delivery), k.semantics.rawValue, String(k.toDeliver), String(k.success), String(k.successRate),
                 String(k.sent), String(k.failed), String(k.pending), String(k.takenIntoAccount), String(k.retrying),
                 String(k.processed), String(k.relayed), String(k.delivered), String(k.bounced), String(k.failedBeforeRelay),
-                rate(k.bounceRate), rate(k.deliveredRate)]
+                rate(k.bounceRate), String(k.hardBounced), rate(k.hardBounceRate), rate(k.deliveredRate)]
             + FailureType.allCases.map { String(k.failedByType[$0] ?? 0) }
             + FailureReason.allCases.map { String(k.failedByReason[$0] ?? 0) }
     }

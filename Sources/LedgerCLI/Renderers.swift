@@ -93,6 +93,8 @@ struct ProjectJSON: Encodable {
         var bounced: Int64
         var failedBeforeRelay: Int64
         @Null var bounceRate: Double?
+        var hardBounced: Int64
+        @Null var hardBounceRate: Double?
         @Null var deliveredRate: Double?
         var failedByType: [String: Int64]
         var failedByReason: [String: Int64]
@@ -114,6 +116,8 @@ struct ProjectJSON: Encodable {
             bounced = k.bounced
             failedBeforeRelay = k.failedBeforeRelay
             bounceRate = k.bounceRate
+            hardBounced = k.hardBounced
+            hardBounceRate = k.hardBounceRate
             deliveredRate = k.deliveredRate
             failedByType = Dictionary(uniqueKeysWithValues: k.failedByType.map { ($0.key.rawValue, $0.value) })
             failedByReason = Dictionary(uniqueKeysWithValues: k.failedByReason.map { ($0.key.rawValue, $0.value) })
@@ -246,6 +250,8 @@ enum KPITable {
         row("Delivered (reported by the MTA)") { Format.count($0.delivered) }
         row("Bounces (after relay)") { Format.count($0.bounced) }
         row("Bounce rate (of relayed)") { Format.percent($0.bounceRate) }
+        row("Hard bounces (after relay, hard failure)") { Format.count($0.hardBounced) }
+        row("Hard bounce rate (of relayed)") { Format.percent($0.hardBounceRate) }
         var title = "Delivery \(delivery)"
         if let label = declaration.label { title += " — \(label)" }
         return [title] + table.render()

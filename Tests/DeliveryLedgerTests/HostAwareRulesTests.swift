@@ -155,14 +155,6 @@ import Testing
         #expect(a.digest != b.digest)
     }
 
-    @Test("the built-in table validates against Schemas/rules.schema.json")
-    func builtInMatchesSchema() throws {
-        let url = SchemaValidation.schemaURL(named: "rules").deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/DeliveryLedger/Qualification/Resources/default-rules.json")
-        let errors = try SchemaValidation.validate(instance: Data(contentsOf: url), schemaNamed: "rules")
-        #expect(errors.isEmpty, "\(errors)")
-    }
-
     // MARK: Quarantine
 
     @Test("a failure that concerns the sender never counts toward the address's quarantine, hard or soft")

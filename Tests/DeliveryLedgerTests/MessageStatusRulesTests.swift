@@ -78,6 +78,37 @@ import Testing
         #expect(report.classic.status == .failed && report.efs.status == .failed)
     }
 
+    @Test("hard-bounce rate = hard failures after relay / relayed: a hard failure before relay and soft bounces are not in it; as-of and rebuilt KPIs agree")
+    func hardBounceRate() throws {
+        let t = try TestLedger()
+        let rs = (0..<4).map { "h\($0)@example.com" }
+        _ = try t.ledger.append([f.declare(toDeliver: 5)] + rs.map { f.relay($0, at: 0) } + [
+            f.hardBounce(rs[0], at: 1),       // hard, after relay: counted
+            f.finalSoftBounce(rs[1], at: 1),  // soft, after relay: a bounce, not a hard one
+            f.delivered(rs[2], at: 1),
+            f.policyRejection(r, at: 0),      // hard, before relay: failed, not a bounce
+        ])
+        for s in Semantics.allCases {
+            let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: s))
+            #expect(k.relayed == 4 && k.bounced == 2 && k.failedBeforeRelay == 1)
+            #expect(k.hardBounced == 1)
+            #expect(k.hardBounceRate == 0.25)
+            #expect(k.bounceRate == 0.5)
+            let asOf = try #require(try t.ledger.kpis(delivery: "d1", semantics: s, at: TimeBounds(asOf: EventFactory.at(2))))
+            #expect(asOf.kpis.hardBounced == 1 && asOf.kpis.hardBounceRate == 0.25)
+            let before = try #require(try t.ledger.kpis(delivery: "d1", semantics: s, at: TimeBounds(asOf: EventFactory.at(1).adding(seconds: -1))))
+            #expect(before.kpis.hardBounced == 0 && before.kpis.hardBounceRate == 0)
+        }
+        let incremental = try t.ledger.kpis(delivery: "d1", semantics: .classic)
+        _ = try t.ledger.rebuildProjection()
+        #expect(try t.ledger.kpis(delivery: "d1", semantics: .classic) == incremental)
+        #expect(try t.ledger.verify().problems.isEmpty)
+        // Nothing relayed: no rate.
+        let u = try TestLedger()
+        _ = try u.ledger.append([f.policyRejection(r, at: 0)])
+        #expect(try u.ledger.kpis(delivery: "d1", semantics: .classic)?.hardBounceRate == nil)
+    }
+
     @Test func kpiDefinitions() throws {
         let t = try TestLedger()
         let rs = (0..<6).map { "r\($0)@example.com" }

@@ -12,7 +12,7 @@ enum StateCodec {
     /// 2: the valid-time steps and buckets (``ValidTime``) joined the projection.
     /// 3: this compact state layout.
     /// 4: states packed 16 to an entry (``StateBlock``).
-    static let layoutVersion: UInt64 = 4
+    static let layoutVersion: UInt64 = 5
 
     /// The most bytes an encoded state takes: the presence byte, then four marks of at most
     /// 10 + 10 + 1 + 1 bytes.

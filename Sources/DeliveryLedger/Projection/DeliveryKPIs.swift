@@ -5,9 +5,12 @@ struct DeliveryCounters: Hashable, Sendable {
     static let reasons = FailureReason.allCases
     static let types = FailureType.allCases
     // Layout: 0 messages, 1 pending, 2 inFlight (no soft failure), 3 retrying, 4 delivered,
-    // 5 bounced (failed after relay), 6 failedBeforeRelay, then failed[type][reason].
+    // 5 bounced (failed after relay), 6 failedBeforeRelay, then failed[type][reason], then
+    // hardBounced (failed after relay with a hard failure; projection layout 5).
     static let fixed = 7
-    static let count = fixed + types.count * reasons.count
+    /// The counter of messages failed after relay with a hard failure (the hard-bounce rate's numerator).
+    static let hardBouncedIndex = fixed + types.count * reasons.count
+    static let count = hardBouncedIndex + 1
 
     var values: [Int64]
 
@@ -88,10 +91,17 @@ struct DeliveryCounters: Hashable, Sendable {
         }
     }
 
+    /// ``hardBouncedIndex`` when a summary is a hard failure after relay, else `nil`.
+    @inline(__always)
+    static func hardBouncedIndex(_ s: MessageSummary) -> Int? {
+        s.category == .bounced && s.qualification?.type == .hard ? hardBouncedIndex : nil
+    }
+
     /// Adds (`sign` = 1) or removes (`sign` = -1) one message's contribution.
     mutating func add(_ s: MessageSummary, sign: Int64) {
         values[DeliveryCounters.categoryIndex(s.category)] += sign
         if let f = DeliveryCounters.failedIndex(s) { values[f] += sign }
+        if let h = DeliveryCounters.hardBouncedIndex(s) { values[h] += sign }
     }
 
     var messages: Int64 { get { values[0] } set { values[0] = newValue } }
@@ -101,6 +111,7 @@ struct DeliveryCounters: Hashable, Sendable {
     var delivered: Int64 { values[4] }
     var bounced: Int64 { values[5] }
     var failedBeforeRelay: Int64 { values[6] }
+    var hardBounced: Int64 { values[DeliveryCounters.hardBouncedIndex] }
     func failed(_ q: Qualification) -> Int64 { values[DeliveryCounters.failedIndex(q)] }
 }
 
@@ -144,6 +155,12 @@ public struct DeliveryKPIs: Sendable, Hashable, Codable {
     public var failedBeforeRelay: Int64
     /// bounced / relayed, 0…1; `nil` when nothing was relayed.
     public var bounceRate: Double?
+    /// Messages failed after relay with a **hard** failure (failure type hard: the address is
+    /// invalid), each counted once; a part of ``bounced``.
+    public var hardBounced: Int64
+    /// hardBounced / relayed, 0…1; `nil` when nothing was relayed. The "hard bounce rate" that
+    /// Amazon SES and listmonk report beside the bounce rate (issue #14).
+    public var hardBounceRate: Double?
     /// delivered / relayed, 0…1; `nil` when nothing was relayed.
     public var deliveredRate: Double?
     /// Failed messages by failure type (every type present, zero included).
@@ -170,6 +187,8 @@ public struct DeliveryKPIs: Sendable, Hashable, Codable {
         pending = c.pending + max(0, toDeliver - messages)
         successRate = toDeliver > 0 ? Double(success) / Double(toDeliver) : 0
         bounceRate = relayed > 0 ? Double(bounced) / Double(relayed) : nil
+        hardBounced = c.hardBounced
+        hardBounceRate = relayed > 0 ? Double(c.hardBounced) / Double(relayed) : nil
         deliveredRate = relayed > 0 ? Double(delivered) / Double(relayed) : nil
         var byType: [FailureType: Int64] = [:]
         var byReason: [FailureReason: Int64] = [:]

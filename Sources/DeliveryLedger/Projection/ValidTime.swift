@@ -97,6 +97,7 @@ enum ValidTime {
             case .bounced, .failedBeforeRelay:
                 pairs.append((s.category == .bounced ? 5 : 6, 1))
                 pairs.append((DeliveryCounters.failedIndex(s.qualification ?? Qualification(.notDefined, .notDefined)), 1))
+                if let h = DeliveryCounters.hardBouncedIndex(s) { pairs.append((h, 1)) }  // the highest index: stays ascending
             }
         }
 

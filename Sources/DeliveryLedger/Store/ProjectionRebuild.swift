@@ -205,6 +205,7 @@ struct ProjectionRebuild {
             tallies[i * width] += 1
             tallies[i * width + DeliveryCounters.categoryIndex(summary.category)] += 1
             if let f = DeliveryCounters.failedIndex(summary) { tallies[i * width + f] += 1 }
+            if let h = DeliveryCounters.hardBouncedIndex(summary) { tallies[i * width + h] += 1 }
         }
         try states.finish(txn)
         let slotOrder = slotDelivery.indices.sorted { slotDelivery[$0] < slotDelivery[$1] }
@@ -363,12 +364,15 @@ struct ProjectionRebuild {
     @inline(__always)
     private static func appendChange(_ summary: MessageSummary, minus previous: MessageSummary?, at: Int64, tag: UInt64,
                                      to steps: inout [Step], _ pool: inout ByteWriter) {
-        let a = (0, DeliveryCounters.categoryIndex(summary.category), DeliveryCounters.failedIndex(summary) ?? Int.max)
-        var b = (Int.max, Int.max, Int.max)
-        if let p = previous { b = (0, DeliveryCounters.categoryIndex(p.category), DeliveryCounters.failedIndex(p) ?? Int.max) }
-        @inline(__always) func pick(_ t: (Int, Int, Int), _ i: Int) -> Int { i == 0 ? t.0 : i == 1 ? t.1 : i == 2 ? t.2 : Int.max }
+        let a = (0, DeliveryCounters.categoryIndex(summary.category), DeliveryCounters.failedIndex(summary) ?? Int.max,
+                 DeliveryCounters.hardBouncedIndex(summary) ?? Int.max)
+        var b = (Int.max, Int.max, Int.max, Int.max)
+        if let p = previous {
+            b = (0, DeliveryCounters.categoryIndex(p.category), DeliveryCounters.failedIndex(p) ?? Int.max, DeliveryCounters.hardBouncedIndex(p) ?? Int.max)
+        }
+        @inline(__always) func pick(_ t: (Int, Int, Int, Int), _ i: Int) -> Int { i == 0 ? t.0 : i == 1 ? t.1 : i == 2 ? t.2 : i == 3 ? t.3 : Int.max }
         let offset = pool.bytes.count
-        pool.u8(0)  // the pair count (at most 6: one byte), set below
+        pool.u8(0)  // the pair count (at most 8: one byte), set below
         var n: UInt8 = 0, i = 0, j = 0
         while true {
             let x = pick(a, i), y = pick(b, j)

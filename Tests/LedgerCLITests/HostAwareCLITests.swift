@@ -1,0 +1,67 @@
+import DeliveryLedger
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// `ledger qualify` with a remote host and recipient, `ledger address` on sender-side failures, and
+/// the hard-bounce rate in every output format (issue #14).
+@Suite struct HostAwareCLITests {
+    @Test("qualify --remote-host/--recipient shows the host-aware rule that decided; without them the generic rule")
+    func qualifyWithHost() throws {
+        let cli = CLI()
+        let r = cli.run("qualify", "--format", "json", "--remote-host", "lsean.ezweb.ne.jp", "--recipient", "ann@ezweb.ne.jp", "550 : User unknown")
+        #expect(r.exitCode == 0, "\(r.error)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        #expect(doc["rule"] as? String == "kddi-filter-remote")
+        #expect(doc["failureType"] as? String == "soft" && doc["failureReason"] as? String == "refused")
+        #expect(doc["concerns"] as? String == "recipient")
+        let generic = try #require(try JSONSerialization.jsonObject(with: Data(cli.run("qualify", "--format", "json", "550 : User unknown").output.utf8)) as? [String: Any])
+        #expect(generic["rule"] as? String == "user-unknown-text" && generic["failureType"] as? String == "hard")
+        let table = cli.run("qualify", "--reporting-mta", "inbound-smtp.us-west-2.amazonaws.com", "550 5.1.1 Mailbox does not exist")
+        #expect(table.output.contains("ses-inbound-no-receipt-rule") && table.output.contains("host-aware"), "\(table.output)")
+        #expect(table.output.contains("reporting MTA inbound-smtp.us-west-2.amazonaws.com"), "\(table.output)")
+        let sender = cli.run("qualify", "550 5.7.1 Unconfigured Sending Domain <bounces.example.net>")
+        #expect(sender.output.contains("the sender (never counts toward the address's quarantine)"), "\(sender.output)")
+        #expect(cli.run("qualify", "--remote-host", "not a host", "x").exitCode != 0)
+        #expect(cli.run("qualify", "--recipient", "nobody", "x").exitCode != 0)
+    }
+
+    static let misconfigured = [
+        #"{"id":"d","kind":"delivery","delivery":"m","occurredAt":"2026-11-02T08:59:00Z","toDeliver":2}"#,
+        #"{"id":"r1","kind":"relay","delivery":"m","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+        #"{"id":"r2","kind":"relay","delivery":"m","recipient":"bob@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+        #"{"id":"b1","kind":"bounce","delivery":"m","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:05Z","final":true,"bounceClass":25,"smtpCode":550,"response":"550 5.7.1 Unconfigured Sending Domain <bounces.example.net>"}"#,
+        #"{"id":"b2","kind":"bounce","delivery":"m","recipient":"bob@example.com","occurredAt":"2026-11-02T09:00:05Z","final":true,"bounceClass":10,"smtpCode":550,"enhancedStatus":"5.1.1","response":"550 5.1.1 user unknown"}"#,
+    ]
+
+    @Test("address explains a failure that concerns the sender; quarantine lists only the recipient failure")
+    func addressExplains() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.misconfigured).exitCode == 0)
+        let ann = cli.run("address", "ann@example.com")
+        #expect(ann.exitCode == 0, "\(ann.error)")
+        #expect(ann.output.contains("ann@example.com: Valid"), "\(ann.output)")
+        #expect(ann.output.contains("Not counted: 1 failure(s)"), "\(ann.output)")
+        #expect(ann.output.contains("✗") && ann.output.contains("concerns the sender, not the address"), "\(ann.output)")
+        let quarantine = cli.run("quarantine")
+        #expect(quarantine.output.contains("bob@example.com") && !quarantine.output.contains("ann@example.com"), "\(quarantine.output)")
+    }
+
+    @Test("the hard-bounce rate is in JSON, CSV and the table: 1 hard bounce of 2 relayed")
+    func hardBounceRateEverywhere() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.misconfigured).exitCode == 0)
+        let k = try cli.kpis("m", "classic")
+        #expect(k["hardBounced"] as? Int == 1)
+        #expect(k["hardBounceRate"] as? Double == 0.5)
+        #expect(k["bounceRate"] as? Double == 1.0)
+        let csv = cli.run("project", "--format", "csv").output.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = try #require(csv.first)
+        let row = try #require(csv.dropFirst().first { $0.first == "m" && $0[1] == "classic" })
+        let hb = try #require(header.firstIndex(of: "hardBounced")), rate = try #require(header.firstIndex(of: "hardBounceRate"))
+        #expect(row[hb] == "1" && row[rate] == "0.5")
+        let table = cli.run("project", "--classic", "--delivery", "m").output
+        #expect(table.contains("Hard bounce rate (of relayed)"), "\(table)")
+        #expect(table.contains("50"), "\(table)")
+    }
+}
