@@ -191,7 +191,7 @@ enum CanonicalLineReader {
                 }
                 (event.qualification, event.qualifier) = IngestRules.derivedQualification(
                     kind: kind, final: event.final, bounceClass: event.bounceClass, smtpCode: event.smtpCode,
-                    enhancedStatus: event.enhancedStatus, text: event.response, recipient: event.recipient)
+                    enhancedStatus: event.enhancedStatus, text: event.response, recipient: event.recipient, raw: event.raw, source: event.source)
             }
         }
 

@@ -236,7 +236,11 @@ enum DSNPlainText {
 
     // MARK: Kind of failure
 
-    /// Whether the text says the message expired: the MTA gave up after its queue lifetime.
+    /// Whether the text says the message expired: the MTA gave up after its queue lifetime —
+    /// Exim "retry timeout exceeded", qmail "been in the queue too long", Postfix "could not be
+    /// delivered for 5 days", Sendmail "Cannot send message for 5 days" (sendmail's `Timeout.queuereturn`
+    /// DSN text), Exchange "couldn't be delivered within the configured expiration time" (NDR 4.4.7,
+    /// Microsoft Learn "Message expired"), RFC 3463 X.4.7 "delivery time expired".
     static func saysExpired(_ text: String) -> Bool {
         let lower = text.lowercased()
         guard expiryHints.contains(where: { lower.contains($0) }) else { return false }
@@ -244,11 +248,11 @@ enum DSNPlainText {
     }
 
     /// Cheap pre-filter of ``expiryPattern``.
-    static let expiryHints = ["expire", "queue", "too old", "time", "deliver", "retr", "attempts", "aborted", "lifetime"]
+    static let expiryHints = ["expire", "expiration", "queue", "too old", "time", "deliver", "retr", "attempts", "aborted", "lifetime", "cannot send"]
 
     // Invariant for nonisolated(unsafe): built once, only read; a Regex holds immutable program state.
     nonisolated(unsafe) static let expiryPattern: Regex<AnyRegexOutput> = {
-        let pattern = "message (has )?expired|delivery time expired|retry time(out)? (not reached for any host after a long failure period|exceeded)|too long in (the )?queue|in the queue too long|been in the queue|too old|exceeded (the )?max(imum)? (delivery |queue )?time|message timeout|queue (life ?)?time|delivery expired|expired after|expired in queue|could not (be )?deliver(ed)? (for|within) (the last )?[0-9]|has been undeliverable for|undeliverable for more than|lifetime exceeded|message timed out|time limit exceeded|no successful delivery after|unable to deliver for|retry limit exceeded|failed [0-9]+ attempts|after multiple retries|aborted after [0-9]"
+        let pattern = "message (has )?expired|delivery time expired|retry time(out)? (not reached for any host after a long failure period|exceeded)|too long in (the )?queue|in the queue too long|been in the queue|too old|exceeded (the )?max(imum)? (delivery |queue )?time|message timeout|queue (life ?)?time|delivery expired|expired after|expired in queue|could not (be )?deliver(ed)? (for|within) (the last )?[0-9]|has been undeliverable for|undeliverable for more than|lifetime exceeded|message timed out|time limit exceeded|no successful delivery after|unable to deliver for|retry limit exceeded|failed [0-9]+ attempts|after multiple retries|aborted after [0-9]|cannot send message for [0-9]+ (day|hour|minute)|(could not|couldn'?t|can ?not) be delivered within the (configured |allowed |specified )?(time limit|expiration time|time allowed)|message expiration time"
         do { return try Regex(pattern) } catch { preconditionFailure("expiry pattern: \(error)") }
     }()
 

@@ -143,12 +143,14 @@ enum IngestRules {
     ///
     /// Callers handle the non-failure effects (auto-reply, unsubscribe, subscribe) first.
     static func derivedQualification(kind: EventKind, final: Bool, bounceClass: Int?, smtpCode: Int?, enhancedStatus: String?,
-                                     text: String?, recipient: String = "") -> (qualification: Qualification, qualifier: String) {
+                                     text: String?, recipient: String = "", raw: [UInt8] = [],
+                                     source: SourceFormat = .api) -> (qualification: Qualification, qualifier: String) {
         let enhanced = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         var q: Qualification
         let qualifier: String
         let rules = TextQualifier.builtIn
-        let context = rules.hasHostAwareRules ? QualificationContext(recipient: recipient, response: text, raw: [], source: .api) : .none
+        // The context the projection reads when it re-qualifies the event (QualificationContext(event:)).
+        let context = rules.hasHostAwareRules ? QualificationContext(recipient: recipient, response: text, raw: raw, source: source) : .none
         if let c = bounceClass, case .failure(let fromClass)? = BounceClassTable.effect(of: c) {
             if let r = rules.overridingBounceClass(c, text: text, enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context) {
                 q = r.qualification

@@ -276,7 +276,7 @@ enum SparkPostReader {
             }
             (event.qualification, event.qualifier) = IngestRules.derivedQualification(
                 kind: kind, final: event.final, bounceClass: bounceClass ?? impliedClass, smtpCode: smtpCode,
-                enhancedStatus: enhancedStatus, text: response, recipient: event.recipient)
+                enhancedStatus: enhancedStatus, text: response, recipient: event.recipient, raw: event.raw, source: event.source)
         }
         do {
             try event.validate()

@@ -89,6 +89,13 @@ public struct TextQualifier: Sendable {
     ///   - context: remote host, reporting MTA and recipient domain, for host-aware rules.
     public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil,
                         context: QualificationContext = .none) -> TextQualification {
+        qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, lazyContext: { context })
+    }
+
+    /// ``qualify(text:enhancedStatus:replyCode:context:)`` reading the context only when a
+    /// host-aware rule's other conditions have matched (reading it scans the event's raw bytes).
+    func qualify(text: String, enhancedStatus: String?, replyCode: Int?, lazyContext: () -> QualificationContext) -> TextQualification {
+        var known: QualificationContext? = nil
         let given = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         let found = Self.enhancedStatus(in: text)
         let status: EnhancedStatusCode? = switch (given, found) {
@@ -101,10 +108,11 @@ public struct TextQualifier: Sendable {
         for c in compiled {
             if let p = c.status { guard let s = status, p.matches(s) else { continue } }
             if let p = c.reply { guard let r = reply, p.matches(r) else { continue } }
-            if let names = c.rule.remoteHost { guard let h = context.remoteHost, names.contains(where: { QualificationContext.host(h, isIn: $0) }) else { continue } }
-            if let names = c.rule.reportingMTA { guard let h = context.reportingMTA, names.contains(where: { QualificationContext.host(h, isIn: $0) }) else { continue } }
-            if let names = c.rule.recipientDomain { guard let h = context.recipientDomain, names.contains(where: { QualificationContext.host(h, isIn: $0) }) else { continue } }
             if let regex = c.regex { guard (try? regex.firstMatch(in: text)) != nil else { continue } }
+            if c.rule.isHostAware {
+                if known == nil { known = lazyContext() }
+                guard let context = known, Self.hostsMatch(c.rule, context) else { continue }
+            }
             var q = Qualification(c.rule.failureType, c.rule.failureReason)
             let final = c.rule.final ?? !temporary
             if !final || temporary { q = q.temporary }
@@ -116,11 +124,22 @@ public struct TextQualifier: Sendable {
                                  tableVersion: table.version, enhancedStatus: status?.description, replyCode: reply)
     }
 
+    /// Whether every host condition of `rule` holds in `context` (a name, or a subdomain of one).
+    private static func hostsMatch(_ rule: QualificationRule, _ context: QualificationContext) -> Bool {
+        func holds(_ names: [String]?, _ host: String?) -> Bool {
+            guard let names else { return true }
+            guard let host else { return false }
+            return names.contains { QualificationContext.host(host, isIn: $0) }
+        }
+        return holds(rule.remoteHost, context.remoteHost) && holds(rule.reportingMTA, context.reportingMTA)
+            && holds(rule.recipientDomain, context.recipientDomain)
+    }
+
     /// Qualifies a failure event from its observed fields: its response text, codes and
-    /// ``QualificationContext/init(event:)`` (read only when the table has host-aware rules).
+    /// ``QualificationContext/init(event:)`` (read only when a host-aware rule's other conditions match).
     public func qualify(event e: Event) -> TextQualification {
         qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode,
-                context: hasHostAwareRules ? QualificationContext(event: e) : .none)
+                lazyContext: { QualificationContext(event: e) })
     }
 
     /// Whom a failure event concerns, as the projection sees it: for a failure qualified by the
