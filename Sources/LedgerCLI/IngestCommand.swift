@@ -61,6 +61,20 @@ struct IngestCommand: OutputCommand {
         }
     }
 
+    /// Events kept in memory between the read and the append: up to this many, every input is read
+    /// once and appended in one atomic batch; beyond, the inputs are read a second time and appended
+    /// in batches of this size (see README "Input": the atomic unit of very large inputs).
+    static let atomicBatchLimit = 50_000
+
+    /// What one input gave, for the summary line.
+    struct FileSummary {
+        var file: String
+        var format: InputFormat = .jsonl
+        var events = 0
+        var skipped: [String: Int] = [:]
+        var rejected = 0
+    }
+
     func execute(_ out: inout Output) throws {
         var options = IngestOptions(format: InputFormat(rawValue: format)!, deliveryKey: deliveryKey, skipInvalid: skipInvalid)
         options.delivery = delivery
@@ -68,76 +82,181 @@ struct IngestCommand: OutputCommand {
         options.year = year
         options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
         options.qualifier = try RulesOption.qualifier(database.rules)
-        var parsed: [(file: String, input: ParsedInput)] = []
-        for file in try expandDirectories(files) {
-            let bytes = try readInput(file)
+        let inputs = try expandDirectories(files)
+        for file in inputs where file != "-" {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
+            guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
+        }
+        // Standard input is copied to a temporary file as it is read, for a second pass.
+        var spool: Spool? = nil
+        defer { spool?.remove() }
+        if inputs.contains("-") { spool = try Spool() }
+
+        // Pass 1: read and check every record; rejects are written as they are found (so that if the
+        // append then fails, no record is lost); events are kept while they fit one atomic batch.
+        let rejects = try rejectFile.map { try RejectWriter(path: $0) }
+        var summaries: [FileSummary] = []
+        var kept = Batch()
+        var overflow = false
+        for file in inputs {
+            var summary = FileSummary(file: file)
             do {
-                parsed.append((file, try FeedReader.read(bytes, file: file, options: options)))
-            } catch {
+                try forEachBatch(file, options: options, spool: spool, copyToSpool: true) { batch in
+                    summary.format = batch.format
+                    summary.events += batch.events.count
+                    summary.rejected += batch.rejected.count
+                    for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
+                    try rejects?.write(batch.rejected, format: batch.format)
+                    if !overflow {
+                        kept.add(batch, file: summaries.count)
+                        if kept.events.count > Self.atomicBatchLimit { overflow = true; kept = Batch() }
+                    }
+                }
+            } catch let error as IngestError {
                 throw CLIError("\(error)\nNothing was appended.")
             }
+            summaries.append(summary)
         }
-        // The rejects are written first: if the append then fails, no record is lost.
-        if let rejectFile { try writeRejects(parsed, to: rejectFile) }
-        let ledger = try database.open()
-        var appendResult: AppendResult?
-        while appendResult == nil {
-            let events = parsed.flatMap(\.input.events)
-            switch Result(catching: { () throws(LedgerError) -> AppendResult in try ledger.append(events) }) {
-            case let .success(r):
-                appendResult = r
-            case let .failure(error):
-                // With --skip-invalid an event whose id is already used with other content is rejected
-                // like a bad record (written to the reject file first), and the batch is retried.
-                guard skipInvalid, case let .conflict(index, _, _, _, _) = error, let (f, e) = split(index, parsed) else {
-                    throw describe(error, parsed)
-                }
-                let message = describe(error, parsed).description.replacingOccurrences(of: " Nothing was appended.", with: "")
-                var input = parsed[f].input
-                let event = input.events.remove(at: e)
-                if e < input.locations.count { input.locations.remove(at: e) }
-                input.rejected.append(RejectedRecord(error: IngestError(file: parsed[f].file, message: message), raw: event.raw))
-                parsed[f].input = input
-                if let rejectFile { try writeRejects(parsed, to: rejectFile) }
-            }
-        }
-        let result = appendResult!
-        let rejected = parsed.flatMap(\.input.rejected)
-        for r in rejected { FileHandle.standardError.write(Data("rejected: \(r.error)\n".utf8)) }
+        try rejects?.finish()
 
-        var skippedTotal = 0
-        for (file, input) in parsed {
-            let skipped = input.skipped.values.reduce(0, +)
-            skippedTotal += skipped
-            var line = "\(file): \(input.format.rawValue), \(input.events.count) event\(input.events.count == 1 ? "" : "s")"
-            if skipped > 0 {
-                line += ", \(skipped) skipped (" + input.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+        let ledger = try database.open()
+        var totals = Totals()
+        if !overflow {
+            try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
+        } else {
+            // Pass 2: the same records again, appended in batches of atomicBatchLimit events.
+            var pending = Batch()
+            for (n, file) in inputs.enumerated() {
+                try forEachBatch(file, options: options, spool: spool, copyToSpool: false) { batch in
+                    pending.add(batch, file: n)
+                    if pending.events.count >= Self.atomicBatchLimit {
+                        try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
+                        pending = Batch()
+                    }
+                }
             }
-            if !input.rejected.isEmpty { line += ", \(input.rejected.count) rejected" }
+            try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
+        }
+        try rejects?.finish()
+
+        var rejectedTotal = 0
+        var skippedTotal = 0
+        for summary in summaries {
+            let skipped = summary.skipped.values.reduce(0, +)
+            skippedTotal += skipped
+            rejectedTotal += summary.rejected
+            var line = "\(summary.file): \(summary.format.rawValue), \(summary.events) event\(summary.events == 1 ? "" : "s")"
+            if skipped > 0 {
+                line += ", \(skipped) skipped (" + summary.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+            }
+            if summary.rejected > 0 { line += ", \(summary.rejected) rejected" }
             out.line(line)
         }
-        let duplicateIndexes = Set(result.duplicates)
-        let appendedPositions = result.positions.enumerated().filter { !duplicateIndexes.contains($0.offset) }.map(\.element)
-        var summary = "Appended \(result.appended) event\(result.appended == 1 ? "" : "s")"
-        if let first = appendedPositions.min(), let last = appendedPositions.max() { summary += " (positions \(first)–\(last))" }
-        summary += ", \(result.duplicates.count) duplicate\(result.duplicates.count == 1 ? "" : "s"), \(skippedTotal) skipped"
-        if !rejected.isEmpty { summary += ", \(rejected.count) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
-        out.line(summary + ".")
+        var text = "Appended \(totals.appended) event\(totals.appended == 1 ? "" : "s")"
+        if let first = totals.firstPosition, let last = totals.lastPosition { text += " (positions \(first)–\(last))" }
+        text += ", \(totals.duplicates) duplicate\(totals.duplicates == 1 ? "" : "s"), \(skippedTotal) skipped"
+        if rejectedTotal > 0 { text += ", \(rejectedTotal) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
+        out.line(text + ".")
+    }
+
+    /// Events on their way to the ledger, with where each came from.
+    struct Batch {
+        var events: [Event] = []
+        var locations: [(file: Int, location: String)] = []
+
+        mutating func add(_ input: ParsedInput, file: Int) {
+            events += input.events
+            for i in input.events.indices {
+                locations.append((file, i < input.locations.count ? input.locations[i] : "event \(i + 1)"))
+            }
+        }
+    }
+
+    /// What the appends did, summed over batches.
+    struct Totals {
+        var appended = 0
+        var duplicates = 0
+        var firstPosition: UInt64?
+        var lastPosition: UInt64?
+        var batches = 0
+    }
+
+    /// Appends one batch; with --skip-invalid an event whose id the ledger holds with other content is
+    /// rejected like a bad record (written to the reject file) and the batch retried.
+    private func append(_ batch: inout Batch, ledger: Ledger, summaries: inout [FileSummary], rejects: RejectWriter?,
+                        totals: inout Totals) throws {
+        guard !batch.events.isEmpty else { return }
+        while true {
+            let events = batch.events
+            switch Result(catching: { () throws(LedgerError) -> AppendResult in try ledger.append(events) }) {
+            case let .success(r):
+                let duplicateIndexes = Set(r.duplicates)
+                for (i, p) in r.positions.enumerated() where !duplicateIndexes.contains(i) {
+                    totals.firstPosition = min(totals.firstPosition ?? p, p)
+                    totals.lastPosition = max(totals.lastPosition ?? p, p)
+                }
+                totals.appended += r.appended
+                totals.duplicates += r.duplicates.count
+                totals.batches += 1
+                return
+            case let .failure(error):
+                let earlier = totals.batches == 0 ? " Nothing was appended."
+                    : " The \(totals.appended) events of the earlier batches were appended (re-running the command after the fix appends the rest)."
+                guard skipInvalid, case let .conflict(index, _, _, _, _) = error, index < batch.events.count else {
+                    throw describe(error, batch, summaries, suffix: earlier)
+                }
+                let message = describe(error, batch, summaries, suffix: "").description
+                let event = batch.events.remove(at: index)
+                let origin = batch.locations.remove(at: index)
+                summaries[origin.file].events -= 1
+                summaries[origin.file].rejected += 1
+                try rejects?.write([RejectedRecord(error: IngestError(file: summaries[origin.file].file, message: message), raw: event.raw)],
+                                   format: summaries[origin.file].format)
+                try rejects?.finish()
+            }
+        }
+    }
+
+    /// Reads one input in batches (standard input is copied to `spool` on the first pass, and read
+    /// back from it on the second).
+    private func forEachBatch(_ file: String, options: IngestOptions, spool: Spool?, copyToSpool: Bool,
+                              _ body: (ParsedInput) throws -> Void) throws {
+        let fd: Int32
+        if file == "-" {
+            fd = copyToSpool ? 0 : open(spool?.path ?? "", O_RDONLY)
+        } else {
+            fd = open(file, O_RDONLY)
+        }
+        guard fd >= 0 else { throw CLIError("\(file): cannot be read: \(String(cString: strerror(errno)))") }
+        defer { if fd != 0 { close(fd) } }
+        let copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)?
+        if file == "-", copyToSpool, let spool {
+            copy = { (bytes: UnsafeRawBufferPointer) throws(IngestError) in try spool.write(bytes) }
+        } else {
+            copy = nil
+        }
+        var stream = FeedStream.reading(fd: fd, file: file, options: options, copy: copy)
+        while let batch = try stream.next() { try body(batch) }
     }
 
     /// Says which file and record a ledger error is about.
-    private func describe(_ error: LedgerError, _ parsed: [(file: String, input: ParsedInput)]) -> CLIError {
+    private func describe(_ error: LedgerError, _ batch: Batch, _ summaries: [FileSummary], suffix: String) -> CLIError {
+        func locate(_ index: Int) -> String {
+            guard index < batch.locations.count else { return "event \(index + 1)" }
+            let origin = batch.locations[index]
+            return "\(summaries[origin.file].file): \(origin.location)"
+        }
         switch error {
         case let .conflict(index, id, stream, position, other):
             let whose = stream.recipient.isEmpty ? "delivery '\(stream.delivery)'" : "\(stream.recipient) in delivery '\(stream.delivery)'"
             let earlier = position.map { "the ledger already holds an event with this id at position \($0)" }
-                ?? "\(locate(other ?? 0, in: parsed)) has the same id"
-            return CLIError("\(locate(index, in: parsed)) (id '\(id)'): \(earlier) for \(whose) with different content."
-                            + " Nothing was appended.")
+                ?? "\(locate(other ?? 0)) has the same id"
+            return CLIError("\(locate(index)) (id '\(id)'): \(earlier) for \(whose) with different content." + suffix)
         case let .invalidEvent(index, id, validation):
-            return CLIError("\(locate(index, in: parsed)) (id '\(id)'): \(validation). Nothing was appended.")
+            return CLIError("\(locate(index)) (id '\(id)'): \(validation)." + suffix)
         default:
-            return CLIError("\(error). Nothing was appended.")
+            return CLIError("\(error)." + suffix)
         }
     }
 
@@ -165,61 +284,94 @@ struct IngestCommand: OutputCommand {
         return result
     }
 
-    private func readInput(_ file: String) throws -> [UInt8] {
-        if file == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
-        guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
-        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("\(file): cannot be read") }
-        return Array(data)
+}
+
+/// Standard input kept in a temporary file while it is read, for the second pass of a large input.
+final class Spool {
+    let path: String
+    private let fd: Int32
+
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "/ledger-stdin-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw CLIError("cannot create a temporary file for standard input: \(String(cString: strerror(errno)))") }
+        self.fd = fd
+        self.path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Which input and which of its events is event `index` of the combined batch.
-    private func split(_ index: Int, _ parsed: [(file: String, input: ParsedInput)]) -> (Int, Int)? {
-        var i = index
-        for (f, p) in parsed.enumerated() {
-            if i < p.input.events.count { return (f, i) }
-            i -= p.input.events.count
-        }
-        return nil
-    }
-
-    /// `file: line N` / `file: element N` of event `index` of the combined batch.
-    private func locate(_ index: Int, in parsed: [(file: String, input: ParsedInput)]) -> String {
-        var i = index
-        for (file, input) in parsed {
-            if i < input.events.count {
-                return "\(file): " + (i < input.locations.count ? input.locations[i] : "event \(i + 1)")
+    func write(_ bytes: UnsafeRawBufferPointer) throws(IngestError) {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, base + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IngestError(file: "-", message: "cannot keep standard input in \(path): \(String(cString: strerror(errno)))")
             }
-            i -= input.events.count
+            done += n
         }
-        return "event \(index + 1)"
     }
 
-    /// Writes the rejected records untouched: SparkPost elements as one JSON array (re-ingestable
-    /// once fixed), JSON Lines records one per line. Rejects from both formats cannot share one
-    /// file: that is an error (ingest the formats separately).
-    private func writeRejects(_ parsed: [(file: String, input: ParsedInput)], to path: String) throws {
-        let groups = parsed.filter { !$0.input.rejected.isEmpty }
-        if Set(groups.map(\.input.format)).count > 1 {
+    func remove() {
+        close(fd)
+        unlink(path)
+    }
+}
+
+/// Writes rejected records untouched, as they are found: SparkPost elements as one JSON array
+/// (re-ingestable once fixed), JSON Lines records one per line. Rejects from both formats cannot share
+/// one file: that is an error (ingest the formats separately). The file is created (empty) at once.
+final class RejectWriter {
+    let path: String
+    private let handle: FileHandle
+    private var format: InputFormat?
+    private var count = 0
+    private var closed = false
+
+    init(path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw CLIError("cannot write the reject file \(path). Nothing was appended.")
+        }
+        self.handle = handle
+    }
+
+    func write(_ records: [RejectedRecord], format: InputFormat) throws {
+        guard !records.isEmpty else { return }
+        let kind: InputFormat = format == .sparkpost ? .sparkpost : .jsonl
+        if let known = self.format, known != kind {
             throw CLIError("records were rejected from both JSON Lines and SparkPost files; one --reject-file cannot hold both formats: ingest them separately. Nothing was appended.")
         }
-        var bytes: [UInt8] = []
-        if !groups.isEmpty && groups.allSatisfy({ $0.input.format == .sparkpost }) {
-            bytes += Array("[\n".utf8)
-            let all = groups.flatMap(\.input.rejected)
-            for (i, r) in all.enumerated() {
-                bytes += r.raw
-                bytes += Array((i + 1 < all.count ? ",\n" : "\n").utf8)
-            }
-            bytes += Array("]\n".utf8)
-        } else {
-            for r in groups.flatMap(\.input.rejected) { bytes += r.raw + [UInt8(ascii: "\n")] }
-        }
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            if closed {
+                // Reopen the array closed by finish(): drop its "\n]\n".
+                let end = try handle.seekToEnd()
+                try handle.truncate(atOffset: end - 3)
+                closed = false
+            }
+            self.format = kind
+            var bytes: [UInt8] = []
+            for r in records {
+                if kind == .sparkpost {
+                    bytes += Array((count == 0 ? "[\n" : ",\n").utf8)
+                    bytes += r.raw
+                } else {
+                    bytes += r.raw + [UInt8(ascii: "\n")]
+                }
+                count += 1
+            }
+            try handle.write(contentsOf: bytes)
         } catch {
             throw CLIError("cannot write the reject file \(path): \(error.localizedDescription). Nothing was appended.")
         }
+    }
+
+    /// Closes the SparkPost array (the file stays open: a conflict found at append may add a record).
+    func finish() throws {
+        guard format == .sparkpost, count > 0, !closed else { return }
+        do { try handle.write(contentsOf: Array("\n]\n".utf8)) } catch {
+            throw CLIError("cannot write the reject file \(path): \(error.localizedDescription). Nothing was appended.")
+        }
+        closed = true
     }
 }

@@ -36,16 +36,29 @@ enum CanonicalLineReader {
     private static let forbiddenInMessageEvents = declarationFields.union(["enabled"])
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
+        var number = 0
+        return try read(bytes, from: start, to: bytes.count, lineNumber: &number, baseOffset: 0, file: file, skipInvalid: skipInvalid)
+    }
+
+    /// Reads the lines of `bytes[start..<end]` (the last one may lack its terminator).
+    ///
+    /// - Parameters:
+    ///   - lineNumber: the number of lines before `start` in the input; on return, the number of the
+    ///     last line read.
+    ///   - baseOffset: the input offset of `bytes[0]` (for a chunk of a stream), added to error offsets.
+    static func read(_ bytes: [UInt8], from start: Int, to end: Int, lineNumber: inout Int, baseOffset: Int,
+                     file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var result = ParsedInput(format: .jsonl)
         // Find the non-blank lines first (one memchr scan), then decode them on every core: lines are
         // independent. Results are assembled in line order, so the first error is the first line's.
         var lines: [Range<Int>] = []
         var numbers: [Int] = []
         var lineStart = start
-        var number = 0
-        while lineStart < bytes.count {
+        var number = lineNumber
+        defer { lineNumber = number }
+        while lineStart < end {
             number += 1
-            let newline = indexOfNewline(in: bytes, from: lineStart) ?? bytes.count
+            let newline = min(indexOfNewline(in: bytes, from: lineStart) ?? end, end)
             var lineEnd = newline
             if lineEnd > lineStart, bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
             let line = lineStart..<lineEnd
@@ -56,7 +69,7 @@ enum CanonicalLineReader {
         }
         let lineNumbers = numbers
         let outcomes = Parallel.map(lines) { i, range in
-            Result { () throws(IngestError) -> Event in try event(line: bytes[range], number: lineNumbers[i], offset: range.lowerBound, file: file) }
+            Result { () throws(IngestError) -> Event in try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file) }
         }
         for (i, outcome) in outcomes.enumerated() {
             do {

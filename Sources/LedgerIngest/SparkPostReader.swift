@@ -135,13 +135,13 @@ enum SparkPostReader {
     ///
     /// The element is validated whole by the strict reader (``JSONSyntax``, repeated names refused at
     /// every depth); its byte offsets count from the input's first byte (`raw` is a slice of the input).
-    static func element(_ raw: ArraySlice<UInt8>, index: Int, file: String, deliveryKey: String?) throws(IngestError) -> Outcome {
+    static func element(_ raw: ArraySlice<UInt8>, index: Int, baseOffset: Int = 0, file: String, deliveryKey: String?) throws(IngestError) -> Outcome {
         func fail(_ field: String?, _ message: String) -> IngestError {
             IngestError(file: file, element: index, field: field, message: message)
         }
         let doc: JSONDocument
         do { doc = try JSONDocument(validating: raw, options: .records) } catch {
-            throw IngestError(file: file, element: index, offset: raw.startIndex + error.offset, message: error.message)
+            throw IngestError(file: file, element: index, offset: baseOffset + raw.startIndex + error.offset, message: error.message)
         }
         let root = doc.root
         guard let top = doc.members(root) else {

@@ -1,0 +1,324 @@
+import DeliveryLedger
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a JSON feed — canonical JSON Lines or a SparkPost webhook batch / Events-API document —
+/// from a byte stream in chunks, and hands its records back in batches, so that memory does not grow
+/// with the input's size (domain.md §8; the rules of each format are those of ``FeedReader``).
+///
+/// The stream is read in chunks of ``chunkSize`` bytes into one buffer; each complete record (a line,
+/// an array element) is decoded by the same code as ``FeedReader/read(_:file:options:)`` — on every
+/// core — and the bytes before the first unfinished record are dropped. Memory is therefore bounded by
+/// a chunk, one batch of events and the longest record, which is limited to ``maximumRecordLength``:
+/// - a JSON line longer than that is an error (``CanonicalLineReader/maximumLineLength``, 1 MiB);
+/// - a SparkPost element longer than that is an error, and so is a `{…}` document (Events API or
+///   single event) longer than ``maximumObjectDocumentLength`` (64 MiB: the Events API returns
+///   pages of at most 10,000 events), which is read whole; webhook batches `[…]` stream at any size.
+///
+/// The format is told from the first chunk (``FeedReader``'s detection, a bounded look): input that
+/// is not JSON fails at once, whatever its length. Errors are the ``FeedReader``'s, with line numbers,
+/// element indexes and byte offsets counted from the stream's first byte. A broken document structure
+/// (an element cut short, a missing `]`) ends the read; with ``IngestOptions/skipInvalid`` the bytes
+/// from there (at most ``maximumRecordLength`` of them) form one rejected record.
+public struct FeedStream {
+    /// Bytes asked of the source at a time: 4 MiB.
+    public static let chunkSize = 4 << 20
+    /// The longest record (a JSON line, a SparkPost element), in bytes: 1 MiB.
+    public static let maximumRecordLength = CanonicalLineReader.maximumLineLength
+    /// The longest `{…}` SparkPost document, read whole: 64 MiB.
+    public static let maximumObjectDocumentLength = 64 << 20
+    /// Records decoded per batch (a batch's events are handed together): 16,384.
+    public static let recordsPerBatch = 16_384
+
+    private let file: String
+    private let options: IngestOptions
+    private let source: (Int) throws(IngestError) -> [UInt8]
+
+    private var buffer: [UInt8] = []
+    /// The stream offset of `buffer[0]`.
+    private var base = 0
+    private var position = 0
+    private var endOfInput = false
+    private var state = State.start
+    private var format: InputFormat?
+    private var lineNumber = 0
+    private var elementIndex = 0
+
+    private enum State {
+        case start
+        case lines
+        case arrayFirst
+        case arrayNext
+        case afterDocument
+        case done
+    }
+
+    /// Creates a reader.
+    ///
+    /// - Parameters:
+    ///   - file: the input's name, used in errors only.
+    ///   - options: format (``InputFormat/auto``, ``InputFormat/jsonl`` or ``InputFormat/sparkpost``),
+    ///     SparkPost delivery key, whether to skip bad records.
+    ///   - source: returns up to the given number of the stream's next bytes; an empty array at the end.
+    ///     Its errors are passed on.
+    public init(file: String, options: IngestOptions, source: @escaping (Int) throws(IngestError) -> [UInt8]) {
+        self.file = file
+        self.options = options
+        self.source = source
+    }
+
+    /// The format read: known after the first ``next()`` (``InputFormat/jsonl`` for empty input).
+    public var detectedFormat: InputFormat? { format }
+
+    /// Reads `path` in chunks (the CLI's files and standard input use this with a file descriptor).
+    ///
+    /// - Parameters:
+    ///   - fd: an open file descriptor, read with `read(2)`; the caller closes it.
+    ///   - copy: when given, every byte read is also handed to it (standard input is kept for a second
+    ///     pass this way).
+    public static func reading(fd: Int32, file: String, options: IngestOptions,
+                               copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)? = nil) -> FeedStream {
+        FeedStream(file: file, options: options) { (n: Int) throws(IngestError) -> [UInt8] in
+            var chunk = [UInt8](repeating: 0, count: n)
+            var filled = 0
+            while filled < n {
+                let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, n - filled) }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw IngestError(file: file, message: "cannot be read: \(String(cString: strerror(errno)))")
+                }
+                if got == 0 { break }
+                filled += got
+            }
+            chunk.removeSubrange(filled...)
+            if let copy, !chunk.isEmpty {
+                let copied: Result<Void, IngestError> = chunk.withUnsafeBytes { b in Result { () throws(IngestError) in try copy(b) } }
+                try copied.get()
+            }
+            return chunk
+        }
+    }
+
+    private mutating func fill() throws(IngestError) {
+        guard !endOfInput else { return }
+        if position > 0 {
+            buffer.removeSubrange(0..<position)
+            base += position
+            position = 0
+        }
+        let more = try source(FeedStream.chunkSize)
+        if more.isEmpty { endOfInput = true } else { buffer.append(contentsOf: more) }
+    }
+
+    private func skipWhitespace(_ i: Int) -> Int {
+        var i = i
+        while i < buffer.count, JSONSyntax.isWhitespace(buffer[i]) { i += 1 }
+        return i
+    }
+
+    /// The next batch of records: events, skipped counts and rejected records; `nil` at the end.
+    ///
+    /// - Throws: the first ``IngestError`` (unless ``IngestOptions/skipInvalid``), as
+    ///   ``FeedReader/read(_:file:options:)`` does; a record longer than the limits above; the source's
+    ///   errors. A bad format (not JSON Lines nor SparkPost) is an error after the first chunk.
+    public mutating func next() throws(IngestError) -> ParsedInput? {
+        if state == .start { try start() }
+        if let whole = pendingWhole { pendingWhole = nil; return whole }
+        switch state {
+        case .done, .start: return nil
+        case .lines: return try nextLines()
+        case .arrayFirst, .arrayNext, .afterDocument: return try nextElements()
+        }
+    }
+
+    private mutating func start() throws(IngestError) {
+        while buffer.count < 1 << 20 && !endOfInput { try fill() }
+        var first = 0
+        if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { first = 3 }
+        let format = options.format == .auto ? try FeedReader.detect(buffer, from: first, file: file) : options.format
+        self.format = format
+        position = first
+        switch format {
+        case .jsonl, .auto:
+            self.format = .jsonl
+            state = .lines
+        case .sparkpost:
+            let i = skipWhitespace(first)
+            guard i < buffer.count else { state = .done; return }
+            switch buffer[i] {
+            case UInt8(ascii: "["):
+                position = i + 1
+                state = .arrayFirst
+            case UInt8(ascii: "{"):
+                // Read whole (bounded), then as FeedReader does.
+                while !endOfInput {
+                    guard buffer.count - position <= FeedStream.maximumObjectDocumentLength else {
+                        throw IngestError(file: file, offset: base + position, message: "a SparkPost {…} document longer than 64 MiB: give it as a webhook batch [ … ] (streamed at any size) or in pages")
+                    }
+                    try fill()
+                }
+                state = .done
+                pendingWhole = try SparkPostReader.read(buffer, from: position, file: file, deliveryKey: options.deliveryKey,
+                                                        skipInvalid: options.skipInvalid)
+            default:
+                throw IngestError(file: file, offset: base + i, message: "not a SparkPost document: expected '[' or '{'")
+            }
+        case .dsn, .postfix:
+            // Bounce messages and mail logs are read whole, by FeedReader.
+            while !endOfInput { try fill() }
+            var whole = options
+            whole.format = format
+            state = .done
+            pendingWhole = try FeedReader.read(buffer, file: file, options: whole)
+        }
+    }
+
+    private var pendingWhole: ParsedInput?
+
+    // MARK: JSON Lines
+
+    private mutating func nextLines() throws(IngestError) -> ParsedInput? {
+        while true {
+            // Complete lines in the buffer: up to its last newline (or its end at the end of input).
+            let end: Int
+            if endOfInput {
+                end = buffer.count
+            } else if let last = buffer[position...].lastIndex(of: 0x0A) {
+                end = last + 1
+            } else {
+                guard buffer.count - position <= CanonicalLineReader.maximumLineLength + 2 else {
+                    throw IngestError(file: file, line: lineNumber + 1, offset: base + position,
+                                      message: "longer than 1 MiB; a canonical event line is at most \(CanonicalLineReader.maximumLineLength) bytes (is this JSON Lines?)")
+                }
+                try fill()
+                continue
+            }
+            guard end > position else { state = .done; return nil }
+            var batch = try CanonicalLineReader.read(buffer, from: position, to: end, lineNumber: &lineNumber, baseOffset: base,
+                                                     file: file, skipInvalid: options.skipInvalid)
+            batch.format = .jsonl
+            position = end
+            return batch
+        }
+    }
+
+    // MARK: SparkPost webhook batches
+
+    /// Locates the complete elements in the buffer (at most a batch), then decodes them.
+    private mutating func nextElements() throws(IngestError) -> ParsedInput? {
+        if state == .done { return nil }
+        var elements: [Range<Int>] = []
+        var structural: JSONScanner.Failure?
+        locate: while elements.count < FeedStream.recordsPerBatch {
+            let i = skipWhitespace(position)
+            if i == buffer.count {
+                if endOfInput {
+                    if state != .afterDocument {
+                        structural = .init(message: "truncated JSON: the array is not closed with ']'", offset: i)
+                    }
+                    state = .done
+                    break locate
+                }
+                if !elements.isEmpty { break locate }
+                try fill()
+                continue
+            }
+            switch state {
+            case .afterDocument:
+                structural = .init(message: "unexpected bytes after the end of the JSON document", offset: i)
+                state = .done
+                break locate
+            case .arrayFirst where buffer[i] == UInt8(ascii: "]"), .arrayNext where buffer[i] == UInt8(ascii: "]"):
+                position = i + 1
+                state = .afterDocument
+                continue
+            case .arrayNext:
+                guard buffer[i] == UInt8(ascii: ",") else {
+                    structural = .init(message: "malformed JSON: expected ',' or ']' after an element", offset: i)
+                    state = .done
+                    break locate
+                }
+                let j = skipWhitespace(i + 1)
+                if j == buffer.count, !endOfInput {
+                    if !elements.isEmpty { break locate }
+                    try fill()
+                    continue
+                }
+                position = i + 1
+                state = .arrayFirst
+                if j < buffer.count, buffer[j] == UInt8(ascii: "]") {
+                    structural = .init(message: "malformed JSON: trailing comma before ']' (RFC 8259 §5)", offset: j)
+                    state = .done
+                    break locate
+                }
+                continue
+            default:
+                break
+            }
+            // An element starts at i: find its end in the buffer.
+            let scanner = JSONScanner(bytes: buffer)
+            var end: Int? = nil
+            do {
+                let e = try scanner.endOfValue(i)
+                if e < buffer.count || endOfInput { end = e }
+            } catch {
+                if endOfInput || !error.message.hasPrefix("truncated") {
+                    structural = .init(message: error.message, offset: i)
+                    state = .done
+                    break locate
+                }
+            }
+            guard let end else {
+                guard buffer.count - i <= FeedStream.maximumRecordLength else {
+                    throw IngestError(file: file, element: elementIndex + elements.count, offset: base + i,
+                                      message: "an element longer than 1 MiB (\(FeedStream.maximumRecordLength) bytes): not a webhook event")
+                }
+                if !elements.isEmpty { break locate }
+                position = i
+                try fill()
+                continue
+            }
+            guard end - i <= FeedStream.maximumRecordLength else {
+                throw IngestError(file: file, element: elementIndex + elements.count, offset: base + i,
+                                  message: "an element longer than 1 MiB (\(FeedStream.maximumRecordLength) bytes): not a webhook event")
+            }
+            elements.append(i..<end)
+            position = end
+            state = .arrayNext
+        }
+        if elements.isEmpty && structural == nil { return state == .done ? nil : try nextElements() }
+        var result = ParsedInput(format: .sparkpost)
+        let bytes = buffer, first = elementIndex, base = self.base, file = self.file, key = options.deliveryKey
+        let outcomes = Parallel.map(elements) { n, range in
+            Result { () throws(IngestError) -> SparkPostReader.Outcome in
+                try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key)
+            }
+        }
+        for (n, range) in elements.enumerated() {
+            do {
+                switch try outcomes[n].get() {
+                case .event(let e):
+                    result.events.append(e)
+                    result.locations.append("element \(first + n)")
+                case .skipped(let type): result.skipped[type, default: 0] += 1
+                }
+            } catch {
+                guard options.skipInvalid else { throw error }
+                result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
+            }
+        }
+        elementIndex += elements.count
+        if let failure = structural {
+            let error = IngestError(file: file, element: elementIndex, offset: base + failure.offset, message: failure.message)
+            guard options.skipInvalid else { throw error }
+            // The rest of the input, as far as one record may go, is the rejected record.
+            while !endOfInput && buffer.count - failure.offset < FeedStream.maximumRecordLength { try fill() }
+            let from = failure.offset - (self.base - base)
+            result.rejected.append(RejectedRecord(error: error, raw: Array(buffer[max(0, from)..<min(buffer.count, max(0, from) + FeedStream.maximumRecordLength)])))
+        }
+        return result
+    }
+}
