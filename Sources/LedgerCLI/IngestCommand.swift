@@ -8,8 +8,10 @@ struct IngestCommand: OutputCommand {
         commandName: "ingest",
         abstract: "Append MTA feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches, bounce messages, Postfix logs).",
         discussion: """
-            Every file is read and checked before anything is appended; then all the files' events are \
-            appended in one atomic batch. A bad record makes the command fail naming the file, the line \
+            Every file is read (in chunks: memory does not grow with the input) and checked before anything \
+            is appended; then all the files' events are appended in one atomic batch — up to 50,000 events; \
+            a larger input is read a second time and appended in batches of 50,000, each atomic (standard \
+            input is kept in a temporary file for that). A bad record makes the command fail naming the file, the line \
             (JSON Lines) or element index (SparkPost) and the field, and nothing is appended — unless \
             --skip-invalid is given: then the good records are appended and the bad ones are reported \
             (and written untouched to --reject-file). Events already recorded are counted as duplicates \
@@ -40,6 +42,8 @@ struct IngestCommand: OutputCommand {
     @Flag(name: .customLong("skip-invalid"), help: "Append the valid records and skip the invalid ones.") var skipInvalid = false
     @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file.")
     var rejectFile: String?
+    @Flag(name: .customLong("dry-run"), help: "Read and check every record, report what would be appended, and append nothing (the database is not opened).")
+    var dryRun = false
 
     func validate() throws {
         guard InputFormat(rawValue: format) != nil else {
@@ -102,13 +106,12 @@ struct IngestCommand: OutputCommand {
         for file in inputs {
             var summary = FileSummary(file: file)
             do {
-                try forEachBatch(file, options: options, spool: spool, copyToSpool: true) { batch in
-                    summary.format = batch.format
+                summary.format = try forEachBatch(file, options: options, spool: spool, copyToSpool: true) { batch in
                     summary.events += batch.events.count
                     summary.rejected += batch.rejected.count
                     for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
                     try rejects?.write(batch.rejected, format: batch.format)
-                    if !overflow {
+                    if !overflow && !dryRun {
                         kept.add(batch, file: summaries.count)
                         if kept.events.count > Self.atomicBatchLimit { overflow = true; kept = Batch() }
                     }
@@ -120,6 +123,14 @@ struct IngestCommand: OutputCommand {
         }
         try rejects?.finish()
 
+        if dryRun {
+            for summary in summaries { out.line(Self.summaryLine(summary)) }
+            let events = summaries.reduce(0) { $0 + $1.events }
+            let skipped = summaries.reduce(0) { $0 + $1.skipped.values.reduce(0, +) }
+            let rejected = summaries.reduce(0) { $0 + $1.rejected }
+            out.line("Checked \(events) event\(events == 1 ? "" : "s"), \(skipped) skipped, \(rejected) rejected; nothing appended (--dry-run).")
+            return
+        }
         let ledger = try database.open()
         var totals = Totals()
         if !overflow {
@@ -128,7 +139,7 @@ struct IngestCommand: OutputCommand {
             // Pass 2: the same records again, appended in batches of atomicBatchLimit events.
             var pending = Batch()
             for (n, file) in inputs.enumerated() {
-                try forEachBatch(file, options: options, spool: spool, copyToSpool: false) { batch in
+                _ = try forEachBatch(file, options: options, spool: spool, copyToSpool: false) { batch in
                     pending.add(batch, file: n)
                     if pending.events.count >= Self.atomicBatchLimit {
                         try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
@@ -143,21 +154,26 @@ struct IngestCommand: OutputCommand {
         var rejectedTotal = 0
         var skippedTotal = 0
         for summary in summaries {
-            let skipped = summary.skipped.values.reduce(0, +)
-            skippedTotal += skipped
+            skippedTotal += summary.skipped.values.reduce(0, +)
             rejectedTotal += summary.rejected
-            var line = "\(summary.file): \(summary.format.rawValue), \(summary.events) event\(summary.events == 1 ? "" : "s")"
-            if skipped > 0 {
-                line += ", \(skipped) skipped (" + summary.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
-            }
-            if summary.rejected > 0 { line += ", \(summary.rejected) rejected" }
-            out.line(line)
+            out.line(Self.summaryLine(summary))
         }
         var text = "Appended \(totals.appended) event\(totals.appended == 1 ? "" : "s")"
         if let first = totals.firstPosition, let last = totals.lastPosition { text += " (positions \(first)–\(last))" }
         text += ", \(totals.duplicates) duplicate\(totals.duplicates == 1 ? "" : "s"), \(skippedTotal) skipped"
         if rejectedTotal > 0 { text += ", \(rejectedTotal) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
         out.line(text + ".")
+    }
+
+    /// `file: format, N events, S skipped (type n, …), R rejected`.
+    static func summaryLine(_ summary: FileSummary) -> String {
+        let skipped = summary.skipped.values.reduce(0, +)
+        var line = "\(summary.file): \(summary.format.rawValue), \(summary.events) event\(summary.events == 1 ? "" : "s")"
+        if skipped > 0 {
+            line += ", \(skipped) skipped (" + summary.skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+        }
+        if summary.rejected > 0 { line += ", \(summary.rejected) rejected" }
+        return line
     }
 
     /// Events on their way to the ledger, with where each came from.
@@ -220,8 +236,9 @@ struct IngestCommand: OutputCommand {
 
     /// Reads one input in batches (standard input is copied to `spool` on the first pass, and read
     /// back from it on the second).
+    /// - Returns: the format read.
     private func forEachBatch(_ file: String, options: IngestOptions, spool: Spool?, copyToSpool: Bool,
-                              _ body: (ParsedInput) throws -> Void) throws {
+                              _ body: (ParsedInput) throws -> Void) throws -> InputFormat {
         let fd: Int32
         if file == "-" {
             fd = copyToSpool ? 0 : open(spool?.path ?? "", O_RDONLY)
@@ -238,6 +255,7 @@ struct IngestCommand: OutputCommand {
         }
         var stream = FeedStream.reading(fd: fd, file: file, options: options, copy: copy)
         while let batch = try stream.next() { try body(batch) }
+        return stream.detectedFormat ?? .jsonl
     }
 
     /// Says which file and record a ledger error is about.

@@ -135,6 +135,9 @@ struct JSONScanner {
                 return (out, nil, Failure(message: "malformed JSON: expected ',' or ']' after an element", offset: j))
             }
             j = skipWhitespace(j + 1)
+            if j < bytes.count, bytes[j] == JSONScanner.closeBracket {
+                return (out, nil, Failure(message: "malformed JSON: trailing comma before ']' (RFC 8259 §5)", offset: j))
+            }
         }
     }
 

@@ -35,6 +35,7 @@ public struct FeedStream {
 
     private let file: String
     private let options: IngestOptions
+    private let chunkSize: Int
     private let source: (Int) throws(IngestError) -> [UInt8]
 
     private var buffer: [UInt8] = []
@@ -64,9 +65,12 @@ public struct FeedStream {
     ///     SparkPost delivery key, whether to skip bad records.
     ///   - source: returns up to the given number of the stream's next bytes; an empty array at the end.
     ///     Its errors are passed on.
-    public init(file: String, options: IngestOptions, source: @escaping (Int) throws(IngestError) -> [UInt8]) {
+    ///   - chunkSize: bytes asked of `source` at a time (``chunkSize`` by default; small in tests).
+    public init(file: String, options: IngestOptions, chunkSize: Int = FeedStream.chunkSize,
+                source: @escaping (Int) throws(IngestError) -> [UInt8]) {
         self.file = file
         self.options = options
+        self.chunkSize = max(1, chunkSize)
         self.source = source
     }
 
@@ -109,7 +113,7 @@ public struct FeedStream {
             base += position
             position = 0
         }
-        let more = try source(FeedStream.chunkSize)
+        let more = try source(chunkSize)
         if more.isEmpty { endOfInput = true } else { buffer.append(contentsOf: more) }
     }
 

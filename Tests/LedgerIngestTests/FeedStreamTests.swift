@@ -1,0 +1,102 @@
+import DeliveryLedger
+import Foundation
+import Testing
+@testable import LedgerIngest
+
+/// Reading in chunks gives what reading the whole input gives: the same events (raw bytes included),
+/// skipped counts, rejected records and first error — whatever the chunk size.
+@Suite("FeedStream")
+struct FeedStreamTests {
+    /// All batches of a stream over `bytes` served `chunk` bytes at a time, merged.
+    static func stream(_ bytes: [UInt8], chunk: Int, options: IngestOptions = IngestOptions()) throws(IngestError) -> ParsedInput {
+        var offset = 0
+        var reader = FeedStream(file: "f", options: options, chunkSize: chunk) { (n: Int) throws(IngestError) -> [UInt8] in
+            let end = min(bytes.count, offset + n)
+            defer { offset = end }
+            return Array(bytes[offset..<end])
+        }
+        var merged = ParsedInput(format: .jsonl)
+        while let batch = try reader.next() {
+            merged.events += batch.events
+            merged.locations += batch.locations
+            merged.rejected += batch.rejected
+            for (k, v) in batch.skipped { merged.skipped[k, default: 0] += v }
+        }
+        merged.format = reader.detectedFormat ?? .jsonl
+        return merged
+    }
+
+    static func same(_ a: ParsedInput, _ b: ParsedInput) -> Bool {
+        a.format == b.format && a.events == b.events && a.locations == b.locations && a.skipped == b.skipped && a.rejected == b.rejected
+    }
+
+    static let corpusFiles = [
+        "sparkpost/gosparkpost/webhook-batch-sample-events.json", "sparkpost/java-sparkpost/webhook-batch-captured-2017.json",
+        "sparkpost/official-docs/webhook-events-samples-api.json", "sparkpost/anymail/bounce_event.json",
+    ]
+
+    @Test("corpus files: chunks of 1, 7, 64 bytes and 4 MiB give the whole read's result", arguments: corpusFiles)
+    func corpus(_ path: String) throws {
+        let bytes = try Corpus.bytes(path)
+        let whole = try FeedReader.read(bytes, file: "f", options: IngestOptions())
+        #expect(!whole.events.isEmpty || !whole.skipped.isEmpty)
+        for chunk in [1, 7, 64, FeedStream.chunkSize] {
+            #expect(Self.same(try Self.stream(bytes, chunk: chunk), whole), "\(path) in chunks of \(chunk)")
+        }
+    }
+
+    @Test("good and bad records, both formats: same events, rejects and first error in chunks")
+    func goodAndBad() throws {
+        let good = #"{"msys":{"message_event":{"type":"delivery","event_id":"E","campaign_id":"C","rcpt_to":"a@b.example","timestamp":"1454442600"}}}"#
+        let bad = #"{"msys":{"message_event":{"type":"delivery","event_id":"F","campaign_id":"C","rcpt_to":"a@b.example","timestamp":"1454442600",}}}"#
+        let line = #"{"id":"r1","kind":"relay","delivery":"d","recipient":"a@b.example","occurredAt":1}"#
+        let inputs: [String] = [
+            "[" + good + ",\n" + bad + ", " + good.replacingOccurrences(of: "\"E\"", with: "\"G\"") + "]",
+            "[" + good + "," + good + ",]",
+            "[" + good + "] x",
+            "[" + good + ", " + String(good.prefix(40)),
+            line + "\n" + line.replacingOccurrences(of: "}", with: ",}") + "\r\n\n" + line.replacingOccurrences(of: "r1", with: "r2"),
+            line + "\n" + line.replacingOccurrences(of: "r1", with: "r\\ud800"),
+            "[]", "", "  \n",
+        ]
+        for text in inputs {
+            let bytes = Array(text.utf8)
+            for skip in [false, true] {
+                let options = IngestOptions(skipInvalid: skip)
+                let whole = Result { () throws(IngestError) in try FeedReader.read(bytes, file: "f", options: options) }
+                for chunk in [1, 5, 33] {
+                    let streamed = Result { () throws(IngestError) in try Self.stream(bytes, chunk: chunk, options: options) }
+                    switch (whole, streamed) {
+                    case let (.success(a), .success(b)): #expect(Self.same(a, b), "\(text) chunk \(chunk) skip \(skip)")
+                    case let (.failure(a), .failure(b)): #expect(a == b, "\(text) chunk \(chunk)")
+                    default: Issue.record("\(text) chunk \(chunk) skip \(skip): \(whole) vs \(streamed)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("input that is not JSON fails after a bounded look; an endless line or element is refused at 1 MiB")
+    func boundedLook() {
+        var served = 0
+        func zeros(_ options: IngestOptions) -> IngestError? {
+            served = 0
+            var reader = FeedStream(file: "-", options: options, chunkSize: 1 << 16) { (n: Int) throws(IngestError) -> [UInt8] in
+                served += n
+                return [UInt8](repeating: 0, count: n)
+            }
+            do { while try reader.next() != nil {}; return nil } catch { return error }
+        }
+        #expect(zeros(IngestOptions())?.message == "cannot tell the format; use --format")
+        #expect(served <= 2 << 20)
+        #expect(zeros(IngestOptions(format: .jsonl))?.message.hasPrefix("longer than 1 MiB") == true)
+        #expect(served <= 3 << 20)
+        var spaces = 0
+        var reader = FeedStream(file: "-", options: IngestOptions(format: .sparkpost), chunkSize: 1 << 16) { (n: Int) throws(IngestError) -> [UInt8] in
+            spaces += 1
+            return spaces == 1 ? Array("[{\"a\":\"".utf8) : [UInt8](repeating: 0x61, count: n)
+        }
+        #expect(throws: IngestError.self) { while try reader.next() != nil {} }
+        #expect(spaces * (1 << 16) <= 3 << 20)
+    }
+}
