@@ -1,7 +1,8 @@
 import LMDBKit
 
-/// Folds new log records into the persisted projection (per-message state, per-delivery
-/// counters) inside a write transaction, then writes what changed with the checkpoint.
+/// Folds new log records into the projection (per-message state, per-delivery counters,
+/// valid-time steps): reads what it needs from a ``ProjectionReader`` (persisted tables + tail)
+/// and gives what changed as a ``Tail`` delta (``finish(into:)``), written at the next checkpoint.
 struct Projector {
     /// A message stream the batch touched, at its slot (the caller's dense index of the streams of
     /// one batch: no per-event dictionary).
@@ -76,15 +77,15 @@ struct Projector {
     /// events must have been given them first (``prime(slot:stream:delivery:before:_:_:)``: the
     /// caller walks the chain once, for its ids too); an unprimed stream is new.
     mutating func apply(_ item: ValidTime.Item, slot: Int, stream: UInt32, delivery: UInt32,
-                        _ txn: borrowing Transaction, _ tables: Tables) throws {
+                        _ txn: borrowing Transaction, _ reader: ProjectionReader) throws {
         if slot >= entries.count || entries[slot].stream == 0 {
-            try create(slot: slot, stream: stream, delivery: delivery, before: [], txn, tables)
+            try create(slot: slot, stream: stream, delivery: delivery, before: [], txn, reader)
         }
         let ci = entries[slot].counters
         var state: MessageState
         if let loaded = entries[slot].state {
             state = loaded
-        } else if let stored = try tables.messageState(stream, txn) {
+        } else if let stored = try reader.messageState(stream, txn) {
             state = stored
         } else {
             state = MessageState()
@@ -99,7 +100,7 @@ struct Projector {
     }
 
     private mutating func create(slot: Int, stream: UInt32, delivery: UInt32, before: [ValidTime.Item],
-                                 _ txn: borrowing Transaction, _ tables: Tables) throws {
+                                 _ txn: borrowing Transaction, _ reader: ProjectionReader) throws {
         if slot >= entries.count {
             entries += repeatElement(Entry(stream: 0, delivery: 0, counters: 0, state: nil, before: []), count: slot + 1 - entries.count)
         }
@@ -108,7 +109,7 @@ struct Projector {
             ci = i
         } else {
             ci = counterValues.count
-            counterValues.append((delivery, try loadCounters(delivery, txn, tables)))
+            counterValues.append((delivery, try reader.counters(delivery, txn)))
             counterIndex[delivery] = ci
         }
         entries[slot] = Entry(stream: stream, delivery: delivery, counters: ci, state: nil, before: before)
@@ -144,27 +145,19 @@ struct Projector {
     /// Gives the events a stream had before this projector saw it (the caller walked its chain),
     /// sparing the projector its own walk; `slot` is the caller's index for the stream.
     mutating func prime(slot: Int, stream: UInt32, delivery: UInt32, before: [ValidTime.Item],
-                        _ txn: borrowing Transaction, _ tables: Tables) throws {
+                        _ txn: borrowing Transaction, _ reader: ProjectionReader) throws {
         if slot < entries.count, entries[slot].stream != 0 { return }
-        try create(slot: slot, stream: stream, delivery: delivery, before: before, txn, tables)
+        try create(slot: slot, stream: stream, delivery: delivery, before: before, txn, reader)
     }
 
-    private func loadCounters(_ delivery: UInt32, _ txn: borrowing Transaction, _ tables: Tables) throws -> DeliveryCounters {
-        try txn.withValue(tables.deliveryCounters, key: Key.u32(delivery)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
-    }
-
-    /// Writes the changed states, counters and valid-time steps, and sets the checkpoint to
-    /// `checkpoint`. The projector is empty afterwards.
-    mutating func write(_ txn: borrowing Transaction, _ tables: Tables, checkpoint: UInt64) throws {
-        touched.sort { entries[$0].stream < entries[$1].stream }
-        try tables.writeMessageStates(touched.lazy.compactMap { [entries] slot in entries[slot].state.map { (entries[slot].stream, $0) } }, txn)
-        for (delivery, c) in counterValues {
-            try txn.put(tables.deliveryCounters, key: Key.u32(delivery), value: c.bytes)
+    /// Gives the changed states, counters and valid-time steps to `delta` (the append's changes
+    /// of the tail). The projector is empty afterwards.
+    mutating func finish(into delta: inout Tail) {
+        for slot in touched {
+            if let state = entries[slot].state { delta.states[entries[slot].stream] = state }
         }
-        try writeSteps(txn, tables)
-        try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(checkpoint))
-        try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
-        try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
+        for (delivery, c) in counterValues { delta.counters[delivery] = c }
+        addSteps(into: &delta)
         entries = []
         touched = []
         counterIndex = [:]
@@ -172,15 +165,11 @@ struct Projector {
     }
 
     /// For each touched stream and each transaction (run of equal `recordedAt`) among its new events:
-    /// the steps it adds, tagged with its last position, and their sums into the minute buckets.
-    private func writeSteps(_ txn: borrowing Transaction, _ tables: Tables) throws {
-        struct BucketKey: Hashable, Comparable {
-            var delivery: UInt32, bucket: Int64
-            static func < (a: BucketKey, b: BucketKey) -> Bool { (a.delivery, a.bucket) < (b.delivery, b.bucket) }
-        }
-        var buckets: [BucketKey: ValidTime.Vector] = [:]
-        for slot in touched {  // sorted by stream in write(_:_:checkpoint:)
+    /// the steps it adds, tagged with its last position (``ValidTime``).
+    private func addSteps(into delta: inout Tail) {
+        for slot in touched {
             let h = entries[slot]
+            guard !h.added.isEmpty else { continue }
             var history = ValidTime.History(h.before)
             var start = 0
             while start < h.added.count {
@@ -188,21 +177,8 @@ struct Projector {
                 while end < h.added.count, h.added[end].recordedAt == h.added[start].recordedAt { end += 1 }
                 let group = Array(h.added[start..<end])
                 let tag = group.map(\.mark.position).max()!
-                for step in history.add(group) {
-                    try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: h.delivery, at: step.at, tag: tag), value: step.change.bytes)
-                    buckets[BucketKey(delivery: h.delivery, bucket: ValidTime.bucket(step.at)), default: ValidTime.Vector()].add(step.change)
-                }
+                delta.addSteps(history.add(group), delivery: h.delivery, tag: tag)
                 start = end
-            }
-        }
-        for (b, change) in buckets.sorted(by: { $0.key < $1.key }) {
-            let key = ValidTime.bucketKey(delivery: b.delivery, bucket: b.bucket)
-            var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
-            sum.add(change)
-            if sum.isZero {
-                _ = try txn.delete(tables.validBuckets, key: key)
-            } else {
-                try txn.put(tables.validBuckets, key: key, value: sum.bytes)
             }
         }
     }

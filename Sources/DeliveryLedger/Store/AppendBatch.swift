@@ -1,24 +1,30 @@
 import LMDBKit
 
-/// The work of one atomic append, inside one write transaction.
+/// The work of one atomic append, inside one write transaction: the records and their hash-chain
+/// entries are written (`MDB_APPEND`), duplicate receipts noted; what the projection makes of the
+/// new records is computed on top of the tail (``ProjectionReader``) and kept as a ``Tail`` delta
+/// (``delta``), merged into the ledger's tail once the transaction has committed.
 ///
-/// Per stream the batch touches, one slot: its ``StreamInfo`` (written back once, in ``finish(_:)``)
-/// and the ids of its events, read by one walk of its chain at the first touch — the same walk gives
-/// the projection the stream's earlier events (``Projector/prime(stream:delivery:before:)``).
+/// Per stream the batch touches, one slot: its ``StreamInfo`` and the ids of its events, read by one
+/// walk of its chain at the first touch — the same walk gives the projection the stream's earlier
+/// events (``Projector/prime(slot:stream:delivery:before:_:_:)``).
+///
+/// The same fold serves records appended by another process (``fold(position:record:_:)``): a
+/// reader, or a writer whose tail is behind the log, folds them exactly as their appender did.
 struct AppendBatch {
     let tables: Tables
+    let reader: ProjectionReader
     /// The input batch (events are referred to by index, never copied).
     private let events: [Event]
     private var next: UInt64
     private let recordedAt: Instant
-    private var nextDelivery: UInt32
-    private var nextStream: UInt32
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
     private var deliveryOrdinals: [ByteKey: UInt32] = [:]
     private var lastDelivery: (id: String, ordinal: UInt32)?
     /// One buffer for the records this batch encodes.
     private var recordBuffer = ByteWriter(capacity: 4096)
     private var slotOfStream: [StreamKey: Int] = [:]
+    private var slotOfOrdinal: [UInt32: Int] = [:]
     private var slots: [(info: StreamInfo, ids: IdSet)] = []
     /// The first position this batch appends; `pending[p - firstPosition]` is the input index of
     /// the event appended at `p`.
@@ -33,12 +39,16 @@ struct AppendBatch {
     /// Events of this batch that were already recorded: (delivery, original position) → times.
     private var receipts: [DuplicateReceipt: UInt64] = [:]
     private struct DuplicateReceipt: Hashable { var delivery: UInt32, original: UInt64 }
+    /// The changes of the tail (``finish(_:)`` completes it).
+    private(set) var delta: Tail
 
-    init(_ txn: borrowing Transaction, tables: Tables, events: [Event], now: Instant, rules: TextQualifier) throws {
-        self.tables = tables
+    init(_ txn: borrowing Transaction, reader: ProjectionReader, events: [Event], now: Instant, rules: TextQualifier) throws {
+        self.tables = reader.tables
+        self.reader = reader
         self.events = events
         self.rules = rules
         self.projector = Projector(rules: rules)
+        self.delta = reader.tail.emptyDelta
         positions.reserveCapacity(events.count)
         slotOfStream.reserveCapacity(events.count)
         slots.reserveCapacity(events.count)
@@ -50,6 +60,9 @@ struct AppendBatch {
                 header = try last.value.withUnsafeBytes { try RecordCodec.header($0) }
             } catch let error as CorruptRecordError {
                 throw LedgerError.corrupt(position: position, what: error.what)
+            }
+            guard position == reader.tail.last else {
+                throw LedgerError.corrupt(position: position, what: "the projection's tail ends at \(reader.tail.last), the log at \(position)")
             }
             next = position + 1
             recordedAt = max(now, header.recordedAt)
@@ -63,8 +76,22 @@ struct AppendBatch {
             chainHead = HashChain.genesis
         }
         firstPosition = next
-        nextDelivery = (try txn.last(tables.deliveryNames).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
-        nextStream = (try txn.last(tables.streams).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
+    }
+
+    /// A fold of records already in the log (appended by another process, or before a crash), on
+    /// top of `reader`'s tail: call ``fold(position:record:_:)`` for each in position order, then
+    /// ``finish(_:)``.
+    init(folding reader: ProjectionReader, rules: TextQualifier) {
+        self.tables = reader.tables
+        self.reader = reader
+        self.events = []
+        self.rules = rules
+        self.projector = Projector(rules: rules)
+        self.delta = reader.tail.emptyDelta
+        next = reader.tail.last + 1
+        recordedAt = Instant(millisecondsSinceEpoch: 0)
+        chainHead = []
+        firstPosition = next
     }
 
     var result: AppendResult {
@@ -101,7 +128,48 @@ struct AppendBatch {
         positions.append(position)
         if events[index].kind.isMessageEvent {
             let item = Projector.item(events[index], position: position, recordedAt: recordedAt, rules: rules)
-            try projector.apply(item, slot: slot, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, tables)
+            try projector.apply(item, slot: slot, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, reader)
+        }
+    }
+
+    /// Folds the record at `position` (the next one after the tail and what this fold saw).
+    mutating func fold(position: UInt64, record: UnsafeRawBufferPointer, _ txn: borrowing Transaction) throws {
+        guard position == next else { throw LedgerError.corrupt(position: position, what: "the log has a gap before this record") }
+        let view: RecordCodec.FoldView
+        do { view = try RecordCodec.foldView(record) } catch {
+            throw LedgerError.corrupt(position: position, what: error.what)
+        }
+        let slot: Int
+        if let s = slotOfOrdinal[view.stream] {
+            slot = s
+        } else if view.previous == 0 {
+            // The stream's first record names it (delivery, recipient).
+            let decoded: RecordCodec.Decoded
+            do { decoded = try RecordCodec.decode(record) } catch {
+                throw LedgerError.corrupt(position: position, what: error.what)
+            }
+            guard decoded.definesStream else { throw LedgerError.corrupt(position: position, what: "the first record of stream \(view.stream) does not name it") }
+            let delivery = try deliveryOrdinal(decoded.event.delivery, txn)
+            let indexKey = Tables.streamIndexKey(delivery: delivery, recipient: decoded.event.recipient)
+            delta.newStreams[ByteKey(indexKey)] = view.stream
+            delta.nextStream = max(delta.nextStream, view.stream + 1)
+            slot = newSlot(StreamInfo(ordinal: view.stream, deliveryOrdinal: delivery, recipient: decoded.event.recipient, head: 0, count: 0), ids: IdSet())
+        } else {
+            guard let info = try reader.streamInfo(view.stream, txn) else {
+                throw LedgerError.corrupt(position: position, what: "stream \(view.stream) is not in the streams table")
+            }
+            slot = try existingSlot(info, txn)
+        }
+        guard slots[slot].info.head == view.previous else {
+            throw LedgerError.corrupt(position: position, what: "links to \(view.previous) as the previous record of its stream; the stream's head is \(slots[slot].info.head)")
+        }
+        let info = slots[slot].info
+        slots[slot].info.head = position
+        slots[slot].info.count += 1
+        next += 1
+        if view.kind.isMessageEvent, !info.recipient.isEmpty {
+            let item = try Projector.item(view, position: position, record: record, rules: rules)
+            try projector.apply(item, slot: slot, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, reader)
         }
     }
 
@@ -150,31 +218,41 @@ struct AppendBatch {
     private mutating func slot(for key: StreamKey, _ txn: borrowing Transaction) throws -> Int {
         if let slot = slotOfStream[key] { return slot }
         let delivery = try deliveryOrdinal(key.delivery, txn)
-        let indexKey = Tables.streamIndexKey(delivery: delivery, recipient: key.recipient)
-        let info: StreamInfo
-        var ids = IdSet()
-        if let ordinal = try txn.withValue(tables.streamIndex, key: indexKey, { Key.readU32($0) }) {
-            guard let stored = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+        let slot: Int
+        if let ordinal = try reader.streamOrdinal(delivery: delivery, recipient: key.recipient, txn) {
+            guard let stored = try reader.streamInfo(ordinal, txn) else {
                 throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
             }
-            info = stored
-            var before: [ValidTime.Item] = []
-            let isMessage = !key.recipient.isEmpty
-            try Projector.walk(from: info.head, txn, tables) { position, view, record in
-                ids.insert(hash: IdSet.hash(UnsafeRawBufferPointer(rebasing: record[view.id])), position)
-                if isMessage, view.kind.isMessageEvent {
-                    before.append(try Projector.item(view, position: position, record: record, rules: rules))
-                }
-            }
-            if isMessage { try projector.prime(slot: slots.count, stream: ordinal, delivery: delivery, before: before, txn, tables) }
+            slot = try existingSlot(stored, txn)
         } else {
-            let ordinal = nextStream
-            nextStream += 1
-            try txn.put(tables.streamIndex, key: indexKey, value: Key.u32(ordinal), mode: .insertOnly)
-            info = StreamInfo(ordinal: ordinal, deliveryOrdinal: delivery, recipient: key.recipient, head: 0, count: 0)
+            let ordinal = delta.nextStream
+            delta.nextStream += 1
+            delta.newStreams[ByteKey(Tables.streamIndexKey(delivery: delivery, recipient: key.recipient))] = ordinal
+            slot = newSlot(StreamInfo(ordinal: ordinal, deliveryOrdinal: delivery, recipient: key.recipient, head: 0, count: 0), ids: IdSet())
         }
+        slotOfStream[key] = slot
+        return slot
+    }
+
+    /// A slot for a stream recorded before this batch: one walk of its chain gives its ids and, for a
+    /// message, the projection its earlier events.
+    private mutating func existingSlot(_ info: StreamInfo, _ txn: borrowing Transaction) throws -> Int {
+        var ids = IdSet()
+        var before: [ValidTime.Item] = []
+        let isMessage = !info.recipient.isEmpty
+        try Projector.walk(from: info.head, txn, tables) { position, view, record in
+            ids.insert(hash: IdSet.hash(UnsafeRawBufferPointer(rebasing: record[view.id])), position)
+            if isMessage, view.kind.isMessageEvent {
+                before.append(try Projector.item(view, position: position, record: record, rules: rules))
+            }
+        }
+        if isMessage { try projector.prime(slot: slots.count, stream: info.ordinal, delivery: info.deliveryOrdinal, before: before, txn, reader) }
+        return newSlot(info, ids: ids)
+    }
+
+    private mutating func newSlot(_ info: StreamInfo, ids: IdSet) -> Int {
         slots.append((info, ids))
-        slotOfStream[key] = slots.count - 1
+        slotOfOrdinal[info.ordinal] = slots.count - 1
         return slots.count - 1
     }
 
@@ -184,21 +262,23 @@ struct AppendBatch {
         let key = Array(delivery.utf8)
         if let d = deliveryOrdinals[ByteKey(key)] { lastDelivery = (delivery, d); return d }
         let ordinal: UInt32
-        if let stored = try txn.withValue(tables.deliveries, key: key, { Key.readU32($0) }) {
+        if let stored = try reader.deliveryOrdinal(key, txn) {
             ordinal = stored
         } else {
-            ordinal = nextDelivery
-            nextDelivery += 1
-            try txn.put(tables.deliveries, key: key, value: Key.u32(ordinal), mode: .insertOnly)
-            try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: key, mode: .append)
+            // New deliveries get the next ordinal in the order of their first record, so that a
+            // fold of the same records by another process gives the same ordinals.
+            ordinal = delta.nextDelivery
+            delta.nextDelivery += 1
+            delta.deliveryOrdinals[ByteKey(key)] = ordinal
+            delta.deliveryNames[ordinal] = key
         }
         deliveryOrdinals[ByteKey(key)] = ordinal
         lastDelivery = (delivery, ordinal)
         return ordinal
     }
 
-    /// Writes the touched streams and the projection with its checkpoint.
-    mutating func finish(_ txn: borrowing Transaction) throws {
+    /// Writes the duplicate receipts and completes ``delta``: the touched streams and the projection.
+    mutating func finish(_ txn: borrowing Transaction, startedAt: Double) throws {
         for (r, times) in receipts.sorted(by: { ($0.key.delivery, $0.key.original) < ($1.key.delivery, $1.key.original) }) {
             var key = ByteWriter(capacity: 20)
             key.u32be(r.delivery); key.u64be(r.original); key.u64be(UInt64(bitPattern: recordedAt.millisecondsSinceEpoch))
@@ -207,10 +287,12 @@ struct AppendBatch {
             value.varint(before + times)
             try txn.put(tables.duplicates, key: key.bytes, value: value.bytes)
         }
-        for info in slots.map(\.info).sorted(by: { $0.ordinal < $1.ordinal }) where info.count > 0 {
-            try txn.put(tables.streams, key: Key.u32(info.ordinal), value: info.bytes)
+        for (info, _) in slots where info.count > 0 && info.head >= firstPosition {
+            delta.streams[info.ordinal] = info
         }
-        try projector.write(txn, tables, checkpoint: next - 1)
+        projector.finish(into: &delta)
+        delta.last = next - 1
+        if !delta.isEmpty { delta.startedAt = startedAt }
     }
 }
 

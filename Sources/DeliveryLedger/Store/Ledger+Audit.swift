@@ -80,8 +80,8 @@ extension Ledger {
     /// The receipts of events of `delivery` received again, in order of the recorded event.
     private func duplicatesReceived(delivery: String) throws(LedgerError) -> [AuditFinding] {
         try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return [] }
                 var receipts: [(original: UInt64, at: Instant, times: UInt64)] = []
                 try txn.scan(tables.duplicates, from: Key.u32(d)) { k, v in
                     guard k.count == 20, Key.readU32(k) == d else { return false }
@@ -96,7 +96,7 @@ extension Ledger {
                     let stream = try txn.withValue(tables.log, key: Key.u64(receipt.original)) { try RecordCodec.header($0).stream }
                     guard let stream else { throw LedgerError.corrupt(position: receipt.original, what: "a duplicate receipt names a missing record") }
                     if recipientOf[stream] == nil {
-                        recipientOf[stream] = try txn.withValue(tables.streams, key: Key.u32(stream)) { try StreamInfo(ordinal: stream, bytes: $0).recipient } ?? ""
+                        recipientOf[stream] = try view.streamInfo(stream, txn)?.recipient ?? ""
                     }
                     return AuditFinding(kind: .duplicateReceived, recipient: recipientOf[stream]!, position: receipt.original,
                                         detail: "received again \(receipt.times == 1 ? "once" : "\(receipt.times) times") at \(receipt.at.rfc3339) (no-op)")

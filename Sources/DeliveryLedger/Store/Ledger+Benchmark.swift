@@ -34,7 +34,7 @@ extension Ledger {
     /// `body` returns false to stop.
     @_spi(Benchmark) public func forEachStoredRecord(_ body: (StoredRecord) throws -> Bool) throws(LedgerError) {
         try run {
-            try environment.read { txn in
+            try withView { txn, view in
                 var infos: [UInt32: StreamInfo] = [:]
                 var names: [UInt32: String] = [0: ""]
                 try txn.scan(tables.log) { k, v in
@@ -42,16 +42,14 @@ extension Ledger {
                     let decoded = try RecordCodec.decode(v)
                     let ordinal = decoded.header.stream
                     if infos[ordinal] == nil {
-                        guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+                        guard let info = try view.streamInfo(ordinal, txn) else {
                             throw LedgerError.corrupt(position: position, what: "stream \(ordinal) is not in the streams table")
                         }
                         infos[ordinal] = info
                     }
                     let info = infos[ordinal]!
                     if names[info.deliveryOrdinal] == nil {
-                        names[info.deliveryOrdinal] = try txn.withValue(tables.deliveryNames, key: Key.u32(info.deliveryOrdinal)) {
-                            String(decoding: $0, as: UTF8.self)
-                        } ?? ""
+                        names[info.deliveryOrdinal] = try view.deliveryName(info.deliveryOrdinal, txn) ?? ""
                     }
                     guard let go = try txn.withValue(tables.hashes, key: Key.u64(position), { hash in
                         try body(StoredRecord(

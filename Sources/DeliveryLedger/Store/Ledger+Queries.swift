@@ -3,7 +3,7 @@ import LMDBKit
 extension Ledger {
     /// The basis of the current state: last position and its transaction time.
     public func basis() throws(LedgerError) -> Basis {
-        try run { try environment.read { txn in try basis(txn) } }
+        try run { try withView { txn, _ in try basis(txn) } }
     }
 
     func basis(_ txn: borrowing Transaction) throws -> Basis {
@@ -16,14 +16,7 @@ extension Ledger {
     /// The delivery ids the ledger knows, in the order they were first recorded.
     public func deliveries() throws(LedgerError) -> [String] {
         try run {
-            try environment.read { txn in
-                var result: [String] = []
-                try txn.scan(tables.deliveryNames) { _, v in
-                    result.append(String(decoding: v, as: UTF8.self))
-                    return true
-                }
-                return result
-            }
+            try withView { txn, view in try view.deliveryNames(txn).map(\.name) }
         }
     }
 
@@ -31,16 +24,8 @@ extension Ledger {
     public func deliveries(containing recipient: String) throws(LedgerError) -> [String] {
         guard let address = Address.normalize(recipient) else { return [] }
         return try run {
-            try environment.read { txn in
-                var result: [String] = []
-                try txn.scan(tables.deliveryNames) { k, v in
-                    let key = Tables.streamIndexKey(delivery: Key.readU32(k), recipient: address)
-                    if try txn.withValue(tables.streamIndex, key: key, { _ in true }) != nil {
-                        result.append(String(decoding: v, as: UTF8.self))
-                    }
-                    return true
-                }
-                return result
+            try withView { txn, view in
+                try view.deliveryNames(txn).filter { d in try view.streamOrdinal(delivery: d.ordinal, recipient: address, txn) != nil }.map(\.name)
             }
         }
     }
@@ -48,33 +33,11 @@ extension Ledger {
     /// The recipients of a delivery that have at least one event, in byte order.
     public func recipients(delivery: String) throws(LedgerError) -> [String] {
         try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
-                return try streams(ofDelivery: d, txn).compactMap { $0.recipient.isEmpty ? nil : $0.recipient }
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return [] }
+                return try view.streams(ofDelivery: d, txn).compactMap { $0.recipient.isEmpty ? nil : $0.recipient }
             }
         }
-    }
-
-    /// The streams of a delivery, in byte order of recipient: its own stream (recipient empty) first,
-    /// then one per message — a key range of the message index, no log scan.
-    func streams(ofDelivery d: UInt32, _ txn: borrowing Transaction) throws -> [(ordinal: UInt32, recipient: String)] {
-        var result: [(ordinal: UInt32, recipient: String)] = []
-        try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
-            guard k.count >= 4, Key.readU32(k) == d else { return false }
-            result.append((Key.readU32(v), String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)))
-            return true
-        }
-        return result
-    }
-
-    func deliveryOrdinal(_ delivery: String, _ txn: borrowing Transaction) throws -> UInt32? {
-        try txn.withValue(tables.deliveries, key: Array(delivery.utf8)) { Key.readU32($0) }
-    }
-
-    func streamInfo(delivery: UInt32, recipient: String, _ txn: borrowing Transaction) throws -> StreamInfo? {
-        guard let ordinal = try txn.withValue(tables.streamIndex, key: Tables.streamIndexKey(delivery: delivery, recipient: recipient), { Key.readU32($0) })
-        else { return nil }
-        return try txn.withValue(tables.streams, key: Key.u32(ordinal)) { try StreamInfo(ordinal: ordinal, bytes: $0) }
     }
 
     /// A stream's events, following its chain from the head, returned in log order.
@@ -100,8 +63,8 @@ extension Ledger {
     public func events(delivery: String, recipient: String) throws(LedgerError) -> [RecordedEvent] {
         let address = recipient.isEmpty ? "" : (Address.normalize(recipient) ?? recipient)
         return try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return [] }
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: address, txn) else { return [] }
                 return try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn)
             }
         }
@@ -110,11 +73,11 @@ extension Ledger {
     /// What the delivery's `delivery` events declared: for each field, the value of the latest
     /// event (by `occurredAt`, ties by position) that set it.
     public func declaration(delivery: String) throws(LedgerError) -> DeliveryDeclaration {
-        try run { try environment.read { txn in try declaration(delivery: delivery, txn) } }
+        try run { try withView { txn, view in try declaration(delivery: delivery, txn, view) } }
     }
 
-    func declaration(delivery: String, _ txn: borrowing Transaction) throws -> DeliveryDeclaration {
-        guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: "", txn) else {
+    func declaration(delivery: String, _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> DeliveryDeclaration {
+        guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: "", txn) else {
             return DeliveryDeclaration()
         }
         let events = try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn)
@@ -132,10 +95,10 @@ extension Ledger {
     /// Reads the persisted counters: O(1) in the size of the delivery.
     public func kpis(delivery: String, semantics: Semantics) throws(LedgerError) -> DeliveryKPIs? {
         try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn) else { return nil }
-                let counters = try txn.withValue(tables.deliveryCounters, key: Key.u32(d)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
-                let declared = try declaration(delivery: delivery, txn)
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
+                let counters = try view.counters(d, txn)
+                let declared = try declaration(delivery: delivery, txn, view)
                 return DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: declared.toDeliver)
             }
         }
@@ -148,9 +111,9 @@ extension Ledger {
     public func status(delivery: String, recipient: String, includeEvents: Bool = true) throws(LedgerError) -> MessageStatusReport? {
         guard let address = Address.normalize(recipient) else { return nil }
         return try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return nil }
-                let state = try tables.messageState(info.ordinal, txn) ?? MessageState()
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: address, txn) else { return nil }
+                let state = try view.messageState(info.ordinal, txn) ?? MessageState()
                 let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn) : []
                 return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
                                            efs: state.view(.efs), events: events, basis: try basis(txn))
@@ -161,8 +124,8 @@ extension Ledger {
     /// The `efsFlag` events, in log order.
     public func efsFlagHistory() throws(LedgerError) -> [RecordedEvent] {
         try run {
-            try environment.read { txn in
-                guard let info = try streamInfo(delivery: 0, recipient: "", txn) else { return [] }
+            try withView { txn, view in
+                guard let info = try view.streamInfo(delivery: 0, recipient: "", txn) else { return [] }
                 return try chain(info, key: StreamKey(delivery: "", recipient: ""), txn)
             }
         }
@@ -185,7 +148,7 @@ extension Ledger {
     /// audits, verification and tests). `body` returns `false` to stop.
     public func forEachEvent(from position: UInt64 = 1, _ body: (RecordedEvent) throws -> Bool) throws {
         try run {
-            try environment.read { txn in
+            try withView { txn, view in
                 var keys: [UInt32: StreamKey] = [:]
                 var deliveryNames: [UInt32: String] = [0: ""]
                 try txn.scan(tables.log, from: Key.u64(position)) { k, v in
@@ -197,13 +160,11 @@ extension Ledger {
                     if decoded.definesStream {
                         keys[ordinal] = StreamKey(delivery: e.delivery, recipient: e.recipient)
                     } else if keys[ordinal] == nil {
-                        guard let info = try txn.withValue(tables.streams, key: Key.u32(ordinal), { try StreamInfo(ordinal: ordinal, bytes: $0) }) else {
+                        guard let info = try view.streamInfo(ordinal, txn) else {
                             throw LedgerError.corrupt(position: p, what: "stream \(ordinal) is not in the streams table")
                         }
                         if deliveryNames[info.deliveryOrdinal] == nil {
-                            deliveryNames[info.deliveryOrdinal] = try txn.withValue(tables.deliveryNames, key: Key.u32(info.deliveryOrdinal)) {
-                                String(decoding: $0, as: UTF8.self)
-                            } ?? ""
+                            deliveryNames[info.deliveryOrdinal] = try view.deliveryName(info.deliveryOrdinal, txn) ?? ""
                         }
                         keys[ordinal] = StreamKey(delivery: deliveryNames[info.deliveryOrdinal]!, recipient: info.recipient)
                     }

@@ -40,11 +40,11 @@ extension Ledger {
         for delivery in try deliveries() {
             let validity = try effectiveValiditySeconds(delivery: delivery)
             let states: [(String, MessageState)] = try run {
-                try environment.read { txn in
-                    guard let d = try deliveryOrdinal(delivery, txn) else { return [] }
+                try withView { txn, view in
+                    guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return [] }
                     var result: [(String, MessageState)] = []
-                    for (ordinal, recipient) in try streams(ofDelivery: d, txn) where !recipient.isEmpty {
-                        if let state = try tables.messageState(ordinal, txn) {
+                    for (ordinal, recipient) in try view.streams(ofDelivery: d, txn) where !recipient.isEmpty {
+                        if let state = try view.messageState(ordinal, txn) {
                             result.append((recipient, state))
                         }
                     }

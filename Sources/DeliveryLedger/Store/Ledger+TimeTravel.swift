@@ -72,11 +72,11 @@ extension Ledger {
             return (k, try basis())
         }
         return try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn) else { return nil }
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
                 let (basis, limit) = try basis(bounds, txn)
-                let counters = try counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : limit, txn)
-                let declared = try declaredToDeliver(delivery: delivery, d, limit: limit, asOf: bounds.asOf, txn)
+                let counters = try counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : limit, txn, view)
+                let declared = try declaredToDeliver(delivery: delivery, d, limit: limit, asOf: bounds.asOf, txn, view)
                 return (DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: declared), basis)
             }
         }
@@ -84,9 +84,13 @@ extension Ledger {
 
     /// The delivery's counters as of `asOf` (valid time; `nil` = no bound) from the steps whose tag
     /// is ≤ `limit` (`nil` = all).
-    func counters(delivery d: UInt32, asOf: Instant?, limit: UInt64?, _ txn: borrowing Transaction) throws -> DeliveryCounters {
+    func counters(delivery d: UInt32, asOf: Instant?, limit: UInt64?, _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> DeliveryCounters {
         var c = DeliveryCounters()
         let end = asOf?.millisecondsSinceEpoch ?? Int64.max
+        // The tail's steps (written after the persisted checkpoint) are in neither table yet.
+        for step in view.tail.steps[d] ?? [] where step.at <= end && (limit.map { step.tag <= $0 } ?? true) {
+            step.change.apply(to: &c)
+        }
         if limit == nil, let asOf {
             // Minute checkpoints strictly before asOf's minute, then that minute's steps up to asOf.
             let minute = ValidTime.bucket(asOf.millisecondsSinceEpoch)
@@ -115,8 +119,8 @@ extension Ledger {
     }
 
     /// The to-deliver count declared by the delivery's own events that the bounds select.
-    private func declaredToDeliver(delivery: String, _ d: UInt32, limit: UInt64, asOf: Instant?, _ txn: borrowing Transaction) throws -> Int64? {
-        guard let info = try streamInfo(delivery: d, recipient: "", txn) else { return nil }
+    private func declaredToDeliver(delivery: String, _ d: UInt32, limit: UInt64, asOf: Instant?, _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> Int64? {
+        guard let info = try view.streamInfo(delivery: d, recipient: "", txn) else { return nil }
         let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn), limit: limit, asOf: asOf)
         var declared: Int64?
         for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
@@ -131,8 +135,8 @@ extension Ledger {
         if bounds.isUnbounded { return try status(delivery: delivery, recipient: recipient) }
         guard let address = Address.normalize(recipient) else { return nil }
         return try run {
-            try environment.read { txn in
-                guard let d = try deliveryOrdinal(delivery, txn), let info = try streamInfo(delivery: d, recipient: address, txn) else { return nil }
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: address, txn) else { return nil }
                 let (basis, limit) = try basis(bounds, txn)
                 let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn), limit: limit, asOf: bounds.asOf)
                 guard !events.isEmpty else { return nil }

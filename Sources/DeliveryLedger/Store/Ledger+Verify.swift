@@ -35,7 +35,8 @@ extension Ledger {
     /// - Parameter maximumProblems: stop collecting after this many.
     public func verify(maximumProblems: Int = 20) throws(LedgerError) -> VerifyReport {
         try run {
-            try environment.read { txn in
+            var tailProblem: LedgerError?
+            return try withView(tailFailure: { tailProblem = $0 }) { txn, view in
                 var problems: [VerifyProblem] = []
                 func report(_ p: UInt64?, _ what: String) { if problems.count < maximumProblems { problems.append(VerifyProblem(position: p, what: what)) } }
 
@@ -57,6 +58,7 @@ extension Ledger {
                     }
                     return true
                 }
+                for (ordinal, info) in view.tail.streams { streamInfos[ordinal] = info }  // heads moved after the checkpoint
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
                     if position != expected { report(expected, "the log has a gap: the next record is at position \(position)") }
@@ -118,6 +120,8 @@ extension Ledger {
                     idOfOrdinal[Key.readU32(k)] = Array(v)
                     return true
                 }
+                for (id, d) in view.tail.deliveryOrdinals { ordinalOfId[id.bytes] = d }
+                for (d, id) in view.tail.deliveryNames { idOfOrdinal[d] = id }
                 for (id, d) in ordinalOfId.sorted(by: { $0.value < $1.value }) where idOfOrdinal[d] != id {
                     let name = idOfOrdinal[d].map { "'\(Self.text($0))'" } ?? "no name"
                     report(nil, "delivery '\(Self.text(id))' has ordinal \(d) in the deliveries table, but deliveryNames gives that ordinal \(name)")
@@ -153,6 +157,7 @@ extension Ledger {
                     }
                     return true
                 }
+                for (ordinal, state) in view.tail.states { storedStates[ordinal] = StateCodec.encode(state) }
                 var counters: [UInt32: DeliveryCounters] = [:]
                 for (ordinal, info) in streamInfos.sorted(by: { $0.key < $1.key }) {
                     guard countOfStream[ordinal] != nil else {
@@ -162,8 +167,7 @@ extension Ledger {
                     if info.head != (lastOfStream[ordinal] ?? 0) || info.count != (countOfStream[ordinal] ?? 0) {
                         report(lastOfStream[ordinal], "stream \(ordinal) ('\(info.recipient)'): head \(info.head) and count \(info.count) differ from the log's \(lastOfStream[ordinal] ?? 0) and \(countOfStream[ordinal] ?? 0)")
                     }
-                    let indexKey = Tables.streamIndexKey(delivery: info.deliveryOrdinal, recipient: info.recipient)
-                    if try txn.withValue(tables.streamIndex, key: indexKey, { Key.readU32($0) }) != ordinal {
+                    if try view.streamOrdinal(delivery: info.deliveryOrdinal, recipient: info.recipient, txn) != ordinal {
                         report(lastOfStream[ordinal], "stream \(ordinal) ('\(info.recipient)') is not found through the message index")
                     }
                     guard let state = states[ordinal] else { continue }
@@ -190,6 +194,8 @@ extension Ledger {
                     try ValidTime.Vector(bytes: v).apply(to: &bucketSums[Key.readU32(k), default: DeliveryCounters()])
                     return true
                 }
+                for (d, steps) in view.tail.steps { for s in steps { s.change.apply(to: &stepSums[d, default: DeliveryCounters()]) } }
+                for (d, minutes) in view.tail.buckets { for v in minutes.values { v.apply(to: &bucketSums[d, default: DeliveryCounters()]) } }
                 for d in Set(counters.keys).union(stepSums.keys).union(bucketSums.keys).sorted() {
                     let expected = counters[d] ?? DeliveryCounters()
                     if (stepSums[d] ?? DeliveryCounters()) != expected {
@@ -199,18 +205,28 @@ extension Ledger {
                         report(nil, "the valid-time minute checkpoints of delivery ordinal \(d) do not add up to a fold of the log")
                     }
                 }
+                var storedCounters: [UInt32: DeliveryCounters] = [:]
                 try txn.scan(tables.deliveryCounters) { k, v in
-                    let d = Key.readU32(k)
-                    let stored = try DeliveryCounters(bytes: v)
+                    storedCounters[Key.readU32(k)] = try DeliveryCounters(bytes: v)
+                    return true
+                }
+                for (d, c) in view.tail.counters { storedCounters[d] = c }
+                for (d, stored) in storedCounters.sorted(by: { $0.key < $1.key }) {
                     if stored != (counters[d] ?? DeliveryCounters()) {
                         report(nil, "the persisted KPI counters of delivery ordinal \(d) differ from a fold of the log")
                     }
                     counters[d] = nil
-                    return true
                 }
                 for d in counters.keys.sorted() { report(nil, "delivery ordinal \(d) has messages but no persisted KPI counters") }
                 let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
-                if checkpoint != last { report(nil, "the projection checkpoint is \(checkpoint), the log ends at \(last)") }
+                if checkpoint > last { report(nil, "the projection checkpoint is \(checkpoint), past the end of the log at \(last)") }
+                if case .corrupt(let p, let what)? = tailProblem {
+                    report(p, "the records after the projection checkpoint do not fold: \(what)")
+                } else if let tailProblem {
+                    report(nil, "the records after the projection checkpoint do not fold: \(tailProblem)")
+                } else if view.tail.last != last {
+                    report(nil, "the projection's tail ends at \(view.tail.last), the log at \(last)")
+                }
                 return VerifyReport(records: last, head: HashChain.hex(chain), problems: problems)
             }
         }

@@ -23,6 +23,14 @@ public struct LedgerOptions: Sendable {
     /// raw SMTP replies). Opening a ledger with a table of another version than the one its
     /// projection was built with rebuilds the projection from the log (domain.md §5.3).
     public var rules: TextQualifier = .builtIn
+    /// Checkpoint policy (count): after an append, the tail (records after the last checkpoint,
+    /// folded in memory) is written to the projection tables once it holds at least this many
+    /// records. Larger = fewer, larger checkpoints (faster ingest); smaller = less for a reader in
+    /// another process to fold. See ``Ledger/checkpoint()``.
+    public var checkpointRecords: UInt64 = 250_000
+    /// Checkpoint policy (age): after an append, the tail is written once its first record was
+    /// folded at least this many seconds ago (monotonic clock), however few records it holds.
+    public var checkpointSeconds: Double = 10
     /// Where the ledger logs (map growth, projection rebuilds). Defaults to no logging.
     public var logger: Logger = Logger(label: "DeliveryLedger", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -107,6 +115,9 @@ public final class Ledger: Sendable {
     /// The database directory.
     public let path: String
     private let openingRebuild = Mutex<ProjectionInfo?>(nil)
+    /// The log's tail after the persisted checkpoint, folded in memory (``Tail``): shared by this
+    /// instance's readers and its appends; `nil` until first needed.
+    private let sharedTail = Mutex<Tail?>(nil)
 
     /// The re-projection this instance did when it opened (a new ledger's first build, or the
     /// projection layout, the rule table or the checkpoint differed from the log), or `nil` when
@@ -159,9 +170,12 @@ public final class Ledger: Sendable {
             try environment.write { txn in
                 if let v = try txn.get(tables.meta, key: Tables.formatVersionKey) {
                     let version = v.withUnsafeBytes { Key.readU64($0) }
-                    guard version == Tables.formatVersion else {
+                    guard version == Tables.formatVersion || version == 2 else {
                         throw LedgerError.cannotOpen(path: path, reason: "format version \(version); this build reads version \(Tables.formatVersion)")
                     }
+                    // Version 2 kept the projection current in every append (no tail): it reads as
+                    // a version 3 ledger whose tail is empty. Marked 3 so that older builds refuse it.
+                    if version == 2 { try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion)) }
                 } else {
                     try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion))
                 }
@@ -203,12 +217,116 @@ public final class Ledger: Sendable {
         for i in events.indices {
             do { try events[i].validate() } catch { throw .invalidEvent(index: i, eventId: events[i].id, error) }
         }
-        return try run {
+        let startedAt = Self.monotonicSeconds()
+        let (result, delta) = try run {
             try environment.write { txn in
-                var batch = try AppendBatch(txn, tables: tables, events: events, now: options.clock(), rules: options.rules)
+                let tail = try currentTail(txn)
+                var batch = try AppendBatch(txn, reader: ProjectionReader(tables: tables, tail: tail), events: events,
+                                            now: options.clock(), rules: options.rules)
                 for i in events.indices { try batch.add(index: i, txn) }
-                try batch.finish(txn)
-                return batch.result
+                try batch.finish(txn, startedAt: startedAt)
+                return (batch.result, batch.delta)
+            }
+        }
+        let due = sharedTail.withLock { shared -> Bool in
+            // A reader of this instance may have folded these records already (after the commit).
+            if shared?.last == delta.base { shared!.merge(delta) }
+            guard let t = shared, !t.isEmpty else { return false }
+            return t.recordCount >= options.checkpointRecords
+                || (t.startedAt.map { Self.monotonicSeconds() - $0 >= options.checkpointSeconds } ?? false)
+        }
+        if due { try checkpoint() }
+        return result
+    }
+
+    // MARK: The tail and checkpoints
+
+    /// Writes the tail (every record after the last checkpoint, folded in memory) to the projection
+    /// tables, in key order, with the position it covers, in one write transaction. Appends do it
+    /// by policy (``LedgerOptions/checkpointRecords``, ``LedgerOptions/checkpointSeconds``); call
+    /// it before a process that appended ends, so that the next reader has nothing to fold. A crash
+    /// before a checkpoint loses nothing: the log is the truth, and the records after the
+    /// checkpoint are folded again by whoever opens the ledger next.
+    /// - Returns: the checkpoint's position (the last position of the log).
+    /// - Throws: ``LedgerError/storage(_:)``, ``LedgerError/corrupt(position:what:)``.
+    @discardableResult
+    public func checkpoint() throws(LedgerError) -> UInt64 {
+        let written = try run {
+            try environment.write { txn -> Tail in
+                let tail = try currentTail(txn)
+                if !tail.isEmpty { try tail.write(txn, tables, rules: options.rules) }
+                return tail
+            }
+        }
+        sharedTail.withLock { shared in
+            if let t = shared, t.base == written.base, t.last == written.last {
+                shared = Tail(base: written.last, nextDelivery: written.nextDelivery, nextStream: written.nextStream)
+            } else if let t = shared, t.base == written.base {
+                shared = nil  // folded past the checkpoint by a reader meanwhile: fold again when needed
+            }
+        }
+        return written.last
+    }
+
+    /// The tail of `txn`'s snapshot: the shared one, brought up to the snapshot's last position by
+    /// folding the records it lacks (appended by another process, or by this one before a crash);
+    /// a new one when the snapshot's checkpoint is not the shared tail's. Throws
+    /// ``TailAhead`` when the shared tail is ahead of the snapshot (a commit or a checkpoint
+    /// between the snapshot and now): the caller takes a newer snapshot.
+    func currentTail(_ txn: borrowing Transaction) throws -> Tail {
+        let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+        let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
+        guard last >= checkpoint else {
+            throw LedgerError.corrupt(position: last, what: "the projection checkpoint (\(checkpoint)) is past the end of the log")
+        }
+        return try sharedTail.withLock { shared throws -> Tail in
+            if let t = shared, t.base == checkpoint {
+                if t.last == last { return t }
+                if t.last > last { throw TailAhead() }
+            } else if let t = shared, t.base > checkpoint {
+                throw TailAhead()
+            } else {
+                shared = try Tail(txn, tables)
+            }
+            var fold = AppendBatch(folding: ProjectionReader(tables: tables, tail: shared!), rules: options.rules)
+            try txn.scan(tables.log, from: Key.u64(shared!.last + 1)) { k, v in
+                let position = Key.readU64(k)
+                guard position <= last else { return false }
+                try fold.fold(position: position, record: v, txn)
+                return true
+            }
+            try fold.finish(txn, startedAt: Self.monotonicSeconds())
+            guard fold.delta.last == last else {
+                throw LedgerError.corrupt(position: fold.delta.last + 1, what: "the log has a gap")
+            }
+            shared!.merge(fold.delta)
+            return shared!
+        }
+    }
+
+    /// Thrown by ``currentTail(_:)`` when the shared tail is ahead of a snapshot.
+    struct TailAhead: Error {}
+
+    /// Runs `body` in a read transaction with the projection as its snapshot sees it (persisted
+    /// tables + tail). Never waits for a writer: LMDB readers do not, and the tail is folded by the
+    /// reader when the writer is in another process.
+    /// With `tailFailure`, a tail that cannot be folded (a damaged record after the checkpoint) is
+    /// reported to it and the persisted projection alone is read (``verify(maximumProblems:)``).
+    func withView<R>(tailFailure: ((LedgerError) -> Void)? = nil, _ body: (borrowing Transaction, ProjectionReader) throws -> R) throws -> R {
+        while true {
+            do {
+                return try environment.read { txn in
+                    let tail: Tail
+                    do {
+                        tail = try currentTail(txn)
+                    } catch let error as LedgerError where tailFailure != nil {
+                        tailFailure!(error)
+                        tail = try Tail(txn, tables)
+                    }
+                    return try body(txn, ProjectionReader(tables: tables, tail: tail))
+                }
+            } catch is TailAhead {
+                continue  // a commit or checkpoint landed after the snapshot began: take a newer one
             }
         }
     }
@@ -223,21 +341,23 @@ public final class Ledger: Sendable {
     @discardableResult
     func catchUpProjection() throws(LedgerError) -> ProjectionInfo? {
         let started = Self.monotonicSeconds()
-        return try run {
-            try environment.write { txn in
+        let info = try run {
+            try environment.write { txn -> ProjectionInfo? in
                 var generation = try txn.get(tables.meta, key: Tables.generationKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let layout = try txn.get(tables.meta, key: Tables.layoutKey).map { $0.withUnsafeBytes { Key.readU64($0) } }
-                let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
                 let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let rulesDigest = try txn.get(tables.meta, key: Tables.rulesDigestKey).map { String(decoding: $0, as: UTF8.self) }
                 let changed = layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
                     || (rulesVersion != nil && rulesDigest != options.rules.tableDigest)
-                guard changed || checkpoint != last else { return nil }
+                guard changed else { return nil }
                 if layout != nil {
-                    options.logger.notice("projection layout, rule table or checkpoint differ from the log; rebuilding from the log",
+                    options.logger.notice("projection layout or rule table differ from the log's projection; rebuilding from the log",
                                           metadata: ["rules": "\(options.rules.table.version)"])
                 }
+                // The streams and deliveries of the tail first: the rebuild reads them from the tables.
+                let tail = try currentTail(txn)
+                if !tail.isEmpty { try tail.write(txn, tables, rules: options.rules) }
                 try txn.clear(tables.messageState)
                 try txn.clear(tables.deliveryCounters)
                 try txn.clear(tables.validSteps)
@@ -250,6 +370,8 @@ public final class Ledger: Sendable {
                                       eventsFolded: last, seconds: Self.monotonicSeconds() - started, validTimeSeconds: validTime)
             }
         }
+        if info != nil { sharedTail.withLock { $0 = nil } }  // the projection now covers the whole log
+        return info
     }
 
     /// Re-projects: rebuilds the persisted projection (per-message states, per-delivery counters,

@@ -39,8 +39,10 @@ struct Tables: Sendable {
     static let rulesKey = Array("projection.rules".utf8)
     static let rulesDigestKey = Array("projection.rulesDigest".utf8)
     static let generationKey = Array("projection.generation".utf8)
-    /// Version of the on-disk format (tables and record codec).
-    static let formatVersion: UInt64 = 2
+    /// Version of the on-disk format (tables and record codec). 3: the projection tables are
+    /// written at checkpoints, behind the log (``Tail``); 2 (read, and marked 3 at open) wrote them
+    /// in every append.
+    static let formatVersion: UInt64 = 3
 
     init(environment env: Environment) throws {
         (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes, validSteps, validBuckets, duplicates) = try env.write { txn in

@@ -1,0 +1,237 @@
+import LMDBKit
+
+/// The projection of the log's **tail**: every record after the persisted checkpoint, folded in
+/// memory (the write path of issue "The projection behind the log").
+///
+/// An append writes only the log (records, `MDB_APPEND`), the hash chain and duplicate receipts.
+/// What the projection makes of the new records — stream heads, new deliveries and message
+/// streams, per-message states, per-delivery counters, valid-time steps and minute checkpoints — is
+/// kept here, and written to the projection tables at a **checkpoint** (``write(_:_:)``, in key
+/// order, with the position it covers, in one transaction), so that a B-tree entry touched by many
+/// events is written once per checkpoint instead of once per append.
+///
+/// Every answer combines the persisted projection (positions 1…``base``) with this fold of
+/// ``base``+1…``last`` (``ProjectionReader``). The writing process keeps its tail current as it
+/// appends; a reader in another process folds the records after the checkpoint itself, in its read
+/// transaction, and keeps the result to fold only what is new at its next question. The tail is a
+/// pure function of (persisted projection at ``base``, log records after it): a crash loses nothing
+/// that was acknowledged, since the log is the truth and the tail is folded again on open.
+///
+/// A tail is also the shape of one append's changes (a *delta*, ``merge(_:)``): the same fields, on
+/// top of the tail it was computed from.
+struct Tail: Sendable {
+    /// The persisted checkpoint this tail continues: the projection tables cover 1…`base`.
+    var base: UInt64
+    /// The last position folded (`base` when the tail is empty).
+    var last: UInt64
+    /// Monotonic seconds when the first record was folded into it (for the checkpoint policy).
+    var startedAt: Double?
+    /// Deliveries first recorded after the checkpoint: UTF-8 id → ordinal, and back.
+    var deliveryOrdinals: [ByteKey: UInt32] = [:]
+    var deliveryNames: [UInt32: [UInt8]] = [:]
+    /// The next delivery and stream ordinals to give.
+    var nextDelivery: UInt32
+    var nextStream: UInt32
+    /// Streams first recorded after the checkpoint: ``Tables/streamIndexKey(delivery:recipient:)`` → ordinal.
+    var newStreams: [ByteKey: UInt32] = [:]
+    /// Streams with records after the checkpoint: their entry as it is now (head, count).
+    var streams: [UInt32: StreamInfo] = [:]
+    /// Message states changed after the checkpoint (state after the tail's events).
+    var states: [UInt32: MessageState] = [:]
+    /// The whole counters of each delivery with message events after the checkpoint.
+    var counters: [UInt32: DeliveryCounters] = [:]
+    /// Valid-time steps written after the checkpoint, per delivery ordinal (unsorted).
+    var steps: [UInt32: [Step]] = [:]
+    /// Changes of the minute checkpoints of the valid time axis, per delivery ordinal and minute.
+    var buckets: [UInt32: [Int64: ValidTime.Vector]] = [:]
+
+    /// One valid-time step (``ValidTime``): instant (ms), tag (position) and change.
+    struct Step: Sendable {
+        var at: Int64
+        var tag: UInt64
+        var change: ValidTime.Vector
+    }
+
+    /// An empty tail after checkpoint `base`, giving ordinals from `nextDelivery`, `nextStream`.
+    init(base: UInt64, nextDelivery: UInt32, nextStream: UInt32) {
+        self.base = base
+        self.last = base
+        self.nextDelivery = nextDelivery
+        self.nextStream = nextStream
+    }
+
+    /// An empty tail after the persisted checkpoint of `txn`'s snapshot.
+    init(_ txn: borrowing Transaction, _ tables: Tables) throws {
+        let base = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+        let nextDelivery = (try txn.last(tables.deliveryNames).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
+        let nextStream = (try txn.last(tables.streams).map { $0.key.withUnsafeBytes { Key.readU32($0) } } ?? 0) + 1
+        self.init(base: base, nextDelivery: nextDelivery, nextStream: nextStream)
+    }
+
+    /// The empty delta of an append on top of this tail.
+    var emptyDelta: Tail { Tail(base: last, nextDelivery: nextDelivery, nextStream: nextStream) }
+
+    var isEmpty: Bool { last == base }
+    var recordCount: UInt64 { last - base }
+
+    /// Adds `delta` (computed on top of this tail: `delta.base == last`).
+    mutating func merge(_ delta: Tail) {
+        precondition(delta.base == last, "a tail delta merged out of order")
+        if isEmpty, !delta.isEmpty { startedAt = delta.startedAt }
+        last = delta.last
+        for (k, v) in delta.deliveryOrdinals { deliveryOrdinals[k] = v }
+        for (k, v) in delta.deliveryNames { deliveryNames[k] = v }
+        nextDelivery = delta.nextDelivery
+        nextStream = delta.nextStream
+        for (k, v) in delta.newStreams { newStreams[k] = v }
+        for (k, v) in delta.streams { streams[k] = v }
+        for (k, v) in delta.states { states[k] = v }
+        for (k, v) in delta.counters { counters[k] = v }
+        for (d, s) in delta.steps { steps[d, default: []].append(contentsOf: s) }
+        for (d, minutes) in delta.buckets {
+            for (m, v) in minutes {
+                var sum = buckets[d]?[m] ?? ValidTime.Vector()
+                sum.add(v)
+                buckets[d, default: [:]][m] = sum
+            }
+        }
+    }
+
+    /// Adds the steps of one stream's group, tagged `tag`, and their sums to the minute checkpoints.
+    mutating func addSteps(_ new: [(at: Int64, change: ValidTime.Vector)], delivery: UInt32, tag: UInt64) {
+        guard !new.isEmpty else { return }
+        var list = steps[delivery] ?? []
+        steps[delivery] = nil
+        var minutes = buckets[delivery] ?? [:]
+        buckets[delivery] = nil
+        for step in new {
+            list.append(Step(at: step.at, tag: tag, change: step.change))
+            minutes[ValidTime.bucket(step.at), default: ValidTime.Vector()].add(step.change)
+        }
+        steps[delivery] = list
+        buckets[delivery] = minutes
+    }
+
+    /// Writes the tail into the projection tables, in key order, and sets the checkpoint to
+    /// ``last``: the checkpoint's one transaction (the caller's). Afterwards the persisted
+    /// projection covers 1…``last`` and the tail to keep is an empty one after it.
+    func write(_ txn: borrowing Transaction, _ tables: Tables, rules: TextQualifier) throws {
+        for (name, ordinal) in deliveryOrdinals.sorted(by: { $0.value < $1.value }) {
+            try txn.put(tables.deliveries, key: name.bytes, value: Key.u32(ordinal), mode: .insertOnly)
+            try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: name.bytes, mode: .append)
+        }
+        for (key, ordinal) in newStreams.sorted(by: { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }) {
+            try txn.put(tables.streamIndex, key: key.bytes, value: Key.u32(ordinal), mode: .insertOnly)
+        }
+        for (ordinal, info) in streams.sorted(by: { $0.key < $1.key }) {
+            try txn.put(tables.streams, key: Key.u32(ordinal), value: info.bytes)
+        }
+        try tables.writeMessageStates(states.sorted(by: { $0.key < $1.key }).lazy.map { ($0.key, $0.value) }, txn)
+        for (d, c) in counters.sorted(by: { $0.key < $1.key }) {
+            try txn.put(tables.deliveryCounters, key: Key.u32(d), value: c.bytes)
+        }
+        for (d, list) in steps.sorted(by: { $0.key < $1.key }) {
+            for s in list.sorted(by: { ($0.at, $0.tag) < ($1.at, $1.tag) }) {
+                try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: d, at: s.at, tag: s.tag), value: s.change.bytes)
+            }
+        }
+        for (d, minutes) in buckets.sorted(by: { $0.key < $1.key }) {
+            for (m, change) in minutes.sorted(by: { $0.key < $1.key }) where !change.isZero {
+                let key = ValidTime.bucketKey(delivery: d, bucket: m)
+                var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
+                sum.add(change)
+                if sum.isZero {
+                    _ = try txn.delete(tables.validBuckets, key: key)
+                } else {
+                    try txn.put(tables.validBuckets, key: key, value: sum.bytes)
+                }
+            }
+        }
+        try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(last))
+        try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
+        try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
+    }
+}
+
+/// The projection as one snapshot sees it: the persisted tables of a transaction plus the
+/// ``Tail`` folded after their checkpoint, up to the transaction's last position. Every query
+/// reads the projection through it.
+struct ProjectionReader {
+    let tables: Tables
+    let tail: Tail
+
+    func deliveryOrdinal(_ name: [UInt8], _ txn: borrowing Transaction) throws -> UInt32? {
+        if let d = tail.deliveryOrdinals[ByteKey(name)] { return d }
+        return try txn.withValue(tables.deliveries, key: name) { Key.readU32($0) }
+    }
+
+    func deliveryName(_ ordinal: UInt32, _ txn: borrowing Transaction) throws -> String? {
+        if ordinal == 0 { return "" }
+        if let n = tail.deliveryNames[ordinal] { return String(decoding: n, as: UTF8.self) }
+        return try txn.withValue(tables.deliveryNames, key: Key.u32(ordinal)) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The delivery ids in ordinal order (first recorded first).
+    func deliveryNames(_ txn: borrowing Transaction) throws -> [(ordinal: UInt32, name: String)] {
+        var result: [(ordinal: UInt32, name: String)] = []
+        try txn.scan(tables.deliveryNames) { k, v in
+            result.append((Key.readU32(k), String(decoding: v, as: UTF8.self)))
+            return true
+        }
+        for (d, n) in tail.deliveryNames.sorted(by: { $0.key < $1.key }) { result.append((d, String(decoding: n, as: UTF8.self))) }
+        return result
+    }
+
+    func streamOrdinal(delivery: UInt32, recipient: String, _ txn: borrowing Transaction) throws -> UInt32? {
+        let key = Tables.streamIndexKey(delivery: delivery, recipient: recipient)
+        if let s = tail.newStreams[ByteKey(key)] { return s }
+        return try txn.withValue(tables.streamIndex, key: key) { Key.readU32($0) }
+    }
+
+    func streamInfo(_ ordinal: UInt32, _ txn: borrowing Transaction) throws -> StreamInfo? {
+        if let info = tail.streams[ordinal] { return info }
+        return try txn.withValue(tables.streams, key: Key.u32(ordinal)) { try StreamInfo(ordinal: ordinal, bytes: $0) }
+    }
+
+    func streamInfo(delivery: UInt32, recipient: String, _ txn: borrowing Transaction) throws -> StreamInfo? {
+        guard let ordinal = try streamOrdinal(delivery: delivery, recipient: recipient, txn) else { return nil }
+        return try streamInfo(ordinal, txn)
+    }
+
+    /// The streams of a delivery, in byte order of recipient (its own stream, recipient empty, first).
+    func streams(ofDelivery d: UInt32, _ txn: borrowing Transaction) throws -> [(ordinal: UInt32, recipient: String)] {
+        var result: [(ordinal: UInt32, recipient: String)] = []
+        try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
+            guard k.count >= 4, Key.readU32(k) == d else { return false }
+            result.append((Key.readU32(v), String(decoding: UnsafeRawBufferPointer(rebasing: k[4...]), as: UTF8.self)))
+            return true
+        }
+        guard !tail.newStreams.isEmpty else { return result }
+        var added = false
+        for (key, ordinal) in tail.newStreams where key.bytes.count >= 4 && key.bytes.withUnsafeBytes({ Key.readU32($0) }) == d {
+            result.append((ordinal, String(decoding: key.bytes[4...], as: UTF8.self)))
+            added = true
+        }
+        if added { result.sort { $0.recipient.utf8.lexicographicallyPrecedes($1.recipient.utf8) } }
+        return result
+    }
+
+    /// Every stream of recipient `recipient` (normalised), in any delivery: (delivery ordinal, stream ordinal).
+    func streams(ofRecipient recipient: String, _ txn: borrowing Transaction) throws -> [(delivery: UInt32, ordinal: UInt32)] {
+        var result: [(delivery: UInt32, ordinal: UInt32)] = []
+        for (d, _) in try deliveryNames(txn) {
+            if let s = try streamOrdinal(delivery: d, recipient: recipient, txn) { result.append((d, s)) }
+        }
+        return result
+    }
+
+    func messageState(_ ordinal: UInt32, _ txn: borrowing Transaction) throws -> MessageState? {
+        if let s = tail.states[ordinal] { return s }
+        return try tables.messageState(ordinal, txn)
+    }
+
+    func counters(_ delivery: UInt32, _ txn: borrowing Transaction) throws -> DeliveryCounters {
+        if let c = tail.counters[delivery] { return c }
+        return try txn.withValue(tables.deliveryCounters, key: Key.u32(delivery)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
+    }
+}
