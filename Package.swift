@@ -54,6 +54,8 @@ let package = Package(
         .executableTarget(name: "ledger", dependencies: ["LedgerCLI"]),
         // libFuzzer target of the JSON feed readers (README "Fuzzing"; a replay program in ordinary builds).
         .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus"]),
+        // SIGKILLs a writing process at random moments and checks nothing acknowledged is lost.
+        .executableTarget(name: "ledger-crash-test", dependencies: ["DeliveryLedger"], path: "Tools/CrashTest"),
         .executableTarget(name: "qualify-eval", dependencies: ["LedgerIngest", "DeliveryLedger"], path: "Tools/QualifyEval"),
         // The benchmark's baselines, in C: the same events in raw LMDB (same record bytes, same index
         // writes) and in SQLite. Benchmark tooling only; the product's C interop stays in LMDBKit.

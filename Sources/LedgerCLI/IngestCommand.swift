@@ -150,6 +150,9 @@ struct IngestCommand: OutputCommand {
             try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
         }
         try rejects?.finish()
+        // The appended records are durable; writing their projection now spares the next reader the
+        // fold of this ingest's tail (a failure here loses nothing: the tail is folded again on open).
+        _ = try? ledger.checkpoint()
 
         var rejectedTotal = 0
         var skippedTotal = 0

@@ -23,8 +23,16 @@ struct Bench: ParsableCommand {
     @Flag(help: "Skip the CLI ingest phase.") var skipCLI = false
     @Flag(help: "Stop after the library ingest (for profiling it).") var onlyIngest = false
     @Flag(help: "Commit without fsync (to see what the syncs cost; the goals are for durable commits).") var noSync = false
+    @Option(help: .hidden) var readerDb: String?
+    @Option(help: .hidden) var readerDelivery: String?
+    @Option(help: .hidden) var readerOutput: String?
+    @Option(help: .hidden) var readerStop: String?
 
     func run() throws {
+        if let readerDb, let readerDelivery, let readerOutput, let readerStop {
+            try ReaderProcess.run(db: readerDb, delivery: readerDelivery, output: readerOutput, stop: readerStop)
+            return
+        }
         let target = try Self.parseCount(events)
         let shape = Self.shape(events: target)
         var spec = WorkloadSpec()
@@ -62,6 +70,9 @@ struct Bench: ParsableCommand {
         var appended = 0, appendSeconds = 0.0, appendCPU = 0.0, decodeSeconds = 0.0, peakAnonymous = anonymousBefore
         let declarations = try FeedReader.read(workload.deliveryDeclarationsJSONL(), file: "declarations", options: IngestOptions(format: .jsonl))
         try ledger!.append(declarations.events)
+        // A reader in another process asks KPIs and statuses while the ingest appends.
+        let readerOut = out + "/reader.json", readerStop = out + "/reader.stop"
+        let reader = onlyIngest ? nil : try ReaderProcess.start(db: libraryPath, delivery: workload.deliveryIds[0], output: readerOut, stop: readerStop)
         PeakMemory.reset()
         try workload.forEachCanonicalBatch { bytes in
             let (parsed, d) = try timed { try FeedReader.read(bytes, file: "batch", options: IngestOptions(format: .jsonl)) }
@@ -74,6 +85,11 @@ struct Bench: ParsableCommand {
             peakAnonymous = max(peakAnonymous, PeakMemory.anonymous())
         }
         let ingestRSS = PeakMemory.read()
+        if let reader {
+            _ = FileManager.default.createFile(atPath: readerStop, contents: Data())
+            reader.waitUntilExit()
+        }
+        let (_, finalCheckpoint) = try timed { try ledger!.checkpoint() }
         say("library ingest: \(appended) events appended in \(String(format: "%.2f", appendSeconds)) s, \(String(format: "%.2f", appendCPU)) s of CPU (decoding JSONL apart: \(String(format: "%.2f", decodeSeconds)) s)")
 
         if onlyIngest {
@@ -88,13 +104,36 @@ struct Bench: ParsableCommand {
         report.events = input.count
         say("\(input.count) records extracted for the baselines in \(String(format: "%.1f", extract)) s")
 
-        // 2. Raw LMDB, same record bytes and index writes, durable, 10,000 per transaction.
+        // 2. The physical limits: raw LMDB sequential append of the same record bytes (durable, 10,000
+        //    per transaction), the disk's durable sequential write rate; and raw LMDB with the previous
+        //    design's writes per event in the append's transaction (context).
+        var sequential = bl_ingest_result()
+        try input.withEvents { ev in try check(bl_lmdb_append_only(out + "/append.lmdb", ev, 10_000, noSync ? 0 : 1, &sequential), "raw LMDB append") }
         var raw = bl_ingest_result()
         try input.withEvents { ev in try check(bl_lmdb_ingest(out + "/raw.lmdb", ev, 10_000, 1, &raw), "raw LMDB ingest") }
+        var diskRate = 0.0
+        try check(bl_disk_write_rate(out + "/disk.probe", 256 << 20, 4 << 20, &diskRate), "disk write rate")
         let ledgerBytes = diskBytes(libraryPath)
         report.rate("ingest, library, durable", events: appended, seconds: appendSeconds,
-                    baseline: "raw LMDB, same writes", baselineEvents: Int(raw.events), baselineSeconds: raw.seconds,
-                    goal: "≥ 1 M/s and ≥ 0.5× raw") { v, ratio in v >= 1e6 && (ratio ?? 0) >= 0.5 }
+                    baseline: "raw LMDB sequential append", baselineEvents: Int(sequential.events), baselineSeconds: sequential.seconds,
+                    goal: "≥ 1 M/s and ≥ 0.4× raw append") { v, ratio in v >= 1e6 && (ratio ?? 0) >= 0.4 }
+        report.rate("ingest vs the previous design's writes", events: appended, seconds: appendSeconds,
+                    baseline: "raw LMDB, projection in each append", baselineEvents: Int(raw.events), baselineSeconds: raw.seconds)
+        report.size("MB/s written by the ingest (data.mdb / time)", value: Double(ledgerBytes) / appendSeconds / 1e6, unit: "MB/s",
+                    baseline: "disk, durable sequential writes", baselineValue: diskRate / 1e6)
+        report.time("final checkpoint (the tail left by the ingest)", seconds: finalCheckpoint)
+        if let reader, reader.terminationStatus == 0, let data = FileManager.default.contents(atPath: readerOut),
+           let r = try? JSONDecoder().decode(ReaderProcess.Result.self, from: data), !r.kpis.isEmpty {
+            report.time("another process, during ingest: KPIs now p50", seconds: percentile(r.kpis, 50))
+            report.time("another process, during ingest: KPIs now p99", seconds: percentile(r.kpis, 99), goal: "≤ 5 ms") { $0 <= 0.005 }
+            if !r.status.isEmpty {
+                report.time("another process, during ingest: status p99", seconds: percentile(r.status, 99), goal: "≤ 1 ms") { $0 <= 0.001 }
+            }
+            report.checks["a reader in another process saw the ingest advance"] = r.lastPosition > r.firstPosition
+            say("reader process: \(r.kpis.count) KPI answers, positions \(r.firstPosition)…\(r.lastPosition)")
+        } else if reader != nil {
+            report.checks["a reader in another process answered during the ingest"] = false
+        }
         report.size("peak RSS (heap), library ingest", value: Double(peakAnonymous) / 1048576, unit: "MiB", goal: "< 1024 MiB at 10 M",
                     met: peakAnonymous < 1 << 30)
         report.size("  of which before ingest (generator)", value: Double(anonymousBefore) / 1048576, unit: "MiB")
@@ -176,8 +215,8 @@ struct Bench: ParsableCommand {
         let statePerMessage = Double(stateBytes.bytes) / Double(max(input.messages.count, 1))
         report.size("projection state per message", value: statePerMessage, unit: "B", goal: "≤ 32 B", met: statePerMessage <= 32)
         report.size("bytes on disk per event", value: Double(ledgerBytes) / Double(input.count), unit: "B",
-                    baseline: "raw LMDB, same writes", baselineValue: Double(raw.bytes_on_disk) / Double(input.count),
-                    goal: "≤ 1.5× raw", met: Double(ledgerBytes) <= 1.5 * Double(raw.bytes_on_disk))
+                    baseline: "raw LMDB sequential append", baselineValue: Double(sequential.bytes_on_disk) / Double(input.count),
+                    goal: "≤ 200 B", met: Double(ledgerBytes) <= 200 * Double(input.count))
         report.size("  of which raw source bytes", value: Double(input.rawSourceBytes) / Double(input.count), unit: "B")
         report.size("bytes on disk per event vs SQLite", value: Double(ledgerBytes) / Double(input.count), unit: "B",
                     baseline: "SQLite", baselineValue: Double(sqlite.bytes_on_disk) / Double(input.count))

@@ -76,6 +76,17 @@ typedef struct {
     bl_tally tally;
 } bl_fold_result;
 
+// MARK: - Physical limits of the write path
+
+/// Raw LMDB **sequential append of the same record bytes**: the `log` table only, `MDB_APPEND`,
+/// `events_per_txn` records per transaction, one durable commit (fsync) each when `durable`. The
+/// ingest baseline of the write path (the ledger also writes its hash chain and folds the tail).
+int bl_lmdb_append_only(const char *dir, const bl_events *ev, size_t events_per_txn, int durable, bl_ingest_result *out);
+
+/// The disk's durable sequential write rate: `bytes` written to `path` in `chunk`-byte writes, each
+/// followed by `fdatasync`, in bytes per second; the file is removed afterwards.
+int bl_disk_write_rate(const char *path, uint64_t bytes, size_t chunk, double *bytes_per_second);
+
 // MARK: - Raw LMDB
 
 /// Appends `ev` to a new raw-LMDB store in `dir`, with the ledger's writes per event.
