@@ -113,7 +113,7 @@ let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self
 var next = 0          // the next batch to append
 var lost = 0, partial = 0, verifyFailures = 0, kpiMismatches = 0, childFailures = 0, killsDone = 0
 var inFlightWhole = 0, inFlightAbsent = 0
-let modes = ["appends", "checkpoints", "re-projections"]
+let modes = ["appends (checkpoints by policy)", "appends each followed by a checkpoint", "appends and re-projections"]
 var killsByMode = [0, 0, 0]
 
 func kpis(_ ledger: Ledger) throws -> [DeliveryKPIs] {
@@ -165,7 +165,7 @@ let records = try ledger.basis().position
 try? FileManager.default.removeItem(atPath: dir)
 let ok = lost == 0 && partial == 0 && verifyFailures == 0 && kpiMismatches == 0 && childFailures == 0
 print("""
-ledger-crash-test: \(killsDone) SIGKILLs (\(zip(modes, killsByMode).map { "\($1) during \($0)" }.joined(separator: ", "))), \
+ledger-crash-test: \(killsDone) SIGKILLs (\(zip(modes, killsByMode).map { "\($1) in runs of \($0)" }.joined(separator: ", "))), \
 \(next) batches, \(records) records; batch in flight found whole \(inFlightWhole)×, absent \(inFlightAbsent)×; \
 acknowledged batches lost: \(lost), partial appends: \(partial), verify failures: \(verifyFailures), \
 KPI mismatches with a fresh fold: \(kpiMismatches), children that did not die by the kill: \(childFailures)
