@@ -55,7 +55,7 @@ let package = Package(
         // libFuzzer target of the JSON feed readers (README "Fuzzing"; a replay program in ordinary builds).
         .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus"]),
         // SIGKILLs a writing process at random moments and checks nothing acknowledged is lost.
-        .executableTarget(name: "ledger-crash-test", dependencies: ["DeliveryLedger"], path: "Tools/CrashTest"),
+        .executableTarget(name: "ledger-crash-test", dependencies: ["DeliveryLedger", "LedgerWorkload"], path: "Tools/CrashTest"),
         .executableTarget(name: "qualify-eval", dependencies: ["LedgerIngest", "DeliveryLedger"], path: "Tools/QualifyEval"),
         // The benchmark's baselines, in C: the same events in raw LMDB (same record bytes, same index
         // writes) and in SQLite. Benchmark tooling only; the product's C interop stays in LMDBKit.

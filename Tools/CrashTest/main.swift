@@ -1,5 +1,6 @@
 import DeliveryLedger
 import Foundation
+import LedgerWorkload
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -95,20 +96,9 @@ while let a = args.popFirst() {
 if let d = o.childDir { child(dir: d, first: o.childFirst, mode: o.childMode) }
 guard o.kills >= 1 else { FileHandle.standardError.write(Data("ledger-crash-test: --kills takes a count ≥ 1\n".utf8)); exit(2) }
 
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 let dir = o.dir ?? (NSTemporaryDirectory() + "ledger-crash-test-\(getpid()).lmdb")
 try? FileManager.default.removeItem(atPath: dir)
-var rng = SplitMix64(state: o.seed)
+var rng = SplitMix64(seed: o.seed)
 let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 var next = 0          // the next batch to append
 var lost = 0, partial = 0, verifyFailures = 0, kpiMismatches = 0, childFailures = 0, killsDone = 0
