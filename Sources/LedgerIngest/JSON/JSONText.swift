@@ -60,9 +60,10 @@ enum JSONText {
 
     /// A number's value: an integer without fraction or exponent that fits `Int64` is exact
     /// (`.int`), every other number is the nearest `Double` (`.double`). `JSONSerialization` reads the
-    /// same, except that it turns integers beyond `UInt64` and mantissas longer than 19 digits into
-    /// `NSDecimalNumber`s whose conversion to `Double` can be off by a few units in the last place,
-    /// and reads -9223372036854775808 as a decimal: this reader gives the correctly rounded value.
+    /// same, except that it turns integers beyond `UInt64`, negative integers of 19 digits and
+    /// mantissas of 19 digits or more into `NSDecimalNumber`s whose conversion to `Double` can be off
+    /// by tens of units in the last place (measured: -1010704324955392870 became a `Double`): this
+    /// reader gives the exact integer, or the correctly rounded `Double`.
     static func number(_ text: UnsafeBufferPointer<UInt8>) -> JSONValue {
         var integral = true
         for b in text where b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E") {
