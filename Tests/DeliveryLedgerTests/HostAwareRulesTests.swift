@@ -66,6 +66,14 @@ import Testing
         #expect(tencent.qualification.reason == .unreachable && tencent.concerns == .session)
     }
 
+    @Test("Exchange Online's banned sending IP is the sender's; Gmail's RFC 5322 refusal is the content's")
+    func vendorSenderAndContentTexts() {
+        let banned = q.qualify(text: "550 5.7.606 Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/")
+        #expect(banned.qualification == Qualification(.soft, .refused) && banned.concerns == .sender)
+        let form = q.qualify(text: "550-5.7.1 [192.0.2.1] Our system has detected that this message is not RFC 5322 compliant.")
+        #expect(form.qualification == Qualification(.soft, .refused) && form.concerns == .content)
+    }
+
     @Test("sender, content and session rules say whom they concern; address rules the recipient")
     func concernsOfTheGenericRules() {
         #expect(q.qualify(text: "553 5.1.7 sender address rejected").concerns == .sender)

@@ -47,6 +47,53 @@ struct SenderSideFailureTests {
         #expect(report.state.status == .quarantine && report.state.reason == .addressInQuarantine)
     }
 
+    /// An RFC 3464 report from KDDI's host (Remote-MTA) for an address outside KDDI's domains: only
+    /// the remote host tells the filter from an unknown address.
+    static let kddiReport = """
+        From: MAILER-DAEMON@relay.sender.example
+        To: bounces@sender.example
+        Subject: Undelivered Mail Returned to Sender
+        Date: Mon, 02 Nov 2026 10:00:00 +0000
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+        --b
+        Content-Type: text/plain
+
+        Your message could not be delivered.
+
+        --b
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; relay.sender.example
+
+        Final-Recipient: rfc822; ann@forwarded.example
+        Action: failed
+        Status: 5.0.0
+        Remote-MTA: dns; lsean.ezweb.ne.jp
+        Diagnostic-Code: smtp; 550 : User unknown
+        Last-Attempt-Date: Mon, 02 Nov 2026 09:59:00 +0000
+
+        --b--
+        """.replacingOccurrences(of: "\n", with: "\r\n")
+
+    @Test("a host-aware qualification is read from the event's own fields: the same after a rebuild")
+    func hostAwareSurvivesReprojection() throws {
+        let parsed = try DSNReader.read(Array(Self.kddiReport.utf8), file: "kddi.eml", options: DSNOptions(delivery: "k"))
+        let e = try #require(parsed.events.first)
+        #expect(e.qualification == Qualification(.soft, .refused))
+        #expect(e.qualifier?.hasSuffix("#kddi-filter-remote") == true)
+        let t = try TestLedger()
+        _ = try t.ledger.append(parsed.events)
+        #expect(try t.ledger.kpis(delivery: "k", semantics: .classic)?.failedByReason[.refused] == 1)
+        _ = try t.ledger.rebuildProjection()
+        #expect(try t.ledger.kpis(delivery: "k", semantics: .classic)?.failedByReason[.refused] == 1)
+        let stored = try #require(try t.ledger.events(delivery: "k", recipient: "ann@forwarded.example").first)
+        #expect(QualificationContext(event: stored.event).remoteHost == "lsean.ezweb.ne.jp")
+        #expect(QualificationContext(event: stored.event).reportingMTA == "relay.sender.example")
+        #expect(TextQualifier.builtIn.qualify(event: stored.event).rule == "kddi-filter-remote")
+    }
+
     @Test("an auto-reply without a delivery id is skipped and counted, not an error")
     func autoReplyWithoutDelivery() throws {
         let mail = """
