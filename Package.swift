@@ -51,7 +51,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "ledger", dependencies: ["LedgerCLI"]),
+        .executableTarget(name: "ledger", dependencies: ["LedgerCLI", "DeliveryLedger"]),
         // libFuzzer target of the JSON feed readers (README "Fuzzing"; a replay program in ordinary builds).
         .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus"]),
         // SIGKILLs a writing process at random moments and checks nothing acknowledged is lost.

@@ -18,8 +18,17 @@ public struct EnvironmentOptions: Sendable {
     /// When false, commits are not fsync'ed (`MDB_NOSYNC`): faster, but a system crash may lose the
     /// last transactions (never corrupt the file). Default true: one fsync per commit.
     public var durable: Bool = true
-    /// Open read-only (`MDB_RDONLY`).
+    /// Open read-only (`MDB_RDONLY`): every write transaction fails with `EACCES`, and named
+    /// databases are opened in a read transaction. The lock file is still written (readers register
+    /// in its table so that a writer in another process does not reuse their pages); when it cannot
+    /// be opened for writing (read-only files or directory, `EACCES`), the environment is opened
+    /// again without locking (`MDB_NOLOCK`, ``Environment/isLockless``), as LMDB itself does on a
+    /// read-only file system (`lmdb.h`, `mdb_env_open`: "LMDB will still modify the lock file -
+    /// except on read-only filesystems, where LMDB does not use locks").
     public var readOnly: Bool = false
+    /// The permissions of the files LMDB creates (`data.mdb`, `lock.mdb`): owner only by default,
+    /// since a ledger holds recipient addresses and raw feedback.
+    public var fileMode: mode_t = 0o600
 
     /// The defaults: 256 MiB initial map, 16 TiB maximum, 32 databases, 510 readers, durable.
     public init() {}
@@ -57,33 +66,70 @@ public final class Environment: @unchecked Sendable {
     private let maximumMapSize: Int
     /// The path of the environment directory.
     public let path: String
+    /// Whether the environment was opened without LMDB's lock file (`MDB_NOLOCK`; only read-only
+    /// environments whose lock file cannot be written). Such a reader is safe on files nobody writes
+    /// (a read-only copy or mount); a writer in another process could reuse the pages it reads.
+    public let isLockless: Bool
+    /// Whether the environment was opened read-only.
+    public let isReadOnly: Bool
+    /// This map's slot in ``MapFaultReporter`` (when installed).
+    private let faultSlot: Int?
 
-    /// Opens (creating if needed) the environment in directory `path`.
+    /// Opens (creating if needed, unless read-only) the environment in directory `path`.
+    ///
+    /// A writable environment's map is sized with headroom at open: the larger of
+    /// ``EnvironmentOptions/initialMapSize`` and twice the data file's size (capped at
+    /// ``EnvironmentOptions/maximumMapSize``), so that the first write does not hit `MDB_MAP_FULL`
+    /// and run again (LMDB maps exactly the file's size when the map asked for is smaller).
     /// - Throws: ``LMDBError`` (e.g. `ENOENT` when the directory does not exist, `EACCES`).
     public init(path: String, options: EnvironmentOptions = EnvironmentOptions()) throws(LMDBError) {
+        var mapSize = options.initialMapSize
+        if !options.readOnly {
+            var st = stat()
+            if stat(DataFileSummary.dataFile(in: path), &st) == 0 {
+                mapSize = max(mapSize, min(options.maximumMapSize, Int(st.st_size) * 2))
+            }
+        }
+        var flags = UInt32(MDB_NOTLS)
+        if !options.durable { flags |= UInt32(MDB_NOSYNC) }
+        if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+        var env: OpaquePointer
+        do {
+            env = try Self.open(path, flags: flags, mapSize: mapSize, options: options)
+        } catch let error where options.readOnly && error.code == EACCES {
+            flags |= UInt32(MDB_NOLOCK)
+            env = try Self.open(path, flags: flags, mapSize: mapSize, options: options)
+        }
+        self.env = env
+        self.path = path
+        self.isLockless = flags & UInt32(MDB_NOLOCK) != 0
+        self.isReadOnly = options.readOnly
+        self.maximumMapSize = options.maximumMapSize
+        self.resizeLock = .allocate(capacity: 1)
+        pthread_rwlock_init(resizeLock, nil)
+        let region = Self.region(of: env)
+        faultSlot = MapFaultReporter.register(base: region.base, size: region.size, pageSize: region.pageSize,
+                                              file: DataFileSummary.dataFile(in: path))
+    }
+
+    private static func open(_ path: String, flags: UInt32, mapSize: Int, options: EnvironmentOptions) throws(LMDBError) -> OpaquePointer {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(code: ENOMEM, operation: "mdb_env_create") }
         do {
             try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
-            try check(mdb_env_set_mapsize(env, options.initialMapSize), "mdb_env_set_mapsize")
-            var flags = UInt32(MDB_NOTLS)
-            if !options.durable { flags |= UInt32(MDB_NOSYNC) }
-            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
-            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open(\(path))")
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_open(env, path, flags, options.fileMode), "mdb_env_open(\(path))")
         } catch {
             mdb_env_close(env)
             throw error
         }
-        self.env = env
-        self.path = path
-        self.maximumMapSize = options.maximumMapSize
-        self.resizeLock = .allocate(capacity: 1)
-        pthread_rwlock_init(resizeLock, nil)
+        return env
     }
 
     deinit {
+        if let faultSlot { MapFaultReporter.unregister(slot: faultSlot) }
         mdb_env_close(env)
         pthread_rwlock_destroy(resizeLock)
         resizeLock.deallocate()
@@ -100,6 +146,56 @@ public final class Environment: @unchecked Sendable {
     /// - Throws: ``LMDBError``; `MDB_NOTFOUND` when it does not exist and `.create` is not given.
     public func openDatabase(named name: String, flags: DatabaseFlags = [.create]) throws -> Database {
         try write { txn throws(LMDBError) in try txn.openDatabase(named: name, flags: flags) }
+    }
+
+    /// Opens existing named databases in a read transaction (committed, so that the handles stay
+    /// open for the environment's life: `mdb_dbi_open`), writing nothing: what a read-only
+    /// environment uses.
+    /// - Throws: ``LMDBError``; `MDB_NOTFOUND` (operation naming the database) when one does not exist.
+    public func openExistingDatabases(named names: [String]) throws(LMDBError) -> [Database] {
+        pthread_rwlock_rdlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        let txn = try begin(readOnly: true)
+        var handles: [Database] = []
+        for name in names {
+            var dbi: MDB_dbi = 0
+            let rc = mdb_dbi_open(txn, name, 0, &dbi)
+            if rc != 0 {
+                mdb_txn_abort(txn)
+                throw LMDBError(code: rc, operation: "mdb_dbi_open(\(name))")
+            }
+            handles.append(Database(dbi: dbi))
+        }
+        try check(mdb_txn_commit(txn), "mdb_txn_commit(read)")
+        return handles
+    }
+
+    /// Writes a consistent copy of the environment into the empty directory `directory`
+    /// (`mdb_env_copy2`), from a read transaction: writers keep appending meanwhile, the copy is the
+    /// snapshot at its start. With `compact`, free pages are left out and pages renumbered
+    /// (`MDB_CP_COMPACT`). The copy's file is created with ``EnvironmentOptions/fileMode``-like
+    /// permissions by the caller (LMDB creates it 0666 less the umask).
+    /// - Throws: ``LMDBError`` (`ENOSPC`, `EEXIST` when the directory holds a data file, …).
+    public func copy(to directory: String, compact: Bool = true) throws(LMDBError) {
+        try check(mdb_env_copy2(env, directory, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copy2(\(directory))")
+    }
+
+    /// Writes a consistent copy of the environment's data file to the open file descriptor `fd`
+    /// (`mdb_env_copyfd2`, e.g. standard output), compacted with `compact` (`MDB_CP_COMPACT`).
+    /// - Throws: ``LMDBError`` (`EPIPE`, `ENOSPC`, …).
+    public func copy(toFileDescriptor fd: Int32, compact: Bool = true) throws(LMDBError) {
+        try check(mdb_env_copyfd2(env, fd, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copyfd2")
+    }
+
+    /// Where the environment's map lies in this process's memory (`mdb_env_info`), and its page size.
+    public var mapRegion: (base: UnsafeRawPointer?, size: Int, pageSize: Int) { Self.region(of: env) }
+
+    private static func region(of env: OpaquePointer) -> (base: UnsafeRawPointer?, size: Int, pageSize: Int) {
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(env, &stat)
+        return (UnsafeRawPointer(info.me_mapaddr), info.me_mapsize, Int(stat.ms_psize))
     }
 
     /// Runs `body` in a read-only transaction (a consistent snapshot).
@@ -151,6 +247,14 @@ public final class Environment: @unchecked Sendable {
         let next = current * 2
         guard next <= maximumMapSize else { throw cause }
         try check(mdb_env_set_mapsize(env, next), "mdb_env_set_mapsize")
+        remapped()
+    }
+
+    /// Tells ``MapFaultReporter`` where the map is after a resize (called with no transaction active).
+    private func remapped() {
+        guard let faultSlot else { return }
+        let region = mapRegion
+        MapFaultReporter.update(slot: faultSlot, base: region.base, size: region.size)
     }
 
     private func begin(readOnly: Bool) throws(LMDBError) -> OpaquePointer {
@@ -163,6 +267,7 @@ public final class Environment: @unchecked Sendable {
                 pthread_rwlock_unlock(resizeLock)
                 pthread_rwlock_wrlock(resizeLock)
                 let adopt = mdb_env_set_mapsize(env, 0)
+                if adopt == 0 { remapped() }
                 pthread_rwlock_unlock(resizeLock)
                 pthread_rwlock_rdlock(resizeLock)
                 try check(adopt, "mdb_env_set_mapsize")

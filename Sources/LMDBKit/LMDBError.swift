@@ -30,6 +30,19 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `MDB_MAP_RESIZED`: another process grew the map.
     public static let mapResized = LMDBError(code: MDB_MAP_RESIZED, operation: "")
 
+    /// `MDB_INVALID`: the file is not an LMDB data file.
+    public static let invalid = LMDBError(code: MDB_INVALID, operation: "")
+    /// `MDB_CORRUPTED`: a page of the wrong type was found (damage).
+    public static let corrupted = LMDBError(code: MDB_CORRUPTED, operation: "")
+    /// `MDB_PAGE_NOTFOUND`: a page number past the last page in use (damage).
+    public static let pageNotFound = LMDBError(code: MDB_PAGE_NOTFOUND, operation: "")
+
+    /// Whether the code says the data file is damaged (`MDB_CORRUPTED`, `MDB_PAGE_NOTFOUND`,
+    /// `MDB_INVALID`, `MDB_BAD_TXN` after one of those, `MDB_VERSION_MISMATCH`).
+    public var isDamage: Bool {
+        [MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_TXN].contains(code)
+    }
+
     /// Whether two errors carry the same code, whatever the operation.
     public func hasCode(of other: LMDBError) -> Bool { code == other.code }
 }

@@ -25,7 +25,7 @@ struct AddressCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         guard let r = try ledger.addressStatus(address, asOf: asOf.flatMap { Instant(rfc3339: $0) }) else {
             throw CLIError("no events for \(address)")
         }
@@ -72,7 +72,7 @@ struct QuarantineCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         let at = asOf.flatMap { Instant(rfc3339: $0) }
         let rows = try ledger.quarantined(asOf: at).map {
             Row(address: $0.address, status: $0.state.status.rawValue, reason: $0.state.reason?.rawValue,

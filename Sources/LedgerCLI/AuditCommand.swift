@@ -18,7 +18,7 @@ struct AuditCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let findings = try ledger.audit(delivery: delivery, now: now.flatMap { Instant(rfc3339: $0) }, lateAfterSeconds: lateAfter)
         out.line("Audit of delivery \(delivery): \(findings.count) finding\(findings.count == 1 ? "" : "s")")

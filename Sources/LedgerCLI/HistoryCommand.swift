@@ -22,7 +22,7 @@ struct HistoryCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: address)
         var shown = 0
         for d in deliveries {

@@ -44,6 +44,8 @@ struct IngestCommand: OutputCommand {
     var rejectFile: String?
     @Flag(name: .customLong("dry-run"), help: "Read and check every record, report what would be appended, and append nothing (the database is not opened).")
     var dryRun = false
+    @Flag(name: .customLong("allow-empty"), help: "Accept a file that holds no record (by default it is an error: a lost or truncated export must not pass for 'nothing happened').")
+    var allowEmpty = false
 
     func validate() throws {
         guard InputFormat(rawValue: format) != nil else {
@@ -119,6 +121,9 @@ struct IngestCommand: OutputCommand {
             } catch let error as IngestError {
                 throw CLIError("\(error)\nNothing was appended.")
             }
+            if !allowEmpty, summary.events == 0, summary.rejected == 0, summary.skipped.isEmpty {
+                throw CLIError("no events in \(file): it holds no record. Nothing was appended; --allow-empty accepts an empty file.")
+            }
             summaries.append(summary)
         }
         try rejects?.finish()
@@ -131,7 +136,7 @@ struct IngestCommand: OutputCommand {
             out.line("Checked \(events) event\(events == 1 ? "" : "s"), \(skipped) skipped, \(rejected) rejected; nothing appended (--dry-run).")
             return
         }
-        let ledger = try database.open()
+        let ledger = try database.open(.create)
         var totals = Totals()
         if !overflow {
             try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)

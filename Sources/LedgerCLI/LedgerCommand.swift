@@ -14,7 +14,7 @@ public struct LedgerCommand: ParsableCommand {
             and the EFS (Email Feedback Service) semantics.
             The database is the directory given by --db, else $LEDGER_DB, else ./ledger.lmdb (created on first use).
             """,
-        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, HistoryCommand.self, AddressCommand.self, QuarantineCommand.self, QualifyCommand.self, EFSCommand.self, SweepCommand.self, AuditCommand.self, TimelineCommand.self, ReprojectCommand.self, VerifyCommand.self, GenerateCommand.self]
+        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, HistoryCommand.self, AddressCommand.self, QuarantineCommand.self, QualifyCommand.self, EFSCommand.self, SweepCommand.self, AuditCommand.self, TimelineCommand.self, ReprojectCommand.self, VerifyCommand.self, BackupCommand.self, GenerateCommand.self]
     )
 
     /// Creates the command (argument-parser calls it).
@@ -41,9 +41,21 @@ public struct DatabaseOptions: ParsableArguments {
         return "./ledger.lmdb"
     }
 
-    func open(create: Bool = true) throws -> Ledger {
+    /// How a command uses the ledger.
+    enum Access {
+        /// Appends, creating the ledger when the path does not exist (`ingest`, `efs enable`).
+        case create
+        /// Writes to an existing ledger (`sweep`, `reproject`).
+        case write
+        /// Only reads: the environment is opened read-only and no write transaction is begun, so a
+        /// writer never makes it wait and read-only files do (``LedgerOptions/readOnly``).
+        case read
+    }
+
+    func open(_ access: Access) throws -> Ledger {
         var options = LedgerOptions()
-        options.createIfMissing = create
+        options.createIfMissing = access == .create
+        options.readOnly = access == .read
         options.rules = try RulesOption.qualifier(rules)
         return try Ledger(path: path, options: options)
     }

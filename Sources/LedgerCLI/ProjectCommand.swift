@@ -42,7 +42,7 @@ struct ProjectCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         let chosen: [Semantics]
         switch semantics {
         case .efs: chosen = [.efs]

@@ -17,7 +17,7 @@ struct ReprojectCommand: OutputCommand {
     @OptionGroup var database: DatabaseOptions
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.write)
         // Opening with another rule table (or after a layout change) has just re-projected: once is enough.
         let info = try ledger.rebuiltOnOpen ?? ledger.rebuildProjection()
         let rate = info.seconds > 0 ? Double(info.eventsFolded) / info.seconds : 0

@@ -23,7 +23,7 @@ struct StatusCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: address)
         var reports: [MessageStatusReport] = []
         for d in deliveries {

@@ -21,7 +21,7 @@ struct SweepCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.write)
         let instant = now.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
         let r = try ledger.sweep(now: instant)
         out.line("Sweep at \(instant.rfc3339): appended \(r.appended) timeout\(r.appended == 1 ? "" : "s"); "

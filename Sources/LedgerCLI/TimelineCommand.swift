@@ -51,7 +51,7 @@ struct TimelineCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let points = try ledger.timeline(delivery: delivery, bucketSeconds: Self.seconds(bucket)!).map {
             PointJSON(at: $0.at.rfc3339, classicSuccessRate: $0.classic.successRate, efsSuccessRate: $0.efs.successRate,

@@ -16,7 +16,7 @@ struct VerifyCommand: OutputCommand {
     @OptionGroup var database: DatabaseOptions
 
     func execute(_ out: inout Output) throws {
-        let ledger = try database.open(create: false)
+        let ledger = try database.open(.read)
         let report = try ledger.verify()
         out.line("Records: \(report.records); hash-chain head: \(report.head)")
         guard report.isHealthy else {

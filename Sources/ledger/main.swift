@@ -1,3 +1,5 @@
+import DeliveryLedger
 import LedgerCLI
 
+Ledger.reportMapFaults()
 LedgerCommand.main()

@@ -25,7 +25,7 @@ import Testing
 
     @Test func projectJSONOfAnEmptyLedgerMatchesItsSchema() throws {
         let cli = CLI()
-        #expect(cli.run("ingest", cli.file("empty.jsonl", "")).exitCode == 0)  // creates an empty ledger
+        #expect(cli.run("ingest", "--allow-empty", cli.file("empty.jsonl", "")).exitCode == 0)  // creates an empty ledger
         let r = cli.run("project", "--format", "json")
         #expect(try SchemaValidation.validate(instance: Data(r.output.utf8), schemaNamed: "project") == [])
     }

@@ -32,6 +32,7 @@ import Testing
         #expect((before["failedByReason"] as? [String: Int])?["notDefined"] == 1)
 
         let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
+        #expect(cli.run("reproject", "--rules", rules).exitCode == 0)
         let r = cli.run("project", "--format", "json", "--rules", rules)
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
         #expect((doc["basis"] as? [String: Any])?["rules"] as? String == "local-1")
@@ -39,6 +40,7 @@ import Testing
         #expect((kpis["failedByReason"] as? [String: Int])?["accountDisabled"] == 1)
         #expect((kpis["failedByType"] as? [String: Int])?["soft"] == 1)
         // The event is as recorded; back to the built-in table, the projection is rebuilt again.
+        #expect(cli.run("reproject").exitCode == 0)
         let status = cli.run("status", "ann@example.com", "--format", "json")
         #expect(status.output.contains("\"qualifier\"") == false)
         let after = try cli.kpis("d1", "classic")

@@ -279,14 +279,7 @@ struct AppendBatch {
 
     /// Writes the duplicate receipts and completes ``delta``: the touched streams and the projection.
     mutating func finish(_ txn: borrowing Transaction, startedAt: Double) throws {
-        for (r, times) in receipts.sorted(by: { ($0.key.delivery, $0.key.original) < ($1.key.delivery, $1.key.original) }) {
-            var key = ByteWriter(capacity: 20)
-            key.u32be(r.delivery); key.u64be(r.original); key.u64be(UInt64(bitPattern: recordedAt.millisecondsSinceEpoch))
-            let before = try txn.withValue(tables.duplicates, key: key.bytes) { b -> UInt64 in var rd = ByteReader(b); return try rd.varint() } ?? 0
-            var value = ByteWriter(capacity: 4)
-            value.varint(before + times)
-            try txn.put(tables.duplicates, key: key.bytes, value: value.bytes)
-        }
+        try DuplicateReceipts.record(receipts.map { ($0.key.delivery, $0.key.original, $0.value) }, at: recordedAt, txn, tables.duplicates)
         for (info, _) in slots where info.count > 0 && info.head >= firstPosition {
             delta.streams[info.ordinal] = info
         }

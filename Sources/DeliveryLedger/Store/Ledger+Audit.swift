@@ -82,15 +82,7 @@ extension Ledger {
         try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return [] }
-                var receipts: [(original: UInt64, at: Instant, times: UInt64)] = []
-                try txn.scan(tables.duplicates, from: Key.u32(d)) { k, v in
-                    guard k.count == 20, Key.readU32(k) == d else { return false }
-                    var r = ByteReader(v)
-                    receipts.append((Key.readU64(UnsafeRawBufferPointer(rebasing: k[4..<12])),
-                                     Instant(millisecondsSinceEpoch: Int64(bitPattern: Key.readU64(UnsafeRawBufferPointer(rebasing: k[12...])))),
-                                     try r.varint()))
-                    return true
-                }
+                let receipts = try DuplicateReceipts.read(delivery: d, txn, tables.duplicates)
                 var recipientOf: [UInt32: String] = [:]
                 return try receipts.map { receipt in
                     let stream = try txn.withValue(tables.log, key: Key.u64(receipt.original)) { try RecordCodec.header($0).stream }
@@ -99,7 +91,8 @@ extension Ledger {
                         recipientOf[stream] = try view.streamInfo(stream, txn)?.recipient ?? ""
                     }
                     return AuditFinding(kind: .duplicateReceived, recipient: recipientOf[stream]!, position: receipt.original,
-                                        detail: "received again \(receipt.times == 1 ? "once" : "\(receipt.times) times") at \(receipt.at.rfc3339) (no-op)")
+                                        detail: receipt.times == 1 ? "received again once at \(receipt.first.rfc3339) (no-op)"
+                                            : "received again \(receipt.times) times, first at \(receipt.first.rfc3339), last at \(receipt.last.rfc3339) (no-op)")
                 }
             }
         }

@@ -16,7 +16,15 @@ public struct LedgerOptions: Sendable {
     public var initialMapSize: Int = 256 << 20
     /// Whether opening creates the database when the directory does not exist (default true).
     /// Read-only tools set it to false so that a mistyped path is an error, not an empty ledger.
+    /// Only a path that does not exist is ever made a ledger: an existing directory without a
+    /// ledger's data file (or with an empty one) is an error, never a new ledger.
     public var createIfMissing: Bool = true
+    /// Open for reading only (default false): the LMDB environment is opened read-only
+    /// (`MDB_RDONLY`), its tables in a read transaction; no write transaction is ever begun, so
+    /// the ledger's files may be read-only and a writer in another process never makes it wait.
+    /// Appends and re-projections then throw. A projection that needs rebuilding (its layout or
+    /// rule table changed) is an error naming `ledger reproject`, which needs write access.
+    public var readOnly: Bool = false
     /// The clock that stamps `recordedAt` (transaction time). Injected for tests.
     public var clock: @Sendable () -> Instant = Ledger.systemClock
     /// The qualification rule table the projection uses for text-qualified failures (DSN, Postfix,
@@ -139,46 +147,35 @@ public final class Ledger: Sendable {
     public init(path: String, options: LedgerOptions = LedgerOptions()) throws(LedgerError) {
         self.path = path
         self.options = options
-        var st = stat()
-        if stat(path, &st) != 0 {
-            guard options.createIfMissing else {
-                throw .cannotOpen(path: path, reason: "no ledger there (ingest creates one)")
-            }
-            if mkdir(path, 0o755) != 0 {
-                throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
-            }
-        } else if st.st_mode & S_IFMT != S_IFDIR {
-            throw .cannotOpen(path: path, reason: "not a directory (a ledger is a directory holding data.mdb)")
-        }
-        var envOptions = EnvironmentOptions()
-        envOptions.durable = options.durable
-        envOptions.initialMapSize = options.initialMapSize
-        do {
-            environment = try Environment(path: path, options: envOptions)
-            tables = try Tables(environment: environment)
-        } catch let e as LMDBError {
-            throw .cannotOpen(path: path, reason: e.message)
-        } catch {
-            throw .cannotOpen(path: path, reason: "\(error)")
-        }
+        (environment, tables) = try Self.openStorage(path: path, options: options)
         try checkFormat()
-        if let info = try catchUpProjection() { openingRebuild.withLock { $0 = info } }
+        if options.readOnly {
+            try requireCurrentProjection()
+        } else if let info = try catchUpProjection() {
+            openingRebuild.withLock { $0 = info }
+        }
     }
 
+    /// The ledger marker: the format version in `meta`, written when the ledger is created (in
+    /// the same transaction as its tables). Read only: a ledger without it is an error.
     private func checkFormat() throws(LedgerError) {
-        try run {
-            try environment.write { txn in
-                if let v = try txn.get(tables.meta, key: Tables.formatVersionKey) {
-                    let version = v.withUnsafeBytes { Key.readU64($0) }
-                    guard version == Tables.formatVersion || version == 2 else {
-                        throw LedgerError.cannotOpen(path: path, reason: "format version \(version); this build reads version \(Tables.formatVersion)")
-                    }
-                    // Version 2 kept the projection current in every append (no tail): it reads as
-                    // a version 3 ledger whose tail is empty. Marked 3 so that older builds refuse it.
-                    if version == 2 { try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion)) }
-                } else {
-                    try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion))
+        let version: UInt64 = try run {
+            try environment.read { txn in
+                guard let v = try txn.get(tables.meta, key: Tables.formatVersionKey), v.count == 8 else {
+                    throw LedgerError.damaged(path: path, what: "its meta table has no format marker (not a ledger, or damaged)")
                 }
+                return v.withUnsafeBytes { Key.readU64($0) }
+            }
+        }
+        guard version == Tables.formatVersion || version == 2 else {
+            throw .cannotOpen(path: path, reason: "format version \(version); this build reads version \(Tables.formatVersion)")
+        }
+        // Version 2 kept the projection current in every append (no tail): it reads as a version 3
+        // ledger whose tail is empty. A writer marks it 3 so that older builds refuse it; a read-only
+        // open reads it as it is.
+        if version == 2 && !options.readOnly {
+            try run {
+                try environment.write { txn in try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion)) }
             }
         }
     }
@@ -190,7 +187,7 @@ public final class Ledger: Sendable {
         } catch let e as LedgerError {
             throw e
         } catch let e as LMDBError {
-            throw .storage(e)
+            throw storageError(e)
         } catch let e as CorruptRecordError {
             throw .corrupt(position: nil, what: e.what)
         } catch {
@@ -339,7 +336,8 @@ public final class Ledger: Sendable {
     /// projection is rebuilt from the whole log into a new generation (``ProjectionRebuild``).
     /// - Returns: the rebuild, or `nil` when the projection was current.
     @discardableResult
-    func catchUpProjection() throws(LedgerError) -> ProjectionInfo? {
+    /// - Parameter force: rebuild even when the projection is current (``rebuildProjection()``).
+    func catchUpProjection(force: Bool = false) throws(LedgerError) -> ProjectionInfo? {
         let started = Self.monotonicSeconds()
         let info = try run {
             try environment.write { txn -> ProjectionInfo? in
@@ -348,7 +346,7 @@ public final class Ledger: Sendable {
                 let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
                 let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 let rulesDigest = try txn.get(tables.meta, key: Tables.rulesDigestKey).map { String(decoding: $0, as: UTF8.self) }
-                let changed = layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
+                let changed = force || layout != StateCodec.layoutVersion || (rulesVersion != nil && rulesVersion != options.rules.table.version)
                     || (rulesVersion != nil && rulesDigest != options.rules.tableDigest)
                 guard changed else { return nil }
                 if layout != nil {
@@ -378,19 +376,15 @@ public final class Ledger: Sendable {
     /// valid-time steps and checkpoints) from the whole log into a new generation, with the
     /// ledger's rule table (``LedgerOptions/rules``). The new generation is built and switched to in
     /// one write transaction: readers keep a consistent view of the previous generation until it
-    /// commits, and nothing in the log changes. Opening a ledger with a rule table of another
+    /// commits, and nothing in the log changes; a crash before the commit leaves the previous
+    /// generation whole. Opening a ledger with a rule table of another
     /// version does the same. Switching the EFS flag needs no re-projection: the projection keeps
     /// the semantics-independent counters both semantics are read from.
     /// - Returns: the new generation, and how many events were folded in how many seconds.
     @discardableResult
     public func rebuildProjection() throws(LedgerError) -> ProjectionInfo {
         let started = Self.monotonicSeconds()
-        try run {
-            try environment.write { txn in
-                try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(0))
-            }
-        }
-        guard var info = try catchUpProjection() else {
+        guard var info = try catchUpProjection(force: true) else {
             throw .corrupt(position: nil, what: "the projection was not rebuilt after its layout was reset")
         }
         info.seconds = Self.monotonicSeconds() - started  // the commit (and its fsync) included

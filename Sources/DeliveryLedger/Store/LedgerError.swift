@@ -15,6 +15,14 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case storage(LMDBError)
     /// The database path cannot be used.
     case cannotOpen(path: String, reason: String)
+    /// The ledger at `path` is damaged (`what` names the file, page or table and what is wrong):
+    /// nothing was read from it as if it were sound, and nothing was written. Restore it from a
+    /// backup (`ledger backup`).
+    case damaged(path: String, what: String)
+    /// A write to the ledger at `path` failed for lack of space (`what`: the file system is full,
+    /// or the map limit is reached); the transaction was rolled back, nothing was written. The
+    /// next write works once there is space.
+    case full(path: String, what: String)
     /// A query's argument is out of range (for example a timeline of too many points).
     case invalidArgument(String)
 
@@ -34,6 +42,10 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "storage error: \(error)"
         case let .cannotOpen(path, reason):
             "cannot open ledger at '\(path)': \(reason)"
+        case let .damaged(path, what):
+            "the ledger at '\(path)' is damaged: \(what). Nothing was written to it; restore it from a backup (see `ledger backup`)"
+        case let .full(path, what):
+            "cannot write to the ledger at '\(path)': \(what). The transaction was rolled back: nothing was written, the ledger is unchanged; free space and run the command again"
         case let .invalidArgument(what):
             what
         }

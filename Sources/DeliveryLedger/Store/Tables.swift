@@ -5,7 +5,7 @@ import LMDBKit
 /// | name | key | value | role |
 /// |---|---|---|---|
 /// | `log` | position, u64 big-endian | record (``RecordCodec``) | the append-only event log (`MDB_APPEND`) |
-/// | `meta` | ASCII name | bytes | format version, projection checkpoint and layout |
+/// | `meta` | ASCII name | bytes | format version (the ledger marker, written with the tables when the ledger is created), projection checkpoint and layout |
 /// | `deliveries` | delivery id (UTF-8) | ordinal u32 BE | interning of delivery ids |
 /// | `deliveryNames` | ordinal u32 BE | delivery id | reverse of `deliveries` |
 /// | `streamIndex` | delivery ordinal u32 BE + recipient | stream ordinal u32 BE | finds a message's stream without a scan; a delivery's messages are a key range |
@@ -14,7 +14,7 @@ import LMDBKit
 /// | `deliveryCounters` | delivery ordinal u32 BE | counters | projection: per-delivery KPI counters |
 /// | `hashes` | position u64 BE | SHA-256, 32 bytes | tamper evidence: hash chain over the records (``HashChain``) |
 /// | `validSteps` | delivery ordinal u32 BE + biased instant u64 BE + tag position u64 BE | counter changes | projection along valid time (``ValidTime``) |
-/// | `duplicates` | delivery ordinal u32 BE + original position u64 BE + arrival `recordedAt` ms u64 BE | times received, varint | receipts of events sent again (no-op appends), for `audit`; not part of the log |
+/// | `duplicates` | delivery ordinal u32 BE + first original position u64 BE | summaries (``DuplicateReceipts``) | bounded receipts of events sent again (no-op appends): per event, times, first and last arrival, for `audit`; not part of the log |
 /// | `validBuckets` | delivery ordinal u32 BE + biased minute u64 BE | sum of the minute's steps | checkpoints of the valid-time axis |
 ///
 /// There is no per-event secondary index: a stream's events are found by following the
@@ -44,14 +44,43 @@ struct Tables: Sendable {
     /// in every append.
     static let formatVersion: UInt64 = 3
 
-    init(environment env: Environment) throws {
-        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes, validSteps, validBuckets, duplicates) = try env.write { txn in
-            (try txn.openDatabase(named: "log"), try txn.openDatabase(named: "meta"),
-             try txn.openDatabase(named: "deliveries"), try txn.openDatabase(named: "deliveryNames"),
-             try txn.openDatabase(named: "streamIndex"), try txn.openDatabase(named: "streams"),
-             try txn.openDatabase(named: "messageState"), try txn.openDatabase(named: "deliveryCounters"),
-             try txn.openDatabase(named: "hashes"), try txn.openDatabase(named: "validSteps"),
-             try txn.openDatabase(named: "validBuckets"), try txn.openDatabase(named: "duplicates"))
+    /// The tables' names, in the order of the stored properties.
+    static let names = ["log", "meta", "deliveries", "deliveryNames", "streamIndex", "streams", "messageState",
+                        "deliveryCounters", "hashes", "validSteps", "validBuckets", "duplicates"]
+
+    private init(_ h: [Database]) {
+        (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes, validSteps, validBuckets, duplicates) =
+            (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11])
+    }
+
+    /// Opens the tables of an existing ledger without writing (a read transaction): what a
+    /// read-only environment does.
+    /// - Throws: ``LMDBError`` (`MDB_NOTFOUND` naming the missing table).
+    static func openExisting(_ env: Environment) throws(LMDBError) -> Tables {
+        Tables(try env.openExistingDatabases(named: names))
+    }
+
+    /// Opens the tables of an existing ledger for writing: the ledger marker (`meta` and its format
+    /// key) must be there — a ledger is never made out of a directory that lost it — and tables a
+    /// newer layout adds are created.
+    /// - Throws: ``LMDBError``, or `missing` with the table or key that is not there.
+    static func openForWriting(_ env: Environment, missing: (String) -> any Error) throws -> Tables {
+        try env.write { txn in
+            do {
+                let meta = try txn.openDatabase(named: "meta", flags: [])
+                guard try txn.get(meta, key: formatVersionKey) != nil else { throw missing("its meta table has no format marker") }
+            } catch let e as LMDBError where e.hasCode(of: .notFound) {
+                throw missing("it has no meta table")
+            }
+            return Tables(try names.map { name throws(LMDBError) in try txn.openDatabase(named: name) })
+        }
+    }
+
+    /// Creates the tables of a new ledger and its marker (the format version), in one transaction.
+    static func create(_ env: Environment) throws {
+        try env.write { txn in
+            let handles = try names.map { name throws(LMDBError) in try txn.openDatabase(named: name) }
+            try txn.put(handles[1], key: formatVersionKey, value: Key.u64(formatVersion))
         }
     }
 

@@ -1,0 +1,108 @@
+import LMDBKit
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What ``Ledger/backup(to:)`` wrote and checked.
+public struct BackupReport: Sendable, Hashable {
+    /// The backup's directory.
+    public var path: String
+    /// The log position the copy ends at (its basis: the last append committed when it began).
+    public var position: UInt64
+    /// The hash chain's head at that position, hex (as `verify` prints it).
+    public var head: String
+    /// The size of the copy's `data.mdb`, bytes.
+    public var bytes: Int
+}
+
+extension Ledger {
+    /// Writes an online, consistent, compacted copy of the ledger into `directory` (which must not
+    /// exist), then verifies it.
+    ///
+    /// The copy is LMDB's `mdb_env_copy2` with `MDB_CP_COMPACT`: it reads one snapshot in a read
+    /// transaction, so writers keep appending meanwhile, and the copy is the ledger as of the last
+    /// commit before it began, free pages left out. It is written into a temporary directory beside
+    /// `directory` (0700, `data.mdb` 0600), checked with ``verify(maximumProblems:)`` (hash chain,
+    /// indexes, projection), and only then renamed to `directory`: a backup that exists is whole and
+    /// verified. To restore, stop the writers and move the backup's directory into the ledger's
+    /// place (it is a ledger: `data.mdb`, and `lock.mdb` once opened).
+    /// - Returns: where, the copy's basis position and hash-chain head, its size.
+    /// - Throws: ``LedgerError/cannotOpen(path:reason:)`` when `directory` exists or cannot be
+    ///   created, ``LedgerError/full(path:what:)`` when the destination runs out of space,
+    ///   ``LedgerError/damaged(path:what:)`` when the copy does not verify.
+    public func backup(to directory: String) throws(LedgerError) -> BackupReport {
+        var trimmed = directory
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        var st = stat()
+        guard stat(trimmed, &st) != 0 else {
+            throw .cannotOpen(path: directory, reason: "the backup's destination exists; name a new directory")
+        }
+        let temporary = "\(trimmed).partial-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        guard mkdir(temporary, 0o700) == 0 else {
+            throw .cannotOpen(path: directory, reason: "cannot create the backup's directory: \(String(cString: strerror(errno)))")
+        }
+        var kept = false
+        defer {
+            if !kept {
+                unlink(temporary + "/data.mdb")
+                unlink(temporary + "/lock.mdb")
+                rmdir(temporary)
+            }
+        }
+        do {
+            try environment.copy(to: temporary, compact: true)
+        } catch {
+            if error.code == ENOSPC || error.code == EIO || error.code == EDQUOT {
+                let free = Self.freeSpace(temporary).map { " (\($0.available) bytes free)" } ?? ""
+                throw .full(path: directory, what: "the backup's file system is full\(free): \(error.message)")
+            }
+            throw .cannotOpen(path: directory, reason: "cannot write the backup: \(error.message)")
+        }
+        let dataFile = DataFileSummary.dataFile(in: temporary)
+        chmod(dataFile, 0o600)
+        var size = stat()
+        stat(dataFile, &size)
+        var options = LedgerOptions()
+        options.readOnly = true
+        options.createIfMissing = false
+        options.durable = false
+        options.rules = self.options.rules
+        let report: VerifyReport
+        do {
+            report = try Ledger(path: temporary, options: options).verify()
+        } catch {
+            throw .damaged(path: directory, what: "the backup just written does not open: \(error)")
+        }
+        guard report.isHealthy else {
+            throw .damaged(path: directory, what: "the backup just written does not verify: \(report.problems[0])")
+        }
+        guard rename(temporary, trimmed) == 0 else {
+            throw .cannotOpen(path: directory, reason: "cannot move the verified backup into place: \(String(cString: strerror(errno)))")
+        }
+        kept = true
+        return BackupReport(path: trimmed, position: report.records, head: report.head, bytes: Int(size.st_size))
+    }
+
+    /// Writes an online, consistent, compacted copy of the ledger's `data.mdb` to the open file
+    /// descriptor `fd` (e.g. standard output, to pipe it elsewhere): `mdb_env_copyfd2` with
+    /// `MDB_CP_COMPACT`. Not verified here (it is a stream): restore it as `data.mdb` in a new 0700
+    /// directory and run `ledger verify` on it.
+    /// - Throws: ``LedgerError/storage(_:)`` (`EPIPE` when the reader went away, `ENOSPC`, …).
+    public func backup(toFileDescriptor fd: Int32) throws(LedgerError) {
+        do {
+            try environment.copy(toFileDescriptor: fd, compact: true)
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    /// Installs, for a command-line program, the handler that turns a fault while reading a ledger's
+    /// memory map (a damaged page LMDB does not check) into a message naming the data file and the
+    /// page, and exit code 3, instead of a death by `SIGBUS`/`SIGSEGV` (``MapFaultReporter``).
+    /// Call it once from `main`, before opening ledgers; a library never calls it.
+    public static func reportMapFaults() {
+        MapFaultReporter.install()
+    }
+}

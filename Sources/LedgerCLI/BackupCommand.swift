@@ -1,0 +1,45 @@
+import ArgumentParser
+import DeliveryLedger
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct BackupCommand: OutputCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write an online, consistent, compacted copy of the ledger, verified.",
+        discussion: """
+            Copies the ledger as of its last commit (LMDB mdb_env_copy2 with MDB_CP_COMPACT, from a read \
+            transaction: ingests keep running meanwhile) into DEST, a directory that must not exist; the copy \
+            is verified (hash chain, indexes, projection) before it is moved into place. --to - streams the \
+            compacted data file to standard output instead (not verified: restore it as DEST/data.mdb in a new \
+            directory and run `ledger verify --db DEST`). To restore: stop the writers, move the ledger \
+            directory aside, move the backup's directory into its place. See README "Backup and restore".
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: ArgumentHelp("The backup's directory (must not exist).", valueName: "dest")) var destination: String?
+    @Option(name: .long, help: ArgumentHelp("Where to write: a directory, or - for the data file on standard output.", valueName: "dest"))
+    var to: String?
+
+    func validate() throws {
+        if destination != nil && to != nil { throw ValidationError("give DEST or --to DEST, not both") }
+        if (destination ?? to) == nil { throw ValidationError("name the backup's destination: DEST (a new directory) or --to -") }
+        if (destination ?? to) == "" { throw ValidationError("the backup's destination is empty") }
+    }
+
+    func execute(_ out: inout Output) throws {
+        let ledger = try database.open(.read)
+        let target = destination ?? to ?? ""
+        if target == "-" {
+            try ledger.backup(toFileDescriptor: STDOUT_FILENO)
+            return
+        }
+        let report = try ledger.backup(to: target)
+        out.line("Backup of \(ledger.path) written to \(report.path): up to position \(report.position), \(report.bytes) bytes; "
+                 + "verified (hash-chain head \(report.head)).")
+    }
+}

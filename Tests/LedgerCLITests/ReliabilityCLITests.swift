@@ -1,0 +1,110 @@
+@testable import DeliveryLedger
+import Foundation
+import LedgerCLI
+import LedgerTestSupport
+import Testing
+
+/// Issue 10 (readers never wait; read-only files) and issue 12 (full disk named, empty inputs,
+/// backups) through the command line.
+@Suite struct ReliabilityCLITests {
+    static func line(_ id: String, _ kind: String, _ recipient: String, minute: Int) -> String {
+        "{\"id\":\"\(id)\",\"kind\":\"\(kind)\",\"delivery\":\"d1\",\"recipient\":\"\(recipient)\",\"occurredAt\":\"2026-11-02T09:\(String(format: "%02d", minute)):00Z\"}"
+    }
+
+    static let sample = [line("r1", "relay", "a@example.com", minute: 0), line("d1", "delivered", "a@example.com", minute: 1),
+                         line("r2", "relay", "b@example.com", minute: 0), line("b1", "bounce", "b@example.com", minute: 2)
+                            .replacingOccurrences(of: "}", with: ",\"bounceClass\":10}")]
+
+    /// The commands that only read, with their arguments.
+    static let readCommands: [[String]] = [
+        ["project"], ["project", "--format", "json"], ["status", "--delivery", "d1", "a@example.com"],
+        ["history", "a@example.com"], ["address", "a@example.com"], ["quarantine"], ["audit", "--delivery", "d1"],
+        ["timeline", "--delivery", "d1"], ["verify"], ["efs", "history"],
+    ]
+
+    /// On a read-only mount (the files and the directory cannot be written, whoever asks, root
+    /// included), every read command answers; ingest says why it cannot write. The lock file is
+    /// absent, as on a copy: LMDB reads without locks on a read-only file system.
+    @Test(.enabled(if: ScratchMount.isAvailable, "mounting a tmpfs is not allowed here: the read-only-files test needs it"))
+    func everyReadCommandWorksOnReadOnlyFiles() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        let mount = try ScratchMount(bytes: 8 << 20)
+        let db = mount.path + "/ledger.lmdb"
+        try FileManager.default.copyItem(atPath: cli.db, toPath: db)
+        try FileManager.default.removeItem(atPath: db + "/lock.mdb")
+        try mount.remount(readOnly: true)
+        for command in Self.readCommands {
+            let r = LedgerCLI.run(command + ["--db", db])
+            #expect(r.exitCode == 0, "\(command): \(r.error)")
+        }
+        let ingest = LedgerCLI.run(["ingest", "--db", db, cli.file("more.jsonl", Self.line("r3", "relay", "c@example.com", minute: 3))])
+        #expect(ingest.exitCode != 0 && ingest.error.contains("Read-only file system"), "\(ingest.error)")
+    }
+
+    /// A reader in another process answers at once while this process holds a write transaction
+    /// open (LMDB readers never wait for the writer; nothing in a read command begins a write).
+    @Test func aReaderInAnotherProcessAnswersWhileAWriteTransactionIsOpen() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        var options = LedgerOptions()
+        options.createIfMissing = false
+        let ledger = try Ledger(path: cli.db, options: options)
+        let answers = try ledger.environment.write { _ in
+            try Self.readCommands.map { try LedgerExecutable.run($0 + ["--db", cli.db]) }
+        }
+        for (command, r) in zip(Self.readCommands, answers) {
+            #expect(r.status == 0 && r.seconds < 20, "\(command): \(r.status) \(r.error)")
+        }
+        #expect(answers[0].output.contains("Delivery d1"))
+    }
+
+    @Test func anEmptyInputIsAnErrorUnlessAllowed() throws {
+        let cli = CLI()
+        let empty = cli.file("empty.jsonl", "")
+        let r = cli.run("ingest", empty)
+        #expect(r.exitCode != 0 && r.error.contains("no events in \(empty)"), "\(r.error)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db), "an empty input created a ledger")
+        #expect(cli.run("ingest", "--allow-empty", empty).exitCode == 0)
+        let eml = cli.file("bounce.eml", "")
+        let r2 = cli.run("ingest", "--delivery", "d1", eml)
+        #expect(r2.exitCode != 0 && r2.error.contains(eml), "\(r2.error)")
+    }
+
+    @Test func backupCommandWritesAVerifiedCopyWithTheSameKPIs() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        let dest = cli.directory.path("backup")
+        let r = cli.run("backup", dest)
+        #expect(r.exitCode == 0 && r.output.contains("up to position 4") && r.output.contains("verified"), "\(r.error)")
+        let source = cli.run("project", "--format", "json", "--both").output
+        let copy = LedgerCLI.run(["project", "--format", "json", "--both", "--db", dest]).output
+        #expect(!source.isEmpty && source == copy)
+        #expect(cli.run("backup", dest).error.contains("exists"))
+        #expect(cli.run("backup").exitCode != 0)
+    }
+
+    /// A full file system is named as such; nothing is appended; the ledger verifies; once space
+    /// is freed the same ingest works.
+    @Test(.enabled(if: ScratchMount.isAvailable, "mounting a tmpfs is not allowed here: the full-disk test needs it"))
+    func aFullDiskIsNamedAndTheNextIngestWorksOnceThereIsSpace() throws {
+        let cli = CLI()
+        let mount = try ScratchMount(bytes: 1 << 20)
+        let db = mount.path + "/ledger.lmdb"
+        #expect(LedgerCLI.run(["ingest", "--db", db, cli.file("a.jsonl", Self.sample.joined(separator: "\n"))]).exitCode == 0)
+        // Far more than 1 MiB of events.
+        let lines = (0..<6000).map { i in
+            Self.line("big-\(i)", "relay", "recipient-\(i)-with-a-long-local-part@example.com", minute: i % 60)
+        }
+        let big = cli.file("big.jsonl", lines.joined(separator: "\n"))
+        let full = LedgerCLI.run(["ingest", "--db", db, big])
+        #expect(full.exitCode != 0)
+        #expect(full.error.contains("full") && full.error.contains(db) && full.error.contains("nothing was written"), "\(full.error)")
+        let after = LedgerCLI.run(["verify", "--db", db])
+        #expect(after.exitCode == 0 && after.output.contains("Records: 4;"), "\(after.output) \(after.error)")
+        try mount.resize(bytes: 64 << 20)
+        let again = LedgerCLI.run(["ingest", "--db", db, big])
+        #expect(again.exitCode == 0 && again.output.contains("Appended 6000 events"), "\(again.error)")
+        #expect(LedgerCLI.run(["verify", "--db", db]).exitCode == 0)
+    }
+}
