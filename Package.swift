@@ -56,6 +56,8 @@ let package = Package(
         .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus"]),
         // SIGKILLs a writing process at random moments and checks nothing acknowledged is lost.
         .executableTarget(name: "ledger-crash-test", dependencies: ["DeliveryLedger", "LedgerWorkload"], path: "Tools/CrashTest"),
+        // Makes damaged copies of a ledger and runs every command on them (Tools/fault-injection).
+        .executableTarget(name: "ledger-damage", path: "Tools/Damage"),
         .executableTarget(name: "qualify-eval", dependencies: ["LedgerIngest", "DeliveryLedger"], path: "Tools/QualifyEval"),
         // The benchmark's baselines, in C: the same events in raw LMDB (same record bytes, same index
         // writes) and in SQLite. Benchmark tooling only; the product's C interop stays in LMDBKit.

@@ -107,7 +107,7 @@ public final class Environment: @unchecked Sendable {
         self.maximumMapSize = options.maximumMapSize
         self.resizeLock = .allocate(capacity: 1)
         pthread_rwlock_init(resizeLock, nil)
-        let region = Self.region(of: env)
+        let region = Self.region(of: env, path: path)
         faultSlot = MapFaultReporter.register(base: region.base, size: region.size, pageSize: region.pageSize,
                                               file: DataFileSummary.dataFile(in: path))
     }
@@ -120,6 +120,7 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
             try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_set_assert(env, lmdbAssertion), "mdb_env_set_assert")
             try check(mdb_env_open(env, path, flags, options.fileMode), "mdb_env_open(\(path))")
         } catch {
             mdb_env_close(env)
@@ -187,15 +188,37 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_copyfd2(env, fd, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copyfd2")
     }
 
-    /// Where the environment's map lies in this process's memory (`mdb_env_info`), and its page size.
-    public var mapRegion: (base: UnsafeRawPointer?, size: Int, pageSize: Int) { Self.region(of: env) }
+    /// Where the environment's map lies in this process's memory, and its page size. LMDB does not
+    /// say (`mdb_env_info`'s `me_mapaddr` is the fixed address of `MDB_FIXEDMAP` only), so the map is
+    /// found in `/proc/self/maps` (Linux) as the mapping of this environment's `data.mdb`; `nil`
+    /// elsewhere.
+    public var mapRegion: (base: UnsafeRawPointer?, size: Int, pageSize: Int) { Self.region(of: env, path: path) }
 
-    private static func region(of env: OpaquePointer) -> (base: UnsafeRawPointer?, size: Int, pageSize: Int) {
+    private static func region(of env: OpaquePointer, path: String) -> (base: UnsafeRawPointer?, size: Int, pageSize: Int) {
         var info = MDB_envinfo()
         mdb_env_info(env, &info)
         var stat = MDB_stat()
         mdb_env_stat(env, &stat)
-        return (UnsafeRawPointer(info.me_mapaddr), info.me_mapsize, Int(stat.ms_psize))
+        var base: UnsafeRawPointer?
+        #if os(Linux)
+        if let real = realpath(DataFileSummary.dataFile(in: path), nil), let maps = fopen("/proc/self/maps", "r") {
+            let file = String(cString: real)
+            free(real)
+            var line: UnsafeMutablePointer<CChar>?
+            var capacity = 0
+            while getline(&line, &capacity, maps) > 0, let line {
+                let text = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+                guard text.count >= 6, text[5].hasPrefix(file), text[5].dropFirst(file.count).allSatisfy({ $0 == "\n" }),
+                      text[2].allSatisfy({ $0 == "0" }), let dash = text[0].firstIndex(of: "-"),
+                      let start = UInt(text[0][..<dash], radix: 16) else { continue }
+                base = UnsafeRawPointer(bitPattern: start)
+                break
+            }
+            free(line)
+            fclose(maps)
+        }
+        #endif
+        return (base, info.me_mapsize, Int(stat.ms_psize))
     }
 
     /// Runs `body` in a read-only transaction (a consistent snapshot).
@@ -283,4 +306,19 @@ public final class Environment: @unchecked Sendable {
     public func sync() throws(LMDBError) {
         try check(mdb_env_sync(env, 1), "mdb_env_sync")
     }
+}
+
+/// LMDB's assertion callback (`mdb_env_set_assert`): LMDB asserts when a page is not what its
+/// parent says (a damaged file) and then aborts. When ``MapFaultReporter`` is installed (a
+/// command-line program), the damage is named with the data file and the program exits with code 3
+/// instead of `SIGABRT`; in a library the assertion goes on to LMDB's `abort()`.
+private func lmdbAssertion(_ env: OpaquePointer?, _ message: UnsafePointer<CChar>?) {
+    guard MapFaultReporter.installed.load() else { return }
+    var path: UnsafePointer<CChar>?
+    if let env { mdb_env_get_path(env, &path) }
+    let file = path.map { String(cString: $0) + "/data.mdb" } ?? "data.mdb"
+    let text = "Error: the ledger's data file \(file) is damaged: LMDB found a page that is not what its parent says "
+        + "(\(message.map { String(cString: $0) } ?? "assertion")). Nothing was written. Restore it from a backup (see `ledger backup`).\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    _exit(3)
 }

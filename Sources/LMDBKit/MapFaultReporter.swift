@@ -38,8 +38,29 @@ public enum MapFaultReporter {
         action.__sigaction_u.__sa_sigaction = faultHandler
         #endif
         sigemptyset(&action.sa_mask)
+        libraryText.pointee = lmdbTextRange()
         sigaction(SIGBUS, &action, nil)
         sigaction(SIGSEGV, &action, nil)
+    }
+
+    /// The executable mappings of liblmdb (from `/proc/self/maps`, Linux): a fault whose program
+    /// counter lies there is LMDB reading a damaged page, even at an address outside the map (a
+    /// page LMDB found invalid and then used).
+    static func lmdbTextRange() -> (UInt, UInt) {
+        #if os(Linux)
+        guard let maps = fopen("/proc/self/maps", "r") else { return (0, 0) }
+        defer { fclose(maps) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, maps) > 0, let line {
+            let text = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            guard text.count >= 6, text[5].contains("liblmdb"), text[1].contains("x"), let dash = text[0].firstIndex(of: "-"),
+                  let start = UInt(text[0][..<dash], radix: 16), let end = UInt(text[0][text[0].index(after: dash)...], radix: 16) else { continue }
+            return (start, end)
+        }
+        #endif
+        return (0, 0)
     }
 
     /// Records that `[base, base + size)` maps the data file at `file` (called by ``Environment``).
@@ -89,6 +110,11 @@ public enum MapFaultReporter {
         p.initialize(repeating: 0, count: slotCount * pathCapacity)
         return p
     }()
+    nonisolated(unsafe) static let libraryText: UnsafeMutablePointer<(UInt, UInt)> = {
+        let p = UnsafeMutablePointer<(UInt, UInt)>.allocate(capacity: 1)
+        p.initialize(to: (0, 0))
+        return p
+    }()
     static let installed = Flag()
 
     /// A set-once flag.
@@ -103,7 +129,7 @@ public enum MapFaultReporter {
 }
 
 /// The signal handler (async-signal-safe: `write`, `_exit`, `signal`, `raise` only).
-private func faultHandler(_ number: Int32, _ info: UnsafeMutablePointer<siginfo_t>?, _: UnsafeMutableRawPointer?) {
+private func faultHandler(_ number: Int32, _ info: UnsafeMutablePointer<siginfo_t>?, _ context: UnsafeMutableRawPointer?) {
     #if canImport(Glibc)
     let address = UInt(bitPattern: info?.pointee._sifields._sigfault.si_addr)
     #else
@@ -122,6 +148,22 @@ private func faultHandler(_ number: Int32, _ info: UnsafeMutablePointer<siginfo_
         writeText(number == SIGBUS ? ") faulted (SIGBUS: the page is past the end of the file)" : ") faulted (SIGSEGV: a page points outside the file)")
         writeText(". Nothing was written. Restore it from a backup (see `ledger backup`).\n")
         _exit(3)
+    }
+    // Outside the maps, but inside LMDB's code: LMDB used a page of a damaged file that it found
+    // invalid (e.g. a null page). Named with the ledger(s) open.
+    let pc = programCounter(context)
+    let text = MapFaultReporter.libraryText.pointee
+    if pc != 0, pc >= text.0, pc < text.1 {
+        for slot in 0..<MapFaultReporter.slotCount where MapFaultReporter.slots[slot].base != 0 {
+            writeText("Error: the ledger's data file ")
+            _ = write(2, MapFaultReporter.paths.advanced(by: slot * MapFaultReporter.pathCapacity), MapFaultReporter.slots[slot].pathLength)
+            writeText(" is damaged: LMDB faulted reading it (")
+            writeText(number == SIGBUS ? "SIGBUS" : "SIGSEGV")
+            writeText(" at address ")
+            writeNumber(address)
+            writeText(", inside liblmdb). Nothing was written. Restore it from a backup (see `ledger backup`).\n")
+            _exit(3)
+        }
     }
     // Not a ledger's map: a bug. Let the signal do what it does by default.
     signal(number, SIG_DFL)
@@ -146,4 +188,20 @@ private func writeNumber(_ value: UInt) {
         } while v > 0 && i > 0
         _ = write(2, buffer.baseAddress!.advanced(by: i), buffer.count - i)
     }
+}
+
+/// The program counter of the faulting instruction, from the signal's `ucontext_t` (Linux x86-64
+/// and arm64), else 0.
+private func programCounter(_ context: UnsafeMutableRawPointer?) -> UInt {
+    #if os(Linux) && arch(x86_64)
+    guard let context else { return 0 }
+    let uc = context.assumingMemoryBound(to: ucontext_t.self)
+    // gregs[REG_RIP], REG_RIP = 16 (<sys/ucontext.h>, x86-64).
+    return withUnsafeBytes(of: uc.pointee.uc_mcontext.gregs) { UInt(bitPattern: Int($0.load(fromByteOffset: 16 * 8, as: Int64.self))) }
+    #elseif os(Linux) && arch(arm64)
+    guard let context else { return 0 }
+    return UInt(context.assumingMemoryBound(to: ucontext_t.self).pointee.uc_mcontext.pc)
+    #else
+    return 0
+    #endif
 }

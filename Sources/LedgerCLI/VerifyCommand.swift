@@ -21,7 +21,7 @@ struct VerifyCommand: OutputCommand {
         out.line("Records: \(report.records); hash-chain head: \(report.head)")
         guard report.isHealthy else {
             for p in report.problems { out.line("  \(p)") }
-            throw CLIError("the ledger does not match its log: \(report.problems[0])")
+            throw CLIError("the ledger at '\(ledger.path)' does not match its log: \(report.problems[0])")
         }
         out.line("OK: the log, its hash chain, the indexes and the persisted projection agree.")
     }

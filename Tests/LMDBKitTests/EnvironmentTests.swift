@@ -75,3 +75,33 @@ import Testing
         try env.read { txn throws in #expect(try txn.count(db) == 2000) }
     }
 }
+
+/// The checks ``DataFileSummary`` makes before a map is read, and the map's headroom at open.
+@Suite struct DataFileTests {
+    @Test func metaPagesAreReadAndTheMapHasHeadroom() throws {
+        let dir = TemporaryDirectory()
+        var options = EnvironmentOptions()
+        options.initialMapSize = 1 << 20
+        options.durable = false
+        do {
+            let env = try Environment(path: dir.url.path, options: options)
+            let db = try env.openDatabase(named: "t")
+            try env.write { txn in
+                for i in 0..<3000 { try txn.put(db, key: Array("\(100_000 + i)".utf8), value: [UInt8](repeating: 7, count: 1000)) }
+            }
+        }
+        let summary = try DataFileSummary.inspect(path: dir.path("data.mdb"))
+        #expect(summary.pageSize == 4096 && summary.transactionID >= 2)
+        #expect(summary.usedBytes <= summary.fileSize && summary.usedBytes > 3000 * 1000)
+        // Reopened with a 1 MiB map asked for: the map is twice the file, not exactly the file.
+        let env = try Environment(path: dir.url.path, options: options)
+        #expect(env.mapSize >= 2 * summary.fileSize)
+        // A file cut short of its last page is named, before any map is read.
+        let handle = try #require(FileHandle(forWritingAtPath: dir.path("data.mdb")))
+        try handle.truncate(atOffset: UInt64(summary.usedBytes - 1))
+        try handle.close()
+        #expect { try DataFileSummary.inspect(path: dir.path("data.mdb")) } throws: { error in
+            (error as? DataFileError)?.kind == .damaged && "\(error)".contains("truncated")
+        }
+    }
+}

@@ -182,16 +182,19 @@ public final class Ledger: Sendable {
 
     /// Maps any thrown error into ``LedgerError``.
     func run<R>(_ body: () throws -> R) throws(LedgerError) -> R {
+        // Damage found while reading is named with the ledger's path (``LedgerError/damaged(path:what:)``).
         do {
             return try body()
+        } catch let LedgerError.corrupt(position, what) {
+            throw .damaged(path: path, what: (position.map { "at log position \($0): " } ?? "") + what)
         } catch let e as LedgerError {
             throw e
         } catch let e as LMDBError {
             throw storageError(e)
         } catch let e as CorruptRecordError {
-            throw .corrupt(position: nil, what: e.what)
+            throw .damaged(path: path, what: e.what)
         } catch {
-            throw .corrupt(position: nil, what: "\(error)")
+            throw .damaged(path: path, what: "\(error)")
         }
     }
 

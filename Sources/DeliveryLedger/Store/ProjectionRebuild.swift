@@ -117,9 +117,19 @@ struct ProjectionRebuild {
     @discardableResult
     func run(_ txn: borrowing Transaction, last: UInt64) throws -> Double {
         // 1. Stream → delivery ordinal; 0 for streams that are not messages.
-        let lastOrdinal = try txn.last(tables.streams).map { $0.key.withUnsafeBytes { Int(Key.readU32($0)) } } ?? 0
+        let lastOrdinal = try txn.last(tables.streams).map { $0.key.count == 4 ? $0.key.withUnsafeBytes { Int(Key.readU32($0)) } : Int.max } ?? 0
+        // Stream ordinals are dense from 1 and every stream has a record: more streams than records
+        // is damage (a flipped key byte would otherwise size the arrays below by billions).
+        let records = try txn.count(tables.log)
+        guard UInt64(records) == last else {
+            throw CorruptRecordError(what: "the log ends at position \(last) but holds \(records) records (a gap, or a damaged key)")
+        }
+        guard lastOrdinal <= Int(clamping: last) else {
+            throw CorruptRecordError(what: "the streams table's last key (\(lastOrdinal == Int.max ? "not 4 bytes" : "stream \(lastOrdinal)")) exceeds the log's \(last) records")
+        }
         var deliveryOf = [UInt32](repeating: 0, count: lastOrdinal + 1)
         try txn.scan(tables.streams) { k, v in
+            guard k.count == 4 else { throw CorruptRecordError(what: "the streams table has a key of \(k.count) bytes, not a stream ordinal") }
             let ordinal = Int(Key.readU32(k))
             var r = ByteReader(v)
             _ = try r.varint()

@@ -1,0 +1,209 @@
+// ledger-damage: makes damaged copies of a ledger (seeded) and runs every `ledger` command on each,
+// counting how each ended (issue 12). Usage:
+//   ledger-damage --ledger-binary PATH --source LEDGER_DIR --input FEED --work DIR [--copies N] [--seed S]
+// Damage kinds, in turn: byte flips at random offsets (1 byte, or 16 bytes at random offsets),
+// truncations (at a random page boundary, mid-page, to one page), an emptied data.mdb, a removed
+// data.mdb, swapped meta pages, a zeroed page. Each copy is a fresh copy of the source's data.mdb.
+// For each copy: every read command, then backup, then ingest, reproject and sweep (writers, each on
+// its own fresh copy of the damaged copy). An outcome is: exit 0, an error naming the ledger, an
+// error not naming it, or a signal. "Appended to a damaged ledger" counts an ingest that exited 0 on
+// a copy whose damage `verify` (run first) or the open reported. A run over 120 s is killed and counted
+// as hung. Exit status 1 when any command ended by a signal, hung, or failed without naming the ledger.
+import Foundation
+
+struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+}
+
+enum Damage: CaseIterable {
+    case flipByte, flipMany, truncatePage, truncateMidPage, truncateToOnePage, emptied, removed, swappedMeta, zeroedPage
+}
+
+func argument(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("ledger-damage: \(message)\n".utf8))
+    exit(2)
+}
+
+guard let binary = argument("--ledger-binary"), let source = argument("--source"), let input = argument("--input"),
+      let work = argument("--work") else {
+    fail("usage: ledger-damage --ledger-binary PATH --source LEDGER_DIR --input FEED --work DIR [--copies N] [--seed S]")
+}
+let copies = Int(argument("--copies") ?? "100") ?? 100
+var rng = SplitMix64(state: UInt64(argument("--seed") ?? "1") ?? 1)
+let fm = FileManager.default
+guard let original = fm.contents(atPath: source + "/data.mdb") else { fail("cannot read \(source)/data.mdb") }
+let pageSize = 4096
+try? fm.createDirectory(atPath: work, withIntermediateDirectories: true)
+
+struct Outcome { var ok = 0, named = 0, unnamed = 0, signals = 0, hung = 0 }
+var outcomes: [String: Outcome] = [:]
+var problems: [String] = []
+var appendedToDamaged = 0, appendedToCleanDamage = 0, ingestRefused = 0, verifyFlagged = 0, copiesMade = 0
+var kindCounts: [String: Int] = [:]
+
+/// Runs the ledger; a run that takes longer than `timeout` seconds is killed and counted as hung.
+@MainActor func run(_ arguments: [String], timeout: Double = 120) -> (status: Int32, signal: Bool, output: String, error: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: binary)
+    p.arguments = arguments
+    let outPath = work + "/.out", errPath = work + "/.err"
+    _ = fm.createFile(atPath: outPath, contents: nil)
+    _ = fm.createFile(atPath: errPath, contents: nil)
+    guard let out = FileHandle(forWritingAtPath: outPath), let err = FileHandle(forWritingAtPath: errPath) else { fail("cannot write in \(work)") }
+    p.standardOutput = out
+    p.standardError = err
+    do { try p.run() } catch { fail("cannot run \(binary): \(error)") }
+    let started = Date()
+    while p.isRunning {
+        if Date().timeIntervalSince(started) > timeout {
+            p.terminate()
+            p.waitUntilExit()
+            try? out.close(); try? err.close()
+            return (-1, false, "", "HUNG: killed after \(Int(timeout)) s")
+        }
+        usleep(20_000)
+    }
+    p.waitUntilExit()
+    try? out.close(); try? err.close()
+    let o = fm.contents(atPath: outPath) ?? Data(), e = fm.contents(atPath: errPath) ?? Data()
+    return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@MainActor func damaged(_ kind: Damage) -> (data: Data?, what: String) {
+    var d = original
+    switch kind {
+    case .flipByte:
+        let at = rng.below(d.count)
+        d[at] ^= UInt8(1 + rng.below(255))
+        return (d, "byte flip at \(at)")
+    case .flipMany:
+        var at: [Int] = []
+        for _ in 0..<16 { let o = rng.below(d.count); at.append(o); d[o] ^= UInt8(1 + rng.below(255)) }
+        return (d, "16 byte flips at \(at.sorted())")
+    case .truncatePage:
+        let pages = d.count / pageSize
+        let keep = 2 + rng.below(max(pages - 2, 1))
+        return (d.prefix(keep * pageSize), "truncated to \(keep) pages")
+    case .truncateMidPage:
+        let keep = rng.below(d.count)
+        return (d.prefix(keep), "truncated to \(keep) bytes")
+    case .truncateToOnePage:
+        return (d.prefix(pageSize), "truncated to one page")
+    case .emptied:
+        return (Data(), "emptied")
+    case .removed:
+        return (nil, "data.mdb removed")
+    case .swappedMeta:
+        let a = d[0..<pageSize], b = d[pageSize..<2 * pageSize]
+        d.replaceSubrange(0..<pageSize, with: b)
+        d.replaceSubrange(pageSize..<2 * pageSize, with: a)
+        return (d, "meta pages swapped")
+    case .zeroedPage:
+        let page = 2 + rng.below(max(d.count / pageSize - 2, 1))
+        d.replaceSubrange(page * pageSize..<min((page + 1) * pageSize, d.count), with: Data(count: min(pageSize, d.count - page * pageSize)))
+        return (d, "page \(page) zeroed")
+    }
+}
+
+@MainActor func place(_ data: Data?, at dir: String) {
+    try? fm.removeItem(atPath: dir)
+    try? fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    if let data { _ = fm.createFile(atPath: dir + "/data.mdb", contents: data) }
+}
+
+@MainActor func lastPosition(_ dir: String) -> Int? {
+    let r = run(["project", "--format", "json", "--db", dir])
+    guard r.status == 0, let doc = try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any],
+          let basis = doc["basis"] as? [String: Any] else { return nil }
+    return basis["position"] as? Int
+}
+
+let readCommands: [[String]] = [
+    ["verify"], ["project"], ["project", "--format", "json", "--both"], ["status", "--delivery", "d1", "a@example.com"],
+    ["history", "a@example.com"], ["address", "a@example.com"], ["quarantine"], ["efs", "history"],
+]
+let sourcePosition = lastPosition(source)
+
+for n in 0..<copies {
+    let kind = Damage.allCases[n % Damage.allCases.count]
+    let (data, what) = damaged(kind)
+    kindCounts["\(kind)", default: 0] += 1
+    let dir = "\(work)/copy-\(n)"
+    place(data, at: dir)
+    copiesMade += 1
+    var flagged = false
+    func record(_ name: String, _ r: (status: Int32, signal: Bool, output: String, error: String)) {
+        var o = outcomes[name] ?? Outcome()
+        if r.status == -1 {
+            o.hung += 1
+            problems.append("copy-\(n) (\(what)): \(name) hung (killed after the time limit)")
+        } else if r.signal || r.status >= 128 {
+            o.signals += 1
+            problems.append("copy-\(n) (\(what)): \(name) ended by signal \(r.signal ? r.status : r.status - 128)")
+        } else if r.status == 0 {
+            o.ok += 1
+        } else if r.error.contains(dir) {
+            o.named += 1
+        } else {
+            o.unnamed += 1
+            problems.append("copy-\(n) (\(what)): \(name) failed without naming the ledger: \(r.error.prefix(300))")
+        }
+        outcomes[name] = o
+    }
+    for command in readCommands {
+        let r = run(command + ["--db", dir])
+        record(command.joined(separator: " "), r)
+        if command == ["verify"] && r.status != 0 { flagged = true }
+    }
+    if flagged { verifyFlagged += 1 }
+    try? fm.removeItem(atPath: dir + ".backup")
+    record("backup", run(["backup", "--db", dir, dir + ".backup"]))
+    try? fm.removeItem(atPath: dir + ".backup")
+    // Writers, each on a fresh copy of the damaged copy.
+    for command in [["ingest", input], ["reproject"], ["sweep", "--now", "2030-01-01T00:00:00Z"]] {
+        place(data, at: dir)
+        let r = run(command + ["--db", dir])
+        record(command[0], r)
+        if command[0] == "ingest" {
+            if r.status == 0 {
+                if flagged { appendedToDamaged += 1; problems.append("copy-\(n) (\(what)): ingest appended although verify reports damage") }
+                else { appendedToCleanDamage += 1 }
+            } else {
+                ingestRefused += 1
+            }
+        }
+    }
+    if !CommandLine.arguments.contains("--keep") { try? fm.removeItem(atPath: dir) }
+}
+
+print("Damaged copies: \(copiesMade) (seed \(argument("--seed") ?? "1"); source at position \(sourcePosition.map(String.init) ?? "?"))")
+print("  kinds: " + kindCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+print("  verify reported damage (or refused to open) on \(verifyFlagged); the other \(copiesMade - verifyFlagged) had damage in unused bytes")
+print(String(format: "%-36@ %6@ %14@ %16@ %8@ %6@", "command" as NSString, "exit 0" as NSString, "error (named)" as NSString, "error (unnamed)" as NSString, "signal" as NSString, "hung" as NSString))
+var totalRuns = 0, totalSignals = 0, totalUnnamed = 0, totalHung = 0
+for (name, o) in outcomes.sorted(by: { $0.key < $1.key }) {
+    totalRuns += o.ok + o.named + o.unnamed + o.signals + o.hung
+    totalSignals += o.signals
+    totalUnnamed += o.unnamed
+    totalHung += o.hung
+    print(String(format: "%-36@ %6d %14d %16d %8d %6d", name as NSString, o.ok, o.named, o.unnamed, o.signals, o.hung))
+}
+print("Runs: \(totalRuns); ended by a signal: \(totalSignals); errors not naming the ledger: \(totalUnnamed); hung: \(totalHung)")
+print("Ingest: refused on \(ingestRefused) copies; appended on \(appendedToCleanDamage) whose damage verify did not see; "
+      + "appended on \(appendedToDamaged) that verify reports damaged")
+for p in problems.prefix(40) { print("  " + p) }
+exit(totalSignals == 0 && totalUnnamed == 0 && totalHung == 0 ? 0 : 1)
