@@ -18,6 +18,7 @@ enum ReaderProcess {
     static func run(db: String, delivery: String, output: String, stop: String) throws {
         var options = LedgerOptions()
         options.createIfMissing = false
+        options.readOnly = true  // a reader: never a write transaction, never waits for the writer
         var ledger: Ledger?
         while ledger == nil {
             if FileManager.default.fileExists(atPath: stop) { break }
