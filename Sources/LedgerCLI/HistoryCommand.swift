@@ -31,7 +31,7 @@ struct HistoryCommand: OutputCommand {
             shown += 1
             out.line("\(report.recipient) in delivery \(report.delivery)")
             out.line(BasisText.line(report.basis))
-            var table = TextTable(header: ["#", "Occurred", "Recorded", "Event", "Classic", "EFS", "MTA said"], rightAligned: false)
+            var table = TextTable(header: ["#", "Occurred", "Recorded", "Source", "Event", "Classic", "EFS", "MTA said"], rightAligned: false)
             var state = MessageState()
             let ordered = report.events.sorted { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
             for r in ordered {
@@ -44,7 +44,7 @@ struct HistoryCommand: OutputCommand {
                     (v.status == .takenIntoAccount ? "Taken into account" : v.status.label) + (v.retrying ? " (retrying)" : "")
                 }
                 let flat = (e.response ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")
-                table.row("\(r.position)", e.occurredAt.rfc3339, r.recordedAt.rfc3339, what, label(state.view(.classic)), label(state.view(.efs)),
+                table.row("\(r.position)", e.occurredAt.rfc3339, r.recordedAt.rfc3339, e.source.rawValue, what, label(state.view(.classic)), label(state.view(.efs)),
                           flat.isEmpty ? "—" : String(flat.prefix(70)) + (flat.count > 70 ? "…" : ""))
             }
             for l in table.render() { out.line(l) }

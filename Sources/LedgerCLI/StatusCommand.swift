@@ -62,7 +62,7 @@ struct StatusCommand: OutputCommand {
         out.line("  Events (valid time, then transaction time):")
         let decisive = Set([r.classic.decidedBy, r.efs.decidedBy].compactMap { $0 })
         for e in r.events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
-            var line = "  \(decisive.contains(e.position) ? "→" : " ") #\(e.position) \(e.event.occurredAt.rfc3339) (recorded \(e.recordedAt.rfc3339)) \(e.event.kind.rawValue)"
+            var line = "  \(decisive.contains(e.position) ? "→" : " ") #\(e.position) \(e.event.occurredAt.rfc3339) (recorded \(e.recordedAt.rfc3339)) from \(e.event.source.rawValue): \(e.event.kind.rawValue)"
             if e.event.kind == .bounce { line += e.event.final ? " final" : " non-final" }
             if e.event.beforeRelay { line += " before relay" }
             if let q = e.event.qualification { line += " [\(q.type.label), \(q.reason.label)]" }

@@ -10,7 +10,14 @@ import DeliveryLedger
 /// told apart; the first of `kind` (JSON Lines) or `msys`, `results`, `type` (SparkPost) decides, and an
 /// object with none of them but a canonical `occurredAt`, `delivery` or `recipient` is JSON Lines (so a
 /// line that forgot its `kind` is reported as such). Empty input gives zero events and no error.
-/// Anything else is an error: "cannot tell the format; use --format".
+/// Before that, an email service provider's webhook body is recognised by its member names (the
+/// object's, or for `[` the first element's; ``providerFormat(names:)``), and a form-encoded body
+/// with an `event` field is Mailgun's legacy webhook. Anything else is an error: "cannot tell the
+/// format; use --format".
+///
+/// ## Email service providers (``InputFormat/ses`` … ``InputFormat/postal``)
+/// Read by the readers in `Providers/`, one per provider; each documents its mapping table, event id
+/// and default delivery id (README "Input: email service providers").
 ///
 /// ## Canonical JSON Lines (``SourceFormat/jsonl``)
 /// One JSON object per line; lines end with `\n` or `\r\n`; blank lines are ignored; line numbers
@@ -108,6 +115,8 @@ public enum FeedReader {
                 qualifier: options.qualifier, skipInvalid: options.skipInvalid))
             result.format = .dsn
             return result
+        case .ses, .sendgrid, .mailgun, .postmark, .brevo, .mailjet, .postal:
+            return try ProviderReader.read(bytes, from: start, file: file, format: format, options: options)
         case .postfix:
             guard let delivery = options.delivery, !delivery.isEmpty else {
                 throw IngestError(file: file, field: "delivery", message: "a Postfix log does not name its delivery: give one (--delivery ID)")
@@ -132,6 +141,47 @@ public enum FeedReader {
         return false
     }
 
+    /// The member names of the object at `start`, in text order, as far as they can be followed
+    /// (at most 256 of them; a name or value cut short ends the list).
+    static func memberNames(_ scanner: JSONScanner, at start: Int) -> [String] {
+        let bytes = scanner.bytes
+        var names: [String] = []
+        var i = scanner.skipWhitespace(start + 1)
+        while i < bytes.count, bytes[i] == JSONScanner.quote, names.count < 256 {
+            guard let keyEnd = try? scanner.endOfString(i) else { break }
+            names.append(JSONScanner.decodeKey(bytes[(i + 1)..<(keyEnd - 1)]))
+            i = scanner.skipWhitespace(keyEnd)
+            guard i < bytes.count, bytes[i] == JSONScanner.colon else { break }
+            guard let valueEnd = try? scanner.endOfValue(scanner.skipWhitespace(i + 1)) else { break }
+            i = scanner.skipWhitespace(valueEnd)
+            guard i < bytes.count, bytes[i] == JSONScanner.comma else { break }
+            i = scanner.skipWhitespace(i + 1)
+        }
+        return names
+    }
+
+    /// The provider whose webhook has these top-level member names, if any (README "Input: email
+    /// service providers", detection): SES `notificationType` / `eventType` or an SNS envelope
+    /// (`TopicArn`, or `Type` with `Message`); Mailgun `event-data`, or `event` with `recipient`
+    /// (legacy); Postmark `RecordType`; SendGrid `sg_event_id` / `sg_message_id`; Mailjet `mj_*`
+    /// fields or `MessageID` with `time`; Postal `payload` with `uuid`; Brevo `message-id` with
+    /// `ts_epoch`, `ts_event` or `ts`.
+    static func providerFormat(names list: [String]) -> InputFormat? {
+        let names = Set(list)
+        if names.contains("notificationType") || names.contains("eventType") || names.contains("TopicArn")
+            || (names.contains("Type") && names.contains("Message") && names.contains("MessageId")) { return .ses }
+        if names.contains("event-data") { return .mailgun }
+        if names.contains("RecordType") { return .postmark }
+        if names.contains("sg_event_id") || names.contains("sg_message_id") { return .sendgrid }
+        if names.contains("mj_campaign_id") || names.contains("mj_contact_id") || names.contains("mj_message_id")
+            || (names.contains("MessageID") && names.contains("time")) { return .mailjet }
+        if names.contains("payload") && names.contains("uuid") { return .postal }
+        if names.contains("event") && names.contains("message-id")
+            && (names.contains("ts_epoch") || names.contains("ts_event") || names.contains("ts")) { return .brevo }
+        if names.contains("event") && names.contains("recipient") && !names.contains("kind") && !names.contains("msys") { return .mailgun }
+        return nil
+    }
+
     /// Tells the format from the first bytes (see ``FeedReader``).
     static func detect(_ bytes: [UInt8], from start: Int, file: String) throws(IngestError) -> InputFormat {
         let scanner = JSONScanner(bytes: bytes)
@@ -139,26 +189,26 @@ public enum FeedReader {
         guard first < bytes.count else { return .jsonl }
         switch bytes[first] {
         case JSONScanner.openBracket:
+            // A provider's batch (SendGrid, grouped Mailjet) is told by its first element's names.
+            let element = scanner.skipWhitespace(first + 1)
+            if element < bytes.count, bytes[element] == JSONScanner.openBrace,
+               let provider = providerFormat(names: memberNames(scanner, at: element)) {
+                return provider
+            }
             return .sparkpost
         case JSONScanner.openBrace:
-            // Member names of the first object, as far as they can be followed.
+            let names = memberNames(scanner, at: first)
+            if let provider = providerFormat(names: names) { return provider }
+            // The first of `kind` (JSON Lines) or `msys`, `results`, `type` (SparkPost) decides.
             var sawCanonicalName = false
-            var i = scanner.skipWhitespace(first + 1)
-            while i < bytes.count, bytes[i] == JSONScanner.quote {
-                guard let keyEnd = try? scanner.endOfString(i) else { break }
-                let key = JSONScanner.decodeKey(bytes[(i + 1)..<(keyEnd - 1)])
+            for key in names {
                 if key == "kind" { return .jsonl }
                 if key == "msys" || key == "results" || key == "type" { return .sparkpost }
                 if key == "occurredAt" || key == "delivery" || key == "recipient" { sawCanonicalName = true }
-                i = scanner.skipWhitespace(keyEnd)
-                guard i < bytes.count, bytes[i] == JSONScanner.colon else { break }
-                guard let valueEnd = try? scanner.endOfValue(scanner.skipWhitespace(i + 1)) else { break }
-                i = scanner.skipWhitespace(valueEnd)
-                guard i < bytes.count, bytes[i] == JSONScanner.comma else { break }
-                i = scanner.skipWhitespace(i + 1)
             }
             return sawCanonicalName ? .jsonl : .sparkpost
         default:
+            if FormBody.looksLikeForm(bytes, from: first) { return .mailgun }
             if looksLikeMail(bytes, from: first) { return .dsn }
             throw IngestError(file: file, message: "cannot tell the format; use --format")
         }

@@ -20,6 +20,28 @@ public enum InputFormat: String, Sendable, CaseIterable {
     /// A Postfix mail log, read by ``PostfixLogReader`` (``SourceFormat/postfix``). Never
     /// auto-detected: it needs ``IngestOptions/delivery``.
     case postfix
+    /// Amazon SES notifications and event-publishing records, bare or in their SNS envelope
+    /// (``SourceFormat/ses``; README "Input: Amazon SES").
+    case ses
+    /// SendGrid Event Webhook batches (``SourceFormat/sendgrid``).
+    case sendgrid
+    /// Mailgun webhooks: JSON `{"signature", "event-data"}` or the legacy form-encoded fields
+    /// (``SourceFormat/mailgun``).
+    case mailgun
+    /// Postmark webhooks (``SourceFormat/postmark``).
+    case postmark
+    /// Brevo transactional webhooks (``SourceFormat/brevo``).
+    case brevo
+    /// Mailjet Event API webhooks, grouped (an array) or one event (``SourceFormat/mailjet``).
+    case mailjet
+    /// Postal webhooks (``SourceFormat/postal``).
+    case postal
+
+    /// The email service provider formats (read by the readers in `Providers/`).
+    public static let providers: [InputFormat] = [.ses, .sendgrid, .mailgun, .postmark, .brevo, .mailjet, .postal]
+
+    /// Whether this is an email service provider's webhook format.
+    public var isProvider: Bool { InputFormat.providers.contains(self) }
 }
 
 /// Options of one read.
@@ -48,7 +70,8 @@ public struct IngestOptions: Sendable {
         self.skipInvalid = skipInvalid
     }
 
-    /// DSN: the fallback delivery id; Postfix: the delivery of every event (required).
+    /// DSN and providers: the fallback delivery id when the record names none; Postfix: the delivery
+    /// of every event (required).
     public var delivery: String? = nil
     /// DSN only: the header of the returned message that carries the delivery id.
     public var deliveryHeader: String = "X-Delivery-ID"

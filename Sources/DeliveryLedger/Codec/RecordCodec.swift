@@ -69,6 +69,13 @@ enum RecordCodec {
         case .dsn: 4
         case .ledger: 5
         case .api: 6
+        case .ses: 7
+        case .sendgrid: 8
+        case .mailgun: 9
+        case .postmark: 10
+        case .brevo: 11
+        case .mailjet: 12
+        case .postal: 13
         }
     }
 
@@ -80,6 +87,13 @@ enum RecordCodec {
         case 4: .dsn
         case 5: .ledger
         case 6: .api
+        case 7: .ses
+        case 8: .sendgrid
+        case 9: .mailgun
+        case 10: .postmark
+        case 11: .brevo
+        case 12: .mailjet
+        case 13: .postal
         default: throw CorruptRecordError(what: "unknown source code \(code)")
         }
     }

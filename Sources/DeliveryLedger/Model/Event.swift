@@ -57,6 +57,29 @@ public enum SourceFormat: String, Sendable, Hashable, Codable, CaseIterable {
     case ledger
     /// Appended through the Swift API without a named source.
     case api
+    /// Amazon SES notification or event-publishing record (possibly in an SNS envelope).
+    case ses
+    /// SendGrid Event Webhook.
+    case sendgrid
+    /// Mailgun webhook (JSON `event-data`, or the legacy form-encoded fields).
+    case mailgun
+    /// Postmark webhook.
+    case postmark
+    /// Brevo (formerly Sendinblue) transactional webhook.
+    case brevo
+    /// Mailjet Event API webhook.
+    case mailjet
+    /// Postal webhook.
+    case postal
+
+    /// Whether the source is an email service provider's webhook (which provider reported an event
+    /// is shown by `status` and `history`).
+    public var isProvider: Bool {
+        switch self {
+        case .ses, .sendgrid, .mailgun, .postmark, .brevo, .mailjet, .postal: true
+        default: false
+        }
+    }
 }
 
 /// One immutable delivery-feedback event, as appended to the ledger (domain.md §2).

@@ -170,9 +170,15 @@ public struct FeedStream {
             default:
                 throw IngestError(file: file, offset: base + i, message: "not a SparkPost document: expected '[' or '{'")
             }
-        case .dsn, .postfix:
-            // Bounce messages and mail logs are read whole, by FeedReader.
-            while !endOfInput { try fill() }
+        case .dsn, .postfix, .ses, .sendgrid, .mailgun, .postmark, .brevo, .mailjet, .postal:
+            // Bounce messages, mail logs and provider webhook bodies are read whole, by FeedReader
+            // (a provider body at most ProviderReader.maximumDocumentLength: webhook requests are small).
+            while !endOfInput {
+                if format.isProvider, buffer.count - position > ProviderReader.maximumDocumentLength {
+                    throw IngestError(file: file, offset: base + position, message: "a \(format.rawValue) body longer than 64 MiB: give it in several files")
+                }
+                try fill()
+            }
             var whole = options
             whole.format = format
             state = .done
