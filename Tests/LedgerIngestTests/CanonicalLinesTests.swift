@@ -204,7 +204,7 @@ struct FormatDetectionTests {
 
     @Test("InputFormat tokens")
     func tokens() {
-        #expect(InputFormat.allCases.map(\.rawValue) == ["auto", "jsonl", "sparkpost", "dsn", "postfix"])
+        #expect(InputFormat.allCases.map(\.rawValue) == ["auto", "jsonl", "sparkpost", "dsn", "postfix", "ses", "sendgrid", "mailgun", "postmark", "brevo", "mailjet", "postal"])
     }
 }
 
