@@ -28,9 +28,9 @@ struct IngestCommand: OutputCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "Files to ingest.") var files: [String]
-    @Option(help: "Input format: auto, jsonl, sparkpost, dsn, postfix, or a provider's webhook body: ses, sendgrid, mailgun, postmark, brevo, mailjet, postal.") var format: String = "auto"
+    @Option(help: "Input format: auto, jsonl or sparkpost.") var format: String = "auto"
     @Option(name: .customLong("delivery-key"),
-            help: "Field holding the delivery id: SparkPost default campaign_id, else transmission_id (e.g. rcpt_meta.delivery_id); providers: a dotted path into the event (README, each provider's default).")
+            help: "SparkPost field holding the delivery id (default campaign_id, else transmission_id); e.g. rcpt_meta.delivery_id.")
     var deliveryKey: String?
     @Option(help: "The delivery id: required for Postfix logs, the fallback for bounce messages.") var delivery: String?
     @Option(name: .customLong("delivery-header"), help: "Bounce messages: the header of the returned message that carries the delivery id.")
