@@ -44,6 +44,9 @@ struct IngestCommand: OutputCommand {
     var rejectFile: String?
     @Flag(name: .customLong("dry-run"), help: "Read and check every record, report what would be appended, and append nothing (the database is not opened).")
     var dryRun = false
+    @Flag(name: .customLong("no-verify"),
+          help: "Append without first checking the existing ledger against its log (by default ingest runs verify's checks and appends nothing to a damaged ledger; the check reads the whole ledger).")
+    var noVerify = false
     @Flag(name: .customLong("allow-empty"), help: "Accept a file that holds no record (by default it is an error: a lost or truncated export must not pass for 'nothing happened').")
     var allowEmpty = false
 
@@ -71,6 +74,19 @@ struct IngestCommand: OutputCommand {
     /// once and appended in one atomic batch; beyond, the inputs are read a second time and appended
     /// in batches of this size (see README "Input": the atomic unit of very large inputs).
     static let atomicBatchLimit = 50_000
+
+    /// A system of record appends nothing to a ledger it cannot show is sound (issue 12): before the
+    /// first append to an existing ledger, `ingest` runs ``Ledger/verify(maximumProblems:)`` — the hash
+    /// chain over every record, the indexes, and the persisted projection against a fold of the log —
+    /// and refuses with ``LedgerError/damaged(path:what:)`` naming the first problem. The appends
+    /// themselves read only the log's last record and the duplicate index, so damage elsewhere would
+    /// otherwise go unseen until the next `verify`. The check reads the whole ledger (about as long as
+    /// `ledger verify`); `--no-verify` skips it, for a back-fill of many files followed by one `verify`.
+    static func refuseIfDamaged(_ ledger: Ledger) throws {
+        let report = try ledger.verify(maximumProblems: 1)
+        guard let problem = report.problems.first else { return }
+        throw LedgerError.damaged(path: ledger.path, what: "\(problem) (found by the check ingest runs before it appends; `ledger verify --db \(ledger.path)` lists every problem)")
+    }
 
     /// What one input gave, for the summary line.
     struct FileSummary {
@@ -136,7 +152,9 @@ struct IngestCommand: OutputCommand {
             out.line("Checked \(events) event\(events == 1 ? "" : "s"), \(skipped) skipped, \(rejected) rejected; nothing appended (--dry-run).")
             return
         }
+        let existed = FileManager.default.fileExists(atPath: database.path + "/data.mdb")
         let ledger = try database.open(.create)
+        if existed && !noVerify { try Self.refuseIfDamaged(ledger) }
         var totals = Totals()
         if !overflow {
             try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
@@ -157,7 +175,10 @@ struct IngestCommand: OutputCommand {
         try rejects?.finish()
         // The appended records are durable; writing their projection now spares the next reader the
         // fold of this ingest's tail (a failure here loses nothing: the tail is folded again on open).
-        _ = try? ledger.checkpoint()
+        var checkpointNote: String? = nil
+        do { _ = try ledger.checkpoint() } catch {
+            checkpointNote = "Note: the projection's checkpoint was not written (\(error)); the appended events are durable, and the next command folds them again."
+        }
 
         var rejectedTotal = 0
         var skippedTotal = 0
@@ -171,6 +192,7 @@ struct IngestCommand: OutputCommand {
         text += ", \(totals.duplicates) duplicate\(totals.duplicates == 1 ? "" : "s"), \(skippedTotal) skipped"
         if rejectedTotal > 0 { text += ", \(rejectedTotal) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
         out.line(text + ".")
+        if let checkpointNote { out.line(checkpointNote) }
     }
 
     /// `file: format, N events, S skipped (type n, …), R rejected`.

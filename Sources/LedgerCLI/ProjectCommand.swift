@@ -54,7 +54,7 @@ struct ProjectCommand: OutputCommand {
             let flag = try ledger.efsEnabled(at: time.bounds.asOf ?? time.bounds.knownAt ?? Ledger.systemClock(), knownAt: time.bounds.knownAt)
             chosen = [flag == true ? .efs : .classic]
         }
-        var basis = try ledger.basis()
+        var basis = time.bounds.isUnbounded ? try ledger.basis() : try ledger.basis(at: time.bounds)
         let deliveries: [String]
         if let delivery {
             guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else {
@@ -74,7 +74,8 @@ struct ProjectCommand: OutputCommand {
                 }
             }
         }
-        if !time.bounds.isUnbounded && deliveries.isEmpty { basis.asOf = time.bounds.asOf; basis.knownAt = time.bounds.knownAt }
+        // With --known-at, a delivery first recorded later was unknown then, and is not listed.
+        let listed = deliveries.filter { d in rows.contains { $0.delivery == d } }
         switch TableFormat(rawValue: format)! {
         case .json:
             let doc = ProjectJSON(basis: .init(basis),
@@ -86,7 +87,8 @@ struct ProjectCommand: OutputCommand {
         case .table:
             out.line(BasisText.line(basis))
             if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
-            for d in deliveries {
+            else if listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
+            for d in listed {
                 out.line()
                 let ks = rows.filter { $0.delivery == d }
                 for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d)) { out.line(l) }

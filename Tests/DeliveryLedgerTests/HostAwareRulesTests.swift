@@ -86,6 +86,28 @@ import Testing
 
     // MARK: Host-aware rules
 
+    @Test("remembered answers (QualificationMemo) never carry one host's answer to another: any order, any repetition")
+    func memoNeverCarriesAHostAnswer() throws {
+        let shared = try TextQualifier(table: .builtIn)  // its own memo, filled by this test only
+        let kddi = QualificationContext(remoteHost: "lsean.ezweb.ne.jp")
+        let elsewhere = QualificationContext(remoteHost: "mx.example.net")
+        for _ in 0..<3 {
+            for (context, expected) in [(QualificationContext.none, Qualification(.hard, .userUnknown)), (kddi, Qualification(.soft, .refused)),
+                                        (elsewhere, Qualification(.hard, .userUnknown)), (kddi, Qualification(.soft, .refused))] {
+                #expect(shared.qualify(text: "550 : User unknown", context: context).qualification == expected)
+            }
+        }
+        // Texts no host-aware rule looks at: the remembered answer is the fresh one, with its codes.
+        for text in ["550 5.1.1 user not found", "452 4.2.2 Mailbox full", "421 Try again later", "554 5.7.1 blocked using zen.spamhaus.org"] {
+            for (status, reply) in [(nil, nil), ("5.0.0", 550), ("4.0.0", 421)] as [(String?, Int?)] {
+                let first = shared.qualify(text: text, enhancedStatus: status, replyCode: reply)
+                let again = shared.qualify(text: text, enhancedStatus: status, replyCode: reply)
+                let fresh = try TextQualifier(table: .builtIn).qualify(text: text, enhancedStatus: status, replyCode: reply)
+                #expect(first == fresh && again == fresh, "\(text) \(status ?? "-") \(reply ?? 0)")
+            }
+        }
+    }
+
     @Test("KDDI au: '550 : User unknown' (no address) from its host is a filter; the generic rule stays User unknown, hard")
     func kddi() {
         let filter = q.qualify(text: "550 : User unknown", context: QualificationContext(remoteHost: "lsean.ezweb.ne.jp."))

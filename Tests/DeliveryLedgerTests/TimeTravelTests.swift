@@ -45,9 +45,15 @@ import Testing
         let now = try #require(try t.ledger.status(delivery: "d1", recipient: "a@example.com", at: TimeBounds(knownAt: t.clock.now)))
         #expect(then.efs.status == .sent && then.basis.position == 2 && then.basis.knownAt == before)
         #expect(now.efs.status == .failed && now.basis.position == 3)
+        // A delivery first recorded after the known-at instant is unknown then.
+        t.clock.advance(seconds: 60)
+        try t.ledger.append([EventFactory(delivery: "d2").relay("b@example.com", at: 3)])
+        #expect(try t.ledger.kpis(delivery: "d2", semantics: .classic, at: TimeBounds(knownAt: before)) == nil)
+        #expect(try t.ledger.kpis(delivery: "d2", semantics: .classic, at: TimeBounds(knownAt: t.clock.now))?.kpis.relayed == 1)
         let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: .efs, at: TimeBounds(knownAt: before)))
         #expect(k.kpis.delivered == 1 && k.kpis.failed == 0)
-        #expect(try t.ledger.kpis(delivery: "d1", semantics: .efs, at: TimeBounds(knownAt: before.adding(seconds: -1)))?.kpis.toDeliver == 0)
+        // Before its first record the delivery was unknown, as it was to a reader then (not a delivery of zeros).
+        #expect(try t.ledger.kpis(delivery: "d1", semantics: .efs, at: TimeBounds(knownAt: before.adding(seconds: -1))) == nil)
     }
 
     /// Property: the answer at (as-of, known-at) equals a fold from scratch over exactly the events

@@ -212,5 +212,19 @@ import Testing
         let bad = cli.run("verify")
         #expect(bad.exitCode != 0)
         #expect(bad.error.contains("position 3:"), "\(bad.error)")
+
+        // Issue 12: ingest appends nothing to a ledger that verify finds damaged, and says where;
+        // --no-verify is the documented way past the check.
+        let more = cli.directory.path("more.jsonl")
+        try #"{"id":"m1","kind":"relay","delivery":"d9","recipient":"x@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#
+            .appending("\n").write(toFile: more, atomically: true, encoding: .utf8)
+        let records = try #require(bad.output.split(separator: "\n").first.map(String.init))  // "Records: N; hash-chain head: …"
+        let refused = cli.run("ingest", more)
+        #expect(refused.exitCode != 0)
+        #expect(refused.error.contains(cli.db) && refused.error.contains("is damaged") && refused.error.contains("position 3:"), "\(refused.error)")
+        #expect(cli.run("verify").output.hasPrefix(records), "the refused ingest appended")
+        let forced = cli.run("ingest", "--no-verify", more)
+        #expect(forced.exitCode == 0, "\(forced.error)")
+        #expect(forced.output.contains("Appended 1 event"), "\(forced.output)")
     }
 }

@@ -1,6 +1,7 @@
 // ledger-damage: makes damaged copies of a ledger (seeded) and runs every `ledger` command on each,
 // counting how each ended (issue 12). Usage:
 //   ledger-damage --ledger-binary PATH --source LEDGER_DIR --input FEED --work DIR [--copies N] [--seed S]
+//                 [--only N] [--keep]   (--only: just copy N, its damage as in the full run; --keep: leave the copies)
 // Damage kinds, in turn: byte flips at random offsets (1 byte, or 16 bytes at random offsets),
 // truncations (at a random page boundary, mid-page, to one page), an emptied data.mdb, a removed
 // data.mdb, swapped meta pages, a zeroed page. Each copy is a fresh copy of the source's data.mdb.
@@ -142,6 +143,7 @@ for n in 0..<copies {
     let kind = Damage.allCases[n % Damage.allCases.count]
     let (data, what) = damaged(kind)
     kindCounts["\(kind)", default: 0] += 1
+    if let only = argument("--only").flatMap(Int.init), only != n { continue }  // the same damage, seed for seed
     let dir = "\(work)/copy-\(n)"
     place(data, at: dir)
     copiesMade += 1
@@ -188,6 +190,7 @@ for n in 0..<copies {
         }
     }
     if !CommandLine.arguments.contains("--keep") { try? fm.removeItem(atPath: dir) }
+    else if let data { _ = fm.createFile(atPath: dir + ".damaged.mdb", contents: data) }  // the damaged bytes, before any writer
 }
 
 print("Damaged copies: \(copiesMade) (seed \(argument("--seed") ?? "1"); source at position \(sourcePosition.map(String.init) ?? "?"))")

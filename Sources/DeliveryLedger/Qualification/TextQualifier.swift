@@ -43,6 +43,8 @@ public struct TextQualifier: Sendable {
     /// ``RuleTable/digest`` of ``table``, computed once.
     public let tableDigest: String
     private let compiled: [CompiledRule]
+    /// Answers already worked out (``QualificationMemo``): never one that read a host.
+    private let memo = QualificationMemo()
 
     struct CompiledRule: @unchecked Sendable {
         // Invariant for @unchecked Sendable: `regex` is built once in init and only read; a Regex
@@ -95,6 +97,17 @@ public struct TextQualifier: Sendable {
     /// ``qualify(text:enhancedStatus:replyCode:context:)`` reading the context only when a
     /// host-aware rule's other conditions have matched (reading it scans the event's raw bytes).
     func qualify(text: String, enhancedStatus: String?, replyCode: Int?, lazyContext: () -> QualificationContext) -> TextQualification {
+        let key = QualificationMemo.Key(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode)
+        if let answer = memo.answer(key) { return answer }
+        var readHost = false
+        let answer = match(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode,
+                           lazyContext: { readHost = true; return lazyContext() })
+        if !readHost { memo.remember(key, answer) }
+        return answer
+    }
+
+    /// The rule table's answer, matched afresh.
+    private func match(text: String, enhancedStatus: String?, replyCode: Int?, lazyContext: () -> QualificationContext) -> TextQualification {
         var known: QualificationContext? = nil
         let given = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         let found = Self.enhancedStatus(in: text)

@@ -40,6 +40,12 @@ extension Ledger {
         return lo
     }
 
+    /// The basis of an answer at `bounds`: with `knownAt`, the last position recorded by then
+    /// (0 when none) and its recording instant (UTC); `asOf` and `knownAt` as given.
+    public func basis(at bounds: TimeBounds) throws(LedgerError) -> Basis {
+        try run { try withView { txn, _ in try basis(bounds, txn).basis } }
+    }
+
     /// The basis of an answer at `bounds`.
     func basis(_ bounds: TimeBounds, _ txn: borrowing Transaction) throws -> (basis: Basis, limit: UInt64) {
         var b = try basis(txn)
@@ -75,11 +81,30 @@ extension Ledger {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
                 let (basis, limit) = try basis(bounds, txn)
+                if bounds.knownAt != nil, try !known(delivery: d, named: delivery, limit: limit, txn, view) { return nil }
                 let counters = try counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : limit, txn, view)
                 let declared = try declaredToDeliver(delivery: delivery, d, limit: limit, asOf: bounds.asOf, txn, view)
                 return (DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: declared), basis)
             }
         }
+    }
+
+    /// Whether delivery `d` has a record at a position ≤ `limit`: a delivery recorded after a
+    /// known-at instant is unknown at that instant, as it was to a reader then. Every message's
+    /// first event changes the delivery's counters, so it has a valid-time step tagged with its
+    /// position (``ValidTime``); a delivery-level event (a to-deliver count) is in the delivery's
+    /// own stream. Cost: the delivery's steps up to the first known one.
+    func known(delivery d: UInt32, named name: String, limit: UInt64, _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> Bool {
+        if (view.tail.steps[d] ?? []).contains(where: { $0.tag <= limit }) { return true }
+        var found = false
+        try txn.scan(tables.validSteps, from: Key.u32(d)) { k, _ in
+            guard k.count == 20, Key.readU32(k) == d else { return false }
+            found = Key.readU64(UnsafeRawBufferPointer(rebasing: k[12...])) <= limit
+            return !found
+        }
+        if found { return true }
+        guard let info = try view.streamInfo(delivery: d, recipient: "", txn) else { return false }
+        return try chain(info, key: StreamKey(delivery: name, recipient: ""), txn).contains { $0.position <= limit }
     }
 
     /// The delivery's counters as of `asOf` (valid time; `nil` = no bound) from the steps whose tag

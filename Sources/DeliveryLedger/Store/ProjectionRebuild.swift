@@ -136,7 +136,10 @@ struct ProjectionRebuild {
             _ = try r.varint()
             let d = try r.varint()
             let recipientLength = try r.varint()
-            if deliveryOf.count <= ordinal { deliveryOf.append(contentsOf: repeatElement(0, count: ordinal + 1 - deliveryOf.count)) }
+            // Keys are in order in a sound B-tree, so none exceeds the last; a damaged key can.
+            guard ordinal < deliveryOf.count else {
+                throw CorruptRecordError(what: "the streams table has stream \(ordinal) before its last key, stream \(lastOrdinal) (a damaged key)")
+            }
             deliveryOf[ordinal] = recipientLength > 0 ? UInt32(truncatingIfNeeded: d) : 0
             return true
         }

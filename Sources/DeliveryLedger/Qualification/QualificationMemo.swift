@@ -1,0 +1,40 @@
+import Synchronization
+
+/// The answers of one ``TextQualifier`` to the failures it has seen, so that a text is matched
+/// against the rule table's regular expressions once, not once per event.
+///
+/// Feeds repeat a few hundred distinct response texts across millions of failures (a mailbox
+/// provider answers every unknown user with the same line), and matching a text against the table
+/// costs far more than reading the event (issue #11's profile: about 45 % of the decode). A
+/// qualification is a pure function of the text, the given enhanced status code and reply code —
+/// and of the ``QualificationContext`` only when a host-aware rule's other conditions matched; such
+/// answers are not remembered, so a remembered answer never depends on a host.
+///
+/// Bounded: at most ``capacity`` texts (of at most ``longestText`` bytes each); when full it starts
+/// again empty. Shared by every copy of the qualifier (it is a reference) and safe from any thread.
+final class QualificationMemo: Sendable {
+    struct Key: Hashable, Sendable {
+        var text: String
+        var enhancedStatus: String?
+        var replyCode: Int?
+    }
+
+    /// Texts remembered before the memo starts again.
+    static let capacity = 8192
+    /// Longer texts are matched each time (a DSN's whole diagnostic can be kilobytes).
+    static let longestText = 1024
+
+    private let answers = Mutex<[Key: TextQualification]>([:])
+
+    func answer(_ key: Key) -> TextQualification? {
+        answers.withLock { $0[key] }
+    }
+
+    func remember(_ key: Key, _ answer: TextQualification) {
+        guard key.text.utf8.count <= Self.longestText else { return }
+        answers.withLock {
+            if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
+            $0[key] = answer
+        }
+    }
+}
