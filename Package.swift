@@ -38,6 +38,8 @@ let package = Package(
             dependencies: [
                 "DeliveryLedger",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RSA (PKCS #1 v1.5) for the Postal and Amazon SNS webhook signatures.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // Deterministic, realistic workloads (demo, benchmarks).
