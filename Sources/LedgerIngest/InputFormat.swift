@@ -48,10 +48,13 @@ public enum InputFormat: String, Sendable, CaseIterable {
 public struct IngestOptions: Sendable {
     /// The format to read; ``InputFormat/auto`` detects it.
     public var format: InputFormat = .auto
-    /// SparkPost only: where to take the delivery id from instead of `campaign_id` /
-    /// `transmission_id`. Either a dotted path from the event object (`rcpt_meta.delivery_id`), or a
-    /// bare name looked up at the event's top level first, then in `rcpt_meta`. Ignored for JSON Lines,
-    /// whose `delivery` field is the delivery id.
+    /// SparkPost and providers: where to take the delivery id from instead of the format's default.
+    /// SparkPost (default `campaign_id`, else `transmission_id`): a dotted path from the event object
+    /// (`rcpt_meta.delivery_id`), or a bare name looked up at the event's top level first, then in
+    /// `rcpt_meta`. Providers: a dotted path into the event (for SES a bare name is a mail tag; for
+    /// Mailgun the path starts in `event-data`); an array gives its first element; a record without
+    /// it is an error (README "Input: email service providers"). Ignored for JSON Lines, whose
+    /// `delivery` field is the delivery id.
     public var deliveryKey: String? = nil
     /// When `true`, a bad record does not stop the read: it is returned in
     /// ``ParsedInput/rejected`` with its untouched bytes, and the good records are returned as events
