@@ -300,6 +300,15 @@ enum ProviderReader {
         return out
     }
 
+    /// The reason the rule table gives an SMTP text (with its codes), or `fallback` when there is no
+    /// text or no rule names a reason (Not defined): for providers whose own class gives the failure
+    /// type but not the reason.
+    static func textReason(_ text: String?, enhancedStatus: String?, smtpCode: Int?, fallback: FailureReason) -> FailureReason {
+        guard let text, !text.trimmingWhitespace.isEmpty else { return fallback }
+        let r = TextQualifier.builtIn.qualify(text: text, enhancedStatus: enhancedStatus, replyCode: smtpCode).qualification.reason
+        return r == .notDefined ? fallback : r
+    }
+
     /// The RFC 5321 reply code at the start of an SMTP text (`550 5.1.1 …`, `smtp; 550 …`,
     /// `smtp;550-…`), if any.
     static func replyCode(in text: String?) -> Int? {

@@ -45,9 +45,7 @@ enum BrevoReader {
         d.smtpCode = ProviderReader.replyCode(in: reason) ?? firstReplyCode(in: reason)
         d.enhancedStatus = reason.flatMap(IngestRules.firstEnhancedStatus(in:))
         func textReason(_ fallback: FailureReason) -> FailureReason {
-            guard let reason, !reason.isEmpty else { return fallback }
-            let r = TextQualifier.builtIn.qualify(text: reason, enhancedStatus: d.enhancedStatus, replyCode: d.smtpCode).qualification.reason
-            return r == .notDefined ? fallback : r
+            ProviderReader.textReason(reason, enhancedStatus: d.enhancedStatus, smtpCode: d.smtpCode, fallback: fallback)
         }
         switch type {
         case "request": d.kind = .relay

@@ -63,9 +63,7 @@ enum PostmarkReader {
                 d.beforeRelay = beforeRelay
             }
             func textReason(_ fallback: FailureReason) -> FailureReason {
-                guard let details, !details.isEmpty else { return fallback }
-                let r = TextQualifier.builtIn.qualify(text: details, enhancedStatus: d.enhancedStatus, replyCode: d.smtpCode).qualification.reason
-                return r == .notDefined ? fallback : r
+                ProviderReader.textReason(details, enhancedStatus: d.enhancedStatus, smtpCode: d.smtpCode, fallback: fallback)
             }
             switch bounceType {
             case "HardBounce"?: fixed(.bounce, Qualification(.hard, textReason(.userUnknown)))

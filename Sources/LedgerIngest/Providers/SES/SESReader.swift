@@ -204,9 +204,7 @@ enum SESReader {
     {
         let tag = "ses:\(bounceType)/\(subType)"
         func textReason(_ fallback: FailureReason) -> FailureReason {
-            guard let response, !response.isEmpty else { return fallback }
-            let r = TextQualifier.builtIn.qualify(text: response, enhancedStatus: enhancedStatus, replyCode: smtpCode)
-            return r.qualification.reason == .notDefined ? fallback : r.qualification.reason
+            ProviderReader.textReason(response, enhancedStatus: enhancedStatus, smtpCode: smtpCode, fallback: fallback)
         }
         switch (bounceType, subType) {
         case ("Permanent", "NoEmail"): return (Qualification(.hard, .userUnknown), tag, false)
