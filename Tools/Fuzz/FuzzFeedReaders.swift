@@ -34,7 +34,7 @@ func checkJSON(_ bytes: [UInt8]) {
 
 /// Reads `bytes` in every way and checks that the ways agree; traps (a crash the fuzzer reports) if not.
 func check(_ bytes: [UInt8]) {
-    for format in [InputFormat.sparkpost, .jsonl, .auto] {
+    for format in [InputFormat.sparkpost, .jsonl, .auto] + InputFormat.providers {
         for skip in [false, true] {
             let options = IngestOptions(format: format, skipInvalid: skip)
             let whole = Result { () throws(IngestError) in try FeedReader.read(bytes, file: "f", options: options) }

@@ -47,4 +47,48 @@ struct ProviderBadInputTests {
         let notJSON = try #require(readError(Array("hello world".utf8), options: IngestOptions(format: .brevo)))
         #expect(notJSON.offset == 0)
     }
+
+    @Test("every provider payload, cut at every 13th byte or with a byte flipped, reads or fails cleanly (auto-detected and as its provider), whole and in 13-byte chunks alike")
+    func cutAndFlipped() throws {
+        let folder = Corpus.folder.appendingPathComponent("other")
+        var inputs: [(bytes: [UInt8], format: InputFormat)] = []
+        for dir in try FileManager.default.contentsOfDirectory(atPath: folder.path) where dir.hasPrefix("anymail-") || dir == "amazon-ses-docs" {
+            let name = dir == "amazon-ses-docs" ? "ses" : dir.dropFirst("anymail-".count) == "amazon-ses" ? "ses" : String(dir.dropFirst("anymail-".count))
+            let own = try #require(InputFormat(rawValue: name))
+            for f in try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent(dir).path)
+            where f.hasSuffix(".json") && f != "expectations.anymail.json" {
+                let bytes = try Corpus.bytes("other/\(dir)/\(f)")
+                for cut in stride(from: 0, to: bytes.count, by: 13) { inputs.append((Array(bytes[..<cut]), own)) }
+                for i in stride(from: 0, to: bytes.count, by: 23) {
+                    var b = bytes
+                    b[i] ^= 0x20
+                    inputs.append((b, own))
+                }
+            }
+        }
+        var outcomes = 0
+        for (input, own) in inputs {
+            for format in [InputFormat.auto, own] {
+                let options = IngestOptions(format: format, skipInvalid: format == .auto)
+                let whole = Result { () throws(IngestError) in try FeedReader.read(input, file: "f", options: options) }
+                var offset = 0
+                var stream = FeedStream(file: "f", options: options, chunkSize: 13) { (n: Int) throws(IngestError) -> [UInt8] in
+                    let end = min(input.count, offset + n)
+                    defer { offset = end }
+                    return Array(input[offset..<end])
+                }
+                let streamed = Result { () throws(IngestError) -> [String] in
+                    var ids: [String] = []
+                    while let batch = try stream.next() { ids += batch.events.map(\.id) }
+                    return ids
+                }
+                switch (whole, streamed) {
+                case let (.success(a), .success(b)): #expect(a.events.map(\.id) == b); outcomes += 1
+                case let (.failure(a), .failure(b)): #expect(a.element == b.element && a.field == b.field); outcomes += 1
+                default: Issue.record("whole and chunked reads disagree on \(input.count) bytes as \(format)")
+                }
+            }
+        }
+        #expect(outcomes == inputs.count * 2)
+    }
 }
