@@ -12,6 +12,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The service (`ledger serve`): HTTP server, lifecycle, metrics. Hummingbird's swift-configuration
+        // support is left out (its trait): the service is configured by the command line.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The LMDB C library, from Debian's liblmdb-dev (pkg-config name "lmdb").
@@ -44,11 +52,29 @@ let package = Package(
         ),
         // Deterministic, realistic workloads (demo, benchmarks).
         .target(name: "LedgerWorkload", dependencies: ["DeliveryLedger"]),
+        // The documents the CLI prints and the service answers (JSON shapes of Schemas/, the SVG chart).
+        .target(name: "LedgerReports", dependencies: ["DeliveryLedger"]),
+        // The service: webhook receiver, JSON API, dashboard, metrics (Hummingbird); no domain logic.
+        .target(
+            name: "LedgerServer",
+            dependencies: [
+                "DeliveryLedger", "LedgerIngest", "LedgerReports",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources/openapi.json")]
+        ),
         // The command line: ParsableCommand types and renderers, testable in-process.
         .target(
             name: "LedgerCLI",
             dependencies: [
-                "DeliveryLedger", "LedgerIngest", "LedgerWorkload",
+                "DeliveryLedger", "LedgerIngest", "LedgerWorkload", "LedgerReports", "LedgerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -83,6 +109,7 @@ let package = Package(
         .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerWorkloadTests", dependencies: ["LedgerWorkload", "LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCLI", "DeliveryLedger", "LedgerTestSupport"]),
+        .testTarget(name: "LedgerServerTests", dependencies: ["LedgerServer", "LedgerCLI", "DeliveryLedger", "LedgerIngest", "LedgerTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeliveryLedger
+import LedgerReports
 import Foundation
 
 struct AddressCommand: OutputCommand {
@@ -63,25 +64,14 @@ struct QuarantineCommand: OutputCommand {
         if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
     }
 
-    struct Row: Encodable {
-        var address: String
-        var status: String
-        @Null var reason: String?
-        @Null var since: String?
-        var errorCount: Int
-    }
-
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.read)
         let at = asOf.flatMap { Instant(rfc3339: $0) }
-        let rows = try ledger.quarantined(asOf: at).map {
-            Row(address: $0.address, status: $0.state.status.rawValue, reason: $0.state.reason?.rawValue,
-                since: $0.state.since?.rfc3339, errorCount: $0.state.errorCount)
-        }
+        let doc = try QuarantineJSON(ledger: ledger, asOf: at)
+        let rows = doc.addresses
         switch format {
         case "json":
-            struct Doc: Encodable { var asOf: String; var addresses: [Row] }
-            out.line(try JSON.encode(Doc(asOf: (at ?? Ledger.systemClock()).rfc3339, addresses: rows), pretty: true))
+            out.line(try JSON.encode(doc, pretty: true))
         case "csv":
             out.line("address,status,reason,since,errorCount")
             for r in rows { out.line([CSV.field(r.address), r.status, r.reason ?? "", r.since ?? "", String(r.errorCount)].joined(separator: ",")) }

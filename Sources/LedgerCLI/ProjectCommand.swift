@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeliveryLedger
+import LedgerReports
 
 /// Which semantics a command shows.
 enum SemanticsChoice: String, EnumerableFlag {
@@ -43,52 +44,25 @@ struct ProjectCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.read)
-        let chosen: [Semantics]
-        switch semantics {
-        case .efs: chosen = [.efs]
-        case .classic: chosen = [.classic]
-        case .both: chosen = [.classic, .efs]
-        case nil:
-            // The flag in force at the as-of instant (else at the known-at instant, else now), as
-            // known at the known-at instant.
-            let flag = try ledger.efsEnabled(at: time.bounds.asOf ?? time.bounds.knownAt ?? Ledger.systemClock(), knownAt: time.bounds.knownAt)
-            chosen = [flag == true ? .efs : .classic]
+        let selection: SemanticsSelection? = semantics.map { SemanticsSelection(rawValue: $0.rawValue)! }
+        let report: ProjectReport
+        do {
+            report = try ProjectReport(ledger: ledger, semantics: selection, delivery: delivery, bounds: time.bounds)
+        } catch let error as UnknownDelivery {
+            throw CLIError(error.description)
         }
-        var basis = time.bounds.isUnbounded ? try ledger.basis() : try ledger.basis(at: time.bounds)
-        let deliveries: [String]
-        if let delivery {
-            guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else {
-                let known = try ledger.deliveries()
-                throw CLIError("unknown delivery '\(delivery)'" + (known.isEmpty ? "; the ledger is empty" : "; known: \(known.prefix(10).joined(separator: ", "))"))
-            }
-            deliveries = [delivery]
-        } else {
-            deliveries = try ledger.deliveries()
-        }
-        var rows: [DeliveryKPIs] = []
-        for d in deliveries {
-            for s in chosen {
-                if let (k, b) = try ledger.kpis(delivery: d, semantics: s, at: time.bounds) {
-                    rows.append(k)
-                    basis = b
-                }
-            }
-        }
-        // With --known-at, a delivery first recorded later was unknown then, and is not listed.
-        let listed = deliveries.filter { d in rows.contains { $0.delivery == d } }
+        let (basis, deliveries, rows) = (report.basis, report.deliveries, report.rows)
         switch TableFormat(rawValue: format)! {
         case .json:
-            let doc = ProjectJSON(basis: .init(basis),
-                                  deliveries: rows.map(ProjectJSON.KPIsJSON.init))
-            out.line(try JSON.encode(doc, pretty: true))
+            out.line(try JSON.encode(report.document, pretty: true))
         case .csv:
             out.line(CSV.header.joined(separator: ","))
             for k in rows { out.line(CSV.row(k).joined(separator: ",")) }
         case .table:
             out.line(BasisText.line(basis))
             if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
-            else if listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
-            for d in listed {
+            else if report.listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
+            for d in report.listed {
                 out.line()
                 let ks = rows.filter { $0.delivery == d }
                 for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d)) { out.line(l) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeliveryLedger
+import LedgerReports
 import Foundation
 
 struct QualifyCommand: OutputCommand {

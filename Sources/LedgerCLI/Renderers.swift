@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeliveryLedger
 import Foundation
+import LedgerReports
 
 /// Output formats of `ledger project` and `ledger status`.
 enum TableFormat: String, CaseIterable {
@@ -45,153 +46,6 @@ enum Format {
     static func semanticsLabel(_ s: Semantics) -> String { s == .classic ? "Classic" : "EFS" }
 }
 
-/// An optional that JSON output writes as `null` when absent: the synthesized `Encodable` would drop
-/// the key, while the public formats (`Schemas/`) list every key.
-@propertyWrapper
-struct Null<Value: Encodable>: Encodable {
-    var wrappedValue: Value?
-
-    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        if let v = wrappedValue { try c.encode(v) } else { try c.encodeNil() }
-    }
-}
-
-/// The JSON shape of `ledger project --format json` (`Schemas/project.schema.json`).
-struct ProjectJSON: Encodable {
-    struct BasisJSON: Encodable {
-        var position: UInt64
-        @Null var recordedAt: String?
-        var rules: String
-        @Null var asOf: String?
-        @Null var knownAt: String?
-
-        init(_ b: Basis) {
-            position = b.position
-            recordedAt = b.recordedAt?.rfc3339
-            rules = b.rules
-            asOf = b.asOf?.rfc3339
-            knownAt = b.knownAt?.rfc3339
-        }
-    }
-    struct KPIsJSON: Encodable {
-        var delivery: String
-        var semantics: String
-        var toDeliver: Int64
-        var success: Int64
-        var successRate: Double
-        var sent: Int64
-        var failed: Int64
-        var pending: Int64
-        var takenIntoAccount: Int64
-        var retrying: Int64
-        var processed: Int64
-        var relayed: Int64
-        var delivered: Int64
-        var bounced: Int64
-        var failedBeforeRelay: Int64
-        @Null var bounceRate: Double?
-        var hardBounced: Int64
-        @Null var hardBounceRate: Double?
-        @Null var deliveredRate: Double?
-        var failedByType: [String: Int64]
-        var failedByReason: [String: Int64]
-
-        init(_ k: DeliveryKPIs) {
-            delivery = k.delivery
-            semantics = k.semantics.rawValue
-            toDeliver = k.toDeliver
-            success = k.success
-            successRate = k.successRate
-            sent = k.sent
-            failed = k.failed
-            pending = k.pending
-            takenIntoAccount = k.takenIntoAccount
-            retrying = k.retrying
-            processed = k.processed
-            relayed = k.relayed
-            delivered = k.delivered
-            bounced = k.bounced
-            failedBeforeRelay = k.failedBeforeRelay
-            bounceRate = k.bounceRate
-            hardBounced = k.hardBounced
-            hardBounceRate = k.hardBounceRate
-            deliveredRate = k.deliveredRate
-            failedByType = Dictionary(uniqueKeysWithValues: k.failedByType.map { ($0.key.rawValue, $0.value) })
-            failedByReason = Dictionary(uniqueKeysWithValues: k.failedByReason.map { ($0.key.rawValue, $0.value) })
-        }
-    }
-    var basis: BasisJSON
-    var deliveries: [KPIsJSON]
-}
-
-/// The JSON shape of one `ledger status --format json` line (`Schemas/status.schema.json`).
-struct StatusJSON: Encodable {
-    struct ViewJSON: Encodable {
-        var status: String
-        @Null var failureType: String?
-        @Null var failureReason: String?
-        var retrying: Bool
-        @Null var decidedBy: UInt64?
-
-        init(_ v: MessageStatusView) {
-            status = v.status.rawValue
-            failureType = v.failureType?.rawValue
-            failureReason = v.failureReason?.rawValue
-            retrying = v.retrying
-            decidedBy = v.decidedBy
-        }
-    }
-    struct EventJSON: Encodable {
-        var position: UInt64
-        var recordedAt: String
-        var occurredAt: String
-        var id: String
-        var kind: String
-        var final: Bool
-        @Null var bounceClass: Int?
-        @Null var smtpCode: Int?
-        @Null var enhancedStatus: String?
-        @Null var response: String?
-        @Null var failureType: String?
-        @Null var failureReason: String?
-        var source: String
-
-        init(_ r: RecordedEvent) {
-            position = r.position
-            recordedAt = r.recordedAt.rfc3339
-            occurredAt = r.event.occurredAt.rfc3339
-            id = r.event.id
-            kind = r.event.kind.rawValue
-            final = r.event.final
-            bounceClass = r.event.bounceClass
-            smtpCode = r.event.smtpCode
-            enhancedStatus = r.event.enhancedStatus
-            response = r.event.response
-            failureType = r.event.qualification?.type.rawValue
-            failureReason = r.event.qualification?.reason.rawValue
-            source = r.event.source.rawValue
-        }
-    }
-    var delivery: String
-    var recipient: String
-    var classic: ViewJSON
-    var efs: ViewJSON
-    var events: [EventJSON]
-    var basis: ProjectJSON.BasisJSON
-
-    init(_ r: MessageStatusReport) {
-        delivery = r.delivery
-        recipient = r.recipient
-        classic = ViewJSON(r.classic)
-        efs = ViewJSON(r.efs)
-        events = r.events.map(EventJSON.init)
-        basis = ProjectJSON.BasisJSON(r.basis)
-    }
-}
-
 enum BasisText {
     /// One line saying what an answer is based on.
     static func line(_ b: Basis) -> String {
@@ -221,11 +75,7 @@ struct TimeOptions: ParsableArguments {
 }
 
 enum JSON {
-    static func encode(_ value: some Encodable, pretty: Bool) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    static func encode(_ value: some Encodable, pretty: Bool) throws -> String { try ReportJSON.encode(value, pretty: pretty) }
 }
 
 /// Renders KPIs as a table: one value column per semantics.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeliveryLedger
+import LedgerReports
 
 struct StatusCommand: OutputCommand {
     static let configuration = CommandConfiguration(

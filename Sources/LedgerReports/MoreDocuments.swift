@@ -1,0 +1,146 @@
+import DeliveryLedger
+
+/// The JSON shape of `ledger quarantine --format json` and `GET /api/quarantine`: the addresses in
+/// quarantine or denylisted at an instant (domain.md §6).
+public struct QuarantineJSON: Encodable, Sendable {
+    /// One address.
+    public struct Row: Encodable, Sendable {
+        /// The normalised address.
+        public var address: String
+        /// `AddressQuarantineStatus` raw value.
+        public var status: String
+        /// The failure reason that put it there (`FailureReason` raw value), if any.
+        @Null public var reason: String?
+        /// Since when (RFC 3339, UTC).
+        @Null public var since: String?
+        /// Soft errors counted toward quarantine.
+        public var errorCount: Int
+
+        /// The row of one address report.
+        public init(_ r: AddressReport) {
+            address = r.address
+            status = r.state.status.rawValue
+            reason = r.state.reason?.rawValue
+            since = r.state.since?.rfc3339
+            errorCount = r.state.errorCount
+        }
+    }
+    /// The instant the statuses are computed at (RFC 3339, UTC).
+    public var asOf: String
+    /// The addresses, in byte order.
+    public var addresses: [Row]
+
+    /// Reads the list at `asOf` (now when `nil`).
+    /// - Throws: ``LedgerError``.
+    public init(ledger: Ledger, asOf: Instant?) throws {
+        self.asOf = (asOf ?? Ledger.systemClock()).rfc3339
+        addresses = try ledger.quarantined(asOf: asOf).map(Row.init)
+    }
+}
+
+/// The JSON shape of `GET /api/addresses/{address}`: one address's quarantine status across
+/// deliveries, the events that count, and those that caused the status (domain.md §6).
+public struct AddressJSON: Encodable, Sendable {
+    /// The normalised address.
+    public var address: String
+    /// `AddressQuarantineStatus` raw value.
+    public var status: String
+    /// The failure reason that set the status, if any.
+    @Null public var reason: String?
+    /// Since when (RFC 3339, UTC).
+    @Null public var since: String?
+    /// Soft errors counted toward quarantine.
+    public var errorCount: Int
+    /// The instant the status is computed at (RFC 3339, UTC).
+    public var asOf: String
+    /// Log positions of the events that made the current status.
+    public var causes: [UInt64]
+    /// The address's events across deliveries, in log order (with `delivery`).
+    public var events: [Event]
+
+    /// One event with its delivery.
+    public struct Event: Encodable, Sendable {
+        /// The delivery.
+        public var delivery: String
+        /// The event (as in `Schemas/status.schema.json`).
+        public var event: StatusJSON.EventJSON
+    }
+
+    /// The document of one report.
+    public init(_ r: AddressReport) {
+        address = r.address
+        status = r.state.status.rawValue
+        reason = r.state.reason?.rawValue
+        since = r.state.since?.rfc3339
+        errorCount = r.state.errorCount
+        asOf = r.at.rfc3339
+        causes = r.state.causes
+        events = r.events.map { Event(delivery: $0.event.delivery, event: StatusJSON.EventJSON($0)) }
+    }
+}
+
+/// The JSON shape of `ledger timeline --format json` and `GET /api/deliveries/{delivery}/timeline`:
+/// Success % over valid time under both semantics, one point per bucket.
+public struct TimelineJSON: Encodable, Sendable {
+    /// One bucket: KPIs as of its end (valid time), and the relays and deliveries that occurred in it.
+    public struct Point: Encodable, Sendable {
+        /// The bucket's end (RFC 3339, UTC).
+        public var at: String
+        /// Classic Success % (0…1).
+        public var classicSuccessRate: Double
+        /// EFS Success % (0…1).
+        public var efsSuccessRate: Double
+        /// Classic Sent.
+        public var classicSent: Int64
+        /// EFS Sent.
+        public var efsSent: Int64
+        /// EFS "Taken into account by the service provider".
+        public var takenIntoAccount: Int64
+        /// Failed (classic).
+        public var failed: Int64
+        /// Relays that occurred in the bucket.
+        public var relays: Int
+        /// Deliveries reported in the bucket.
+        public var deliveries: Int
+    }
+    /// The delivery.
+    public var delivery: String
+    /// The bucket length as given (`1h`, `15m`, …).
+    public var bucket: String
+    /// The points, in time order.
+    public var points: [Point]
+
+    /// Reads the timeline.
+    /// - Parameters:
+    ///   - bucket: the bucket's text (echoed); `bucketSeconds` its length in seconds.
+    /// - Throws: ``LedgerError``.
+    public init(ledger: Ledger, delivery: String, bucket: String, bucketSeconds: Int64) throws {
+        self.delivery = delivery
+        self.bucket = bucket
+        points = try ledger.timeline(delivery: delivery, bucketSeconds: bucketSeconds).map {
+            Point(at: $0.at.rfc3339, classicSuccessRate: $0.classic.successRate, efsSuccessRate: $0.efs.successRate,
+                  classicSent: $0.classic.sent, efsSent: $0.efs.sent, takenIntoAccount: $0.efs.takenIntoAccount,
+                  failed: $0.classic.failed, relays: $0.relays, deliveries: $0.deliveries)
+        }
+    }
+
+    /// The SVG chart of classic vs EFS Success %.
+    public var svg: String {
+        SVGChart.render(title: "Success % — delivery \(delivery)", points: points.map { ($0.at, $0.classicSuccessRate, $0.efsSuccessRate) })
+    }
+
+    /// `30s`, `15m`, `1h`, `1d` in seconds (at most 366 days), or `nil`.
+    public static func seconds(_ text: String) -> Int64? {
+        guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else { return nil }
+        let factor: Int64
+        switch unit {
+        case "s": factor = 1
+        case "m": factor = 60
+        case "h": factor = 3600
+        case "d": factor = 86_400
+        default: return nil
+        }
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: factor)
+        return overflow || seconds > 366 * 86_400 ? nil : seconds
+    }
+}

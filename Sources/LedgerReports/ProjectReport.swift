@@ -1,0 +1,82 @@
+import DeliveryLedger
+
+/// Which semantics a KPI report shows.
+public enum SemanticsSelection: String, Sendable, CaseIterable {
+    /// The Email Feedback Service semantics only.
+    case efs
+    /// The classic semantics only.
+    case classic
+    /// Both, classic first.
+    case both
+}
+
+/// An unknown delivery was asked for.
+public struct UnknownDelivery: Error, Sendable, CustomStringConvertible {
+    /// The delivery asked for.
+    public var delivery: String
+    /// Up to ten known deliveries, to help.
+    public var known: [String]
+    /// `unknown delivery 'X'; known: …`.
+    public var description: String {
+        "unknown delivery '\(delivery)'" + (known.isEmpty ? "; the ledger is empty" : "; known: \(known.joined(separator: ", "))")
+    }
+}
+
+/// The KPI report of `ledger project` and `GET /api/deliveries`: every delivery's (or one's) KPIs
+/// under the chosen semantics, at the given time bounds, with the basis (domain.md §7).
+public struct ProjectReport: Sendable {
+    /// What the answer is based on.
+    public var basis: Basis
+    /// The deliveries asked about (all, or the one given), in byte order.
+    public var deliveries: [String]
+    /// Those that have KPIs at the bounds: with a known-at instant, a delivery first recorded later
+    /// was unknown then, and is not listed.
+    public var listed: [String] { deliveries.filter { d in rows.contains { $0.delivery == d } } }
+    /// One row per delivery and semantics, in the order of `deliveries` then classic before EFS.
+    public var rows: [DeliveryKPIs]
+
+    /// Reads the report.
+    /// - Parameters:
+    ///   - ledger: the ledger.
+    ///   - semantics: the semantics to show; `nil` for the EFS flag in force at the as-of instant (else
+    ///     the known-at instant, else now), as known at the known-at instant; classic if never set.
+    ///   - delivery: only this delivery, or all.
+    ///   - bounds: as-of (valid time) and known-at (transaction time) bounds.
+    /// - Throws: ``UnknownDelivery``, ``LedgerError``.
+    public init(ledger: Ledger, semantics: SemanticsSelection?, delivery: String?, bounds: TimeBounds) throws {
+        let chosen: [Semantics]
+        switch semantics {
+        case .efs: chosen = [.efs]
+        case .classic: chosen = [.classic]
+        case .both: chosen = [.classic, .efs]
+        case nil:
+            let flag = try ledger.efsEnabled(at: bounds.asOf ?? bounds.knownAt ?? Ledger.systemClock(), knownAt: bounds.knownAt)
+            chosen = [flag == true ? .efs : .classic]
+        }
+        var basis = bounds.isUnbounded ? try ledger.basis() : try ledger.basis(at: bounds)
+        if let delivery {
+            guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else {
+                throw UnknownDelivery(delivery: delivery, known: Array(try ledger.deliveries().prefix(10)))
+            }
+            deliveries = [delivery]
+        } else {
+            deliveries = try ledger.deliveries()
+        }
+        var rows: [DeliveryKPIs] = []
+        for d in deliveries {
+            for s in chosen {
+                if let (k, b) = try ledger.kpis(delivery: d, semantics: s, at: bounds) {
+                    rows.append(k)
+                    basis = b
+                }
+            }
+        }
+        self.basis = basis
+        self.rows = rows
+    }
+
+    /// The JSON document (`Schemas/project.schema.json`).
+    public var document: ProjectJSON {
+        ProjectJSON(basis: .init(basis), deliveries: rows.map(ProjectJSON.KPIsJSON.init))
+    }
+}

@@ -1,0 +1,106 @@
+import DeliveryLedger
+import Foundation
+import Hummingbird
+import LedgerReports
+
+/// The JSON API: the documents the CLI prints, read on reader threads (LMDB read transactions).
+///
+/// - `GET /api/deliveries?semantics=classic|efs|both&delivery=&asOf=&knownAt=` — `ledger project --format json`
+/// - `GET /api/status?recipient=&delivery=&asOf=&knownAt=` — `ledger status --format json` (an array)
+/// - `GET /api/address?address=&asOf=` — one address's quarantine status across deliveries
+/// - `GET /api/quarantine?asOf=` — `ledger quarantine --format json`
+/// - `GET /api/timeline?delivery=&bucket=1h` — `ledger timeline --format json`
+/// - `GET /api/sending-logs?delivery=&semantics=&status=&search=&page=&pageSize=&asOf=&knownAt=`
+///
+/// Described by `Schemas/openapi.json` (served at `/openapi.json`). A bad parameter is 400, an
+/// unknown delivery, recipient or address 404, both with `{"error", "reason"}`.
+struct APIRoutes: Sendable {
+    let ledger: Ledger
+    let work: BlockingWork
+
+    func add(to router: Router<BasicRequestContext>) {
+        router.get("/api/deliveries") { request, _ in await answer(request) { q in
+            let selection = try q.oneOf("semantics", SemanticsSelection.self)
+            let bounds = try q.bounds()
+            let delivery = q["delivery"]
+            return try await work.read { [ledger] in
+                try ProjectReport(ledger: ledger, semantics: selection, delivery: delivery, bounds: bounds).document
+            }
+        } }
+        router.get("/api/status") { request, _ in await answer(request) { q in
+            let recipient = try q.required("recipient")
+            guard Address.normalize(recipient) != nil else { throw BadParameter(name: "recipient", message: "'\(recipient)' is not an email address") }
+            let bounds = try q.bounds()
+            let delivery = q["delivery"]
+            let reports = try await work.read { [ledger] () throws -> [StatusJSON] in
+                let deliveries = try delivery.map { [$0] } ?? ledger.deliveries(containing: recipient)
+                return try deliveries.compactMap { try ledger.status(delivery: $0, recipient: recipient, at: bounds).map(StatusJSON.init) }
+            }
+            guard !reports.isEmpty else { throw NotFound(what: "no events for \(recipient)" + (delivery.map { " in delivery '\($0)'" } ?? "")) }
+            return reports
+        } }
+        router.get("/api/address") { request, _ in await answer(request) { q in
+            let address = try q.required("address")
+            guard Address.normalize(address) != nil else { throw BadParameter(name: "address", message: "'\(address)' is not an email address") }
+            let asOf = try q.bounds().asOf
+            guard let report = try await work.read({ [ledger] in try ledger.addressStatus(address, asOf: asOf) }) else {
+                throw NotFound(what: "no events for \(address)")
+            }
+            return AddressJSON(report)
+        } }
+        router.get("/api/quarantine") { request, _ in await answer(request) { q in
+            let asOf = try q.bounds().asOf
+            return try await work.read { [ledger] in try QuarantineJSON(ledger: ledger, asOf: asOf) }
+        } }
+        router.get("/api/timeline") { request, _ in await answer(request) { q in
+            let delivery = try q.required("delivery")
+            let bucket = q["bucket"] ?? "1h"
+            guard let seconds = TimelineJSON.seconds(bucket) else {
+                throw BadParameter(name: "bucket", message: "'\(bucket)' is not like 30s, 15m, 1h or 1d (at most 366d)")
+            }
+            return try await work.read { [ledger] in
+                guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
+                return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: bucket, bucketSeconds: seconds)
+            }
+        } }
+        router.get("/api/sending-logs") { request, _ in await answer(request) { q in
+            let delivery = try q.required("delivery")
+            let semantics = try q.oneOf("semantics", Semantics.self) ?? .classic
+            let status = try q.oneOf("status", MessageStatus.self)
+            let page = try q.positiveInt("page", default: 1, maximum: 1 << 30)
+            let pageSize = try q.positiveInt("pageSize", default: 50, maximum: 1000)
+            let bounds = try q.bounds()
+            let search = q["search"]
+            guard let logs = try await work.read({ [ledger] in
+                try SendingLogsJSON(ledger: ledger, delivery: delivery, semantics: semantics, status: status, search: search,
+                                    page: page, pageSize: pageSize, bounds: bounds)
+            }) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
+            return logs
+        } }
+    }
+
+    /// Runs `body` and answers its document as JSON (pretty-printed, with a final newline, as the CLI
+    /// prints it), or the error: 400 for a bad parameter, 404 for something unknown, 503 for a ledger
+    /// error.
+    private func answer(_ request: Request, _ body: (Query) async throws -> some Encodable & Sendable) async -> Response {
+        do {
+            let document = try await body(Query(request.uri.query))
+            var data = try ReportJSON.data(document, pretty: true)
+            data.append(0x0A)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch let error as BadParameter {
+            return JSONResponse.make(ErrorAnswer(error: error.description, reason: "bad_parameter"), status: .badRequest)
+        } catch let error as NotFound {
+            return JSONResponse.make(ErrorAnswer(error: error.what, reason: "not_found"), status: .notFound)
+        } catch let error as UnknownDelivery {
+            return JSONResponse.make(ErrorAnswer(error: error.description, reason: "not_found"), status: .notFound)
+        } catch {
+            return JSONResponse.make(ErrorAnswer(error: "\(error)", reason: "storage"), status: .serviceUnavailable)
+        }
+    }
+}
+
+/// Something asked for that the ledger does not hold: answered 404.
+struct NotFound: Error, Sendable {
+    var what: String
+}

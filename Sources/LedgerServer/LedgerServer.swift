@@ -1,0 +1,129 @@
+import DeliveryLedger
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `ledger serve`: the webhook receiver, the JSON API, the dashboard and the metrics of one ledger, as
+/// one HTTP service (Hummingbird 2, run under swift-service-lifecycle).
+///
+/// One ``Ledger`` serves every request: appends run one at a time on a writer thread and are answered
+/// only once durable; reads run on reader threads (LMDB read transactions, which never wait for the
+/// writer). ``run(onRunning:)`` shuts down gracefully on SIGTERM and SIGINT: the listener closes, the
+/// requests already received finish (their appends are durable before they are acknowledged), then
+/// the projection is checkpointed and the ledger closed.
+public struct LedgerServer: Sendable {
+    /// The ledger every request reads and appends to.
+    public let ledger: Ledger
+    /// Where and how the service listens.
+    public let configuration: ServerConfiguration
+    let logger: Logger
+    let work = BlockingWork()
+    let metrics = ServerMetrics()
+
+    /// Creates the service over an open, writable ledger.
+    /// - Parameters:
+    ///   - ledger: the ledger (opened for writing, shared by all requests).
+    ///   - configuration: listen address, body limit, credentials.
+    ///   - logger: the access and error log (swift-log).
+    public init(ledger: Ledger, configuration: ServerConfiguration, logger: Logger) {
+        self.ledger = ledger
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The routes: webhooks, health, metrics.
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: AccessLogMiddleware(metrics: metrics))
+        let ingest = WebhookIngest(ledger: ledger, configuration: configuration, work: work, metrics: metrics)
+        router.post("/webhooks/sparkpost") { request, context in await ingest.handle(request, context: context, format: .sparkpost) }
+        router.post("/events") { request, context in await ingest.handle(request, context: context, format: .jsonl) }
+        let ledger = self.ledger, metrics = self.metrics, work = self.work
+        APIRoutes(ledger: ledger, work: work).add(to: router)
+        router.get("/openapi.json") { _, _ -> Response in
+            guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
+                return .text("the OpenAPI document is missing from the installation\n", status: .internalServerError)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/healthz") { _, _ in Response.text("ok\n") }
+        router.get("/readyz") { _, _ -> Response in
+            // Ready when the ledger answers a read (its basis) within a read transaction.
+            do {
+                let position = try await work.read { try ledger.basis().position }
+                return .text("ready: log position \(position)\n")
+            } catch {
+                return .text("not ready: \(error)\n", status: .serviceUnavailable)
+            }
+        }
+        router.get("/metrics") { _, _ -> Response in
+            let bytes = try await work.read { metrics.exposition(ledger: ledger) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        return router
+    }
+
+    /// The Hummingbird application, not yet running.
+    /// - Parameter onRunning: called once the listener is bound, with the port (useful with port 0).
+    public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
+                                                    serverName: "delivery-ledger"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully (see ``LedgerServer``) and
+    /// checkpoints the projection.
+    /// - Parameter onRunning: called once the listener is bound, with the port.
+    /// - Throws: when the address cannot be bound, or the final checkpoint fails (``LedgerError``; the
+    ///   log is intact either way: the next open folds the records after the last checkpoint).
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = makeApplication(onRunning: onRunning)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        let position = try await work.write { [ledger] in try ledger.checkpoint() }
+        logger.info("stopped", metadata: ["checkpoint": "\(position)"])
+    }
+}
+
+extension Response {
+    /// A `text/plain` answer.
+    static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Logs each request (method, path, status, duration in ms, request id) through swift-log at `info`,
+/// and records its latency by route template.
+struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        var status = HTTPResponse.Status.internalServerError
+        defer {
+            let elapsed = ContinuousClock.now - started
+            let route = context.endpointPath ?? "unmatched"
+            metrics.requestLatency(elapsed, route: route)
+            let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            context.logger.info("\(request.method) \(request.uri.path) \(status.code)", metadata: [
+                "http.method": "\(request.method)", "http.path": "\(request.uri.path)", "http.status": "\(status.code)",
+                "duration_ms": "\((ms * 1000).rounded() / 1000)", "route": "\(route)",
+            ])
+        }
+        do {
+            let response = try await next(request, context)
+            status = response.status
+            return response
+        } catch let error as any HTTPResponseError {
+            status = error.status
+            throw error
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import DeliveryLedger
+import Foundation
+import Prometheus
+
+/// The service's metrics, in a Prometheus registry of its own (one per server, so that several
+/// servers in one process — tests — keep apart), exposed at `/metrics` in the Prometheus text format.
+///
+/// Names (all prefixed `ledger_`): `events_appended_total{kind}`, `batches_total{format}`,
+/// `duplicate_events_total`, `skipped_elements_total{type}`, `rejected_requests_total{reason}`,
+/// `append_duration_seconds` and `request_duration_seconds{route}` (histograms),
+/// `projection_lag_records` (log records after the persisted checkpoint, folded in memory) and
+/// `database_bytes` (the size of `data.mdb`), the last two read when scraped.
+final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    /// Histogram buckets for append and request latency: 1 ms to 10 s.
+    static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { .milliseconds($0) }
+
+    private func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "ledger", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// Counts one accepted batch: its appended events by kind, its duplicates and skipped elements.
+    func batch(format: WebhookFormat, appended: [Event], duplicates: Int, skipped: [String: Int]) {
+        registry.makeCounter(descriptor: descriptor("batches", "total", "Webhook requests whose events are durably appended (or were already recorded)."),
+                             labels: [("format", format.rawValue)]).increment()
+        var byKind: [String: Int64] = [:]
+        for e in appended { byKind[e.kind.rawValue, default: 0] += 1 }
+        for (kind, n) in byKind {
+            registry.makeCounter(descriptor: descriptor("events_appended", "total", "Events appended to the log, by kind."),
+                                 labels: [("kind", kind)]).increment(by: n)
+        }
+        registry.makeCounter(descriptor: descriptor("duplicate_events", "total", "Events received again (same id, same content): appended nothing."),
+                             labels: []).increment(by: Int64(duplicates))
+        for (type, n) in skipped {
+            registry.makeCounter(descriptor: descriptor("skipped_elements", "total", "Feed elements not recorded (pings, engagement), by type."),
+                                 labels: [("type", type)]).increment(by: Int64(n))
+        }
+    }
+
+    /// Counts one refused request.
+    func rejected(reason: String) {
+        registry.makeCounter(descriptor: descriptor("rejected_requests", "total", "Requests refused, by reason (unauthorized, body_too_large, malformed, …)."),
+                             labels: [("reason", reason)]).increment()
+    }
+
+    /// Records how long one durable append took (the write transaction and its fsync).
+    func appendLatency(_ duration: Duration) {
+        registry.makeDurationHistogram(descriptor: descriptor("append_duration", "seconds", "Durable append of one request's events."),
+                                       labels: [], buckets: Self.latencyBuckets).record(duration)
+    }
+
+    /// Records how long one request took, by route template.
+    func requestLatency(_ duration: Duration, route: String) {
+        registry.makeDurationHistogram(descriptor: descriptor("request_duration", "seconds", "Requests, from head received to answer, by route."),
+                                       labels: [("route", route)], buckets: Self.latencyBuckets).record(duration)
+    }
+
+    /// The Prometheus text exposition, after reading the gauges of the ledger's state.
+    func exposition(ledger: Ledger) -> [UInt8] {
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: ledger.path + "/data.mdb"),
+           let size = attributes[.size] as? NSNumber {
+            registry.makeGauge(descriptor: descriptor("database", "bytes", "Size of the ledger's data.mdb file."), labels: []).set(size.doubleValue)
+        }
+        if let info = try? ledger.projectionInfo(), let basis = try? ledger.basis() {
+            registry.makeGauge(descriptor: descriptor("projection_lag", "records", "Log records after the persisted projection checkpoint (folded in memory)."),
+                               labels: []).set(Double(basis.position &- min(info.checkpoint, basis.position)))
+        }
+        return registry.emitToBuffer()
+    }
+}

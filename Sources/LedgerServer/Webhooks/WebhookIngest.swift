@@ -1,0 +1,167 @@
+import DeliveryLedger
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LedgerIngest
+import Logging
+import NIOCore
+
+/// What a webhook request did, as its 200 answer says it (`application/json`).
+struct IngestAnswer: Encodable, Sendable {
+    /// Events appended by this request (durable when the answer is sent).
+    var appended: Int
+    /// Events the ledger already held (same id, same content): a repeated batch appends nothing.
+    var duplicates: Int
+    /// Elements not recorded, by type (`ping`, `open`, `click`, …).
+    var skipped: [String: Int]
+    /// The log's last position after the append (0 when nothing was appended and the log is empty).
+    var lastPosition: UInt64
+    /// The sender's batch id (`X-MessageSystems-Batch-ID`), when it sent one.
+    var batchId: String?
+}
+
+/// A refused request's answer (`application/json`): the reason and, for a bad batch, where in the
+/// body the error is (the reader's ``IngestError`` fields).
+struct ErrorAnswer: Encodable, Sendable {
+    /// The reason, for people.
+    var error: String
+    /// A stable, machine-readable reason (also the `reason` label of the rejected-requests metric).
+    var reason: String
+    /// The 1-based line of a JSON Lines body.
+    var line: Int?
+    /// The 0-based element index in a SparkPost batch.
+    var element: Int?
+    /// The field (source names, dotted: `msys.message_event.rcpt_to`).
+    var field: String?
+    /// The byte offset in the body.
+    var offset: Int?
+}
+
+/// The body formats the webhook endpoints read.
+enum WebhookFormat: String, Sendable {
+    /// SparkPost / Momentum webhook batches (`POST /webhooks/sparkpost`).
+    case sparkpost
+    /// Canonical JSON Lines (`POST /events`).
+    case jsonl
+
+    var inputFormat: InputFormat { self == .sparkpost ? .sparkpost : .jsonl }
+    var name: String { self == .sparkpost ? "webhook batch" : "request body" }
+}
+
+/// The webhook endpoints' work: authenticate, read the body within the limit, decode it with the
+/// readers `ledger ingest` uses (``FeedReader``), append it in one atomic batch, and answer 200 only
+/// once the append has returned (the commit is durable: LMDB synced it).
+struct WebhookIngest: Sendable {
+    let ledger: Ledger
+    let configuration: ServerConfiguration
+    let work: BlockingWork
+    let metrics: ServerMetrics
+
+    /// Handles one webhook request.
+    func handle(_ request: Request, context: some RequestContext, format: WebhookFormat) async -> Response {
+        if let credentials = configuration.credentials,
+           !credentials.accepts(authorization: request.headers[.authorization]) {
+            return refuse(.unauthorized, "unauthorized", "HTTP Basic credentials are missing or not accepted",
+                          headers: [.wwwAuthenticate: "Basic realm=\"ledger\", charset=\"UTF-8\""])
+        }
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > configuration.maximumBodyBytes {
+            return refuse(.contentTooLarge, "body_too_large",
+                          "the body (\(declared) bytes) is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: configuration.maximumBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return refuse(.contentTooLarge, "body_too_large",
+                          "the body is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
+        } catch {
+            // The connection ended before the body did: nothing is read, nothing appended.
+            metrics.rejected(reason: "body_incomplete")
+            context.logger.notice("request body cut off", metadata: ["error": "\(error)"])
+            return Response(status: .badRequest)
+        }
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared != body.readableBytes {
+            return refuse(.badRequest, "body_incomplete", "the body has \(body.readableBytes) bytes, Content-Length says \(declared)")
+        }
+        let batchId = request.headers[HTTPField.Name("X-MessageSystems-Batch-ID")!]
+        let bytes = Array(body.readableBytesView)
+        // The empty POST SparkPost sends when a webhook is created or tested: nothing to record.
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            metrics.batch(format: format, appended: [], duplicates: 0, skipped: [:])
+            return answer(IngestAnswer(appended: 0, duplicates: 0, skipped: [:], lastPosition: 0, batchId: batchId))
+        }
+        var options = IngestOptions(format: format.inputFormat, deliveryKey: configuration.deliveryKey, skipInvalid: false)
+        options.reference = Ledger.systemClock()
+        let parsed: ParsedInput
+        do {
+            parsed = try FeedReader.read(bytes, file: format.name, options: options)
+        } catch {
+            context.logger.notice("malformed \(format.name)", metadata: ["error": "\(error)", "batch": "\(batchId ?? "")"])
+            return refuse(.badRequest, "malformed", error.description,
+                          located: (error.line, error.element, error.field, error.offset))
+        }
+        let events = parsed.events
+        let result: AppendResult
+        let started = ContinuousClock.now
+        do {
+            result = try await work.write { [ledger] in
+                do { return try ledger.append(events) } catch { throw error }
+            }
+        } catch let error as LedgerError {
+            return refuse(ledgerError: error, parsed: parsed)
+        } catch {
+            return refuse(.serviceUnavailable, "storage", "\(error)")
+        }
+        metrics.appendLatency(ContinuousClock.now - started)
+        let duplicateIndexes = Set(result.duplicates)
+        let appended = events.indices.filter { !duplicateIndexes.contains($0) }.map { events[$0] }
+        metrics.batch(format: format, appended: appended, duplicates: result.duplicates.count, skipped: parsed.skipped)
+        context.logger.info("batch appended", metadata: [
+            "appended": "\(result.appended)", "duplicates": "\(result.duplicates.count)", "batch": "\(batchId ?? "")",
+        ])
+        return answer(IngestAnswer(appended: result.appended, duplicates: result.duplicates.count, skipped: parsed.skipped,
+                                   lastPosition: result.lastPosition, batchId: batchId))
+    }
+
+    /// The answer to a ledger error: an invalid event 400, an id already recorded with other content
+    /// 409 (retrying cannot help), anything else (storage, full disk) 503 (the sender retries later;
+    /// nothing was appended).
+    private func refuse(ledgerError error: LedgerError, parsed: ParsedInput) -> Response {
+        switch error {
+        case let .invalidEvent(index, id, validation):
+            return refuse(.badRequest, "invalid_event", "\(locate(index, parsed)) (id '\(id)'): \(validation)")
+        case let .conflict(index, id, _, position, other):
+            let earlier = position.map { "the ledger already holds an event with this id at position \($0)" }
+                ?? "\(locate(other ?? 0, parsed)) has the same id"
+            return refuse(.conflict, "conflict", "\(locate(index, parsed)) (id '\(id)'): \(earlier) with different content")
+        default:
+            return refuse(.serviceUnavailable, "storage", "\(error)")
+        }
+    }
+
+    private func locate(_ index: Int, _ parsed: ParsedInput) -> String {
+        index < parsed.locations.count ? parsed.locations[index] : "event \(index + 1)"
+    }
+
+    private func refuse(_ status: HTTPResponse.Status, _ reason: String, _ message: String,
+                        located: (Int?, Int?, String?, Int?) = (nil, nil, nil, nil), headers: HTTPFields = [:]) -> Response {
+        metrics.rejected(reason: reason)
+        let body = ErrorAnswer(error: message, reason: reason, line: located.0, element: located.1, field: located.2, offset: located.3)
+        var response = JSONResponse.make(body, status: status)
+        for field in headers { response.headers.append(field) }
+        return response
+    }
+
+    private func answer(_ body: IngestAnswer) -> Response { JSONResponse.make(body, status: .ok) }
+}
+
+/// JSON answers: keys sorted, slashes unescaped, as the CLI writes its documents.
+enum JSONResponse {
+    static func make(_ value: some Encodable, status: HTTPResponse.Status) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

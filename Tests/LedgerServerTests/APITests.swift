@@ -1,0 +1,140 @@
+import DeliveryLedger
+import Foundation
+import LedgerCLI
+import LedgerServer
+import LedgerTestSupport
+import Testing
+
+/// The JSON API answers the documents of the CLI, and every answer conforms to `Schemas/openapi.json`.
+@Suite struct APITests {
+    /// A demo ledger (1,000 recipients, seed 7), served.
+    static func demoServer() async throws -> RunningServer {
+        try await RunningServer { path in
+            let r = LedgerCLI.run(["demo", "--db", path, "--recipients", "1000", "--seed", "7"])
+            if r.exitCode != 0 { throw CLIFailure(message: r.error) }
+        }
+    }
+
+    struct CLIFailure: Error { var message: String }
+
+    /// `GET /api/deliveries` with each option is byte for byte `ledger project --format json` with the
+    /// same options, on the same ledger.
+    @Test func deliveriesIsTheProjectDocument() async throws {
+        let server = try await Self.demoServer()
+        let copy = try server.copy()
+        let delivery = try #require(try server.ledger.deliveries().first)
+        let asOf = "2026-11-02T12:00:00Z"
+        let cases: [(query: String, cli: [String])] = [
+            ("", []),
+            ("?semantics=both", ["--both"]),
+            ("?semantics=efs", ["--efs"]),
+            ("?semantics=classic&delivery=\(delivery)", ["--classic", "--delivery", delivery]),
+            ("?semantics=both&asOf=\(asOf)", ["--both", "--as-of", asOf]),
+        ]
+        for c in cases {
+            let reply = try await server.send("GET", "/api/deliveries" + c.query)
+            #expect(reply.status == 200, "\(c.query): \(reply.text)")
+            let cli = LedgerCLI.run(["project", "--db", copy, "--format", "json"] + c.cli)
+            #expect(cli.exitCode == 0, "\(cli.error)")
+            #expect(reply.text == cli.output, "\(c.query)")
+        }
+        let unknown = try await server.send("GET", "/api/deliveries?delivery=nope")
+        #expect(unknown.status == 404)
+        let bad = try await server.send("GET", "/api/deliveries?semantics=neither")
+        #expect(bad.status == 400)
+        #expect(bad.json?["error"] as? String == "query parameter semantics: 'neither' is not one of efs, classic, both")
+        await server.stop()
+    }
+
+    /// The sending logs: pages partition the recipients; the status filter keeps exactly the
+    /// recipients with that status (checked against `/api/status` of each); the search is a
+    /// case-insensitive substring.
+    @Test func sendingLogsPageFilterAndSearch() async throws {
+        let server = try await Self.demoServer()
+        let delivery = try #require(try server.ledger.deliveries().first)
+        let all = try server.ledger.recipients(delivery: delivery)
+        var seen: [String] = []
+        for page in 1...3 {
+            let r = try await server.send("GET", "/api/sending-logs?delivery=\(delivery)&pageSize=400&page=\(page)")
+            #expect(r.status == 200, "\(r.text)")
+            let rows = try #require(r.json?["recipients"] as? [[String: Any]])
+            #expect(r.json?["total"] as? Int == all.count)
+            seen += rows.compactMap { $0["recipient"] as? String }
+        }
+        #expect(seen == all)
+        let failed = try await server.send("GET", "/api/sending-logs?delivery=\(delivery)&semantics=efs&status=failed&pageSize=1000")
+        let failedRows = try #require(failed.json?["recipients"] as? [[String: Any]])
+        let expected = try all.filter { try server.ledger.status(delivery: delivery, recipient: $0, includeEvents: false)?.efs.status == .failed }
+        #expect(!expected.isEmpty)
+        #expect(failedRows.compactMap { $0["recipient"] as? String } == expected)
+        #expect(failed.json?["total"] as? Int == expected.count)
+        let needle = String(try #require(all.first).prefix(6)).uppercased()
+        let searched = try await server.send("GET", "/api/sending-logs?delivery=\(delivery)&search=\(needle)&pageSize=1000")
+        let names = (searched.json?["recipients"] as? [[String: Any]] ?? []).compactMap { $0["recipient"] as? String }
+        #expect(names == all.filter { $0.lowercased().contains(needle.lowercased()) })
+        await server.stop()
+    }
+
+    /// Every answer of every endpoint — successes and refusals — validates against
+    /// `Schemas/openapi.json`; the served document is that file; its embedded schemas are the files
+    /// under `Schemas/`.
+    @Test func answersConformToTheOpenAPIDocument() async throws {
+        let server = try await Self.demoServer()
+        let delivery = try #require(try server.ledger.deliveries().first)
+        let recipient = try #require(try server.ledger.recipients(delivery: delivery).first)
+        let failed = try #require(try server.ledger.recipients(delivery: delivery).first {
+            try server.ledger.status(delivery: delivery, recipient: $0, includeEvents: false)?.classic.status == .failed
+        })
+        let batch = try Fixtures.corpus("sparkpost/anymail/bounce_event.json")
+        var answers: [OpenAPIValidation.Answer] = []
+        func record(_ method: String, _ template: String, _ query: String = "", headers: [(String, String)] = [], body: [UInt8]? = nil) async throws {
+            let r = try await server.send(method, template + query, headers: headers, body: body)
+            answers.append(.init(path: template, method: method, status: r.status, contentType: r.headers["content-type"] ?? "", body: r.text))
+        }
+        let enc = { (s: String) in s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
+        try await record("GET", "/api/deliveries")
+        try await record("GET", "/api/deliveries", "?semantics=both&asOf=2026-11-02T12:00:00Z&knownAt=2030-01-01T00:00:00Z")
+        try await record("GET", "/api/deliveries", "?asOf=yesterday")
+        try await record("GET", "/api/deliveries", "?delivery=none")
+        try await record("GET", "/api/status", "?recipient=\(enc(recipient))")
+        try await record("GET", "/api/status", "?recipient=\(enc(failed))&delivery=\(delivery)")
+        try await record("GET", "/api/status", "?recipient=nobody%40example.com")
+        try await record("GET", "/api/status")
+        try await record("GET", "/api/address", "?address=\(enc(failed))")
+        try await record("GET", "/api/address", "?address=not-an-address")
+        try await record("GET", "/api/quarantine")
+        try await record("GET", "/api/timeline", "?delivery=\(delivery)&bucket=6h")
+        try await record("GET", "/api/timeline", "?delivery=\(delivery)&bucket=6y")
+        try await record("GET", "/api/sending-logs", "?delivery=\(delivery)&status=failed&pageSize=5")
+        try await record("GET", "/api/sending-logs", "?delivery=\(delivery)&pageSize=0")
+        try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: batch)
+        try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: batch)
+        try await record("POST", "/webhooks/sparkpost", body: batch)
+        try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: Array("[{".utf8))
+        try await record("POST", "/events", headers: [RunningServer.auth], body: Array("{\"kind\":1}\n".utf8))
+        try await record("GET", "/healthz")
+        try await record("GET", "/readyz")
+        try await record("GET", "/metrics")
+        try await record("GET", "/openapi.json")
+        #expect(answers.allSatisfy { $0.status != 500 })
+        let errors = try OpenAPIValidation.errors(answers)
+        #expect(errors.isEmpty, "\(errors)")
+
+        let served = try await server.send("GET", "/openapi.json")
+        let file = try Data(contentsOf: SchemaValidation.schemasDirectory.appendingPathComponent("openapi.json"))
+        #expect(served.body == Array(file))
+        let doc = try #require(try JSONSerialization.jsonObject(with: file) as? [String: Any])
+        let components = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        for (name, schema) in [("Project", "project"), ("Status", "status")] {
+            var text = String(decoding: try Data(contentsOf: SchemaValidation.schemaURL(named: schema)), as: UTF8.self)
+            text = text.replacingOccurrences(of: "\"#/$defs/", with: "\"#/components/schemas/\(name)/$defs/")
+            var expected = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            expected["$id"] = nil
+            expected["$schema"] = nil
+            let embedded = try #require(components[name] as? [String: Any])
+            let canonical = { (o: [String: Any]) in try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) }
+            #expect(try canonical(embedded) == canonical(expected), "components.schemas.\(name) differs from Schemas/\(schema).schema.json")
+        }
+        await server.stop()
+    }
+}
