@@ -84,6 +84,10 @@ let package = Package(
         .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus"]),
         // SIGKILLs a writing process at random moments and checks nothing acknowledged is lost.
         .executableTarget(name: "ledger-crash-test", dependencies: ["DeliveryLedger", "LedgerWorkload"], path: "Tools/CrashTest"),
+        // SIGKILLs `ledger serve` while clients POST batches; checks every acknowledged batch is whole (Tools/serve-crash-test).
+        .executableTarget(name: "ledger-serve-crash-test", dependencies: ["DeliveryLedger", "LedgerWorkload", "LedgerTestSupport"], path: "Tools/ServeCrashTest"),
+        // Sustained webhook load on `ledger serve` with dashboard latency under it (Tools/serve-load).
+        .executableTarget(name: "ledger-serve-load", dependencies: ["LedgerTestSupport"], path: "Tools/ServeLoad"),
         // Makes damaged copies of a ledger and runs every command on them (Tools/fault-injection).
         .executableTarget(name: "ledger-damage", path: "Tools/Damage"),
         .executableTarget(name: "qualify-eval", dependencies: ["LedgerIngest", "DeliveryLedger"], path: "Tools/QualifyEval"),

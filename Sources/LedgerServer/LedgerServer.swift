@@ -42,6 +42,7 @@ public struct LedgerServer: Sendable {
         router.post("/events") { request, context in await ingest.handle(request, context: context, format: .jsonl) }
         let ledger = self.ledger, metrics = self.metrics, work = self.work
         APIRoutes(ledger: ledger, work: work).add(to: router)
+        DashboardRoutes(ledger: ledger, work: work).add(to: router)
         router.get("/openapi.json") { _, _ -> Response in
             guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
                 return .text("the OpenAPI document is missing from the installation\n", status: .internalServerError)

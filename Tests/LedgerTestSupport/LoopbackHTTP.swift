@@ -23,6 +23,7 @@ public enum LoopbackHTTP {
     /// A socket error, with the call and errno text.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Connects to 127.0.0.1:`port` (receive timeout `timeoutSeconds`).

@@ -1,0 +1,100 @@
+import Foundation
+import LedgerTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// `ledger-serve-load` (issue #13, README "The service"): sustained ingest into a running
+// `ledger serve` on loopback — C clients each POSTing SparkPost webhook batches of E events (every
+// event new) back to back for S seconds — while one more client loads a dashboard page in a loop.
+// Prints events/s accepted (answered 200, hence durable), the p50/p99/max acknowledgement latency,
+// and the dashboard page's p50/p99/max latency under that load.
+// Usage: ledger-serve-load --port P [--clients 16] [--events 1000] [--seconds 20] [--page /delivery?delivery=load]
+//        [--user U --password W]
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+func option(_ name: String) -> String? {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
+    return arguments[i + 1]
+}
+guard let port = option("--port").flatMap(Int.init) else {
+    FileHandle.standardError.write(Data("usage: ledger-serve-load --port P [--clients 16] [--events 1000] [--seconds 20] [--page PATH]\n".utf8))
+    exit(2)
+}
+let clients = option("--clients").flatMap(Int.init) ?? 16
+let eventsPerBatch = option("--events").flatMap(Int.init) ?? 1000
+let seconds = option("--seconds").flatMap(Double.init) ?? 20
+let page = option("--page") ?? "/delivery?delivery=load"
+let auth: [(String, String)] = option("--user").map { [LoopbackHTTP.basic($0, option("--password") ?? "")] } ?? []
+let run = UInt64(Date().timeIntervalSince1970 * 1000)
+
+/// Batches whose events are all new: ids and recipients from the run, the client and the batch number.
+struct Batches: Sendable {
+    let events: Int
+    let run: UInt64
+    func body(client: Int, batch: Int) -> [UInt8] {
+    var text = "["
+    for i in 0..<events {
+        if i > 0 { text += "," }
+        text += #"{"msys":{"message_event":{"type":"injection","event_id":"\#(run)-\#(client)-\#(batch)-\#(i)","campaign_id":"load","rcpt_to":"c\#(client)-\#(batch)-\#(i)@example.com","timestamp":"\#(1_800_000_000 + batch)"}}}"#
+    }
+    return Array((text + "]").utf8)
+    }
+}
+let batches = Batches(events: eventsPerBatch, run: run)
+
+final class Samples: @unchecked Sendable {
+    // Invariant: read and written under `lock`.
+    private let lock = NSLock()
+    private(set) var values: [Double] = []
+    private(set) var errors = 0
+    func add(_ v: Double) { lock.lock(); values.append(v); lock.unlock() }
+    func error() { lock.lock(); errors += 1; lock.unlock() }
+    func quantile(_ q: Double) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        let s = values.sorted()
+        guard !s.isEmpty else { return .nan }
+        return s[min(s.count - 1, Int((Double(s.count) * q).rounded(.up)) - 1)]
+    }
+}
+
+let acks = Samples(), pages = Samples()
+let start = Date()
+let deadline = start.addingTimeInterval(seconds)
+let group = DispatchGroup()
+for c in 0..<clients {
+    group.enter()
+    Thread {
+        defer { group.leave() }
+        var b = 0
+        while Date() < deadline {
+            let body = batches.body(client: c, batch: b)
+            b += 1
+            let t = Date()
+            do {
+                let r = try LoopbackHTTP.request(port: port, method: "POST", path: "/webhooks/sparkpost", headers: auth, body: body)
+                if r.status == 200 { acks.add(Date().timeIntervalSince(t)) } else { acks.error() }
+            } catch { acks.error() }
+        }
+    }.start()
+}
+group.enter()
+Thread {
+    defer { group.leave() }
+    while Date() < deadline {
+        let t = Date()
+        do {
+            let r = try LoopbackHTTP.request(port: port, path: page)
+            if r.status == 200 { pages.add(Date().timeIntervalSince(t)) } else { pages.error() }
+        } catch { pages.error() }
+    }
+}.start()
+group.wait()
+let elapsed = Date().timeIntervalSince(start)
+let accepted = Double(acks.values.count * eventsPerBatch)
+func ms(_ v: Double) -> String { String(format: "%.1f ms", v * 1000) }
+print(String(format: "ingest: %d clients x %d-event batches for %.1f s: %d batches acknowledged (%d errors), %.0f events/s accepted durably",
+             clients, eventsPerBatch, elapsed, acks.values.count, acks.errors, accepted / elapsed))
+print("ack latency: p50 \(ms(acks.quantile(0.5))), p99 \(ms(acks.quantile(0.99))), max \(ms(acks.quantile(1)))")
+print("dashboard \(page): \(pages.values.count) loads (\(pages.errors) errors), p50 \(ms(pages.quantile(0.5))), p99 \(ms(pages.quantile(0.99))), max \(ms(pages.quantile(1)))")
+exit(acks.errors == 0 && pages.errors == 0 ? 0 : 1)
