@@ -133,7 +133,7 @@ import Testing
             expected["$schema"] = nil
             let embedded = try #require(components[name] as? [String: Any])
             let canonical = { (o: [String: Any]) in try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) }
-            #expect(try canonical(embedded) == canonical(expected), "components.schemas.\(name) differs from Schemas/\(schema).schema.json")
+            #expect(try canonical(embedded) == canonical(expected), "components.schemas.\(name) differs from Schemas/\(schema).schema.json: run Tools/update-openapi")
         }
         await server.stop()
     }
