@@ -107,14 +107,16 @@ enum ProviderReader {
     }
 
     /// One record (a JSON object's exact bytes) → its outcomes, by the provider's reader.
-    static func record(_ bytes: ArraySlice<UInt8>, index: Int, file: String, format: InputFormat, options: IngestOptions,
+    ///
+    /// - Parameter baseOffset: added to byte offsets in errors (the stream offset of `bytes`' base).
+    static func record(_ bytes: ArraySlice<UInt8>, index: Int, baseOffset: Int = 0, file: String, format: InputFormat, options: IngestOptions,
                        raw: [UInt8]) throws(IngestError) -> [Outcome] {
         let fail = { (field: String?, message: String) -> IngestError in
             IngestError(file: file, element: index, field: field, message: message)
         }
         let doc: JSONDocument
         do { doc = try JSONDocument(validating: bytes, options: .records) } catch {
-            throw IngestError(file: file, element: index, offset: bytes.startIndex + error.offset, message: error.message)
+            throw IngestError(file: file, element: index, offset: baseOffset + bytes.startIndex + error.offset, message: error.message)
         }
         guard let members = doc.members(doc.root) else {
             throw fail(nil, "expected a JSON object (a \(format.rawValue) webhook event), got \(doc.value(doc.root).typeName)")

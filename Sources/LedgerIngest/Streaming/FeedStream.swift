@@ -5,8 +5,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads a JSON feed — canonical JSON Lines or a SparkPost webhook batch / Events-API document —
-/// from a byte stream in chunks, and hands its records back in batches, so that memory does not grow
+/// Reads a JSON feed — canonical JSON Lines, a SparkPost webhook batch / Events-API document, or an
+/// email service provider's JSON array of events (SendGrid, grouped Mailjet; a provider's single
+/// object or form body is read whole, at most 64 MiB) — from a byte stream in chunks, and hands its records back in batches, so that memory does not grow
 /// with the input's size (domain.md §8; the rules of each format are those of ``FeedReader``).
 ///
 /// The stream is read in chunks of ``chunkSize`` bytes into one buffer; each complete record (a line,
@@ -171,8 +172,16 @@ public struct FeedStream {
                 throw IngestError(file: file, offset: base + i, message: "not a SparkPost document: expected '[' or '{'")
             }
         case .dsn, .postfix, .ses, .sendgrid, .mailgun, .postmark, .brevo, .mailjet, .postal:
-            // Bounce messages, mail logs and provider webhook bodies are read whole, by FeedReader
-            // (a provider body at most ProviderReader.maximumDocumentLength: webhook requests are small).
+            // A provider's JSON array (a SendGrid batch, grouped Mailjet events, bodies saved together)
+            // streams element by element, as a SparkPost batch does.
+            let i = skipWhitespace(first)
+            if format.isProvider, i < buffer.count, buffer[i] == UInt8(ascii: "[") {
+                position = i + 1
+                state = .arrayFirst
+                return
+            }
+            // Bounce messages, mail logs and other provider bodies (one object, a form body) are read
+            // whole, by FeedReader (a provider body at most ProviderReader.maximumDocumentLength).
             while !endOfInput {
                 if format.isProvider, buffer.count - position > ProviderReader.maximumDocumentLength {
                     throw IngestError(file: file, offset: base + position, message: "a \(format.rawValue) body longer than 64 MiB: give it in several files")
@@ -300,20 +309,30 @@ public struct FeedStream {
             state = .arrayNext
         }
         if elements.isEmpty && structural == nil { return state == .done ? nil : try nextElements() }
-        var result = ParsedInput(format: .sparkpost)
-        let bytes = buffer, first = elementIndex, base = self.base, file = self.file, key = options.deliveryKey
+        let format = self.format ?? .sparkpost
+        var result = ParsedInput(format: format)
+        let bytes = buffer, first = elementIndex, base = self.base, file = self.file, key = options.deliveryKey, options = self.options
         let outcomes = Parallel.map(elements) { n, range in
-            Result { () throws(IngestError) -> SparkPostReader.Outcome in
-                try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key)
+            Result { () throws(IngestError) -> [ProviderReader.Outcome] in
+                guard format.isProvider else {
+                    return switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key) {
+                    case .event(let e): [.event(e)]
+                    case .skipped(let type): [.skipped(type)]
+                    }
+                }
+                return try ProviderReader.record(bytes[range], index: first + n, baseOffset: base, file: file, format: format, options: options,
+                                                 raw: Array(bytes[range]))
             }
         }
         for (n, range) in elements.enumerated() {
             do {
-                switch try outcomes[n].get() {
-                case .event(let e):
-                    result.events.append(e)
-                    result.locations.append("element \(first + n)")
-                case .skipped(let type): result.skipped[type, default: 0] += 1
+                for outcome in try outcomes[n].get() {
+                    switch outcome {
+                    case .event(let e):
+                        result.events.append(e)
+                        result.locations.append("element \(first + n)")
+                    case .skipped(let type): result.skipped[type, default: 0] += 1
+                    }
                 }
             } catch {
                 guard options.skipInvalid else { throw error }

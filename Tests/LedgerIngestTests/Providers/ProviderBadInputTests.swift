@@ -91,4 +91,38 @@ struct ProviderBadInputTests {
         }
         #expect(outcomes == inputs.count * 2)
     }
+
+    @Test("a SendGrid batch streams element by element: the same events as a whole read, several chunks, element indexes counted across them")
+    func sendGridStreams() throws {
+        var elements: [String] = []
+        for i in 0..<20_000 {  // about 3 MB: more than the first look (1 MiB) and a batch (16,384 records)
+            elements.append(#"{"email":"r\#(i)@example.com","timestamp":1461095250,"event":"\#(i % 3 == 0 ? "open" : "delivered")","sg_event_id":"e\#(i)","sg_message_id":"m.f","category":"big"}"#)
+        }
+        elements[15_000] =  // was an open (15,000 is a multiple of 3)
+            #"{"email":"bad","timestamp":1461095250,"event":"delivered","sg_event_id":"x","sg_message_id":"m.f"}"#
+        let bytes = Array(("[" + elements.joined(separator: ",\n") + "]").utf8)
+        let options = IngestOptions(skipInvalid: true)
+        let whole = try FeedReader.read(bytes, file: "big.json", options: options)
+        var offset = 0
+        var stream = FeedStream(file: "big.json", options: options, chunkSize: 4_096) { (n: Int) throws(IngestError) -> [UInt8] in
+            let end = min(bytes.count, offset + n)
+            defer { offset = end }
+            return Array(bytes[offset..<end])
+        }
+        var ids: [String] = []
+        var rejected: [RejectedRecord] = []
+        var skipped = 0
+        var batches = 0
+        while let batch = try stream.next() {
+            batches += 1
+            #expect(batch.format == .sendgrid)
+            ids += batch.events.map(\.id)
+            rejected += batch.rejected
+            skipped += batch.skipped.values.reduce(0, +)
+        }
+        #expect(batches > 1)
+        #expect(ids == whole.events.map(\.id) && ids.count == 13_333)
+        #expect(skipped == 6_666 && rejected.count == 1 && rejected.first?.error.element == 15_000 && rejected.first?.error.field == "email")
+        #expect(rejected.first?.raw == Array(elements[15_000].utf8))
+    }
 }
