@@ -43,8 +43,7 @@ public struct SendingLogsJSON: Encodable, Sendable {
     /// - Throws: ``LedgerError``.
     public init?(ledger: Ledger, delivery: String, semantics: Semantics, status: MessageStatus?, search: String?,
                  page: Int, pageSize: Int, bounds: TimeBounds) throws {
-        let all = try ledger.recipients(delivery: delivery)
-        guard try !all.isEmpty || ledger.deliveries().contains(delivery) else { return nil }
+        guard try ledger.deliveries().contains(delivery) else { return nil }
         self.delivery = delivery
         self.semantics = semantics.rawValue
         self.status = status?.rawValue
@@ -57,9 +56,24 @@ public struct SendingLogsJSON: Encodable, Sendable {
             bounds.isUnbounded ? try ledger.status(delivery: delivery, recipient: recipient, includeEvents: false)
                 : try ledger.status(delivery: delivery, recipient: recipient, at: bounds)
         }
-        let searched = needle.map { n in all.filter { $0.lowercased().contains(n) } } ?? all
         let first = (self.page - 1) * self.pageSize
         var rows: [Row] = []
+        if status == nil && needle == nil {
+            // Neither filter nor search: one page of the stream index, not the whole list.
+            let (page, count) = try ledger.recipients(delivery: delivery, offset: first, limit: self.pageSize)
+            total = count
+            for r in page {
+                guard let s = try report(r) else { continue }
+                rows.append(Row(recipient: r, classic: .init(s.classic), efs: .init(s.efs)))
+                basis = s.basis
+            }
+            if !bounds.isUnbounded { basis.asOf = bounds.asOf; basis.knownAt = bounds.knownAt }
+            self.basis = .init(basis)
+            recipients = rows
+            return
+        }
+        let all = try ledger.recipients(delivery: delivery)
+        let searched = needle.map { n in all.filter { $0.lowercased().contains(n) } } ?? all
         if let status {
             // A status filter reads every searched recipient's status (a scan of the delivery).
             var matched = 0
