@@ -50,6 +50,7 @@ final class Samples: @unchecked Sendable {
     private(set) var errors = 0
     func add(_ v: Double) { lock.lock(); values.append(v); lock.unlock() }
     func error() { lock.lock(); errors += 1; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return values.count }
     func quantile(_ q: Double) -> Double {
         lock.lock(); defer { lock.unlock() }
         let s = values.sorted()
@@ -81,6 +82,8 @@ for c in 0..<clients {
 group.enter()
 Thread {
     defer { group.leave() }
+    // The page's delivery exists once a batch is acknowledged (before, the page is a 404).
+    while acks.count == 0 && Date() < deadline { usleep(10_000) }
     while Date() < deadline {
         let t = Date()
         do {
