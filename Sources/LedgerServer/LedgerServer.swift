@@ -8,8 +8,9 @@ import ServiceLifecycle
 /// `ledger serve`: the webhook receiver, the JSON API, the dashboard and the metrics of one ledger, as
 /// one HTTP service (Hummingbird 2, run under swift-service-lifecycle).
 ///
-/// One ``Ledger`` serves every request: appends run one at a time on a writer thread and are answered
-/// only once durable; reads run on reader threads (LMDB read transactions, which never wait for the
+/// One ``Ledger`` serves every request: appends run on a writer thread, the batches of concurrent
+/// requests committed together (``GroupCommit``: one transaction and fsync for the group, each batch
+/// atomic on its own), and are answered only once durable; reads run on reader threads (LMDB read transactions, which never wait for the
 /// writer). ``run(onRunning:)`` shuts down gracefully on SIGTERM and SIGINT: the listener closes, the
 /// requests already received finish (their appends are durable before they are acknowledged), then
 /// the projection is checkpointed and the ledger closed.
@@ -37,7 +38,8 @@ public struct LedgerServer: Sendable {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
-        let ingest = WebhookIngest(ledger: ledger, configuration: configuration, work: work, metrics: metrics)
+        let ingest = WebhookIngest(ledger: ledger, configuration: configuration, work: work, metrics: metrics,
+                                   groupCommit: GroupCommit(ledger: ledger, work: work, metrics: metrics))
         router.post("/webhooks/sparkpost") { request, context in await ingest.handle(request, context: context, format: .sparkpost) }
         router.post("/events") { request, context in await ingest.handle(request, context: context, format: .jsonl) }
         let ledger = self.ledger, metrics = self.metrics, work = self.work

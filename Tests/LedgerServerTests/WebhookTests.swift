@@ -181,6 +181,48 @@ import Testing
     }
 }
 
+/// Group commit: concurrent requests' batches share commits, and each request is answered for its
+/// own batch exactly as if it had been appended alone.
+@Suite struct GroupCommitOverHTTPTests {
+    /// 24 concurrent clients, each POSTing 2 events of its own recipient, one of them repeating the
+    /// batch of another (duplicates) and one sending an id already recorded with other content
+    /// (409): the 23 others are appended whole, the conflicting one not at all.
+    @Test func concurrentBatchesAreEachAnsweredForThemselves() async throws {
+        let server = try await RunningServer()
+        func lines(_ n: Int, deliveredAt minute: Int = 5) -> [UInt8] {
+            Array("""
+                {"id":"r\(n)","kind":"relay","delivery":"d1","recipient":"r\(n)@example.com","occurredAt":"2026-11-02T09:00:00Z"}
+                {"id":"v\(n)","kind":"delivered","delivery":"d1","recipient":"r\(n)@example.com","occurredAt":"2026-11-02T09:0\(minute):00Z","smtpCode":250}
+
+                """.utf8)
+        }
+        let first = try await server.send("POST", "/events", headers: [RunningServer.auth], body: lines(0))
+        #expect(first.status == 200, "\(first.text)")
+        // Client 0 repeats the batch above; client 1 sends r0's delivery id with another time: a conflict.
+        let bodies = [lines(0), lines(0, deliveredAt: 7)] + (2..<24).map { lines($0) }
+        let replies = try await withThrowingTaskGroup(of: (Int, LoopbackHTTP.Reply).self) { group in
+            for (i, body) in bodies.enumerated() {
+                group.addTask { (i, try await server.send("POST", "/events", headers: [RunningServer.auth], body: body)) }
+            }
+            var replies = [Int: LoopbackHTTP.Reply]()
+            for try await (i, reply) in group { replies[i] = reply }
+            return replies
+        }
+        #expect(replies[0]?.status == 200)
+        #expect(replies[0]?.json?["appended"] as? Int == 0)
+        #expect(replies[0]?.json?["duplicates"] as? Int == 2)
+        #expect(replies[1]?.status == 409, "\(replies[1]?.text ?? "")")
+        for i in 2..<24 {
+            #expect(replies[i]?.status == 200, "\(replies[i]?.text ?? "")")
+            #expect(replies[i]?.json?["appended"] as? Int == 2)
+        }
+        // 2 events of the first request + 2 each from clients 2–23; nothing of client 1.
+        #expect(try server.position() == 2 + 22 * 2)
+        #expect(try server.ledger.kpis(delivery: "d1", semantics: .efs)?.delivered == 23)
+        await server.stop()
+    }
+}
+
 /// The credentials file format and the constant-time comparison's answers.
 @Suite struct CredentialsTests {
     @Test func parsesPairsAndRefusesBadLines() throws {

@@ -7,7 +7,7 @@ import Prometheus
 ///
 /// Names (all prefixed `ledger_`): `events_appended_total{kind}`, `batches_total{format}`,
 /// `duplicate_events_total`, `skipped_elements_total{type}`, `rejected_requests_total{reason}`,
-/// `append_duration_seconds` and `request_duration_seconds{route}` (histograms),
+/// `append_duration_seconds` (one group commit), `group_commit_size_batches` and `request_duration_seconds{route}` (histograms),
 /// `projection_lag_records` (log records after the persisted checkpoint, folded in memory) and
 /// `database_bytes` (the size of `data.mdb`), the last two read when scraped.
 final class ServerMetrics: Sendable {
@@ -43,10 +43,13 @@ final class ServerMetrics: Sendable {
                              labels: [("reason", reason)]).increment()
     }
 
-    /// Records how long one durable append took (the write transaction and its fsync).
-    func appendLatency(_ duration: Duration) {
-        registry.makeDurationHistogram(descriptor: descriptor("append_duration", "seconds", "Durable append of one request's events."),
+    /// Records one group commit: how long its transaction and fsync took, and how many requests'
+    /// batches it held.
+    func groupCommit(_ duration: Duration, batches: Int) {
+        registry.makeDurationHistogram(descriptor: descriptor("append_duration", "seconds", "Durable append of one group commit (the batches of concurrent requests, one transaction and fsync)."),
                                        labels: [], buckets: Self.latencyBuckets).record(duration)
+        registry.makeValueHistogram(descriptor: descriptor("group_commit_size", "batches", "Requests' batches per group commit."),
+                                    labels: [], buckets: [1, 2, 4, 8, 16, 32, 64]).record(Double(batches))
     }
 
     /// Records how long one request took, by route template.

@@ -6,12 +6,26 @@ import Dispatch
 /// never block the writer nor each other).
 final class BlockingWork: Sendable {
     private let writer = DispatchQueue(label: "delivery-ledger.server.writer", qos: .userInitiated)
+    private let decoders = DispatchQueue(label: "delivery-ledger.server.decoders", qos: .utility, attributes: .concurrent)
     private let readers = DispatchQueue(label: "delivery-ledger.server.readers", qos: .userInitiated, attributes: .concurrent)
 
     /// Runs `body` on the writer queue and returns its result.
     func write<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             writer.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Queues `body` on the writer queue without waiting for it (group commit runs its loop there).
+    func submitWrite(_ body: @escaping @Sendable () -> Void) {
+        writer.async(execute: body)
+    }
+
+    /// Runs CPU-bound work (decoding a request body) on a concurrent queue of its own, so that the
+    /// cooperative pool stays free to accept connections and answer reads while large batches decode.
+    func compute<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            decoders.async { continuation.resume(with: Result { try body() }) }
         }
     }
 
