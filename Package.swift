@@ -81,7 +81,7 @@ let package = Package(
         ),
         .executableTarget(name: "ledger", dependencies: ["LedgerCLI", "DeliveryLedger"]),
         // libFuzzer target of the JSON feed readers (README "Fuzzing"; a replay program in ordinary builds).
-        .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus"]),
+        .executableTarget(name: "ledger-fuzz", dependencies: ["LedgerIngest"], path: "Tools/Fuzz", exclude: ["corpus", "lsan-suppressions.txt"]),
         // SIGKILLs a writing process at random moments and checks nothing acknowledged is lost.
         .executableTarget(name: "ledger-crash-test", dependencies: ["DeliveryLedger", "LedgerWorkload"], path: "Tools/CrashTest"),
         // SIGKILLs `ledger serve` while clients POST batches; checks every acknowledged batch is whole (Tools/serve-crash-test).
