@@ -23,10 +23,22 @@ extension Ledger {
         guard (1...366 * 86_400).contains(bucketSeconds) else {
             throw .invalidArgument("a timeline bucket must be 1 s to 366 days, not \(bucketSeconds) s")
         }
-        var all: [RecordedEvent] = []
-        for r in try recipients(delivery: delivery) { all += try events(delivery: delivery, recipient: r) }
-        let declarations = try events(delivery: delivery, recipient: "")
-        all.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+        // One read transaction for every stream of the delivery: one snapshot of the log (appends that
+        // commit meanwhile are not half in it), and no transaction per recipient.
+        let (all, declarations) = try run {
+            try withView { txn, view -> ([RecordedEvent], [RecordedEvent]) in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return ([], []) }
+                var all: [RecordedEvent] = [], declarations: [RecordedEvent] = []
+                for stream in try view.streams(ofDelivery: d, txn) {
+                    guard let info = try view.streamInfo(stream.ordinal, txn) else { continue }
+                    let events = try chain(info, key: StreamKey(delivery: delivery, recipient: stream.recipient), txn)
+                    if stream.recipient.isEmpty { declarations += events } else { all += events }
+                }
+                all.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+                declarations.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+                return (all, declarations)
+            }
+        }
         guard let first = all.first?.event.occurredAt, let last = all.last?.event.occurredAt else { return [] }
         let bucketMs = bucketSeconds * 1000
         let start = first.millisecondsSinceEpoch - (first.millisecondsSinceEpoch % bucketMs + bucketMs) % bucketMs
@@ -59,8 +71,7 @@ extension Ledger {
             }
             let at = Instant(millisecondsSinceEpoch: end)
             var declared: Int64?
-            for d in declarations.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) })
-            where d.event.occurredAt <= at {
+            for d in declarations where d.event.occurredAt <= at {
                 if let v = d.event.toDeliver { declared = v }
             }
             points.append(TimelinePoint(

@@ -9,6 +9,16 @@ import LedgerReports
 /// `data-value` (the JSON field's value) so that a test reading the rendered DOM can compare it with
 /// `ledger project --format json`.
 enum DashboardPages {
+    /// `/delivery/chart.svg`: the delivery's Success % over its validity period under both
+    /// semantics (``TimelineJSON``), about 48 buckets of it (of 1 h when no validity period is
+    /// declared), as SVG; `nil` for an unknown delivery.
+    static func chart(ledger: Ledger, delivery: String) throws -> String? {
+        guard try ledger.deliveries().contains(delivery) else { return nil }
+        let declaration = try ledger.declaration(delivery: delivery)
+        let bucketSeconds = max(60, (declaration.validitySeconds ?? 48 * 3600) / 48 / 60 * 60)
+        return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: "\(bucketSeconds / 60)m", bucketSeconds: bucketSeconds).svg
+    }
+
     /// `/`: every delivery with its headline KPIs under both semantics.
     static func deliveries(ledger: Ledger, bounds: TimeBounds, picker: Picker) throws -> String {
         let report = try ProjectReport(ledger: ledger, semantics: .both, delivery: nil, bounds: bounds)
@@ -90,10 +100,11 @@ enum DashboardPages {
         }
         body += "</table>\n"
 
-        // Success % over the validity period: about 48 buckets of it (1 h when no validity is declared).
-        let bucketSeconds = max(60, (declaration.validitySeconds ?? 48 * 3600) / 48 / 60 * 60)
-        let timeline = try TimelineJSON(ledger: ledger, delivery: delivery, bucket: "\(bucketSeconds / 60)m", bucketSeconds: bucketSeconds)
-        body += "<h2>Success % over time</h2>\n<div class=\"chart\" id=\"chart\">\(timeline.svg)</div>\n"
+        // Success % over the validity period, as an image of its own (``chart(ledger:delivery:)``): the
+        // page answers at once, and the chart — a fold of every event of the delivery — follows.
+        let chart = "/delivery/chart.svg" + HTML.query([("delivery", delivery)])
+        body += "<h2>Success % over time</h2>\n<div class=\"chart\" id=\"chart\"><img src=\"\(HTML.escape(chart))\" width=\"900\" height=\"420\" "
+            + "alt=\"Success % over time of delivery \(HTML.escape(delivery)), classic and EFS\"></div>\n"
 
         // The sending logs.
         guard let logs = try SendingLogsJSON(ledger: ledger, delivery: delivery, semantics: q.semantics, status: q.status, search: q.search,

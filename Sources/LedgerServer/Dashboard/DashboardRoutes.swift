@@ -1,7 +1,7 @@
 import DeliveryLedger
 import Hummingbird
 
-/// The dashboard's routes: `/`, `/delivery`, `/recipient` (``DashboardPages``), rendered on reader
+/// The dashboard's routes: `/`, `/delivery`, `/delivery/chart.svg`, `/recipient` (``DashboardPages``), rendered on reader
 /// threads. A bad parameter is a 400 page, an unknown delivery or recipient a 404 page.
 struct DashboardRoutes: Sendable {
     let ledger: Ledger
@@ -24,6 +24,20 @@ struct DashboardRoutes: Sendable {
                 try DashboardPages.delivery(ledger: ledger, delivery: delivery, bounds: bounds, picker: picker, logs: chosen)
             }
         } }
+        router.get("/delivery/chart.svg") { request, _ -> Response in
+            let q = Query(request.uri.query)
+            do {
+                let delivery = try q.required("delivery")
+                guard let svg = try await work.read({ [ledger] in try DashboardPages.chart(ledger: ledger, delivery: delivery) }) else {
+                    return Self.html(HTML.page(title: "Not found", picker: Picker(), body: "<h1>Not found</h1><p>No such delivery.</p>"), status: .notFound)
+                }
+                return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: svg)))
+            } catch let error as BadParameter {
+                return Self.html(HTML.page(title: "Bad request", picker: Picker(), body: "<h1>Bad request</h1><p>\(HTML.escape(error.description))</p>"), status: .badRequest)
+            } catch {
+                return Self.html(HTML.page(title: "Error", picker: Picker(), body: "<h1>The ledger could not answer</h1><p>\(HTML.escape("\(error)"))</p>"), status: .serviceUnavailable)
+            }
+        }
         router.get("/recipient") { request, _ in await page(request) { q, bounds, picker in
             let delivery = try q.required("delivery")
             let recipient = try q.required("recipient")
