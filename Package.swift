@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-algorithms", from: "1.2.1"),
         // The service (`ledger serve`): HTTP server, lifecycle, metrics. Hummingbird's swift-configuration
         // support is left out (its trait): the service is configured by the command line.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
@@ -37,6 +38,7 @@ let package = Package(
                 "LMDBKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Algorithms", package: "swift-algorithms"),
             ],
             resources: [.copy("Qualification/Resources/default-rules.json")]
         ),

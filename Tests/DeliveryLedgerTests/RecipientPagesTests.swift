@@ -19,7 +19,7 @@ import Testing
         try t.ledger.append(names[120...].map { a.relay($0, at: 2) })
         let all = try t.ledger.recipients(delivery: "d1")
         #expect(all.count == 230)
-        for (offset, limit) in [(0, 50), (50, 50), (100, 50), (200, 50), (229, 5), (230, 5), (0, 1000)] {
+        for (offset, limit) in [(0, 50), (50, 50), (100, 50), (200, 50), (229, 5), (230, 5), (0, 1000), (3, 7), (5, Int.max)] {
             let page = try t.ledger.recipients(delivery: "d1", offset: offset, limit: limit)
             #expect(page.total == 230)
             #expect(page.recipients == Array(all.dropFirst(offset).prefix(limit)), "offset \(offset) limit \(limit)")

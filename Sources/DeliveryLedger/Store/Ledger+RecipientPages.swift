@@ -1,3 +1,4 @@
+import Algorithms
 import LMDBKit
 
 extension Ledger {
@@ -17,10 +18,17 @@ extension Ledger {
         try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return ([], 0) }
-                let fresh: [[UInt8]] = view.tail.newStreams.keys.compactMap { key in
+                // The tail's new streams of this delivery: only the first offset + limit of them in byte
+                // order can be on the page (a fresh stream after k = offset + limit others is at merged
+                // place ≥ k, and so is every indexed recipient after it): a partial sort, O(n log k),
+                // of a tail that holds up to a checkpoint's worth of new recipients; the rest are counted.
+                let candidates: [ArraySlice<UInt8>] = view.tail.newStreams.keys.compactMap { key in
                     guard key.bytes.count > 4, key.bytes.withUnsafeBytes({ Key.readU32($0) }) == d else { return nil }
-                    return Array(key.bytes[4...])
-                }.sorted { $0.lexicographicallyPrecedes($1) }
+                    return key.bytes[4...]
+                }
+                let (end, overflow) = offset.addingReportingOverflow(limit)
+                let fresh = candidates.min(count: overflow ? candidates.count : min(end, candidates.count),
+                                           sortedBy: { $0.lexicographicallyPrecedes($1) })
                 var next = 0, index = 0
                 var page: [String] = []
                 func take(_ recipient: some Collection<UInt8>) {
@@ -36,7 +44,7 @@ extension Ledger {
                     return true
                 }
                 while next < fresh.count { take(fresh[next]); next += 1 }
-                return (page, index)
+                return (page, index + candidates.count - fresh.count)
             }
         }
     }
