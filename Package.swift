@@ -115,7 +115,14 @@ let package = Package(
         .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerWorkloadTests", dependencies: ["LedgerWorkload", "LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCLI", "DeliveryLedger", "LedgerTestSupport"]),
-        .testTarget(name: "LedgerServerTests", dependencies: ["LedgerServer", "LedgerCLI", "DeliveryLedger", "LedgerIngest", "LedgerTestSupport"]),
+        .testTarget(name: "LedgerServerTests", dependencies: [
+            "LedgerServer", "LedgerCLI", "DeliveryLedger", "LedgerIngest", "LedgerTestSupport",
+            // Keys the tests make and sign with (the providers' algorithms), and the loopback server
+            // that stands for Amazon SNS (certificates, subscription confirmations).
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,7 +6,7 @@ import LedgerIngest
 struct IngestCommand: OutputCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Append MTA feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches, bounce messages, Postfix logs).",
+        abstract: "Append feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches, bounce messages, Postfix logs, email service providers' webhooks).",
         discussion: """
             Every file is read (in chunks: memory does not grow with the input) and checked before anything \
             is appended; then all the files' events are appended in one atomic batch — up to 50,000 events; \
@@ -14,7 +14,7 @@ struct IngestCommand: OutputCommand {
             input is kept in a temporary file for that). A bad record makes the command fail naming the file, the line \
             (JSON Lines) or element index (SparkPost) and the field, and nothing is appended — unless \
             --skip-invalid is given: then the good records are appended and the bad ones are reported \
-            (and written untouched to --reject-file). Events already recorded are counted as duplicates \
+            (and written to --reject-file: untouched, an element that spans several lines as one line). Events already recorded are counted as duplicates \
             (no-ops); engagement, SMS and inbound-relay events are counted as skipped.
             Use - as FILE to read standard input. A directory stands for the .eml files in it (bounce messages).
             Formats: jsonl and sparkpost are auto-detected, and so is a bounce message (dsn: RFC 3464 \
@@ -22,15 +22,26 @@ struct IngestCommand: OutputCommand {
             is read from the returned message's --delivery-header (default X-Delivery-ID), else --delivery. \
             A Postfix log (--format postfix) needs --delivery; its year-less syslog stamps are read as UTC \
             (or --utc-offset), \
-            in --year or, by default, the year that puts no event in the future.
+            in --year or, by default, the year that puts no event in the future. \
+            Email service providers' webhook bodies (ses, sendgrid, mailgun, postmark, brevo, mailjet, postal: \
+            one body, a JSON array of them, or a Mailgun form-encoded body) are auto-detected too; see README \
+            "Input: email service providers".
             """
     )
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "Files to ingest.") var files: [String]
-    @Option(help: "Input format: auto, jsonl or sparkpost.") var format: String = "auto"
+    @Option(help: ArgumentHelp("Input format: \(InputFormat.allCases.map(\.rawValue).joined(separator: ", ")) (auto detects every format but postfix).",
+                               valueName: "format"))
+    var format: String = "auto"
     @Option(name: .customLong("delivery-key"),
-            help: "SparkPost field holding the delivery id (default campaign_id, else transmission_id); e.g. rcpt_meta.delivery_id.")
+            help: ArgumentHelp("""
+                Where the delivery id is. SparkPost: a field (default campaign_id, else transmission_id), e.g. \
+                rcpt_meta.delivery_id. Providers: a dotted path into the event (SES: a mail tag name; Mailgun: \
+                from event-data, e.g. user-variables.campaign) instead of the provider's grouping field (SES \
+                ses:configuration-set tag, SendGrid category, Mailgun and Brevo tags, Postmark Tag, Mailjet \
+                customcampaign, Postal tag).
+                """, valueName: "path"))
     var deliveryKey: String?
     @Option(help: "The delivery id: required for Postfix logs, the fallback for bounce messages.") var delivery: String?
     @Option(name: .customLong("delivery-header"), help: "Bounce messages: the header of the returned message that carries the delivery id.")
@@ -366,9 +377,12 @@ final class Spool {
     }
 }
 
-/// Writes rejected records untouched, as they are found: SparkPost elements as one JSON array
-/// (re-ingestable once fixed), JSON Lines records one per line. Rejects from both formats cannot share
-/// one file: that is an error (ingest the formats separately). The file is created (empty) at once.
+/// Writes rejected records as they are found: SparkPost elements untouched, as one JSON array
+/// (re-ingestable once fixed); JSON Lines records and providers' elements one a line — untouched, or,
+/// for an element that spans several lines (cut from a pretty-printed array), its
+/// ``RejectedRecord/singleLine`` (compact JSON), so that every line of the file is one record.
+/// Rejects of SparkPost and of the line formats cannot share one file: that is an error (ingest the
+/// formats separately). The file is created (empty) at once.
 final class RejectWriter {
     let path: String
     private let handle: FileHandle
@@ -404,7 +418,8 @@ final class RejectWriter {
                     bytes += Array((count == 0 ? "[\n" : ",\n").utf8)
                     bytes += r.raw
                 } else {
-                    bytes += r.raw + [UInt8(ascii: "\n")]
+                    let multiline = r.raw.contains(0x0A) || r.raw.contains(0x0D)
+                    bytes += (multiline ? r.singleLine : r.raw) + [UInt8(ascii: "\n")]
                 }
                 count += 1
             }

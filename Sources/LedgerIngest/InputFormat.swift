@@ -186,3 +186,66 @@ public struct ParsedInput: Sendable {
         self.rejected = rejected
     }
 }
+
+extension RejectedRecord {
+    /// ``raw`` as one line, for a reject file that holds one record a line (JSON Lines, provider
+    /// elements): a provider's element cut from a pretty-printed array spans several lines, which
+    /// would break such a file.
+    ///
+    /// JSON (the first byte that is not white space is `{` or `[`): white space outside strings
+    /// (RFC 8259 §2: space, tab, LF, CR) is removed next to a structural character or a string, and
+    /// any other run becomes one space (so that tokens stay apart: an invalid `1 2` stays invalid,
+    /// never `12`); strings are kept byte for byte, except a raw control character inside one (not
+    /// JSON, RFC 8259 §7) written as its `\u00XX` escape. A valid element's line is its compact
+    /// JSON, of the same value. Anything else (a form-encoded body): CR and LF written `%0D` and
+    /// `%0A` (RFC 3986 percent-encoding), surrounding white space dropped.
+    public var singleLine: [UInt8] {
+        var start = 0
+        while start < raw.count, JSONSyntax.isWhitespace(raw[start]) { start += 1 }
+        guard start < raw.count else { return [] }
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        guard raw[start] == UInt8(ascii: "{") || raw[start] == UInt8(ascii: "[") else {
+            var end = raw.count
+            while end > start, JSONSyntax.isWhitespace(raw[end - 1]) { end -= 1 }
+            for b in raw[start..<end] {
+                switch b {
+                case 0x0D: out += Array("%0D".utf8)
+                case 0x0A: out += Array("%0A".utf8)
+                default: out.append(b)
+                }
+            }
+            return out
+        }
+        func isStructural(_ b: UInt8?) -> Bool {
+            guard let b else { return true }
+            return b == UInt8(ascii: "{") || b == UInt8(ascii: "}") || b == UInt8(ascii: "[") || b == UInt8(ascii: "]")
+                || b == UInt8(ascii: ",") || b == UInt8(ascii: ":") || b == UInt8(ascii: "\"")
+        }
+        let hex = Array("0123456789abcdef".utf8)
+        var inString = false, escaped = false, pendingSpace = false
+        for b in raw[start...] {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if b == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if b == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                if b < 0x20 {
+                    out += Array("\\u00".utf8) + [hex[Int(b >> 4)], hex[Int(b & 0x0F)]]
+                } else {
+                    out.append(b)
+                }
+                continue
+            }
+            if JSONSyntax.isWhitespace(b) { pendingSpace = true; continue }
+            if pendingSpace && !isStructural(out.last) && !isStructural(b) { out.append(0x20) }
+            pendingSpace = false
+            if b == UInt8(ascii: "\"") { inString = true }
+            out.append(b)
+        }
+        return out
+    }
+}

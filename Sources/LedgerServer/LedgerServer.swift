@@ -38,10 +38,13 @@ public struct LedgerServer: Sendable {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
+        let authentication = WebhookAuthentication(configuration: configuration, sns: SNSClient(timeout: configuration.providers.sns.fetchTimeout),
+                                                   work: work, now: configuration.clock)
         let ingest = WebhookIngest(ledger: ledger, configuration: configuration, work: work, metrics: metrics,
-                                   groupCommit: GroupCommit(ledger: ledger, work: work, metrics: metrics))
-        router.post("/webhooks/sparkpost") { request, context in await ingest.handle(request, context: context, format: .sparkpost) }
-        router.post("/events") { request, context in await ingest.handle(request, context: context, format: .jsonl) }
+                                   groupCommit: GroupCommit(ledger: ledger, work: work, metrics: metrics), authentication: authentication)
+        for endpoint in WebhookEndpoint.allCases {
+            router.post(RouterPath(endpoint.path)) { request, context in await ingest.handle(request, context: context, endpoint: endpoint) }
+        }
         let ledger = self.ledger, metrics = self.metrics, work = self.work
         APIRoutes(ledger: ledger, work: work).add(to: router)
         DashboardRoutes(ledger: ledger, work: work).add(to: router)

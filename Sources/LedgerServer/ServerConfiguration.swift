@@ -10,15 +10,33 @@ public struct ServerConfiguration: Sendable {
     /// The largest request body accepted, in bytes: 32 MiB by default (Momentum sends batches of up
     /// to 10,000 events). A larger body is answered 413 and not read further.
     public var maximumBodyBytes: Int = 32 << 20
-    /// The HTTP Basic credentials the webhook endpoints require; `nil` accepts every request
-    /// (`--insecure-no-auth`).
+    /// The HTTP Basic credentials of the endpoints that use Basic auth (`/webhooks/sparkpost`,
+    /// `/events`, `/webhooks/postmark`, `/webhooks/brevo`, `/webhooks/mailjet`); `nil`: those
+    /// endpoints answer 503 `not_configured` (unless ``insecureNoAuthentication``).
     public var credentials: Credentials?
+    /// `--insecure-no-auth`: every webhook endpoint accepts every request, no credentials, no
+    /// signature checked (SNS subscriptions are then never confirmed by the service, only logged).
+    public var insecureNoAuthentication = false
+    /// The providers' signature keys, SNS settings and signature ages (README "The service",
+    /// per provider).
+    public var providers = ProviderAuthentication()
     /// The SparkPost field holding the delivery id (`ledger ingest --delivery-key`); `nil` for
-    /// `campaign_id`, else `transmission_id`.
+    /// `campaign_id`, else `transmission_id`. `/webhooks/sparkpost` only: the provider endpoints take
+    /// the delivery id from each provider's grouping field (README "Input: email service providers").
     public var deliveryKey: String?
+    /// The current time (UTC): for providers' signed timestamps and the readers' reference instant.
+    /// The system clock; injected by tests.
+    public var clock: @Sendable () -> Instant = Ledger.systemClock
 
-    /// Creates the default configuration (loopback port 8025, 32 MiB bodies, no credentials).
+    /// Creates the default configuration (loopback port 8025, 32 MiB bodies, no credentials, no keys).
     public init() {}
+
+    /// Whether any webhook authentication is configured (credentials, a provider key, an SNS topic or
+    /// certificate): `ledger serve` refuses to start without one unless ``insecureNoAuthentication``.
+    public var hasWebhookAuthentication: Bool {
+        credentials != nil || !providers.mailgunSigningKeys.isEmpty || !providers.sendGridPublicKeys.isEmpty
+            || !providers.postalPublicKeys.isEmpty || !providers.sns.topicArns.isEmpty || !providers.sns.certificates.isEmpty
+    }
 
     /// Reads `HOST:PORT` (`127.0.0.1:8025`, `localhost:8025`, `[::1]:8025`, `0.0.0.0:8025`).
     /// - Returns: the host (without brackets) and the port (0...65535), or `nil` when `text` is not of

@@ -38,6 +38,11 @@ import Testing
              text: "550 Too many messages from your IP address, rate limit exceeded", type: .soft, reason: .refused),
         Case(description: "host not found",
              text: "Host or domain name not found. Name service error for name=example.invalid type=MX", type: .soft, reason: .invalidDomain),
+        // A failed MX lookup in a provider's or MTA's words (RFC 5321 §5.1), no code: Invalid domain.
+        Case(description: "MX lookup failed (Brevo's wording)",
+             text: "undefined Unable to find MX of domain no-mx.example.com", type: .soft, reason: .invalidDomain),
+        Case(description: "MX lookup failed (other wordings)",
+             text: "Could not find an MX record for nowhere.example", type: .soft, reason: .invalidDomain),
         Case(description: "X.1.2 bad destination system",
              text: "550 5.1.2 <ann@nowhere.example>: bad destination system address", type: .soft, reason: .invalidDomain),
         Case(description: "X.2.1 disabled",

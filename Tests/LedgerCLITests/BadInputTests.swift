@@ -99,6 +99,46 @@ import Testing
         #expect(String(decoding: written, as: UTF8.self).contains(bad))
     }
 
+    /// A provider's rejected element cut from a pretty-printed array spans several lines: the reject
+    /// file holds it as one line of compact JSON (the same value), so that each line is one record.
+    @Test func skipInvalidProviderRejectsAreOneLineEach() throws {
+        let cli = CLI()
+        let bad = """
+            {
+                "email": "not an address",
+                "timestamp": 1793610001,
+                "event": "delivered",
+                "sg_event_id": "sg-bad",
+                "sg_message_id": "m2.filter"
+              }
+            """
+        let batch = """
+            [
+              {
+                "email": "a@example.com",
+                "timestamp": 1793610000,
+                "event": "delivered",
+                "sg_event_id": "sg-good",
+                "sg_message_id": "m1.filter"
+              },
+              \(bad),
+              {"email": "b@example.com", "timestamp": 1793610002, "event": "bounce", "reason": "550 5.1.1 user unknown",
+               "sg_event_id": "sg-bad-2", "sg_message_id": "m3.filter", "timestamp": 1}
+            ]
+            """
+        let rejects = cli.directory.path("rejects.jsonl")
+        let r = cli.run("ingest", cli.file("sendgrid.json", batch), "--format", "sendgrid", "--skip-invalid", "--reject-file", rejects)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("2 rejected"), "\(r.output)")
+        let lines = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines.last == "", "\(lines)")  // two records, each ended by LF
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? NSDictionary)
+        #expect(first == (try JSONSerialization.jsonObject(with: Data(bad.utf8)) as? NSDictionary))
+        #expect(lines[0] == #"{"email":"not an address","timestamp":1793610001,"event":"delivered","sg_event_id":"sg-bad","sg_message_id":"m2.filter"}"#)
+        #expect(lines[1].hasPrefix(#"{"email":"b@example.com","timestamp":1793610002,"#))
+        #expect(try cli.basisPosition() == 1)
+    }
+
     @Test func usageErrors() throws {
         let cli = CLI()
         #expect(cli.run("ingest", "--reject-file", "x", cli.file("a.jsonl", Self.good)).exitCode != 0)

@@ -70,6 +70,41 @@ import Testing
     }
 }
 
+/// `ledger serve`'s provider options: keys checked at start, `--insecure-no-auth` alone, the help.
+@Suite struct ServeProviderOptionsTests {
+    @Test func keysAreCheckedAtStartAndInsecureStandsAlone() throws {
+        let directory = TemporaryDirectory("ledger-serve-keys")
+        let notAKey = directory.path("sendgrid.key")
+        _ = FileManager.default.createFile(atPath: notAKey, contents: Data("# SendGrid\nbm90IGEga2V5\n".utf8))
+        let bad = LedgerCLI.run(["serve", "--db", directory.path("l"), "--sendgrid-public-key-file", notAKey, "--listen", "127.0.0.1:0"])
+        #expect(bad.exitCode == 1)
+        #expect(bad.error.contains("the SendGrid verification key: key 1"), "\(bad.error)")
+        let empty = directory.path("mailgun.key")
+        _ = FileManager.default.createFile(atPath: empty, contents: Data("# nothing\n".utf8))
+        let none = LedgerCLI.run(["serve", "--db", directory.path("l"), "--mailgun-signing-key-file", empty, "--listen", "127.0.0.1:0"])
+        #expect(none.error.contains("\(empty): no key"), "\(none.error)")
+        for option in [["--mailgun-signing-key-file", empty], ["--sns-topic-arn", "arn:aws:sns:us-east-1:1:T"]] {
+            let both = LedgerCLI.run(["serve", "--insecure-no-auth"] + option)
+            #expect(both.exitCode != 0 && both.error.contains(option[0]), "\(both.error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory.path("l")))
+        let help = LedgerCLI.run(["serve", "--help"])
+        for option in ["--mailgun-signing-key-file", "--sendgrid-public-key-file", "--postal-public-key-file", "--sns-topic-arn",
+                       "--sns-certificate-file", "--signature-max-age", "/webhooks/{ses,sendgrid,mailgun,postmark,brevo,mailjet,postal}"] {
+            #expect((help.output + help.error).contains(option), "\(option)")
+        }
+    }
+
+    /// Key files: PEM blocks when there are any (several: rotation), else one key a line, `#` comments.
+    @Test func keyFiles() throws {
+        #expect(try ProviderAuthentication.keys(text: "# old\nkey-1\n\n  key-2  \n", source: "f") == ["key-1", "key-2"])
+        let pem = "-----BEGIN PUBLIC KEY-----\nAAAA\nBBBB\n-----END PUBLIC KEY-----\n"
+        #expect(try ProviderAuthentication.keys(text: "# two keys\n" + pem + pem, source: "f") == [pem, pem])
+        #expect(throws: CredentialsError.self) { try ProviderAuthentication.keys(text: "-----BEGIN PUBLIC KEY-----\nAAAA\n", source: "f") }
+        #expect(throws: CredentialsError.self) { try ProviderAuthentication.keys(text: "\n# none\n", source: "f") }
+    }
+}
+
 /// Counts a batch's recorded events by kind, with the reader the service uses.
 enum FeedReaderCount {
     static func kinds(_ body: [UInt8]) throws -> [String: Int] {

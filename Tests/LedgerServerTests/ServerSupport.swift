@@ -19,7 +19,8 @@ final class RunningServer: Sendable {
 
     /// Starts a server; `prepare`, when given, builds the ledger first (e.g. `ledger demo --db PATH`).
     init(credentials: Credentials? = try? Credentials(text: RunningServer.credentialsText, source: "test"),
-         maximumBodyBytes: Int = 32 << 20, prepare: ((String) throws -> Void)? = nil) async throws {
+         maximumBodyBytes: Int = 32 << 20, prepare: ((String) throws -> Void)? = nil,
+         configure: ((inout ServerConfiguration) -> Void)? = nil) async throws {
         directory = TemporaryDirectory("ledger-server")
         try prepare?(directory.path("ledger.lmdb"))
         var options = LedgerOptions()
@@ -30,6 +31,7 @@ final class RunningServer: Sendable {
         configuration.port = 0
         configuration.credentials = credentials
         configuration.maximumBodyBytes = maximumBodyBytes
+        configure?(&configuration)
         var logger = Logger(label: "test.server")
         logger.logLevel = .critical
         let server = LedgerServer(ledger: ledger, configuration: configuration, logger: logger)

@@ -20,7 +20,7 @@ final class ServerMetrics: Sendable {
     }
 
     /// Counts one accepted batch: its appended events by kind, its duplicates and skipped elements.
-    func batch(format: WebhookFormat, appended: [Event], duplicates: Int, skipped: [String: Int]) {
+    func batch(format: WebhookEndpoint, appended: [Event], duplicates: Int, skipped: [String: Int]) {
         registry.makeCounter(descriptor: descriptor("batches", "total", "Webhook requests whose events are durably appended (or were already recorded)."),
                              labels: [("format", format.rawValue)]).increment()
         var byKind: [String: Int64] = [:]
@@ -39,7 +39,7 @@ final class ServerMetrics: Sendable {
 
     /// Counts one refused request.
     func rejected(reason: String) {
-        registry.makeCounter(descriptor: descriptor("rejected_requests", "total", "Requests refused, by reason (unauthorized, body_too_large, malformed, …)."),
+        registry.makeCounter(descriptor: descriptor("rejected_requests", "total", "Requests refused, by reason (unauthorized, missing_signature, bad_signature, stale_signature, body_too_large, malformed, …)."),
                              labels: [("reason", reason)]).increment()
     }
 

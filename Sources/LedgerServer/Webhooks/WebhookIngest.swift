@@ -18,6 +18,9 @@ struct IngestAnswer: Encodable, Sendable {
     var lastPosition: UInt64
     /// The sender's batch id (`X-MessageSystems-Batch-ID`), when it sent one.
     var batchId: String?
+    /// An Amazon SNS subscription message's outcome (`POST /webhooks/ses`): `confirmed` (the service
+    /// visited the SubscribeURL), `pending` (the URL is logged for the operator), `unsubscribed`.
+    var subscription: String?
 }
 
 /// A refused request's answer (`application/json`): the reason and, for a bad batch, where in the
@@ -37,34 +40,24 @@ struct ErrorAnswer: Encodable, Sendable {
     var offset: Int?
 }
 
-/// The body formats the webhook endpoints read.
-enum WebhookFormat: String, Sendable {
-    /// SparkPost / Momentum webhook batches (`POST /webhooks/sparkpost`).
-    case sparkpost
-    /// Canonical JSON Lines (`POST /events`).
-    case jsonl
-
-    var inputFormat: InputFormat { self == .sparkpost ? .sparkpost : .jsonl }
-    var name: String { self == .sparkpost ? "webhook batch" : "request body" }
-}
-
-/// The webhook endpoints' work: authenticate, read the body within the limit, decode it with the
-/// readers `ledger ingest` uses (``FeedReader``), append it as one atomic batch — committed together
-/// with the batches of concurrent requests (``GroupCommit``) — and answer 200 only once that commit
-/// is durable (LMDB synced it).
+/// The webhook endpoints' work, the same for every endpoint (``WebhookEndpoint``): authenticate
+/// (``WebhookAuthentication``: HTTP Basic on the head; a provider's signature on the raw body, before
+/// anything is decoded), read the body within the limit, decode it with the readers `ledger ingest`
+/// uses (``FeedReader`` with the endpoint's format), append it as one atomic batch — committed
+/// together with the batches of concurrent requests (``GroupCommit``) — and answer 200 only once that
+/// commit is durable (LMDB synced it).
 struct WebhookIngest: Sendable {
     let ledger: Ledger
     let configuration: ServerConfiguration
     let work: BlockingWork
     let metrics: ServerMetrics
     let groupCommit: GroupCommit
+    let authentication: WebhookAuthentication
 
     /// Handles one webhook request.
-    func handle(_ request: Request, context: some RequestContext, format: WebhookFormat) async -> Response {
-        if let credentials = configuration.credentials,
-           !credentials.accepts(authorization: request.headers[.authorization]) {
-            return refuse(.unauthorized, "unauthorized", "HTTP Basic credentials are missing or not accepted",
-                          headers: [.wwwAuthenticate: "Basic realm=\"ledger\", charset=\"UTF-8\""])
+    func handle(_ request: Request, context: some RequestContext, endpoint: WebhookEndpoint) async -> Response {
+        if let refusal = authentication.checkHead(endpoint, headers: request.headers) {
+            return refuse(refusal)
         }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > configuration.maximumBodyBytes {
             return refuse(.contentTooLarge, "body_too_large",
@@ -87,21 +80,34 @@ struct WebhookIngest: Sendable {
         }
         let batchId = request.headers[HTTPField.Name("X-MessageSystems-Batch-ID")!]
         let bytes = Array(body.readableBytesView)
+        switch await authentication.checkBody(endpoint, headers: request.headers, body: bytes, logger: context.logger) {
+        case .failure(let refusal):
+            context.logger.notice("webhook refused", metadata: ["endpoint": "\(endpoint.path)", "reason": "\(refusal.reason)", "error": "\(refusal.message)"])
+            return refuse(refusal)
+        case .success(.subscription(let state, let type)):
+            let skipped = ["ses SNS \(type)": 1]
+            metrics.batch(format: endpoint, appended: [], duplicates: 0, skipped: skipped)
+            return answer(IngestAnswer(appended: 0, duplicates: 0, skipped: skipped, lastPosition: await position(), subscription: state))
+        case .success(.accepted):
+            break
+        }
         // The empty POST SparkPost sends when a webhook is created or tested: nothing to record.
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            metrics.batch(format: format, appended: [], duplicates: 0, skipped: [:])
-            return answer(IngestAnswer(appended: 0, duplicates: 0, skipped: [:], lastPosition: 0, batchId: batchId))
+            metrics.batch(format: endpoint, appended: [], duplicates: 0, skipped: [:])
+            return answer(IngestAnswer(appended: 0, duplicates: 0, skipped: [:], lastPosition: await position(), batchId: batchId))
         }
-        var options = IngestOptions(format: format.inputFormat, deliveryKey: configuration.deliveryKey, skipInvalid: false)
-        options.reference = Ledger.systemClock()
+        // --delivery-key names a SparkPost field; the providers group by their own field (README table).
+        var options = IngestOptions(format: endpoint.inputFormat, deliveryKey: endpoint == .sparkpost ? configuration.deliveryKey : nil,
+                                    skipInvalid: false)
+        options.reference = configuration.clock()
         let parsed: ParsedInput
         do {
             // Decoded off the cooperative pool: a 10,000-event batch is tens of milliseconds of CPU.
             parsed = try await work.compute { [options] in
-                do { return try FeedReader.read(bytes, file: format.name, options: options) } catch { throw error }
+                do { return try FeedReader.read(bytes, file: endpoint.name, options: options) } catch { throw error }
             }
         } catch let error as IngestError {
-            context.logger.notice("malformed \(format.name)", metadata: ["error": "\(error)", "batch": "\(batchId ?? "")"])
+            context.logger.notice("malformed \(endpoint.name)", metadata: ["error": "\(error)", "batch": "\(batchId ?? "")"])
             return refuse(.badRequest, "malformed", error.description,
                           located: (error.line, error.element, error.field, error.offset))
         } catch {
@@ -115,12 +121,17 @@ struct WebhookIngest: Sendable {
         }
         let duplicateIndexes = Set(result.duplicates)
         let appended = events.indices.filter { !duplicateIndexes.contains($0) }.map { events[$0] }
-        metrics.batch(format: format, appended: appended, duplicates: result.duplicates.count, skipped: parsed.skipped)
+        metrics.batch(format: endpoint, appended: appended, duplicates: result.duplicates.count, skipped: parsed.skipped)
         context.logger.info("batch appended", metadata: [
-            "appended": "\(result.appended)", "duplicates": "\(result.duplicates.count)", "batch": "\(batchId ?? "")",
+            "endpoint": "\(endpoint.path)", "appended": "\(result.appended)", "duplicates": "\(result.duplicates.count)", "batch": "\(batchId ?? "")",
         ])
         return answer(IngestAnswer(appended: result.appended, duplicates: result.duplicates.count, skipped: parsed.skipped,
                                    lastPosition: result.lastPosition, batchId: batchId))
+    }
+
+    /// The log's last position, for answers that appended nothing (0 when it cannot be read).
+    private func position() async -> UInt64 {
+        (try? await work.read { [ledger] in try ledger.basis().position }) ?? 0
     }
 
     /// The answer to a ledger error: an invalid event 400, an id already recorded with other content
@@ -141,6 +152,10 @@ struct WebhookIngest: Sendable {
 
     private func locate(_ index: Int, _ parsed: ParsedInput) -> String {
         index < parsed.locations.count ? parsed.locations[index] : "event \(index + 1)"
+    }
+
+    private func refuse(_ refusal: Refusal) -> Response {
+        refuse(refusal.status, refusal.reason, refusal.message, headers: refusal.headers)
     }
 
     private func refuse(_ status: HTTPResponse.Status, _ reason: String, _ message: String,

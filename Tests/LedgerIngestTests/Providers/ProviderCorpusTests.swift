@@ -178,9 +178,9 @@ struct ProviderCorpusTests {
         Case(file: "anymail-brevo/hard_bounce.json", format: .brevo,
              events: [E(kind: .bounce, recipient: "not-a-user@example.com", delivery: "header-tag", q: hardUnknown)]),
         // soft_bounce "undefined Unable to find MX of domain …": soft (Brevo's class); the text has no
-        // code and no rule of the table matches this wording, so the soft default: Unreachable.
+        // code; the general rule for a failed MX lookup (invalid-domain-text, RFC 5321 §5.1): Invalid domain.
         Case(file: "anymail-brevo/soft_bounce_event.json", format: .brevo,
-             events: [E(kind: .bounce, recipient: "recipient@no-mx.example.com", delivery: "<201803011158.9876543210@smtp-relay.mailin.fr>", q: Qualification(.soft, .unreachable))]),
+             events: [E(kind: .bounce, recipient: "recipient@no-mx.example.com", delivery: "<201803011158.9876543210@smtp-relay.mailin.fr>", q: Qualification(.soft, .invalidDomain))]),
         // deferred with a 550 5.1.1 text: a retry is never hard → soft, User unknown.
         Case(file: "anymail-brevo/deferred_event.json", format: .brevo,
              events: [E(kind: .retry, recipient: "notauser@example.com", delivery: "<201803011158.9876543210@smtp-relay.mailin.fr>", q: Qualification(.soft, .userUnknown), final: false)]),

@@ -2,6 +2,7 @@ import _CryptoExtras
 import Crypto
 import DeliveryLedger
 import Foundation
+import LedgerTestSupport
 import Testing
 @testable import LedgerIngest
 
@@ -79,6 +80,36 @@ struct WebhookSignatureTests {
         }
     }
 
+    /// Mailgun, "Securing Webhooks": a subaccount's event carries `parent-signature`, made with the
+    /// primary account's key over the same timestamp + token; either key verifies the body.
+    @Test("Mailgun: a subaccount's parent-signature verifies with the primary account's key")
+    func mailgunParentSignature() throws {
+        let token = "e0b5477167110d68991efc6b9f89f0a11066af27834600e123"
+        let primary = "key-primary-account-0000000000"
+        let parent = Self.hex(HMAC<SHA256>.authenticationCode(for: Array((Self.nowSeconds + token).utf8), using: SymmetricKey(data: Array(primary.utf8))))
+        let own = Self.mailgunSignature(timestamp: Self.nowSeconds, token: token)
+        let json = #"{"signature":{"timestamp":"\#(Self.nowSeconds)","token":"\#(token)","signature":"\#(own)","parent-signature":"\#(parent)"},"event-data":{"event":"delivered"}}"#
+        let fields = try MailgunSignature.fields(body: Array(json.utf8))
+        #expect(fields.signatures == [own, parent])
+        try MailgunSignature.verify(body: Array(json.utf8), signingKey: Self.signingKey, now: Self.now)
+        try MailgunSignature.verify(body: Array(json.utf8), signingKey: primary, now: Self.now)
+        #expect(throws: WebhookSignatureError.self) {
+            try MailgunSignature.verify(body: Array(json.utf8), signingKey: "key-someone-else", now: Self.now)
+        }
+    }
+
+    @Test("Key checks: SendGrid P-256 and Postal RSA keys in their shown forms; anything else refused")
+    func keyChecks() throws {
+        try SendGridSignature.checkKey(P256.Signing.PrivateKey().publicKey.derRepresentation.base64EncodedString())
+        try SendGridSignature.checkKey(P256.Signing.PrivateKey().publicKey.pemRepresentation)
+        let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048).publicKey
+        try PostalSignature.checkKey(rsa.derRepresentation.base64EncodedString())
+        try SNSSignature.checkCertificate(Self.certificatePEM(rsa))
+        #expect(throws: WebhookSignatureError.self) { try SendGridSignature.checkKey(rsa.derRepresentation.base64EncodedString()) }
+        #expect(throws: WebhookSignatureError.self) { try PostalSignature.checkKey(P256.Signing.PrivateKey().publicKey.derRepresentation.base64EncodedString()) }
+        #expect(throws: WebhookSignatureError.self) { try SNSSignature.checkCertificate(rsa.pemRepresentation) }
+    }
+
     // MARK: SendGrid: ECDSA P-256 / SHA-256 over timestamp + body
 
     @Test("SendGrid: valid accepted (base64 DER and PEM keys); body, signature or timestamp changed refused; stale refused")
@@ -144,23 +175,10 @@ struct WebhookSignatureTests {
 
     // MARK: Amazon SNS: SignatureVersion 1 (SHA1withRSA) and 2 (SHA256withRSA)
 
-    /// A DER element (ITU-T X.690): tag, definite length, content.
-    static func der(_ tag: UInt8, _ content: [UInt8]) -> [UInt8] {
-        let n = content.count
-        let length: [UInt8] = n < 0x80 ? [UInt8(n)] : n < 0x100 ? [0x81, UInt8(n)] : [0x82, UInt8(n >> 8), UInt8(n & 0xFF)]
-        return [tag] + length + content
-    }
-
-    /// A minimal X.509 certificate (RFC 5280 §4.1) holding `publicKey`, as PEM. Its own signature is
-    /// not checked by the verifier (the endpoint trusts the certificate by where it fetched it).
+    /// A minimal X.509 certificate holding `publicKey`, as PEM (its own signature is not checked by
+    /// the verifier: the endpoint trusts the certificate by where it fetched it).
     static func certificatePEM(_ publicKey: _RSA.Signing.PublicKey) -> String {
-        let sha256WithRSA = der(0x30, [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00])
-        let name = der(0x30, der(0x31, der(0x30, [0x06, 0x03, 0x55, 0x04, 0x03] + der(0x0C, Array("sns.test".utf8)))))
-        let validity = der(0x30, der(0x17, Array("260101000000Z".utf8)) + der(0x17, Array("360101000000Z".utf8)))
-        let tbs = der(0x30, der(0xA0, der(0x02, [0x02])) + der(0x02, [0x01]) + sha256WithRSA + name + validity + name + Array(publicKey.derRepresentation))
-        let cert = der(0x30, tbs + sha256WithRSA + der(0x03, [0x00, 0x01, 0x02, 0x03]))
-        let b64 = Data(cert).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
-        return "-----BEGIN CERTIFICATE-----\n\(b64)\n-----END CERTIFICATE-----\n"
+        TestCertificate.pem(subjectPublicKeyInfo: Array(publicKey.derRepresentation))
     }
 
     static func snsBody(_ fields: [String: String]) throws -> [UInt8] {
@@ -242,5 +260,14 @@ struct WebhookSignatureTests {
         #expect(!SNSSignature.isAllowedCertificateURL("https://sqs.us-east-1.amazonaws.com/x.pem"))
         #expect(!SNSSignature.isAllowedCertificateURL("https://sns.us-east-1.amazonaws.com/x.txt"))
         #expect(!SNSSignature.isAllowedCertificateURL("https://user@sns.us-east-1.amazonaws.com/x.pem"))
+    }
+
+    @Test("SNS: only https ConfirmSubscription URLs on an SNS host are visited")
+    func subscribeURLs() {
+        #expect(SNSSignature.isAllowedSubscribeURL("https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37"))
+        #expect(!SNSSignature.isAllowedSubscribeURL("https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x"))
+        #expect(!SNSSignature.isAllowedSubscribeURL("http://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=1"))
+        #expect(!SNSSignature.isAllowedSubscribeURL("https://sns.us-west-2.amazonaws.com.evil.example/?Action=ConfirmSubscription&Token=1"))
+        #expect(!SNSSignature.isAllowedSubscribeURL("https://sns.us-west-2.amazonaws.com:8443/?Action=ConfirmSubscription&Token=1"))
     }
 }

@@ -45,13 +45,27 @@ public enum MailgunSignature {
         }
     }
 
-    /// Checks the signature carried in a webhook body: the JSON `{"signature": {"timestamp", "token",
-    /// "signature"}, "event-data": …}` of today's webhooks, or the `timestamp`, `token`, `signature`
-    /// fields of a legacy body (form-encoded, or the same fields as a JSON object).
+    /// The signed values of a webhook body: the `signature` object of today's JSON webhooks
+    /// (`{"signature": {"timestamp", "token", "signature", "parent-signature"?}, "event-data": …}`),
+    /// or the `timestamp`, `token`, `signature` fields of a legacy body (form-encoded, or the same
+    /// fields as a JSON object).
+    public struct Fields: Sendable, Hashable {
+        /// The signed epoch seconds (decimal text).
+        public var timestamp: String
+        /// The random token.
+        public var token: String
+        /// The hex signatures to try, in order: `signature`, then `parent-signature` when present
+        /// (Mailgun, "Securing Webhooks": events of a subaccount's domain also carry a
+        /// `parent-signature`, made with the primary account's key, so that one key verifies the
+        /// webhooks of every subaccount).
+        public var signatures: [String]
+    }
+
+    /// Reads the signed values from a webhook body (see ``Fields``); absent values are empty.
     ///
-    /// - Throws: ``WebhookSignatureError`` as ``verify(timestamp:token:signature:signingKey:now:tolerance:)``;
-    ///   `.malformed` when the body is neither JSON nor a form body, `.missing` without the fields.
-    public static func verify(body: [UInt8], signingKey: String, now: Instant, tolerance: Int64 = defaultTolerance) throws(WebhookSignatureError) {
+    /// - Throws: ``WebhookSignatureError`` `.malformed` when the body is neither a JSON object nor a
+    ///   form body.
+    public static func fields(body: [UInt8]) throws(WebhookSignatureError) -> Fields {
         var bytes = body
         var i = 0
         while i < bytes.count, JSONSyntax.isWhitespace(bytes[i]) { i += 1 }
@@ -76,7 +90,27 @@ public enum MailgunSignature {
             default: return ""
             }
         }
-        try verify(timestamp: text("timestamp"), token: text("token"), signature: text("signature"), signingKey: signingKey,
-                   now: now, tolerance: tolerance)
+        let parent = text("parent-signature")
+        return Fields(timestamp: text("timestamp"), token: text("token"), signatures: [text("signature")] + (parent.isEmpty ? [] : [parent]))
+    }
+
+    /// Checks the signature carried in a webhook body (``fields(body:)``): accepted when `signature`
+    /// or, for a subaccount's event, `parent-signature` matches under `signingKey`.
+    ///
+    /// - Throws: ``WebhookSignatureError`` as ``verify(timestamp:token:signature:signingKey:now:tolerance:)``
+    ///   (the error of `signature` when neither matches); `.malformed` when the body is neither JSON
+    ///   nor a form body, `.missing` without the fields.
+    public static func verify(body: [UInt8], signingKey: String, now: Instant, tolerance: Int64 = defaultTolerance) throws(WebhookSignatureError) {
+        let f = try fields(body: body)
+        var first: WebhookSignatureError?
+        for signature in f.signatures {
+            do {
+                try verify(timestamp: f.timestamp, token: f.token, signature: signature, signingKey: signingKey, now: now, tolerance: tolerance)
+                return
+            } catch {
+                first = first ?? error
+            }
+        }
+        throw first ?? WebhookSignatureError(.missing, "a Mailgun webhook needs timestamp, token and signature")
     }
 }

@@ -42,6 +42,14 @@ public enum PostalSignature {
         }
         guard valid else { throw WebhookSignatureError(.mismatch, "the \(algorithm.header) signature does not match the body under Postal's key") }
     }
+
+    /// Checks that `publicKey` is an RSA public key in a form Postal shows (base64 of the DER
+    /// SubjectPublicKeyInfo, as in its DNS record's `p=`, or PEM), so that a service can refuse a
+    /// wrong key at start.
+    /// - Throws: ``WebhookSignatureError`` `.malformed`.
+    public static func checkKey(_ publicKey: String) throws(WebhookSignatureError) {
+        _ = try RSAKeys.publicKey(publicKey, what: "the Postal public key")
+    }
 }
 
 /// RSA public keys from their usual textual forms (internal).

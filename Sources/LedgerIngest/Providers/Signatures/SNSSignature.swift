@@ -93,14 +93,7 @@ public enum SNSSignature {
     /// - Throws: ``WebhookSignatureError``: `.unsupported` for a `SignatureVersion` other than 1 or 2,
     ///   `.malformed` for a certificate or signature not in the documented form, `.stale`, `.mismatch`.
     public static func verify(_ envelope: Envelope, certificatePEM: String, now: Instant? = nil, tolerance: Int64? = nil) throws(WebhookSignatureError) {
-        let cert = try SignatureEncoding.derFromPEMOrBase64(certificatePEM, what: "the SNS signing certificate")
-        guard let spki = DERCertificate.subjectPublicKeyInfo(cert) else {
-            throw WebhookSignatureError(.malformed, "the SNS signing certificate is not an X.509 certificate (DER)")
-        }
-        let key: _RSA.Signing.PublicKey
-        do { key = try _RSA.Signing.PublicKey(derRepresentation: spki) } catch {
-            throw WebhookSignatureError(.malformed, "the SNS signing certificate holds no RSA public key of at least 2048 bits")
-        }
+        let key = try publicKey(certificatePEM: certificatePEM)
         guard let raw = SignatureEncoding.base64(envelope.signature) else { throw WebhookSignatureError(.malformed, "the SNS Signature is not base64") }
         if let tolerance, let now {
             guard let t = Instant(rfc3339: envelope.timestamp) else {
@@ -122,17 +115,50 @@ public enum SNSSignature {
         guard valid else { throw WebhookSignatureError(.mismatch, "the SNS Signature does not match the message under the certificate's key") }
     }
 
+    /// Checks that `certificatePEM` is an X.509 certificate holding an RSA key of at least 2048 bits
+    /// (what SNS signs with), so that a service can refuse a wrong certificate file at start.
+    /// - Throws: ``WebhookSignatureError`` `.malformed`.
+    public static func checkCertificate(_ certificatePEM: String) throws(WebhookSignatureError) {
+        _ = try publicKey(certificatePEM: certificatePEM)
+    }
+
+    static func publicKey(certificatePEM: String) throws(WebhookSignatureError) -> _RSA.Signing.PublicKey {
+        let cert = try SignatureEncoding.derFromPEMOrBase64(certificatePEM, what: "the SNS signing certificate")
+        guard let spki = DERCertificate.subjectPublicKeyInfo(cert) else {
+            throw WebhookSignatureError(.malformed, "the SNS signing certificate is not an X.509 certificate (DER)")
+        }
+        do { return try _RSA.Signing.PublicKey(derRepresentation: spki) } catch {
+            throw WebhookSignatureError(.malformed, "the SNS signing certificate holds no RSA public key of at least 2048 bits")
+        }
+    }
+
     /// Whether `url` may be fetched as an SNS signing certificate: `https`, a host
     /// `sns.<region>.amazonaws.com` (or `.amazonaws.com.cn`), a path ending in `.pem` — so that a
     /// forged message cannot point the endpoint at a certificate of the forger's choosing.
     public static func isAllowedCertificateURL(_ url: String) -> Bool {
-        guard let u = URLComponents(string: url), u.scheme == "https", u.port == nil || u.port == 443, u.user == nil,
-              let host = u.host?.lowercased(), u.path.hasSuffix(".pem") else { return false }
+        guard let u = snsURL(url) else { return false }
+        return u.path.hasSuffix(".pem")
+    }
+
+    /// Whether a `SubscriptionConfirmation`'s `SubscribeURL` may be visited (GET) to confirm the
+    /// subscription: `https`, an Amazon SNS host as for certificates, and the query's `Action` is
+    /// `ConfirmSubscription` (the form SNS sends: Amazon SNS Developer Guide, "HTTP/HTTPS subscription
+    /// confirmation JSON format") — so that a message cannot make the endpoint GET another URL.
+    public static func isAllowedSubscribeURL(_ url: String) -> Bool {
+        guard let u = snsURL(url) else { return false }
+        return u.queryItems?.contains { $0.name == "Action" && $0.value == "ConfirmSubscription" } == true
+    }
+
+    /// `url` parsed when it is `https` (port 443), without user info, on a host `sns.<region>.amazonaws.com`
+    /// or `sns.<region>.amazonaws.com.cn`.
+    static func snsURL(_ url: String) -> URLComponents? {
+        guard let u = URLComponents(string: url), u.scheme == "https", u.port == nil || u.port == 443, u.user == nil, u.password == nil,
+              let host = u.host?.lowercased() else { return nil }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         let tail = labels.count == 4 ? Array(labels[2...]) : labels.count == 5 ? Array(labels[2...]) : []
         guard labels.first == "sns", labels.count >= 4, !labels[1].isEmpty,
-              labels[1].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else { return false }
-        return tail == ["amazonaws", "com"] || tail == ["amazonaws", "com", "cn"]
+              labels[1].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else { return nil }
+        return tail == ["amazonaws", "com"] || tail == ["amazonaws", "com", "cn"] ? u : nil
     }
 }
 

@@ -31,11 +31,7 @@ public enum SendGridSignature {
         guard !signature.isEmpty, !timestamp.isEmpty else {
             throw WebhookSignatureError(.missing, "a signed SendGrid webhook needs the signature and timestamp headers")
         }
-        let keyDER = try SignatureEncoding.derFromPEMOrBase64(publicKey, what: "the SendGrid verification key")
-        let key: P256.Signing.PublicKey
-        do { key = try P256.Signing.PublicKey(derRepresentation: keyDER) } catch {
-            throw WebhookSignatureError(.malformed, "the SendGrid verification key is not a P-256 public key (DER SubjectPublicKeyInfo)")
-        }
+        let key = try self.key(publicKey)
         guard let signatureDER = SignatureEncoding.base64(signature) else {
             throw WebhookSignatureError(.malformed, "the SendGrid signature is not base64")
         }
@@ -46,6 +42,20 @@ public enum SendGridSignature {
         try SignatureEncoding.checkFresh(timestamp, now: now, tolerance: tolerance, what: "the SendGrid timestamp")
         guard key.isValidSignature(ecdsa, for: Array(timestamp.utf8) + body) else {
             throw WebhookSignatureError(.mismatch, "the SendGrid signature does not match timestamp + body under the verification key")
+        }
+    }
+
+    /// Checks that `publicKey` is a verification key in a form SendGrid shows (base64 of the DER
+    /// SubjectPublicKeyInfo of a P-256 key, or PEM), so that a service can refuse a wrong key at start.
+    /// - Throws: ``WebhookSignatureError`` `.malformed`.
+    public static func checkKey(_ publicKey: String) throws(WebhookSignatureError) {
+        _ = try key(publicKey)
+    }
+
+    static func key(_ publicKey: String) throws(WebhookSignatureError) -> P256.Signing.PublicKey {
+        let keyDER = try SignatureEncoding.derFromPEMOrBase64(publicKey, what: "the SendGrid verification key")
+        do { return try P256.Signing.PublicKey(derRepresentation: keyDER) } catch {
+            throw WebhookSignatureError(.malformed, "the SendGrid verification key is not a P-256 public key (DER SubjectPublicKeyInfo)")
         }
     }
 }
