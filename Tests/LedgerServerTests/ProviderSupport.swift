@@ -127,8 +127,8 @@ struct ProviderKeys: Sendable {
 }
 
 /// A loopback HTTP server standing for Amazon SNS: `GET /cert.pem` serves the test's signing
-/// certificate, `GET /confirm?…` answers a subscription confirmation, `GET /moved.pem` redirects to
-/// the certificate; it counts the requests of each path.
+/// certificate, `GET /confirm?…` answers a subscription confirmation (500 with `fail=1`), `GET
+/// /moved.pem` redirects to the certificate; it counts the requests of each path.
 final class FakeSNS: Sendable {
     let port: Int
     private let task: Task<Void, any Error>
@@ -155,7 +155,9 @@ final class FakeSNS: Sendable {
         router.get("/confirm") { request, _ -> Response in
             let ok = request.uri.queryParameters["Action"] == "ConfirmSubscription"
             hits.add("/confirm")
-            return Response(status: ok ? .ok : .badRequest, body: .init(byteBuffer: ByteBuffer(string: "<ConfirmSubscriptionResponse/>")))
+            // `fail=1`: Amazon answering an error (an expired token).
+            let status: HTTPResponse.Status = !ok ? .badRequest : request.uri.queryParameters["fail"] != nil ? .internalServerError : .ok
+            return Response(status: status, body: .init(byteBuffer: ByteBuffer(string: "<ConfirmSubscriptionResponse/>")))
         }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "test.fake-sns")

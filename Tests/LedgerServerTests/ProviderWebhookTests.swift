@@ -166,6 +166,11 @@ import Testing
         let confirmed = try await answers.send(server, "/webhooks/ses", headers: headers, body: confirmation)
         #expect(confirmed.status == 200 && confirmed.json?["subscription"] as? String == "confirmed", "\(confirmed.text)")
         #expect(sns.count("/confirm") == 1)
+        // Amazon refuses the confirmation: 502, and SNS sends the confirmation again later.
+        let refusedConfirmation = try Self.keys.snsSubscription(topic: topic, certificateURL: sns.certificateURL, subscribeURL: sns.subscribeURL + "&fail=1")
+        let failedConfirmation = try await answers.send(server, "/webhooks/ses", headers: headers, body: refusedConfirmation)
+        #expect(failedConfirmation.status == 502 && failedConfirmation.json?["reason"] as? String == "subscription_confirmation_failed", "\(failedConfirmation.text)")
+        #expect(sns.count("/confirm") == 2)
 
         let message = String(decoding: try Fixtures.corpus("other/anymail-amazon-ses/bounce_event.ses-notification.json"), as: UTF8.self)
         let notification = try Self.keys.snsNotification(message: message, topic: topic, certificateURL: sns.certificateURL)
@@ -205,7 +210,7 @@ import Testing
         let unsubscribe = try Self.keys.snsSubscription(type: "UnsubscribeConfirmation", topic: topic, certificateURL: sns.certificateURL, subscribeURL: sns.subscribeURL)
         let ended = try await answers.send(server, "/webhooks/ses", headers: headers, body: unsubscribe)
         #expect(ended.status == 200 && ended.json?["subscription"] as? String == "unsubscribed", "\(ended.text)")
-        #expect(sns.count("/confirm") == 1)
+        #expect(sns.count("/confirm") == 2)
         let errors = try answers.errors()
         #expect(errors.isEmpty, "\(errors)")
         await server.stop()
