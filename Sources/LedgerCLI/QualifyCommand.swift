@@ -10,8 +10,10 @@ struct QualifyCommand: OutputCommand {
         discussion: """
             Uses the built-in rule table (or --rules FILE): an ordered table, first match wins \
             (domain.md §5.3). Host-aware rules also look at --remote-host, --reporting-mta and the \
-            domain of --recipient. With --format json prints {"failureType", "failureReason", "rule", \
-            "final", "concerns", "enhancedStatus", "replyCode", "rules"}.
+            domain of --recipient and --bounce-category; rules with an SMTP-command condition at the command the reply \
+            answered (--smtp-command, else found in the text: "in reply to RCPT TO command", \
+            ">>> DATA"…). With --format json prints {"failureType", "failureReason", "rule", \
+            "final", "concerns", "enhancedStatus", "replyCode", "smtpCommand", "rules"}.
             """
     )
 
@@ -23,6 +25,12 @@ struct QualifyCommand: OutputCommand {
     @Option(name: .customLong("reporting-mta"), help: "The MTA that reported the failure (a DSN's Reporting-MTA), for host-aware rules.")
     var reportingMTA: String?
     @Option(help: "The recipient's address (its domain is matched by host-aware rules).") var recipient: String?
+    @Option(name: .customLong("bounce-category"),
+            help: "The reporting MTA's own bounce category (PowerMTA X-PowerMTA-BounceCategory, e.g. bad-mailbox), for host-aware rules.")
+    var bounceCategory: String?
+    @Option(name: .customLong("smtp-command"),
+            help: "The SMTP command the reply answered (CONNECT, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA); default: found in the text.")
+    var smtpCommand: String?
     @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one.", valueName: "file")) var rules: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
 
@@ -34,6 +42,12 @@ struct QualifyCommand: OutputCommand {
             if let v = value, QualificationContext.normalizedHost(v) == nil { throw ValidationError("\(name) '\(v)' is not a host name like mx.example.com") }
         }
         if let r = recipient, Address.normalize(r) == nil { throw ValidationError("--recipient '\(r)' is not an address (local@domain)") }
+        if let b = bounceCategory, QualificationContext.normalizedCategory(b) == nil {
+            throw ValidationError("--bounce-category '\(b)' is not a category like bad-mailbox (letters, digits, hyphens)")
+        }
+        if let c = smtpCommand, SMTPCommand(rawValue: c.uppercased()) == nil {
+            throw ValidationError("--smtp-command '\(c)' is not one of \(SMTPCommand.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     struct JSONResult: Encodable {
@@ -44,6 +58,7 @@ struct QualifyCommand: OutputCommand {
         var concerns: String
         @Null var enhancedStatus: String?
         @Null var replyCode: Int?
+        @Null var smtpCommand: String?
         var rules: String
     }
 
@@ -58,12 +73,14 @@ struct QualifyCommand: OutputCommand {
             input = text ?? ""
         }
         let domain = recipient.flatMap(Address.normalize).flatMap { a in a.lastIndex(of: "@").map { String(a[a.index(after: $0)...]) } }
-        let context = QualificationContext(remoteHost: remoteHost, reportingMTA: reportingMTA, recipientDomain: domain)
-        let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus, context: context)
+        let context = QualificationContext(remoteHost: remoteHost, reportingMTA: reportingMTA, recipientDomain: domain,
+                                           bounceCategory: bounceCategory)
+        let givenCommand = smtpCommand.flatMap { SMTPCommand(rawValue: $0.uppercased()) }
+        let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus, smtpCommand: givenCommand, context: context)
         if format == "json" {
             out.line(try JSON.encode(JSONResult(failureType: r.qualification.type.rawValue, failureReason: r.qualification.reason.rawValue,
                                                 rule: r.rule, final: r.final, concerns: r.concerns.rawValue, enhancedStatus: r.enhancedStatus, replyCode: r.replyCode,
-                                                rules: r.tableVersion), pretty: false))
+                                                smtpCommand: r.smtpCommand?.rawValue, rules: r.tableVersion), pretty: false))
             return
         }
         var table = TextTable(header: ["", ""], rightAligned: false)
@@ -74,12 +91,18 @@ struct QualifyCommand: OutputCommand {
                   : "\(r.concerns.label) (never counts toward the address's quarantine)")
         table.row("Enhanced status", r.enhancedStatus ?? "—")
         table.row("Reply code", r.replyCode.map(String.init) ?? "—")
+        if let c = r.smtpCommand {
+            table.row("SMTP command", "\(c.rawValue) (\(givenCommand == nil ? "read from the text" : "given"))")
+        }
         let source = qualifier.table.rules.first { $0.id == r.rule }?.source ?? "no rule matched (domain.md §5.3 default)"
         let conditions = [context.remoteHost.map { "remote host \($0)" }, context.reportingMTA.map { "reporting MTA \($0)" },
-                          context.recipientDomain.map { "recipient domain \($0)" }].compactMap { $0 }
+                          context.recipientDomain.map { "recipient domain \($0)" },
+                          context.bounceCategory.map { "bounce category \($0)" }].compactMap { $0 }
         if !conditions.isEmpty { table.row("Context", conditions.joined(separator: ", ")) }
         let decidingRule = qualifier.table.rules.first { $0.id == r.rule }
-        table.row("Rule", "\(r.rule) (table \(r.tableVersion))\(decidingRule?.isHostAware == true ? ", host-aware" : "")")
+        let kinds = [decidingRule?.readsContext == true ? "host-aware" : nil,
+                     decidingRule?.smtpCommand.map { "at \($0.map(\.rawValue).joined(separator: " or "))" }].compactMap { $0 }
+        table.row("Rule", "\(r.rule) (table \(r.tableVersion))\(kinds.isEmpty ? "" : ", " + kinds.joined(separator: ", "))")
         table.row("Source", source)
         for l in table.render(indent: "").dropFirst() { out.line(l) }
     }

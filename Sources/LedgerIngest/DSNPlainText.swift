@@ -496,13 +496,6 @@ enum DSNPlainText {
         return capped(DSNStatusReport.collapseSpace(collected.joined(separator: "\n")))
     }
 
-    /// Whether the text says the reply answered DATA (Sendmail `>>> DATA`, Postfix `in reply to end
-    /// of DATA command`, Exim `after end of data`).
-    static func namesDataStage(_ text: String) -> Bool {
-        let lower = text.lowercased()
-        return [">>> data", "in reply to end of data", "in reply to data", "after end of data", "after data"].contains { lower.contains($0) }
-    }
-
     /// Whether `line` starts (after spaces) with a three-digit reply code and a space or `-`.
     static func startsWithReplyCode(_ line: Substring) -> Bool {
         let u = Array(line.drop(while: { $0 == " " || $0 == "\t" }).utf8.prefix(4))

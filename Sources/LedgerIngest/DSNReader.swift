@@ -51,9 +51,11 @@ public struct DSNOptions: Sendable {
 ///   qualification, `qualifier` = the result's `qualifierTag`, `smtpCode`, `enhancedStatus` (the code
 ///   the decision used, else `Status:`) and `response` (the text qualified). When the diagnostic is
 ///   missing or says nothing a rule recognises, the human-readable part's text about that recipient
-///   is added (Postfix writes the remote reply there), and so is a text saying the reply answered
-///   DATA (`>>> DATA`, `in reply to end of DATA command`: the rule table treats a "user unknown"
-///   after DATA as a refused message, not an unknown address).
+///   is added (Postfix writes the remote reply there); when that text names the SMTP command the
+///   reply answered and the diagnostic does not, the words naming it are added in parentheses
+///   (`(in reply to RCPT TO command)`, `(>>> DATA)`; ``SMTPCommand/evidence(in:)``): the rule table's
+///   `smtpCommand` conditions read them (a "user unknown" after DATA is a refused message, not an
+///   unknown address; RFC 5321 §3.3).
 ///   A `timeout` carries the last error's reason (the diagnostic qualified without the X.4.7 status;
 ///   Unreachable when that is not defined), type soft (domain.md §4).
 ///   Reports bend the grammar: blocks are told apart by their fields (a repeated `Final-Recipient`
@@ -403,11 +405,13 @@ struct DSNContext {
                 diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText
             }
         }
-        // The SMTP stage matters when the reply came after DATA (the recipient had been accepted):
-        // the human-readable text says so (Sendmail '>>> DATA', Postfix 'in reply to end of DATA command').
+        // The SMTP command the reply answered matters (RFC 5321 §3.3: recipients are refused at
+        // RCPT TO, the message after DATA); the Diagnostic-Code rarely says it, the human-readable
+        // text often does (Postfix 'in reply to RCPT TO command', Sendmail '>>> DATA', Exim 'after
+        // RCPT TO:<…>'), so its words are added, in parentheses, for the rule table's smtpCommand conditions.
         let segment = DSNPlainText.errorText(for: recipient, others: allRecipients, in: lines)
-        if DSNPlainText.namesDataStage(segment), !DSNPlainText.namesDataStage(diagnostic) {
-            diagnostic = diagnostic.isEmpty ? segment : diagnostic + " " + segment
+        if let said = SMTPCommand.evidence(in: segment), SMTPCommand.find(in: diagnostic) == nil {
+            diagnostic = diagnostic.isEmpty ? segment : diagnostic + " (" + said.words + ")"
         }
         diagnostic = DSNPlainText.capped(diagnostic)
         let occurredAt = try occurredAt([f["Last-Attempt-Date"], perMessage["Arrival-Date"]])

@@ -21,7 +21,7 @@ import Testing
     @Test func aValidTableLoads() throws {
         #expect(error(#"{"version":"v","rules":[{\#(Self.rule)}]}"#) == nil)
         #expect(error(#"{"version":"v","rules":[]}"#) == nil)
-        #expect(RuleTable.builtIn.rules.allSatisfy { $0.text != nil || $0.enhancedStatus != nil || $0.replyCode != nil || $0.isHostAware })
+        #expect(RuleTable.builtIn.rules.allSatisfy { $0.text != nil || $0.enhancedStatus != nil || $0.replyCode != nil || $0.smtpCommand != nil || $0.readsContext })
     }
 
     @Test func anUnknownTopLevelMemberIsRejected() {

@@ -26,6 +26,27 @@ import Testing
         #expect(cli.run("qualify", "--recipient", "nobody", "x").exitCode != 0)
     }
 
+    @Test("qualify --smtp-command / a command named in the text, and --bounce-category: the deciding rule and the command it read")
+    func qualifyWithCommand() throws {
+        let cli = CLI()
+        let found = cli.run("qualify", "550 5.2.1 <ann@example.com>... User Unknown (in reply to RCPT TO command)")
+        #expect(found.exitCode == 0, "\(found.error)")
+        #expect(found.output.contains("user-unknown-disabled-status") && found.output.contains("at RCPT"), "\(found.output)")
+        #expect(found.output.contains("RCPT (read from the text)"), "\(found.output)")
+        let given = try #require(try JSONSerialization.jsonObject(with: Data(cli.run("qualify", "--format", "json", "--smtp-command", "rcpt",
+                                                                                       "550 5.2.1 <ann@example.com>... User Unknown").output.utf8)) as? [String: Any])
+        #expect(given["rule"] as? String == "user-unknown-disabled-status" && given["failureType"] as? String == "hard")
+        #expect(given["smtpCommand"] as? String == "RCPT")
+        let none = try #require(try JSONSerialization.jsonObject(with: Data(cli.run("qualify", "--format", "json",
+                                                                                      "550 5.2.1 <ann@example.com>... User Unknown").output.utf8)) as? [String: Any])
+        #expect(none["rule"] as? String == "disabled-status" && none["failureReason"] as? String == "accountDisabled")
+        #expect(none["smtpCommand"] is NSNull)
+        let category = cli.run("qualify", "--bounce-category", "bad-mailbox", "550 5.2.1 <ann@example.com>... User Unknown")
+        #expect(category.output.contains("powermta-bad-mailbox") && category.output.contains("bounce category bad-mailbox"), "\(category.output)")
+        #expect(cli.run("qualify", "--smtp-command", "RCPT TO", "x").exitCode != 0)
+        #expect(cli.run("qualify", "--bounce-category", "bad mailbox", "x").exitCode != 0)
+    }
+
     static let misconfigured = [
         #"{"id":"d","kind":"delivery","delivery":"m","occurredAt":"2026-11-02T08:59:00Z","toDeliver":2}"#,
         #"{"id":"r1","kind":"relay","delivery":"m","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,

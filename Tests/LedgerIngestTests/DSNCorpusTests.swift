@@ -15,10 +15,10 @@ struct DSNCorpusTests {
     static let reasonTarget = 0.90
     static let hardSoftTarget = 0.95
     static let gapTarget = 5.0
-    /// What the reader and rule table reach today (rules-2026.12-2: 308/339 reasons, 291/310
+    /// What the reader and rule table reach today (rules-2026.12-3: 308/339 reasons, 293/310
     /// hard/soft): a regression below these fails outright.
     static let reasonFloor = 0.90
-    static let hardSoftFloor = 0.93
+    static let hardSoftFloor = 293.0 / 310.0
     /// Longer than this for one file counts as a hang.
     static let timeLimit: Duration = .seconds(5)
 
@@ -60,10 +60,12 @@ struct DSNCorpusTests {
         #expect(report.reasonAgreement >= Self.reasonFloor, "reason agreement regressed: \(report.reasonAgreement)")
         #expect(report.hardSoftAgreement >= Self.hardSoftFloor, "hard/soft agreement regressed: \(report.hardSoftAgreement)")
         #expect(report.reasonAgreement >= Self.reasonTarget)
-        // Not reached: 93.9 % — the remaining hard/soft disagreements are "user unknown" texts of
-        // MTAs with no host or code that tells a filter from an unknown address (X1, X2, MXLogic,
-        // MailFoundry, Exchange 2003, Zoho …), which the generic rule must keep User unknown, hard.
-        withKnownIssue("the 95 % hard/soft target is not reached (93.9 %): Sisimai 'filtered' for generic 'user unknown' texts") {
+        // Not reached: 94.5 % (293/310; 295 needed) — of the 17 rows left, 10 are "user unknown"
+        // texts that name no SMTP command, no specific code and no host (X1, X2, MXLogic,
+        // MailFoundry, Exchange 2003, ApacheJames, Zoho), which Sisimai calls filtered by default
+        // and the generic rule keeps User unknown, hard (domain.md §5.3; README "Qualification
+        // measured on real bounces" lists the rest).
+        withKnownIssue("the 95 % hard/soft target is not reached (94.5 %): Sisimai 'filtered' for 'user unknown' texts that name no command") {
             #expect(report.hardSoftAgreement >= Self.hardSoftTarget)
         }
     }

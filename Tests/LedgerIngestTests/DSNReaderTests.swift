@@ -155,7 +155,9 @@ struct DSNReaderTests {
         #expect(e.qualifier == "\(version)#user-unknown-status")
         #expect(e.smtpCode == 550)
         #expect(e.enhancedStatus == "5.1.1")
-        #expect(e.response == "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table")
+        // The human-readable part names the SMTP command the reply answered; its words are added
+        // (DSNReader: the rule table's smtpCommand conditions read them).
+        #expect(e.response == "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)")
         #expect(e.delivery == "spring-sale")
         #expect(e.recipient == "ann@example.org")
         #expect(e.occurredAt == at("2026-11-02T10:14:58Z"))
@@ -198,7 +200,7 @@ struct DSNReaderTests {
     @Test("a folded Diagnostic-Code is unfolded into one line")
     func foldedDiagnostic() throws {
         let e = try dsnRead(DSNSamples.report(status: "5.7.1", diagnostic: "smtp; 554 5.7.1 Service unavailable;\n\tClient host [203.0.113.9]\n    blocked using zen.spamhaus.org")).events[0]
-        #expect(e.response == "554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org")
+        #expect(e.response == "554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org (in reply to RCPT TO command)")
         #expect(e.qualification == Qualification(.soft, .refused))
         #expect(e.enhancedStatus == "5.7.1")
     }
@@ -363,7 +365,7 @@ struct DSNReaderTests {
         let crlf = DSNSamples.report().replacingOccurrences(of: "\n", with: "\r\n")
         let e = try #require(try dsnRead(crlf).events.first)
         #expect(e.qualification == Qualification(.hard, .userUnknown) && e.delivery == "spring-sale")
-        #expect(e.response == "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table")
+        #expect(e.response == "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)")
 
         let fields = "Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; ann@example.org\nAction: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full\n"
         let base64 = Data(fields.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed])

@@ -1,5 +1,6 @@
 /// What host-aware rules look at besides the failure text (issue #14): the remote host that
-/// answered, the MTA that reported the failure and the recipient's domain.
+/// answered, the MTA that reported the failure, the recipient's domain and the reporting MTA's own
+/// bounce category.
 ///
 /// Qualification stays a pure function of the rule table and the event's observed fields:
 /// ``init(event:)`` reads the context from the event itself (its recipient, response text and raw
@@ -13,13 +14,20 @@ public struct QualificationContext: Sendable, Hashable {
     public var reportingMTA: String?
     /// The recipient's domain (e.g. `ezweb.ne.jp`), if known.
     public var recipientDomain: String?
+    /// The reporting MTA's own classification of this recipient's failure, lower-case, if it
+    /// wrote one: PowerMTA's `X-PowerMTA-BounceCategory` field in the DSN's recipient block
+    /// (`bad-mailbox`, `inactive-mailbox`, `quota-issues`, `spam-related`…; PowerMTA User's Guide,
+    /// "bounce categories").
+    public var bounceCategory: String?
 
     /// Creates a context; every name is normalised as ``normalizedHost(_:)`` (`nil` when it is not
-    /// a host name).
-    public init(remoteHost: String? = nil, reportingMTA: String? = nil, recipientDomain: String? = nil) {
+    /// a host name), the bounce category as ``normalizedCategory(_:)``.
+    public init(remoteHost: String? = nil, reportingMTA: String? = nil, recipientDomain: String? = nil,
+                bounceCategory: String? = nil) {
         self.remoteHost = remoteHost.flatMap(Self.normalizedHost)
         self.reportingMTA = reportingMTA.flatMap(Self.normalizedHost)
         self.recipientDomain = recipientDomain.flatMap(Self.normalizedHost)
+        self.bounceCategory = bounceCategory.flatMap(Self.normalizedCategory)
     }
 
     /// No context: only text rules can match.
@@ -33,7 +41,9 @@ public struct QualificationContext: Sendable, Hashable {
     ///   ``Event/response`` (`host mx.example.com[192.0.2.1] said:` — Postfix; `mx.example.com
     ///   [192.0.2.1]` — Exim, Sendmail);
     /// - reporting MTA: the `Reporting-MTA:` field in ``Event/raw`` (RFC 3464 §2.2.2; the DSN reader
-    ///   keeps the per-message fields before the recipient's block).
+    ///   keeps the per-message fields before the recipient's block);
+    /// - bounce category: the `X-PowerMTA-BounceCategory:` field in ``Event/raw`` (an extension
+    ///   field of the recipient's block, RFC 3464 §2.4).
     public init(event e: Event) {
         self.init(recipient: e.recipient, response: e.response, raw: e.raw, source: e.source)
     }
@@ -43,14 +53,26 @@ public struct QualificationContext: Sendable, Hashable {
     public init(recipient: String, response: String?, raw: [UInt8], source: SourceFormat) {
         var remote: String? = nil
         var reporting: String? = nil
+        var category: String? = nil
         if !raw.isEmpty {
             remote = Self.fieldValue("remote-mta", in: raw).flatMap(Self.typedName)
             reporting = Self.fieldValue("reporting-mta", in: raw).flatMap(Self.typedName)
+            category = Self.fieldValue("x-powermta-bouncecategory", in: raw)
             if remote == nil, source == .postfix { remote = Self.postfixRelay(in: raw) }
         }
         if remote == nil, let text = response { remote = Self.hostBeforeAddress(in: text) }
         let domain = recipient.lastIndex(of: "@").map { String(recipient[recipient.index(after: $0)...]) }
-        self.init(remoteHost: remote, reportingMTA: reporting, recipientDomain: domain)
+        self.init(remoteHost: remote, reportingMTA: reporting, recipientDomain: domain, bounceCategory: category)
+    }
+
+    /// `category` trimmed and lower-cased when it is a category token (ASCII letters, digits and
+    /// hyphens, at most 64); `nil` otherwise.
+    public static func normalizedCategory(_ category: String) -> String? {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        var t = Substring(category).drop(while: blank)
+        while let last = t.last, blank(last) { t = t.dropLast() }
+        let c = t.lowercased()
+        return RuleTable.isCategory(c) ? c : nil
     }
 
     /// `name` lower-cased, without a trailing dot, when it is a host name (dot-separated labels of

@@ -6,7 +6,7 @@ import Synchronization
 /// Feeds repeat a few hundred distinct response texts across millions of failures (a mailbox
 /// provider answers every unknown user with the same line), and matching a text against the table
 /// costs far more than reading the event (issue #11's profile: about 45 % of the decode). A
-/// qualification is a pure function of the text, the given enhanced status code and reply code —
+/// qualification is a pure function of the text, the given enhanced status code, reply code and SMTP command —
 /// and of the ``QualificationContext`` only when a host-aware rule's other conditions matched; such
 /// answers are not remembered, so a remembered answer never depends on a host.
 ///
@@ -17,6 +17,7 @@ final class QualificationMemo: Sendable {
         var text: String
         var enhancedStatus: String?
         var replyCode: Int?
+        var smtpCommand: SMTPCommand?
     }
 
     /// Texts remembered before the memo starts again.

@@ -2,7 +2,14 @@ import Foundation
 
 /// One rule of the text qualification table (domain.md §5.3). Every condition given must match;
 /// a table loaded with ``RuleTable/load(json:name:)`` has at least one condition in each rule
-/// (`text`, `enhancedStatus`, `replyCode`, `remoteHost`, `reportingMTA` or `recipientDomain`).
+/// (`text`, `enhancedStatus`, `replyCode`, `smtpCommand`, `remoteHost`, `reportingMTA` or
+/// `recipientDomain`).
+///
+/// **SMTP command** (issue #14): `smtpCommand` lists the commands (``SMTPCommand``) the rule
+/// applies to; the failure's command is given apart or found in its text (``SMTPCommand/find(in:)``).
+/// A rule with this condition does not match a failure whose command is unknown. RFC 5321 §3.3:
+/// recipients are refused at `RCPT TO`, the message after `DATA` — the same words mean different
+/// things at the two stages.
 ///
 /// **Host-aware rules** (issue #14) add conditions on the failure's ``QualificationContext``: the
 /// remote host that answered, the MTA that reported, the recipient's domain. Each is a list of
@@ -21,6 +28,8 @@ public struct QualificationRule: Sendable, Hashable, Codable {
     public var text: String?
     /// Basic reply code pattern (RFC 5321 §4.2): `550`, `5xx`, `4xx`, `55x`.
     public var replyCode: String?
+    /// The SMTP commands the failure must have answered (any of them); see ``SMTPCommand``.
+    public var smtpCommand: [SMTPCommand]?
     /// The resulting failure type.
     public var failureType: FailureType
     /// The resulting failure reason.
@@ -35,6 +44,9 @@ public struct QualificationRule: Sendable, Hashable, Codable {
     public var reportingMTA: [String]?
     /// Domain names of the recipient's domain (the part of the address after `@`).
     public var recipientDomain: [String]?
+    /// The reporting MTA's own bounce categories (any of them, compared without case), e.g.
+    /// PowerMTA's `bad-mailbox`; see ``QualificationContext/bounceCategory``.
+    public var bounceCategory: [String]?
     /// Whom the failure concerns; absent means ``FailureConcern/recipient``. Only failures that
     /// concern the recipient count toward the address's quarantine (domain.md §6, issue #14).
     public var concerns: FailureConcern?
@@ -43,26 +55,32 @@ public struct QualificationRule: Sendable, Hashable, Codable {
 
     /// Creates a rule.
     public init(id: String, enhancedStatus: String? = nil, text: String? = nil, replyCode: String? = nil,
-                failureType: FailureType, failureReason: FailureReason, final: Bool? = nil,
+                smtpCommand: [SMTPCommand]? = nil, failureType: FailureType, failureReason: FailureReason, final: Bool? = nil,
                 remoteHost: [String]? = nil, reportingMTA: [String]? = nil, recipientDomain: [String]? = nil,
-                concerns: FailureConcern? = nil, source: String) {
+                bounceCategory: [String]? = nil, concerns: FailureConcern? = nil, source: String) {
         self.id = id
         self.enhancedStatus = enhancedStatus
         self.text = text
         self.replyCode = replyCode
+        self.smtpCommand = smtpCommand
         self.failureType = failureType
         self.failureReason = failureReason
         self.final = final
         self.remoteHost = remoteHost
         self.reportingMTA = reportingMTA
         self.recipientDomain = recipientDomain
+        self.bounceCategory = bounceCategory
         self.concerns = concerns
         self.source = source
     }
 
-    /// Whether the rule has a condition on the failure's context (remote host, reporting MTA,
-    /// recipient domain).
+    /// Whether the rule has a condition on the hosts of the failure's context (remote host,
+    /// reporting MTA, recipient domain).
     public var isHostAware: Bool { remoteHost != nil || reportingMTA != nil || recipientDomain != nil }
+
+    /// Whether the rule has a condition on the failure's ``QualificationContext``: a host condition
+    /// or a ``bounceCategory``.
+    public var readsContext: Bool { isHostAware || bounceCategory != nil }
 }
 
 /// An ordered, versioned qualification rule table (domain.md §5.3): first match wins.
@@ -91,6 +109,9 @@ public struct RuleTable: Sendable, Hashable, Codable {
         do {
             table = try JSONDecoder().decode(RuleTable.self, from: json)
         } catch let DecodingError.dataCorrupted(context) {
+            if context.codingPath.contains(where: { $0.stringValue == "smtpCommand" }) {
+                throw LoadError(description: "\(name): \(path(context.codingPath)) is not an SMTP command (\(SMTPCommand.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
             throw LoadError(description: "\(name): not valid JSON at \(path(context.codingPath)): \(context.debugDescription)")
         } catch let DecodingError.keyNotFound(key, context) {
             throw LoadError(description: "\(name): \(path(context.codingPath + [key])): missing")
@@ -118,8 +139,17 @@ public struct RuleTable: Sendable, Hashable, Codable {
             guard !rule.id.isEmpty else { throw LoadError(description: "\(name): rules[\(i)].id is empty") }
             guard ids.insert(rule.id).inserted else { throw LoadError(description: "\(name): rules[\(i)].id '\(rule.id)' is used twice") }
             guard !rule.source.isEmpty else { throw LoadError(description: "\(place).source is empty") }
-            guard rule.text != nil || rule.enhancedStatus != nil || rule.replyCode != nil || rule.isHostAware else {
-                throw LoadError(description: "\(place) has no condition: give at least one of text, enhancedStatus, replyCode, remoteHost, reportingMTA, recipientDomain")
+            guard rule.text != nil || rule.enhancedStatus != nil || rule.replyCode != nil || rule.smtpCommand != nil || rule.readsContext else {
+                throw LoadError(description: "\(place) has no condition: give at least one of text, enhancedStatus, replyCode, smtpCommand, remoteHost, reportingMTA, recipientDomain, bounceCategory")
+            }
+            if let categories = rule.bounceCategory {
+                guard !categories.isEmpty else { throw LoadError(description: "\(place).bounceCategory is empty: give at least one category") }
+                for (j, c) in categories.enumerated() where !Self.isCategory(c.lowercased()) {
+                    throw LoadError(description: "\(place).bounceCategory[\(j)] '\(c)' is not a category like bad-mailbox (letters, digits, hyphens)")
+                }
+            }
+            if rule.smtpCommand?.isEmpty == true {
+                throw LoadError(description: "\(place).smtpCommand is empty: give at least one of \(SMTPCommand.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             for (field, names) in [("remoteHost", rule.remoteHost), ("reportingMTA", rule.reportingMTA), ("recipientDomain", rule.recipientDomain)] {
                 guard let names else { continue }
@@ -171,8 +201,8 @@ public struct RuleTable: Sendable, Hashable, Codable {
     /// The members a rule table may have (`Schemas/rules.schema.json`).
     private static let tableMembers = ["version", "rules"]
     /// The members a rule may have (`Schemas/rules.schema.json`).
-    private static let ruleMembers = ["id", "enhancedStatus", "text", "replyCode", "failureType", "failureReason", "final",
-                                      "remoteHost", "reportingMTA", "recipientDomain", "concerns", "source"]
+    private static let ruleMembers = ["id", "enhancedStatus", "text", "replyCode", "smtpCommand", "failureType", "failureReason", "final",
+                                      "remoteHost", "reportingMTA", "recipientDomain", "bounceCategory", "concerns", "source"]
 
     /// Whether `name` is a domain name as the schema's pattern: dot-separated labels of ASCII letters,
     /// digits and hyphens, each 1…63 characters, not starting or ending with a hyphen (RFC 1035 §2.3.1).
@@ -182,6 +212,11 @@ public struct RuleTable: Sendable, Hashable, Codable {
             (1...63).contains(label.count) && label.first != "-" && label.last != "-"
                 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
         }
+    }
+
+    /// Whether `c` is a bounce category token as the schema's pattern: 1…64 ASCII letters, digits and hyphens.
+    static func isCategory(_ c: String) -> Bool {
+        (1...64).contains(c.utf8.count) && c.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D }
     }
 
     private static func path(_ keys: [any CodingKey]) -> String {

@@ -12,6 +12,10 @@ public struct TextQualification: Sendable, Hashable {
     public var enhancedStatus: String?
     /// The basic reply code the decision used (given, or found in the text), if any.
     public var replyCode: Int?
+    /// The SMTP command the failure answered (given, or found in the text by
+    /// ``SMTPCommand/find(in:)``), when the decision looked at it: set when a rule with an
+    /// ``QualificationRule/smtpCommand`` condition was tried, `nil` otherwise or when unknown.
+    public var smtpCommand: SMTPCommand?
     /// Whom the failure concerns (the rule's ``QualificationRule/concerns``; the recipient when the
     /// rule says nothing or no rule matched).
     public var concerns: FailureConcern = .recipient
@@ -36,7 +40,10 @@ public struct TextQualification: Sendable, Hashable {
 /// Unreachable, retry"). A temporary failure is never hard (domain.md §5.1).
 ///
 /// Host-aware rules (issue #14) also need the failure's ``QualificationContext``; a rule with a
-/// host condition never matches a failure whose context lacks that host.
+/// host condition never matches a failure whose context lacks that host. Rules with an
+/// ``QualificationRule/smtpCommand`` condition need the SMTP command the failure answered: given,
+/// else found in the text (``SMTPCommand/find(in:)``) — like the codes, a pure function of the
+/// text, so a re-projection finds the same command.
 public struct TextQualifier: Sendable {
     /// The table in use.
     public let table: RuleTable
@@ -79,36 +86,43 @@ public struct TextQualifier: Sendable {
         do { return try TextQualifier(table: .builtIn) } catch { preconditionFailure("built-in rule table: \(error)") }
     }()
 
-    /// Whether some rule of the table has a host condition (then ``qualify(event:)`` reads the
-    /// event's ``QualificationContext``; otherwise it skips that work).
-    public var hasHostAwareRules: Bool { compiled.contains { $0.rule.isHostAware } }
+    /// Whether some rule of the table has a condition on the failure's context — a host or a bounce
+    /// category (then ``qualify(event:)`` reads the event's ``QualificationContext``; otherwise it
+    /// skips that work).
+    public var hasHostAwareRules: Bool { compiled.contains { $0.rule.readsContext } }
 
     /// Qualifies one failure.
     /// - Parameters:
     ///   - text: the response or diagnostic text (may be empty).
     ///   - enhancedStatus: an enhanced status code reported apart from the text (e.g. DSN `Status:`).
     ///   - replyCode: a basic reply code reported apart from the text (e.g. SparkPost `error_code`).
+    ///   - smtpCommand: the SMTP command the failure answered, when reported apart from the text;
+    ///     `nil`: found in the text (``SMTPCommand/find(in:)``), if it names one.
     ///   - context: remote host, reporting MTA and recipient domain, for host-aware rules.
-    public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil,
+    public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil, smtpCommand: SMTPCommand? = nil,
                         context: QualificationContext = .none) -> TextQualification {
-        qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, lazyContext: { context })
+        qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand, lazyContext: { context })
     }
 
     /// ``qualify(text:enhancedStatus:replyCode:context:)`` reading the context only when a
     /// host-aware rule's other conditions have matched (reading it scans the event's raw bytes).
-    func qualify(text: String, enhancedStatus: String?, replyCode: Int?, lazyContext: () -> QualificationContext) -> TextQualification {
-        let key = QualificationMemo.Key(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode)
+    func qualify(text: String, enhancedStatus: String?, replyCode: Int?, smtpCommand: SMTPCommand? = nil,
+                 lazyContext: () -> QualificationContext) -> TextQualification {
+        let key = QualificationMemo.Key(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand)
         if let answer = memo.answer(key) { return answer }
         var readHost = false
-        let answer = match(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode,
+        let answer = match(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand,
                            lazyContext: { readHost = true; return lazyContext() })
         if !readHost { memo.remember(key, answer) }
         return answer
     }
 
     /// The rule table's answer, matched afresh.
-    private func match(text: String, enhancedStatus: String?, replyCode: Int?, lazyContext: () -> QualificationContext) -> TextQualification {
+    private func match(text: String, enhancedStatus: String?, replyCode: Int?, smtpCommand: SMTPCommand?,
+                       lazyContext: () -> QualificationContext) -> TextQualification {
         var known: QualificationContext? = nil
+        // The command is looked for only when a rule with a command condition is tried.
+        var command: SMTPCommand?? = smtpCommand.map { .some($0) }
         let given = enhancedStatus.flatMap { EnhancedStatusCode($0) }
         let found = Self.enhancedStatus(in: text)
         let status: EnhancedStatusCode? = switch (given, found) {
@@ -121,8 +135,12 @@ public struct TextQualifier: Sendable {
         for c in compiled {
             if let p = c.status { guard let s = status, p.matches(s) else { continue } }
             if let p = c.reply { guard let r = reply, p.matches(r) else { continue } }
+            if let commands = c.rule.smtpCommand {
+                if command == nil { command = .some(SMTPCommand.find(in: text)) }
+                guard let answered = command ?? nil, commands.contains(answered) else { continue }
+            }
             if let regex = c.regex { guard (try? regex.firstMatch(in: text)) != nil else { continue } }
-            if c.rule.isHostAware {
+            if c.rule.readsContext {
                 if known == nil { known = lazyContext() }
                 guard let context = known, Self.hostsMatch(c.rule, context) else { continue }
             }
@@ -130,22 +148,28 @@ public struct TextQualifier: Sendable {
             let final = c.rule.final ?? !temporary
             if !final || temporary { q = q.temporary }
             return TextQualification(qualification: q, final: final, rule: c.rule.id, tableVersion: table.version,
-                                     enhancedStatus: status?.description, replyCode: reply, concerns: c.rule.concerns ?? .recipient)
+                                     enhancedStatus: status?.description, replyCode: reply, smtpCommand: command ?? nil,
+                                     concerns: c.rule.concerns ?? .recipient)
         }
         let q = temporary ? Qualification(.soft, .unreachable) : Qualification(.notDefined, .notDefined)
         return TextQualification(qualification: q, final: !temporary, rule: temporary ? "unmatched-temporary" : "unmatched",
-                                 tableVersion: table.version, enhancedStatus: status?.description, replyCode: reply)
+                                 tableVersion: table.version, enhancedStatus: status?.description, replyCode: reply,
+                                 smtpCommand: command ?? nil)
     }
 
-    /// Whether every host condition of `rule` holds in `context` (a name, or a subdomain of one).
+    /// Whether every context condition of `rule` holds in `context` (a host: a name, or a subdomain
+    /// of one; a bounce category: one of the names, without case).
     private static func hostsMatch(_ rule: QualificationRule, _ context: QualificationContext) -> Bool {
         func holds(_ names: [String]?, _ host: String?) -> Bool {
             guard let names else { return true }
             guard let host else { return false }
             return names.contains { QualificationContext.host(host, isIn: $0) }
         }
+        let category = rule.bounceCategory.map { names in
+            context.bounceCategory.map { c in names.contains { $0.lowercased() == c } } ?? false
+        } ?? true
         return holds(rule.remoteHost, context.remoteHost) && holds(rule.reportingMTA, context.reportingMTA)
-            && holds(rule.recipientDomain, context.recipientDomain)
+            && holds(rule.recipientDomain, context.recipientDomain) && category
     }
 
     /// Qualifies a failure event from its observed fields: its response text, codes and
