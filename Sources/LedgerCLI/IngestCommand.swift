@@ -130,6 +130,7 @@ struct IngestCommand: OutputCommand {
         // append then fails, no record is lost); events are kept while they fit one atomic batch.
         let rejects = try rejectFile.map { try RejectWriter(path: $0) }
         var summaries: [FileSummary] = []
+        var reasons: [String] = []  // the first rejected records' errors, shown after the summary
         var kept = Batch()
         var overflow = false
         for file in inputs {
@@ -139,6 +140,7 @@ struct IngestCommand: OutputCommand {
                     summary.events += batch.events.count
                     summary.rejected += batch.rejected.count
                     for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
+                    for record in batch.rejected where reasons.count < Self.reasonsShown { reasons.append(record.error.description) }
                     try rejects?.write(batch.rejected, format: batch.format)
                     if !overflow && !dryRun {
                         kept.add(batch, file: summaries.count)
@@ -151,6 +153,13 @@ struct IngestCommand: OutputCommand {
             if !allowEmpty, summary.events == 0, summary.rejected == 0, summary.skipped.isEmpty {
                 throw CLIError("no events in \(file): it holds no record. Nothing was appended; --allow-empty accepts an empty file.")
             }
+            // A file none of whose records reads as the format (a JSON document given as a Postfix log,
+            // say) is the wrong input, not a quiet day.
+            if !allowEmpty, summary.events == 0, summary.rejected == 0, let unparsable = summary.skipped["unparsable"],
+               summary.skipped.count == 1 {
+                throw CLIError("no \(summary.format.rawValue) record in \(file): all \(unparsable) of its records are unparsable as \(summary.format.rawValue) "
+                               + "(another format? --format auto detects it). Nothing was appended; --allow-empty accepts such a file.")
+            }
             summaries.append(summary)
         }
         try rejects?.finish()
@@ -160,6 +169,7 @@ struct IngestCommand: OutputCommand {
             let events = summaries.reduce(0) { $0 + $1.events }
             let skipped = summaries.reduce(0) { $0 + $1.skipped.values.reduce(0, +) }
             let rejected = summaries.reduce(0) { $0 + $1.rejected }
+            Self.showReasons(reasons, rejected: rejected, &out)
             out.line("Checked \(events) event\(events == 1 ? "" : "s"), \(skipped) skipped, \(rejected) rejected; nothing appended (--dry-run).")
             return
         }
@@ -198,12 +208,22 @@ struct IngestCommand: OutputCommand {
             rejectedTotal += summary.rejected
             out.line(Self.summaryLine(summary))
         }
+        Self.showReasons(reasons, rejected: rejectedTotal, &out)
         var text = "Appended \(totals.appended) event\(totals.appended == 1 ? "" : "s")"
         if let first = totals.firstPosition, let last = totals.lastPosition { text += " (positions \(first)–\(last))" }
         text += ", \(totals.duplicates) duplicate\(totals.duplicates == 1 ? "" : "s"), \(skippedTotal) skipped"
         if rejectedTotal > 0 { text += ", \(rejectedTotal) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
         out.line(text + ".")
         if let checkpointNote { out.line(checkpointNote) }
+    }
+
+    /// How many rejected records' errors the report shows (all are in the reject file).
+    static let reasonsShown = 10
+
+    /// `Rejected: <error>` for the first rejected records, and how many more there are.
+    static func showReasons(_ reasons: [String], rejected: Int, _ out: inout Output) {
+        for reason in reasons { out.line("Rejected: \(reason)") }
+        if rejected > reasons.count { out.line("Rejected: … and \(rejected - reasons.count) more (--reject-file keeps every one with its error).") }
     }
 
     /// `file: format, N events, S skipped (type n, …), R rejected`.

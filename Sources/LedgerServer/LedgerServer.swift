@@ -92,10 +92,27 @@ public struct LedgerServer: Sendable {
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = makeApplication(onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError {
+            // Binding the listener failed: name the address and the cause, not NIO's call.
+            let address = configuration.host.contains(":") ? "[\(configuration.host)]:\(configuration.port)" : "\(configuration.host):\(configuration.port)"
+            let cause = switch error.errnoCode {
+            case EADDRINUSE: "the address is already in use (another service listens there; choose another --listen)"
+            case EACCES: "permission denied (ports below 1024 need privileges)"
+            case EADDRNOTAVAIL: "no interface of this machine has that address"
+            default: String(cString: strerror(error.errnoCode))
+            }
+            throw ListenError(description: "cannot listen on \(address): \(cause)")
+        }
         let position = try await work.write { [ledger] in try ledger.checkpoint() }
         logger.info("stopped", metadata: ["checkpoint": "\(position)"])
     }
+}
+
+/// The listener could not be bound: the address and the cause, for people.
+public struct ListenError: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }
 
 extension Response {

@@ -89,9 +89,17 @@ import Testing
             return p == path && what.contains("empty (0 bytes)")
         }
         try FileManager.default.removeItem(atPath: path + "/data.mdb")
-        #expect { try Ledger(path: path) } throws: { error in "\(error)".contains("holds no data.mdb") }
+        // lock.mdb still there: a ledger whose data file was lost (damaged, restore a backup).
+        #expect { try Ledger(path: path) } throws: { error in
+            guard case let .damaged(p, what) = error as? LedgerError else { return false }
+            return p == path && what.contains("data file was lost")
+        }
+        // Neither file: a directory that is not a ledger (not called damaged), still never recreated.
         try FileManager.default.removeItem(atPath: path + "/lock.mdb")
-        #expect { try Ledger(path: path) } throws: { error in "\(error)".contains("holds no data.mdb") }
+        #expect { try Ledger(path: path) } throws: { error in
+            guard case let .cannotOpen(p, reason) = error as? LedgerError else { return false }
+            return p == path && reason.contains("not a ledger") && reason.contains("holds no data.mdb")
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: path).isEmpty)
     }
 

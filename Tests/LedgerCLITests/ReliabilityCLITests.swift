@@ -71,6 +71,36 @@ import Testing
         #expect(r2.exitCode != 0 && r2.error.contains(eml), "\(r2.error)")
     }
 
+    /// A file none of whose records reads as the format asked for is the wrong input (an error, no
+    /// ledger created), not a quiet day; --allow-empty accepts it.
+    @Test func aFileOfOnlyUnparsableRecordsIsAnError() throws {
+        let cli = CLI()
+        let json = cli.file("events.json", #"[{"msys":{"message_event":{"type":"bounce"}}}]"# + "\n")
+        let r = cli.run("ingest", "--format", "postfix", "--delivery", "d1", json)
+        #expect(r.exitCode != 0 && r.error.contains("no postfix record in \(json)") && r.error.contains("unparsable"), "\(r.error)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db), "a wrong-format input created a ledger")
+        #expect(cli.run("ingest", "--format", "postfix", "--delivery", "d1", "--allow-empty", json).exitCode == 0)
+    }
+
+    /// --skip-invalid says why each rejected record was rejected (the first ten), not only how many.
+    @Test func skippedInvalidRecordsShowTheirErrors() throws {
+        let cli = CLI()
+        let good = #"{"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#
+        let bad = #"{"id":"r2","kind":"relay","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:00:00Z",}"#
+        let file = cli.file("mixed.jsonl", good + "\n" + bad + "\n")
+        let r = cli.run("ingest", "--skip-invalid", file)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("Rejected: \(file): line 2"), "\(r.output)")
+    }
+
+    /// `efs enable` on a path that holds no ledger (a typo) refuses, and creates nothing.
+    @Test func efsEnableDoesNotCreateALedger() throws {
+        let cli = CLI()
+        let r = cli.run("efs", "enable")
+        #expect(r.exitCode != 0 && r.error.contains("no ledger there"), "\(r.error)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db))
+    }
+
     @Test func backupCommandWritesAVerifiedCopyWithTheSameKPIs() throws {
         let cli = CLI()
         #expect(cli.ingest(Self.sample).exitCode == 0)

@@ -32,8 +32,12 @@ extension Ledger {
         } catch {
             switch error.kind {
             case .missing:
-                throw .damaged(path: path, what: "the directory holds no data.mdb: it is not a ledger, or its data file was lost "
-                               + "(a ledger is created only at a path that does not exist)")
+                // LMDB leaves lock.mdb beside data.mdb: with it, this was a ledger whose data file is gone.
+                if access(path + "/lock.mdb", F_OK) == 0 {
+                    throw .damaged(path: path, what: "the directory holds lock.mdb but no data.mdb: the ledger's data file was lost")
+                }
+                throw .cannotOpen(path: path, reason: "not a ledger: the directory holds no data.mdb (a ledger is created only "
+                                  + "at a path that does not exist; if this directory held one, its files were lost)")
             case .empty:
                 throw .damaged(path: path, what: "data.mdb is empty (0 bytes): the ledger's contents were lost")
             case .unreadable:

@@ -80,8 +80,8 @@ struct APIRoutes: Sendable {
     }
 
     /// Runs `body` and answers its document as JSON (pretty-printed, with a final newline, as the CLI
-    /// prints it), or the error: 400 for a bad parameter, 404 for something unknown, 503 for a ledger
-    /// error.
+    /// prints it), or the error: 400 for a bad parameter (or a question the ledger refuses as asked,
+    /// ``LedgerError/invalidArgument(_:)``), 404 for something unknown, 503 for a ledger error.
     private func answer(_ request: Request, _ body: (Query) async throws -> some Encodable & Sendable) async -> Response {
         do {
             let document = try await body(Query(request.uri.query))
@@ -92,6 +92,9 @@ struct APIRoutes: Sendable {
             return JSONResponse.make(ErrorAnswer(error: error.description, reason: "bad_parameter"), status: .badRequest)
         } catch let error as NotFound {
             return JSONResponse.make(ErrorAnswer(error: error.what, reason: "not_found"), status: .notFound)
+        } catch let LedgerError.invalidArgument(message) {
+            // A question the ledger cannot answer as asked (a timeline of too many points): the asker's to change.
+            return JSONResponse.make(ErrorAnswer(error: message, reason: "bad_parameter"), status: .badRequest)
         } catch let error as UnknownDelivery {
             return JSONResponse.make(ErrorAnswer(error: error.description, reason: "not_found"), status: .notFound)
         } catch {

@@ -16,7 +16,17 @@ enum DashboardPages {
         guard try ledger.deliveries().contains(delivery) else { return nil }
         let declaration = try ledger.declaration(delivery: delivery)
         let bucketSeconds = max(60, (declaration.validitySeconds ?? 48 * 3600) / 48 / 60 * 60)
-        return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: "\(bucketSeconds / 60)m", bucketSeconds: bucketSeconds).svg
+        do {
+            return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: "\(bucketSeconds / 60)m", bucketSeconds: bucketSeconds).svg
+        } catch LedgerError.invalidArgument {
+            // Events spread far beyond the validity period (years of bounces): about 200 buckets of
+            // whole minutes over the span from the first event to the last.
+            let whole = try ledger.timeline(delivery: delivery, bucketSeconds: 366 * 86_400)
+            guard let first = whole.first?.at, let last = whole.last?.at else { return nil }
+            let span = max(60, (last.millisecondsSinceEpoch - first.millisecondsSinceEpoch) / 1000)
+            let wide = min(366 * 86_400, (span / 200 / 60 + 1) * 60)
+            return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: "\(wide / 60)m", bucketSeconds: wide).svg
+        }
     }
 
     /// `/`: every delivery with its headline KPIs under both semantics.
