@@ -143,10 +143,7 @@ struct GenerateCommand: OutputCommand {
         if output == "-" {
             handle = FileHandle.standardOutput
         } else {
-            guard FileManager.default.createFile(atPath: output, contents: nil), let h = FileHandle(forWritingAtPath: output) else {
-                throw CLIError("cannot write \(output)")
-            }
-            handle = h
+            handle = try OutputFile.open(output)
         }
         defer { if output != "-" { try? handle.close() } }
         if format == "jsonl" {
@@ -168,9 +165,9 @@ struct GenerateCommand: OutputCommand {
             try handle.write(contentsOf: Data("\n]\n".utf8))
         }
         if let declarations {
-            guard FileManager.default.createFile(atPath: declarations, contents: Data(workload.deliveryDeclarationsJSONL())) else {
-                throw CLIError("cannot write \(declarations)")
-            }
+            let file = try OutputFile.open(declarations)
+            do { try file.write(contentsOf: Data(workload.deliveryDeclarationsJSONL())) } catch { throw CLIError("cannot write \(declarations): \(error)") }
+            try? file.close()
         }
         guard output != "-" else { return }
         out.line("Wrote \(workload.elementCount) \(format == "jsonl" ? "event lines" : "webhook elements") for \(deliveries) × \(recipients) messages to \(output).")

@@ -412,10 +412,11 @@ final class RejectWriter {
 
     init(path: String) throws {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw CLIError("cannot write the reject file \(path). Nothing was appended.")
+        do {
+            self.handle = try OutputFile.open(path)
+        } catch {
+            throw CLIError("cannot write the reject file: \(error). Nothing was appended.")
         }
-        self.handle = handle
     }
 
     func write(_ records: [RejectedRecord], format: InputFormat) throws {

@@ -1,3 +1,4 @@
+import Glibc
 import ArgumentParser
 import DeliveryLedger
 import Foundation
@@ -104,8 +105,34 @@ public struct Output {
 
     mutating func flush() {
         guard streaming, !text.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        let bytes = Array(text.utf8)
         text = ""
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                // Standard output is closed (a pipe whose reader left: EPIPE, SIGPIPE being ignored)
+                // or cannot take more (a full disk): say so and end with status 1, never by a signal.
+                let reason = n < 0 ? String(cString: strerror(errno)) : "nothing written"
+                FileHandle.standardError.write(Data("Error: cannot write to standard output: \(reason)\n".utf8))
+                exit(1)
+            }
+            written += n
+        }
+    }
+}
+
+/// Files the commands write (`--reject-file`, `generate --output`): opened in place — a symlink is
+/// followed, a FIFO or device written to, never replaced by a new file — and created 0600, since they
+/// hold recipient addresses like the ledger's own files.
+enum OutputFile {
+    /// Opens `path` for writing, truncated, created 0600 when missing.
+    /// - Throws: ``CLIError`` naming the path and the system's reason.
+    static func open(_ path: String) throws -> FileHandle {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 }
 

@@ -22,7 +22,14 @@ struct SweepCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.write)
-        let instant = now.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
+        let present = Ledger.systemClock()
+        let instant = now.flatMap { Instant(rfc3339: $0) } ?? present
+        // A timeout is a fact of the past: sweeping at a future instant would record expiries that
+        // have not happened (an event occurring after it is recorded), which a later real delivery
+        // could not undo. Past instants are fine (catching up on a period).
+        guard instant <= present else {
+            throw CLIError("--now \(instant.rfc3339) is in the future (it is \(present.rfc3339)): a sweep records expiries that have happened; nothing was appended.")
+        }
         let r = try ledger.sweep(now: instant)
         out.line("Sweep at \(instant.rfc3339): appended \(r.appended) timeout\(r.appended == 1 ? "" : "s"); "
                  + "\(r.noFeedback) relayed message\(r.noFeedback == 1 ? "" : "s") past validity with no feedback (not failed).")

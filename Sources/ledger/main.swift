@@ -1,5 +1,9 @@
+import Glibc
 import DeliveryLedger
 import LedgerCLI
 
+// A reader that leaves a pipe early (`ledger … | head`) gives EPIPE on the next write, which the
+// commands report and end with status 1: no command ends by a signal.
+signal(SIGPIPE, SIG_IGN)
 Ledger.reportMapFaults()
 LedgerCommand.main()

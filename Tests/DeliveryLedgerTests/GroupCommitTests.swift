@@ -51,3 +51,23 @@ import Testing
         #expect(try t.ledger.events(delivery: "d1", recipient: "c@example.com").isEmpty)
     }
 }
+
+/// Ids and labels with control characters (terminal escape sequences, NUL) are refused by
+/// validation, naming the field and the place (the CLI and the dashboard print them).
+@Suite struct ControlCharacterTests {
+    @Test func controlCharactersInIdsAreRefused() throws {
+        let f = EventFactory(delivery: "\u{1B}]0;title\u{07}")
+        #expect(throws: EventValidationError(field: "delivery", "holds a control character (U+001B) at character 1")) {
+            try f.relay("a@example.com", at: 0).validate()
+        }
+        let g = EventFactory()
+        #expect(throws: EventValidationError(field: "id", "holds a control character (U+0000) at character 2")) {
+            try g.relay("a@example.com", at: 0, id: "x\u{0}y").validate()
+        }
+        #expect(throws: EventValidationError(field: "id", "holds a control character (U+009B) at character 1")) {
+            try g.relay("a@example.com", at: 0, id: "\u{9B}2J").validate()
+        }
+        // Printable Unicode stays accepted.
+        try g.relay("a@example.com", at: 0, id: "évènement-✓").validate()
+    }
+}

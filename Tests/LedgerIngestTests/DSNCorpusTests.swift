@@ -1,5 +1,6 @@
 import DeliveryLedger
 import Foundation
+import LedgerTestSupport
 import Testing
 @testable import LedgerIngest
 
@@ -51,8 +52,8 @@ struct DSNCorpusTests {
     }
 
     @Test("qualification agreement with Sisimai, no crash or hang")
-    func agreement() throws {
-        let report = try Self.evaluate()
+    func agreement() async throws {
+        let report = try await offPool { try Self.evaluate() }
         print(report.summary())
         #expect(report.filesRead == 391, "the corpus has 391 emails")
         #expect(report.rows.count == 339, "the expectations have 339 rows")
@@ -71,8 +72,8 @@ struct DSNCorpusTests {
     }
 
     @Test("the held-out MTA modules (every fifth by name) agree within 5 points of the development part")
-    func generalisationGap() throws {
-        let report = try Self.evaluate()
+    func generalisationGap() async throws {
+        let report = try await offPool { try Self.evaluate() }
         let held = DSNEvaluation.heldOutModules(report.rows.map(\.expectation.module))
         #expect(held.count >= 10, "about a fifth of the ~70 modules: \(held.sorted())")
         #expect(report.part(heldOut: true).rows.count + report.part(heldOut: false).rows.count == report.rows.count)

@@ -200,10 +200,3 @@ final class RecordedAnswers {
     func errors() throws -> [String] { try OpenAPIValidation.errors(answers) }
 }
 
-/// Runs blocking work (the in-process CLI) on a thread outside Swift's cooperative pool, so that the
-/// servers of tests running side by side keep answering meanwhile.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
-}

@@ -27,7 +27,7 @@ public enum LoopbackHTTP {
     }
 
     /// Connects to 127.0.0.1:`port` (receive timeout `timeoutSeconds`).
-    public static func connect(port: Int, timeoutSeconds: Int = 60) throws -> Int32 {
+    public static func connect(port: Int, timeoutSeconds: Int = 300) throws -> Int32 {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -73,7 +73,7 @@ public enum LoopbackHTTP {
 
     /// Sends one request and reads the whole answer.
     public static func request(port: Int, method: String = "GET", path: String, headers: [(String, String)] = [],
-                               body: [UInt8]? = nil, timeoutSeconds: Int = 60) throws -> Reply {
+                               body: [UInt8]? = nil, timeoutSeconds: Int = 300) throws -> Reply {
         let fd = try connect(port: port, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
         try sendAll(fd, head(method: method, path: path, headers: headers, contentLength: body?.count ?? (method == "GET" ? nil : 0)) + (body ?? []))

@@ -94,6 +94,8 @@ extension Event {
         guard !id.isEmpty, id.utf8.count <= Event.maximumEventIdLength else {
             throw EventValidationError(field: "id", "must be 1 to \(Event.maximumEventIdLength) bytes")
         }
+        try Event.refuseControlCharacters(id, field: "id")
+        if let l = label { try Event.refuseControlCharacters(l, field: "label") }
         guard occurredAt.isInAcceptedRange else {
             throw EventValidationError(field: "occurredAt", "instant \(occurredAt.millisecondsSinceEpoch) ms is outside 1970-01-01..9999-12-31")
         }
@@ -150,6 +152,16 @@ extension Event {
         guard !delivery.isEmpty else { throw EventValidationError(field: "delivery", "missing: a \(kind.rawValue) event needs a delivery id") }
         guard delivery.utf8.count <= Event.maximumIdLength else {
             throw EventValidationError(field: "delivery", "longer than \(Event.maximumIdLength) bytes")
+        }
+        try Event.refuseControlCharacters(delivery, field: "delivery")
+    }
+
+    /// Ids and labels are names people read and terminals print: a control character in one (C0,
+    /// DEL, C1 — an escape sequence that retitles or clears a terminal, a NUL) is refused, naming its
+    /// place, rather than stored and echoed (Unicode's Cc category; RFC 20 for the ASCII ones).
+    static func refuseControlCharacters(_ text: String, field: String) throws(EventValidationError) {
+        for (i, u) in text.unicodeScalars.enumerated() where u.value < 0x20 || (0x7F...0x9F).contains(u.value) {
+            throw EventValidationError(field: field, "holds a control character (U+\(String(repeating: "0", count: max(0, 4 - String(u.value, radix: 16).count)) + String(u.value, radix: 16, uppercase: true))) at character \(i + 1)")
         }
     }
 }
