@@ -83,7 +83,7 @@ struct DemoCommand: OutputCommand {
         }
         for l in table.render() { out.line(l) }
         out.line()
-        out.line("One recipient per generated scenario, with the event that decided its status (`ledger status ADDRESS --db PATH` shows them all):")
+        out.line("One recipient per generated scenario, with the event that decided its status (`ledger status ADDRESS --db PATH` shows a recipient's events; one never relayed has none):")
         var examples = TextTable(header: ["Generated as", "Recipient", "Decided by", "Classic", "EFS"], rightAligned: false)
         var seen = Set<Scenario>()
         for s in workload.scenarios() where !seen.contains(s.scenario) {

@@ -36,6 +36,7 @@ struct QualifyCommand: OutputCommand {
 
     func validate() throws {
         guard (text == nil) != (file == nil) else { throw ValidationError("give the TEXT or --file, one of them") }
+        if let text, text.allSatisfy(\.isWhitespace) { throw ValidationError("the TEXT is empty: give the reply or diagnostic text to qualify") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json") }
         if let s = enhancedStatus, EnhancedStatusCode(s) == nil { throw ValidationError("--status '\(s)' is not an RFC 3463 code like 5.1.1") }
         for (name, value) in [("--remote-host", remoteHost), ("--reporting-mta", reportingMTA)] {
@@ -67,7 +68,9 @@ struct QualifyCommand: OutputCommand {
         let input: String
         if let file {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
-            guard let data else { throw CLIError("\(file): cannot be read") }
+            guard let data else {
+                throw CLIError(FileManager.default.fileExists(atPath: file) ? "\(file): cannot be read" : "\(file): no such file")
+            }
             input = String(decoding: data, as: UTF8.self)
         } else {
             input = text ?? ""

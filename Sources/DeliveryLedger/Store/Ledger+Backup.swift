@@ -29,15 +29,15 @@ extension Ledger {
     /// verified. To restore, stop the writers and move the backup's directory into the ledger's
     /// place (it is a ledger: `data.mdb`, and `lock.mdb` once opened).
     /// - Returns: where, the copy's basis position and hash-chain head, its size.
-    /// - Throws: ``LedgerError/cannotOpen(path:reason:)`` when `directory` exists or cannot be
-    ///   created, ``LedgerError/full(path:what:)`` when the destination runs out of space,
+    /// - Throws: ``LedgerError/invalidArgument(_:)`` when `directory` exists (a backup never
+    ///   overwrites), ``LedgerError/cannotOpen(path:reason:)`` when it cannot be created, ``LedgerError/full(path:what:)`` when the destination runs out of space,
     ///   ``LedgerError/damaged(path:what:)`` when the copy does not verify.
     public func backup(to directory: String) throws(LedgerError) -> BackupReport {
         var trimmed = directory
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         var st = stat()
         guard stat(trimmed, &st) != 0 else {
-            throw .cannotOpen(path: directory, reason: "the backup's destination exists; name a new directory")
+            throw .invalidArgument("the backup's destination \(directory) exists; name a new directory (a backup never overwrites)")
         }
         let temporary = "\(trimmed).partial-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         guard mkdir(temporary, 0o700) == 0 else {

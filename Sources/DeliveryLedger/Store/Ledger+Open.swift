@@ -122,14 +122,17 @@ extension Ledger {
                 let rulesVersion = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) }
                 let rulesDigest = try txn.get(tables.meta, key: Tables.rulesDigestKey).map { String(decoding: $0, as: UTF8.self) }
                 var why: String?
+                var remedy = "run `ledger reproject` (with write access to the ledger) first"
                 if layout != StateCodec.layoutVersion {
                     why = layout == nil ? "it has not been built yet" : "its layout \(layout!) is not this build's \(StateCodec.layoutVersion)"
                 } else if let rulesVersion, rulesVersion != options.rules.table.version || rulesDigest != options.rules.tableDigest {
                     why = "it was built with rule table \(rulesVersion), not the one asked for (\(options.rules.table.version))"
+                    remedy = "give the table it was built with (--rules FILE of \(rulesVersion)), or rebuild it with this one: "
+                        + "`ledger reproject` (with write access to the ledger)"
                 }
                 if let why {
                     throw LedgerError.cannotOpen(path: path, reason: "the projection needs rebuilding (\(why)), and this command only reads; "
-                                                 + "run `ledger reproject` (with write access to the ledger) first")
+                                                 + remedy)
                 }
             }
         }

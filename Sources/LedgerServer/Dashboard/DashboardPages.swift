@@ -132,6 +132,8 @@ enum DashboardPages {
         body += "<button type=\"submit\">Filter</button></form>\n"
         let pages = max(1, (logs.total + logs.pageSize - 1) / logs.pageSize)
         body += "<p id=\"logs-count\" data-total=\"\(logs.total)\">\(logs.total) recipient\(logs.total == 1 ? "" : "s") — page \(logs.page) of \(pages)</p>\n"
+        body += "<p class=\"basis\">Recipients with at least one event. Declared recipients the MTA has not reported on yet "
+            + "count in the summary's Pending but are not listed: the ledger knows only the addresses its events name.</p>\n"
         body += "<table id=\"logs\"><tr><th>Recipient</th><th>Classic</th><th>EFS</th><th>Failure type</th><th>Reason</th></tr>\n"
         for r in logs.recipients {
             let link = "/recipient" + HTML.query([("delivery", delivery), ("recipient", r.recipient)] + picker.pairs)
