@@ -19,9 +19,11 @@ struct AddressCommand: OutputCommand {
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The address.") var address: String
     @Option(name: .customLong("as-of"), help: "The instant to compute the status at (RFC 3339); default now.") var asOf: String?
+    @Option(help: "Output format: table, or json (the document of GET /api/address?address=…).") var format: String = "table"
 
     func validate() throws {
         guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+        guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
         if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
     }
 
@@ -29,6 +31,10 @@ struct AddressCommand: OutputCommand {
         let ledger = try database.open(.read)
         guard let r = try ledger.addressStatus(address, asOf: asOf.flatMap { Instant(rfc3339: $0) }) else {
             throw CLIError("no events for \(address)")
+        }
+        if format == "json" {
+            out.line(try JSON.encode(AddressJSON(r), pretty: true))
+            return
         }
         out.line("\(r.address): \(r.state.status.label)" + (r.state.reason.map { " (\($0.label))" } ?? "")
                  + (r.state.since.map { " since \($0.rfc3339)" } ?? "") + ", as of \(r.at.rfc3339)")

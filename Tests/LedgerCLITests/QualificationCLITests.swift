@@ -170,6 +170,16 @@ import Testing
         let one = cli.run("address", "full@example.com", "--as-of", "2026-11-03T00:00:00Z")
         #expect(one.output.contains("full@example.com: With errors (Mailbox full)"), "\(one.output)")
         #expect(one.output.contains("Counted soft errors: 1"))
+        // The same answer as JSON (the document GET /api/address serves).
+        let json = cli.run("address", "full@example.com", "--as-of", "2026-11-03T00:00:00Z", "--format", "json")
+        #expect(json.exitCode == 0, "\(json.error)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        #expect(doc["address"] as? String == "full@example.com")
+        #expect(doc["status"] as? String == "withErrors")
+        #expect(doc["reason"] as? String == "mailboxFull")
+        #expect(doc["errorCount"] as? Int == 1)
+        #expect(doc["asOf"] as? String == "2026-11-03T00:00:00.000Z")
+        #expect(cli.run("address", "full@example.com", "--format", "xml").exitCode != 0)
     }
 }
 
