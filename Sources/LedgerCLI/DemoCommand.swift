@@ -134,6 +134,19 @@ struct GenerateCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
+        do {
+            try write(&out)
+        } catch let error as CLIError {
+            throw error
+        } catch {
+            // A write error (a full disk, a pipe whose reader left): named with the system's reason.
+            let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedFailureReason
+                ?? (error as NSError).localizedFailureReason ?? "\(error)"
+            throw CLIError("cannot write \(output == "-" ? "standard output" : output): \(reason)")
+        }
+    }
+
+    private func write(_ out: inout Output) throws {
         var spec = WorkloadSpec()
         spec.recipientsPerDelivery = recipients
         spec.deliveries = deliveries
