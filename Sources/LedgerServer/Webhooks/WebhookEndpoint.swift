@@ -28,20 +28,9 @@ enum WebhookEndpoint: String, Sendable, CaseIterable {
     /// The route.
     var path: String { self == .jsonl ? "/events" : "/webhooks/\(rawValue)" }
 
-    /// The reader of the body.
-    var inputFormat: InputFormat {
-        switch self {
-        case .sparkpost: .sparkpost
-        case .jsonl: .jsonl
-        case .ses: .ses
-        case .sendgrid: .sendgrid
-        case .mailgun: .mailgun
-        case .postmark: .postmark
-        case .brevo: .brevo
-        case .mailjet: .mailjet
-        case .postal: .postal
-        }
-    }
+    /// The reader of the body: the ``InputFormat`` of the same name (every endpoint is named after
+    /// the format it reads).
+    var inputFormat: InputFormat { InputFormat(rawValue: rawValue)! }
 
     /// The body's name in error messages.
     var name: String {
