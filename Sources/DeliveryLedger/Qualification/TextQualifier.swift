@@ -37,7 +37,8 @@ public struct TextQualification: Sendable, Hashable {
 /// the given one, else the first three-digit code that starts the text or a line of it.
 /// When no rule matches: a class-4 code or 4xx reply → Unreachable, soft, retry; anything else →
 /// Not defined, final (domain.md §5.3 "unmatched 5xx → Not defined, final; unmatched 4xx →
-/// Unreachable, retry"). A temporary failure is never hard (domain.md §5.1).
+/// Unreachable, retry"). A temporary failure is never hard (domain.md §5.1): neither a class-4
+/// status nor a 4xx reply code (RFC 5321 §4.2.1), even under a class-5 status.
 ///
 /// Host-aware rules (issue #14) also need the failure's ``QualificationContext``; a rule with a
 /// host condition never matches a failure whose context lacks that host. Rules with an
@@ -131,7 +132,14 @@ public struct TextQualifier: Sendable {
         case let (nil, f): f
         }
         let reply = replyCode ?? Self.replyCode(in: text)
+        // Whether the MTA will retry: the status's class, else the reply code's.
         let temporary = status?.isTemporary ?? reply.map { (400..<500).contains($0) } ?? false
+        // Whether the failure is transient: also when a 4xx reply comes under a class-5 status (a
+        // remote's `450 4.1.1 … User unknown` reported by an MTA that gave up with `Status: 5.0.0`).
+        // RFC 5321 §4.2.1: a 4yz reply is a transient negative completion — the same command may
+        // succeed later — so it is no verdict on the address: never hard (domain.md §5.1), still
+        // final when the status says the MTA gave up (as the DSN reader decides at ingest).
+        let transient = temporary || reply.map { (400..<500).contains($0) } ?? false
         for c in compiled {
             if let p = c.status { guard let s = status, p.matches(s) else { continue } }
             if let p = c.reply { guard let r = reply, p.matches(r) else { continue } }
@@ -146,7 +154,7 @@ public struct TextQualifier: Sendable {
             }
             var q = Qualification(c.rule.failureType, c.rule.failureReason)
             let final = c.rule.final ?? !temporary
-            if !final || temporary { q = q.temporary }
+            if !final || transient { q = q.temporary }
             return TextQualification(qualification: q, final: final, rule: c.rule.id, tableVersion: table.version,
                                      enhancedStatus: status?.description, replyCode: reply, smtpCommand: command ?? nil,
                                      concerns: c.rule.concerns ?? .recipient)
