@@ -61,6 +61,8 @@ public struct TextQualifier: Sendable {
         var status: EnhancedStatusPattern?
         var reply: ReplyCodePattern?
         var regex: Regex<AnyRegexOutput>?
+        /// Words one of which every match of `regex` contains (``PatternPrefilter``), if found.
+        var prefilter: PatternPrefilter?
     }
 
     /// Compiles `table`.
@@ -76,7 +78,8 @@ public struct TextQualifier: Sendable {
                 }
             }
             compiled.append(CompiledRule(rule: rule, status: rule.enhancedStatus.flatMap(EnhancedStatusPattern.init),
-                                         reply: rule.replyCode.flatMap(ReplyCodePattern.init), regex: regex))
+                                         reply: rule.replyCode.flatMap(ReplyCodePattern.init), regex: regex,
+                                         prefilter: rule.text.flatMap(PatternPrefilter.init(pattern:))))
         }
         self.compiled = compiled
         self.tableDigest = table.digest
@@ -140,6 +143,8 @@ public struct TextQualifier: Sendable {
         // succeed later — so it is no verdict on the address: never hard (domain.md §5.1), still
         // final when the status says the MTA gave up (as the DSN reader decides at ingest).
         let transient = temporary || reply.map { (400..<500).contains($0) } ?? false
+        // The text's lowercase bytes for the rules' prefilters, made at the first rule that has one.
+        var lowered: [UInt8]?? = nil
         for c in compiled {
             if let p = c.status { guard let s = status, p.matches(s) else { continue } }
             if let p = c.reply { guard let r = reply, p.matches(r) else { continue } }
@@ -147,7 +152,13 @@ public struct TextQualifier: Sendable {
                 if command == nil { command = .some(SMTPCommand.find(in: text)) }
                 guard let answered = command ?? nil, commands.contains(answered) else { continue }
             }
-            if let regex = c.regex { guard (try? regex.firstMatch(in: text)) != nil else { continue } }
+            if let regex = c.regex {
+                if let filter = c.prefilter {
+                    if lowered == nil { lowered = .some(PatternPrefilter.lowercasedASCII(text)) }
+                    if let bytes = lowered ?? nil, !filter.mayMatch(bytes) { continue }
+                }
+                guard (try? regex.firstMatch(in: text)) != nil else { continue }
+            }
             if c.rule.readsContext {
                 if known == nil { known = lazyContext() }
                 guard let context = known, Self.hostsMatch(c.rule, context) else { continue }
