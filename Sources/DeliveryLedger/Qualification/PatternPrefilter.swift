@@ -1,3 +1,5 @@
+import Foundation
+
 /// A necessary condition for a rule's regular expression to match, checked before the expression
 /// runs: a set of lowercase ASCII words of which every match contains at least one.
 ///
@@ -17,7 +19,9 @@
 ///   nested classes) gives no prefilter: the expression runs on every text.
 /// - Words are made only of ASCII letters, digits and spaces. Any other literal character
 ///   (punctuation, non-ASCII) is treated as "some character": Unicode canonical equivalence lets a
-///   `Regex` match `;` against U+037E, and case folding lets `k` match the Kelvin sign.
+///   `Regex` match `;` against U+037E, and case folding lets `k` match the Kelvin sign. A non-ASCII
+///   character that no case mapping or compatibility decomposition links to ASCII (`デ`) matches no
+///   ASCII text: a branch that needs one needs nothing of an ASCII text's words.
 /// - It is applied only to texts that are all ASCII (``lowercasedASCII(_:)``), where the
 ///   case-insensitive match of an ASCII letter is exactly its ASCII lowercase.
 /// - A pattern whose best words are shorter than ``minimumWordLength`` gets no prefilter (a check
@@ -86,6 +90,8 @@ struct PatternPrefilter: Sendable, Equatable {
 
         static let nothing = Info(exact: nil, required: nil)
         static let empty = Info(exact: [[]], required: nil)
+        /// Matches no ASCII text (a character that matches no ASCII character).
+        static let impossible = Info(exact: [], required: nil)
 
         /// A set of words one of which every match contains, or `nil` when there is none (a
         /// sub-pattern that can match the empty string has none).
@@ -262,6 +268,7 @@ struct PatternPrefilter: Sendable, Equatable {
                 return nil
             default:
                 i += 1
+                if !c.isASCII && !Self.mayMatchASCII(c) { return .impossible }
                 guard c.isASCII, Self.isWordByte(UInt8(c.value)) else { return .nothing }
                 let b = UInt8(c.value)
                 return Info(exact: [[b >= 0x41 && b <= 0x5A ? b | 0x20 : b]], required: nil)
@@ -289,6 +296,21 @@ struct PatternPrefilter: Sendable, Equatable {
                     // Set operations (`&&`, `--`, `~~`) are not read.
                     if "&~-".unicodeScalars.contains(s[j]) && j + 1 < s.count && s[j + 1] == s[j] { return false }
                     j += 1
+                }
+            }
+            return false
+        }
+
+        /// Whether a non-ASCII pattern character could match some ASCII text character: when its
+        /// case mappings or their compatibility decompositions hold an ASCII scalar (the Kelvin
+        /// sign's lowercase is `k`; U+037E decomposes to `;`). A character that cannot never matches
+        /// an ASCII text, the only texts the prefilter is used on.
+        static func mayMatchASCII(_ c: Unicode.Scalar) -> Bool {
+            let p = c.properties
+            for form in [String(c), p.lowercaseMapping, p.uppercaseMapping, p.titlecaseMapping] {
+                if form.unicodeScalars.contains(where: \.isASCII)
+                    || form.decomposedStringWithCompatibilityMapping.unicodeScalars.contains(where: \.isASCII) {
+                    return true
                 }
             }
             return false
