@@ -10,8 +10,8 @@ struct IngestCommand: OutputCommand {
         discussion: """
             Every file is read (in chunks: memory does not grow with the input) and checked before anything \
             is appended; then all the files' events are appended in one atomic batch — up to 50,000 events; \
-            a larger input is read a second time and appended in batches of 50,000, each atomic (standard \
-            input is kept in a temporary file for that). A bad record makes the command fail naming the file, the line \
+            the checked events of a larger input are kept in a temporary file (in TMPDIR, removed at the end) \
+            and appended from it in batches of 50,000, each atomic. A bad record makes the command fail naming the file, the line \
             (JSON Lines) or element index (SparkPost) and the field, and nothing is appended — unless \
             --skip-invalid is given: then the good records are appended and the bad ones are reported \
             (and written to --reject-file: untouched, an element that spans several lines as one line). Events already recorded are counted as duplicates \
@@ -82,8 +82,9 @@ struct IngestCommand: OutputCommand {
     }
 
     /// Events kept in memory between the read and the append: up to this many, every input is read
-    /// once and appended in one atomic batch; beyond, the inputs are read a second time and appended
-    /// in batches of this size (see README "Input": the atomic unit of very large inputs).
+    /// once and appended in one atomic batch; beyond, the checked events are kept in an
+    /// ``EventSpill`` and appended from it in batches of this size (see README "Input": the atomic
+    /// unit of very large inputs).
     static let atomicBatchLimit = 50_000
 
     /// A system of record appends nothing to a ledger it cannot show is sound (issue 12): before the
@@ -121,30 +122,37 @@ struct IngestCommand: OutputCommand {
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
             guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
         }
-        // Standard input is copied to a temporary file as it is read, for a second pass.
-        var spool: Spool? = nil
-        defer { spool?.remove() }
-        if inputs.contains("-") { spool = try Spool() }
-
         // Pass 1: read and check every record; rejects are written as they are found (so that if the
-        // append then fails, no record is lost); events are kept while they fit one atomic batch.
+        // append then fails, no record is lost); events are kept in memory while they fit one atomic
+        // batch, beyond that in a temporary file (EventSpill).
         let rejects = try rejectFile.map { try RejectWriter(path: $0) }
         var summaries: [FileSummary] = []
         var reasons: [String] = []  // the first rejected records' errors, shown after the summary
         var kept = Batch()
-        var overflow = false
+        var spill: EventSpill? = nil
         for file in inputs {
             var summary = FileSummary(file: file)
             do {
-                summary.format = try forEachBatch(file, options: options, spool: spool, copyToSpool: true) { batch in
+                let fileIndex = summaries.count
+                summary.format = try forEachBatch(file, options: options) { batch in
                     summary.events += batch.events.count
                     summary.rejected += batch.rejected.count
                     for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
                     for record in batch.rejected where reasons.count < Self.reasonsShown { reasons.append(record.error.description) }
                     try rejects?.write(batch.rejected, format: batch.format)
-                    if !overflow && !dryRun {
-                        kept.add(batch, file: summaries.count)
-                        if kept.events.count > Self.atomicBatchLimit { overflow = true; kept = Batch() }
+                    guard !dryRun else { return }
+                    if let spill {
+                        for (i, event) in batch.events.enumerated() { try spill.write(event, file: fileIndex, location: Batch.location(batch, i)) }
+                    } else {
+                        kept.add(batch, file: fileIndex)
+                        if kept.events.count > Self.atomicBatchLimit {
+                            let created = try EventSpill()
+                            for (event, origin) in zip(kept.events, kept.locations) {
+                                try created.write(event, file: origin.file, location: origin.location)
+                            }
+                            kept = Batch()
+                            spill = created
+                        }
                     }
                 }
             } catch let error as IngestError {
@@ -177,21 +185,14 @@ struct IngestCommand: OutputCommand {
         let ledger = try database.open(.create)
         if existed && !noVerify { try Self.refuseIfDamaged(ledger) }
         var totals = Totals()
-        if !overflow {
-            try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
-        } else {
-            // Pass 2: the same records again, appended in batches of atomicBatchLimit events.
-            var pending = Batch()
-            for (n, file) in inputs.enumerated() {
-                _ = try forEachBatch(file, options: options, spool: spool, copyToSpool: false) { batch in
-                    pending.add(batch, file: n)
-                    if pending.events.count >= Self.atomicBatchLimit {
-                        try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
-                        pending = Batch()
-                    }
-                }
+        if let spill {
+            // Pass 2: the checked events, appended in batches of atomicBatchLimit events.
+            try spill.forEachBatch(size: Self.atomicBatchLimit) { events, locations in
+                var pending = Batch(events: events, locations: locations)
+                try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
             }
-            try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
+        } else {
+            try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
         }
         try rejects?.finish()
         // The appended records are durable; writing their projection now spares the next reader the
@@ -244,9 +245,12 @@ struct IngestCommand: OutputCommand {
 
         mutating func add(_ input: ParsedInput, file: Int) {
             events += input.events
-            for i in input.events.indices {
-                locations.append((file, i < input.locations.count ? input.locations[i] : "event \(i + 1)"))
-            }
+            for i in input.events.indices { locations.append((file, Self.location(input, i))) }
+        }
+
+        /// Where event `i` of `input` was read.
+        static func location(_ input: ParsedInput, _ i: Int) -> String {
+            i < input.locations.count ? input.locations[i] : "event \(i + 1)"
         }
     }
 
@@ -295,26 +299,13 @@ struct IngestCommand: OutputCommand {
         }
     }
 
-    /// Reads one input in batches (standard input is copied to `spool` on the first pass, and read
-    /// back from it on the second).
+    /// Reads one input in batches.
     /// - Returns: the format read.
-    private func forEachBatch(_ file: String, options: IngestOptions, spool: Spool?, copyToSpool: Bool,
-                              _ body: (ParsedInput) throws -> Void) throws -> InputFormat {
-        let fd: Int32
-        if file == "-" {
-            fd = copyToSpool ? 0 : open(spool?.path ?? "", O_RDONLY)
-        } else {
-            fd = open(file, O_RDONLY)
-        }
+    private func forEachBatch(_ file: String, options: IngestOptions, _ body: (ParsedInput) throws -> Void) throws -> InputFormat {
+        let fd: Int32 = file == "-" ? 0 : open(file, O_RDONLY)
         guard fd >= 0 else { throw CLIError("\(file): cannot be read: \(String(cString: strerror(errno)))") }
         defer { if fd != 0 { close(fd) } }
-        let copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)?
-        if file == "-", copyToSpool, let spool {
-            copy = { (bytes: UnsafeRawBufferPointer) throws(IngestError) in try spool.write(bytes) }
-        } else {
-            copy = nil
-        }
-        var stream = FeedStream.reading(fd: fd, file: file, options: options, copy: copy)
+        var stream = FeedStream.reading(fd: fd, file: file, options: options, copy: nil)
         while let batch = try stream.next() { try body(batch) }
         return stream.detectedFormat ?? .jsonl
     }
@@ -363,38 +354,6 @@ struct IngestCommand: OutputCommand {
         return result
     }
 
-}
-
-/// Standard input kept in a temporary file while it is read, for the second pass of a large input.
-final class Spool {
-    let path: String
-    private let fd: Int32
-
-    init() throws {
-        var template = Array((NSTemporaryDirectory() + "/ledger-stdin-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw CLIError("cannot create a temporary file for standard input: \(String(cString: strerror(errno)))") }
-        self.fd = fd
-        self.path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws(IngestError) {
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, base + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IngestError(file: "-", message: "cannot keep standard input in \(path): \(String(cString: strerror(errno)))")
-            }
-            done += n
-        }
-    }
-
-    func remove() {
-        close(fd)
-        unlink(path)
-    }
 }
 
 /// Writes rejected records as they are found: SparkPost elements untouched, as one JSON array

@@ -346,3 +346,24 @@ extension ByteReader {
         _ = try bytes(Int(n))
     }
 }
+
+extension Event {
+    /// The event in the log's record format (``RecordCodec``: a record that defines its stream, so
+    /// it carries the delivery and recipient; stream ordinal, predecessor and `recordedAt` zero), for
+    /// holding events outside a ledger — e.g. `ledger ingest` keeps the checked events of a large
+    /// input in a temporary file between its check and its append instead of reading the input twice.
+    /// ``init(serializedRecord:)`` gives back an equal event.
+    public func serializedRecord() -> [UInt8] {
+        var w = ByteWriter(capacity: 96 + raw.count)
+        RecordCodec.encode(self, stream: 0, previous: 0, recordedAt: Instant(millisecondsSinceEpoch: 0), definesStream: true, into: &w)
+        return w.bytes
+    }
+
+    /// Reads an event written by ``serializedRecord()``.
+    /// - Throws: ``CorruptRecordError`` when the bytes are not such a record.
+    public init(serializedRecord bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {
+        let decoded = try RecordCodec.decode(bytes)
+        guard decoded.definesStream else { throw CorruptRecordError(what: "not a serialized event (no delivery and recipient)") }
+        self = decoded.event
+    }
+}
