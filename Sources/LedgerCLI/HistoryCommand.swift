@@ -18,7 +18,7 @@ struct HistoryCommand: OutputCommand {
     @Option(help: "Only this delivery.") var delivery: String?
 
     func validate() throws {
-        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+        do { _ = try Address.parse(address) } catch { throw ValidationError("'\(address)' is not an email address: \(error)") }
     }
 
     func execute(_ out: inout Output) throws {

@@ -142,10 +142,9 @@ enum CanonicalLineReader {
         let delivery = try f.string("delivery") ?? ""
         var recipient = ""
         if let given = try f.string("recipient"), !given.isEmpty {
-            guard let normalized = Address.normalize(given) else {
-                throw fail("recipient", "\(JSONValue.quoted(given)) is not an address (local@domain)")
+            do { recipient = try Address.parse(given) } catch {
+                throw fail("recipient", "\(JSONValue.quoted(given)) is not an address: \(error)")
             }
-            recipient = normalized
         }
 
         var event = Event(id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,
