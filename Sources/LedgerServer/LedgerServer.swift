@@ -80,7 +80,9 @@ public struct LedgerServer: Sendable {
             // A connection that sends nothing for 30 s — a request head or body left unfinished
             // (slowloris), or an idle keep-alive — is closed; a request fully read is never cut while
             // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
+            // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
+            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30))),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
