@@ -22,7 +22,7 @@ struct AddressCommand: OutputCommand {
     @Option(help: "Output format: table, or json (the document of GET /api/address?address=…).") var format: String = "table"
 
     func validate() throws {
-        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+        do { _ = try Address.parse(address) } catch { throw ValidationError("'\(address)' is not an email address: \(error)") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
         if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DeliveryLedger
+import LedgerReports
 
 struct HistoryCommand: OutputCommand {
     static let configuration = CommandConfiguration(
@@ -8,7 +9,9 @@ struct HistoryCommand: OutputCommand {
         discussion: """
             Events in valid-time order (ties by log position), each with when it occurred and when the ledger \
             recorded it, what the MTA said and how it was qualified, then the message's status under both \
-            semantics once that event is folded in (domain.md §3).
+            semantics once that event is folded in (domain.md §3). Without --delivery, one timeline per \
+            delivery that has events for the recipient (with --format json: one JSON object per line, \
+            Schemas/history.schema.json, with the names of status --format json).
             """
     )
 
@@ -16,9 +19,11 @@ struct HistoryCommand: OutputCommand {
     @OptionGroup var time: TimeOptions
     @Argument(help: "The recipient address.") var address: String
     @Option(help: "Only this delivery.") var delivery: String?
+    @Option(help: "Output format: table or json.") var format: String = "table"
 
     func validate() throws {
-        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+        guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
+        do { _ = try Address.parse(address) } catch { throw ValidationError("'\(address)' is not an email address: \(error)") }
     }
 
     func execute(_ out: inout Output) throws {
@@ -27,16 +32,19 @@ struct HistoryCommand: OutputCommand {
         var shown = 0
         for d in deliveries {
             guard let report = try ledger.status(delivery: d, recipient: address, at: time.bounds) else { continue }
+            let history = MessageHistory(report, ledger: ledger)
+            if format == "json" {
+                out.line(try JSON.encode(HistoryJSON(report, history: history), pretty: false))
+                shown += 1
+                continue
+            }
             if shown > 0 { out.line() }
             shown += 1
             out.line("\(report.recipient) in delivery \(report.delivery)")
             out.line(BasisText.line(report.basis))
             var table = TextTable(header: ["#", "Occurred", "Recorded", "Source", "Event", "Classic", "EFS", "MTA said"], rightAligned: false)
-            var state = MessageState()
-            let ordered = report.events.sorted { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
-            for r in ordered {
-                let e = ledger.asProjected(r.event)
-                state.apply(e, position: r.position)
+            for step in history.steps {
+                let r = step.recorded, e = r.event
                 var what = e.kind.rawValue
                 if e.kind == .bounce { what += e.final ? " (final)" : " (non-final)" }
                 if let q = e.qualification { what += " [\(q.type.label), \(q.reason.label)]" }
@@ -44,7 +52,7 @@ struct HistoryCommand: OutputCommand {
                     (v.status == .takenIntoAccount ? "Taken into account" : v.status.label) + (v.retrying ? " (retrying)" : "")
                 }
                 let flat = (e.response ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")
-                table.row("\(r.position)", e.occurredAt.rfc3339, r.recordedAt.rfc3339, e.source.rawValue, what, label(state.view(.classic)), label(state.view(.efs)),
+                table.row("\(r.position)", e.occurredAt.rfc3339, r.recordedAt.rfc3339, e.source.rawValue, what, label(step.classic), label(step.efs),
                           flat.isEmpty ? "—" : String(flat.prefix(70)) + (flat.count > 70 ? "…" : ""))
             }
             for l in table.render() { out.line(l) }

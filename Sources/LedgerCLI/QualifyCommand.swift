@@ -42,7 +42,7 @@ struct QualifyCommand: OutputCommand {
         for (name, value) in [("--remote-host", remoteHost), ("--reporting-mta", reportingMTA)] {
             if let v = value, QualificationContext.normalizedHost(v) == nil { throw ValidationError("\(name) '\(v)' is not a host name like mx.example.com") }
         }
-        if let r = recipient, Address.normalize(r) == nil { throw ValidationError("--recipient '\(r)' is not an address (local@domain)") }
+        if let r = recipient { do { _ = try Address.parse(r) } catch { throw ValidationError("--recipient '\(r)' is not an address: \(error)") } }
         if let b = bounceCategory, QualificationContext.normalizedCategory(b) == nil {
             throw ValidationError("--bounce-category '\(b)' is not a category like bad-mailbox (letters, digits, hyphens)")
         }

@@ -20,7 +20,7 @@ struct StatusCommand: OutputCommand {
 
     func validate() throws {
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
-        guard Address.normalize(address) != nil else { throw ValidationError("'\(address)' is not an email address (local@domain)") }
+        do { _ = try Address.parse(address) } catch { throw ValidationError("'\(address)' is not an email address: \(error)") }
     }
 
     func execute(_ out: inout Output) throws {

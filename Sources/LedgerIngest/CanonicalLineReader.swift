@@ -17,12 +17,24 @@ enum CanonicalLineReader {
     /// Members that only some kinds may carry (Schemas/canonical-event.schema.json): message kinds
     /// take no delivery-declaration or efsFlag members; a `delivery` declaration takes no recipient,
     /// outcome or efsFlag members; an `efsFlag` takes nothing but `id`, `kind`, `occurredAt`, `enabled`.
+    /// `final` says whether an **outcome** is final (domain.md §3: `delivered`, a final `bounce` and
+    /// `timeout` are; a `retry` and a non-final `bounce` are not), so the kinds that are not outcomes —
+    /// `relay`, `complaint`, `unsubscribe`, `autoReply` — take no `final`: on them it would mean nothing
+    /// (the fold never reads it), and is refused rather than silently ignored.
     static func forbiddenFields(for kind: EventKind) -> Set<String> {
         switch kind {
         case .delivery: forbiddenInDeclarations
         case .efsFlag: forbiddenInEFSFlags
-        default: forbiddenInMessageEvents
+        case .relay, .complaint, .unsubscribe, .autoReply: forbiddenInNonOutcomes
+        case .delivered, .bounce, .retry, .timeout: forbiddenInMessageEvents
         }
+    }
+
+    /// Why `field` does not apply to a `kind` event, for people.
+    static func notApplicable(_ field: String, kind: EventKind) -> String {
+        guard field == "final", forbiddenFields(for: kind) == forbiddenInNonOutcomes else { return "does not apply to a \(kind.rawValue) event" }
+        let article = kind.rawValue.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+        return "does not apply to \(article) \(kind.rawValue) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind.rawValue) is not an outcome (domain.md §3)"
     }
 
     // The sets of `forbiddenFields(for:)`, built once (a line is checked against one of them).
@@ -34,6 +46,7 @@ enum CanonicalLineReader {
     private static let forbiddenInDeclarations = outcomeFields.union(["recipient", "enabled"])
     private static let forbiddenInEFSFlags = knownFields.subtracting(["id", "kind", "occurredAt", "enabled"])
     private static let forbiddenInMessageEvents = declarationFields.union(["enabled"])
+    private static let forbiddenInNonOutcomes = forbiddenInMessageEvents.union(["final"])
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var number = 0
@@ -133,7 +146,7 @@ enum CanonicalLineReader {
             if forbidden.contains(name), misplaced.map({ name < $0 }) ?? true { misplaced = name }
         }
         if let misplaced {
-            throw fail(misplaced, "does not apply to a \(kind.rawValue) event")
+            throw fail(misplaced, notApplicable(misplaced, kind: kind))
         }
         guard let occurredAt = try f.instant("occurredAt") else {
             throw fail("occurredAt", "missing: every event needs occurredAt (RFC 3339, or epoch seconds / milliseconds)")
@@ -142,10 +155,9 @@ enum CanonicalLineReader {
         let delivery = try f.string("delivery") ?? ""
         var recipient = ""
         if let given = try f.string("recipient"), !given.isEmpty {
-            guard let normalized = Address.normalize(given) else {
-                throw fail("recipient", "\(JSONValue.quoted(given)) is not an address (local@domain)")
+            do { recipient = try Address.parse(given) } catch {
+                throw fail("recipient", "\(JSONValue.quoted(given)) is not an address: \(error)")
             }
-            recipient = normalized
         }
 
         var event = Event(id: id, kind: kind, delivery: delivery, recipient: recipient, occurredAt: occurredAt,

@@ -382,8 +382,9 @@ struct DSNContext {
         guard let given = recipientText, !given.isEmpty else {
             throw fail(recipientField, "missing: a per-recipient block needs Final-Recipient or Original-Recipient")
         }
-        guard let recipient = Address.normalize(given) else {
-            throw fail(recipientField, "'\(given.prefix(80))' is not an address (local@domain)")
+        let recipient: String
+        do { recipient = try Address.parse(given) } catch {
+            throw fail(recipientField, "'\(given.prefix(80))' is not an address: \(error)")
         }
         let statusText = f["Status"].map { MIME.removingComments($0).mimeTrimmed() }
         let status = statusText.flatMap { TextQualifier.enhancedStatus(in: $0) }
@@ -500,8 +501,9 @@ struct DSNContext {
         guard !ses.items.isEmpty else { throw fail("notificationType", "an Amazon SES notification with no recipient") }
         for (n, item) in ses.items.enumerated() {
             let raw = bytes
-            guard let recipient = Address.normalize(item.recipient) else {
-                let e = fail("emailAddress", "'\(item.recipient.prefix(80))' is not an address (local@domain)")
+            let recipient: String
+            do { recipient = try Address.parse(item.recipient) } catch {
+                let e = fail("emailAddress", "'\(item.recipient.prefix(80))' is not an address: \(error)")
                 guard options.skipInvalid else { throw e }
                 result.rejected.append(RejectedRecord(error: e, raw: raw)); continue
             }

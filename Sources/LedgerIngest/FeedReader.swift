@@ -41,8 +41,10 @@ import DeliveryLedger
 /// - members must fit the kind (Schemas/canonical-event.schema.json): message kinds take no
 ///   `validitySeconds`, `toDeliver`, `label`, `enabled`; a `delivery` declaration takes no recipient,
 ///   outcome (`final` … `attempt`) or `enabled`; an `efsFlag` takes only `id`, `occurredAt`, `enabled`;
-/// - `final` defaults to `true`; `final: true` on a `retry` or `final: false` on a `timeout` is an
-///   error (a retry is never final, a timeout always is); `beforeRelay` defaults to `false`;
+/// - `final` says whether an outcome is final and defaults to `true`; `final: true` on a `retry`, or
+///   `final: false` on a `timeout` or a `delivered`, is an error (a retry is never final, a timeout and
+///   a delivery always are); on a `relay`, `complaint`, `unsubscribe` or `autoReply`, which are not
+///   outcomes (domain.md §3), `final` is an error whatever its value; `beforeRelay` defaults to `false`;
 /// - a `bounce`, `retry` or `timeout` without `failureType`/`failureReason` is qualified from
 ///   `bounceClass` by `BounceClassTable` (a class meaning auto-reply, unsubscribe or subscribe is an
 ///   error: the writer must use that kind) with `qualifier` `BounceClassTable.version`, else by the

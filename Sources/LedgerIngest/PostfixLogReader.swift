@@ -378,8 +378,9 @@ extension PostfixLogReader {
                 }
                 return skip("other")
             }
-            guard let recipient = Address.normalize(to) else {
-                return try reject(line, field: "to", "'\(to.prefix(80))' is not an address (local@domain)")
+            let recipient: String
+            do { recipient = try Address.parse(to) } catch {
+                return try reject(line, field: "to", "'\(to.prefix(80))' is not an address: \(error)")
             }
             guard let instant = line.instant else { return try impossibleDate(line) }
             if notificationIds.contains(queueId) { return skip("notification") }

@@ -229,8 +229,9 @@ enum SparkPostReader {
             recipientField = "raw_rcpt_to"
         }
         guard let text = given, !text.isEmpty else { throw fail("rcpt_to", "missing: a \(type) event needs rcpt_to") }
-        guard let recipient = Address.normalize(text) else {
-            throw fail(recipientField, "\(JSONValue.quoted(text)) is not an address (local@domain)")
+        let recipient: String
+        do { recipient = try Address.parse(text) } catch {
+            throw fail(recipientField, "\(JSONValue.quoted(text)) is not an address: \(error)")
         }
 
         guard let occurredAt = try f.instant("timestamp") else {

@@ -80,7 +80,9 @@ public struct LedgerServer: Sendable {
             // A connection that sends nothing for 30 s — a request head or body left unfinished
             // (slowloris), or an idle keep-alive — is closed; a request fully read is never cut while
             // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
+            // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
+            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30))),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -91,32 +93,57 @@ public struct LedgerServer: Sendable {
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully (see ``LedgerServer``) and
     /// checkpoints the projection.
     /// - Parameter onRunning: called once the listener is bound, with the port.
-    /// - Throws: when the address cannot be bound, or the final checkpoint fails (``LedgerError``; the
-    ///   log is intact either way: the next open folds the records after the last checkpoint).
+    /// - Throws:
+    ///   - ``ListenError`` when the listener cannot be bound to ``ServerConfiguration/host`` and
+    ///     ``ServerConfiguration/port``: the address is in use, the port needs privileges, no interface
+    ///     of the machine has the address, or the host name does not resolve. Nothing was served.
+    ///   - ``LedgerError`` when the checkpoint after the graceful shutdown fails
+    ///     (``LedgerError/storage(_:)``, ``LedgerError/corrupt(position:what:)``, as
+    ///     ``Ledger/checkpoint()``). Every acknowledged append is durable and the log intact either
+    ///     way: the next open folds the records after the last checkpoint.
+    ///   - Any other error that stops the HTTP service while it runs, as swift-service-lifecycle's
+    ///     `ServiceGroup` rethrows it (its own `ServiceGroupError`, or SwiftNIO's); no checkpoint is
+    ///     taken then, which loses nothing for the same reason.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = makeApplication(onRunning: onRunning)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let address = configuration.host.contains(":") ? "[\(configuration.host)]:\(configuration.port)" : "\(configuration.host):\(configuration.port)"
         do {
             try await group.run()
         } catch let error as IOError {
             // Binding the listener failed: name the address and the cause, not NIO's call.
-            let address = configuration.host.contains(":") ? "[\(configuration.host)]:\(configuration.port)" : "\(configuration.host):\(configuration.port)"
             let cause = switch error.errnoCode {
             case EADDRINUSE: "the address is already in use (another service listens there; choose another --listen)"
             case EACCES: "permission denied (ports below 1024 need privileges)"
             case EADDRNOTAVAIL: "no interface of this machine has that address"
             default: String(cString: strerror(error.errnoCode))
             }
-            throw ListenError(description: "cannot listen on \(address): \(cause)")
+            throw ListenError(address: address, cause: cause)
+        } catch let error as SocketAddressError.UnknownHost {
+            // The host name given to --listen does not resolve (getaddrinfo failed before any bind).
+            throw ListenError(address: address, cause: "the host name does not resolve (\(error.errorDescription))")
         }
         let position = try await work.write { [ledger] in try ledger.checkpoint() }
         logger.info("stopped", metadata: ["checkpoint": "\(position)"])
     }
 }
 
-/// The listener could not be bound: the address and the cause, for people.
-public struct ListenError: Error, CustomStringConvertible, Sendable {
-    public var description: String
+/// The listener could not be bound (``LedgerServer/run(onRunning:)``): the address and the cause,
+/// for people.
+public struct ListenError: Error, CustomStringConvertible, Sendable, Hashable {
+    /// The address asked for, `host:port` (`[host]:port` for IPv6).
+    public var address: String
+    /// Why it cannot be bound, for people (e.g. "the address is already in use (…)").
+    public var cause: String
+
+    /// Creates the error for an address and its cause.
+    public init(address: String, cause: String) {
+        self.address = address
+        self.cause = cause
+    }
+
+    /// `cannot listen on ADDRESS: CAUSE`.
+    public var description: String { "cannot listen on \(address): \(cause)" }
 }
 
 extension Response {

@@ -97,9 +97,9 @@ import Testing
         #expect(Address.normalize("a b@example.com") == nil)
         // ASCII (byte-level path) and non-ASCII (Unicode path) follow the same rules.
         let cases: [(String, String?)] = [
-            ("ann@example.com", "ann@example.com"), ("\tAnn@EXAMPLE.com>", "Ann@example.com"), ("<<a@b>>", "a@b"),
+            ("ann@example.com", "ann@example.com"), ("\t<Ann@EXAMPLE.com>", "Ann@example.com"), ("<<a@b>>", nil),
             ("@example.com", nil), ("ann@", nil), ("<>", nil), ("", nil), ("ann@exa\u{7F}mple.com", nil),
-            ("a@b@Example.com", "a@b@example.com"), ("ann\n@example.com", nil),
+            ("a@b@Example.com", nil), ("ann\n@example.com", nil),
             (String(repeating: "a", count: 310) + "@example.com", nil), (String(repeating: "a", count: 300) + "@example.com", String(repeating: "a", count: 300) + "@example.com"),
             ("José@Exämple.COM", "José@exämple.com"), (" <Zoë@ÉCOLE.fr> ", "Zoë@école.fr"), ("zoë @école.fr", nil), ("zoë@", nil),
         ]

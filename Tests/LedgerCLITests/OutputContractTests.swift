@@ -43,6 +43,50 @@ import Testing
         #expect(try SchemaValidation.validate(jsonLines: Array(lines.utf8), schemaNamed: "status") == [])
     }
 
+    /// `history --format json`: one line per delivery, valid against `Schemas/history.schema.json`,
+    /// each step the status after folding its event (domain.md §3), with `status --format json`'s names
+    /// and values for the same event.
+    @Test func historyJSONLinesMatchTheirSchemaAndStatusNames() throws {
+        let cli = CLI()
+        let r = cli.ingest([
+            #"{"id":"r-1","kind":"relay","delivery":"d1","recipient":"bob@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"t-1","kind":"retry","delivery":"d1","recipient":"bob@example.com","occurredAt":"2026-11-02T09:05:00Z","smtpCode":452,"enhancedStatus":"4.2.2","response":"452 4.2.2 mailbox full"}"#,
+            #"{"id":"v-1","kind":"delivered","delivery":"d1","recipient":"bob@example.com","occurredAt":"2026-11-02T10:00:00Z"}"#,
+            #"{"id":"b-1","kind":"bounce","delivery":"d1","recipient":"bob@example.com","occurredAt":"2026-11-02T11:00:00Z","inBand":false,"smtpCode":550,"enhancedStatus":"5.1.1","response":"550 5.1.1 user unknown"}"#,
+            #"{"id":"r-2","kind":"relay","delivery":"d2","recipient":"bob@example.com","occurredAt":"2026-11-03T09:00:00Z"}"#,
+        ])
+        #expect(r.exitCode == 0, "\(r.error)")
+        let h = cli.run("history", "bob@example.com", "--format", "json")
+        #expect(h.exitCode == 0, "\(h.error)")
+        #expect(try SchemaValidation.validate(jsonLines: Array(h.output.utf8), schemaNamed: "history") == [])
+        let lines = h.output.split(separator: "\n")
+        #expect(lines.count == 2)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(doc["delivery"] as? String == "d1")
+        #expect(doc["recipient"] as? String == "bob@example.com")
+        let steps = try #require(doc["history"] as? [[String: Any]])
+        func view(_ step: [String: Any], _ semantics: String) -> [String] {
+            let v = step[semantics] as? [String: Any] ?? [:]
+            return [v["status"] as? String ?? "-", v["failureReason"] as? String ?? "-", (v["retrying"] as? Bool).map(String.init) ?? "-"]
+        }
+        // relay → Sent / Taken into account; retry (4.2.2) → the same, retrying, Mailbox full; delivered →
+        // Sent under both; async hard bounce after delivery → Failed, User unknown, under both.
+        #expect(steps.map { view($0, "classic") } == [["sent", "-", "false"], ["sent", "mailboxFull", "true"], ["sent", "-", "false"], ["failed", "userUnknown", "false"]])
+        #expect(steps.map { view($0, "efs") } == [["takenIntoAccount", "-", "false"], ["takenIntoAccount", "mailboxFull", "true"], ["sent", "-", "false"], ["failed", "userUnknown", "false"]])
+        #expect(steps.map { ($0["event"] as? [String: Any])?["id"] as? String } == ["r-1", "t-1", "v-1", "b-1"])
+        // The same names and values as status --format json: its events, its final views, its basis.
+        let s = cli.run("status", "bob@example.com", "--delivery", "d1", "--format", "json")
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(s.output.utf8)) as? [String: Any])
+        func json(_ value: Any?) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: try #require(value), options: [.sortedKeys]), as: UTF8.self)
+        }
+        #expect(try steps.map { try json($0["event"]) } == (try #require(status["events"] as? [Any])).map { try json($0) })
+        #expect(try json(steps.last?["classic"]) == json(status["classic"]))
+        #expect(try json(steps.last?["efs"]) == json(status["efs"]))
+        #expect(try json(doc["basis"]) == json(status["basis"]))
+        #expect(cli.run("history", "bob@example.com", "--format", "xml").error.contains("--format must be table or json"))
+    }
+
     @Test func csvHasTheJSONFieldNames() throws {
         let cli = try ledgerWithCorpus()
         let r = cli.run("project", "--both", "--format", "csv", "--delivery", "test")

@@ -89,6 +89,50 @@ public enum LoopbackHTTP {
         usleep(100_000)
     }
 
+    /// Sends `bytes` as they are on an open connection (``connect(port:timeoutSeconds:)``): a request
+    /// written by hand, e.g. an HTTP/1.0 one.
+    public static func sendRaw(_ fd: Int32, _ bytes: [UInt8]) throws {
+        try sendAll(fd, bytes)
+    }
+
+    /// Reads what arrives on `fd` until the server closes the connection (`closed` is true) or nothing
+    /// arrives for `timeoutSeconds` (`closed` is false: the connection is still open).
+    public static func readUntilClosed(_ fd: Int32, timeoutSeconds: Int) throws -> (bytes: [UInt8], closed: Bool) {
+        try read(fd, timeoutSeconds: timeoutSeconds) { _ in false }
+    }
+
+    /// Reads one answer whose length is known (`Content-Length`) on a connection that may stay open:
+    /// returns once the answer is complete (`closed` false) or the server closed the connection
+    /// (`closed` true), or when nothing arrives for `timeoutSeconds`.
+    public static func readAnswer(_ fd: Int32, timeoutSeconds: Int) throws -> (bytes: [UInt8], closed: Bool) {
+        try read(fd, timeoutSeconds: timeoutSeconds) { data in
+            guard let end = data.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
+            let head = String(decoding: data[..<end.lowerBound], as: UTF8.self).lowercased()
+            let length = head.components(separatedBy: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            return data.count - end.upperBound >= length
+        }
+    }
+
+    private static func read(_ fd: Int32, timeoutSeconds: Int, until complete: ([UInt8]) -> Bool) throws -> (bytes: [UInt8], closed: Bool) {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !complete(data) {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return (data, false) }
+                if errno == ECONNRESET { return (data, true) }
+                throw Failure(description: "recv: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return (data, true) }
+            data += buffer[0..<n]
+        }
+        return (data, false)
+    }
+
     /// `Authorization: Basic …` for `user:password` (RFC 7617).
     public static func basic(_ user: String, _ password: String) -> (String, String) {
         ("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())

@@ -6,7 +6,7 @@ import Testing
 /// `invalid-*.json` (wrong in one way, named after it) must not.
 @Suite("Schema examples")
 struct SchemaExamplesTests {
-    static let schemas = ["canonical-event", "project", "status", "rules"]
+    static let schemas = ["canonical-event", "project", "status", "history", "rules"]
 
     struct Example: Sendable, CustomTestStringConvertible {
         var schema: String
@@ -38,6 +38,25 @@ struct SchemaExamplesTests {
             #expect(errors.isEmpty, "\(errors)")
         } else {
             #expect(!errors.isEmpty, "expected \(example.file.lastPathComponent) to be invalid")
+        }
+    }
+
+    /// `history` uses `status`'s names for the same things: its definitions are copies of status's
+    /// (an event, a view, the basis), plus the step that pairs them.
+    @Test("history.schema.json's definitions are status.schema.json's, plus its step")
+    func historySharesStatusDefinitions() throws {
+        func schema(_ name: String) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: SchemaValidation.schemaURL(named: name))) as? [String: Any])
+        }
+        let status = try schema("status"), history = try schema("history")
+        var defs = try #require(history["$defs"] as? [String: Any])
+        #expect(defs.removeValue(forKey: "step") != nil)
+        #expect(NSDictionary(dictionary: defs).isEqual(to: try #require(status["$defs"] as? [String: Any])))
+        let statusProperties = try #require(status["properties"] as? [String: Any])
+        let historyProperties = try #require(history["properties"] as? [String: Any])
+        for name in ["delivery", "recipient", "basis"] {
+            #expect(NSDictionary(dictionary: try #require(historyProperties[name] as? [String: Any]))
+                .isEqual(to: try #require(statusProperties[name] as? [String: Any])), "\(name)")
         }
     }
 

@@ -1,57 +1,179 @@
-/// Recipient address normalisation (domain.md §2).
+/// Recipient address normalisation (domain.md §2): one spelling per mailbox, so that two spellings of
+/// the same mailbox are one recipient and a malformed address is refused, never kept as a recipient
+/// of its own.
+///
+/// The rules (``parse(_:)``), in order:
+/// 1. White space (spaces, tabs) around the text is removed.
+/// 2. **One balanced pair of angle brackets is removed**: `<ann@example.com>` is `ann@example.com`
+///    (an SMTP path, RFC 5321 §4.1.2 `Path = "<" Mailbox ">"`; RFC 5322 §3.4 `angle-addr`), white
+///    space just inside them too. An unbalanced bracket (`<ann@example.com`, `ann@example.com>`) or
+///    one left inside (`<<ann@example.com>>`) is refused: the text was cut or mangled, and guessing
+///    would make a recipient nobody sent to.
+/// 3. The address is `local@domain`, split at the **last** `@`; the local part and the domain are not
+///    empty; an `@` in the local part is allowed only inside a quoted local part
+///    (`"a@b"@example.com`, RFC 5321 §4.1.2 `Quoted-string`); no white space or control character
+///    anywhere; at most ``maximumLength`` UTF-8 bytes.
+/// 4. **One trailing dot of the domain is removed**: `ann@example.com.` is `ann@example.com` (the
+///    dot is DNS's root label, RFC 1034 §3.1: an absolute name and the name without the dot are the
+///    same domain). The domain's other labels are not empty (no leading dot, `..`, or second trailing
+///    dot), and it holds none of RFC 5322's specials `( ) [ ] : ; , \ "` — except an address literal,
+///    `[192.0.2.1]` or `[IPv6:…]` (RFC 5321 §4.1.3), kept as written.
+/// 5. The domain is lower-cased (domain names are case-insensitive, RFC 1035 §2.3.3; RFC 5321 §2.4);
+///    the **local part is kept as sent** (RFC 5321 §2.4: it may be case-sensitive), and is otherwise
+///    not judged (real mailboxes such as `foo.@docomo.ne.jp` break RFC 5322's dot-atom).
+///
+/// Addresses are then compared by their UTF-8 bytes (no Unicode normalisation): `é` and `e` + U+0301
+/// are two recipients.
 public enum Address {
     /// The longest address accepted, in UTF-8 bytes (RFC 5321 §4.5.3.1: 64-byte local part,
     /// 255-byte domain; we accept up to 320 to be lenient with what MTAs report).
     public static let maximumLength = 320
 
-    /// Normalises an address: surrounding white space and angle brackets removed, the domain part
-    /// lower-cased, the local part kept as sent (RFC 5321 §2.4: local parts may be case-sensitive).
-    ///
-    /// - Returns: the normalised address, or `nil` when the text is not `local@domain` with a
-    ///   non-empty local part and domain, no white space or control characters, at most
-    ///   ``maximumLength`` bytes.
-    public static func normalize(_ text: String) -> String? {
-        if let fast = normalizeASCII(text) { return fast.isEmpty ? nil : fast }
-        var s = Substring(text)
-        while let f = s.first, f == " " || f == "\t" || f == "<" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == ">" { s.removeLast() }
-        guard let at = s.lastIndex(of: "@") else { return nil }
-        let local = s[..<at]
-        let domain = s[s.index(after: at)...]
-        guard !local.isEmpty, !domain.isEmpty, s.utf8.count <= maximumLength else { return nil }
-        for u in s.unicodeScalars where u.value <= 0x20 || u.value == 0x7F { return nil }
-        return String(local) + "@" + domain.lowercased()
-    }
+    /// Why a text is not an address (see ``Address`` for the rules); the description is for people
+    /// and reads after "… is not an address: ".
+    public enum SyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// Nothing but white space (or `<>`, SMTP's null path, which names no mailbox).
+        case empty
+        /// Longer than ``Address/maximumLength`` UTF-8 bytes (after brackets and white space).
+        case tooLong(bytes: Int)
+        /// A `<` at the start without a `>` at the end (`<ann@example.com`).
+        case unclosedAngleBracket
+        /// A `>` at the end without a `<` at the start (`ann@example.com>`).
+        case unopenedAngleBracket
+        /// A `<` or `>` inside the address, after one enclosing pair was removed (`<<a@b>>`, `a<b@c`).
+        case angleBracketInside
+        /// White space or a control character inside the address.
+        case whiteSpaceOrControl
+        /// No `@`.
+        case missingAt
+        /// Nothing before the `@`.
+        case emptyLocalPart
+        /// An `@` in a local part that is not quoted (`a@b@example.com`).
+        case atInLocalPart
+        /// Nothing after the `@` (or only the root's dot).
+        case emptyDomain
+        /// An empty label in the domain: a leading dot, `..`, or a second trailing dot.
+        case emptyDomainLabel
+        /// A character that no domain name holds (one of `( ) [ ] : ; , \ "` outside an address literal).
+        case invalidDomainCharacter(Character)
 
-    /// The same rules on ASCII text, byte by byte (the common case, without Unicode machinery):
-    /// the normalised address, `""` when the text is not an address, `nil` when the text is not
-    /// ASCII (the caller then applies the general rules).
-    private static func normalizeASCII(_ text: String) -> String? {
-        var copy = text
-        return copy.withUTF8 { (b: UnsafeBufferPointer<UInt8>) -> String? in
-            var lo = 0, hi = b.count
-            for c in b where c >= 0x80 { return nil }
-            while lo < hi, b[lo] == 0x20 || b[lo] == 0x09 || b[lo] == 0x3C { lo += 1 }
-            while hi > lo, b[hi - 1] == 0x20 || b[hi - 1] == 0x09 || b[hi - 1] == 0x3E { hi -= 1 }
-            guard hi - lo <= maximumLength else { return "" }
-            var at = -1
-            for i in lo..<hi {
-                let c = b[i]
-                if c <= 0x20 || c == 0x7F { return "" }
-                if c == 0x40 { at = i }
-            }
-            guard at > lo, at < hi - 1 else { return "" }
-            var needsLowering = false
-            for i in (at + 1)..<hi where b[i] >= 0x41 && b[i] <= 0x5A { needsLowering = true; break }
-            if !needsLowering, lo == 0, hi == b.count { return text }
-            return String(unsafeUninitializedCapacity: hi - lo) { out in
-                for i in lo..<hi {
-                    let c = b[i]
-                    out[i - lo] = i > at && c >= 0x41 && c <= 0x5A ? c + 0x20 : c
-                }
-                return hi - lo
+        public var description: String {
+            switch self {
+            case .empty: "it is empty"
+            case .tooLong(let bytes): "it is \(bytes) bytes long, more than \(Address.maximumLength)"
+            case .unclosedAngleBracket: "'<' without a closing '>' (an address in angle brackets is written <local@domain>, RFC 5321 §4.1.2)"
+            case .unopenedAngleBracket: "'>' without an opening '<' (an address in angle brackets is written <local@domain>, RFC 5321 §4.1.2)"
+            case .angleBracketInside: "an angle bracket inside the address (only one pair around it is removed)"
+            case .whiteSpaceOrControl: "white space or a control character inside the address"
+            case .missingAt: "no '@' (local@domain)"
+            case .emptyLocalPart: "nothing before the '@' (local@domain)"
+            case .atInLocalPart: "more than one '@' (an '@' in the local part must be quoted, RFC 5321 §4.1.2)"
+            case .emptyDomain: "nothing after the '@' (local@domain)"
+            case .emptyDomainLabel: "an empty label in the domain (a leading dot, '..', or more than one trailing dot)"
+            case .invalidDomainCharacter(let c): "'\(c)' in the domain, which no domain name holds (RFC 5321 §4.1.2)"
             }
         }
+    }
+
+    /// Normalises an address by the rules of ``Address``: white space and one balanced pair of angle
+    /// brackets removed, one trailing (root) dot of the domain removed, the domain lower-cased, the
+    /// local part kept as sent.
+    ///
+    /// - Returns: the normalised address, or `nil` when the text is not an address (``parse(_:)``
+    ///   says why).
+    public static func normalize(_ text: String) -> String? {
+        try? parse(text)
+    }
+
+    /// Normalises an address by the rules of ``Address``, or says why the text is not one.
+    ///
+    /// `parse(" <Ann@Example.COM.> ")` is `Ann@example.com`; `parse("<ann@example.com")` throws
+    /// ``SyntaxError/unclosedAngleBracket``.
+    ///
+    /// - Returns: the normalised address (the same string when it was already normalised).
+    /// - Throws: ``SyntaxError`` naming the first rule the text breaks.
+    public static func parse(_ text: String) throws(SyntaxError) -> String {
+        var copy = text
+        let result = copy.withUTF8 { parse(utf8: $0) }
+        switch result {
+        case .success(let changed): return changed ?? text
+        case .failure(let error): throw error
+        }
+    }
+
+    /// The rules on the text's UTF-8 bytes (every byte that matters to them is ASCII): the normalised
+    /// address, `nil` when it is the text itself, or the rule broken.
+    private static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> Result<String?, SyntaxError> {
+        var lo = 0, hi = b.count
+        func trimWhiteSpace() {
+            while lo < hi, b[lo] == 0x20 || b[lo] == 0x09 { lo += 1 }
+            while hi > lo, b[hi - 1] == 0x20 || b[hi - 1] == 0x09 { hi -= 1 }
+        }
+        trimWhiteSpace()
+        guard lo < hi else { return .failure(.empty) }
+        let opens = b[lo] == 0x3C, closes = b[hi - 1] == 0x3E
+        switch (opens, closes) {
+        case (true, true) where hi - lo >= 2:
+            lo += 1; hi -= 1
+            trimWhiteSpace()
+        case (true, _): return .failure(.unclosedAngleBracket)
+        case (_, true): return .failure(.unopenedAngleBracket)
+        default: break
+        }
+        guard lo < hi else { return .failure(.empty) }
+        guard hi - lo <= maximumLength else { return .failure(.tooLong(bytes: hi - lo)) }
+        var at = -1
+        for i in lo..<hi {
+            let c = b[i]
+            if c == 0x3C || c == 0x3E { return .failure(.angleBracketInside) }
+            if c <= 0x20 || c == 0x7F { return .failure(.whiteSpaceOrControl) }
+            if c == 0x40 { at = i }
+        }
+        guard at >= 0 else { return .failure(.missingAt) }
+        guard at > lo else { return .failure(.emptyLocalPart) }
+        let quoted = at - lo >= 2 && b[lo] == 0x22 && b[at - 1] == 0x22
+        if !quoted, b[lo..<at].contains(0x40) { return .failure(.atInLocalPart) }
+        let domainStart = at + 1
+        var domainEnd = hi
+        if domainEnd > domainStart, b[domainEnd - 1] == 0x2E { domainEnd -= 1 }   // the root's dot
+        guard domainEnd > domainStart else { return .failure(.emptyDomain) }
+        if b[domainStart] == 0x5B {
+            // An address literal, [192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 §4.1.3).
+            guard domainEnd - domainStart >= 3, b[domainEnd - 1] == 0x5D else { return .failure(.invalidDomainCharacter("[")) }
+            for i in (domainStart + 1)..<(domainEnd - 1) where b[i] == 0x5B || b[i] == 0x5D || b[i] == 0x5C {
+                return .failure(.invalidDomainCharacter(Character(Unicode.Scalar(b[i]))))
+            }
+        } else {
+            var previous: UInt8 = 0x2E   // a leading dot is an empty first label
+            for i in domainStart..<domainEnd {
+                let c = b[i]
+                if c == 0x2E, previous == 0x2E { return .failure(.emptyDomainLabel) }
+                switch c {
+                case 0x28, 0x29, 0x5B, 0x5D, 0x3A, 0x3B, 0x2C, 0x5C, 0x22:   // ( ) [ ] : ; , \ "
+                    return .failure(.invalidDomainCharacter(Character(Unicode.Scalar(c))))
+                default: previous = c
+                }
+            }
+            if previous == 0x2E { return .failure(.emptyDomainLabel) }
+        }
+        var upper = false, ascii = true
+        for i in domainStart..<domainEnd {
+            if b[i] >= 0x80 { ascii = false; break }
+            if b[i] >= 0x41 && b[i] <= 0x5A { upper = true }
+        }
+        if !ascii {
+            let local = String(decoding: UnsafeBufferPointer(rebasing: b[lo...at]), as: UTF8.self)
+            let domain = String(decoding: UnsafeBufferPointer(rebasing: b[domainStart..<domainEnd]), as: UTF8.self)
+            return .success(local + domain.lowercased())
+        }
+        if !upper, lo == 0, domainEnd == b.count { return .success(nil) }
+        return .success(String(unsafeUninitializedCapacity: domainEnd - lo) { out in
+            for i in lo..<domainEnd {
+                let c = b[i]
+                out[i - lo] = i > at && c >= 0x41 && c <= 0x5A ? c + 0x20 : c
+            }
+            return domainEnd - lo
+        })
     }
 
     /// The domain part of a normalised address (after the last `@`), or `""`.
@@ -115,8 +237,12 @@ extension Event {
             guard recipient.utf8.count <= Address.maximumLength else {
                 throw EventValidationError(field: "recipient", "longer than \(Address.maximumLength) bytes")
             }
-            guard Address.normalize(recipient) == recipient else {
-                throw EventValidationError(field: "recipient", "'\(recipient.prefix(80))' is not a normalised address (local@domain, domain lower-case)")
+            let normalised: String
+            do { normalised = try Address.parse(recipient) } catch {
+                throw EventValidationError(field: "recipient", "'\(recipient.prefix(80))' is not an address: \(error)")
+            }
+            guard normalised == recipient else {
+                throw EventValidationError(field: "recipient", "'\(recipient.prefix(80))' is not a normalised address (it would be '\(normalised.prefix(80))': see Address)")
             }
         }
         if let c = bounceClass, !(1...999).contains(c) { throw EventValidationError(field: "bounceClass", "must be 1...999, got \(c)") }

@@ -103,7 +103,10 @@ public struct Event: Sendable, Hashable {
     public var recipient: String
     /// Valid time: when it happened according to the source (UTC).
     public var occurredAt: Instant
-    /// For `bounce`: whether the MTA gave up (true) or will retry (false). `timeout` is always final.
+    /// Whether the event is a final outcome (domain.md §3): for `bounce`, whether the MTA gave up
+    /// (true) or will retry (false); `delivered` and `timeout` are always final, `retry` never.
+    /// Other kinds are not outcomes: the field is `true` for them and the fold never reads it (the
+    /// canonical input refuses `final` on a `relay`, `complaint`, `unsubscribe` or `autoReply`).
     public var final: Bool
     /// For `bounce`: true when refused during the SMTP session (synchronous), false for an
     /// asynchronous bounce message received later; `nil` when unknown.

@@ -191,8 +191,9 @@ enum ProviderReader {
         let provider = source.rawValue
         guard let kind = d.kind else { return .skipped("\(provider) \(d.skipReason ?? d.type)") }
         guard let text = d.recipient, !text.isEmpty else { return .skipped("\(provider) \(d.type) without recipient") }
-        guard let recipient = Address.normalize(text) else {
-            throw context.fail(d.recipientField, "\(JSONValue.quoted(text)) is not an address (local@domain)")
+        let recipient: String
+        do { recipient = try Address.parse(text) } catch {
+            throw context.fail(d.recipientField, "\(JSONValue.quoted(text)) is not an address: \(error)")
         }
         guard let occurredAt = d.occurredAt else { return .skipped("\(provider) \(d.type) without timestamp") }
         guard let delivery = d.delivery, !delivery.isEmpty else {

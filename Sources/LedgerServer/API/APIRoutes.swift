@@ -29,7 +29,7 @@ struct APIRoutes: Sendable {
         } }
         router.get("/api/status") { request, _ in await answer(request) { q in
             let recipient = try q.required("recipient")
-            guard Address.normalize(recipient) != nil else { throw BadParameter(name: "recipient", message: "'\(recipient)' is not an email address") }
+            do { _ = try Address.parse(recipient) } catch { throw BadParameter(name: "recipient", message: "'\(recipient)' is not an email address: \(error)") }
             let bounds = try q.bounds()
             let delivery = q["delivery"]
             let reports = try await work.read { [ledger] () throws -> [StatusJSON] in
@@ -41,7 +41,7 @@ struct APIRoutes: Sendable {
         } }
         router.get("/api/address") { request, _ in await answer(request) { q in
             let address = try q.required("address")
-            guard Address.normalize(address) != nil else { throw BadParameter(name: "address", message: "'\(address)' is not an email address") }
+            do { _ = try Address.parse(address) } catch { throw BadParameter(name: "address", message: "'\(address)' is not an email address: \(error)") }
             let asOf = try q.bounds().asOf
             guard let report = try await work.read({ [ledger] in try ledger.addressStatus(address, asOf: asOf) }) else {
                 throw NotFound(what: "no events for \(address)")

@@ -41,7 +41,7 @@ struct DashboardRoutes: Sendable {
         router.get("/recipient") { request, _ in await page(request) { q, bounds, picker in
             let delivery = try q.required("delivery")
             let recipient = try q.required("recipient")
-            guard Address.normalize(recipient) != nil else { throw BadParameter(name: "recipient", message: "'\(recipient)' is not an email address") }
+            do { _ = try Address.parse(recipient) } catch { throw BadParameter(name: "recipient", message: "'\(recipient)' is not an email address: \(error)") }
             return try await work.read { [ledger] in
                 try DashboardPages.recipient(ledger: ledger, delivery: delivery, recipient: recipient, bounds: bounds, picker: picker)
             }

@@ -1,0 +1,93 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// HTTP/1 connection persistence as RFC 9112 §9.3 defines it, on top of Hummingbird's HTTP/1 channel.
+///
+/// Hummingbird 2 (checked with 2.28.1) reads requests as version-less HTTP types and closes a
+/// connection after a request only when its `Connection` field is exactly `close`, so an HTTP/1.0
+/// request without `keep-alive` — which asks the server to close after the answer (RFC 9112 §9.3:
+/// "If the received protocol is HTTP/1.0, the "keep-alive" connection option is present …; otherwise,
+/// the connection will close") — left the connection open until the idle timeout, and so did an
+/// HTTP/1.1 `Connection: Close` (connection options are case-insensitive, RFC 9110 §7.6.1) or a
+/// list such as `keep-alive, close`. This handler sits between SwiftNIO's HTTP/1 decoder, which still
+/// knows the version, and Hummingbird's conversion to HTTP types; it decides with SwiftNIO's
+/// `HTTPRequestHead.isKeepAlive` (the RFC's rule), and:
+/// - when the connection must close, sets the request's `Connection` to `close`, so that Hummingbird
+///   ends the connection after the answer, and adds `Connection: close` to the answer (RFC 9112 §9.6:
+///   a server that closes SHOULD say so);
+/// - when an HTTP/1.0 request asks for `keep-alive`, adds `Connection: keep-alive` to the answer, which
+///   is how an HTTP/1.0 client learns that the connection persists (RFC 9112 §C.2.2).
+/// HTTP/1.1 requests that persist pass unchanged.
+final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// What the answer to a request says about the connection.
+    private enum Answer { case close, keepAlive, unchanged }
+
+    /// One entry per request whose answer has not started, in order (requests may be pipelined).
+    private var pending = CircularBuffer<Answer>()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        if !head.isKeepAlive {
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
+            pending.append(.close)
+        } else {
+            pending.append(head.version == .http1_0 ? .keepAlive : .unchanged)
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // An informational answer (100 Continue) precedes the final one and is not it.
+        guard case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200 || head.status == .switchingProtocols,
+              let answer = pending.popFirst() else {
+            context.write(data, promise: promise)
+            return
+        }
+        switch answer {
+        case .close: head.headers.replaceOrAdd(name: "Connection", value: "close")
+        case .keepAlive: head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        case .unchanged: break
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: promise)
+    }
+}
+
+/// Hummingbird's HTTP/1 child channel with ``ConnectionPersistenceHandler`` after SwiftNIO's request
+/// decoder; everything else is `HTTP1Channel`'s.
+struct PersistenceAwareHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let base: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(ConnectionPersistenceHandler(), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// `.http1(configuration:)` with HTTP/1.0 and `Connection` options handled as RFC 9112 §9.3 says
+    /// (``ConnectionPersistenceHandler``).
+    static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration))
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import DeliveryLedger
+import Testing
+@testable import LedgerIngest
+
+/// `final` in canonical JSON Lines says whether an outcome is final (domain.md §3): a bounce either
+/// way, a delivered and a timeout always, a retry never. A relay, complaint, unsubscribe or autoReply is
+/// not an outcome: `final` on one is refused with its line and field, never silently ignored.
+@Suite("Canonical final flag")
+struct FinalFlagTests {
+    static func line(_ kind: String, final: Bool, extra: String = "") -> [UInt8] {
+        utf8(#"{"id":"e-1","kind":"\#(kind)","delivery":"d1","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z","final":\#(final)\#(extra)}"#)
+    }
+
+    @Test("final on an event that is not an outcome is refused", arguments: ["relay", "complaint", "unsubscribe", "autoReply"], [true, false])
+    func notAnOutcome(kind: String, final: Bool) throws {
+        let error = try #require(readError(Self.line(kind, final: final), file: "e.jsonl", options: IngestOptions(format: .jsonl)))
+        #expect(error.file == "e.jsonl")
+        #expect(error.line == 1)
+        #expect(error.field == "final")
+        let article = ["unsubscribe", "autoReply"].contains(kind) ? "an" : "a"
+        #expect(error.message == "does not apply to \(article) \(kind) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind) is not an outcome (domain.md §3)")
+    }
+
+    @Test("final on an outcome is read as the outcome's finality")
+    func outcomes() throws {
+        func read(_ bytes: [UInt8]) throws -> Event {
+            try #require(try FeedReader.read(bytes, file: "e.jsonl", options: IngestOptions(format: .jsonl)).events.first)
+        }
+        #expect(try read(Self.line("delivered", final: true)).final == true)
+        #expect(try read(Self.line("bounce", final: false, extra: #","smtpCode":450"#)).final == false)
+        #expect(try read(Self.line("bounce", final: true, extra: #","smtpCode":550"#)).final == true)
+        #expect(try read(Self.line("retry", final: false, extra: #","smtpCode":450"#)).final == false)
+        #expect(try read(Self.line("timeout", final: true)).final == true)
+        #expect(readError(Self.line("delivered", final: false), options: IngestOptions(format: .jsonl))?.field == "final")
+        #expect(readError(Self.line("retry", final: true, extra: #","smtpCode":450"#), options: IngestOptions(format: .jsonl))?.field == "final")
+        #expect(readError(Self.line("timeout", final: false), options: IngestOptions(format: .jsonl))?.field == "final")
+    }
+}

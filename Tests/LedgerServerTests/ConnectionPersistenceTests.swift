@@ -1,0 +1,95 @@
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// HTTP/1 connection persistence over real loopback sockets (RFC 9112 §9.3): an HTTP/1.0 request
+/// without `keep-alive` gets its answer and then the end of the connection; HTTP/1.0 with
+/// `Connection: keep-alive` keeps it open (and the answer says so); HTTP/1.1 persists unless the
+/// request says `close`, in any letter case or in a list.
+@Suite struct ConnectionPersistenceTests {
+    /// Runs blocking socket work on a thread of its own: neither Swift's cooperative pool nor
+    /// Dispatch's global queues, whose few threads the server under test needs to answer while the
+    /// other tests of the run load the machine.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    func lowerCasedHead(_ bytes: [UInt8]) -> [String] {
+        String(decoding: bytes, as: UTF8.self).components(separatedBy: "\r\n\r\n").first?
+            .components(separatedBy: "\r\n").map { $0.lowercased() } ?? []
+    }
+
+    /// Sends `request` on a new connection; the answer, and whether the server then closed the
+    /// connection (waiting up to 20 s for the close when `expectClose` — below the server's 30 s idle
+    /// timeout, so only a close caused by the request counts — and 1 s otherwise). The waits end as
+    /// soon as the answer or the close arrives; their length only covers a machine busy with other tests.
+    func exchange(_ server: RunningServer, _ request: String, expectClose: Bool) async throws -> (answer: [UInt8], closed: Bool) {
+        let port = server.port
+        return try await blocking {
+            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+            defer { close(fd) }
+            try LoopbackHTTP.sendRaw(fd, Array(request.utf8))
+            let (answer, closedEarly) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+            if closedEarly { return (answer, true) }
+            let (rest, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: expectClose ? 20 : 1)
+            return (answer + rest, closed)
+        }
+    }
+
+    @Test func http10WithoutKeepAliveIsClosedAfterTheAnswer() async throws {
+        let server = try await RunningServer()
+        let (answer, closed) = try await exchange(server, "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", expectClose: true)
+        #expect(lowerCasedHead(answer).first == "http/1.1 200 ok")
+        #expect(String(decoding: answer, as: UTF8.self).hasSuffix("\r\n\r\nok\n"))
+        #expect(closed, "the server kept an HTTP/1.0 connection without keep-alive open")
+        #expect(lowerCasedHead(answer).contains("connection: close"))
+        await server.stop()
+    }
+
+    @Test func http10WithKeepAliveStaysOpenForTheNextRequest() async throws {
+        let server = try await RunningServer()
+        let port = server.port
+        let (first, openAfterFirst, second, closedAfterSecond) = try await blocking {
+            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+            defer { close(fd) }
+            try LoopbackHTTP.sendRaw(fd, Array("GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n".utf8))
+            let (first, closedEarly) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+            let (extra, closed) = closedEarly ? ([], true) : try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 1)
+            // The same connection takes a second request; HTTP/1.0 without keep-alive ends it.
+            try LoopbackHTTP.sendRaw(fd, Array("GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let (second, closedEarlyAfter) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+            let closedAfter = closedEarlyAfter ? true : try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 20).closed
+            return (first + extra, !closed, second, closedAfter)
+        }
+        #expect(lowerCasedHead(first).first == "http/1.1 200 ok")
+        #expect(String(decoding: first, as: UTF8.self).hasSuffix("\r\n\r\nok\n"))
+        #expect(openAfterFirst, "an HTTP/1.0 keep-alive connection was closed")
+        #expect(lowerCasedHead(first).contains("connection: keep-alive"))
+        #expect(lowerCasedHead(second).first == "http/1.1 200 ok")
+        #expect(String(decoding: second, as: UTF8.self).hasSuffix("\r\n\r\nready: log position 0\n"))
+        #expect(lowerCasedHead(second).contains("connection: close"))
+        #expect(closedAfterSecond)
+        await server.stop()
+    }
+
+    @Test(arguments: ["close", "Close", "keep-alive, close"])
+    func http11ClosesWhenTheRequestSaysClose(_ value: String) async throws {
+        let server = try await RunningServer()
+        let (answer, closed) = try await exchange(server, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: \(value)\r\n\r\n", expectClose: true)
+        #expect(lowerCasedHead(answer).first == "http/1.1 200 ok")
+        #expect(closed, "Connection: \(value)")
+        #expect(lowerCasedHead(answer).contains("connection: close"))
+        await server.stop()
+    }
+
+    @Test func http11PersistsByDefault() async throws {
+        let server = try await RunningServer()
+        let (answer, closed) = try await exchange(server, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", expectClose: false)
+        #expect(lowerCasedHead(answer).first == "http/1.1 200 ok")
+        #expect(!closed)
+        #expect(!lowerCasedHead(answer).contains { $0.hasPrefix("connection:") })
+        await server.stop()
+    }
+}
