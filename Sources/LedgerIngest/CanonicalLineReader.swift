@@ -18,24 +18,28 @@ enum CanonicalLineReader {
     /// take no delivery-declaration or efsFlag members; a `delivery` declaration takes no recipient,
     /// outcome or efsFlag members; an `efsFlag` takes nothing but `id`, `kind`, `occurredAt`, `enabled`.
     /// `final` says whether an **outcome** is final (domain.md §3: `delivered`, a final `bounce` and
-    /// `timeout` are; a `retry` and a non-final `bounce` are not), so the kinds that are not outcomes —
-    /// `relay`, `complaint`, `unsubscribe`, `autoReply` — take no `final`: on them it would mean nothing
-    /// (the fold never reads it), and is refused rather than silently ignored.
+    /// `timeout` are; a `retry` and a non-final `bounce` are not). The kinds that are not outcomes —
+    /// `relay`, `complaint`, `unsubscribe`, `autoReply` — accept `"final": true`, the default, which
+    /// means nothing for them (writers that put `final` on every message event, as this project's own
+    /// tests once did, must not lose events for it), and refuse `"final": false`, which would claim
+    /// something the ledger cannot record (``notApplicable(_:kind:)`` says why).
     static func forbiddenFields(for kind: EventKind) -> Set<String> {
         switch kind {
         case .delivery: forbiddenInDeclarations
         case .efsFlag: forbiddenInEFSFlags
-        case .relay, .complaint, .unsubscribe, .autoReply: forbiddenInNonOutcomes
-        case .delivered, .bounce, .retry, .timeout: forbiddenInMessageEvents
+        case .relay, .complaint, .unsubscribe, .autoReply, .delivered, .bounce, .retry, .timeout: forbiddenInMessageEvents
         }
     }
 
     /// Why `field` does not apply to a `kind` event, for people.
     static func notApplicable(_ field: String, kind: EventKind) -> String {
-        guard field == "final", forbiddenFields(for: kind) == forbiddenInNonOutcomes else { return "does not apply to a \(kind.rawValue) event" }
+        guard field == "final", isNonOutcome(kind) else { return "does not apply to a \(kind.rawValue) event" }
         let article = kind.rawValue.first.map { "aeiou".contains($0) } == true ? "an" : "a"
-        return "does not apply to \(article) \(kind.rawValue) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind.rawValue) is not an outcome (domain.md §3)"
+        return "false does not apply to \(article) \(kind.rawValue) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind.rawValue) is not an outcome (domain.md §3); omit final or give true"
     }
+
+    /// A message event that is not an outcome: `final` means nothing for it.
+    static func isNonOutcome(_ kind: EventKind) -> Bool { [.relay, .complaint, .unsubscribe, .autoReply].contains(kind) }
 
     // The sets of `forbiddenFields(for:)`, built once (a line is checked against one of them).
     private static let declarationFields: Set<String> = ["validitySeconds", "toDeliver", "label"]
@@ -46,7 +50,6 @@ enum CanonicalLineReader {
     private static let forbiddenInDeclarations = outcomeFields.union(["recipient", "enabled"])
     private static let forbiddenInEFSFlags = knownFields.subtracting(["id", "kind", "occurredAt", "enabled"])
     private static let forbiddenInMessageEvents = declarationFields.union(["enabled"])
-    private static let forbiddenInNonOutcomes = forbiddenInMessageEvents.union(["final"])
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var number = 0
@@ -165,6 +168,7 @@ enum CanonicalLineReader {
         let final = try f.bool("final")
         if kind == .retry, final == true { throw fail("final", "a retry is never final (the MTA keeps trying)") }
         if kind == .timeout, final == false { throw fail("final", "a timeout is always final (domain.md §4)") }
+        if Self.isNonOutcome(kind), final == false { throw fail("final", Self.notApplicable("final", kind: kind)) }
         event.final = kind == .retry ? false : (final ?? true)
         event.inBand = try f.bool("inBand")
         event.beforeRelay = try f.bool("beforeRelay") ?? false

@@ -9,7 +9,7 @@ func canonicalLine(_ e: Event, includeId: Bool = true) -> String {
     if includeId { o["id"] = e.id }
     if !e.delivery.isEmpty { o["delivery"] = e.delivery }
     if !e.recipient.isEmpty { o["recipient"] = e.recipient }
-    if [.delivered, .bounce, .retry, .timeout].contains(e.kind) { o["final"] = e.final }   // outcomes only
+    if e.kind.isMessageEvent { o["final"] = e.final }   // true on non-outcomes: accepted, means nothing
     if let v = e.inBand { o["inBand"] = v }
     if e.beforeRelay { o["beforeRelay"] = true }
     if let v = e.bounceClass { o["bounceClass"] = v }

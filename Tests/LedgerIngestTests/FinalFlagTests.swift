@@ -4,21 +4,29 @@ import Testing
 
 /// `final` in canonical JSON Lines says whether an outcome is final (domain.md §3): a bounce either
 /// way, a delivered and a timeout always, a retry never. A relay, complaint, unsubscribe or autoReply is
-/// not an outcome: `final` on one is refused with its line and field, never silently ignored.
+/// not an outcome: `"final": true` (the default) is accepted and means nothing; `"final": false` is
+/// refused with its line and field, never silently ignored.
 @Suite("Canonical final flag")
 struct FinalFlagTests {
     static func line(_ kind: String, final: Bool, extra: String = "") -> [UInt8] {
         utf8(#"{"id":"e-1","kind":"\#(kind)","delivery":"d1","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z","final":\#(final)\#(extra)}"#)
     }
 
-    @Test("final on an event that is not an outcome is refused", arguments: ["relay", "complaint", "unsubscribe", "autoReply"], [true, false])
-    func notAnOutcome(kind: String, final: Bool) throws {
-        let error = try #require(readError(Self.line(kind, final: final), file: "e.jsonl", options: IngestOptions(format: .jsonl)))
+    @Test("final false on an event that is not an outcome is refused", arguments: ["relay", "complaint", "unsubscribe", "autoReply"])
+    func notAnOutcome(kind: String) throws {
+        let error = try #require(readError(Self.line(kind, final: false), file: "e.jsonl", options: IngestOptions(format: .jsonl)))
         #expect(error.file == "e.jsonl")
         #expect(error.line == 1)
         #expect(error.field == "final")
         let article = ["unsubscribe", "autoReply"].contains(kind) ? "an" : "a"
-        #expect(error.message == "does not apply to \(article) \(kind) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind) is not an outcome (domain.md §3)")
+        #expect(error.message == "false does not apply to \(article) \(kind) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind) is not an outcome (domain.md §3); omit final or give true")
+    }
+
+    @Test("final true, the default, is accepted on an event that is not an outcome", arguments: ["relay", "complaint", "unsubscribe", "autoReply"])
+    func defaultOnNonOutcome(kind: String) throws {
+        let read = try FeedReader.read(Self.line(kind, final: true), file: "e.jsonl", options: IngestOptions(format: .jsonl))
+        #expect(read.events.count == 1)
+        #expect(read.events.first?.kind.rawValue == kind)
     }
 
     @Test("final on an outcome is read as the outcome's finality")
