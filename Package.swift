@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-algorithms", from: "1.2.1"),
+        // Persistent hash maps for the projection's in-memory tail: a reader's snapshot shares structure
+        // with the writer's copy instead of being copied on the writer's next change.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // The service (`ledger serve`): HTTP server, lifecycle, metrics. Hummingbird's swift-configuration
         // support is left out (its trait): the service is configured by the command line.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
@@ -39,6 +42,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Algorithms", package: "swift-algorithms"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
             ],
             resources: [.copy("Qualification/Resources/default-rules.json")]
         ),

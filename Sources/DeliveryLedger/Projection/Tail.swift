@@ -1,3 +1,4 @@
+import HashTreeCollections
 import LMDBKit
 
 /// The projection of the log's **tail**: every record after the persisted checkpoint, folded in
@@ -19,6 +20,12 @@ import LMDBKit
 ///
 /// A tail is also the shape of one append's changes (a *delta*, ``merge(_:)``): the same fields, on
 /// top of the tail it was computed from.
+///
+/// Its maps are persistent (swift-collections' `TreeDictionary`, a hash-array mapped trie) and its
+/// step lists chunked (``StepList``): every reader takes a copy of the shared tail, and when the
+/// writer then merges an append's delta, a copy-on-write `Dictionary` or `Array` would be copied
+/// whole (the profile of `ledger serve` under load: a quarter of the writer's time), while these
+/// copy only the paths and the last chunk they change.
 struct Tail: Sendable {
     /// The persisted checkpoint this tail continues: the projection tables cover 1…`base`.
     var base: UInt64
@@ -27,29 +34,54 @@ struct Tail: Sendable {
     /// Monotonic seconds when the first record was folded into it (for the checkpoint policy).
     var startedAt: Double?
     /// Deliveries first recorded after the checkpoint: UTF-8 id → ordinal, and back.
-    var deliveryOrdinals: [ByteKey: UInt32] = [:]
-    var deliveryNames: [UInt32: [UInt8]] = [:]
+    var deliveryOrdinals: TreeDictionary<ByteKey, UInt32> = [:]
+    var deliveryNames: TreeDictionary<UInt32, [UInt8]> = [:]
     /// The next delivery and stream ordinals to give.
     var nextDelivery: UInt32
     var nextStream: UInt32
     /// Streams first recorded after the checkpoint: ``Tables/streamIndexKey(delivery:recipient:)`` → ordinal.
-    var newStreams: [ByteKey: UInt32] = [:]
+    var newStreams: TreeDictionary<ByteKey, UInt32> = [:]
     /// Streams with records after the checkpoint: their entry as it is now (head, count).
-    var streams: [UInt32: StreamInfo] = [:]
+    var streams: TreeDictionary<UInt32, StreamInfo> = [:]
     /// Message states changed after the checkpoint (state after the tail's events).
-    var states: [UInt32: MessageState] = [:]
+    var states: TreeDictionary<UInt32, MessageState> = [:]
     /// The whole counters of each delivery with message events after the checkpoint.
-    var counters: [UInt32: DeliveryCounters] = [:]
+    var counters: TreeDictionary<UInt32, DeliveryCounters> = [:]
     /// Valid-time steps written after the checkpoint, per delivery ordinal (unsorted).
-    var steps: [UInt32: [Step]] = [:]
+    var steps: TreeDictionary<UInt32, StepList> = [:]
     /// Changes of the minute checkpoints of the valid time axis, per delivery ordinal and minute.
-    var buckets: [UInt32: [Int64: ValidTime.Vector]] = [:]
+    var buckets: TreeDictionary<UInt32, TreeDictionary<Int64, ValidTime.Vector>> = [:]
 
     /// One valid-time step (``ValidTime``): instant (ms), tag (position) and change.
     struct Step: Sendable {
         var at: Int64
         var tag: UInt64
         var change: ValidTime.Vector
+    }
+
+    /// The steps of one delivery in the order they were added, in chunks of at most ``chunkSize``:
+    /// appending to a list shared with a reader's snapshot copies the chunk references and the last
+    /// chunk, not every step.
+    struct StepList: Sendable, Sequence, ExpressibleByArrayLiteral {
+        static let chunkSize = 4096
+        private var chunks: [[Step]] = []
+
+        init(arrayLiteral elements: Step...) { append(contentsOf: elements) }
+
+        mutating func append(_ step: Step) {
+            if chunks.isEmpty || chunks[chunks.count - 1].count >= Self.chunkSize {
+                var chunk: [Step] = []
+                chunk.reserveCapacity(Self.chunkSize)
+                chunks.append(chunk)
+            }
+            chunks[chunks.count - 1].append(step)
+        }
+
+        mutating func append(contentsOf steps: some Sequence<Step>) {
+            for s in steps { append(s) }
+        }
+
+        func makeIterator() -> FlattenSequence<[[Step]]>.Iterator { chunks.joined().makeIterator() }
     }
 
     /// An empty tail after checkpoint `base`, giving ordinals from `nextDelivery`, `nextStream`.
@@ -89,11 +121,9 @@ struct Tail: Sendable {
         for (k, v) in delta.counters { counters[k] = v }
         for (d, s) in delta.steps { steps[d, default: []].append(contentsOf: s) }
         for (d, minutes) in delta.buckets {
-            for (m, v) in minutes {
-                var sum = buckets[d]?[m] ?? ValidTime.Vector()
-                sum.add(v)
-                buckets[d, default: [:]][m] = sum
-            }
+            var merged = buckets[d] ?? [:]
+            for (m, v) in minutes { merged[m, default: ValidTime.Vector()].add(v) }
+            buckets[d] = merged
         }
     }
 
