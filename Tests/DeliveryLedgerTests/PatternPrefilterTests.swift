@@ -66,7 +66,7 @@ import Testing
     /// Conservative on random patterns: whenever the case-insensitive expression matches a text,
     /// the prefilter lets it through.
     @Test func neverRejectsAMatchOfRandomPatterns() {
-        var rng = SplitMix(seed: 20261203)
+        var rng = ProjectionLawsTests.Rng(state: 20261203)   // seeded: a failure replays
         let pieces = ["ab", "bca", "a b", "CaB", "c", " ", "-", ".", "B", "a"]
         var checked = 0, matched = 0
         for _ in 0..<400 {
@@ -123,7 +123,7 @@ import Testing
         #expect(matched > lines.count)
     }
 
-    private func randomPattern(_ rng: inout SplitMix, depth: Int) -> String {
+    private func randomPattern(_ rng: inout ProjectionLawsTests.Rng, depth: Int) -> String {
         var out = ""
         for _ in 0..<(1 + Int(rng.next() % 5)) {
             var atom: String
@@ -148,18 +148,5 @@ import Testing
         }
         if depth == 0 && rng.next() % 3 == 0 { out += "|" + randomPattern(&rng, depth: 1) }
         return out
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so that a failing case can be replayed.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
