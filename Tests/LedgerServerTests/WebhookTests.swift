@@ -162,6 +162,21 @@ import Testing
         await server.stop()
     }
 
+    /// A body the service cannot read to its end while the client still waits for the answer (a
+    /// chunk-size line that is not hexadecimal) is a 400 that says so, in the JSON of every other
+    /// refusal — not an empty 400 — and appends nothing.
+    @Test func unreadableChunkedBodyIsExplained() async throws {
+        let server = try await RunningServer()
+        let port = server.port
+        let raw = Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n[]\r\n0\r\n\r\n".utf8)
+        let r = try await Task.detached { try LoopbackHTTP.exchange(port: port, raw: raw, timeoutSeconds: 30) }.value
+        #expect(r.status == 400)
+        #expect(r.json?["reason"] as? String == "body_incomplete", "\(r.text)")
+        #expect((r.json?["error"] as? String)?.isEmpty == false, "\(r.text)")
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
     /// `POST /events` reads canonical JSON Lines with the reader of `ledger ingest`.
     @Test func canonicalJSONLines() async throws {
         let server = try await RunningServer()
