@@ -66,6 +66,7 @@ struct IngestCommand: OutputCommand {
             throw ValidationError("--format must be one of \(InputFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(format)'")
         }
         guard !files.isEmpty else { throw ValidationError("name at least one FILE to ingest") }
+        if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("- (standard input) is given more than once: it can be read only once") }
         if format == "postfix" && (delivery ?? "").isEmpty { throw ValidationError("a Postfix log does not name its delivery: give --delivery ID") }
         if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be 1970...9999") }
         if let utcOffset, Self.offsetSeconds(utcOffset) == nil { throw ValidationError("--utc-offset '\(utcOffset)' is not like +09:00 or -05:00") }
@@ -121,10 +122,12 @@ struct IngestCommand: OutputCommand {
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
             guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
         }
-        // Standard input is copied to a temporary file as it is read, for a second pass.
-        var spool: Spool? = nil
-        defer { spool?.remove() }
-        if inputs.contains("-") { spool = try Spool() }
+        // Standard input, and any input that is not a regular file (a FIFO, `<(zcat feed.json.gz)`,
+        // a device), can be read only once: it is copied to a temporary file as it is read, for a
+        // second pass.
+        var spools: [Int: Spool] = [:]
+        defer { for spool in spools.values { spool.remove() } }
+        for (n, file) in inputs.enumerated() where !Self.isRereadable(file) { spools[n] = try Spool(input: file) }
 
         // Pass 1: read and check every record; rejects are written as they are found (so that if the
         // append then fails, no record is lost); events are kept while they fit one atomic batch.
@@ -133,10 +136,10 @@ struct IngestCommand: OutputCommand {
         var reasons: [String] = []  // the first rejected records' errors, shown after the summary
         var kept = Batch()
         var overflow = false
-        for file in inputs {
+        for (n, file) in inputs.enumerated() {
             var summary = FileSummary(file: file)
             do {
-                summary.format = try forEachBatch(file, options: options, spool: spool, copyToSpool: true) { batch in
+                summary.format = try forEachBatch(file, options: options, spool: spools[n], copyToSpool: true) { batch in
                     summary.events += batch.events.count
                     summary.rejected += batch.rejected.count
                     for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
@@ -183,7 +186,7 @@ struct IngestCommand: OutputCommand {
             // Pass 2: the same records again, appended in batches of atomicBatchLimit events.
             var pending = Batch()
             for (n, file) in inputs.enumerated() {
-                _ = try forEachBatch(file, options: options, spool: spool, copyToSpool: false) { batch in
+                _ = try forEachBatch(file, options: options, spool: spools[n], copyToSpool: false) { batch in
                     pending.add(batch, file: n)
                     if pending.events.count >= Self.atomicBatchLimit {
                         try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
@@ -301,15 +304,17 @@ struct IngestCommand: OutputCommand {
     private func forEachBatch(_ file: String, options: IngestOptions, spool: Spool?, copyToSpool: Bool,
                               _ body: (ParsedInput) throws -> Void) throws -> InputFormat {
         let fd: Int32
-        if file == "-" {
-            fd = copyToSpool ? 0 : open(spool?.path ?? "", O_RDONLY)
+        if let spool, !copyToSpool {
+            fd = open(spool.path, O_RDONLY)  // the second pass of an input that can be read once
+        } else if file == "-" {
+            fd = 0
         } else {
             fd = open(file, O_RDONLY)
         }
         guard fd >= 0 else { throw CLIError("\(file): cannot be read: \(String(cString: strerror(errno)))") }
         defer { if fd != 0 { close(fd) } }
         let copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)?
-        if file == "-", copyToSpool, let spool {
+        if copyToSpool, let spool {
             copy = { (bytes: UnsafeRawBufferPointer) throws(IngestError) in try spool.write(bytes) }
         } else {
             copy = nil
@@ -347,6 +352,15 @@ struct IngestCommand: OutputCommand {
         return (sign == "-" ? -1 : 1) * (h * 3600 + m * 60)
     }
 
+    /// Whether `file` gives the same bytes when opened again: a regular file does; standard input, a
+    /// FIFO (a shell's `<(zcat feed.json.gz)`), a socket or a device give them once.
+    static func isRereadable(_ file: String) -> Bool {
+        guard file != "-" else { return false }
+        var status = stat()
+        guard stat(file, &status) == 0 else { return true }  // the open says why it cannot be read
+        return status.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Replaces each directory by the `.eml` files in it, sorted by name.
     private func expandDirectories(_ files: [String]) throws -> [String] {
         var result: [String] = []
@@ -369,11 +383,15 @@ struct IngestCommand: OutputCommand {
 final class Spool {
     let path: String
     private let fd: Int32
+    /// The input kept (`-` for standard input), for the messages.
+    let input: String
 
-    init() throws {
+    init(input: String = "-") throws {
+        self.input = input
+        let name = input == "-" ? "standard input" : input
         var template = Array((NSTemporaryDirectory() + "/ledger-stdin-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw CLIError("cannot create a temporary file for standard input: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CLIError("cannot create a temporary file for \(name): \(String(cString: strerror(errno)))") }
         self.fd = fd
         self.path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
@@ -385,7 +403,7 @@ final class Spool {
             let n = Glibc.write(fd, base + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw IngestError(file: "-", message: "cannot keep standard input in \(path): \(String(cString: strerror(errno)))")
+                throw IngestError(file: input, message: "cannot keep \(input == "-" ? "standard input" : input) in \(path): \(String(cString: strerror(errno)))")
             }
             done += n
         }
