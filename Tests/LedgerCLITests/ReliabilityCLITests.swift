@@ -182,3 +182,37 @@ import Testing
         #expect(r.error.contains("more than once"), "\(r.error)")
     }
 }
+
+@Suite struct DirectoryInputCLITests {
+    /// A directory stands for its `.eml` files; a feed put beside them is not read, and the output
+    /// says so by name instead of dropping it silently.
+    @Test func filesThatAreNotBounceMessagesAreNamed() throws {
+        let cli = CLI()
+        let folder = cli.directory.path("bounces")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let dsn = """
+            From: MAILER-DAEMON@mx.example.net
+            Date: Mon, 2 Nov 2026 10:00:00 +0000
+            Content-Type: multipart/report; report-type=delivery-status; boundary="XX"
+
+            --XX
+            Content-Type: message/delivery-status
+
+            Reporting-MTA: dns; mx.example.net
+
+            Final-Recipient: rfc822; ann@example.com
+            Action: failed
+            Status: 5.1.1
+            Diagnostic-Code: smtp; 550 5.1.1 user unknown
+            --XX--
+
+            """
+        _ = FileManager.default.createFile(atPath: folder + "/one.eml", contents: Data(dsn.utf8))
+        _ = FileManager.default.createFile(atPath: folder + "/feed.jsonl", contents: Data("{}\n".utf8))
+        _ = FileManager.default.createFile(atPath: folder + "/.DS_Store", contents: Data())
+        let r = cli.run("ingest", "--delivery", "d1", folder)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("1 entry not read, not .eml (feed.jsonl)"), "\(r.output)")
+        #expect(!r.output.contains(".DS_Store"), "\(r.output)")
+    }
+}
