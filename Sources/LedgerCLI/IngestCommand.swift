@@ -137,10 +137,15 @@ struct IngestCommand: OutputCommand {
         var reasons: [String] = []  // the first rejected records' errors, shown after the summary
         var kept = Batch()
         var overflow = false
+        // The bytes checked of each input: the second pass reads these only, so a log a writer
+        // appends to meanwhile (/var/log/mail.log) gives the records checked, not unchecked ones.
+        var lengths: [ByteCount] = []
         for (n, file) in inputs.enumerated() {
             var summary = FileSummary(file: file)
+            let length = ByteCount()
+            lengths.append(length)
             do {
-                summary.format = try forEachBatch(file, options: options, spool: spools[n], copyToSpool: true) { batch in
+                summary.format = try forEachBatch(file, options: options, spool: spools[n], copyToSpool: true, length: length) { batch in
                     summary.events += batch.events.count
                     summary.rejected += batch.rejected.count
                     for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
@@ -188,7 +193,7 @@ struct IngestCommand: OutputCommand {
             // Pass 2: the same records again, appended in batches of atomicBatchLimit events.
             var pending = Batch()
             for (n, file) in inputs.enumerated() {
-                _ = try forEachBatch(file, options: options, spool: spools[n], copyToSpool: false) { batch in
+                _ = try forEachBatch(file, options: options, spool: spools[n], copyToSpool: false, limit: lengths[n].bytes) { batch in
                     pending.add(batch, file: n)
                     if pending.events.count >= Self.atomicBatchLimit {
                         try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
@@ -304,6 +309,7 @@ struct IngestCommand: OutputCommand {
     /// back from it on the second).
     /// - Returns: the format read.
     private func forEachBatch(_ file: String, options: IngestOptions, spool: Spool?, copyToSpool: Bool,
+                              length: ByteCount? = nil, limit: Int? = nil,
                               _ body: (ParsedInput) throws -> Void) throws -> InputFormat {
         let fd: Int32
         if let spool, !copyToSpool {
@@ -317,11 +323,13 @@ struct IngestCommand: OutputCommand {
         defer { if fd != 0 { close(fd) } }
         let copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)?
         if copyToSpool, let spool {
-            copy = { (bytes: UnsafeRawBufferPointer) throws(IngestError) in try spool.write(bytes) }
+            copy = { (bytes: UnsafeRawBufferPointer) throws(IngestError) in length?.bytes += bytes.count; try spool.write(bytes) }
+        } else if let length {
+            copy = { (bytes: UnsafeRawBufferPointer) throws(IngestError) in length.bytes += bytes.count }
         } else {
             copy = nil
         }
-        var stream = FeedStream.reading(fd: fd, file: file, options: options, copy: copy)
+        var stream = FeedStream.reading(fd: fd, file: file, options: options, limit: limit, copy: copy)
         while let batch = try stream.next() { try body(batch) }
         return stream.detectedFormat ?? .jsonl
     }
@@ -353,6 +361,9 @@ struct IngestCommand: OutputCommand {
               let h = Int(parts[0]), let m = Int(parts[1]), h <= 18, m < 60, h * 3600 + m * 60 <= 18 * 3600 else { return nil }
         return (sign == "-" ? -1 : 1) * (h * 3600 + m * 60)
     }
+
+    /// The bytes the first pass read of an input.
+    final class ByteCount { var bytes = 0 }
 
     /// Whether `file` gives the same bytes when opened again: a regular file does; standard input, a
     /// FIFO (a shell's `<(zcat feed.json.gz)`), a socket or a device give them once.
