@@ -25,6 +25,10 @@ public struct Transaction: ~Copyable {
     /// generic call across the module boundary would instantiate metadata at run time.)
     @inlinable
     public func withValue<R>(_ db: Database, key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        // LMDB stores no empty key (mdb_put refuses one) and mdb_get answers MDB_BAD_VALSIZE for
+        // it: nothing is stored under an empty key, which is what a lookup of user input (an empty
+        // delivery id) must hear.
+        if key.isEmpty { return nil }
         var k = MDB_val(), v = MDB_val()
         return try key.withUnsafeBytes { kb -> R? in
             k.mv_size = kb.count
@@ -39,6 +43,7 @@ public struct Transaction: ~Copyable {
     /// Calls `body` with the value stored under `key`, given as raw bytes, or returns `nil`.
     @inlinable
     public func withValue<R>(_ db: Database, key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        if key.isEmpty { return nil }  // no empty key is ever stored (see above)
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val()
         let rc = mdb_get(txn, db.dbi, &k, &v)
@@ -102,6 +107,7 @@ public struct Transaction: ~Copyable {
     /// Deletes `key`. Returns whether it existed.
     @discardableResult
     public func delete(_ db: Database, key: [UInt8]) throws(LMDBError) -> Bool {
+        if key.isEmpty { return false }  // no empty key is ever stored
         var k = MDB_val()
         let rc = key.withUnsafeBytes { kb in
             k.mv_size = kb.count
@@ -156,7 +162,12 @@ public struct Transaction: ~Copyable {
         defer { mdb_cursor_close(cursor) }
         var k = MDB_val(), v = MDB_val()
         var rc: Int32
-        if let start {
+        if let start, start.isEmpty {
+            // Every key is ≥ the empty one (and none ≤ it, no key being empty); LMDB's
+            // MDB_SET_RANGE refuses an empty key (MDB_BAD_VALSIZE).
+            if reverse { return }
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST)
+        } else if let start {
             rc = start.withUnsafeBytes { kb in
                 k.mv_size = kb.count
                 k.mv_data = UnsafeMutableRawPointer(mutating: kb.baseAddress)

@@ -66,6 +66,7 @@ struct IngestCommand: OutputCommand {
             throw ValidationError("--format must be one of \(InputFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(format)'")
         }
         guard !files.isEmpty else { throw ValidationError("name at least one FILE to ingest") }
+        if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("- (standard input) is given more than once: it can be read only once") }
         if format == "postfix" && (delivery ?? "").isEmpty { throw ValidationError("a Postfix log does not name its delivery: give --delivery ID") }
         if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be 1970...9999") }
         if let utcOffset, Self.offsetSeconds(utcOffset) == nil { throw ValidationError("--utc-offset '\(utcOffset)' is not like +09:00 or -05:00") }
@@ -116,7 +117,8 @@ struct IngestCommand: OutputCommand {
         options.year = year
         options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
         options.qualifier = try RulesOption.qualifier(database.rules)
-        let inputs = try expandDirectories(files)
+        var notes: [String] = []
+        let inputs = try expandDirectories(files, notes: &notes)
         for file in inputs where file != "-" {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
@@ -172,6 +174,7 @@ struct IngestCommand: OutputCommand {
         }
         try rejects?.finish()
 
+        for note in notes { out.line(note) }
         if dryRun {
             for summary in summaries { out.line(Self.summaryLine(summary)) }
             let events = summaries.reduce(0) { $0 + $1.events }
@@ -338,8 +341,10 @@ struct IngestCommand: OutputCommand {
         return (sign == "-" ? -1 : 1) * (h * 3600 + m * 60)
     }
 
-    /// Replaces each directory by the `.eml` files in it, sorted by name.
-    private func expandDirectories(_ files: [String]) throws -> [String] {
+    /// Replaces each directory by the `.eml` files in it, sorted by name; `notes` says which entries
+    /// of a directory were left out (a feed file put beside the bounces is named, never dropped
+    /// silently; hidden entries such as `.DS_Store` are not listed).
+    private func expandDirectories(_ files: [String], notes: inout [String]) throws -> [String] {
         var result: [String] = []
         for file in files {
             var isDirectory: ObjCBool = false
@@ -347,8 +352,14 @@ struct IngestCommand: OutputCommand {
                 result.append(file)
                 continue
             }
-            let names = try FileManager.default.contentsOfDirectory(atPath: file).filter { $0.lowercased().hasSuffix(".eml") }.sorted()
+            let entries = try FileManager.default.contentsOfDirectory(atPath: file)
+            let names = entries.filter { $0.lowercased().hasSuffix(".eml") }.sorted()
             guard !names.isEmpty else { throw CLIError("\(file): is a directory with no .eml file; name the files to ingest") }
+            let left = entries.filter { !$0.lowercased().hasSuffix(".eml") && !$0.hasPrefix(".") }.sorted()
+            if !left.isEmpty {
+                let shown = left.prefix(5).joined(separator: ", ") + (left.count > 5 ? ", …" : "")
+                notes.append("Note: \(file): \(left.count) entr\(left.count == 1 ? "y" : "ies") not read, not .eml (\(shown)); a directory stands for its bounce messages: name other files to ingest them.")
+            }
             result += names.map { URL(fileURLWithPath: file).appendingPathComponent($0).path }
         }
         return result

@@ -98,9 +98,28 @@ public struct Output {
     public init(streaming: Bool = true) { self.streaming = streaming }
 
     mutating func line(_ s: String = "") {
-        text += s
+        text += Self.printable(s)
         text += "\n"
         if streaming && text.utf8.count > 1 << 16 { flush() }
+    }
+
+    /// `s` with its C0 control characters made visible: an MTA's reply, a delivery label or an
+    /// address come from outside, and an ESC in them would drive the reader's terminal (colours,
+    /// cursor moves, a rewritten window title: CWE-150). Every C0 control but tab and line feed
+    /// becomes its Control Picture (U+2400 + code: `␛`, `␀`, `␇`). JSON output holds no raw C0
+    /// control (RFC 8259 §7 escapes them), and CSV (RFC 4180 TEXTDATA) and SVG (XML 1.0 Char)
+    /// allow none, so every format is unchanged or made valid.
+    static func printable(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A }) else { return s }
+        var result = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            if scalar.value < 0x20 && scalar != "\t" && scalar != "\n" {
+                result.append(Unicode.Scalar(0x2400 + scalar.value)!)
+            } else {
+                result.append(scalar)
+            }
+        }
+        return String(result)
     }
 
     mutating func flush() {

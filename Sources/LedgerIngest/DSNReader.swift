@@ -289,10 +289,11 @@ struct DSNContext {
     func deliveryId(quotedIn text: String? = nil) throws(IngestError) -> String {
         let header = options.deliveryHeader
         for original in DSNContext.returnedHeaders(in: message) {
-            if let v = original[header]?.mimeTrimmed(), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
+            if let v = original[header].map({ MIME.decodeEncodedWords($0).mimeTrimmed() }), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
         }
         if let text, let v = DSNPlainText.quotedHeader(header, in: text) { return v }
-        if let v = message.headers[header]?.mimeTrimmed(), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
+        // An X- field is unstructured text: a non-ASCII id comes as RFC 2047 encoded words (§5(1)).
+        if let v = message.headers[header].map({ MIME.decodeEncodedWords($0).mimeTrimmed() }), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
         if let d = options.delivery, !d.isEmpty { return d }
         throw fail(header, "missing: no \(header) header in the returned message or the bounce, and no delivery id given")
     }
@@ -493,7 +494,7 @@ struct DSNContext {
     mutating func readSES(_ ses: DSNAmazonSES.Notification) throws(IngestError) {
         let header = options.deliveryHeader.lowercased()
         let delivery: String
-        if let v = ses.headers.first(where: { $0.name.lowercased() == header })?.value.mimeTrimmed(), !v.isEmpty {
+        if let v = ses.headers.first(where: { $0.name.lowercased() == header }).map({ MIME.decodeEncodedWords($0.value).mimeTrimmed() }), !v.isEmpty {
             delivery = String(v.prefix(Event.maximumIdLength))
         } else {
             delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))

@@ -212,7 +212,29 @@ public enum FeedReader {
         default:
             if FormBody.looksLikeForm(bytes, from: first) { return .mailgun }
             if looksLikeMail(bytes, from: first) { return .dsn }
-            throw IngestError(file: file, message: "cannot tell the format; use --format")
+            throw IngestError(file: file, message: "cannot tell the format; use --format" + formatHint(bytes, from: first))
         }
+    }
+
+    /// What the first bytes of an input no reader takes say it is, when they say it clearly: a
+    /// compressed file (by its magic number), UTF-16 text (by its byte order mark), a Postfix log
+    /// (which auto-detection never picks: it needs `--delivery`); empty otherwise.
+    static func formatHint(_ bytes: [UInt8], from first: Int) -> String {
+        let head = bytes[first..<min(bytes.count, first + 4096)]
+        func starts(_ magic: [UInt8]) -> Bool { head.starts(with: magic) }
+        let compressed: String? =
+            starts([0x1F, 0x8B]) ? "gzip" : starts([0x28, 0xB5, 0x2F, 0xFD]) ? "zstd" : starts(Array("BZh".utf8)) ? "bzip2"
+            : starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) ? "xz" : starts([0x50, 0x4B, 0x03, 0x04]) ? "zip" : nil
+        if let compressed {
+            return " (the input is \(compressed)-compressed: the ledger reads it decompressed, e.g. `ledger ingest <(zcat FILE)` or `zcat FILE | ledger ingest -`)"
+        }
+        if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) {
+            return " (the input is UTF-16 text: the ledger reads UTF-8 (RFC 8259 §8.1); convert it, e.g. `iconv -f UTF-16 -t UTF-8`)"
+        }
+        let line = head.prefix { $0 != 0x0A }
+        if line.firstRange(of: Array(" postfix/".utf8)) != nil || line.firstRange(of: Array(" postfix-".utf8)) != nil {
+            return " (it looks like a Postfix log: --format postfix --delivery ID)"
+        }
+        return ""
     }
 }

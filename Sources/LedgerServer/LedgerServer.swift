@@ -38,6 +38,7 @@ public struct LedgerServer: Sendable {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
+        router.add(middleware: UnmatchedRouteMiddleware<BasicRequestContext>(postPaths: Set(WebhookEndpoint.allCases.map(\.path))))
         let authentication = WebhookAuthentication(configuration: configuration, sns: SNSClient(timeout: configuration.providers.sns.fetchTimeout),
                                                    work: work, now: configuration.clock)
         let ingest = WebhookIngest(ledger: ledger, configuration: configuration, work: work, metrics: metrics,
@@ -178,6 +179,31 @@ struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             status = error.status
             throw error
+        }
+    }
+}
+
+/// Explains a request no route answers, instead of Hummingbird's empty 404: a webhook endpoint asked
+/// with another method than POST (a browser opening the URL SparkPost was given) is 405 with
+/// `Allow: POST` (RFC 9110 §15.5.6); any other unknown method and path is 404. Both carry the JSON
+/// `{"error", "reason"}` of every other refusal.
+struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The paths that take POST only.
+    let postPaths: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && context.endpointPath == "NotFound" {
+            let path = request.uri.path
+            if postPaths.contains(path) && request.method != .post {
+                var response = JSONResponse.make(ErrorAnswer(error: "\(path) takes POST (a webhook endpoint), not \(request.method)", reason: "method_not_allowed"),
+                                                 status: .methodNotAllowed)
+                response.headers[.allow] = "POST"
+                return response
+            }
+            return JSONResponse.make(ErrorAnswer(error: "no endpoint answers \(request.method) \(path); GET /openapi.json lists them", reason: "not_found"),
+                                     status: .notFound)
         }
     }
 }

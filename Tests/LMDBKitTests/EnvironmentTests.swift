@@ -27,6 +27,28 @@ import Testing
         try env.read { txn throws in #expect(try txn.count(db) == 2) }
     }
 
+    /// LMDB stores no empty key and its lookups refuse one (MDB_BAD_VALSIZE); a lookup of an empty
+    /// key (an empty `--delivery ''` from the command line) finds nothing instead of failing.
+    @Test func emptyKeyIsNotFound() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.url.path)
+        let db = try env.openDatabase(named: "t")
+        try env.write { txn in
+            for i: UInt8 in [1, 2] { try txn.put(db, key: [i], value: [i]) }
+            #expect(try !txn.delete(db, key: []))
+        }
+        try env.read { txn in
+            #expect(try txn.get(db, key: []) == nil)
+            #expect(try [UInt8]().withUnsafeBytes { kb in try txn.withValue(db, key: kb) { Array($0) } } == nil)
+            var keys: [UInt8] = []
+            try txn.scan(db, from: []) { k, _ in keys.append(k[0]); return true }
+            #expect(keys == [1, 2])
+            keys = []
+            try txn.scan(db, from: [], reverse: true) { k, _ in keys.append(k[0]); return true }
+            #expect(keys.isEmpty)
+        }
+    }
+
     @Test func appendModeRejectsOutOfOrderKeys() throws {
         let dir = TemporaryDirectory()
         let env = try Environment(path: dir.url.path)

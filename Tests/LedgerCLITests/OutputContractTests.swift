@@ -23,6 +23,23 @@ import Testing
         #expect(try SchemaValidation.validate(instance: Data(r.output.utf8), schemaNamed: "project") == [])
     }
 
+    /// An MTA's reply is outside text: its C0 control characters (an ESC that starts a terminal
+    /// escape sequence, a BEL) are shown as visible pictures in the text output, never written raw
+    /// to the reader's terminal; the JSON keeps the exact text, escaped.
+    @Test func textOutputShowsControlCharactersVisibly() throws {
+        let cli = CLI()
+        let r = cli.ingest([#"{"id":"b1","kind":"bounce","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z","final":true,"smtpCode":550,"response":"550 \u001b]0;owned\u0007\u001b[2J user unknown"}"#])
+        #expect(r.exitCode == 0, "\(r.error)")
+        for command in [["history", "a@example.com"], ["status", "a@example.com"], ["address", "a@example.com"]] {
+            let out = cli.run(command)
+            #expect(out.exitCode == 0, "\(out.error)")
+            #expect(!out.output.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }, "\(command)")
+            if command[0] != "address" { #expect(out.output.contains("550 \u{241B}]0;owned\u{2407}\u{241B}[2J user unknown"), "\(out.output)") }
+        }
+        let json = cli.run("status", "a@example.com", "--format", "json")
+        #expect(json.output.contains(#"550 \u001b]0;owned\u0007\u001b[2J user unknown"#), "\(json.output)")
+    }
+
     @Test func projectJSONOfAnEmptyLedgerMatchesItsSchema() throws {
         let cli = CLI()
         #expect(cli.run("ingest", "--allow-empty", cli.file("empty.jsonl", "")).exitCode == 0)  // creates an empty ledger

@@ -138,3 +138,81 @@ import Testing
         #expect(LedgerCLI.run(["verify", "--db", db]).exitCode == 0)
     }
 }
+
+@Suite struct OnceReadableInputCLITests {
+    /// An input larger than one atomic batch is read twice (checked whole, then appended in
+    /// batches). A FIFO — what a shell's `ledger ingest <(zcat feed.json.gz)` gives — can be read only
+    /// once: it is kept for the second pass as standard input is, so every event is appended (it
+    /// used to say "Appended 0 events" with status 0, found by a tester).
+    @Test func aFIFOLargerThanOneBatchIsAppendedWhole() throws {
+        let cli = CLI()
+        let count = 50_001
+        var text = ""
+        text.reserveCapacity(count * 120)
+        for i in 0..<count {
+            text += #"{"id":"r\#(i)","kind":"relay","delivery":"d1","recipient":"a\#(i)@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#
+            text += "\n"
+        }
+        let fifo = cli.directory.path("feed.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let bytes = Array(text.utf8)
+        let writer = Thread {
+            let fd = open(fifo, O_WRONLY)
+            guard fd >= 0 else { return }
+            var done = 0
+            while done < bytes.count {
+                let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                done += n
+            }
+            close(fd)
+        }
+        writer.start()
+        let r = cli.run("ingest", fifo)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("Appended \(count) events"), "\(r.output)")
+        #expect(try cli.basisPosition() == count)
+    }
+
+    /// Standard input can be read once: `-` named twice is a usage error, not "no events in -".
+    @Test func standardInputNamedTwiceIsRefused() {
+        let cli = CLI()
+        let r = cli.run("ingest", "-", "-")
+        #expect(r.exitCode == 64, "\(r.error)")
+        #expect(r.error.contains("more than once"), "\(r.error)")
+    }
+}
+
+@Suite struct DirectoryInputCLITests {
+    /// A directory stands for its `.eml` files; a feed put beside them is not read, and the output
+    /// says so by name instead of dropping it silently.
+    @Test func filesThatAreNotBounceMessagesAreNamed() throws {
+        let cli = CLI()
+        let folder = cli.directory.path("bounces")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let dsn = """
+            From: MAILER-DAEMON@mx.example.net
+            Date: Mon, 2 Nov 2026 10:00:00 +0000
+            Content-Type: multipart/report; report-type=delivery-status; boundary="XX"
+
+            --XX
+            Content-Type: message/delivery-status
+
+            Reporting-MTA: dns; mx.example.net
+
+            Final-Recipient: rfc822; ann@example.com
+            Action: failed
+            Status: 5.1.1
+            Diagnostic-Code: smtp; 550 5.1.1 user unknown
+            --XX--
+
+            """
+        _ = FileManager.default.createFile(atPath: folder + "/one.eml", contents: Data(dsn.utf8))
+        _ = FileManager.default.createFile(atPath: folder + "/feed.jsonl", contents: Data("{}\n".utf8))
+        _ = FileManager.default.createFile(atPath: folder + "/.DS_Store", contents: Data())
+        let r = cli.run("ingest", "--delivery", "d1", folder)
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(r.output.contains("1 entry not read, not .eml (feed.jsonl)"), "\(r.output)")
+        #expect(!r.output.contains(".DS_Store"), "\(r.output)")
+    }
+}

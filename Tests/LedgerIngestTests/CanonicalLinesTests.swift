@@ -196,7 +196,13 @@ struct FormatDetectionTests {
     @Test("anything else: cannot tell the format")
     func unknown() throws {
         let error = try #require(readError(utf8("Nov 29 14:05:00 mx postfix/smtp[1]: status=sent"), file: "mail.log"))
-        #expect(error.description == "mail.log: cannot tell the format; use --format")
+        #expect(error.description == "mail.log: cannot tell the format; use --format (it looks like a Postfix log: --format postfix --delivery ID)")
+        // A compressed or UTF-16 input is named as such (found by a tester: a .json.gz given as it is).
+        let gzip = try #require(readError([0x1F, 0x8B, 0x08, 0x00, 0x00], file: "feed.json.gz"))
+        #expect(gzip.description.hasPrefix("feed.json.gz: cannot tell the format; use --format (the input is gzip-compressed"), "\(gzip)")
+        let utf16 = try #require(readError([0xFF, 0xFE, 0x5B, 0x00, 0x5D, 0x00], file: "feed.json"))
+        #expect(utf16.description.contains("UTF-16"), "\(utf16)")
+        #expect(try #require(readError(utf8("hello"), file: "x")).description == "x: cannot tell the format; use --format")
         // With an explicit format the same bytes are read as that format.
         let asLines = try #require(readError(utf8("hello"), file: "x", options: IngestOptions(format: .jsonl)))
         #expect(asLines.line == 1)

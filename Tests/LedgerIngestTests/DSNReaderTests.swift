@@ -251,6 +251,12 @@ struct DSNReaderTests {
         #expect(try dsnRead(DSNSamples.report(ownHeaders: "X-Delivery-ID: own-header\n")).events[0].delivery == "spring-sale")
         let noReturn = DSNSamples.report(returned: nil, ownHeaders: "X-Delivery-ID: own-header\n")
         #expect(try dsnRead(noReturn).events[0].delivery == "own-header")
+        // A non-ASCII id arrives as an RFC 2047 encoded word (X- fields are unstructured, §5(1)):
+        // the id is its decoded text, in the returned message as in the bounce's own header.
+        let encoded = DSNSamples.report(returned: "From: news@example.com\nX-Delivery-ID: =?UTF-8?B?c3ByaW5nLcOpdMOp?=")
+        #expect(try dsnRead(encoded).events[0].delivery == "spring-été")
+        let encodedOwn = DSNSamples.report(returned: nil, ownHeaders: "X-Delivery-ID: =?ISO-8859-1?Q?f=EAte?=\n")
+        #expect(try dsnRead(encodedOwn).events[0].delivery == "fête")
         let none = DSNSamples.report(returned: "From: news@example.com\nTo: ann@example.org")
         #expect(try dsnRead(none, options: DSNOptions(delivery: "fallback")).events[0].delivery == "fallback")
         do {

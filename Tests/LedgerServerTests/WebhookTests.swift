@@ -162,6 +162,40 @@ import Testing
         await server.stop()
     }
 
+    /// A body the service cannot read to its end while the client still waits for the answer (a
+    /// chunk-size line that is not hexadecimal) is a 400 that says so, in the JSON of every other
+    /// refusal — not an empty 400 — and appends nothing.
+    @Test func unreadableChunkedBodyIsExplained() async throws {
+        let server = try await RunningServer()
+        let port = server.port
+        let raw = Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n[]\r\n0\r\n\r\n".utf8)
+        let r = try await Task.detached { try LoopbackHTTP.exchange(port: port, raw: raw, timeoutSeconds: 30) }.value
+        #expect(r.status == 400)
+        #expect(r.json?["reason"] as? String == "body_incomplete", "\(r.text)")
+        #expect((r.json?["error"] as? String)?.isEmpty == false, "\(r.text)")
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
+    /// A request no route answers gets a body that says so: a webhook endpoint opened with GET
+    /// (the URL pasted in a browser) is 405 with `Allow: POST`, an unknown path 404, both JSON.
+    @Test func unmatchedRoutesAreExplained() async throws {
+        let server = try await RunningServer()
+        let get = try await server.send("GET", "/webhooks/sparkpost")
+        #expect(get.status == 405, "\(get.text)")
+        #expect(get.headers["allow"] == "POST")
+        #expect(get.json?["reason"] as? String == "method_not_allowed", "\(get.text)")
+        let unknown = try await server.send("GET", "/no/such/page")
+        #expect(unknown.status == 404)
+        #expect(unknown.json?["reason"] as? String == "not_found", "\(unknown.text)")
+        #expect((unknown.json?["error"] as? String)?.contains("/no/such/page") == true, "\(unknown.text)")
+        // A matched route's own 404 (an unknown delivery) keeps its answer.
+        let delivery = try await server.send("GET", "/api/deliveries?delivery=nope")
+        #expect(delivery.status == 404)
+        #expect((delivery.json?["error"] as? String)?.contains("unknown delivery") == true, "\(delivery.text)")
+        await server.stop()
+    }
+
     /// `POST /events` reads canonical JSON Lines with the reader of `ledger ingest`.
     @Test func canonicalJSONLines() async throws {
         let server = try await RunningServer()

@@ -80,6 +80,15 @@ public enum LoopbackHTTP {
         return try readReply(fd)
     }
 
+    /// Sends `bytes` as they are (a request the helpers above would not write, such as a broken
+    /// chunked body) and reads the whole answer.
+    public static func exchange(port: Int, raw bytes: [UInt8], timeoutSeconds: Int = 300) throws -> Reply {
+        let fd = try connect(port: port, timeoutSeconds: timeoutSeconds)
+        defer { close(fd) }
+        try sendAll(fd, bytes)
+        return try readReply(fd)
+    }
+
     /// Sends a request head announcing `declaredLength` body bytes, then only `bodyPrefix`, then
     /// closes the connection (a sender that died or lost the network half-way).
     public static func sendPartial(port: Int, head: [UInt8], bodyPrefix: [UInt8]) throws {

@@ -82,11 +82,15 @@ public struct FeedStream {
     ///
     /// - Parameters:
     ///   - fd: an open file descriptor, read with `read(2)`; the caller closes it.
+    ///   - limit: read at most this many bytes (the end of the stream then): a second pass reads
+    ///     the bytes the first pass checked, not what a writer appended since.
     ///   - copy: when given, every byte read is also handed to it (standard input is kept for a second
     ///     pass this way).
-    public static func reading(fd: Int32, file: String, options: IngestOptions,
+    public static func reading(fd: Int32, file: String, options: IngestOptions, limit: Int? = nil,
                                copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)? = nil) -> FeedStream {
-        FeedStream(file: file, options: options) { (n: Int) throws(IngestError) -> [UInt8] in
+        var remaining = limit ?? Int.max
+        return FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
+            let n = min(asked, remaining)
             var chunk = [UInt8](repeating: 0, count: n)
             var filled = 0
             while filled < n {
@@ -99,6 +103,7 @@ public struct FeedStream {
                 filled += got
             }
             chunk.removeSubrange(filled...)
+            remaining -= filled
             if let copy, !chunk.isEmpty {
                 let copied: Result<Void, IngestError> = chunk.withUnsafeBytes { b in Result { () throws(IngestError) in try copy(b) } }
                 try copied.get()

@@ -70,10 +70,11 @@ struct WebhookIngest: Sendable {
             return refuse(.contentTooLarge, "body_too_large",
                           "the body is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
         } catch {
-            // The connection ended before the body did: nothing is read, nothing appended.
-            metrics.rejected(reason: "body_incomplete")
+            // The connection ended before the body did, or its framing broke (a chunk-size line
+            // that is not hexadecimal): nothing is read, nothing appended. A client still
+            // listening gets the reason, as for every other refusal.
             context.logger.notice("request body cut off", metadata: ["error": "\(error)"])
-            return Response(status: .badRequest)
+            return refuse(.badRequest, "body_incomplete", "the request body could not be read to its end (\(error)); nothing was appended")
         }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared != body.readableBytes {
             return refuse(.badRequest, "body_incomplete", "the body has \(body.readableBytes) bytes, Content-Length says \(declared)")
