@@ -130,7 +130,10 @@ extension Instant {
     ///
     /// Also accepted, as real feeds send them: a space or lower-case `t` instead of `T`, lower-case
     /// `z`, an offset without colon (`+0000`). Digits of the fraction beyond milliseconds are
-    /// truncated. Returns `nil` when the text is not of that form or names an impossible date
+    /// truncated. A leap second (`23:59:60`, RFC 3339 §5.6 and §5.7) is read as the last millisecond
+    /// of its minute's second 59 (`23:59:59.999`), the way `java.time`'s ISO parser smooths it: the
+    /// ledger's time scale has no leap seconds, and the event stays before the next minute's first.
+    /// Returns `nil` when the text is not of that form or names an impossible date
     /// (month 13, February 30, hour 24) or lies outside ``earliest``...``latest``.
     public init?(rfc3339 text: String) {
         var bytes = Array(text.utf8)[...]
@@ -180,8 +183,9 @@ extension Instant {
             return nil
         }
         guard bytes.isEmpty else { return nil }
+        let leap = second == 60   // RFC 3339 §5.7: a leap second, only at a minute's end
         guard let local = Instant(year: Int(year), month: Int(month), day: Int(day), hour: Int(hour),
-                                  minute: Int(minute), second: Int(second), millisecond: Int(millis))
+                                  minute: Int(minute), second: leap ? 59 : Int(second), millisecond: leap ? 999 : Int(millis))
         else { return nil }
         let instant = local.adding(seconds: -offsetSeconds)
         guard instant.isInAcceptedRange else { return nil }
