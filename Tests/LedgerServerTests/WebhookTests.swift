@@ -149,11 +149,11 @@ import Testing
         #expect(String(decoding: prefix, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix(","))
         let head = LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost", headers: [RunningServer.auth], contentLength: body.count)
         let port = server.port
-        try await Task.detached { try LoopbackHTTP.sendPartial(port: port, head: head, bodyPrefix: prefix) }.value
+        try await offPool { try LoopbackHTTP.sendPartial(port: port, head: head, bodyPrefix: prefix) }
         // Chunked, cut before the last chunk.
         let chunkedHead = Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
         let chunk = Array(String(prefix.count, radix: 16).utf8) + Array("\r\n".utf8) + prefix + Array("\r\n".utf8)
-        try await Task.detached { try LoopbackHTTP.sendPartial(port: port, head: chunkedHead, bodyPrefix: chunk) }.value
+        try await offPool { try LoopbackHTTP.sendPartial(port: port, head: chunkedHead, bodyPrefix: chunk) }
         try await Task.sleep(for: .milliseconds(300))
         #expect(try server.position() == 0)
         let whole = try await server.postBatch(body)
@@ -169,10 +169,26 @@ import Testing
         let server = try await RunningServer()
         let port = server.port
         let raw = Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n[]\r\n0\r\n\r\n".utf8)
-        let r = try await Task.detached { try LoopbackHTTP.exchange(port: port, raw: raw, timeoutSeconds: 30) }.value
+        let r = try await offPool { try LoopbackHTTP.exchange(port: port, raw: raw, timeoutSeconds: 120) }
         #expect(r.status == 400)
         #expect(r.json?["reason"] as? String == "body_incomplete", "\(r.text)")
         #expect((r.json?["error"] as? String)?.isEmpty == false, "\(r.text)")
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
+    /// A compressed body is refused with 415 and the codings accepted (RFC 9110 §15.5.16), before
+    /// its bytes reach a reader; nothing is appended.
+    @Test func aCompressedBodyIsRefusedNamingItsEncoding() async throws {
+        let server = try await RunningServer()
+        let port = server.port
+        let body = "[]"
+        let raw = Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
+        let r = try await offPool { try LoopbackHTTP.exchange(port: port, raw: raw, timeoutSeconds: 120) }
+        #expect(r.status == 415, "\(r.text)")
+        #expect(r.json?["reason"] as? String == "unsupported_content_encoding", "\(r.text)")
+        #expect((r.json?["error"] as? String)?.contains("gzip") == true, "\(r.text)")
+        #expect(r.headers["accept-encoding"] == "identity", "\(r.headers)")
         #expect(try server.position() == 0)
         await server.stop()
     }

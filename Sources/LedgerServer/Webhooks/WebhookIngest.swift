@@ -59,6 +59,14 @@ struct WebhookIngest: Sendable {
         if let refusal = authentication.checkHead(endpoint, headers: request.headers) {
             return refuse(refusal)
         }
+        // A compressed body (Content-Encoding: gzip) would reach the readers as bytes that are not
+        // JSON: say what is wrong instead (RFC 9110 §15.5.16: 415, with the codings accepted).
+        if let coding = request.headers[.contentEncoding],
+           !coding.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).lowercased() == "identity" }) {
+            return refuse(.unsupportedMediaType, "unsupported_content_encoding",
+                          "the body is sent with Content-Encoding: \(coding); only an uncompressed body (identity) is read: send it without compression; nothing was appended",
+                          headers: [.acceptEncoding: "identity"])
+        }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > configuration.maximumBodyBytes {
             return refuse(.contentTooLarge, "body_too_large",
                           "the body (\(declared) bytes) is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
