@@ -320,9 +320,13 @@ struct DSNContext {
                 return instant
             }
         }
-        throw fail("Date", message.headers["Date"] == nil
-                   ? "missing: no Last-Attempt-Date, Arrival-Date, Date or Received header with a date"
-                   : "'\(message.headers["Date"]!.prefix(60))' is not an RFC 5322 date-time")
+        guard let date = message.headers["Date"] else {
+            throw fail("Date", "missing: no Last-Attempt-Date, Arrival-Date, Date or Received header with a date")
+        }
+        if let instant = MIMEDate.parseAnyInstant(date) {
+            throw fail("Date", "'\(date.prefix(60))' is \(instant.rfc3339), outside the instants the ledger records (\(Instant.earliest.rfc3339) to \(Instant.latest.rfc3339))")
+        }
+        throw fail("Date", "'\(date.prefix(60))' is not an RFC 5322 date-time")
     }
 
     mutating func append(_ event: Event, raw: [UInt8], fields: [String: String]) throws(IngestError) {

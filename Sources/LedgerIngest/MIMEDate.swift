@@ -26,6 +26,12 @@ enum MIMEDate {
 
     /// The instant a date-time names, or `nil` when the text is not one (or an impossible date).
     static func parse(_ text: String) -> Instant? {
+        parseAnyInstant(text).flatMap { $0.isInAcceptedRange ? $0 : nil }
+    }
+
+    /// ``parse(_:)`` without the ledger's range (``Instant/earliest``…``Instant/latest``): tells a
+    /// date before 1970 or after 9999 from text that is no date, for the error message.
+    static func parseAnyInstant(_ text: String) -> Instant? {
         let trimmed = text.mimeTrimmed()
         guard !trimmed.isEmpty, trimmed.utf8.count <= 200 else { return nil }
         if let i = Instant(rfc3339: trimmed) { return i }
@@ -87,8 +93,7 @@ enum MIMEDate {
         guard let y0 = year, let mo = month, let d = day, let h = hour else { return nil }
         let y = y0 < 1000 ? y0 + 1900 : y0
         guard let local = Instant(year: y, month: mo, day: d, hour: h, minute: minute, second: min(second, 59)) else { return nil }
-        let instant = local.adding(seconds: -Int64(offsetMinutes ?? 0) * 60)
-        return instant.isInAcceptedRange ? instant : nil
+        return local.adding(seconds: -Int64(offsetMinutes ?? 0) * 60)
     }
 
     static let fullMonthNames = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
