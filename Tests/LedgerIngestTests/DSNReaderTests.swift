@@ -500,17 +500,24 @@ struct DSNReaderTests {
         #expect(MIMEDate.parse("") == nil)
     }
 
-    @Test("no usable date → error naming Date")
-    func missingDate() throws {
-        let text = DSNSamples.report().replacingOccurrences(of: "Date: Mon, 2 Nov 2026 10:15:00 +0000\n", with: "")
+    /// The sample report's error once its DSN dates are removed and its `Date:` is `date` (removed when nil).
+    func dateError(_ date: String?) throws -> IngestError {
+        let text = DSNSamples.report().replacingOccurrences(of: "Date: Mon, 2 Nov 2026 10:15:00 +0000\n", with: date.map { "Date: \($0)\n" } ?? "")
             .replacingOccurrences(of: "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n", with: "")
             .replacingOccurrences(of: "Arrival-Date: Mon, 2 Nov 2026 10:14:00 +0000\n", with: "")
         do {
             _ = try dsnRead(text)
-            Issue.record("expected an error")
         } catch {
-            #expect(error.field == "Date")
+            return error
         }
+        throw Failure(description: "expected an error for Date \(date ?? "missing")")
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    @Test("no usable date → error naming Date")
+    func missingDate() throws {
+        #expect(try dateError(nil).field == "Date")
         // Arrival-Date is used when Last-Attempt-Date is missing.
         let arrival = DSNSamples.report().replacingOccurrences(of: "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n", with: "")
         #expect(try dsnRead(arrival).events[0].occurredAt == at("2026-11-02T10:14:00Z"))
@@ -519,16 +526,10 @@ struct DSNReaderTests {
     @Test("a date before 1970 is named as such, not as text that is no date")
     func dateBefore1970() throws {
         // 00:00 at +01:00 on 1 January 1970 is 23:00 UTC the day before: before Instant.earliest.
-        let text = DSNSamples.report().replacingOccurrences(of: "Date: Mon, 2 Nov 2026 10:15:00 +0000\n", with: "Date: Thu, 1 Jan 1970 00:00:00 +0100\n")
-            .replacingOccurrences(of: "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n", with: "")
-            .replacingOccurrences(of: "Arrival-Date: Mon, 2 Nov 2026 10:14:00 +0000\n", with: "")
-        do {
-            _ = try dsnRead(text)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.field == "Date")
-            #expect(error.message == "'Thu, 1 Jan 1970 00:00:00 +0100' is 1969-12-31T23:00:00.000Z, outside the instants the ledger records (1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z)")
-        }
+        let error = try dateError("Thu, 1 Jan 1970 00:00:00 +0100")
+        #expect(error.field == "Date")
+        #expect(error.message == "'Thu, 1 Jan 1970 00:00:00 +0100' is 1969-12-31T23:00:00.000Z, outside the instants the ledger records (1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z)")
+        #expect(try dateError("yesterday").message == "'yesterday' is not an RFC 5322 date-time")
     }
 
     @Test("a bad recipient block is an error, or a rejected record next to the good ones with skipInvalid")
