@@ -26,6 +26,29 @@ import Testing
         #expect(cli.run("qualify", "--recipient", "nobody", "x").exitCode != 0)
     }
 
+    /// Only a stream's first record carries its recipient; re-qualifying a later event from the log
+    /// must still see the recipient's domain, or a recipient-domain rule decides at append and not at
+    /// re-projection: `verify` then reported a sound ledger as damaged and `ingest` refused it.
+    @Test("a recipient-domain rule decides a stream's later events as it did when they were appended")
+    func recipientDomainRuleOnLaterEvents() throws {
+        let cli = CLI()
+        // No code and a text no rule reads: only google-groups-recipient (recipientDomain) decides: Soft, Refused.
+        let r = cli.ingest([
+            #"{"id":"b1","kind":"bounce","delivery":"d1","recipient":"team@googlegroups.com","occurredAt":"2026-11-02T09:00:00Z","response":"Ihre Nachricht an die Gruppe wurde nicht zugestellt"}"#,
+            #"{"id":"b2","kind":"bounce","delivery":"d1","recipient":"team@googlegroups.com","occurredAt":"2026-11-02T10:00:00Z","response":"Ihre Nachricht an die Gruppe wurde wieder nicht zugestellt"}"#,
+        ])
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(cli.run("verify").exitCode == 0)
+        for _ in 0..<2 {
+            let k = try cli.kpis("d1", "classic")
+            #expect(k["failed"] as? Int == 1)
+            #expect((k["failedByReason"] as? [String: Any])?["refused"] as? Int == 1)
+            #expect((k["failedByType"] as? [String: Any])?["soft"] as? Int == 1)
+            #expect(cli.run("reproject").exitCode == 0)   // the fold from the log gives the same
+        }
+        #expect(cli.run("verify").exitCode == 0)
+    }
+
     @Test("qualify --smtp-command / a command named in the text, and --bounce-category: the deciding rule and the command it read")
     func qualifyWithCommand() throws {
         let cli = CLI()

@@ -137,9 +137,17 @@ struct Projector {
 
     /// The valid-time item of a stored record: from its fold view, or, when its failure was
     /// qualified by the text rules, from the full record re-qualified with `rules`.
-    static func item(_ view: RecordCodec.FoldView, position: UInt64, record: UnsafeRawBufferPointer, rules: TextQualifier) throws -> ValidTime.Item {
+    ///
+    /// Only the first record of a stream carries its recipient; `recipient` gives it for the others,
+    /// since host-aware rules read the recipient's domain (``QualificationContext/init(event:)``):
+    /// re-qualified without it, a later event of the stream would not get the answer it got when
+    /// it was appended (a Google Groups bounce: Refused at append, Not defined at re-projection).
+    static func item(_ view: RecordCodec.FoldView, position: UInt64, record: UnsafeRawBufferPointer, rules: TextQualifier,
+                     recipient: () throws -> String) throws -> ValidTime.Item {
         guard view.textQualified else { return ValidTime.Item(view, position: position) }
-        return ValidTime.Item(requalified(try RecordCodec.decode(record).event, with: rules), position: position, recordedAt: view.recordedAt)
+        var e = try RecordCodec.decode(record).event
+        if e.recipient.isEmpty { e.recipient = try recipient() }
+        return ValidTime.Item(requalified(e, with: rules), position: position, recordedAt: view.recordedAt)
     }
 
     /// Gives the events a stream had before this projector saw it (the caller walked its chain),

@@ -168,7 +168,7 @@ struct AppendBatch {
         slots[slot].info.count += 1
         next += 1
         if view.kind.isMessageEvent, !info.recipient.isEmpty {
-            let item = try Projector.item(view, position: position, record: record, rules: rules)
+            let item = try Projector.item(view, position: position, record: record, rules: rules, recipient: { info.recipient })
             try projector.apply(item, slot: slot, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, reader)
         }
     }
@@ -243,7 +243,7 @@ struct AppendBatch {
         try Projector.walk(from: info.head, txn, tables) { position, view, record in
             ids.insert(hash: IdSet.hash(UnsafeRawBufferPointer(rebasing: record[view.id])), position)
             if isMessage, view.kind.isMessageEvent {
-                before.append(try Projector.item(view, position: position, record: record, rules: rules))
+                before.append(try Projector.item(view, position: position, record: record, rules: rules, recipient: { info.recipient }))
             }
         }
         if isMessage { try projector.prime(slot: slots.count, stream: info.ordinal, delivery: info.deliveryOrdinal, before: before, txn, reader) }

@@ -91,7 +91,9 @@ extension Ledger {
                         report(position, "defines recipient '\(decoded.event.recipient)' but the streams table says '\(info.recipient)'")
                     }
                     if decoded.event.kind.isMessageEvent {
-                        states[stream, default: MessageState()].apply(Projector.requalified(decoded.event, with: options.rules), position: position)
+                        var e = decoded.event
+                        if e.recipient.isEmpty { e.recipient = info.recipient }   // only the stream's first record carries it
+                        states[stream, default: MessageState()].apply(Projector.requalified(e, with: options.rules), position: position)
                     }
                     return true
                 }

@@ -171,7 +171,12 @@ struct ProjectionRebuild {
                     entries = larger
                 }
                 let entry = view.textQualified
-                    ? Entry(try Projector.item(view, position: position, record: v, rules: rules), stream: view.stream)
+                    ? Entry(try Projector.item(view, position: position, record: v, rules: rules, recipient: {
+                        guard let info = try txn.withValue(tables.streams, key: Key.u32(view.stream), { try StreamInfo(ordinal: view.stream, bytes: $0) }) else {
+                            throw LedgerError.corrupt(position: position, what: "stream \(view.stream) is not in the streams table")
+                        }
+                        return info.recipient
+                    }), stream: view.stream)
                     : Entry(view, position: position)
                 (entries.baseAddress! + entryCount).initialize(to: entry)
                 entryCount += 1
