@@ -98,6 +98,10 @@ struct IngestCommand: OutputCommand {
     static func refuseIfDamaged(_ ledger: Ledger) throws {
         let report = try ledger.verify(maximumProblems: 1)
         guard let problem = report.problems.first else { return }
+        if problem.inProjection {
+            throw CLIError("the ledger at '\(ledger.path)' has a projection that does not match its log: \(problem). The log itself is intact: "
+                           + "`ledger reproject --db \(ledger.path)` rebuilds the projection from it (found by the check ingest runs before it appends). Nothing was appended.")
+        }
         throw LedgerError.damaged(path: ledger.path, what: "\(problem) (found by the check ingest runs before it appends; `ledger verify --db \(ledger.path)` lists every problem)")
     }
 

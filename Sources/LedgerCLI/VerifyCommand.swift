@@ -21,6 +21,9 @@ struct VerifyCommand: OutputCommand {
         out.line("Records: \(report.records); hash-chain head: \(report.head)")
         guard report.isHealthy else {
             for p in report.problems { out.line("  \(p)") }
+            if report.problems.allSatisfy(\.inProjection) {
+                out.line("The log and its hash chain are intact; only the persisted projection differs: `ledger reproject --db \(ledger.path)` rebuilds it from the log.")
+            }
             throw CLIError("the ledger at '\(ledger.path)' does not match its log: \(report.problems[0])")
         }
         out.line("OK: the log, its hash chain, the indexes and the persisted projection agree.")

@@ -155,6 +155,34 @@ import Testing
         #expect(found.contains { $0.contains("status for stream 1, which has no message event in the log") }, "\(found)")
     }
 
+    /// A problem of the persisted projection says so (the log is intact: a re-projection heals it);
+    /// one of the indexes does not.
+    @Test func projectionProblemsAreToldFromLogAndIndexProblems() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir)
+        try tamper(dir, "messageState") { txn, db in
+            let value = try #require(try txn.get(db, key: Self.u32(0)))
+            var block = try value.withUnsafeBytes { try StateBlock(bytes: $0) }
+            let present = block.states.compactMap { $0 }
+            try #require(!present.isEmpty)
+            block.states[1] = present[0]
+            try txn.put(db, key: Self.u32(0), value: block.bytes)
+        }
+        var options = LedgerOptions()
+        options.durable = false
+        let ledger = try Ledger(path: dir.path("l.lmdb"), options: options)
+        let found = try ledger.verify().problems
+        #expect(!found.isEmpty && found.allSatisfy(\.inProjection), "\(found)")
+        _ = try ledger.rebuildProjection()
+        #expect(try ledger.verify().isHealthy)
+        try tamper(dir, "streams") { txn, db in
+            let (_, value) = try #require(try txn.last(db))
+            try txn.put(db, key: Self.u32(99), value: value)
+        }
+        let index = try Ledger(path: dir.path("l.lmdb"), options: options).verify().problems
+        #expect(index.contains { $0.what.contains("stream 99 (") && !$0.inProjection }, "\(index)")
+    }
+
     @Test func anExtraStreamIsFound() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)

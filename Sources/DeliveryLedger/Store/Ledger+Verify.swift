@@ -6,6 +6,10 @@ public struct VerifyProblem: Sendable, Hashable, CustomStringConvertible {
     public var position: UInt64?
     /// What differs, for people.
     public var what: String
+    /// Whether the problem is in the persisted projection (message states, delivery counters, the
+    /// valid-time index) and not in the log or its indexes: the log is then the truth still, and
+    /// `ledger reproject` (``Ledger/rebuildProjection()``) rebuilds the projection from it.
+    public var inProjection: Bool = false
 
     public var description: String { (position.map { "position \($0): " } ?? "") + what }
 }
@@ -38,7 +42,10 @@ extension Ledger {
             var tailProblem: LedgerError?
             return try withView(tailFailure: { tailProblem = $0 }) { txn, view in
                 var problems: [VerifyProblem] = []
-                func report(_ p: UInt64?, _ what: String) { if problems.count < maximumProblems { problems.append(VerifyProblem(position: p, what: what)) } }
+                var inProjection = false   // set once the checks reach the persisted projection
+                func report(_ p: UInt64?, _ what: String) {
+                    if problems.count < maximumProblems { problems.append(VerifyProblem(position: p, what: what, inProjection: inProjection)) }
+                }
 
                 var expected: UInt64 = 1
                 var chain = HashChain.genesis
@@ -136,6 +143,7 @@ extension Ledger {
                     report(nil, "delivery ordinal \(d) is used by a stream but has no name in deliveryNames")
                 }
                 // The persisted states (``StateBlock``s), by stream ordinal.
+                inProjection = true
                 var storedStates: [UInt32: [UInt8]] = [:]
                 try txn.scan(tables.messageState) { k, v in
                     guard k.count == 4 else {
@@ -162,6 +170,7 @@ extension Ledger {
                 for (ordinal, state) in view.tail.states { storedStates[ordinal] = StateCodec.encode(state) }
                 var counters: [UInt32: DeliveryCounters] = [:]
                 for (ordinal, info) in streamInfos.sorted(by: { $0.key < $1.key }) {
+                    inProjection = false   // the streams table and the message index are the log's indexes
                     guard countOfStream[ordinal] != nil else {
                         report(nil, "stream \(ordinal) ('\(info.recipient)') is in the streams table but has no record in the log")
                         continue
@@ -177,10 +186,12 @@ extension Ledger {
                     c.messages += 1
                     c.add(state.summary, sign: 1)
                     counters[info.deliveryOrdinal] = c
+                    inProjection = true
                     if storedStates[ordinal] != StateCodec.encode(state) {
                         report(lastOfStream[ordinal], "the persisted status of '\(info.recipient)' differs from a fold of its events")
                     }
                 }
+                inProjection = true
                 for ordinal in storedStates.keys.sorted() where states[ordinal] == nil {
                     report(nil, "the messageState table has a status for stream \(ordinal), which has no message event in the log")
                 }
