@@ -196,10 +196,10 @@ struct IngestCommand: OutputCommand {
             // Pass 2: the checked events, appended in batches of atomicBatchLimit events.
             try spill.forEachBatch(size: Self.atomicBatchLimit) { events, locations in
                 var pending = Batch(events: events, locations: locations)
-                try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
+                try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
             }
         } else {
-            try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals)
+            try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
         }
         try rejects?.finish()
         // The appended records are durable; writing their projection now spares the next reader the
@@ -231,7 +231,7 @@ struct IngestCommand: OutputCommand {
     /// `Rejected: <error>` for the first rejected records, and how many more there are.
     static func showReasons(_ reasons: [String], rejected: Int, _ out: inout Output) {
         for reason in reasons { out.line("Rejected: \(reason)") }
-        if rejected > reasons.count { out.line("Rejected: … and \(rejected - reasons.count) more (--reject-file keeps every one with its error).") }
+        if rejected > reasons.count { out.line("Rejected: … and \(rejected - reasons.count) more (--reject-file keeps every rejected record, untouched).") }
     }
 
     /// `file: format, N events, S skipped (type n, …), R rejected`.
@@ -273,7 +273,7 @@ struct IngestCommand: OutputCommand {
     /// Appends one batch; with --skip-invalid an event whose id the ledger holds with other content is
     /// rejected like a bad record (written to the reject file) and the batch retried.
     private func append(_ batch: inout Batch, ledger: Ledger, summaries: inout [FileSummary], rejects: RejectWriter?,
-                        totals: inout Totals) throws {
+                        totals: inout Totals, reasons: inout [String]) throws {
         guard !batch.events.isEmpty else { return }
         while true {
             let events = batch.events
@@ -295,6 +295,7 @@ struct IngestCommand: OutputCommand {
                     throw describe(error, batch, summaries, suffix: earlier)
                 }
                 let message = describe(error, batch, summaries, suffix: "").description
+                if reasons.count < Self.reasonsShown { reasons.append(message) }
                 let event = batch.events.remove(at: index)
                 let origin = batch.locations.remove(at: index)
                 summaries[origin.file].events -= 1
