@@ -295,7 +295,7 @@ struct DSNContext {
         // An X- field is unstructured text: a non-ASCII id comes as RFC 2047 encoded words (§5(1)).
         if let v = message.headers[header].map({ MIME.decodeEncodedWords($0).mimeTrimmed() }), !v.isEmpty { return String(v.prefix(Event.maximumIdLength)) }
         if let d = options.delivery, !d.isEmpty { return d }
-        throw fail(header, "missing: no \(header) header in the returned message or the bounce, and no delivery id given")
+        throw fail(header, "missing: no \(header) header in the returned message or the bounce, and no delivery id given (ledger ingest --delivery ID gives one for bounces without it; --delivery-header NAME reads another header)")
     }
 
     /// The header blocks of the returned original messages (`message/rfc822`, `text/rfc822-headers`).
