@@ -31,14 +31,15 @@ struct StatusCommand: OutputCommand {
             if let r = try ledger.status(delivery: d, recipient: address, at: time.bounds) { reports.append(r) }
         }
         guard !reports.isEmpty else {
-            let place = delivery.map { " in delivery '\($0)'" } ?? " in any delivery"
+            let shown = Address.normalize(address) ?? address   // as the ledger spells it
             if !time.bounds.isUnbounded, !deliveries.isEmpty {
+                let place = deliveries.count == 1 ? " in delivery '\(deliveries[0])'" : " in \(deliveries.count) deliveries"
                 var bounds: [String] = []
                 if let a = time.bounds.asOf { bounds.append("occurred by \(a.rfc3339) (--as-of)") }
-                if let k = time.bounds.knownAt { bounds.append("recorded by \(k.rfc3339) (--known-at)") }
-                throw CLIError("\(address) has events\(place), but none " + bounds.joined(separator: " and "))
+                if let k = time.bounds.knownAt { bounds.append("was recorded by \(k.rfc3339) (--known-at)") }
+                throw CLIError("\(shown) has events\(place), but none that " + bounds.joined(separator: " and "))
             }
-            throw CLIError("no events for \(address)" + place)
+            throw CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery"))
         }
         if format == "json" {
             for r in reports { out.line(try JSON.encode(StatusJSON(r), pretty: false)) }

@@ -153,6 +153,11 @@ import Testing
         #expect(cli.run("project", "--delivery", "nope").error.contains("unknown delivery 'nope'"))
         #expect(cli.run("status", "not-an-address").exitCode != 0)
         #expect(cli.run("status", "nobody@example.com").error.contains("no events for nobody@example.com"))
+        // The address as the ledger spells it (domain lower-cased, brackets removed).
+        #expect(cli.run("status", "<nobody@EXAMPLE.com>").error.contains("no events for nobody@example.com in any delivery"))
+        // a@example.com's relay occurred at 09:00: nothing by 08:00.
+        #expect(cli.run("status", "a@EXAMPLE.com", "--as-of", "2026-11-02T08:00:00Z").error
+                .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))
     }
 }
 
