@@ -526,6 +526,30 @@ enum DSNPlainText {
     }
 
     /// The value of a header line `Name: value` quoted in a text (a returned message pasted inline).
+    /// The value of the first field `name:` quoted in `text` (a copy of the returned message's
+    /// headers), unfolded: its continuation lines (starting with a blank, at most 20) joined with a
+    /// space. Lines may be quoted with `>`.
+    static func quotedField(_ name: String, in text: String) -> String? {
+        let key = name.lowercased() + ":"
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(20000)
+        var i = lines.startIndex
+        while i < lines.endIndex {
+            let t = lines[i].drop(while: { $0 == ">" })
+            guard t.count > key.count, t.prefix(key.count).lowercased() == key else { i += 1; continue }
+            var value = String(t.dropFirst(key.count))
+            var k = i + 1
+            while k < lines.endIndex, k - i <= 20 {
+                let next = lines[k].drop(while: { $0 == ">" })
+                guard let first = next.first, first == " " || first == "\t" else { break }
+                value += " " + next.mimeTrimmed()
+                k += 1
+            }
+            let v = value.mimeTrimmed()
+            return v.isEmpty ? nil : String(v)
+        }
+        return nil
+    }
+
     static func quotedHeader(_ name: String, in text: String) -> String? {
         let key = name.lowercased() + ":"
         for line in text.split(separator: "\n").prefix(20000) {

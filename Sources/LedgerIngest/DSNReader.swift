@@ -96,14 +96,21 @@ public struct DSNOptions: Sendable {
 ///   (neither is an address) the address the notification reports at the same position;
 ///   normalised with `Address.normalize`;
 /// - occurredAt: `Last-Attempt-Date`, else `Arrival-Date`, else the bounce's `Date:` header, else the
-///   date of its first `Received:` header (when the bounce reached the mailbox); RFC 5322 date-time,
+///   date of its first `Received:` header (when the bounce reached the mailbox), else the date of the
+///   returned message's first (newest) `Received:` header — in a `message/rfc822` or
+///   `text/rfc822-headers` part, or in a copy of its headers quoted in the text (Exim's "The header of
+///   the original message is following"): that stamp was written by the MTA that then reported the
+///   failure when the message reached it, the instant RFC 3464 §2.2.5 calls `Arrival-Date`, an
+///   earlier bound of the failure that a report without any date of its own still carries; RFC 5322 date-time,
 ///   lenient (obsolete zones, missing weekday, two-digit years, see `MIMEDate`); an unreadable date
 ///   falls through to the next; none → an error (field `Date`);
 /// - event id: `dsn:` + the hex of the first 16 bytes of the SHA-256 of the message bytes + `:` + the
 ///   1-based index of the recipient in the message;
 /// - raw: for an RFC 3464 report, its per-message fields (`Reporting-MTA`, …), an empty line and the
 ///   recipient's block (bytes as decoded from the report part) — what host-aware rules read
-///   (``QualificationContext``); the whole message otherwise.
+///   (``QualificationContext``) — and, when the diagnostic names the envelope sender, an empty line
+///   and the returned message's `Return-Path:` field (``SMTPCommand/implied(byReply:recipient:raw:)``:
+///   the reply is then qualified as a reply to `MAIL`, a failure of the sender); the whole message otherwise.
 ///
 /// ## Bad input
 /// Messages over ``maximumMessageSize``, binary data (NUL or many control bytes), a file with no
@@ -298,6 +305,15 @@ struct DSNContext {
         throw fail(header, "missing: no \(header) header in the returned message or the bounce, and no delivery id given (ledger ingest --delivery ID gives one for bounces without it; --delivery-header NAME reads another header)")
     }
 
+    /// The returned message's `Return-Path:` value (its envelope sender, RFC 5321 §4.4), trimmed;
+    /// `nil` when no returned header block has one with an address.
+    var returnedReturnPath: String? {
+        for original in DSNContext.returnedHeaders(in: message) {
+            if let v = original["Return-Path"].map({ $0.mimeTrimmed() }), v.contains("@") { return String(v.prefix(512)) }
+        }
+        return nil
+    }
+
     /// The header blocks of the returned original messages (`message/rfc822`, `text/rfc822-headers`).
     static func returnedHeaders(in message: MIMEEntity) -> [MIMEHeaders] {
         var out: [MIMEHeaders] = []
@@ -316,17 +332,32 @@ struct DSNContext {
         if let d = message.headers["Date"], let instant = MIMEDate.parse(d) { return instant }
         // The bounce's own trace fields: when it reached this mailbox (RFC 5322 §3.6.7).
         for received in message.headers.all("Received") {
-            if let semicolon = received.lastIndex(of: ";"), let instant = MIMEDate.parse(String(received[received.index(after: semicolon)...])) {
+            if let instant = Self.traceDate(received) { return instant }
+        }
+        // The returned message's newest trace field: when it reached the MTA that reports the failure
+        // (RFC 3464 §2.2.5 Arrival-Date), for a report that carries no date of its own.
+        if message.headers["Date"] == nil {
+            for original in DSNContext.returnedHeaders(in: message) {
+                if let received = original.all("Received").first, let instant = Self.traceDate(received) { return instant }
+            }
+            if let received = DSNPlainText.quotedField("Received", in: DSNPlainText.fullText(message)),
+               let instant = Self.traceDate(received) {
                 return instant
             }
         }
         guard let date = message.headers["Date"] else {
-            throw fail("Date", "missing: no Last-Attempt-Date, Arrival-Date, Date or Received header with a date")
+            throw fail("Date", "missing: no Last-Attempt-Date, Arrival-Date, Date or Received header with a date, in the report or in the returned message")
         }
         if let instant = MIMEDate.parseAnyInstant(date) {
             throw fail("Date", "'\(date.prefix(60))' is \(instant.rfc3339), outside the instants the ledger records (\(Instant.earliest.rfc3339) to \(Instant.latest.rfc3339))")
         }
         throw fail("Date", "'\(date.prefix(60))' is not an RFC 5322 date-time")
+    }
+
+    /// The date-time after the last `;` of a `Received:` field's value (RFC 5322 §3.6.7), if readable.
+    static func traceDate(_ received: String) -> Instant? {
+        guard let semicolon = received.lastIndex(of: ";") else { return nil }
+        return MIMEDate.parse(String(received[received.index(after: semicolon)...]))
     }
 
     mutating func append(_ event: Event, raw: [UInt8], fields: [String: String]) throws(IngestError) {
@@ -424,16 +455,23 @@ struct DSNContext {
 
         // The event's raw bytes: the report's per-message fields (Reporting-MTA, RFC 3464 §2.2),
         // then the recipient's block (Remote-MTA, §2.3) — what host-aware rules read (QualificationContext).
-        let raw = perMessageRaw.isEmpty ? block.raw : perMessageRaw + [0x0A, 0x0A] + block.raw
+        var raw = perMessageRaw.isEmpty ? block.raw : perMessageRaw + [0x0A, 0x0A] + block.raw
+        // When the diagnostic names the envelope sender, the returned message's Return-Path field
+        // follows: the evidence that the reply is about the sender (SMTPCommand.implied).
+        if let returnPath = returnedReturnPath {
+            let field = Array("Return-Path: \(returnPath)".utf8)
+            if SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: field) != nil { raw += [0x0A, 0x0A] + field }
+        }
+        let command = SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: raw)
         let context = options.qualifier.hasHostAwareRules
             ? QualificationContext(recipient: recipient, response: diagnostic.isEmpty ? nil : diagnostic, raw: raw, source: .dsn) : .none
         let outcome: DSNOutcome
         switch action {
         case "failed", "failure", "bounced", "undelivered", "expired":
             outcome = DSNOutcome.failure(diagnostic: diagnostic, status: status, qualifier: options.qualifier,
-                                         expired: action == "expired", context: context)
+                                         expired: action == "expired", smtpCommand: command, context: context)
         case "delayed", "delay", "deferred":
-            outcome = DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier, context: context)
+            outcome = DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier, smtpCommand: command, context: context)
         case "delivered", "relayed", "success", "sent":
             outcome = DSNOutcome.delivered(diagnostic: diagnostic, status: status)
         case "expanded":
@@ -474,11 +512,14 @@ struct DSNContext {
                 ? .timeout : (delayedOnly ? .retry : .bounce)
             let context = options.qualifier.hasHostAwareRules
                 ? QualificationContext(recipient: recipient, response: text.isEmpty ? nil : text, raw: bytes, source: .dsn) : .none
+            let command = SMTPCommand.implied(byReply: text, recipient: recipient, raw: bytes)
             let outcome: DSNOutcome
             switch kind {
-            case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier, context: context)
-            case .timeout: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: true, context: context)
-            default: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: false, context: context)
+            case .retry: outcome = DSNOutcome.retry(diagnostic: text, status: status, qualifier: options.qualifier, smtpCommand: command, context: context)
+            case .timeout: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: true,
+                                                        smtpCommand: command, context: context)
+            default: outcome = DSNOutcome.failure(diagnostic: text, status: status, qualifier: options.qualifier, expired: false,
+                                                  smtpCommand: command, context: context)
             }
             let event = outcome.event(id: "\(idPrefix):\(n + 1)", delivery: delivery, recipient: recipient, occurredAt: occurredAt, raw: bytes)
             try append(event, raw: bytes, fields: [:])
@@ -604,8 +645,8 @@ struct DSNOutcome {
     /// `Action: failed` (or a plain-text failure): a final bounce, or a timeout when the status is
     /// X.4.7 / the text says the message expired. A temporary result is never hard.
     static func failure(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier, expired: Bool,
-                        context: QualificationContext = .none) -> DSNOutcome {
-        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil, context: context)
+                        smtpCommand: SMTPCommand? = nil, context: QualificationContext = .none) -> DSNOutcome {
+        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil, smtpCommand: smtpCommand, context: context)
         let used = r.enhancedStatus.flatMap { EnhancedStatusCode($0) } ?? status
         let isTimeout = expired || (status.map { $0.subject == 4 && $0.detail == 7 } ?? false)
             || (used.map { $0.subject == 4 && $0.detail == 7 } ?? false) || DSNPlainText.saysExpired(diagnostic)
@@ -620,7 +661,7 @@ struct DSNOutcome {
             // and text, without the X.4.7 that only says "gave up"; Unreachable when not defined.
             outcome.kind = .timeout
             outcome.inBand = nil
-            let last = qualifier.qualify(text: diagnostic, enhancedStatus: nil, replyCode: nil, context: context)
+            let last = qualifier.qualify(text: diagnostic, enhancedStatus: nil, replyCode: nil, smtpCommand: smtpCommand, context: context)
             let lastCode = last.enhancedStatus.flatMap { EnhancedStatusCode($0) }
             if last.qualification.reason == .notDefined || (lastCode.map { $0.subject == 4 && $0.detail == 7 } ?? false) || last.rule.hasPrefix("unmatched") {
                 outcome.qualification = r.qualification.reason == .notDefined ? Qualification(.soft, .unreachable) : r.qualification.temporary
@@ -638,8 +679,8 @@ struct DSNOutcome {
 
     /// `Action: delayed`: a retry, never hard, never final.
     static func retry(diagnostic: String, status: EnhancedStatusCode?, qualifier: TextQualifier,
-                      context: QualificationContext = .none) -> DSNOutcome {
-        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil, context: context)
+                      smtpCommand: SMTPCommand? = nil, context: QualificationContext = .none) -> DSNOutcome {
+        let r = qualifier.qualify(text: diagnostic, enhancedStatus: status?.description, replyCode: nil, smtpCommand: smtpCommand, context: context)
         var q = r.qualification.temporary
         if q.type == .notDefined { q = Qualification(.soft, q.reason == .notDefined ? .unreachable : q.reason) }
         return DSNOutcome(kind: .retry, final: false, inBand: nil, smtpCode: r.replyCode,

@@ -523,6 +523,28 @@ struct DSNReaderTests {
         #expect(try dsnRead(arrival).events[0].occurredAt == at("2026-11-02T10:14:00Z"))
     }
 
+    @Test("a report with no date of its own: the returned message's newest Received stamp (its arrival at the reporting MTA, RFC 3464 §2.2.5)")
+    func dateFromReturnedMessage() throws {
+        // MIME: the returned message/rfc822 part; the first Received field is the newest hop, folded,
+        // at +01:00 — 11:14 there is 10:14 UTC. The older stamp below it is not the arrival.
+        let returned = "Received: from out.example.com (out.example.com [192.0.2.1])\n\tby mx.example.net with ESMTP id 1;\n\tMon, 2 Nov 2026 11:14:00 +0100\n"
+            + "Received: from localhost by out.example.com; Mon, 2 Nov 2026 09:00:00 +0000\n"
+            + "From: news@example.com\nTo: ann@example.org\nSubject: Spring sale\nX-Delivery-ID: spring-sale"
+        let mime = DSNSamples.report(returned: returned)
+            .replacingOccurrences(of: "Date: Mon, 2 Nov 2026 10:15:00 +0000\n", with: "")
+            .replacingOccurrences(of: "Last-Attempt-Date: Mon, 2 Nov 2026 10:14:58 +0000\n", with: "")
+            .replacingOccurrences(of: "Arrival-Date: Mon, 2 Nov 2026 10:14:00 +0000\n", with: "")
+        #expect(try dsnRead(mime).events[0].occurredAt == at("2026-11-02T10:14:00Z"))
+        // Plain text (qmail): the original's headers quoted after the notification.
+        let plain = DSNSamples.qmail.replacingOccurrences(of: "Date: 2 Nov 26 10:20:00 GMT\n", with: "")
+        #expect(try dsnRead(plain).events[0].occurredAt == at("2026-11-02T10:19:00Z"))
+        // The bounce's own Date still comes first.
+        #expect(try dsnRead(DSNSamples.qmail).events[0].occurredAt == at("2026-11-02T10:20:00Z"))
+        // A returned message without a dated Received field: still an error naming Date.
+        let undated = plain.replacingOccurrences(of: "Received: (qmail 1234 invoked by uid 0); 2 Nov 2026 10:19:00 -0000\n", with: "")
+        #expect(throws: IngestError.self) { try dsnRead(undated) }
+    }
+
     @Test("a date before 1970 is named as such, not as text that is no date")
     func dateBefore1970() throws {
         // 00:00 at +01:00 on 1 January 1970 is 23:00 UTC the day before: before Instant.earliest.

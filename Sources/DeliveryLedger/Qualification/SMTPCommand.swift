@@ -65,6 +65,74 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
         return (first.command, first.words)
     }
 
+    /// The command a failure answered when its text names none but names the **envelope sender**:
+    /// ``mail`` when `text` names no command (``find(in:)`` is `nil`) and an address it quotes in
+    /// angle brackets (`<bounces@example.net>`), other than `recipient`, is the address of a
+    /// `Return-Path:` field in `raw`; `nil` otherwise.
+    ///
+    /// Rule (RFC 5321 §3.3, §4.1.1.2, §4.4): the `Return-Path` of the returned message is the
+    /// reverse-path its sender gave at `MAIL FROM`, and a reply that names that address (Sendmail's
+    /// `<address>... Access denied`) is about the sender, not about the recipient the report is for
+    /// — as a reply to `MAIL` is. Where the `Return-Path` comes from: the DSN reader adds the returned
+    /// message's field to an RFC 3464 recipient's raw bytes when the diagnostic names it; a plain-text
+    /// bounce's raw bytes are the whole message, whose copy of the original's headers holds it (the
+    /// bounce's own `Return-Path: <>` names no address). Addresses are compared without case; a text of
+    /// more than 16 KiB is read up to there. Used the same way at ingest and at re-projection
+    /// (``TextQualifier/qualify(event:)``), so an event is qualified alike by both.
+    public static func implied(byReply text: String, recipient: String, raw: [UInt8]) -> SMTPCommand? {
+        let named = quotedAddresses(in: text).filter { $0 != recipient.lowercased() }
+        guard !named.isEmpty, find(in: text) == nil else { return nil }
+        for path in returnPaths(in: raw) where named.contains(path) { return .mail }
+        return nil
+    }
+
+    /// The addresses (containing `@`, lower-cased) quoted between `<` and `>` in the first 16 KiB of `text`.
+    static func quotedAddresses(in text: String) -> [String] {
+        var out: [String] = []
+        let bytes = Array(text.utf8.prefix(16_384))
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == 0x3C else { i += 1; continue }  // <
+            var k = i + 1
+            var at = false
+            while k < bytes.count, k - i <= 320, bytes[k] != 0x3E, bytes[k] != 0x3C, bytes[k] > 0x20 {
+                if bytes[k] == 0x40 { at = true }
+                k += 1
+            }
+            if k < bytes.count, bytes[k] == 0x3E, at, k > i + 1 {
+                out.append(String(decoding: bytes[(i + 1)..<k], as: UTF8.self).lowercased())
+                i = k + 1
+            } else {
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// The addresses of the `Return-Path:` fields (at a line start, any case) in `raw`, lower-cased,
+    /// without angle brackets or blanks; empty paths (`<>`) left out.
+    static func returnPaths(in raw: [UInt8]) -> [String] {
+        let key = Array("return-path:".utf8)
+        var out: [String] = []
+        var i = 0
+        while i + key.count <= raw.count {
+            if i == 0 || raw[i - 1] == 0x0A {
+                var match = true
+                for (n, c) in key.enumerated() where raw[i + n] | 0x20 != c { match = false; break }
+                if match {
+                    var end = i + key.count
+                    while end < raw.count, raw[end] != 0x0A, raw[end] != 0x0D { end += 1 }
+                    let value = raw[(i + key.count)..<end].filter { $0 != 0x3C && $0 != 0x3E && $0 != 0x20 && $0 != 0x09 }
+                    if value.contains(0x40) { out.append(String(decoding: value, as: UTF8.self).lowercased()) }
+                    i = end
+                    continue
+                }
+            }
+            i += 1
+        }
+        return out
+    }
+
     /// Every mention of a command in `text`, in the order of the patterns.
     private static func mentions(in text: String) -> [(command: SMTPCommand, words: String)] {
         guard !text.isEmpty else { return [] }

@@ -192,9 +192,13 @@ public struct TextQualifier: Sendable {
     }
 
     /// Qualifies a failure event from its observed fields: its response text, codes and
-    /// ``QualificationContext/init(event:)`` (read only when a host-aware rule's other conditions match).
+    /// ``QualificationContext/init(event:)`` (read only when a host-aware rule's other conditions match);
+    /// for an event read from a bounce message (``SourceFormat/dsn``), the SMTP command
+    /// ``SMTPCommand/implied(byReply:recipient:raw:)`` (a reply naming the envelope sender is a
+    /// reply to `MAIL`), as the DSN reader qualified it at ingest.
     public func qualify(event e: Event) -> TextQualification {
         qualify(text: e.response ?? "", enhancedStatus: e.enhancedStatus, replyCode: e.smtpCode,
+                smtpCommand: e.source == .dsn ? SMTPCommand.implied(byReply: e.response ?? "", recipient: e.recipient, raw: e.raw) : nil,
                 lazyContext: { QualificationContext(event: e) })
     }
 

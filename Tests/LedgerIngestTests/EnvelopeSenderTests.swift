@@ -1,0 +1,94 @@
+import DeliveryLedger
+import LedgerIngest
+import Testing
+
+/// Issue #14: a reply that is about the **sender** is not a failure of the recipient's address.
+/// RFC 5321 §4.1.1.2: `MAIL FROM` carries only the reverse-path, so a permanent refusal at `MAIL`
+/// refuses the sender; and a reply that names the envelope sender (the returned message's
+/// `Return-Path`, RFC 5321 §4.4) is about the sender whatever its words ("User unknown" then means
+/// the sender's address). Rules `mail-command-size` (RFC 1870 §6.1) and `mail-command-reply`.
+@Suite("Replies about the envelope sender")
+struct EnvelopeSenderTests {
+    let rules = TextQualifier.builtIn
+
+    @Test("SMTPCommand.implied: MAIL only when the text names the Return-Path's address, not the recipient, and no command")
+    func impliedCommand() {
+        let raw = Array("Reporting-MTA: dns; mx.example.net\n\nReturn-Path: <Bounces+7@News.Example.com>".utf8)
+        let text = "550 5.7.1 <bounces+7@news.example.com>... Access denied"
+        #expect(SMTPCommand.implied(byReply: text, recipient: "ann@example.org", raw: raw) == .mail)
+        // Compared without case, on either side.
+        #expect(SMTPCommand.implied(byReply: "550 <BOUNCES+7@NEWS.EXAMPLE.COM>... denied", recipient: "ann@example.org", raw: raw) == .mail)
+        // Naming the recipient only: nothing implied.
+        #expect(SMTPCommand.implied(byReply: "550 5.1.1 <ann@example.org>... User unknown", recipient: "ann@example.org", raw: raw) == nil)
+        // The text names its command: that command is read by find(in:), nothing is implied.
+        #expect(SMTPCommand.implied(byReply: text + " (in reply to RCPT TO command)", recipient: "ann@example.org", raw: raw) == nil)
+        // An empty reverse-path (a bounce's own `Return-Path: <>`) names nobody.
+        #expect(SMTPCommand.implied(byReply: "550 <>... denied", recipient: "ann@example.org", raw: Array("Return-Path: <>\n".utf8)) == nil)
+        // The Return-Path must be a field at a line start, not words inside a line.
+        let inLine = Array("Diagnostic-Code: smtp; see Return-Path: <bounces+7@news.example.com>".utf8)
+        #expect(SMTPCommand.implied(byReply: text, recipient: "ann@example.org", raw: inLine) == nil)
+        // A plain-text bounce's raw bytes are the whole message: the bounce's own empty Return-Path
+        // comes first, the quoted original's after it.
+        let plain = Array("Return-Path: <>\nFrom: MAILER-DAEMON@mx.example.net\n\n--- copy of the message\nReturn-Path: <bounces+7@news.example.com>\n".utf8)
+        #expect(SMTPCommand.implied(byReply: text, recipient: "ann@example.org", raw: plain) == .mail)
+    }
+
+    @Test("a permanent reply to MAIL is the sender's failure: Refused, soft, never counted against the address")
+    func mailCommandReply() {
+        // Postfix names the command; "User unknown" at MAIL FROM is about the sender's address.
+        let r = rules.qualify(text: "host mx.example.org[192.0.2.10] said: 550 5.1.0 <news@example.com>: User unknown (in reply to MAIL FROM command)")
+        #expect(r.qualification == Qualification(.soft, .refused))
+        #expect(r.rule == "mail-command-reply" && r.concerns == .sender && r.final && r.smtpCommand == .mail)
+        // Given apart.
+        let given = rules.qualify(text: "550 5.1.1 User unknown", smtpCommand: .mail)
+        #expect(given.rule == "mail-command-reply" && given.qualification == Qualification(.soft, .refused) && given.concerns == .sender)
+        // The same words at RCPT TO stay an unknown recipient.
+        let rcpt = rules.qualify(text: "550 5.1.1 User unknown", smtpCommand: .rcpt)
+        #expect(rcpt.qualification == Qualification(.hard, .userUnknown) && rcpt.concerns == .recipient)
+        // A transient reply at MAIL is left to the other rules (soft, not final).
+        let transient = rules.qualify(text: "451 4.3.0 Temporary lookup failure", smtpCommand: .mail)
+        #expect(transient.rule != "mail-command-reply" && transient.qualification.type == .soft && !transient.final)
+    }
+
+    @Test("a size refusal at MAIL FROM (RFC 1870 SIZE=) is about the message: Ignored, Refused, concerns the content")
+    func mailCommandSize() {
+        let r = rules.qualify(text: "552 5.3.4 Message size exceeds fixed maximum message size", smtpCommand: .mail)
+        #expect(r.rule == "mail-command-size" && r.qualification == Qualification(.ignored, .refused) && r.concerns == .content)
+        // RFC 1870's wording without an enhanced code or a command: too-large-text reads it too.
+        let plain = rules.qualify(text: "552 Message size exceeds fixed maximum message size")
+        #expect(plain.rule == "too-large-text" && plain.qualification == Qualification(.ignored, .refused) && plain.concerns == .content)
+    }
+
+    static func report(diagnostic: String, returnPath: String?) -> String {
+        DSNSamples.report(status: "5.0.0", diagnostic: "smtp; " + diagnostic,
+                          notification: "<ann@example.org>: host mx.example.org[192.0.2.10] said: " + diagnostic,
+                          returned: (returnPath.map { "Return-Path: \($0)\n" } ?? "")
+                            + "From: news@example.com\nTo: ann@example.org\nSubject: Spring sale\nX-Delivery-ID: spring-sale")
+    }
+
+    @Test("a DSN whose diagnostic names the returned message's Return-Path: Refused soft, the field kept in raw; re-projection agrees")
+    func dsnNamingTheEnvelopeSender() throws {
+        // Amazon SES relayed the remote's refusal of the *sender* ("Unknown address error" is SES's
+        // label): the address in brackets is the Return-Path, not the recipient.
+        let diagnostic = "5.1.0 - Unknown address error 550-'5.7.1 <bounce-7@bounces.example.com>... Access denied'"
+        let parsed = try dsnRead(Self.report(diagnostic: diagnostic, returnPath: "<bounce-7@bounces.example.com>"))
+        let e = try #require(parsed.events.first)
+        #expect(e.kind == .bounce && e.final && e.recipient == "ann@example.org")
+        #expect(e.qualification == Qualification(.soft, .refused))
+        let tail = Array("\n\nReturn-Path: <bounce-7@bounces.example.com>".utf8)
+        #expect(Array(e.raw.suffix(tail.count)) == tail)
+        // Re-projection reads the same evidence from the event and decides alike.
+        let again = rules.qualify(event: e)
+        #expect(again.rule == "mail-command-reply" && again.qualification == e.qualification && again.concerns == .sender)
+
+        // Without a Return-Path in the returned headers, the same text is the generic unknown address.
+        let unknown = try #require(try dsnRead(Self.report(diagnostic: diagnostic, returnPath: nil)).events.first)
+        #expect(unknown.qualification == Qualification(.hard, .userUnknown))
+        #expect(!unknown.raw.contains(bytes: Array("Return-Path".utf8)))
+        // A diagnostic that names the recipient leaves the raw bytes as they were: no field added.
+        let recipientSide = try #require(try dsnRead(Self.report(diagnostic: "550 5.1.1 <ann@example.org>... User unknown",
+                                                                 returnPath: "<bounce-7@bounces.example.com>")).events.first)
+        #expect(recipientSide.qualification == Qualification(.hard, .userUnknown))
+        #expect(!recipientSide.raw.contains(bytes: Array("Return-Path".utf8)))
+    }
+}
