@@ -20,6 +20,9 @@ struct EnvelopeSenderTests {
         #expect(SMTPCommand.implied(byReply: "550 <BOUNCES+7@NEWS.EXAMPLE.COM>... denied", recipient: "ann@example.org", raw: raw) == .mail)
         // Naming the recipient only: nothing implied.
         #expect(SMTPCommand.implied(byReply: "550 5.1.1 <ann@example.org>... User unknown", recipient: "ann@example.org", raw: raw) == nil)
+        // A text that names the recipient too is not only about the sender (a quoted Postfix log line).
+        let logLine = "550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown; from=<bounces+7@news.example.com> to=<ann@example.org>"
+        #expect(SMTPCommand.implied(byReply: logLine, recipient: "ann@example.org", raw: raw) == nil)
         // The text names its command: that command is read by find(in:), nothing is implied.
         #expect(SMTPCommand.implied(byReply: text + " (in reply to RCPT TO command)", recipient: "ann@example.org", raw: raw) == nil)
         // An empty reverse-path (a bounce's own `Return-Path: <>`) names nobody.

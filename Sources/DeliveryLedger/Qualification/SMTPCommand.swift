@@ -68,7 +68,9 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
     /// The command a failure answered when its text names none but names the **envelope sender**:
     /// ``mail`` when `text` names no command (``find(in:)`` is `nil`) and an address it quotes in
     /// angle brackets (`<bounces@example.net>`), other than `recipient`, is the address of a
-    /// `Return-Path:` field in `raw`; `nil` otherwise.
+    /// `Return-Path:` field in `raw`, and the text does not also name `recipient` in angle brackets (a
+    /// Postfix log line quoted in a bounce, `…: User unknown; from=<sender> to=<recipient>`, is about
+    /// the recipient); `nil` otherwise.
     ///
     /// Rule (RFC 5321 §3.3, §4.1.1.2, §4.4): the `Return-Path` of the returned message is the
     /// reverse-path its sender gave at `MAIL FROM`, and a reply that names that address (Sendmail's
@@ -80,8 +82,11 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
     /// more than 16 KiB is read up to there. Used the same way at ingest and at re-projection
     /// (``TextQualifier/qualify(event:)``), so an event is qualified alike by both.
     public static func implied(byReply text: String, recipient: String, raw: [UInt8]) -> SMTPCommand? {
-        let named = quotedAddresses(in: text).filter { $0 != recipient.lowercased() }
-        guard !named.isEmpty, find(in: text) == nil else { return nil }
+        let quoted = quotedAddresses(in: text)
+        let rcpt = recipient.lowercased()
+        // A text that also names the recipient (a log line's `from=<…> to=<…>`) is not only about the sender.
+        guard !quoted.isEmpty, !quoted.contains(rcpt), find(in: text) == nil else { return nil }
+        let named = quoted
         for path in returnPaths(in: raw) where named.contains(path) { return .mail }
         return nil
     }
