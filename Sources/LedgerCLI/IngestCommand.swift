@@ -218,7 +218,7 @@ struct IngestCommand: OutputCommand {
         }
         Self.showReasons(reasons, rejected: rejectedTotal, &out)
         var text = "Appended \(totals.appended) event\(totals.appended == 1 ? "" : "s")"
-        if let first = totals.firstPosition, let last = totals.lastPosition { text += " (positions \(first)–\(last))" }
+        if let first = totals.firstPosition, let last = totals.lastPosition { text += first == last ? " (position \(first))" : " (positions \(first)–\(last))" }
         text += ", \(totals.duplicates) duplicate\(totals.duplicates == 1 ? "" : "s"), \(skippedTotal) skipped"
         if rejectedTotal > 0 { text += ", \(rejectedTotal) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
         out.line(text + ".")
@@ -313,7 +313,7 @@ struct IngestCommand: OutputCommand {
         let fd: Int32 = file == "-" ? 0 : open(file, O_RDONLY)
         guard fd >= 0 else { throw CLIError("\(file): cannot be read: \(String(cString: strerror(errno)))") }
         defer { if fd != 0 { close(fd) } }
-        var stream = FeedStream.reading(fd: fd, file: file, options: options, copy: nil)
+        var stream = FeedStream.reading(fd: fd, file: file, options: options)
         while let batch = try stream.next() { try body(batch) }
         return stream.detectedFormat ?? .jsonl
     }

@@ -51,6 +51,33 @@ import Testing
         #expect(report.problems.first?.position == position, "\(report.problems)")
     }
 
+    /// A backup of a ledger that does not verify names the ledger, not the destination, as damaged,
+    /// and keeps nothing (the copy holds the source's own records: its problem is the source's).
+    @Test func aBackupOfADamagedLedgerNamesTheSourceAndKeepsNothing() throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir, checkpoint: false)
+        try tamper(dir, "log") { txn, log in
+            let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 4]
+            var value = try #require(try txn.get(log, key: key))
+            value[value.count - 1] ^= 0x01
+            try txn.put(log, key: key, value: value)
+        }
+        var options = LedgerOptions()
+        options.durable = false
+        let ledger = try Ledger(path: dir.path("l.lmdb"), options: options)
+        do {
+            _ = try ledger.backup(to: dir.path("copy"))
+            Issue.record("a backup of a ledger that does not verify was kept")
+        } catch {
+            guard case .damaged(let path, let what) = error else { Issue.record("expected damaged, got \(error)"); return }
+            #expect(path == ledger.path, "\(error)")
+            #expect(what.contains("the ledger does not verify, so no backup was kept") && what.contains("position 4"), "\(what)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path("copy")))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path("")).filter { $0.hasPrefix("copy.partial") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test func aProjectionThatDisagreesWithTheLogIsFound() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)

@@ -31,7 +31,9 @@ extension Ledger {
     /// - Returns: where, the copy's basis position and hash-chain head, its size.
     /// - Throws: ``LedgerError/invalidArgument(_:)`` when `directory` exists (a backup never
     ///   overwrites), ``LedgerError/cannotOpen(path:reason:)`` when it cannot be created, ``LedgerError/full(path:what:)`` when the destination runs out of space,
-    ///   ``LedgerError/damaged(path:what:)`` when the copy does not verify.
+    ///   ``LedgerError/damaged(path:what:)`` naming this ledger when the copy does not verify (the
+    ///   copy holds the ledger's own records and tables, so the problem is the source's; nothing is
+    ///   kept at `directory`).
     public func backup(to directory: String) throws(LedgerError) -> BackupReport {
         var trimmed = directory
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -76,7 +78,9 @@ extension Ledger {
             throw .damaged(path: directory, what: "the backup just written does not open: \(error)")
         }
         guard report.isHealthy else {
-            throw .damaged(path: directory, what: "the backup just written does not verify: \(report.problems[0])")
+            // The copy holds the ledger's own records and tables: a problem found in it is the source's.
+            throw .damaged(path: path, what: "the ledger does not verify, so no backup was kept (its copy in \(directory) "
+                           + "showed: \(report.problems[0])); run `ledger verify` on it")
         }
         guard rename(temporary, trimmed) == 0 else {
             throw .cannotOpen(path: directory, reason: "cannot move the verified backup into place: \(String(cString: strerror(errno)))")

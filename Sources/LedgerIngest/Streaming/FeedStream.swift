@@ -78,23 +78,19 @@ public struct FeedStream {
     /// The format read: known after the first ``next()`` (``InputFormat/jsonl`` for empty input).
     public var detectedFormat: InputFormat? { format }
 
-    /// Reads `path` in chunks (the CLI's files and standard input use this with a file descriptor).
+    /// Reads an open file descriptor in chunks (the CLI's files and standard input use this), to
+    /// its end of file.
     ///
     /// - Parameters:
-    ///   - fd: an open file descriptor, read with `read(2)`; the caller closes it.
-    ///   - limit: read at most this many bytes (the end of the stream then): a second pass reads
-    ///     the bytes the first pass checked, not what a writer appended since.
-    ///   - copy: when given, every byte read is also handed to it (standard input is kept for a second
-    ///     pass this way).
-    public static func reading(fd: Int32, file: String, options: IngestOptions, limit: Int? = nil,
-                               copy: ((UnsafeRawBufferPointer) throws(IngestError) -> Void)? = nil) -> FeedStream {
-        var remaining = limit ?? Int.max
-        return FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
-            let n = min(asked, remaining)
-            var chunk = [UInt8](repeating: 0, count: n)
+    ///   - fd: an open file descriptor, read with `read(2)` (retried on `EINTR`); the caller closes it.
+    ///   - file: the name errors give.
+    /// - Throws (from ``next()``): ``IngestError`` "cannot be read: …" with `strerror`'s text when `read(2)` fails.
+    public static func reading(fd: Int32, file: String, options: IngestOptions) -> FeedStream {
+        FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
+            var chunk = [UInt8](repeating: 0, count: asked)
             var filled = 0
-            while filled < n {
-                let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, n - filled) }
+            while filled < asked {
+                let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, asked - filled) }
                 if got < 0 {
                     if errno == EINTR { continue }
                     throw IngestError(file: file, message: "cannot be read: \(String(cString: strerror(errno)))")
@@ -103,11 +99,6 @@ public struct FeedStream {
                 filled += got
             }
             chunk.removeSubrange(filled...)
-            remaining -= filled
-            if let copy, !chunk.isEmpty {
-                let copied: Result<Void, IngestError> = chunk.withUnsafeBytes { b in Result { () throws(IngestError) in try copy(b) } }
-                try copied.get()
-            }
             return chunk
         }
     }
