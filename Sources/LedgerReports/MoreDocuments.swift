@@ -55,8 +55,19 @@ public struct AddressJSON: Encodable, Sendable {
     public var asOf: String
     /// Log positions of the events that made the current status.
     public var causes: [UInt64]
+    /// The failures that did not count toward quarantine because they concern the sender, the
+    /// content or the SMTP session (the deciding rule's `concerns`), in log order.
+    public var notCounted: [NotCounted]
     /// The address's events across deliveries, in log order (with `delivery`).
     public var events: [Event]
+
+    /// A failure that did not count against the address.
+    public struct NotCounted: Encodable, Sendable {
+        /// Its log position.
+        public var position: UInt64
+        /// Whom it concerns: `sender`, `content` or `session` (``FailureConcern``).
+        public var concerns: String
+    }
 
     /// One event with its delivery.
     public struct Event: Encodable, Sendable {
@@ -75,6 +86,7 @@ public struct AddressJSON: Encodable, Sendable {
         errorCount = r.state.errorCount
         asOf = r.at.rfc3339
         causes = r.state.causes
+        notCounted = r.state.notCounted.map { NotCounted(position: $0.position, concerns: $0.concerns.rawValue) }
         events = r.events.map { Event(delivery: $0.event.delivery, event: StatusJSON.EventJSON($0)) }
     }
 }

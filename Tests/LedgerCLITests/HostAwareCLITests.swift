@@ -87,6 +87,11 @@ import Testing
         #expect(ann.output.contains("ann@example.com: Valid"), "\(ann.output)")
         #expect(ann.output.contains("Not counted: 1 failure(s)"), "\(ann.output)")
         #expect(ann.output.contains("✗") && ann.output.contains("concerns the sender, not the address"), "\(ann.output)")
+        // The JSON document says the same: b1 is position 4 (delivery, two relays, then b1).
+        let json = cli.run("address", "ann@example.com", "--format", "json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let notCounted = try #require(doc["notCounted"] as? [[String: Any]])
+        #expect(notCounted.count == 1 && notCounted.first?["position"] as? Int == 4 && notCounted.first?["concerns"] as? String == "sender", "\(json.output)")
         let quarantine = cli.run("quarantine")
         #expect(quarantine.output.contains("bob@example.com") && !quarantine.output.contains("ann@example.com"), "\(quarantine.output)")
     }

@@ -37,6 +37,27 @@ struct SenderSideFailureTests {
         }
     }
 
+    @Test("a sender-side failure stays listed as not counted after the address's errors reset (10 days) or a delivery")
+    func notCountedSurvivesAReset() throws {
+        let t = try TestLedger()
+        let lines = [
+            #"{"id":"r0","kind":"relay","delivery":"d1","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+            #"{"id":"b0","kind":"bounce","delivery":"d1","recipient":"ann@example.com","occurredAt":"2026-11-02T09:00:05Z","final":true,"smtpCode":550,"enhancedStatus":"5.7.1","response":"550 5.7.1 Unconfigured Sending Domain <bounces.example.net>"}"#,
+            #"{"id":"r1","kind":"relay","delivery":"d2","recipient":"ann@example.com","occurredAt":"2026-11-03T09:00:00Z"}"#,
+            #"{"id":"b1","kind":"bounce","delivery":"d2","recipient":"ann@example.com","occurredAt":"2026-11-03T09:00:05Z","final":true,"smtpCode":550,"enhancedStatus":"5.2.2","response":"550 5.2.2 mailbox full"}"#,
+        ]
+        let parsed = try FeedReader.read(Array((lines.joined(separator: "\n") + "\n").utf8), file: "reset.jsonl", options: IngestOptions())
+        _ = try t.ledger.append(parsed.events)
+        // Before the reset: one counted soft error (position 4), the sender-side one (2) not counted.
+        let before = try #require(try t.ledger.addressStatus("ann@example.com", asOf: at("2026-11-04T00:00:00Z")))
+        #expect(before.state.status == .withErrors && before.state.errorCount == 1 && before.state.causes == [4])
+        #expect(before.state.notCounted.map(\.position) == [2] && before.state.notCounted.map(\.concerns) == [.sender])
+        // 10 days without a counted error reset the address to Valid (domain.md §6); position 2 is still explained.
+        let after = try #require(try t.ledger.addressStatus("ann@example.com", asOf: at("2026-11-20T00:00:00Z")))
+        #expect(after.state.status == .valid && after.state.errorCount == 0 && after.state.causes.isEmpty)
+        #expect(after.state.notCounted.map(\.position) == [2] && after.state.notCounted.map(\.concerns) == [.sender])
+    }
+
     @Test("class 25 about the recipient (the platform's suppression list) still quarantines at once")
     func suppressionListStillQuarantines() throws {
         let t = try TestLedger()

@@ -78,10 +78,18 @@ public struct AddressState: Sendable, Hashable {
     /// Applies the time-based rules up to `t` (resets and lifts that fall due by then).
     public mutating func advance(to t: Instant, rules: QuarantineRules) {
         if status == .withErrors, let last = lastCountedAt, last.adding(seconds: rules.resetSeconds) <= t {
-            self = AddressState()
+            reset()
         } else if status == .quarantine, reason == .mailboxFull, let s = since, s.adding(seconds: rules.mailboxFullLiftSeconds) <= t {
-            self = AddressState()
+            reset()
         }
+    }
+
+    /// Back to Valid with no counted error; ``notCounted`` is kept (those failures never count,
+    /// whatever the status: the list still explains them).
+    private mutating func reset() {
+        let kept = notCounted
+        self = AddressState()
+        notCounted = kept
     }
 
     /// Folds one event (already qualified as the projection sees it) at `position`; `concerns` is
@@ -96,7 +104,7 @@ public struct AddressState: Sendable, Hashable {
             reason = .denylistedAddress
             causes = [position]
         case .delivered:
-            if status == .withErrors { self = AddressState() }
+            if status == .withErrors { reset() }
         case .bounce, .retry, .timeout:
             guard status != .quarantine, let q = e.qualification else { return }
             if concerns != .recipient, q.type == .hard || q.type == .soft {
