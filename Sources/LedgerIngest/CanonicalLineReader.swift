@@ -27,14 +27,20 @@ enum CanonicalLineReader {
         switch kind {
         case .delivery: forbiddenInDeclarations
         case .efsFlag: forbiddenInEFSFlags
-        case .relay, .complaint, .unsubscribe, .autoReply, .delivered, .bounce, .retry, .timeout: forbiddenInMessageEvents
+        case .bounce, .retry, .timeout: forbiddenInMessageEvents
+        case .relay, .complaint, .unsubscribe, .autoReply, .delivered: forbiddenInOtherMessageEvents
         }
     }
 
     /// Why `field` does not apply to a `kind` event, for people.
     static func notApplicable(_ field: String, kind: EventKind) -> String {
-        guard field == "final", isNonOutcome(kind) else { return "does not apply to a \(kind.rawValue) event" }
         let article = kind.rawValue.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+        if failureOnlyFields.contains(field), forbiddenInOtherMessageEvents.contains(field) {
+            let meaning = field == "inBand" ? "whether a failure was refused during the SMTP session or reported later by a bounce message"
+                : "whether a failure happened before the message reached the MTA"
+            return "does not apply to \(article) \(kind.rawValue) event: \(field) says \(meaning), and \(article) \(kind.rawValue) is not a failure (bounce, retry, timeout; domain.md §3)"
+        }
+        guard field == "final", isNonOutcome(kind) else { return "does not apply to \(article) \(kind.rawValue) event" }
         return "false does not apply to \(article) \(kind.rawValue) event: final says whether an outcome (delivered, bounce, retry, timeout) is final, and \(article) \(kind.rawValue) is not an outcome (domain.md §3); omit final or give true"
     }
 
@@ -50,6 +56,10 @@ enum CanonicalLineReader {
     private static let forbiddenInDeclarations = outcomeFields.union(["recipient", "enabled"])
     private static let forbiddenInEFSFlags = knownFields.subtracting(["id", "kind", "occurredAt", "enabled"])
     private static let forbiddenInMessageEvents = declarationFields.union(["enabled"])
+    /// Fields that describe a failure (how and where it was reported): refused on events that are not
+    /// failures (relay, delivered, complaint, unsubscribe, autoReply).
+    private static let failureOnlyFields: Set<String> = ["inBand", "beforeRelay"]
+    private static let forbiddenInOtherMessageEvents = forbiddenInMessageEvents.union(failureOnlyFields)
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
         var number = 0
