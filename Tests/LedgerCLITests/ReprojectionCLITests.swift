@@ -105,6 +105,36 @@ import Testing
         #expect(try generation() == g + 3)
     }
 
+    /// A process that has the ledger open (a `ledger serve`, an embedding service) while another
+    /// re-projects it with another rule table neither answers nor writes through the projection
+    /// any more: it used to keep its own table, answer with it, and write it into the other table's
+    /// projection at its next checkpoint (found by a tester: `verify` then failed). Its appends are
+    /// refused (nothing written; a webhook sender retries), and a reopen with either table works.
+    @Test func aReprojectionByAnotherProcessStopsAnInstanceOfTheOtherTable() throws {
+        let cli = CLI()
+        Self.ingestSample(cli)
+        var options = LedgerOptions()
+        options.durable = false
+        let ledger = try Ledger(path: cli.db, options: options)
+        #expect(try ledger.kpis(delivery: "d1", semantics: .classic) != nil)
+        let rules = cli.file("rules.json", #"{"version":"local-1","rules":[{"id":"walrus","text":"walrus","failureType":"soft","failureReason":"accountDisabled","source":"test"}]}"#)
+        let r = cli.run("reproject", "--rules", rules)
+        #expect(r.exitCode == 0, "\(r.error)")
+        func isRulesChanged(_ error: any Error) -> Bool {
+            guard case let LedgerError.rulesChanged(_, persisted, own)? = error as? LedgerError else { return false }
+            return persisted == "local-1" && own == RuleTable.builtIn.version
+        }
+        #expect(performing: { try ledger.kpis(delivery: "d1", semantics: .classic) }, throws: isRulesChanged)
+        let relay = Event(id: "r9", kind: .relay, delivery: "d1", recipient: "z@example.com", occurredAt: Instant(rfc3339: "2026-11-02T10:00:00Z")!)
+        #expect(performing: { try ledger.append([relay]) }, throws: isRulesChanged)
+        #expect(performing: { try ledger.checkpoint() }, throws: isRulesChanged)
+        // Nothing was appended, and the other table's projection is whole.
+        let verify = cli.run("verify", "--rules", rules)
+        #expect(verify.exitCode == 0 && verify.output.contains("Records: 7;"), "\(verify.output) \(verify.error)")
+        let message = "\(LedgerError.rulesChanged(path: cli.db, persisted: "local-1", own: "rules-x"))"
+        #expect(message.contains("re-projected by another process with rule table local-1") && message.contains("--rules FILE of local-1"))
+    }
+
     /// The same on a ledger without events (found by a tester: it went up by two there).
     @Test func reprojectWithAnotherRuleTableRebuildsOnceOnAnEmptyLedger() throws {
         let cli = CLI()

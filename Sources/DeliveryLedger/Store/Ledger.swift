@@ -126,6 +126,8 @@ public final class Ledger: Sendable {
     /// The log's tail after the persisted checkpoint, folded in memory (``Tail``): shared by this
     /// instance's readers and its appends; `nil` until first needed.
     private let sharedTail = Mutex<Tail?>(nil)
+    /// `options.rules.tableDigest`'s UTF-8 bytes, compared with the persisted projection's.
+    let rulesDigestBytes: [UInt8]
 
     /// The re-projection this instance did when it opened (a new ledger's first build, or the
     /// projection layout, the rule table or the checkpoint differed from the log), or `nil` when
@@ -147,6 +149,7 @@ public final class Ledger: Sendable {
     public init(path: String, options: LedgerOptions = LedgerOptions()) throws(LedgerError) {
         self.path = path
         self.options = options
+        self.rulesDigestBytes = Array(options.rules.tableDigest.utf8)
         (environment, tables) = try Self.openStorage(path: path, options: options)
         try checkFormat()
         if options.readOnly {
@@ -273,7 +276,13 @@ public final class Ledger: Sendable {
     /// a new one when the snapshot's checkpoint is not the shared tail's. Throws
     /// ``TailAhead`` when the shared tail is ahead of the snapshot (a commit or a checkpoint
     /// between the snapshot and now): the caller takes a newer snapshot.
-    func currentTail(_ txn: borrowing Transaction) throws -> Tail {
+    func currentTail(_ txn: borrowing Transaction, checkRules: Bool = true) throws -> Tail {
+        // The persisted projection must be of this instance's rule table: another process may have
+        // re-projected it with another one since this one opened (``LedgerError/rulesChanged``).
+        if checkRules, let same = try txn.withValue(tables.meta, key: Tables.rulesDigestKey, { $0.elementsEqual(rulesDigestBytes) }), !same {
+            let persisted = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            throw LedgerError.rulesChanged(path: path, persisted: persisted, own: options.rules.table.version)
+        }
         let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
         let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
         guard last >= checkpoint else {
@@ -356,8 +365,9 @@ public final class Ledger: Sendable {
                     options.logger.notice("projection layout or rule table differ from the log's projection; rebuilding from the log",
                                           metadata: ["rules": "\(options.rules.table.version)"])
                 }
-                // The streams and deliveries of the tail first: the rebuild reads them from the tables.
-                let tail = try currentTail(txn)
+                // The streams and deliveries of the tail first: the rebuild reads them from the tables
+                // (the persisted projection may be another table's: it is rebuilt just below).
+                let tail = try currentTail(txn, checkRules: false)
                 if !tail.isEmpty { try tail.write(txn, tables, rules: options.rules) }
                 try txn.clear(tables.messageState)
                 try txn.clear(tables.deliveryCounters)

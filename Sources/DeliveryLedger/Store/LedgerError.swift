@@ -25,6 +25,12 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case full(path: String, what: String)
     /// A query's argument is out of range (for example a timeline of too many points).
     case invalidArgument(String)
+    /// Another process re-projected the ledger at `path` with rule table `persisted` (`ledger
+    /// reproject --rules`) after this ``Ledger`` was opened with table `own`: this instance neither
+    /// reads nor writes the projection any more (its answers and checkpoints would mix two tables).
+    /// Appends are refused too (they fold into the projection); nothing was written. Reopen the
+    /// ledger with table `persisted`, or re-project with `own`.
+    case rulesChanged(path: String, persisted: String, own: String)
 
     public var description: String {
         switch self {
@@ -48,6 +54,10 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "cannot write to the ledger at '\(path)': \(what). The transaction was rolled back: nothing was written, the ledger is unchanged; free space and run the command again"
         case let .invalidArgument(what):
             what
+        case let .rulesChanged(path, persisted, own):
+            "the projection of the ledger at '\(path)' was re-projected by another process with rule table \(persisted) since this "
+                + "one opened it with \(own); nothing was read or written through it. Restart this process with that table "
+                + "(--rules FILE of \(persisted)), or re-project with this one (`ledger reproject --rules FILE` of \(own))"
         }
     }
 }
