@@ -182,7 +182,7 @@ struct SMTPCommandRulesTests {
     @Test func everyBuiltInRuleWithANewConditionCitesItsSource() {
         let rules = RuleTable.builtIn.rules.filter { $0.smtpCommand != nil || $0.bounceCategory != nil }
         #expect(Set(rules.map(\.id)) == ["user-unknown-disabled-status", "data-stage-user-unknown", "powermta-bad-mailbox", "powermta-inactive-mailbox",
-                                         "mail-command-size", "mail-command-reply"])
+                                         "mail-command-size", "mail-command-reply", "auth-command-reply"])
         for r in rules where r.smtpCommand != nil { #expect(r.source.contains("RFC 5321 §3.3"), "\(r.id)") }
         for r in rules where r.bounceCategory != nil { #expect(r.source.contains("PowerMTA User's Guide"), "\(r.id)") }
     }

@@ -62,6 +62,21 @@ struct EnvelopeSenderTests {
         #expect(plain.rule == "too-large-text" && plain.qualification == Qualification(.ignored, .refused) && plain.concerns == .content)
     }
 
+    @Test("SMTP AUTH failures are the sender's (RFC 4954 §6): Refused, soft, concerns the sender")
+    func smtpAuthentication() {
+        // A refusal at the AUTH command, whatever its words.
+        let atAuth = rules.qualify(text: "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6", smtpCommand: .auth)
+        #expect(atAuth.rule == "auth-command-reply" && atAuth.qualification == Qualification(.soft, .refused) && atAuth.concerns == .sender)
+        // RFC 4954's wordings without a command, and a server that offers no AUTH to a client that
+        // must log in (Gmail's "Send mail as" through the sender's own server).
+        for text in ["535 5.7.8 Authentication credentials invalid",
+                     "530 5.7.0 Authentication required",
+                     "Unspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH capability"] {
+            let r = rules.qualify(text: text)
+            #expect(r.rule == "authentication-text" && r.qualification == Qualification(.soft, .refused) && r.concerns == .sender, "\(text)")
+        }
+    }
+
     static func report(diagnostic: String, returnPath: String?) -> String {
         DSNSamples.report(status: "5.0.0", diagnostic: "smtp; " + diagnostic,
                           notification: "<ann@example.org>: host mx.example.org[192.0.2.10] said: " + diagnostic,
