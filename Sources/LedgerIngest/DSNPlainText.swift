@@ -526,28 +526,36 @@ enum DSNPlainText {
     }
 
     /// The value of a header line `Name: value` quoted in a text (a returned message pasted inline).
-    /// The value of the first field `name:` quoted in `text` (a copy of the returned message's
-    /// headers), unfolded: its continuation lines (starting with a blank, at most 20) joined with a
-    /// space. Lines may be quoted with `>`.
-    static func quotedField(_ name: String, in text: String) -> String? {
+    /// The values of the fields `name:` quoted in `text` (a copy of the returned message's headers),
+    /// in order, at most 20, unfolded: continuation lines (starting with a blank, at most 20) joined
+    /// with a space. Lines may be quoted with `>` (and a blank after it).
+    static func quotedFields(_ name: String, in text: String) -> [String] {
         let key = name.lowercased() + ":"
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(20000)
+        // A quoted line: its `>` marks and one blank after them (`> Received: …`, `> \tby …`).
+        func unquoted(_ line: Substring) -> Substring {
+            guard line.first == ">" else { return line }
+            let rest = line.drop(while: { $0 == ">" })
+            return rest.first == " " ? rest.dropFirst() : rest
+        }
+        var out: [String] = []
         var i = lines.startIndex
-        while i < lines.endIndex {
-            let t = lines[i].drop(while: { $0 == ">" })
+        while i < lines.endIndex, out.count < 20 {
+            let t = unquoted(lines[i])
             guard t.count > key.count, t.prefix(key.count).lowercased() == key else { i += 1; continue }
             var value = String(t.dropFirst(key.count))
             var k = i + 1
             while k < lines.endIndex, k - i <= 20 {
-                let next = lines[k].drop(while: { $0 == ">" })
+                let next = unquoted(lines[k])
                 guard let first = next.first, first == " " || first == "\t" else { break }
                 value += " " + next.mimeTrimmed()
                 k += 1
             }
             let v = value.mimeTrimmed()
-            return v.isEmpty ? nil : String(v)
+            if !v.isEmpty { out.append(String(v)) }
+            i = k
         }
-        return nil
+        return out
     }
 
     static func quotedHeader(_ name: String, in text: String) -> String? {

@@ -109,7 +109,8 @@ public struct DSNOptions: Sendable {
 /// - raw: for an RFC 3464 report, its per-message fields (`Reporting-MTA`, …), an empty line and the
 ///   recipient's block (bytes as decoded from the report part) — what host-aware rules read
 ///   (``QualificationContext``) — and, when the diagnostic names the envelope sender, an empty line
-///   and the returned message's `Return-Path:` field (``SMTPCommand/implied(byReply:recipient:raw:)``:
+///   and the returned message's `Return-Path:` field (``SMTPCommand/implied(byReply:recipient:raw:)``, not when that
+///   address is a recipient of the report:
 ///   the reply is then qualified as a reply to `MAIL`, a failure of the sender); the whole message otherwise.
 ///
 /// ## Bad input
@@ -337,12 +338,12 @@ struct DSNContext {
         // The returned message's newest trace field: when it reached the MTA that reports the failure
         // (RFC 3464 §2.2.5 Arrival-Date), for a report that carries no date of its own.
         if message.headers["Date"] == nil {
+            // The newest readable stamp (the first field; an unreadable one falls through to the next).
             for original in DSNContext.returnedHeaders(in: message) {
-                if let received = original.all("Received").first, let instant = Self.traceDate(received) { return instant }
+                for received in original.all("Received") { if let instant = Self.traceDate(received) { return instant } }
             }
-            if let received = DSNPlainText.quotedField("Received", in: DSNPlainText.fullText(message)),
-               let instant = Self.traceDate(received) {
-                return instant
+            for received in DSNPlainText.quotedFields("Received", in: DSNPlainText.fullText(message)) {
+                if let instant = Self.traceDate(received) { return instant }
             }
         }
         guard let date = message.headers["Date"] else {
@@ -354,10 +355,15 @@ struct DSNContext {
         throw fail("Date", "'\(date.prefix(60))' is not an RFC 5322 date-time")
     }
 
-    /// The date-time after the last `;` of a `Received:` field's value (RFC 5322 §3.6.7), if readable.
+    /// The date-time after the `;` of a `Received:` field's value (RFC 5322 §3.6.7), if readable:
+    /// after the last `;`, else after an earlier one (a comment after the date may hold a `;`).
     static func traceDate(_ received: String) -> Instant? {
-        guard let semicolon = received.lastIndex(of: ";") else { return nil }
-        return MIMEDate.parse(String(received[received.index(after: semicolon)...]))
+        var end = received.endIndex
+        while let semicolon = received[..<end].lastIndex(of: ";") {
+            if let instant = MIMEDate.parse(String(received[received.index(after: semicolon)...])) { return instant }
+            end = semicolon
+        }
+        return nil
     }
 
     mutating func append(_ event: Event, raw: [UInt8], fields: [String: String]) throws(IngestError) {
@@ -458,9 +464,11 @@ struct DSNContext {
         var raw = perMessageRaw.isEmpty ? block.raw : perMessageRaw + [0x0A, 0x0A] + block.raw
         // When the diagnostic names the envelope sender, the returned message's Return-Path field
         // follows: the evidence that the reply is about the sender (SMTPCommand.implied).
-        if let returnPath = returnedReturnPath {
+        // Not when the address is one of the report's recipients (then the text may be about that one).
+        if let returnPath = returnedReturnPath,
+           !allRecipients.contains(where: { $0.lowercased() == returnPath.filter({ $0 != "<" && $0 != ">" && $0 != " " }).lowercased() }) {
             let field = Array("Return-Path: \(returnPath)".utf8)
-            if SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: field) != nil { raw += [0x0A, 0x0A] + field }
+            if SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: raw + [0x0A, 0x0A] + field) != nil { raw += [0x0A, 0x0A] + field }
         }
         let command = SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: raw)
         let context = options.qualifier.hasHostAwareRules
@@ -512,6 +520,8 @@ struct DSNContext {
                 ? .timeout : (delayedOnly ? .retry : .bounce)
             let context = options.qualifier.hasHostAwareRules
                 ? QualificationContext(recipient: recipient, response: text.isEmpty ? nil : text, raw: bytes, source: .dsn) : .none
+            // A plain-text bounce's raw bytes are the whole message: no Return-Path paragraph closes
+            // them, so nothing is implied (SMTPCommand.implied reads only the reader's own evidence).
             let command = SMTPCommand.implied(byReply: text, recipient: recipient, raw: bytes)
             let outcome: DSNOutcome
             switch kind {

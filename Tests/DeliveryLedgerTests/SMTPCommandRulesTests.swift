@@ -28,6 +28,8 @@ struct SMTPCommandRulesTests {
         Found(description: "Exim, end of data", text: "SMTP error from remote mail server after end of data: 550 unknown user", command: .data),
         Found(description: "Exim, pipelined MAIL FROM", text: "SMTP error from remote mail server after pipelined MAIL FROM:<news@example.com>: 550 denied", command: .mail),
         Found(description: "GMX, after RCPT command", text: "SMTP error from remote server after RCPT command: host: mx.example.com 5.2.1 User Unknown", command: .rcpt),
+        // "after" in prose names no command (found by a tester).
+        Found(description: "prose: after mail from your domain", text: "550 5.7.1 Message rejected: spam detected. Please resend after mail from your domain passes SPF", command: nil),
         // Session transcripts (Sendmail, Courier): the last command before the first negative reply.
         Found(description: "transcript refused at RCPT", text: ">>> MAIL From:<news@example.com>\n<<< 250 ok\n>>> RCPT To:<ann@example.com>\n<<< 550 5.1.1 User unknown\n>>> QUIT", command: .rcpt),
         Found(description: "transcript refused at DATA", text: "... while talking to mx.example.com.:\n>>> DATA\n<<< 550 Unknown user ann@example.com\n554 5.0.0 Service unavailable", command: .data),
@@ -182,7 +184,7 @@ struct SMTPCommandRulesTests {
     @Test func everyBuiltInRuleWithANewConditionCitesItsSource() {
         let rules = RuleTable.builtIn.rules.filter { $0.smtpCommand != nil || $0.bounceCategory != nil }
         #expect(Set(rules.map(\.id)) == ["user-unknown-disabled-status", "data-stage-user-unknown", "powermta-bad-mailbox", "powermta-inactive-mailbox",
-                                         "mail-command-size", "mail-command-reply", "auth-command-reply"])
+                                         "mail-command-size", "mail-command-size-status", "mail-command-reply", "auth-command-reply"])
         for r in rules where r.smtpCommand != nil { #expect(r.source.contains("RFC 5321 §3.3"), "\(r.id)") }
         for r in rules where r.bounceCategory != nil { #expect(r.source.contains("PowerMTA User's Guide"), "\(r.id)") }
     }

@@ -64,6 +64,38 @@ struct DSNCorpusTests {
         #expect(report.hardSoftAgreement >= Self.hardSoftTarget)
     }
 
+    /// Every failure read from the corpus is decided alike at ingest and by the projection (which
+    /// re-qualifies text-qualified failures): a timeout's stored reason used to be the last error's
+    /// (the text without its X.4.7) while the projection asked the rules with the X.4.7 and said
+    /// Unreachable (found by a tester on lhost-sendmail-08).
+    @Test("ingest and projection agree on every failure of the corpus, timeouts included")
+    func ingestAndProjectionAgree() async throws {
+        let emails = Self.folder.appendingPathComponent("emails")
+        guard FileManager.default.fileExists(atPath: emails.path) else { throw Corpus.Missing(path: emails.path) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: emails.path).filter { $0.hasSuffix(".eml") }.sorted()
+        var compared = 0, timeouts = 0
+        var disagreements: [String] = []
+        for file in files {
+            let bytes = Array(try Data(contentsOf: emails.appendingPathComponent(file)))
+            guard let parsed = try? DSNReader.read(bytes, file: file, options: DSNOptions(delivery: file)) else { continue }
+            let failures = parsed.events.filter { [.bounce, .timeout].contains($0.kind) && $0.final && $0.qualification != nil }
+            guard !failures.isEmpty else { continue }
+            let t = try TestLedger()
+            _ = try t.ledger.append(parsed.events)
+            for e in failures {
+                guard let s = try t.ledger.status(delivery: e.delivery, recipient: e.recipient),
+                      s.events.last(where: { [.bounce, .timeout].contains($0.event.kind) })?.event.id == e.id else { continue }
+                compared += 1
+                if e.kind == .timeout { timeouts += 1 }
+                if s.classic.failureReason != e.qualification?.reason || s.classic.failureType != e.qualification?.type {
+                    disagreements.append("\(file) \(e.recipient): stored \(String(describing: e.qualification)), projected \(String(describing: s.classic.failureType)) \(String(describing: s.classic.failureReason))")
+                }
+            }
+        }
+        #expect(compared > 250 && timeouts > 5, "compared \(compared), timeouts \(timeouts)")
+        #expect(disagreements.isEmpty, "\(disagreements.count): \(disagreements.prefix(10))")
+    }
+
     @Test("the held-out MTA modules (every fifth by name) agree within 5 points of the development part")
     func generalisationGap() async throws {
         let report = try await offPool { try Self.evaluate() }

@@ -540,6 +540,14 @@ struct DSNReaderTests {
         #expect(try dsnRead(plain).events[0].occurredAt == at("2026-11-02T10:19:00Z"))
         // The bounce's own Date still comes first.
         #expect(try dsnRead(DSNSamples.qmail).events[0].occurredAt == at("2026-11-02T10:20:00Z"))
+        // An unreadable newest stamp falls through to the next; a `;` in a comment after the date;
+        // headers quoted with "> " (found by a tester).
+        let unreadable = plain.replacingOccurrences(of: "Received: (qmail 1234 invoked by uid 0); 2 Nov 2026 10:19:00 -0000\n",
+            with: "Received: from a by b; someday\nReceived: (qmail 1234 invoked by uid 0); 2 Nov 2026 10:18:00 -0000 (x; y)\n")
+        #expect(try dsnRead(unreadable).events[0].occurredAt == at("2026-11-02T10:18:00Z"))
+        let quoted = plain.replacingOccurrences(of: "Received: (qmail 1234 invoked by uid 0); 2 Nov 2026 10:19:00 -0000\n",
+                                                with: "> Received: from out.example.com\n> \tby mx.example.net; 2 Nov 2026 10:17:00 -0000\n")
+        #expect(try dsnRead(quoted).events[0].occurredAt == at("2026-11-02T10:17:00Z"))
         // A returned message without a dated Received field: still an error naming Date.
         let undated = plain.replacingOccurrences(of: "Received: (qmail 1234 invoked by uid 0); 2 Nov 2026 10:19:00 -0000\n", with: "")
         #expect(throws: IngestError.self) { try dsnRead(undated) }

@@ -30,10 +30,29 @@ struct EnvelopeSenderTests {
         // The Return-Path must be a field at a line start, not words inside a line.
         let inLine = Array("Diagnostic-Code: smtp; see Return-Path: <bounces+7@news.example.com>".utf8)
         #expect(SMTPCommand.implied(byReply: text, recipient: "ann@example.org", raw: inLine) == nil)
-        // A plain-text bounce's raw bytes are the whole message: the bounce's own empty Return-Path
-        // comes first, the quoted original's after it.
-        let plain = Array("Return-Path: <>\nFrom: MAILER-DAEMON@mx.example.net\n\n--- copy of the message\nReturn-Path: <bounces+7@news.example.com>\n".utf8)
-        #expect(SMTPCommand.implied(byReply: text, recipient: "ann@example.org", raw: plain) == .mail)
+        // Only the reader's own evidence counts: a Return-Path field that alone makes the last
+        // paragraph. A plain-text bounce's raw bytes (the whole message) imply nothing, even when
+        // the bounce's own Return-Path or a quoted copy names the address (found by a tester).
+        let plain = Array("Return-Path: <bounces+7@news.example.com>\nFrom: MAILER-DAEMON@mx.example.net\n\n--- copy of the message\nReturn-Path: <bounces+7@news.example.com>\n".utf8)
+        #expect(SMTPCommand.implied(byReply: text, recipient: "ann@example.org", raw: plain) == nil)
+    }
+
+    @Test("SMTPCommand.implied: nothing when the reply is about the recipient after all (found by a tester)")
+    func impliedNotWhenAboutTheRecipient() {
+        let sender = "<bounces+7@news.example.com>"
+        func raw(_ block: String) -> [UInt8] { Array((block + "\n\nReturn-Path: \(sender)").utf8) }
+        let block = "Final-Recipient: rfc822; ann@example.org\nStatus: 5.0.0"
+        #expect(SMTPCommand.implied(byReply: "550 \(sender)... Access denied", recipient: "ann@example.org", raw: raw(block)) == .mail)
+        // A code about the destination mailbox, in the text or in the recipient's Status: field (RFC 3463 X.1.1, X.2.2).
+        #expect(SMTPCommand.implied(byReply: "550 5.1.1 The email account does not exist. Sender: \(sender)", recipient: "ann@example.org", raw: raw(block)) == nil)
+        #expect(SMTPCommand.implied(byReply: "552 Mailbox full, message from \(sender)", recipient: "ann@example.org",
+                                    raw: raw("Final-Recipient: rfc822; ann@example.org\nStatus: 5.2.2")) == nil)
+        // The recipient written without brackets, its Original-Recipient (an alias), or its local part with an IDN domain in A-labels.
+        #expect(SMTPCommand.implied(byReply: "550 \(sender)... Access denied for ann@example.org", recipient: "ann@example.org", raw: raw(block)) == nil)
+        #expect(SMTPCommand.implied(byReply: "550 \(sender)... no mailbox for list@lists.example.org", recipient: "ann@example.org",
+                                    raw: raw(block + "\nOriginal-Recipient: rfc822;list@lists.example.org")) == nil)
+        #expect(SMTPCommand.implied(byReply: "550 \(sender)... <ann@xn--bcher-kva.example> unknown", recipient: "ann@bücher.example",
+                                    raw: raw("Final-Recipient: rfc822; ann@bücher.example\nStatus: 5.0.0")) == nil)
     }
 
     @Test("a permanent reply to MAIL is the sender's failure: Refused, soft, never counted against the address")
@@ -48,15 +67,23 @@ struct EnvelopeSenderTests {
         // The same words at RCPT TO stay an unknown recipient.
         let rcpt = rules.qualify(text: "550 5.1.1 User unknown", smtpCommand: .rcpt)
         #expect(rcpt.qualification == Qualification(.hard, .userUnknown) && rcpt.concerns == .recipient)
-        // A transient reply at MAIL is left to the other rules (soft, not final).
+        // A transient reply at MAIL is the sender's too (Postfix's "Temporary lookup failure" of the
+        // sender's domain), soft and not final; a class-5 status without a reply code is permanent.
         let transient = rules.qualify(text: "451 4.3.0 Temporary lookup failure", smtpCommand: .mail)
-        #expect(transient.rule != "mail-command-reply" && transient.qualification.type == .soft && !transient.final)
+        #expect(transient.rule == "mail-command-reply" && transient.qualification.type == .soft && !transient.final && transient.concerns == .sender)
+        let statusOnly = rules.qualify(text: "User unknown", enhancedStatus: "5.1.1", smtpCommand: .mail)
+        #expect(statusOnly.rule == "mail-command-reply" && statusOnly.final && statusOnly.concerns == .sender)
     }
 
     @Test("a size refusal at MAIL FROM (RFC 1870 SIZE=) is about the message: Ignored, Refused, concerns the content")
     func mailCommandSize() {
         let r = rules.qualify(text: "552 5.3.4 Message size exceeds fixed maximum message size", smtpCommand: .mail)
         #expect(r.rule == "mail-command-size" && r.qualification == Qualification(.ignored, .refused) && r.concerns == .content)
+        // RFC 5321 §4.2.3's own 552 text, and X.3.4 with other words.
+        let storage = rules.qualify(text: "552 5.3.4 Requested mail action aborted: exceeded storage allocation", smtpCommand: .mail)
+        #expect(storage.rule == "mail-command-size" && storage.concerns == .content)
+        let code = rules.qualify(text: "552 5.3.4 Too much mail data", smtpCommand: .mail)
+        #expect(code.rule == "mail-command-size-status" && code.qualification == Qualification(.ignored, .refused) && code.concerns == .content)
         // RFC 1870's wording without an enhanced code or a command: too-large-text reads it too.
         let plain = rules.qualify(text: "552 Message size exceeds fixed maximum message size")
         #expect(plain.rule == "too-large-text" && plain.qualification == Qualification(.ignored, .refused) && plain.concerns == .content)

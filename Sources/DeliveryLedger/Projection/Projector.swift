@@ -58,6 +58,20 @@ struct Projector {
                 || (e.smtpCode.map { (400..<500).contains($0) } ?? false) { q = q.temporary }
             return (q, BounceClassTable.version)
         }
+        if e.kind == .timeout, e.source == .dsn {
+            // As the DSN reader decides a timeout (domain.md §4: it carries the last error's reason):
+            // the diagnostic's own codes and text, without the X.4.7 that only says the MTA gave up;
+            // the answer with the status when the text alone says nothing more (found by a tester:
+            // the stored event said Refused, the projection Unreachable).
+            let command = SMTPCommand.implied(byReply: e.response ?? "", recipient: e.recipient, raw: e.raw)
+            let last = rules.qualify(text: e.response ?? "", enhancedStatus: nil, replyCode: nil, smtpCommand: command,
+                                     lazyContext: { QualificationContext(event: e) })
+            let lastCode = last.enhancedStatus.flatMap { EnhancedStatusCode($0) }
+            if !(last.qualification.reason == .notDefined || (lastCode.map { $0.subject == 4 && $0.detail == 7 } ?? false)
+                 || last.rule.hasPrefix("unmatched")) {
+                return (last.qualification.temporary.forTimeout, last.qualifierTag)
+            }
+        }
         let isFinal = e.kind == .timeout || (e.kind == .bounce && e.final)
         var q = isFinal && r.final ? r.qualification : r.qualification.temporary
         if e.kind == .timeout { q = q.forTimeout }

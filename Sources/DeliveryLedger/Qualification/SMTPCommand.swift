@@ -66,29 +66,79 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
     }
 
     /// The command a failure answered when its text names none but names the **envelope sender**:
-    /// ``mail`` when `text` names no command (``find(in:)`` is `nil`) and an address it quotes in
-    /// angle brackets (`<bounces@example.net>`), other than `recipient`, is the address of a
-    /// `Return-Path:` field in `raw`, and the text does not also name `recipient` in angle brackets (a
-    /// Postfix log line quoted in a bounce, `…: User unknown; from=<sender> to=<recipient>`, is about
-    /// the recipient); `nil` otherwise.
+    /// ``mail`` when all of these hold, `nil` otherwise:
+    /// - `text` names no command (``find(in:)`` is `nil`);
+    /// - an address it quotes in angle brackets (`<bounces@example.net>`) is the address of the
+    ///   `Return-Path:` field that makes the **last paragraph** of `raw` (the DSN reader puts the
+    ///   returned message's field there, after an empty line, only for such a reply);
+    /// - the text does not also name the recipient — `recipient`, or the `Final-Recipient` /
+    ///   `Original-Recipient` of `raw`, by its whole address or its local part followed by `@`
+    ///   (a Postfix log line `from=<sender> to=<recipient>`, an alias, an IDN written in A-labels);
+    /// - neither the text's enhanced status code nor the `Status:` field of `raw` (the DSN's recipient
+    ///   block) is about the destination mailbox (RFC 3463 X.1.1–X.1.6 and X.1.10 name the
+    ///   destination address, X.2.x its mailbox).
     ///
     /// Rule (RFC 5321 §3.3, §4.1.1.2, §4.4): the `Return-Path` of the returned message is the
-    /// reverse-path its sender gave at `MAIL FROM`, and a reply that names that address (Sendmail's
-    /// `<address>... Access denied`) is about the sender, not about the recipient the report is for
-    /// — as a reply to `MAIL` is. Where the `Return-Path` comes from: the DSN reader adds the returned
-    /// message's field to an RFC 3464 recipient's raw bytes when the diagnostic names it; a plain-text
-    /// bounce's raw bytes are the whole message, whose copy of the original's headers holds it (the
-    /// bounce's own `Return-Path: <>` names no address). Addresses are compared without case; a text of
-    /// more than 16 KiB is read up to there. Used the same way at ingest and at re-projection
-    /// (``TextQualifier/qualify(event:)``), so an event is qualified alike by both.
+    /// reverse-path its sender gave at `MAIL FROM`, and a reply that names that address and not the
+    /// recipient (Sendmail's `<address>... Access denied`, quoted by Amazon SES as `5.1.0 - Unknown
+    /// address error 550-'5.7.1 <…>... Access denied'`) is about the sender — as a reply to `MAIL`
+    /// is. Addresses are compared without case; a text of more than 16 KiB is read up to there.
+    /// Used the same way at ingest and at re-projection (``TextQualifier/qualify(event:)``), so an
+    /// event is qualified alike by both.
     public static func implied(byReply text: String, recipient: String, raw: [UInt8]) -> SMTPCommand? {
         let quoted = quotedAddresses(in: text)
-        let rcpt = recipient.lowercased()
-        // A text that also names the recipient (a log line's `from=<…> to=<…>`) is not only about the sender.
-        guard !quoted.isEmpty, !quoted.contains(rcpt), find(in: text) == nil else { return nil }
-        let named = quoted
-        for path in returnPaths(in: raw) where named.contains(path) { return .mail }
-        return nil
+        guard !quoted.isEmpty, let path = lastParagraphReturnPath(in: raw), quoted.contains(path) else { return nil }
+        // A code about the destination mailbox says the reply is about the recipient.
+        let identities = [recipient.lowercased()] + fields(["final-recipient:", "original-recipient:"], in: raw).map { field in
+            String((field.split(separator: ";", maxSplits: 1).last ?? field[...]).filter { $0 != " " && $0 != "\t" && $0 != "<" && $0 != ">" })
+        }
+        let statuses = fields(["status:"], in: raw).map { EnhancedStatusCode($0.split(separator: " ").first ?? "") }
+        for code in [TextQualifier.enhancedStatus(in: text)] + statuses {
+            if let c = code, (c.subject == 1 && [1, 2, 3, 4, 5, 6, 10].contains(c.detail)) || c.subject == 2 { return nil }
+        }
+        // The text with the sender's address taken out must not name the recipient.
+        let rest = String(decoding: text.utf8.prefix(16_384), as: UTF8.self).lowercased().replacing(path, with: " ")
+        for identity in identities where identity.contains("@") {
+            if rest.contains(identity) { return nil }
+            if let at = identity.firstIndex(of: "@"), at > identity.startIndex, rest.contains(identity[..<identity.index(after: at)]) { return nil }
+        }
+        guard find(in: text) == nil else { return nil }
+        return .mail
+    }
+
+    /// The address of the `Return-Path:` field that makes the last paragraph of `raw` (after its
+    /// last empty line), lower-cased, without angle brackets or blanks; `nil` when there is none or
+    /// it is empty (`<>`).
+    static func lastParagraphReturnPath(in raw: [UInt8]) -> String? {
+        var end = raw.count
+        while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
+        guard end > 0 else { return nil }
+        var start = end
+        while start > 0, !(raw[start - 1] == 0x0A && start >= 2 && (raw[start - 2] == 0x0A || (raw[start - 2] == 0x0D && start >= 3 && raw[start - 3] == 0x0A))) {
+            start -= 1
+            if end - start > 1024 { return nil }  // a field, not a body
+        }
+        let paragraph = raw[start..<end]
+        let key = Array("return-path:".utf8)
+        guard paragraph.count > key.count, zip(paragraph.prefix(key.count), key).allSatisfy({ $0 | 0x20 == $1 }),
+              !paragraph.contains(0x0A) else { return nil }
+        let value = paragraph.dropFirst(key.count).filter { $0 != 0x3C && $0 != 0x3E && $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }
+        guard value.contains(0x40) else { return nil }
+        return String(decoding: value, as: UTF8.self).lowercased()
+    }
+
+    /// The lower-cased, trimmed values of the fields named `names` (with their colon, lower-case) at
+    /// line starts in `raw` (at most 64 KiB are read).
+    static func fields(_ names: [String], in raw: [UInt8]) -> [String] {
+        guard raw.count < 1 << 16 else { return [] }
+        var out: [String] = []
+        for line in String(decoding: raw, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let lower = line.lowercased()
+            for name in names where lower.hasPrefix(name) {
+                out.append(String(lower.dropFirst(name.count).drop(while: { $0 == " " || $0 == "\t" })))
+            }
+        }
+        return out
     }
 
     /// The addresses (containing `@`, lower-cased) quoted between `<` and `>` in the first 16 KiB of `text`.
@@ -110,30 +160,6 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
             } else {
                 i += 1
             }
-        }
-        return out
-    }
-
-    /// The addresses of the `Return-Path:` fields (at a line start, any case) in `raw`, lower-cased,
-    /// without angle brackets or blanks; empty paths (`<>`) left out.
-    static func returnPaths(in raw: [UInt8]) -> [String] {
-        let key = Array("return-path:".utf8)
-        var out: [String] = []
-        var i = 0
-        while i + key.count <= raw.count {
-            if i == 0 || raw[i - 1] == 0x0A {
-                var match = true
-                for (n, c) in key.enumerated() where raw[i + n] | 0x20 != c { match = false; break }
-                if match {
-                    var end = i + key.count
-                    while end < raw.count, raw[end] != 0x0A, raw[end] != 0x0D { end += 1 }
-                    let value = raw[(i + key.count)..<end].filter { $0 != 0x3C && $0 != 0x3E && $0 != 0x20 && $0 != 0x09 }
-                    if value.contains(0x40) { out.append(String(decoding: value, as: UTF8.self).lowercased()) }
-                    i = end
-                    continue
-                }
-            }
-            i += 1
         }
         return out
     }
@@ -166,6 +192,13 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
                 if let n = commandNames.first(where: { lower.hasPrefix($0.word, at: i) && lower.isWordEnd(at: i + $0.word.count) }) {
                     var end = i + n.word.count
                     if lower.hasPrefix(commandWord, at: end), lower.isWordEnd(at: end + commandWord.count) { end += commandWord.count }
+                    // "after" is also a word of prose ("resend after mail from your domain passes
+                    // SPF"): Exim and GMX end the command with punctuation (`after RCPT TO:<…>`,
+                    // `after end of data:`, `after RCPT command:`), so a letter after a blank is prose.
+                    if prefix.starts(with: afterWord), end + 1 < lower.count, lower[end] == 0x20,
+                       lower[end + 1] >= 0x61 && lower[end + 1] <= 0x7A {
+                        continue
+                    }
                     found.append((n.command, words(at.lowerBound..<end)))
                 }
             }
@@ -178,6 +211,8 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
         if let (command, at) = transcriptCommand(lower) { found.append((command, words(at))) }
         return found
     }
+
+    private static let afterWord = Array("after ".utf8)
 
     /// " command", kept with the words when it follows the name ("in reply to RCPT TO command").
     private static let commandWord = Array(" command".utf8)

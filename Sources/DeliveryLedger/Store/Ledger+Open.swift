@@ -126,7 +126,10 @@ extension Ledger {
                 if layout != StateCodec.layoutVersion {
                     why = layout == nil ? "it has not been built yet" : "its layout \(layout!) is not this build's \(StateCodec.layoutVersion)"
                 } else if let rulesVersion, rulesVersion != options.rules.table.version || rulesDigest != options.rules.tableDigest {
-                    why = "it was built with rule table \(rulesVersion), not the one asked for (\(options.rules.table.version))"
+                    why = rulesVersion == options.rules.table.version
+                        ? "it was built with a rule table also called \(rulesVersion) but with other rules (digest \(rulesDigest.map { String($0.prefix(12)) } ?? "none"), "
+                            + "the one asked for has \(options.rules.tableDigest.prefix(12)))"
+                        : "it was built with rule table \(rulesVersion), not the one asked for (\(options.rules.table.version))"
                     remedy = "give the table it was built with (--rules FILE of \(rulesVersion)), or rebuild it with this one: "
                         + "`ledger reproject` (with write access to the ledger)"
                 }
