@@ -1,7 +1,8 @@
 import DeliveryLedger
 
 /// Amazon SES event notifications received by email (an SNS e-mail subscription): the message body
-/// is the notification's JSON document (internal to LedgerIngest).
+/// is the notification's JSON document, or (an "email-json" subscription) the SNS envelope whose
+/// `Message` string holds it (internal to LedgerIngest).
 ///
 /// Format: Amazon SES Developer Guide, "Contents of notifications for Amazon SES" —
 /// `notificationType` `Bounce` (`bounce.bounceType` Permanent / Transient / Undetermined,
@@ -31,17 +32,35 @@ enum DSNAmazonSES {
 
     /// The notification in `text`, or `nil` when the text holds none.
     static func notification(in text: String) -> Notification? {
-        guard let start = text.firstRange(of: "{\"notificationType\"")?.lowerBound else { return nil }
-        var body = String(text[start...])
+        guard let start = text.firstRange(of: "{\"notificationType\"")?.lowerBound else { return envelope(in: text) }
+        guard case .object(let top)? = document(from: text[start...]), case .string(let type)? = top["notificationType"] else { return nil }
+        return notification(top, type: type)
+    }
+
+    /// The JSON document that starts `text` and ends at its last `}`; long lines folded by the mail
+    /// system as "!" + line break + space (SNS e-mail) are unfolded when the text does not read as is.
+    private static func document(from text: Substring) -> JSONValue? {
+        var body = String(text)
         if let end = body.lastIndex(of: "}") { body = String(body[...end]) }
-        var value = try? JSONValue.decode(Array(body.utf8)[...])
-        if value == nil {
-            // Long lines folded by the mail system as "!" + line break + space (SNS e-mail).
-            var unfolded = body
-            for fold in ["!\r\n ", "!\n "] { unfolded = unfolded.replacingAll(fold, with: "") }
-            value = try? JSONValue.decode(Array(unfolded.utf8)[...])
-        }
-        guard case .object(let top)? = value, case .string(let type)? = top["notificationType"] else { return nil }
+        if let value = try? JSONValue.decode(Array(body.utf8)[...]) { return value }
+        var unfolded = body
+        for fold in ["!\r\n ", "!\n "] { unfolded = unfolded.replacingAll(fold, with: "") }
+        return try? JSONValue.decode(Array(unfolded.utf8)[...])
+    }
+
+    /// The notification inside an SNS message envelope (an SNS "email-json" subscription, Amazon SNS
+    /// Developer Guide "HTTP/HTTPS notification JSON format": `{"Type": "Notification", "Message":
+    /// "<the SES notification as a JSON string>", …}`), or `nil`.
+    private static func envelope(in text: String) -> Notification? {
+        guard let type = text.firstRange(of: "\"Type\""), let open = text[..<type.lowerBound].lastIndex(of: "{"),
+              case .object(let top)? = document(from: text[open...]),
+              case .string("Notification")? = top["Type"], case .string(let message)? = top["Message"],
+              let start = message.firstRange(of: "{\"notificationType\"")?.lowerBound,
+              case .object(let inner)? = document(from: message[start...]), case .string(let kind)? = inner["notificationType"] else { return nil }
+        return notification(inner, type: kind)
+    }
+
+    private static func notification(_ top: [String: JSONValue], type: String) -> Notification? {
         var n = Notification(items: [], headers: [], mailTimestamp: nil)
         if case .object(let mail)? = top["mail"] {
             if case .string(let t)? = mail["timestamp"] { n.mailTimestamp = t }

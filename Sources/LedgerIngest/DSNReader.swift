@@ -65,7 +65,9 @@ public struct DSNOptions: Sendable {
 /// - **ARF feedback report** (RFC 5965, a `message/feedback-report` part): one `complaint` per
 ///   `Original-Rcpt-To` (else `Removal-Recipient`, else the address in the returned message's `To:`),
 ///   occurredAt `Arrival-Date` / `Received-Date`. A report naming no recipient is skipped
-///   (`complaint without recipient`).
+///   (`complaint without recipient`); so is a report whose `Feedback-Type` is `auth-failure` (RFC
+///   6591: an SPF/DKIM/DMARC failure report about the message, not a user's complaint) or `not-spam`
+///   (`feedback report auth-failure`, `feedback report not-spam`): they never denylist the recipient.
 /// - **Amazon SES notification** received by e-mail (the JSON document of an SNS e-mail subscription:
 ///   `notificationType` Bounce / Complaint / Delivery): one `bounce` per bounced recipient (a
 ///   `Transient` bounce is never hard), `complaint` per complained recipient, `delivered` per
@@ -253,7 +255,7 @@ struct DSNContext {
 
         // Amazon SES notification (JSON) received by e-mail.
         let notification = DSNPlainText.notification(of: message)
-        if notification.contains("\"notificationType\""), let ses = DSNAmazonSES.notification(in: notification) {
+        if notification.contains("notificationType"), let ses = DSNAmazonSES.notification(in: notification) {
             try readSES(ses)
             return
         }
@@ -614,6 +616,15 @@ struct DSNContext {
 
     mutating func readFeedback(_ part: MIMEEntity, entities: [MIMEEntity]) throws(IngestError) {
         let report = MIME.parseHeaders(part.decodedBody[...]).headers
+        // Feedback types that are no one's complaint: an authentication failure report (RFC 6591,
+        // DMARC failure reporting) describes the message's SPF/DKIM results, and `not-spam` says the
+        // opposite of a complaint (IANA Feedback Report Type registry). Neither may denylist the recipient.
+        let type = (report["Feedback-Type"] ?? "abuse").mimeTrimmed().lowercased()
+            .prefix { $0 != " " && $0 != ";" && $0 != "(" }
+        if type == "auth-failure" || type == "not-spam" {
+            result.skipped["feedback report \(type)", default: 0] += 1
+            return
+        }
         var candidates = report.all("Original-Rcpt-To") + report.all("Removal-Recipient")
         if candidates.isEmpty {
             for original in DSNContext.returnedHeaders(in: message) {

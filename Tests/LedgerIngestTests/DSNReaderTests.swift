@@ -311,6 +311,39 @@ struct DSNReaderTests {
         #expect(e.qualification == nil)
     }
 
+    @Test("an Amazon SES notification in an SNS email-json envelope (Message as a JSON string, folded with '!') → its bounce")
+    func sesInsideAnSNSEnvelope() throws {
+        let inner = #"{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bounceSubType":"General","bouncedRecipients":[{"emailAddress":"ann@example.org","action":"failed","status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}],"timestamp":"2026-11-02T10:00:01.000Z"},"mail":{"timestamp":"2026-11-02T10:00:00.000Z","headers":[{"name":"X-Delivery-ID","value":"spring-sale"}]}}"#
+        var escaped = ""
+        for c in inner { escaped += c == "\"" ? "\\\"" : String(c) }
+        // The mail system folded the long line: "!" + line break + space (as SNS e-mail arrives).
+        let cut = escaped.index(escaped.startIndex, offsetBy: 120)
+        let folded = escaped[..<cut] + "!\n " + escaped[cut...]
+        let email = "From: AWS Notifications <no-reply@sns.amazonaws.com>\nTo: bounces@example.com\nSubject: AWS Notification Message\n"
+            + "Date: Mon, 2 Nov 2026 10:00:02 +0000\nContent-Type: text/plain; charset=UTF-8\n\n"
+            + "{\n  \"Type\" : \"Notification\",\n  \"MessageId\" : \"m-1\",\n  \"Message\" : \"\(folded)\",\n  \"Timestamp\" : \"2026-11-02T10:00:02.000Z\"\n}\n"
+        let parsed = try dsnRead(email)
+        let e = try #require(parsed.events.first)
+        #expect(parsed.events.count == 1)
+        #expect(e.kind == .bounce && e.recipient == "ann@example.org" && e.delivery == "spring-sale")
+        #expect(e.qualification == Qualification(.hard, .userUnknown))
+        #expect(e.occurredAt == at("2026-11-02T10:00:01Z"))
+    }
+
+    @Test("ARF auth-failure (RFC 6591) and not-spam reports are skipped and counted, never a complaint")
+    func arfThatIsNoComplaint() throws {
+        for type in ["auth-failure", "not-spam", "Auth-Failure"] {
+            let parsed = try dsnRead(DSNSamples.arf.replacingOccurrences(of: "Feedback-Type: abuse", with: "Feedback-Type: \(type)"))
+            #expect(parsed.events.isEmpty, "\(type)")
+            #expect(parsed.skipped["feedback report \(type.lowercased())"] == 1, "\(parsed.skipped)")
+        }
+        // The user complaint types stay complaints (RFC 5965 §7.3).
+        for type in ["abuse", "fraud", "virus", "other"] {
+            let parsed = try dsnRead(DSNSamples.arf.replacingOccurrences(of: "Feedback-Type: abuse", with: "Feedback-Type: \(type)"))
+            #expect(parsed.events.first?.kind == .complaint, "\(type)")
+        }
+    }
+
     @Test("a plain-text qmail bounce → final bounce, hard, User unknown; delivery id from the quoted original")
     func plainTextBounce() throws {
         let parsed = try dsnRead(DSNSamples.qmail)

@@ -104,6 +104,25 @@ struct EnvelopeSenderTests {
         }
     }
 
+    /// Wordings of real bounces outside the corpus the rules were written from (Sisimai's public
+    /// test emails), each decided by the rule its source names.
+    @Test("published wordings: a DNSBL block under 521, Gmail's connection failure, a From domain, a relay quota")
+    func publishedWordings() {
+        // RFC 3463 §2: the X.7.1 code and the block-list text refine RFC 7504's 521: the client is refused.
+        let blocked = rules.qualify(text: "521-5.7.1 [192.0.2.1] client blocked using dnsbl.sorbs.net")
+        #expect(blocked.rule == "blocklist-text" && blocked.concerns == .sender && blocked.qualification == Qualification(.soft, .refused))
+        // A 521 alone is still a host that takes no mail (RFC 7504 §3).
+        #expect(rules.qualify(text: "521 5.3.2 System not accepting network messages").rule == "no-mail-host-reply")
+        // Google's "did not accept our requests to connect" (support.google.com/mail/answer/7720): no connection, Unreachable.
+        let connect = rules.qualify(text: "The recipient server did not accept our requests to connect. [mx.example.org 192.0.2.1: socket error]")
+        #expect(connect.rule == "network-text" && connect.qualification.reason == .unreachable)
+        // A header-field form of the From domain ("From: Domain is invalid").
+        let from = rules.qualify(text: "550 5.2.0 <bounces@example.com> From: Domain is invalid. Please provide a valid From")
+        #expect(from.rule == "sending-domain-text" && from.concerns == .sender)
+        let quota = rules.qualify(text: "554 You've reached your daily relay quota")
+        #expect(quota.rule == "rate-limit-text" && quota.concerns == .sender)
+    }
+
     static func report(diagnostic: String, returnPath: String?) -> String {
         DSNSamples.report(status: "5.0.0", diagnostic: "smtp; " + diagnostic,
                           notification: "<ann@example.org>: host mx.example.org[192.0.2.10] said: " + diagnostic,
