@@ -223,6 +223,15 @@ import Testing
         #expect(refused.contains("a rule table also called local-1 but with other rules (digest "), "\(refused)")
         #expect(cli.run("reproject", "--rules", b).exitCode == 0)
         #expect(ReprojectionCLITests.project(cli, "--rules", b).contains(#""mailboxFull" : 1"#))
+        // status shows its events as the projection sees them, as history does (found by a new user:
+        // the event kept the qualification it was recorded with while the status said otherwise).
+        for args in [["status", "ann@example.com"], ["status", "ann@example.com", "--as-of", "2026-11-03T00:00:00Z"], ["history", "ann@example.com"]] {
+            let r = cli.run(args + ["--delivery", "d1", "--rules", b, "--format", "json"])
+            #expect(r.exitCode == 0, "\(r.error)")
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+            let events = (doc["events"] as? [[String: Any]]) ?? ((doc["history"] as? [[String: Any]])?.compactMap { $0["event"] as? [String: Any] } ?? [])
+            #expect(events.first?["failureReason"] as? String == "mailboxFull" && events.first?["failureType"] as? String == "soft", "\(args): \(r.output)")
+        }
         #expect(cli.run("verify", "--rules", b).exitCode == 0)
     }
 }

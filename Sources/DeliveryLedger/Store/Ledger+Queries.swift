@@ -114,7 +114,7 @@ extension Ledger {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: address, txn) else { return nil }
                 let state = try view.messageState(info.ordinal, txn) ?? MessageState()
-                let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn) : []
+                let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn).map(projected) : []
                 return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
                                            efs: state.view(.efs), events: events, basis: try basis(txn))
             }

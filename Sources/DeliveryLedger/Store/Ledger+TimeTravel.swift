@@ -25,6 +25,11 @@ extension Ledger {
         Projector.requalified(event, with: options.rules)
     }
 
+    /// `r` with its event ``asProjected(_:)``.
+    func projected(_ r: RecordedEvent) -> RecordedEvent {
+        RecordedEvent(position: r.position, recordedAt: r.recordedAt, event: asProjected(r.event))
+    }
+
     /// The last log position whose `recordedAt` is ≤ `knownAt` (0 when none): a binary search over
     /// positions, since transaction time never decreases with position.
     func position(knownAt: Instant, _ txn: borrowing Transaction) throws -> UInt64 {
@@ -166,9 +171,10 @@ extension Ledger {
                 let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn), limit: limit, asOf: bounds.asOf)
                 guard !events.isEmpty else { return nil }
                 var state = MessageState()
-                for r in events { state.apply(Projector.requalified(r.event, with: options.rules), position: r.position) }
+                let projectedEvents = events.map(projected)
+                for r in projectedEvents { state.apply(r.event, position: r.position) }
                 return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
-                                           efs: state.view(.efs), events: events, basis: basis)
+                                           efs: state.view(.efs), events: projectedEvents, basis: basis)
             }
         }
     }

@@ -84,7 +84,9 @@ public struct MessageStatusReport: Sendable, Hashable {
     public var classic: MessageStatusView
     /// The status under the EFS semantics.
     public var efs: MessageStatusView
-    /// The message's events in log order.
+    /// The message's events in log order, as the projection sees them (``Ledger/asProjected(_:)``: a
+    /// failure qualified by the text rules carries the qualification of the ledger's rule table,
+    /// the one the status was folded with, not the one it was recorded with).
     public var events: [RecordedEvent]
     /// How much of the log the answer saw.
     public var basis: Basis
