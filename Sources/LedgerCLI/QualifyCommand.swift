@@ -21,7 +21,7 @@ struct QualifyCommand: OutputCommand {
     @Option(help: "Read the text from this file (- for standard input).") var file: String?
     @Option(name: .customLong("status"), help: "An enhanced status code reported apart from the text (a DSN Status: field).")
     var enhancedStatus: String?
-    @Option(help: "The remote host that answered (a DSN's Remote-MTA), for host-aware rules.") var remoteHost: String?
+    @Option(help: "The remote host that answered (a DSN's Remote-MTA), for host-aware rules; default: the host the text names before an address, as ingest reads it (\"host mx.example.com[192.0.2.1] said:\").") var remoteHost: String?
     @Option(name: .customLong("reporting-mta"), help: "The MTA that reported the failure (a DSN's Reporting-MTA), for host-aware rules.")
     var reportingMTA: String?
     @Option(help: "The recipient's address (its domain is matched by host-aware rules).") var recipient: String?
@@ -76,7 +76,10 @@ struct QualifyCommand: OutputCommand {
             input = text ?? ""
         }
         let domain = recipient.flatMap(Address.normalize).flatMap { a in a.lastIndex(of: "@").map { String(a[a.index(after: $0)...]) } }
-        let context = QualificationContext(remoteHost: remoteHost, reportingMTA: reportingMTA, recipientDomain: domain,
+        // Without --remote-host, the host the text names before an address (`host mx.example.com[192.0.2.1]
+        // said:`), as ingest reads it from an event's response (QualificationContext(event:)).
+        let fromText = remoteHost == nil ? QualificationContext(recipient: "", response: input, raw: [], source: .dsn).remoteHost : nil
+        let context = QualificationContext(remoteHost: remoteHost ?? fromText, reportingMTA: reportingMTA, recipientDomain: domain,
                                            bounceCategory: bounceCategory)
         let givenCommand = smtpCommand.flatMap { SMTPCommand(rawValue: $0.uppercased()) }
         let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus, smtpCommand: givenCommand, context: context)

@@ -42,6 +42,18 @@ import Testing
         #expect(e?.contains("t.json: rules[0] (x) has no condition") == true, "\(e ?? "loaded")")
     }
 
+    /// A hard rule that can match only temporary failures would be made soft at every match (found
+    /// by a new user: only `final: false` was refused).
+    @Test func aHardRuleOfTemporaryFailuresIsRejected() {
+        let reply = error(#"{"version":"v","rules":[{"id":"x","replyCode":"4xx","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#)
+        #expect(reply?.contains("rules[0] (x): hard, but its replyCode '4xx' matches only temporary failures") == true, "\(reply ?? "loaded")")
+        let status = error(#"{"version":"v","rules":[{"id":"x","enhancedStatus":"4.1.1","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#)
+        #expect(status?.contains("hard, but its enhancedStatus '4.1.1' matches only temporary failures") == true, "\(status ?? "loaded")")
+        // X.1.1 matches 5.1.1 too: it loads; a soft rule of 4xx loads.
+        #expect(error(#"{"version":"v","rules":[{"id":"x","enhancedStatus":"X.1.1","failureType":"hard","failureReason":"userUnknown","source":"s"}]}"#) == nil)
+        #expect(error(#"{"version":"v","rules":[{"id":"x","replyCode":"4xx","failureType":"soft","failureReason":"unreachable","source":"s"}]}"#) == nil)
+    }
+
     @Test func anEmptyVersionIsRejected() {
         let e = error(#"{"version":"","rules":[{\#(Self.rule)}]}"#)
         #expect(e == "t.json: version is empty", "\(e ?? "loaded")")

@@ -173,6 +173,12 @@ public struct RuleTable: Sendable, Hashable, Codable {
             if rule.final == false && rule.failureType == .hard {
                 throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)): a temporary failure (final: false) is never hard")
             }
+            // A rule that can only match transient failures (a 4.x.x status, a 4xx reply: RFC 3463
+            // §3.2, RFC 5321 §4.2.1) would be made soft at every match: say so when it loads.
+            if rule.failureType == .hard, rule.enhancedStatus?.hasPrefix("4") == true || rule.replyCode?.hasPrefix("4") == true {
+                let field = rule.enhancedStatus?.hasPrefix("4") == true ? "enhancedStatus '\(rule.enhancedStatus!)'" : "replyCode '\(rule.replyCode!)'"
+                throw LoadError(description: "\(name): rules[\(i)] (\(rule.id)): hard, but its \(field) matches only temporary failures, which are never hard (domain.md §5.1)")
+            }
         }
         return table
     }
