@@ -190,6 +190,7 @@ struct IngestCommand: OutputCommand {
         }
         let existed = FileManager.default.fileExists(atPath: database.path + "/data.mdb")
         let ledger = try database.open(.create)
+        if let note = ledger.reprojectionNote { out.line(note) }
         if existed && !noVerify { try Self.refuseIfDamaged(ledger) }
         var totals = Totals()
         if let spill {

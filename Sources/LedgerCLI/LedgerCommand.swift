@@ -62,6 +62,17 @@ public struct DatabaseOptions: ParsableArguments {
     }
 }
 
+extension Ledger {
+    /// A line saying that opening this ledger for writing re-projected it with another rule table
+    /// or layout than it was built with (so that a user who re-projected with `--rules FILE` and then
+    /// writes without it is told), or `nil` when the opening rebuilt nothing or built a new ledger.
+    var reprojectionNote: String? {
+        guard let info = rebuiltOnOpen, info.generation > 1 else { return nil }
+        return "Note: the projection had been built with another rule table or layout; re-projected with rule table \(info.rules) "
+            + "(generation \(info.generation), \(info.eventsFolded) events). To keep a table given with --rules, give it to every command."
+    }
+}
+
 /// Loads the `--rules` table, or the built-in one.
 enum RulesOption {
     static func qualifier(_ path: String?) throws -> TextQualifier {

@@ -156,6 +156,7 @@ struct ServeCommand: ParsableCommand {
             ])
         }
         let ledger = try database.open(.create)
+        if let note = ledger.reprojectionNote { logger.notice("\(note)") }
         let server = LedgerServer(ledger: ledger, configuration: configuration, logger: logger)
         let host = configuration.host
         let outcome = Outcome()

@@ -22,6 +22,7 @@ struct SweepCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.write)
+        if let note = ledger.reprojectionNote { out.line(note) }
         let present = Ledger.systemClock()
         let instant = now.flatMap { Instant(rfc3339: $0) } ?? present
         // A timeout is a fact of the past: sweeping at a future instant would record expiries that

@@ -221,6 +221,10 @@ import Testing
         #expect(refused.contains("ledger reproject"))
         // …and says so, not "built with local-1, not the one asked for (local-1)" (found by a tester).
         #expect(refused.contains("a rule table also called local-1 but with other rules (digest "), "\(refused)")
+        #expect(refused.contains("`ledger reproject --rules FILE` (this table's file)"), "\(refused)")
+        // Asked with the built-in table of a ledger built with it: leave out --rules.
+        let builtIn = cli.run("project")
+        #expect(builtIn.error.contains("give the table it was built with (--rules FILE of local-1), or rebuild it with this one: `ledger reproject` ("), "\(builtIn.error)")
         #expect(cli.run("reproject", "--rules", b).exitCode == 0)
         #expect(ReprojectionCLITests.project(cli, "--rules", b).contains(#""mailboxFull" : 1"#))
         // status shows its events as the projection sees them, as history does (found by a new user:
@@ -233,6 +237,14 @@ import Testing
             #expect(events.first?["failureReason"] as? String == "mailboxFull" && events.first?["failureType"] as? String == "soft", "\(args): \(r.output)")
         }
         #expect(cli.run("verify", "--rules", b).exitCode == 0)
+        // A write without --rules re-projects with the built-in table, and says so (found by a new user).
+        let relay = #"{"id":"r2","kind":"relay","delivery":"d1","recipient":"bob@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#
+        let ingest = cli.run("ingest", cli.file("r.jsonl", relay))
+        #expect(ingest.exitCode == 0 && ingest.output.contains("re-projected with rule table \(RuleTable.builtIn.version)"), "\(ingest.output)")
+        let again = cli.run("ingest", cli.file("r2.jsonl", relay))
+        #expect(!again.output.contains("re-projected"), "\(again.output)")
+        let withB = cli.run("project", "--rules", b)
+        #expect(withB.error.contains("leave out --rules (it was built with the built-in table)"), "\(withB.error)")
     }
 }
 

@@ -130,8 +130,11 @@ extension Ledger {
                         ? "it was built with a rule table also called \(rulesVersion) but with other rules (digest \(rulesDigest.map { String($0.prefix(12)) } ?? "none"), "
                             + "the one asked for has \(options.rules.tableDigest.prefix(12)))"
                         : "it was built with rule table \(rulesVersion), not the one asked for (\(options.rules.table.version))"
-                    remedy = "give the table it was built with (--rules FILE of \(rulesVersion)), or rebuild it with this one: "
-                        + "`ledger reproject` (with write access to the ledger)"
+                    let builtIn = TextQualifier.builtIn
+                    let builtWith = rulesVersion == builtIn.table.version && rulesDigest == builtIn.tableDigest
+                        ? "leave out --rules (it was built with the built-in table)" : "give the table it was built with (--rules FILE of \(rulesVersion))"
+                    let asked = options.rules.tableDigest == builtIn.tableDigest ? "`ledger reproject`" : "`ledger reproject --rules FILE` (this table's file)"
+                    remedy = "\(builtWith), or rebuild it with this one: \(asked) (with write access to the ledger)"
                 }
                 if let why {
                     throw LedgerError.cannotOpen(path: path, reason: "the projection needs rebuilding (\(why)), and this command only reads; "
