@@ -33,8 +33,15 @@ struct QualifyCommand: OutputCommand {
     var smtpCommand: String?
     @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one.", valueName: "file")) var rules: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
+    @Flag(name: .customLong("print-rules"),
+          help: "Print the rule table (the built-in one, or --rules FILE after checking it) as JSON and exit: a starting point for a table of your own.")
+    var printRules = false
 
     func validate() throws {
+        if printRules {
+            guard text == nil && file == nil else { throw ValidationError("--print-rules prints the table: give no TEXT or --file with it") }
+            return
+        }
         guard (text == nil) != (file == nil) else { throw ValidationError("give the TEXT or --file, one of them") }
         if let text, text.allSatisfy(\.isWhitespace) { throw ValidationError("the TEXT is empty: give the reply or diagnostic text to qualify") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json") }
@@ -65,6 +72,13 @@ struct QualifyCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let qualifier = try RulesOption.qualifier(rules)
+        if printRules {
+            let data = rules.flatMap { FileManager.default.contents(atPath: $0) } ?? RuleTable.builtInJSON
+            var text = String(decoding: data, as: UTF8.self)
+            if text.hasSuffix("\n") { text.removeLast() }
+            out.line(text)
+            return
+        }
         let input: String
         if let file {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)

@@ -23,6 +23,12 @@ import Testing
         let sender = cli.run("qualify", "550 5.7.1 Unconfigured Sending Domain <bounces.example.net>")
         #expect(sender.output.contains("the sender (never counts toward the address's quarantine)"), "\(sender.output)")
         #expect(cli.run("qualify", "--remote-host", "not a host", "x").exitCode != 0)
+        // --print-rules prints the built-in table, which loads back as the same table.
+        let printed = cli.run("qualify", "--print-rules")
+        #expect(printed.exitCode == 0)
+        let copy = cli.file("copy.json", printed.output)
+        #expect(try RuleTable.load(contentsOf: copy).digest == RuleTable.builtIn.digest)
+        #expect(cli.run("qualify", "--print-rules", "x").exitCode != 0)
         // Without --remote-host, the host written before an address in the text, as ingest reads it
         // (found by a new user: qualify said User unknown where ingest said Refused).
         let fromText = cli.run("qualify", "--format", "json", "host lsean.ezweb.ne.jp[203.0.113.1] said: 550 : User unknown")

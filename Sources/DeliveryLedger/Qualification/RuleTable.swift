@@ -191,12 +191,20 @@ public struct RuleTable: Sendable, Hashable, Codable {
         return try load(json: data, name: path)
     }
 
-    /// The rule table shipped with the ledger (`Qualification/Resources/default-rules.json`).
-    public static let builtIn: RuleTable = {
+    /// The JSON text of the rule table shipped with the ledger, as it is in the package
+    /// (`Qualification/Resources/default-rules.json`): a starting point for a table of one's own
+    /// (`ledger qualify --print-rules`).
+    public static let builtInJSON: Data = {
         guard let url = Bundle.module.url(forResource: "default-rules", withExtension: "json"),
               let data = try? Data(contentsOf: url) else {
             preconditionFailure("the built-in rule table default-rules.json is missing from the DeliveryLedger bundle")
         }
+        return data
+    }()
+
+    /// The rule table shipped with the ledger (`Qualification/Resources/default-rules.json`).
+    public static let builtIn: RuleTable = {
+        let data = builtInJSON
         do {
             return try load(json: data, name: "default-rules.json")
         } catch {
