@@ -31,6 +31,9 @@ struct QualifyCommand: OutputCommand {
     @Option(name: .customLong("smtp-command"),
             help: "The SMTP command the reply answered (CONNECT, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA); default: found in the text.")
     var smtpCommand: String?
+    @Option(name: .customLong("return-path"),
+            help: "The returned message's envelope sender (its Return-Path): a text that names it and not the recipient, with no command, is a reply to MAIL, the sender's failure (as the DSN reader decides).")
+    var returnPath: String?
     @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one.", valueName: "file")) var rules: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
     @Flag(name: .customLong("print-rules"),
@@ -50,6 +53,7 @@ struct QualifyCommand: OutputCommand {
             if let v = value, QualificationContext.normalizedHost(v) == nil { throw ValidationError("\(name) '\(v)' is not a host name like mx.example.com") }
         }
         if let r = recipient { do { _ = try Address.parse(r) } catch { throw ValidationError("--recipient '\(r)' is not an address: \(error)") } }
+        if let r = returnPath { do { _ = try Address.parse(r) } catch { throw ValidationError("--return-path '\(r)' is not an address: \(error)") } }
         if let b = bounceCategory, QualificationContext.normalizedCategory(b) == nil {
             throw ValidationError("--bounce-category '\(b)' is not a category like bad-mailbox (letters, digits, hyphens)")
         }
@@ -95,7 +99,10 @@ struct QualifyCommand: OutputCommand {
         let fromText = remoteHost == nil ? QualificationContext(recipient: "", response: input, raw: [], source: .dsn).remoteHost : nil
         let context = QualificationContext(remoteHost: remoteHost ?? fromText, reportingMTA: reportingMTA, recipientDomain: domain,
                                            bounceCategory: bounceCategory)
-        let givenCommand = smtpCommand.flatMap { SMTPCommand(rawValue: $0.uppercased()) }
+        // With --return-path, the evidence the DSN reader keeps for such a reply (SMTPCommand.implied).
+        let evidence = returnPath.map { Array("Status: \(enhancedStatus ?? "")\n\nReturn-Path: <\($0)>".utf8) }
+        let implied = evidence.flatMap { SMTPCommand.implied(byReply: input, recipient: recipient ?? "", raw: $0) }
+        let givenCommand = smtpCommand.flatMap { SMTPCommand(rawValue: $0.uppercased()) } ?? implied
         let r = qualifier.qualify(text: input, enhancedStatus: enhancedStatus, smtpCommand: givenCommand, context: context)
         if format == "json" {
             out.line(try JSON.encode(JSONResult(failureType: r.qualification.type.rawValue, failureReason: r.qualification.reason.rawValue,
@@ -112,7 +119,8 @@ struct QualifyCommand: OutputCommand {
         table.row("Enhanced status", r.enhancedStatus ?? "—")
         table.row("Reply code", r.replyCode.map(String.init) ?? "—")
         if let c = r.smtpCommand {
-            table.row("SMTP command", "\(c.rawValue) (\(givenCommand == nil ? "read from the text" : "given"))")
+            let how = implied != nil && smtpCommand == nil ? "the text names the envelope sender (--return-path)" : givenCommand == nil ? "read from the text" : "given"
+            table.row("SMTP command", "\(c.rawValue) (\(how))")
         }
         let source = qualifier.table.rules.first { $0.id == r.rule }?.source ?? "no rule matched (domain.md §5.3 default)"
         let conditions = [context.remoteHost.map { "remote host \($0)" }, context.reportingMTA.map { "reporting MTA \($0)" },

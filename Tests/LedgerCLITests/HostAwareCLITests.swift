@@ -23,6 +23,11 @@ import Testing
         let sender = cli.run("qualify", "550 5.7.1 Unconfigured Sending Domain <bounces.example.net>")
         #expect(sender.output.contains("the sender (never counts toward the address's quarantine)"), "\(sender.output)")
         #expect(cli.run("qualify", "--remote-host", "not a host", "x").exitCode != 0)
+        // --return-path: the SES refusal of the envelope sender, as the DSN reader decides it.
+        let ses = "5.1.0 - Unknown address error 550-'5.7.1 <bounce-7@bounces.example.com>... Access denied'"
+        #expect(cli.run("qualify", "--format", "json", ses).output.contains(#""rule":"user-unknown-text""#))
+        let withPath = cli.run("qualify", "--format", "json", ses, "--return-path", "bounce-7@bounces.example.com", "--recipient", "ann@example.org")
+        #expect(withPath.output.contains(#""rule":"mail-command-reply""#) && withPath.output.contains(#""concerns":"sender""#), "\(withPath.output)")
         // --print-rules prints the built-in table, which loads back as the same table.
         let printed = cli.run("qualify", "--print-rules")
         #expect(printed.exitCode == 0)
