@@ -67,7 +67,11 @@ struct StatusCommand: OutputCommand {
             var line = "  \(decisive.contains(e.position) ? "→" : " ") #\(e.position) \(e.event.occurredAt.rfc3339) (recorded \(e.recordedAt.rfc3339)) from \(e.event.source.rawValue): \(e.event.kind.rawValue)"
             if e.event.kind == .bounce { line += e.event.final ? " final" : " non-final" }
             if e.event.beforeRelay { line += " before relay" }
-            if let q = e.event.qualification { line += " [\(q.type.label), \(q.reason.label)]" }
+            if let q = e.event.qualification {
+                // The rule that decided, for text rules (`<table>#<rule id>`).
+                let rule = e.event.qualifier.flatMap { t in t.firstIndex(of: "#").map { " by rule \(t[t.index(after: $0)...])" } } ?? ""
+                line += " [\(q.type.label), \(q.reason.label)\(rule)]"
+            }
             if let c = e.event.bounceClass { line += " class \(c)" }
             if let resp = e.event.response {
                 let flat = resp.split(whereSeparator: \.isNewline).joined(separator: " ")

@@ -146,6 +146,9 @@ public struct StatusJSON: Encodable, Sendable {
         @Null public var response: String?
         @Null public var failureType: String?
         @Null public var failureReason: String?
+        /// What decided the qualification: `<table version>#<rule id>` (text rules), the bounce-class
+        /// table's version, or `source` (given by the input); `nil` without a qualification.
+        @Null public var qualifier: String?
         public var source: String
 
         public init(_ r: RecordedEvent) {
@@ -161,6 +164,7 @@ public struct StatusJSON: Encodable, Sendable {
             response = r.event.response
             failureType = r.event.qualification?.type.rawValue
             failureReason = r.event.qualification?.reason.rawValue
+            qualifier = r.event.qualification == nil ? nil : r.event.qualifier
             source = r.event.source.rawValue
         }
     }

@@ -235,7 +235,11 @@ import Testing
             let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
             let events = (doc["events"] as? [[String: Any]]) ?? ((doc["history"] as? [[String: Any]])?.compactMap { $0["event"] as? [String: Any] } ?? [])
             #expect(events.first?["failureReason"] as? String == "mailboxFull" && events.first?["failureType"] as? String == "soft", "\(args): \(r.output)")
+            // …and names the rule that decided (found by a new user: no output said it).
+            #expect(events.first?["qualifier"] as? String == "local-1#walrus", "\(args): \(r.output)")
         }
+        let table = cli.run("status", "ann@example.com", "--delivery", "d1", "--rules", b)
+        #expect(table.output.contains("[Soft, Mailbox full by rule walrus]"), "\(table.output)")
         #expect(cli.run("verify", "--rules", b).exitCode == 0)
         // A write without --rules re-projects with the built-in table, and says so (found by a new user).
         let relay = #"{"id":"r2","kind":"relay","delivery":"d1","recipient":"bob@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#
