@@ -88,10 +88,10 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
     public static func implied(byReply text: String, recipient: String, raw: [UInt8]) -> SMTPCommand? {
         let quoted = quotedAddresses(in: text)
         guard !quoted.isEmpty, let path = lastParagraphReturnPath(in: raw), quoted.contains(path) else { return nil }
-        // A code about the destination mailbox says the reply is about the recipient.
         let identities = [recipient.lowercased()] + fields(["final-recipient:", "original-recipient:"], in: raw).map { field in
             String((field.split(separator: ";", maxSplits: 1).last ?? field[...]).filter { $0 != " " && $0 != "\t" && $0 != "<" && $0 != ">" })
         }
+        // A code about the destination mailbox says the reply is about the recipient.
         let statuses = fields(["status:"], in: raw).map { EnhancedStatusCode($0.split(separator: " ").first ?? "") }
         for code in [TextQualifier.enhancedStatus(in: text)] + statuses {
             if let c = code, (c.subject == 1 && [1, 2, 3, 4, 5, 6, 10].contains(c.detail)) || c.subject == 2 { return nil }
