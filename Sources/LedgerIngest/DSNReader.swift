@@ -469,9 +469,10 @@ struct DSNContext {
         // Not when the address is one of the report's recipients (then the text may be about that one).
         if let returnPath = returnedReturnPath,
            !allRecipients.contains(where: { $0.lowercased() == returnPath.filter({ $0 != "<" && $0 != ">" && $0 != " " }).lowercased() }) {
-            let field = Array("Return-Path: \(returnPath)".utf8)
-            if SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: raw + [0x0A, 0x0A] + field) != nil { raw += [0x0A, 0x0A] + field }
+            let withField = raw + [0x0A, 0x0A] + Array("Return-Path: \(returnPath)".utf8)
+            if SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: withField) != nil { raw = withField }
         }
+        // Read from the event's raw bytes, as re-projection reads it.
         let command = SMTPCommand.implied(byReply: diagnostic, recipient: recipient, raw: raw)
         let context = options.qualifier.hasHostAwareRules
             ? QualificationContext(recipient: recipient, response: diagnostic.isEmpty ? nil : diagnostic, raw: raw, source: .dsn) : .none

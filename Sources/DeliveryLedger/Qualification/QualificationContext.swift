@@ -92,7 +92,7 @@ public struct QualificationContext: Sendable, Hashable {
     }
 
     /// The value of the first line `name: value` (case-insensitive name) in `bytes`, unfolded no further.
-    private static func fieldValue(_ name: String, in bytes: [UInt8]) -> String? {
+    static func fieldValue(_ name: String, in bytes: [UInt8]) -> String? {
         let key = Array(name.utf8)
         var i = 0
         while i + key.count < bytes.count {

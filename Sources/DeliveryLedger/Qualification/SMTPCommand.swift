@@ -88,11 +88,13 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
     public static func implied(byReply text: String, recipient: String, raw: [UInt8]) -> SMTPCommand? {
         let quoted = quotedAddresses(in: text)
         guard !quoted.isEmpty, let path = lastParagraphReturnPath(in: raw), quoted.contains(path) else { return nil }
-        let identities = [recipient.lowercased()] + fields(["final-recipient:", "original-recipient:"], in: raw).map { field in
-            String((field.split(separator: ";", maxSplits: 1).last ?? field[...]).filter { $0 != " " && $0 != "\t" && $0 != "<" && $0 != ">" })
+        // The recipient's block fields (QualificationContext.fieldValue: the first field of each name).
+        func field(_ name: String) -> String? { QualificationContext.fieldValue(name, in: raw)?.lowercased() }
+        let identities = [recipient.lowercased()] + ["final-recipient", "original-recipient"].compactMap(field).map { value in
+            String((value.split(separator: ";", maxSplits: 1).last ?? value[...]).filter { $0 != " " && $0 != "\t" && $0 != "<" && $0 != ">" })
         }
         // A code about the destination mailbox says the reply is about the recipient.
-        let statuses = fields(["status:"], in: raw).map { EnhancedStatusCode($0.split(separator: " ").first ?? "") }
+        let statuses = [field("status").flatMap { EnhancedStatusCode($0.split(separator: " ").first ?? "") }]
         for code in [TextQualifier.enhancedStatus(in: text)] + statuses {
             if let c = code, (c.subject == 1 && [1, 2, 3, 4, 5, 6, 10].contains(c.detail)) || c.subject == 2 { return nil }
         }
@@ -125,20 +127,6 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
         let value = paragraph.dropFirst(key.count).filter { $0 != 0x3C && $0 != 0x3E && $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }
         guard value.contains(0x40) else { return nil }
         return String(decoding: value, as: UTF8.self).lowercased()
-    }
-
-    /// The lower-cased, trimmed values of the fields named `names` (with their colon, lower-case) at
-    /// line starts in `raw` (at most 64 KiB are read).
-    static func fields(_ names: [String], in raw: [UInt8]) -> [String] {
-        guard raw.count < 1 << 16 else { return [] }
-        var out: [String] = []
-        for line in String(decoding: raw, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
-            let lower = line.lowercased()
-            for name in names where lower.hasPrefix(name) {
-                out.append(String(lower.dropFirst(name.count).drop(while: { $0 == " " || $0 == "\t" })))
-            }
-        }
-        return out
     }
 
     /// The addresses (containing `@`, lower-cased) quoted between `<` and `>` in the first 16 KiB of `text`.
