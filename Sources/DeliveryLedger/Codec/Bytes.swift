@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 /// Appends the primitive encodings of the ledger's binary formats to a byte buffer.
 ///
 /// Integers are LEB128 varints (unsigned) or zig-zag varints (signed); fixed-width integers are
@@ -207,4 +212,11 @@ struct ByteKey: Hashable {
     var bytes: [UInt8]
     init(_ bytes: [UInt8]) { self.bytes = bytes }
     func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+
+    /// Byte order (LMDB's default key order: `memcmp`, then the shorter first).
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let n = min(a.count, b.count)
+        let c = a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n) } }
+        return c != 0 ? c < 0 : a.count < b.count
+    }
 }

@@ -189,6 +189,8 @@ struct Projector {
     /// For each touched stream and each transaction (run of equal `recordedAt`) among its new events:
     /// the steps it adds, tagged with its last position (``ValidTime``).
     private func addSteps(into delta: inout Tail) {
+        // Gathered per delivery first, then added to the delta's tries once per delivery.
+        var perDelivery: [UInt32: [Tail.Step]] = [:]
         for slot in touched {
             let h = entries[slot]
             guard !h.added.isEmpty else { continue }
@@ -199,9 +201,13 @@ struct Projector {
                 while end < h.added.count, h.added[end].recordedAt == h.added[start].recordedAt { end += 1 }
                 let group = Array(h.added[start..<end])
                 let tag = group.map(\.mark.position).max()!
-                delta.addSteps(history.add(group), delivery: h.delivery, tag: tag)
+                let steps = history.add(group)
+                if !steps.isEmpty {
+                    perDelivery[h.delivery, default: []].append(contentsOf: steps.lazy.map { Tail.Step(at: $0.at, tag: tag, change: $0.change) })
+                }
                 start = end
             }
         }
+        for (delivery, steps) in perDelivery { delta.addSteps(steps, delivery: delivery) }
     }
 }

@@ -111,14 +111,15 @@ struct Tail: Sendable {
         precondition(delta.base == last, "a tail delta merged out of order")
         if isEmpty, !delta.isEmpty { startedAt = delta.startedAt }
         last = delta.last
-        for (k, v) in delta.deliveryOrdinals { deliveryOrdinals[k] = v }
-        for (k, v) in delta.deliveryNames { deliveryNames[k] = v }
+        // Structural merges of the tries: a subtree only the delta has is linked, not copied.
+        deliveryOrdinals.merge(delta.deliveryOrdinals) { $1 }
+        deliveryNames.merge(delta.deliveryNames) { $1 }
         nextDelivery = delta.nextDelivery
         nextStream = delta.nextStream
-        for (k, v) in delta.newStreams { newStreams[k] = v }
-        for (k, v) in delta.streams { streams[k] = v }
-        for (k, v) in delta.states { states[k] = v }
-        for (k, v) in delta.counters { counters[k] = v }
+        newStreams.merge(delta.newStreams) { $1 }
+        streams.merge(delta.streams) { $1 }
+        states.merge(delta.states) { $1 }
+        counters.merge(delta.counters) { $1 }
         for (d, s) in delta.steps { steps[d, default: []].append(contentsOf: s) }
         for (d, minutes) in delta.buckets {
             var merged = buckets[d] ?? [:]
@@ -127,17 +128,27 @@ struct Tail: Sendable {
         }
     }
 
-    /// Adds the steps of one stream's group, tagged `tag`, and their sums to the minute checkpoints.
-    mutating func addSteps(_ new: [(at: Int64, change: ValidTime.Vector)], delivery: UInt32, tag: UInt64) {
+    /// Adds valid-time steps of delivery `delivery` (each tagged with its group's last position) and
+    /// their sums to the minute checkpoints.
+    mutating func addSteps(_ new: [Step], delivery: UInt32) {
         guard !new.isEmpty else { return }
         var list = steps[delivery] ?? []
         steps[delivery] = nil
         var minutes = buckets[delivery] ?? [:]
         buckets[delivery] = nil
+        var bucket = ValidTime.bucket(new[0].at), sum = ValidTime.Vector()
         for step in new {
-            list.append(Step(at: step.at, tag: tag, change: step.change))
-            minutes[ValidTime.bucket(step.at), default: ValidTime.Vector()].add(step.change)
+            list.append(step)
+            // Steps come in runs of one minute: one trie update per run.
+            let b = ValidTime.bucket(step.at)
+            if b != bucket {
+                minutes[bucket, default: ValidTime.Vector()].add(sum)
+                bucket = b
+                sum = ValidTime.Vector()
+            }
+            sum.add(step.change)
         }
+        minutes[bucket, default: ValidTime.Vector()].add(sum)
         steps[delivery] = list
         buckets[delivery] = minutes
     }
@@ -150,7 +161,7 @@ struct Tail: Sendable {
             try txn.put(tables.deliveries, key: name.bytes, value: Key.u32(ordinal), mode: .insertOnly)
             try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: name.bytes, mode: .append)
         }
-        for (key, ordinal) in newStreams.sorted(by: { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }) {
+        for (key, ordinal) in newStreams.sorted(by: { ByteKey.precedes($0.key.bytes, $1.key.bytes) }) {
             try txn.put(tables.streamIndex, key: key.bytes, value: Key.u32(ordinal), mode: .insertOnly)
         }
         for (ordinal, info) in streams.sorted(by: { $0.key < $1.key }) {
@@ -213,9 +224,13 @@ struct ProjectionReader {
     }
 
     func streamOrdinal(delivery: UInt32, recipient: String, _ txn: borrowing Transaction) throws -> UInt32? {
-        let key = Tables.streamIndexKey(delivery: delivery, recipient: recipient)
-        if let s = tail.newStreams[ByteKey(key)] { return s }
-        return try txn.withValue(tables.streamIndex, key: key) { Key.readU32($0) }
+        try streamOrdinal(ByteKey(Tables.streamIndexKey(delivery: delivery, recipient: recipient)), txn)
+    }
+
+    /// The stream of a ``Tables/streamIndexKey(delivery:recipient:)``.
+    func streamOrdinal(_ key: ByteKey, _ txn: borrowing Transaction) throws -> UInt32? {
+        if let s = tail.newStreams[key] { return s }
+        return try txn.withValue(tables.streamIndex, key: key.bytes) { Key.readU32($0) }
     }
 
     func streamInfo(_ ordinal: UInt32, _ txn: borrowing Transaction) throws -> StreamInfo? {

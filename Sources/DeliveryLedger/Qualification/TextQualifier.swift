@@ -25,7 +25,7 @@ public struct TextQualification: Sendable, Hashable {
     public var qualifierTag: String { "\(tableVersion)#\(rule)" }
 
     /// Whether an ``Event/qualifier`` value was made by the text rules (`<table version>#<rule id>`).
-    public static func isTextTag(_ qualifier: String) -> Bool { qualifier.contains("#") }
+    public static func isTextTag(_ qualifier: String) -> Bool { qualifier.utf8.contains(UInt8(ascii: "#")) }
 }
 
 /// Qualifies SMTP replies, DSN diagnostics and bounce texts with an ordered rule table

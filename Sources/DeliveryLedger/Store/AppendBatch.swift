@@ -14,8 +14,10 @@ import LMDBKit
 struct AppendBatch {
     let tables: Tables
     let reader: ProjectionReader
-    /// The input batch (events are referred to by index, never copied).
-    private let events: [Event]
+    /// The input batch (events are referred to by index, never copied: an `Array`'s subscript
+    /// returns a copy of the element, retaining each of an event's strings, where a buffer
+    /// pointer's lends it; the caller keeps the array alive for the batch's life).
+    private let events: UnsafeBufferPointer<Event>
     private var next: UInt64
     private let recordedAt: Instant
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
@@ -42,7 +44,7 @@ struct AppendBatch {
     /// The changes of the tail (``finish(_:)`` completes it).
     private(set) var delta: Tail
 
-    init(_ txn: borrowing Transaction, reader: ProjectionReader, events: [Event], now: Instant, rules: TextQualifier) throws {
+    init(_ txn: borrowing Transaction, reader: ProjectionReader, events: UnsafeBufferPointer<Event>, now: Instant, rules: TextQualifier) throws {
         self.tables = reader.tables
         self.reader = reader
         self.events = events
@@ -84,7 +86,7 @@ struct AppendBatch {
     init(folding reader: ProjectionReader, rules: TextQualifier) {
         self.tables = reader.tables
         self.reader = reader
-        self.events = []
+        self.events = UnsafeBufferPointer(start: nil, count: 0)
         self.rules = rules
         self.projector = Projector(rules: rules)
         self.delta = reader.tail.emptyDelta
@@ -218,8 +220,9 @@ struct AppendBatch {
     private mutating func slot(for key: StreamKey, _ txn: borrowing Transaction) throws -> Int {
         if let slot = slotOfStream[key] { return slot }
         let delivery = try deliveryOrdinal(key.delivery, txn)
+        let indexKey = ByteKey(Tables.streamIndexKey(delivery: delivery, recipient: key.recipient))
         let slot: Int
-        if let ordinal = try reader.streamOrdinal(delivery: delivery, recipient: key.recipient, txn) {
+        if let ordinal = try reader.streamOrdinal(indexKey, txn) {
             guard let stored = try reader.streamInfo(ordinal, txn) else {
                 throw LedgerError.corrupt(position: nil, what: "stream \(ordinal) is indexed but not in the streams table")
             }
@@ -227,7 +230,7 @@ struct AppendBatch {
         } else {
             let ordinal = delta.nextStream
             delta.nextStream += 1
-            delta.newStreams[ByteKey(Tables.streamIndexKey(delivery: delivery, recipient: key.recipient))] = ordinal
+            delta.newStreams[indexKey] = ordinal
             slot = newSlot(StreamInfo(ordinal: ordinal, deliveryOrdinal: delivery, recipient: key.recipient, head: 0, count: 0), ids: IdSet())
         }
         slotOfStream[key] = slot

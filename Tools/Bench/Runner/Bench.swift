@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Status point queries to time.") var queries: Int = 20_000
     @Option(help: "Generator seed.") var seed: UInt64 = 7
     @Flag(help: "Skip the CLI ingest phase.") var skipCLI = false
-    @Flag(help: "Stop after the library ingest (for profiling it).") var onlyIngest = false
+    @Flag(help: "Stop after the library ingest (for profiling it; checkpoints by record count only, so that a profile does not depend on the clock).") var onlyIngest = false
     @Flag(help: "Commit without fsync (to see what the syncs cost; the goals are for durable commits).") var noSync = false
     @Option(help: .hidden) var readerDb: String?
     @Option(help: .hidden) var readerDelivery: String?
@@ -65,6 +65,7 @@ struct Bench: ParsableCommand {
         var options = LedgerOptions()
         options.initialMapSize = 1 << 30
         options.durable = !noSync
+        if onlyIngest { options.checkpointSeconds = .infinity }
         var ledger: Ledger? = try Ledger(path: libraryPath, options: options)
         let anonymousBefore = PeakMemory.anonymous()  // the generator's plan, the runner
         var appended = 0, appendSeconds = 0.0, appendCPU = 0.0, decodeSeconds = 0.0, peakAnonymous = anonymousBefore
