@@ -9,19 +9,41 @@ import DeliveryLedger
 /// notification (the text parts without the returned copy), the recipient addresses it reports, and
 /// each recipient's error text. All scans are linear and capped.
 enum DSNPlainText {
-    /// Longest notification text examined, in UTF-8 bytes.
-    static let maximumNotificationLength = 64 * 1024
+    /// Longest notification text examined (before the returned message), in UTF-8 bytes. A
+    /// plain-text bounce whose notification is longer is refused whole (``readNotification(of:)``):
+    /// its recipients after the limit would otherwise be lost without a word.
+    static let maximumNotificationLength = 256 * 1024
+    /// Most lines of a notification examined (the same rule).
+    static let maximumLines = 20_000
 
     // MARK: The notification
 
     /// The human-readable text of a bounce: its text parts (HTML reduced to text when there is no
     /// plain part), not the returned original message, cut where a copy of the original starts.
-    static func notification(of message: MIMEEntity) -> String {
+    static func notification(of message: MIMEEntity) -> String { readNotification(of: message).text }
+
+    /// ``notification(of:)``, and whether it was cut short: longer than
+    /// ``maximumNotificationLength`` bytes or ``maximumLines`` lines once the returned message is
+    /// cut off (the returned copy is cut first, so that a long original does not count).
+    static func readNotification(of message: MIMEEntity) -> (text: String, truncated: Bool) {
         var texts: [String] = []
         collectText(message, into: &texts, depth: 0)
-        var text = texts.joined(separator: "\n")
-        if text.utf8.count > maximumNotificationLength { text = String(decoding: Array(text.utf8.prefix(maximumNotificationLength)), as: UTF8.self) }
-        return cutReturnedMessage(text)
+        var text = cutReturnedMessage(texts.joined(separator: "\n"))
+        var truncated = false
+        if text.utf8.count > maximumNotificationLength {
+            text = String(decoding: Array(text.utf8.prefix(maximumNotificationLength)), as: UTF8.self)
+            truncated = true
+        }
+        var lines = 0
+        for (i, b) in text.utf8.enumerated() where b == 0x0A {
+            lines += 1
+            if lines >= maximumLines {
+                text = String(decoding: Array(text.utf8.prefix(i)), as: UTF8.self)
+                truncated = true
+                break
+            }
+        }
+        return (text, truncated)
     }
 
     static func collectText(_ e: MIMEEntity, into texts: inout [String], depth: Int) {
@@ -125,7 +147,7 @@ enum DSNPlainText {
         var run = 0, common = 0, trace = 0
         var runStart = text.startIndex
         var sawContent = false
-        for line in lines.prefix(5000) {
+        for line in lines.prefix(maximumLines) {
             let lower = line.lowercased()
             if sawContent, lower.count < 200, returnedMessageMarkers.contains(where: { lower.contains($0) }) {
                 return String(text[..<offset])
@@ -343,7 +365,7 @@ enum DSNPlainText {
     static func reportedAddresses(in text: String) -> [String] {
         var out: [String] = []
         var seen = Set<String>()
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true).prefix(5000) {
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true).prefix(maximumLines) {
             let lowerLine = line.lowercased()
             let trimmed = lowerLine.drop(while: { $0 == " " || $0 == "\t" || $0 == ">" })
             if trimmed.hasPrefix("message-id") || trimmed.hasPrefix("in-reply-to") || trimmed.hasPrefix("references") || trimmed.hasPrefix("to:") || trimmed.hasPrefix("cc:")
@@ -424,7 +446,7 @@ enum DSNPlainText {
         var addresses: [Set<String>]
 
         init(_ notification: String) {
-            lines = Array(notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(5000))
+            lines = Array(notification.split(separator: "\n", omittingEmptySubsequences: false).prefix(DSNPlainText.maximumLines))
             addresses = lines.map { line in
                 guard line.contains("@") else { return [] }
                 var set = Set<String>()

@@ -254,7 +254,7 @@ struct DSNContext {
         }
 
         // Amazon SES notification (JSON) received by e-mail.
-        let notification = DSNPlainText.notification(of: message)
+        let (notification, truncated) = DSNPlainText.readNotification(of: message)
         if notification.contains("notificationType"), let ses = DSNAmazonSES.notification(in: notification) {
             try readSES(ses)
             return
@@ -267,7 +267,7 @@ struct DSNContext {
             return
         }
         if bounceSignals || reportType == "delivery-status" {
-            try readPlainBounce(notification)
+            try readPlainBounce(notification, truncated: truncated)
             return
         }
         if let defect = message.allDefects.first {
@@ -384,6 +384,10 @@ struct DSNContext {
     // MARK: RFC 3464
 
     mutating func readStatusReports(_ reports: [DSNStatusReport]) throws(IngestError) {
+        if let cut = reports.first(where: \.recipientsLeftOut) {
+            throw fail("Final-Recipient", "a delivery-status report with more than \(DSNStatusReport.maximumRecipients) recipient blocks "
+                       + "(\(cut.recipients.count) read), the most the reader reads from one message: refused whole rather than read in part")
+        }
         let delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message))
         let notification = DSNPlainText.notification(of: message)
         let failedWording = DSNPlainText.saysFailed(notification + " " + (message.headers["Subject"] ?? ""))
@@ -501,8 +505,23 @@ struct DSNContext {
 
     // MARK: Plain-text bounces
 
-    mutating func readPlainBounce(_ notification: String) throws(IngestError) {
-        let recipients = Array(DSNPlainText.failedRecipients(message: message, notification: notification).prefix(DSNStatusReport.maximumRecipients))
+    /// A bounce that is not an RFC 3464 report: each failed recipient the notification names, with
+    /// the text about it. Read whole or not at all: a notification longer than the reader examines
+    /// (``DSNPlainText/maximumNotificationLength``, ``DSNPlainText/maximumLines``) or naming more
+    /// than ``DSNStatusReport/maximumRecipients`` recipients is refused with an error, since the
+    /// recipients past the limit would otherwise be lost without a word.
+    mutating func readPlainBounce(_ notification: String, truncated: Bool) throws(IngestError) {
+        let found = DSNPlainText.failedRecipients(message: message, notification: notification)
+        guard !truncated else {
+            throw fail("body", "a bounce whose notification (before the returned message) is longer than the reader examines "
+                       + "(\(DSNPlainText.maximumNotificationLength / 1024) KiB, \(DSNPlainText.maximumLines) lines; \(found.count) recipients "
+                       + "found before the limit): refused whole rather than read in part, since recipients past the limit would be lost")
+        }
+        guard found.count <= DSNStatusReport.maximumRecipients else {
+            throw fail("body", "a bounce naming \(found.count) failed recipients, more than the \(DSNStatusReport.maximumRecipients) "
+                       + "the reader reads from one message: refused whole rather than read in part")
+        }
+        let recipients = found
         guard !recipients.isEmpty else {
             let defects = message.allDefects
             throw fail(defects.isEmpty ? "recipient" : "Content-Type", "a bounce message, but no failed recipient address could be found in it"

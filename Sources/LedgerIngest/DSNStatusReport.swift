@@ -23,8 +23,11 @@ struct DSNStatusReport {
     /// The per-recipient blocks, in order.
     var recipients: [Block] = []
 
-    /// Most per-recipient blocks read from one report.
+    /// Most per-recipient blocks read from one report; a report with more sets
+    /// ``recipientsLeftOut`` (the reader then refuses it whole).
     static let maximumRecipients = 1000
+    /// Whether the report had more recipient blocks than ``maximumRecipients``.
+    var recipientsLeftOut = false
     /// Most field lines read from one report.
     static let maximumLines = 20000
 
@@ -130,7 +133,7 @@ struct DSNStatusReport {
             }
             let raw = Array(bytes[lo..<hi])
             if !g.names.isDisjoint(with: DSNStatusReport.recipientFieldNames) {
-                guard recipients.count < DSNStatusReport.maximumRecipients else { break }
+                guard recipients.count < DSNStatusReport.maximumRecipients else { recipientsLeftOut = true; break }
                 recipients.append(Block(fields: fields, raw: raw))
             } else if var last = recipients.last, Set(last.fields.fields.map { $0.name.lowercased() }).isDisjoint(with: g.names) {
                 // A block broken by a stray empty line: its fields belong to the previous recipient.
