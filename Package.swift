@@ -117,7 +117,10 @@ let package = Package(
 
         .target(name: "LedgerTestSupport", dependencies: ["DeliveryLedger"], path: "Tests/LedgerTestSupport"),
         .testTarget(name: "LMDBKitTests", dependencies: ["LMDBKit", "LedgerTestSupport"]),
-        .testTarget(name: "DeliveryLedgerTests", dependencies: ["DeliveryLedger", "LedgerTestSupport"]),
+        .testTarget(name: "DeliveryLedgerTests", dependencies: [
+            "DeliveryLedger", "LedgerTestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),  // the hash chain recomputed by its definition
+        ]),
         .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerWorkloadTests", dependencies: ["LedgerWorkload", "LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCLI", "DeliveryLedger", "LedgerTestSupport"]),

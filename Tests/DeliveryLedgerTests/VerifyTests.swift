@@ -27,7 +27,7 @@ import Testing
 
     /// With the records still in the tail (no checkpoint: the projection tables hold nothing) and
     /// after a checkpoint, the changed record is named first.
-    @Test(arguments: [1, 4, 7] as [UInt64], [true, false])
+    @Test(arguments: [1, 2, 4, 5, 7] as [UInt64], [true, false])
     func oneChangedByteIsFoundAtItsPosition(position: UInt64, checkpoint: Bool) throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir, checkpoint: checkpoint)

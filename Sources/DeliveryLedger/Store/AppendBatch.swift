@@ -35,8 +35,10 @@ struct AppendBatch {
     private var projector: Projector
     private let rules: TextQualifier
     private var positions: [UInt64] = []
-    /// The hash chain's value at the last appended position (``HashChain``).
+    /// The hash chain's head before this append (``HashChain``).
     private var chainHead: [UInt8]
+    /// This append's link of the chain, begun at its first new record.
+    private var link: HashChain.Link?
     private var duplicates: [Int] = []
     /// Events of this batch that were already recorded: (delivery, original position) → times.
     private var receipts: [DuplicateReceipt: UInt64] = [:]
@@ -68,10 +70,12 @@ struct AppendBatch {
             }
             next = position + 1
             recordedAt = max(now, header.recordedAt)
-            guard let head = try txn.get(tables.hashes, key: Key.u64(position)), head.count == 32 else {
+            guard let last = try txn.last(tables.hashes),
+                  let entry = last.key.withUnsafeBytes({ k in last.value.withUnsafeBytes { HashChain.Entry(key: k, value: $0) } }),
+                  entry.last == position else {
                 throw LedgerError.corrupt(position: position, what: "no hash-chain entry for the last record")
             }
-            chainHead = head
+            chainHead = entry.head
         } else {
             next = 1
             recordedAt = now
@@ -117,11 +121,10 @@ struct AppendBatch {
         recordBuffer.bytes.removeAll(keepingCapacity: true)
         RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                            definesStream: info.head == 0, into: &recordBuffer)
-        let record = recordBuffer.bytes
-        chainHead = record.withUnsafeBytes { HashChain.next(chainHead, position: position, record: $0) }
-        try Key.withU64(position) { k in
-            try record.withUnsafeBytes { try txn.put(tables.log, key: k, value: $0, mode: .append) }
-            try chainHead.withUnsafeBytes { try txn.put(tables.hashes, key: k, value: $0, mode: .append) }
+        if link == nil { link = HashChain.Link(previous: chainHead, first: position) }
+        try recordBuffer.bytes.withUnsafeBytes { record in
+            link!.add(position: position, record: record)
+            try Key.withU64(position) { k in try txn.put(tables.log, key: k, value: record, mode: .append) }
         }
         pending.append(index)
         slots[slot].ids.insert(hash: idHash, position)
@@ -282,6 +285,10 @@ struct AppendBatch {
 
     /// Writes the duplicate receipts and completes ``delta``: the touched streams and the projection.
     mutating func finish(_ txn: borrowing Transaction, startedAt: Double) throws {
+        if let link {
+            // One hash-chain entry for the whole append, under its last position.
+            try txn.put(tables.hashes, key: Key.u64(next - 1), value: link.finish(last: next - 1) + link.digests, mode: .append)
+        }
         try DuplicateReceipts.record(receipts.map { ($0.key.delivery, $0.key.original, $0.value) }, at: recordedAt, txn, tables.duplicates)
         for (info, _) in slots where info.count > 0 && info.head >= firstPosition {
             delta.streams[info.ordinal] = info

@@ -37,6 +37,7 @@ extension Ledger {
             try withView { txn, view in
                 var infos: [UInt32: StreamInfo] = [:]
                 var names: [UInt32: String] = [0: ""]
+                var chain = HashChain.genesis
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
                     let decoded = try RecordCodec.decode(v)
@@ -51,14 +52,15 @@ extension Ledger {
                     if names[info.deliveryOrdinal] == nil {
                         names[info.deliveryOrdinal] = try view.deliveryName(info.deliveryOrdinal, txn) ?? ""
                     }
-                    guard let go = try txn.withValue(tables.hashes, key: Key.u64(position), { hash in
+                    // The format-3 link of the record (a hash-chain entry per record: the previous
+                    // design's writes, which the baseline repeats).
+                    chain = HashChain.next(chain, position: position, record: v)
+                    let go = try chain.withUnsafeBytes { hash in
                         try body(StoredRecord(
                             position: position, record: v, hash: hash, stream: ordinal, deliveryOrdinal: info.deliveryOrdinal,
                             streamKey: Tables.streamIndexKey(delivery: info.deliveryOrdinal, recipient: info.recipient),
                             occurredAtMilliseconds: decoded.event.occurredAt.millisecondsSinceEpoch,
                             delivery: names[info.deliveryOrdinal]!, recipient: info.recipient, rawSourceBytes: decoded.event.raw.count))
-                    }) else {
-                        throw LedgerError.corrupt(position: position, what: "no hash-chain entry")
                     }
                     return go
                 }

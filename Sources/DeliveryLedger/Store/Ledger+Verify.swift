@@ -29,8 +29,9 @@ public struct VerifyReport: Sendable, Hashable {
 
 extension Ledger {
     /// Checks the ledger against its log (domain.md §2, issue "Time in the ledger" §7): the log is
-    /// gap-free and every record decodes; the SHA-256 hash chain (``HashChain``) recomputed from the
-    /// record bytes equals the stored one at every position; each record's link to the previous
+    /// gap-free and every record decodes; the SHA-256 hash chain (``HashChain``: one link per
+    /// append, with a digest per record) recomputed from the record bytes equals the stored one, and
+    /// the first record whose bytes differ is named; each record's link to the previous
     /// record of its stream, the stream heads and counts, and the message index agree with the log;
     /// `deliveries` and `deliveryNames` are exact inverses naming every delivery a stream uses; every
     /// `streams` entry is a stream of the log and every `messageState` key a stream with message events;
@@ -48,7 +49,6 @@ extension Ledger {
                 }
 
                 var expected: UInt64 = 1
-                var chain = HashChain.genesis
                 var lastOfStream: [UInt32: UInt64] = [:]
                 var countOfStream: [UInt32: UInt64] = [:]
                 var states: [UInt32: MessageState] = [:]
@@ -66,18 +66,14 @@ extension Ledger {
                     return true
                 }
                 for (ordinal, info) in view.tail.streams { streamInfos[ordinal] = info }  // heads moved after the checkpoint
+
+                var chainCheck = ChainCheck()
+                let checkpointBefore = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
                     if position != expected { report(expected, "the log has a gap: the next record is at position \(position)") }
                     expected = position + 1
-                    let computed = HashChain.next(chain, position: position, record: v)
-                    if let stored = try txn.get(tables.hashes, key: k.map { $0 }) {
-                        if stored != computed { report(position, "the record's bytes differ from those appended (hash chain mismatch)") }
-                        chain = stored  // go on from the stored value to find further, independent changes
-                    } else {
-                        report(position, "no hash-chain entry")
-                        chain = computed
-                    }
+                    try chainCheck.check(position: position, record: v, txn, tables.hashes, report)
                     let decoded: RecordCodec.Decoded
                     do { decoded = try RecordCodec.decode(v) } catch let e as CorruptRecordError {
                         report(position, "the record does not decode: \(e.what)")
@@ -91,7 +87,11 @@ extension Ledger {
                     lastOfStream[stream] = position
                     countOfStream[stream, default: 0] += 1
                     guard let info = streamInfos[stream] else {
-                        report(position, "its stream \(stream) is not in the streams table")
+                        // With a tail that did not fold, streams first recorded after the checkpoint
+                        // are unknown: their absence is the damage already named, not more of it.
+                        if tailProblem == nil || position <= checkpointBefore {
+                            report(position, "its stream \(stream) is not in the streams table")
+                        }
                         return true
                     }
                     if decoded.definesStream, !decoded.event.recipient.utf8.elementsEqual(info.recipient.utf8) {
@@ -105,9 +105,8 @@ extension Ledger {
                     return true
                 }
                 let last = expected - 1
-                if try txn.count(tables.hashes) != Int(last) {
-                    report(nil, "the hash chain has \(try txn.count(tables.hashes)) entries for \(last) records")
-                }
+                try chainCheck.end(last: last, txn, tables.hashes, report)
+                let chain = chainCheck.chain
                 for (p, what) in indexProblems { report(p, what) }
                 // The delivery ids: `deliveries` and `deliveryNames` are exact inverses.
                 var ordinalOfId: [[UInt8]: UInt32] = [:]
@@ -255,4 +254,89 @@ extension Ledger {
 
     /// A delivery id for a problem report: its UTF-8 text, invalid sequences replaced.
     fileprivate static func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+}
+
+/// The hash chain's check in ``Ledger/verify(maximumProblems:)`` (``HashChain``): the entry covering
+/// each record, its digest, and at the entry's last record the entry's head. After a mismatch the
+/// checks go on from the stored values, to find further, independent changes.
+struct ChainCheck {
+    /// The head after the records checked so far.
+    private(set) var chain = HashChain.genesis
+    private var entry: HashChain.Entry?
+    private var link: HashChain.Link?
+    private var entryHasBadRecord = false
+    /// An entry was missing: the next entry's head cannot be checked (its previous head is unknown).
+    private var previousUnknown = false
+
+    private mutating func closeEntry(_ report: (UInt64?, String) -> Void) {
+        guard let e = entry else { return }
+        if let l = link, !entryHasBadRecord, !previousUnknown, l.finish(last: e.last) != e.head {
+            report(e.first, "the hash-chain entry of positions \(e.first)–\(e.last) does not match their records (an entry or a digest was rewritten)")
+        }
+        chain = e.head
+        previousUnknown = false
+        entry = nil
+        link = nil
+        entryHasBadRecord = false
+    }
+
+    /// Checks the record at `position` (records in position order).
+    mutating func check(position: UInt64, record: UnsafeRawBufferPointer, _ txn: borrowing Transaction, _ hashes: Database,
+                        _ report: (UInt64?, String) -> Void) throws {
+        if let e = entry, position > e.last { closeEntry(report) }
+        if entry == nil {
+            var found: HashChain.Entry?
+            var malformed: (key: UInt64, bytes: Int)?
+            try txn.scan(hashes, from: Key.u64(position)) { k, value in
+                found = HashChain.Entry(key: k, value: value)
+                if found == nil { malformed = (Key.readU64(k), value.count) }
+                return false
+            }
+            if let m = malformed {
+                report(position, "the hash-chain entry under position \(m.key) has \(m.bytes) bytes, not 32 and 8 per record")
+            } else if let f = found, f.first == position {
+                entry = f
+                if f.digests != nil { link = HashChain.Link(previous: chain, first: position) }
+            } else if let f = found, f.first < position {
+                report(position, "the hash-chain entry of positions \(f.first)–\(f.last) overlaps the previous one")
+            } else {
+                report(position, "no hash-chain entry")
+            }
+            if entry == nil {
+                chain = HashChain.next(chain, position: position, record: record)
+                previousUnknown = true
+                return
+            }
+        }
+        let e = entry!
+        if let digests = e.digests {
+            let d = link!.add(position: position, record: record)
+            if d != digests[Int(position - e.first)] {
+                report(position, "the record's bytes differ from those appended (hash chain mismatch)")
+                entryHasBadRecord = true
+            }
+            if position == e.last { closeEntry(report) }
+        } else {
+            if !previousUnknown, HashChain.next(chain, position: position, record: record) != e.head {
+                report(position, "the record's bytes differ from those appended (hash chain mismatch)")
+            }
+            chain = e.head
+            previousUnknown = false
+            entry = nil
+        }
+    }
+
+    /// After the last record (`last`): an entry left open, entries past the end of the log.
+    mutating func end(last: UInt64, _ txn: borrowing Transaction, _ hashes: Database, _ report: (UInt64?, String) -> Void) throws {
+        if let e = entry {
+            report(e.first, "the hash-chain entry of positions \(e.first)–\(e.last) covers records past the end of the log")
+            entry = nil
+        }
+        if let lastEntry = try txn.last(hashes) {
+            let key = lastEntry.key.withUnsafeBytes { Key.readU64($0) }
+            if key > last { report(nil, "the hash chain has an entry under position \(key), past the end of the log at \(last)") }
+        } else if last > 0 {
+            report(nil, "the hash chain has no entries for \(last) records")
+        }
+    }
 }

@@ -173,13 +173,14 @@ public final class Ledger: Sendable {
                 return v.withUnsafeBytes { Key.readU64($0) }
             }
         }
-        guard version == Tables.formatVersion || version == 2 else {
+        guard version == Tables.formatVersion || version == 2 || version == 3 else {
             throw .cannotOpen(path: path, reason: "format version \(version); this build reads version \(Tables.formatVersion)")
         }
-        // Version 2 kept the projection current in every append (no tail): it reads as a version 3
-        // ledger whose tail is empty. A writer marks it 3 so that older builds refuse it; a read-only
-        // open reads it as it is.
-        if version == 2 && !options.readOnly {
+        // Version 2 kept the projection current in every append (no tail): it reads as a ledger
+        // whose tail is empty; version 3 has a hash-chain entry per record, read as appends of one
+        // record (``HashChain``). A writer marks either 4 so that older builds refuse it; a
+        // read-only open reads it as it is.
+        if version < Tables.formatVersion && !options.readOnly {
             try run {
                 try environment.write { txn in try txn.put(tables.meta, key: Tables.formatVersionKey, value: Key.u64(Tables.formatVersion)) }
             }

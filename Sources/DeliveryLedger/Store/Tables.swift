@@ -39,10 +39,12 @@ struct Tables: Sendable {
     static let rulesKey = Array("projection.rules".utf8)
     static let rulesDigestKey = Array("projection.rulesDigest".utf8)
     static let generationKey = Array("projection.generation".utf8)
-    /// Version of the on-disk format (tables and record codec). 3: the projection tables are
-    /// written at checkpoints, behind the log (``Tail``); 2 (read, and marked 3 at open) wrote them
-    /// in every append.
-    static let formatVersion: UInt64 = 3
+    /// Version of the on-disk format (tables and record codec). 4: one hash-chain entry per append
+    /// (``HashChain``); 3: the projection tables are written at checkpoints, behind the log
+    /// (``Tail``), one hash-chain entry per record; 2 wrote the projection in every append. A writer
+    /// opening a version 2 or 3 ledger marks it 4 (older builds then refuse it); its old entries
+    /// read as appends of one record, so nothing is migrated.
+    static let formatVersion: UInt64 = 4
 
     /// The tables' names, in the order of the stored properties.
     static let names = ["log", "meta", "deliveries", "deliveryNames", "streamIndex", "streams", "messageState",
