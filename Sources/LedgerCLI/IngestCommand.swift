@@ -73,11 +73,22 @@ struct IngestCommand: OutputCommand {
         if rejectFile != nil && !skipInvalid { throw ValidationError("--reject-file goes with --skip-invalid") }
         if let key = deliveryKey, key.isEmpty { throw ValidationError("--delivery-key needs a field name, e.g. rcpt_meta.delivery_id") }
         if let rejectFile {
-            let target = URL(fileURLWithPath: rejectFile).standardizedFileURL.resolvingSymlinksInPath().path
+            let target = URL(fileURLWithPath: rejectFile).standardizedFileURL.resolvingSymlinksInPath()
             for file in files where file != "-" {
-                if URL(fileURLWithPath: file).standardizedFileURL.resolvingSymlinksInPath().path == target {
+                if URL(fileURLWithPath: file).standardizedFileURL.resolvingSymlinksInPath().path == target.path {
                     throw ValidationError("--reject-file \(rejectFile) is also an input file: it would be overwritten")
                 }
+            }
+            // The reject file is created (truncated) before the ledger is opened: one inside the
+            // ledger's directory would destroy its data or lock file (found by a tester: the ledger
+            // emptied by `--reject-file DB/data.mdb`).
+            let ledgerDirectory = URL(fileURLWithPath: database.path).standardizedFileURL.resolvingSymlinksInPath().path
+            var rejectStat = stat(), fileStat = stat()
+            let sameFile = stat(target.path, &rejectStat) == 0 && ["data.mdb", "lock.mdb"].contains { name in
+                stat(ledgerDirectory + "/" + name, &fileStat) == 0 && fileStat.st_dev == rejectStat.st_dev && fileStat.st_ino == rejectStat.st_ino
+            }
+            if target.deletingLastPathComponent().path == ledgerDirectory || target.path == ledgerDirectory || sameFile {
+                throw ValidationError("--reject-file \(rejectFile) is inside the ledger's directory \(database.path) or one of its files: it would overwrite the ledger")
             }
         }
     }

@@ -183,6 +183,23 @@ import Testing
         #expect { try ledger.backup(to: dir.path("copy")) } throws: { "\($0)".contains("exists") }
     }
 
+    /// A `DEST.partial-<pid>-<n>` left by a backup whose process died (killed, or ended by the
+    /// map-fault handler on a damaged page) is removed by the next backup to `DEST`; one of a live
+    /// process is left alone.
+    @Test func abandonedPartialCopiesAreRemoved() throws {
+        let dir = TemporaryDirectory()
+        let path = try writtenLedger(dir)
+        // The highest pid Linux gives is below 2^22: this one is not running.
+        let dead = dir.path("copy.partial-4194304-1"), live = dir.path("copy.partial-\(getpid())-2")
+        for d in [dead, live] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: false)
+            #expect(FileManager.default.createFile(atPath: d + "/data.mdb", contents: Data([1, 2, 3])))
+        }
+        _ = try Ledger(path: path).backup(to: dir.path("copy"))
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: live + "/data.mdb"))
+    }
+
     /// `reproject` is one transaction: the generation moves by one and the log is untouched.
     @Test func reprojectionIsOneGeneration() throws {
         let dir = TemporaryDirectory()

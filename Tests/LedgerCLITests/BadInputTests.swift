@@ -139,6 +139,27 @@ import Testing
         #expect(try cli.basisPosition() == 1)
     }
 
+    /// A reject file among the ledger's own files would be truncated before the ledger opens (found
+    /// by a tester: `--reject-file DB/data.mdb` emptied the ledger): refused, whatever path names
+    /// it, and the ledger is untouched.
+    @Test func aRejectFileAmongTheLedgersFilesIsRefused() throws {
+        let cli = CLI()
+        let input = cli.file("in.jsonl", Self.good)
+        #expect(cli.run("ingest", input).exitCode == 0)
+        let dataFile = cli.db + "/data.mdb"
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int)
+        let link = cli.directory.path("link-to-data")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: dataFile)
+        let hard = cli.directory.path("hard-link-to-data")
+        try FileManager.default.linkItem(atPath: dataFile, toPath: hard)
+        for target in [dataFile, cli.db + "/rejects.jsonl", link, hard] {
+            let r = cli.run("ingest", input, "--skip-invalid", "--reject-file", target)
+            #expect(r.exitCode != 0 && r.error.contains("it would overwrite the ledger"), "\(target): \(r.error)")
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int == size)
+        #expect(try cli.basisPosition() == 2)
+    }
+
     @Test func usageErrors() throws {
         let cli = CLI()
         #expect(cli.run("ingest", "--reject-file", "x", cli.file("a.jsonl", Self.good)).exitCode != 0)

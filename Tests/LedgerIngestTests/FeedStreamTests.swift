@@ -98,5 +98,27 @@ struct FeedStreamTests {
         }
         #expect(throws: IngestError.self) { while try reader.next() != nil {} }
         #expect(spaces * (1 << 16) <= 3 << 20)
+        // Bounce messages and Postfix logs are read whole: an endless one is refused at its bound
+        // (found by a tester: `/dev/zero` as a bounce grew to 1.7 GB).
+        let bounce = zeros(IngestOptions(format: .dsn))
+        #expect(bounce?.message.contains("a bounce message longer than 32 MiB") == true, "\(String(describing: bounce))")
+        #expect(bounce?.offset == DSNReader.maximumMessageSize)
+        #expect(served <= DSNReader.maximumMessageSize + (2 << 20))
+    }
+
+    @Test("an endless Postfix log is refused at its bound, not read into memory without end")
+    func postfixLogBound() {
+        var served = 0
+        var reader = FeedStream(file: "-", options: IngestOptions(format: .postfix), chunkSize: 4 << 20) { (n: Int) throws(IngestError) -> [UInt8] in
+            served += n
+            return [UInt8](repeating: 0x79, count: n)  // `yes`
+        }
+        do {
+            while try reader.next() != nil {}
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message.contains("a Postfix log longer than 512 MiB"), "\(error)")
+        }
+        #expect(served <= FeedStream.maximumPostfixLogLength + (8 << 20))
     }
 }

@@ -18,19 +18,22 @@ public struct BackupReport: Sendable, Hashable {
 }
 
 extension Ledger {
-    /// Writes an online, consistent, compacted copy of the ledger into `directory` (which must not
-    /// exist), then verifies it.
+    /// Writes an online, consistent copy of the ledger into `directory` (which must not exist),
+    /// then verifies it.
     ///
-    /// The copy is LMDB's `mdb_env_copy2` with `MDB_CP_COMPACT`: it reads one snapshot in a read
+    /// The copy is LMDB's `mdb_env_copy2` without compaction: it reads one snapshot in a read
     /// transaction, so writers keep appending meanwhile, and the copy is the ledger as of the last
-    /// commit before it began, free pages left out. It is written into a temporary directory beside
+    /// commit before it began, page for page (free pages included). Not `MDB_CP_COMPACT`: the
+    /// compacting copy rewrites every page from its header, and one damaged header byte made it
+    /// crash (found by a tester, on ledgers that `verify` passed); a page copy reads no page's
+    /// contents, and the verification of the copy then reads them all. It is written into a temporary directory beside
     /// `directory` (0700, `data.mdb` 0600), checked with ``verify(maximumProblems:)`` (hash chain,
     /// indexes, projection), and only then renamed to `directory`: a backup that exists is whole and
     /// verified. To restore, stop the writers and move the backup's directory into the ledger's
     /// place (it is a ledger: `data.mdb`, and `lock.mdb` once opened).
     /// - Returns: where, the copy's basis position and hash-chain head, its size.
     /// - Throws: ``LedgerError/invalidArgument(_:)`` when `directory` exists (a backup never
-    ///   overwrites), ``LedgerError/cannotOpen(path:reason:)`` when it cannot be created, ``LedgerError/full(path:what:)`` when the destination runs out of space,
+    ///   overwrites), ``LedgerError/backupNotWritten(destination:what:)`` when it cannot be created or written (no space, a file-size limit),
     ///   ``LedgerError/damaged(path:what:)`` naming this ledger when the copy does not verify (the
     ///   copy holds the ledger's own records and tables, so the problem is the source's; nothing is
     ///   kept at `directory`).
@@ -41,9 +44,10 @@ extension Ledger {
         guard stat(trimmed, &st) != 0 else {
             throw .invalidArgument("the backup's destination \(directory) exists; name a new directory (a backup never overwrites)")
         }
+        Self.removeAbandonedCopies(of: trimmed)
         let temporary = "\(trimmed).partial-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         guard mkdir(temporary, 0o700) == 0 else {
-            throw .cannotOpen(path: directory, reason: "cannot create the backup's directory: \(String(cString: strerror(errno)))")
+            throw .backupNotWritten(destination: directory, what: "its directory cannot be made: \(String(cString: strerror(errno)))")
         }
         var kept = false
         defer {
@@ -54,13 +58,16 @@ extension Ledger {
             }
         }
         do {
-            try environment.copy(to: temporary, compact: true)
+            try environment.copy(to: temporary, compact: false)
         } catch {
+            if error.code == EFBIG || (error.code == EIO && Self.fileSizeLimit() != nil), let limit = Self.fileSizeLimit() {
+                throw .backupNotWritten(destination: directory, what: "the process's file-size limit (ulimit -f: \(limit) bytes) is smaller than the backup (\(error.message))")
+            }
             if error.code == ENOSPC || error.code == EIO || error.code == EDQUOT {
                 let free = Self.freeSpace(temporary).map { " (\($0.available) bytes free)" } ?? ""
-                throw .full(path: directory, what: "the backup's file system is full\(free): \(error.message)")
+                throw .backupNotWritten(destination: directory, what: "its file system is full\(free) (\(error.message))")
             }
-            throw .cannotOpen(path: directory, reason: "cannot write the backup: \(error.message)")
+            throw .backupNotWritten(destination: directory, what: error.message)
         }
         let dataFile = DataFileSummary.dataFile(in: temporary)
         chmod(dataFile, 0o600)
@@ -83,20 +90,39 @@ extension Ledger {
                            + "showed: \(report.problems[0])); run `ledger verify` on it")
         }
         guard rename(temporary, trimmed) == 0 else {
-            throw .cannotOpen(path: directory, reason: "cannot move the verified backup into place: \(String(cString: strerror(errno)))")
+            throw .backupNotWritten(destination: directory, what: "the verified copy cannot be moved into place: \(String(cString: strerror(errno)))")
         }
         kept = true
         return BackupReport(path: trimmed, position: report.records, head: report.head, bytes: Int(size.st_size))
     }
 
-    /// Writes an online, consistent, compacted copy of the ledger's `data.mdb` to the open file
-    /// descriptor `fd` (e.g. standard output, to pipe it elsewhere): `mdb_env_copyfd2` with
-    /// `MDB_CP_COMPACT`. Not verified here (it is a stream): restore it as `data.mdb` in a new 0700
+    /// Removes the `<destination>.partial-<pid>-<n>` directories of earlier backups to the same
+    /// destination whose process is gone (killed, or ended by the map-fault handler on a damaged
+    /// ledger, before its own clean-up ran). A directory of a live process is left alone.
+    static func removeAbandonedCopies(of destination: String) {
+        let parent = destination.contains("/") ? String(destination[..<destination.lastIndex(of: "/")!]) : "."
+        let prefix = String(destination[(destination.lastIndex(of: "/").map { destination.index(after: $0) } ?? destination.startIndex)...]) + ".partial-"
+        guard let dir = opendir(parent.isEmpty ? "/" : parent) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix(while: { $0 != "-" })), pid > 0 else { continue }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = (parent.isEmpty ? "" : parent) + "/" + name
+            unlink(path + "/data.mdb")
+            unlink(path + "/lock.mdb")
+            rmdir(path)
+        }
+    }
+
+    /// Writes an online, consistent copy of the ledger's `data.mdb` to the open file
+    /// descriptor `fd` (e.g. standard output, to pipe it elsewhere): `mdb_env_copyfd2`, page for
+    /// page (see ``backup(to:)``). Not verified here (it is a stream): restore it as `data.mdb` in a new 0700
     /// directory and run `ledger verify` on it.
     /// - Throws: ``LedgerError/storage(_:)`` (`EPIPE` when the reader went away, `ENOSPC`, …).
     public func backup(toFileDescriptor fd: Int32) throws(LedgerError) {
         do {
-            try environment.copy(toFileDescriptor: fd, compact: true)
+            try environment.copy(toFileDescriptor: fd, compact: false)
         } catch {
             throw .storage(error)
         }

@@ -155,6 +155,13 @@ extension Ledger {
         if e.hasCode(of: .mapFull) {
             return .full(path: path, what: "the map limit is reached (MDB_MAP_FULL at \(environment.mapSize) bytes)")
         }
+        if e.code == EFBIG || (e.code == EIO && Self.fileSizeLimit() != nil) {
+            // A file-size limit (`ulimit -f`, RLIMIT_FSIZE): a write past it fails with EFBIG (the
+            // CLI ignores SIGXFSZ), which LMDB may report as EIO after a short write.
+            if let limit = Self.fileSizeLimit() {
+                return .full(path: path, what: "the process's file-size limit (ulimit -f: \(limit) bytes) is reached; \(e.operation) failed: \(e.message)")
+            }
+        }
         if e.code == ENOSPC || e.code == EDQUOT || e.code == EIO, let free = Self.freeSpace(path) {
             if e.code != EIO || free.available < 16 << 20 || free.available < free.total / 50 {
                 let what = e.code == EDQUOT ? "the disk quota is exhausted" : "the file system holding it is full"
@@ -162,6 +169,13 @@ extension Ledger {
             }
         }
         return .storage(e)
+    }
+
+    /// The process's file-size limit in bytes (RLIMIT_FSIZE), or `nil` when unlimited.
+    static func fileSizeLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }  // RLIM_INFINITY
+        return Int(clamping: limit.rlim_cur)
     }
 
     /// Free and total bytes of the file system holding `path` (`statvfs`), for an unprivileged user.

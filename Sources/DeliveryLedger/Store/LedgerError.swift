@@ -23,6 +23,9 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     /// or the map limit is reached); the transaction was rolled back, nothing was written. The
     /// next write works once there is space.
     case full(path: String, what: String)
+    /// A backup to `destination` could not be written (`what`: its file system is full, a file-size
+    /// limit, the directory cannot be made). Nothing is left at the destination; the ledger is unchanged.
+    case backupNotWritten(destination: String, what: String)
     /// A query's argument is out of range (for example a timeline of too many points).
     case invalidArgument(String)
     /// Another process re-projected the ledger at `path` with rule table `persisted` (`ledger
@@ -51,7 +54,9 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case let .damaged(path, what):
             "the ledger at '\(path)' is damaged: \(what). Nothing was written to it; restore it from a backup (see `ledger backup`)"
         case let .full(path, what):
-            "cannot write to the ledger at '\(path)': \(what). The transaction was rolled back: nothing was written, the ledger is unchanged; free space and run the command again"
+            "cannot write to the ledger at '\(path)': \(what). The transaction was rolled back: nothing was written, the ledger is unchanged; free space (or raise the limit named) and run the command again"
+        case let .backupNotWritten(destination, what):
+            "cannot write the backup at '\(destination)': \(what). No backup was written; the ledger itself is unchanged"
         case let .invalidArgument(what):
             what
         case let .rulesChanged(path, persisted, own):

@@ -178,9 +178,21 @@ public struct FeedStream {
             }
             // Bounce messages, mail logs and other provider bodies (one object, a form body) are read
             // whole, by FeedReader (a provider body at most ProviderReader.maximumDocumentLength).
+            // Each has a bound, so that memory never grows with an endless input (`/dev/zero`,
+            // `yes`): a bounce message is at most DSNReader.maximumMessageSize (32 MiB, its reader's
+            // own limit), a Postfix log at most FeedStream.maximumPostfixLogLength (read whole:
+            // its deliveries are assembled across lines by queue id).
             while !endOfInput {
                 if format.isProvider, buffer.count - position > ProviderReader.maximumDocumentLength {
                     throw IngestError(file: file, offset: base + position, message: "a \(format.rawValue) body longer than 64 MiB: give it in several files")
+                }
+                if format == .dsn, buffer.count - position > DSNReader.maximumMessageSize {
+                    throw IngestError(file: file, offset: base + position + DSNReader.maximumMessageSize,
+                                      message: "a bounce message longer than \(DSNReader.maximumMessageSize >> 20) MiB, the most the reader reads: give one message a file (a directory of .eml files)")
+                }
+                if format == .postfix, buffer.count - position > Self.maximumPostfixLogLength {
+                    throw IngestError(file: file, offset: base + position + Self.maximumPostfixLogLength,
+                                      message: "a Postfix log longer than \(Self.maximumPostfixLogLength >> 20) MiB, the most read at once: split it (by day, or with split -l) and ingest the parts")
                 }
                 try fill()
             }
@@ -192,6 +204,9 @@ public struct FeedStream {
     }
 
     private var pendingWhole: ParsedInput?
+
+    /// The longest Postfix log read (it is read whole; see ``start()``).
+    public static let maximumPostfixLogLength = 512 << 20
 
     // MARK: JSON Lines
 
