@@ -27,6 +27,16 @@ import Testing
         return try Ledger(path: dir.path("l.lmdb"), options: options)
     }
 
+    /// Writes to the ledger's tables with LMDB itself, as a raw tool would (its `log`, `hashes` and
+    /// `meta` tables given to `body`).
+    func rewrite(_ dir: TemporaryDirectory, _ body: (borrowing Transaction, _ log: Database, _ hashes: Database, _ meta: Database) throws -> Void) throws {
+        let env = try Environment(path: dir.path("l.lmdb"))
+        let log = try env.openDatabase(named: "log", flags: [])
+        let hashes = try env.openDatabase(named: "hashes", flags: [])
+        let meta = try env.openDatabase(named: "meta", flags: [])
+        try env.write { txn in try body(txn, log, hashes, meta) }
+    }
+
     static func key(_ p: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: p >> UInt64(56 - 8 * $0)) } }
 
     /// The stored entries: key → value.
@@ -83,19 +93,14 @@ import Testing
     @Test func aRecordRewrittenWithItsDigestIsFoundByTheHead() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)
-        do {
-            let env = try Environment(path: dir.path("l.lmdb"))
-            let log = try env.openDatabase(named: "log", flags: [])
-            let hashes = try env.openDatabase(named: "hashes", flags: [])
-            try env.write { txn in
-                var record = try #require(try txn.get(log, key: Self.key(5)))
-                record[record.count - 1] ^= 0x01
-                try txn.put(log, key: Self.key(5), value: record)
-                var entry = try #require(try txn.get(hashes, key: Self.key(6)))
-                let d = record.withUnsafeBytes { HashChain.digest(position: 5, record: $0) }
-                entry.replaceSubrange((32 + 8)..<(32 + 16), with: Self.key(d))
-                try txn.put(hashes, key: Self.key(6), value: entry)
-            }
+        try rewrite(dir) { txn, log, hashes, _ in
+            var record = try #require(try txn.get(log, key: Self.key(5)))
+            record[record.count - 1] ^= 0x01
+            try txn.put(log, key: Self.key(5), value: record)
+            var entry = try #require(try txn.get(hashes, key: Self.key(6)))
+            let d = record.withUnsafeBytes { HashChain.digest(position: 5, record: $0) }
+            entry.replaceSubrange((32 + 8)..<(32 + 16), with: Self.key(d))
+            try txn.put(hashes, key: Self.key(6), value: entry)
         }
         let report = try open(dir).verify()
         // The digest matches the new bytes: no record is named by it; the entry's head names the
@@ -111,10 +116,8 @@ import Testing
     @Test func aMissingEntryIsNamedOnce() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)
-        do {
-            let env = try Environment(path: dir.path("l.lmdb"))
-            let hashes = try env.openDatabase(named: "hashes", flags: [])
-            let deleted = try env.write { txn in try txn.delete(hashes, key: Self.key(3)) }
+        try rewrite(dir) { txn, _, hashes, _ in
+            let deleted = try txn.delete(hashes, key: Self.key(3))
             #expect(deleted)
         }
         let report = try open(dir).verify()
@@ -125,11 +128,7 @@ import Testing
     @Test func anEntryOfTheWrongLengthIsReportedNotFatal() throws {
         let dir = TemporaryDirectory()
         try makeLedger(dir)
-        do {
-            let env = try Environment(path: dir.path("l.lmdb"))
-            let hashes = try env.openDatabase(named: "hashes", flags: [])
-            try env.write { txn in try txn.put(hashes, key: Self.key(7), value: [UInt8](repeating: 1, count: 37)) }
-        }
+        try rewrite(dir) { txn, _, hashes, _ in try txn.put(hashes, key: Self.key(7), value: [UInt8](repeating: 1, count: 37)) }
         let report = try open(dir).verify()
         #expect(report.problems.first?.position == 7)
         #expect(report.problems.first?.what.contains("37 bytes") == true, "\(report.problems)")
@@ -141,26 +140,20 @@ import Testing
         let dir = TemporaryDirectory()
         try makeLedger(dir)
         // Rewrite the chain as the previous format stored it, and mark the ledger format 3.
-        do {
-            let env = try Environment(path: dir.path("l.lmdb"))
-            let log = try env.openDatabase(named: "log", flags: [])
-            let hashes = try env.openDatabase(named: "hashes", flags: [])
-            let meta = try env.openDatabase(named: "meta", flags: [])
-            try env.write { txn in
-                try txn.clear(hashes)
-                var chain = [UInt8](repeating: 0, count: 32)
-                var records: [(UInt64, [UInt8])] = []
-                try txn.scan(log) { k, v in records.append((Key.readU64(k), Array(v))); return true }
-                for (p, r) in records {
-                    var h = SHA256()
-                    h.update(data: chain)
-                    h.update(data: Self.key(p))
-                    h.update(data: r)
-                    chain = Array(h.finalize())
-                    try txn.put(hashes, key: Self.key(p), value: chain)
-                }
-                try txn.put(meta, key: Array("format".utf8), value: Self.key(3))
+        try rewrite(dir) { txn, log, hashes, meta in
+            try txn.clear(hashes)
+            var chain = [UInt8](repeating: 0, count: 32)
+            var records: [(UInt64, [UInt8])] = []
+            try txn.scan(log) { k, v in records.append((Key.readU64(k), Array(v))); return true }
+            for (p, r) in records {
+                var h = SHA256()
+                h.update(data: chain)
+                h.update(data: Self.key(p))
+                h.update(data: r)
+                chain = Array(h.finalize())
+                try txn.put(hashes, key: Self.key(p), value: chain)
             }
+            try txn.put(meta, key: Array("format".utf8), value: Self.key(3))
         }
         #expect(try entries(dir).count == 7)
         let ledger = try open(dir)
@@ -175,8 +168,7 @@ import Testing
         let meta = try env.openDatabase(named: "meta", flags: [])
         #expect(try env.read { txn in try txn.get(meta, key: Array("format".utf8)) } == Self.key(4))
         // A damaged old record is named at its position, and only it.
-        let log = try env.openDatabase(named: "log", flags: [])
-        try env.write { txn in
+        try rewrite(dir) { txn, log, _, _ in
             var record = try #require(try txn.get(log, key: Self.key(2)))
             record[record.count - 1] ^= 0x01
             try txn.put(log, key: Self.key(2), value: record)
