@@ -55,6 +55,9 @@ extension Ledger {
             environment = try Environment(path: path, options: envOptions)
         } catch {
             if error.isDamage { throw .damaged(path: path, what: "LMDB cannot open data.mdb: \(error.message)") }
+            if error.code == EACCES || error.code == EPERM, let denied = deniedFile(path: path, readOnly: options.readOnly) {
+                throw .cannotOpen(path: path, reason: "\(error.message): \(denied)")
+            }
             throw .cannotOpen(path: path, reason: error.message)
         }
         do {
@@ -73,6 +76,25 @@ extension Ledger {
         } catch {
             throw .cannotOpen(path: path, reason: "\(error)")
         }
+    }
+
+    /// Which of a ledger's files this process may not use as it needs to (found by a tester: a bare
+    /// "Permission denied" named none): `data.mdb` (read, and write unless read-only), `lock.mdb`
+    /// (read and write: readers register in it), the directory (to create `lock.mdb`). `nil` when
+    /// every check passes (the denial came from elsewhere).
+    static func deniedFile(path: String, readOnly: Bool) -> String? {
+        let checks: [(String, Int32, String)] = [
+            (path, X_OK, "the directory cannot be searched"),
+            (path + "/data.mdb", readOnly ? R_OK : R_OK | W_OK, readOnly ? "data.mdb cannot be read" : "data.mdb cannot be read and written"),
+            (path + "/lock.mdb", R_OK | W_OK, "lock.mdb cannot be read and written (readers register in it)"),
+        ]
+        for (file, mode, what) in checks where access(file, F_OK) == 0 && access(file, mode) != 0 {
+            return "\(what) by this user (\(file))"
+        }
+        if access(path + "/lock.mdb", F_OK) != 0, access(path, W_OK) != 0 {
+            return "the directory is not writable by this user, and lock.mdb must be created in it (\(path))"
+        }
+        return nil
     }
 
     /// Creates a ledger at `path` (which does not exist): built in a temporary directory beside it
