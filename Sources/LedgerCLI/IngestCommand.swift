@@ -302,7 +302,8 @@ struct IngestCommand: OutputCommand {
                 return
             case let .failure(error):
                 let earlier = totals.batches == 0 ? " Nothing was appended."
-                    : " The \(totals.appended) events of the earlier batches were appended (re-running the command after the fix appends the rest)."
+                    : " That was batch \(totals.batches + 1) of this input, and only it was rolled back. The \(totals.appended) events of the earlier batches were appended "
+                        + "and stay (re-running the command after the fix appends the rest; those count as duplicates)."
                 guard skipInvalid, case let .conflict(index, _, _, _, _) = error, index < batch.events.count else {
                     throw describe(error, batch, summaries, suffix: earlier)
                 }
