@@ -73,6 +73,16 @@ public struct DataFileSummary: Sendable, Hashable {
                 throw DataFileError(path: path, what: "meta page \(index) \(problem)", kind: .damaged)
             }
         }
+        // Commit N writes meta page N mod 2 and leaves the other at N − 1: the two transaction ids
+        // are consecutive (both 0 before the first commit). Ids further apart mean one was damaged,
+        // and LMDB, which takes the greater, would silently open an older commit (found by a
+        // tester: one flipped bit of the newest id, 18 → 2, and the last commit was gone while
+        // `verify` passed).
+        let ids = (metas[0].u64(144), metas[1].u64(144))
+        if !(ids.0 == 0 && ids.1 == 0), max(ids.0, ids.1) - min(ids.0, ids.1) != 1 {
+            throw DataFileError(path: path, what: "its meta pages hold transactions \(ids.0) and \(ids.1), which are not consecutive: "
+                                + "one of them is damaged (LMDB would open an older commit without a word)", kind: .damaged)
+        }
         let newest = metas[0].u64(144) < metas[1].u64(144) ? metas[1] : metas[0]
         let lastPage = newest.u64(136)
         let transactionID = newest.u64(144)

@@ -126,4 +126,33 @@ import Testing
             (error as? DataFileError)?.kind == .damaged && "\(error)".contains("truncated")
         }
     }
+
+    /// Commit N writes meta page N mod 2 and leaves N − 1 in the other: ids that are not consecutive
+    /// mean a damaged one, which LMDB would resolve by opening an older commit without a word (found
+    /// by a tester: one bit of the newest id flipped, 18 → 2 — the same page parity).
+    @Test func metaPagesWhoseTransactionsAreNotConsecutiveAreDamage() throws {
+        let dir = TemporaryDirectory()
+        var options = EnvironmentOptions()
+        options.durable = false
+        do {
+            let env = try Environment(path: dir.url.path, options: options)
+            let db = try env.openDatabase(named: "t")
+            for i in 0..<17 { try env.write { txn in try txn.put(db, key: Array("k\(i)".utf8), value: [1]) } }
+        }
+        let summary = try DataFileSummary.inspect(path: dir.path("data.mdb"))
+        let newest = summary.transactionID
+        #expect(newest >= 18)
+        // Flip bit 4 of the newest id where it lies: meta page newest mod 2, byte 144.
+        let handle = try #require(FileHandle(forUpdatingAtPath: dir.path("data.mdb")))
+        let offset = UInt64(Int(newest & 1) * summary.pageSize + 144)
+        try handle.seek(toOffset: offset)
+        var id = try #require(try handle.read(upToCount: 8)).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        id ^= 0x10
+        try handle.seek(toOffset: offset)
+        try handle.write(contentsOf: withUnsafeBytes(of: id) { Data($0) })
+        try handle.close()
+        #expect { try DataFileSummary.inspect(path: dir.path("data.mdb")) } throws: { error in
+            (error as? DataFileError)?.kind == .damaged && "\(error)".contains("not consecutive")
+        }
+    }
 }
