@@ -10,15 +10,10 @@ import Testing
 @Suite struct HashChainTests {
     let f = EventFactory()
 
-    /// Three appends: positions 1–3, 4–6 and 7.
+    /// Three appends: positions 1–3, 4–6 and 7 (``VerifyTests/makeLedger(_:checkpoint:)``, which
+    /// also checks that the ledger verifies).
     func makeLedger(_ dir: TemporaryDirectory) throws {
-        var options = LedgerOptions()
-        options.durable = false
-        let ledger = try Ledger(path: dir.path("l.lmdb"), options: options)
-        try ledger.append([f.declare(toDeliver: 3), f.relay("a@example.com", at: 0), f.relay("b@example.com", at: 0)])
-        try ledger.append([f.delivered("a@example.com", at: 1), f.hardBounce("b@example.com", at: 2), f.relay("c@example.com", at: 3)])
-        try ledger.append([f.softBounce("c@example.com", at: 4)])
-        #expect(try ledger.verify().isHealthy)
+        try VerifyTests().makeLedger(dir, checkpoint: false)
     }
 
     func open(_ dir: TemporaryDirectory) throws -> Ledger {
