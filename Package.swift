@@ -34,11 +34,20 @@ let package = Package(
         ),
         // The only module that calls mdb_*.
         .target(name: "LMDBKit", dependencies: ["CLMDB"]),
+        // The zstd C library, from Debian's libzstd-dev (pkg-config name "libzstd"): compresses the
+        // raw source bytes of the log's records with dictionaries trained on the feed's documents.
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        // The only module that calls ZSTD_* / ZDICT_*.
+        .target(name: "ZstdKit", dependencies: ["CZstd"]),
         // The library users embed: model, codec, store, projections, qualification.
         .target(
             name: "DeliveryLedger",
             dependencies: [
-                "LMDBKit",
+                "LMDBKit", "ZstdKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Algorithms", package: "swift-algorithms"),
@@ -117,6 +126,7 @@ let package = Package(
 
         .target(name: "LedgerTestSupport", dependencies: ["DeliveryLedger"], path: "Tests/LedgerTestSupport"),
         .testTarget(name: "LMDBKitTests", dependencies: ["LMDBKit", "LedgerTestSupport"]),
+        .testTarget(name: "ZstdKitTests", dependencies: ["ZstdKit"]),
         .testTarget(name: "DeliveryLedgerTests", dependencies: [
             "DeliveryLedger", "LedgerTestSupport",
             .product(name: "Crypto", package: "swift-crypto"),  // the hash chain recomputed by its definition

@@ -110,6 +110,7 @@ struct ByteReader {
     init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
     var isAtEnd: Bool { offset >= buffer.count }
+    var remaining: Int { buffer.count - offset }
 
     @inline(__always)
     mutating func u8() throws(CorruptRecordError) -> UInt8 {

@@ -1,4 +1,5 @@
-/// The binary encoding of one log record (format version 1).
+/// The binary encoding of one log record (format version 2; version 1, still read, kept its raw
+/// bytes as a plain blob).
 ///
 /// Layout, in order (varint = LEB128, zigzag = signed varint, str = varint length + UTF-8):
 ///
@@ -17,11 +18,11 @@
 /// | stream definition | str delivery, str recipient — only on a stream's first event, so the log alone can rebuild every index |
 /// | optional fields bitmap | varint: bounceClass, smtpCode, attempt, validitySeconds, toDeliver, enhancedStatus, response, label, qualifier |
 /// | each present optional | varint / zigzag / str |
-/// | raw source bytes | varint length + bytes |
+/// | raw source bytes | ``RawEncoding``: a code, then the bytes stored or zstd-compressed (version 1: varint length + bytes) |
 ///
 /// What projections need comes first so a fold can stop decoding early.
 enum RecordCodec {
-    static let formatVersion: UInt8 = 1
+    static let formatVersion: UInt8 = 2
 
     struct Header: Sendable, Hashable {
         var kind: EventKind
@@ -128,7 +129,8 @@ enum RecordCodec {
     /// Appends to `w` the record of `event`, with its predecessor link `previous` in stream
     /// `stream`; `definesStream` puts the stream's delivery and recipient in the record (first event
     /// of a stream). An append reuses one buffer for all its records.
-    static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool, into w: inout ByteWriter) {
+    static func encode(_ e: Event, stream: UInt32, previous: UInt64, recordedAt: Instant, definesStream: Bool,
+                       raw: EncodedRaw? = nil, into w: inout ByteWriter) {
         w.u8(formatVersion)
         w.u8(kindCode(e.kind))
         var flags: UInt8 = 0
@@ -170,13 +172,18 @@ enum RecordCodec {
         if let v = e.response { w.string(v) }
         if let v = e.label { w.string(v) }
         if let v = e.qualifier { w.string(v) }
-        w.blob(e.raw)
+        let raw = raw ?? EncodedRaw(code: RawEncoding.stored, bytes: e.raw)
+        w.u8(raw.code)
+        if raw.code == RawEncoding.zstdDictionary || raw.code == RawEncoding.zstdNewDictionary { w.varint(UInt64(raw.dictionary)) }
+        if raw.code == RawEncoding.zstdNewDictionary { w.bytes.append(contentsOf: raw.digest) }
+        w.blob(raw.bytes)
     }
 
 
     /// The fixed part every record starts with, read by each decoder (``header(_:)``,
     /// ``decode(_:)``, ``foldView(_:)``).
     struct Fixed {
+        var version: UInt8
         var kind: EventKind
         var flags: UInt8
         var sourceCode: UInt8
@@ -188,7 +195,8 @@ enum RecordCodec {
         var occurredAt: Instant
 
         init(_ r: inout ByteReader) throws(CorruptRecordError) {
-            guard try r.u8() == RecordCodec.formatVersion else { throw CorruptRecordError(what: "unknown record format version") }
+            version = try r.u8()
+            guard version == 1 || version == RecordCodec.formatVersion else { throw CorruptRecordError(what: "unknown record format version \(version)") }
             kind = try RecordCodec.kind(code: try r.u8())
             flags = try r.u8()
             sourceCode = try r.u8()
@@ -236,9 +244,12 @@ enum RecordCodec {
         var header: Header
         var event: Event
         var definesStream: Bool
+        /// How the record keeps its raw bytes.
+        var rawReference: RawReference
     }
 
-    static func decode(_ b: UnsafeRawBufferPointer) throws(CorruptRecordError) -> Decoded {
+    /// Decodes a whole record; its raw bytes as `raw` says (skipped, or decompressed).
+    static func decode(_ b: UnsafeRawBufferPointer, raw rawDecoder: RawDecoder) throws(CorruptRecordError) -> Decoded {
         var r = ByteReader(b)
         let f = try Fixed(&r)
         let (kind, flags, stream, previous, recordedAt, occurredAt) = (f.kind, f.flags, f.stream, f.previous, f.recordedAt, f.occurredAt)
@@ -266,7 +277,7 @@ enum RecordCodec {
         let response: String? = present & 64 != 0 ? try r.string() : nil
         let label: String? = present & 128 != 0 ? try r.string() : nil
         let qualifier: String? = present & 256 != 0 ? try r.string() : nil
-        let raw = try r.blob()
+        let (raw, rawReference) = try rawDecoder.decode(&r, version: f.version)
         guard r.isAtEnd else { throw CorruptRecordError(what: "trailing bytes") }
         let qualification = try f.qualification()
         var event = Event(
@@ -279,7 +290,7 @@ enum RecordCodec {
         event.final = flags & 1 != 0
         return Decoded(
             header: Header(kind: kind, stream: stream, previous: previous, recordedAt: recordedAt),
-            event: event, definesStream: defines)
+            event: event, definesStream: defines, rawReference: rawReference)
     }
 }
 
@@ -362,7 +373,7 @@ extension Event {
     /// Reads an event written by ``serializedRecord()``.
     /// - Throws: ``CorruptRecordError`` when the bytes are not such a record.
     public init(serializedRecord bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {
-        let decoded = try RecordCodec.decode(bytes)
+        let decoded = try RecordCodec.decode(bytes, raw: .withoutDictionaries)
         guard decoded.definesStream else { throw CorruptRecordError(what: "not a serialized event (no delivery and recipient)") }
         self = decoded.event
     }

@@ -156,10 +156,12 @@ struct Projector {
     /// since host-aware rules read the recipient's domain (``QualificationContext/init(event:)``):
     /// re-qualified without it, a later event of the stream would not get the answer it got when
     /// it was appended (a Google Groups bounce: Refused at append, Not defined at re-projection).
+    /// The record's raw bytes are read through `raw` (the qualification context reads a DSN's
+    /// `Remote-MTA:` field from them, ``QualificationContext``).
     static func item(_ view: RecordCodec.FoldView, position: UInt64, record: UnsafeRawBufferPointer, rules: TextQualifier,
-                     recipient: () throws -> String) throws -> ValidTime.Item {
+                     raw: RawDecoder, recipient: () throws -> String) throws -> ValidTime.Item {
         guard view.textQualified else { return ValidTime.Item(view, position: position) }
-        var e = try RecordCodec.decode(record).event
+        var e = try RecordCodec.decode(record, raw: raw).event
         if e.recipient.isEmpty { e.recipient = try recipient() }
         return ValidTime.Item(requalified(e, with: rules), position: position, recordedAt: view.recordedAt)
     }

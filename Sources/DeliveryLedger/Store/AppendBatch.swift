@@ -34,6 +34,10 @@ struct AppendBatch {
     private var pending: [Int] = []
     private var projector: Projector
     private let rules: TextQualifier
+    /// Reads the raw bytes of recorded failures the rules re-qualify (``Projector/item(_:position:record:rules:raw:recipient:)``).
+    private let rawDecoder: RawDecoder
+    /// Compresses the raw bytes of the records this batch appends (``RawEncoding``).
+    private var compressor: RawCompressor
     private var positions: [UInt64] = []
     /// The hash chain's head before this append (``HashChain``).
     private var chainHead: [UInt8]
@@ -46,11 +50,14 @@ struct AppendBatch {
     /// The changes of the tail (``finish(_:)`` completes it).
     private(set) var delta: Tail
 
-    init(_ txn: borrowing Transaction, reader: ProjectionReader, events: UnsafeBufferPointer<Event>, now: Instant, rules: TextQualifier) throws {
+    init(_ txn: borrowing Transaction, reader: ProjectionReader, events: UnsafeBufferPointer<Event>, now: Instant, rules: TextQualifier,
+         raw: RawDecoder, compressor: RawCompressor) throws {
         self.tables = reader.tables
         self.reader = reader
         self.events = events
         self.rules = rules
+        self.rawDecoder = raw
+        self.compressor = compressor
         self.projector = Projector(rules: rules)
         self.delta = reader.tail.emptyDelta
         positions.reserveCapacity(events.count)
@@ -87,11 +94,13 @@ struct AppendBatch {
     /// A fold of records already in the log (appended by another process, or before a crash), on
     /// top of `reader`'s tail: call ``fold(position:record:_:)`` for each in position order, then
     /// ``finish(_:)``.
-    init(folding reader: ProjectionReader, rules: TextQualifier) {
+    init(folding reader: ProjectionReader, rules: TextQualifier, raw: RawDecoder) {
         self.tables = reader.tables
         self.reader = reader
         self.events = UnsafeBufferPointer(start: nil, count: 0)
         self.rules = rules
+        self.rawDecoder = raw
+        self.compressor = .none
         self.projector = Projector(rules: rules)
         self.delta = reader.tail.emptyDelta
         next = reader.tail.last + 1
@@ -119,8 +128,9 @@ struct AppendBatch {
         let info = slots[slot].info
         next += 1
         recordBuffer.bytes.removeAll(keepingCapacity: true)
+        let raw = try compressor.encode(events[index])
         RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
-                           definesStream: info.head == 0, into: &recordBuffer)
+                           definesStream: info.head == 0, raw: raw, into: &recordBuffer)
         if link == nil { link = HashChain.Link(previous: chainHead, first: position) }
         try recordBuffer.bytes.withUnsafeBytes { record in
             link!.add(position: position, record: record)
@@ -150,7 +160,7 @@ struct AppendBatch {
         } else if view.previous == 0 {
             // The stream's first record names it (delivery, recipient).
             let decoded: RecordCodec.Decoded
-            do { decoded = try RecordCodec.decode(record) } catch {
+            do { decoded = try RecordCodec.decode(record, raw: .skip) } catch {
                 throw LedgerError.corrupt(position: position, what: error.what)
             }
             guard decoded.definesStream else { throw LedgerError.corrupt(position: position, what: "the first record of stream \(view.stream) does not name it") }
@@ -173,7 +183,7 @@ struct AppendBatch {
         slots[slot].info.count += 1
         next += 1
         if view.kind.isMessageEvent, !info.recipient.isEmpty {
-            let item = try Projector.item(view, position: position, record: record, rules: rules, recipient: { info.recipient })
+            let item = try Projector.item(view, position: position, record: record, rules: rules, raw: rawDecoder, recipient: { info.recipient })
             try projector.apply(item, slot: slot, stream: info.ordinal, delivery: info.deliveryOrdinal, txn, reader)
         }
     }
@@ -199,7 +209,7 @@ struct AppendBatch {
         if let i = pendingIndex(position) {
             same = events[i].hasSameContent(as: events[index])
         } else {
-            var stored = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0).event }!
+            var stored = try txn.withValue(tables.log, key: Key.u64(position)) { try RecordCodec.decode($0, raw: .skip).event }!
             stored.delivery = events[index].kind == .efsFlag ? "" : key.delivery
             stored.recipient = key.recipient
             same = stored.hasSameContent(as: events[index])
@@ -249,7 +259,7 @@ struct AppendBatch {
         try Projector.walk(from: info.head, txn, tables) { position, view, record in
             ids.insert(hash: IdSet.hash(UnsafeRawBufferPointer(rebasing: record[view.id])), position)
             if isMessage, view.kind.isMessageEvent {
-                before.append(try Projector.item(view, position: position, record: record, rules: rules, recipient: { info.recipient }))
+                before.append(try Projector.item(view, position: position, record: record, rules: rules, raw: rawDecoder, recipient: { info.recipient }))
             }
         }
         if isMessage { try projector.prime(slot: slots.count, stream: info.ordinal, delivery: info.deliveryOrdinal, before: before, txn, reader) }
@@ -289,6 +299,7 @@ struct AppendBatch {
             // One hash-chain entry for the whole append, under its last position.
             try txn.put(tables.hashes, key: Key.u64(next - 1), value: link.finish(last: next - 1) + link.digests, mode: .append)
         }
+        try compressor.withdrawUnused(txn, tables.meta)
         try DuplicateReceipts.record(receipts.map { ($0.key.delivery, $0.key.original, $0.value) }, at: recordedAt, txn, tables.duplicates)
         for (info, _) in slots where info.count > 0 && info.head >= firstPosition {
             delta.streams[info.ordinal] = info

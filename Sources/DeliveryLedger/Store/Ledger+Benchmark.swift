@@ -36,11 +36,12 @@ extension Ledger {
         try run {
             try withView { txn, view in
                 var infos: [UInt32: StreamInfo] = [:]
+                let raw = try rawDictionaries.decoder(txn, tables.meta)
                 var names: [UInt32: String] = [0: ""]
                 var chain = HashChain.genesis
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
-                    let decoded = try RecordCodec.decode(v)
+                    let decoded = try RecordCodec.decode(v, raw: raw)
                     let ordinal = decoded.header.stream
                     if infos[ordinal] == nil {
                         guard let info = try view.streamInfo(ordinal, txn) else {

@@ -43,10 +43,11 @@ extension Ledger {
     /// A stream's events, following its chain from the head, returned in log order.
     func chain(_ info: StreamInfo, key: StreamKey, _ txn: borrowing Transaction) throws -> [RecordedEvent] {
         var result: [RecordedEvent] = []
+        let raw = try rawDictionaries.decoder(txn, tables.meta)
         var p = info.head
         while p != 0 {
             let position = p
-            guard let decoded = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.decode($0) }) else {
+            guard let decoded = try txn.withValue(tables.log, key: Key.u64(position), { try RecordCodec.decode($0, raw: raw) }) else {
                 throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record")
             }
             var e = decoded.event
@@ -150,11 +151,12 @@ extension Ledger {
         try run {
             try withView { txn, view in
                 var keys: [UInt32: StreamKey] = [:]
+                let raw = try rawDictionaries.decoder(txn, tables.meta)
                 var deliveryNames: [UInt32: String] = [0: ""]
                 try txn.scan(tables.log, from: Key.u64(position)) { k, v in
                     let p = Key.readU64(k)
                     let decoded: RecordCodec.Decoded
-                    do { decoded = try RecordCodec.decode(v) } catch let error as CorruptRecordError { throw LedgerError.corrupt(position: p, what: error.what) }
+                    do { decoded = try RecordCodec.decode(v, raw: raw) } catch let error as CorruptRecordError { throw LedgerError.corrupt(position: p, what: error.what) }
                     var e = decoded.event
                     let ordinal = decoded.header.stream
                     if decoded.definesStream {

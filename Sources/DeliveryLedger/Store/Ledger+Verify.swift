@@ -1,4 +1,6 @@
+import Crypto
 import LMDBKit
+import ZstdKit
 
 /// One thing `verify` found wrong.
 public struct VerifyProblem: Sendable, Hashable, CustomStringConvertible {
@@ -68,14 +70,43 @@ extension Ledger {
                 for (ordinal, info) in view.tail.streams { streamInfos[ordinal] = info }  // heads moved after the checkpoint
 
                 var chainCheck = ChainCheck()
+                // The raw bytes' dictionaries (``RawEncoding``): each must be the one its introducing
+                // record's digest names (the hash chain covers the digest); a record's raw bytes must
+                // decompress.
+                var dictionaries: [UInt32: (source: UInt8, dictionary: CompressionDictionary)] = [:]
+                do { dictionaries = try rawDictionaries.all(txn, tables.meta) } catch let e as CorruptRecordError {
+                    report(nil, "the raw-bytes dictionaries in meta do not load: \(e.what)")
+                }
+                let raw = RawDecoder(dictionaries: dictionaries.mapValues { $0.dictionary })
+                var introduced: Set<UInt32> = []
+                var badDictionaries: Set<UInt32> = []
                 let checkpointBefore = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
                     if position != expected { report(expected, "the log has a gap: the next record is at position \(position)") }
                     expected = position + 1
                     try chainCheck.check(position: position, record: v, txn, tables.hashes, report)
+                    let reference = (try? RecordCodec.decode(v, raw: .skip))?.rawReference
+                    if let reference, reference.dictionary != 0 {
+                        let id = reference.dictionary
+                        if let digest = reference.digest {
+                            if introduced.contains(id) {
+                                report(position, "introduces raw-bytes dictionary \(id) again")
+                            } else if let d = dictionaries[id], Array(SHA256.hash(data: d.dictionary.bytes)) != digest {
+                                report(position, "introduces raw-bytes dictionary \(id), but the dictionary meta holds under that id is another one (its SHA-256 differs)")
+                                badDictionaries.insert(id)
+                            }
+                            introduced.insert(id)
+                        } else if !introduced.contains(id) {
+                            report(position, "its raw bytes use dictionary \(id), which no earlier record introduces")
+                            introduced.insert(id)  // named once
+                        }
+                    }
                     let decoded: RecordCodec.Decoded
-                    do { decoded = try RecordCodec.decode(v) } catch let e as CorruptRecordError {
+                    do {
+                        let skip = reference.map { badDictionaries.contains($0.dictionary) } ?? false
+                        decoded = try RecordCodec.decode(v, raw: skip ? .skip : raw)
+                    } catch let e as CorruptRecordError {
                         report(position, "the record does not decode: \(e.what)")
                         return true
                     }

@@ -22,6 +22,8 @@ import LMDBKit
 struct ProjectionRebuild {
     let tables: Tables
     let rules: TextQualifier
+    /// Reads the raw bytes of the records the rules re-qualify.
+    let raw: RawDecoder
 
     /// One valid-time step of a delivery: its key fields and where its vector's bytes lie in the
     /// delivery's byte pool (a plain value, so that sorting moves no reference).
@@ -171,7 +173,7 @@ struct ProjectionRebuild {
                     entries = larger
                 }
                 let entry = view.textQualified
-                    ? Entry(try Projector.item(view, position: position, record: v, rules: rules, recipient: {
+                    ? Entry(try Projector.item(view, position: position, record: v, rules: rules, raw: raw, recipient: {
                         guard let info = try txn.withValue(tables.streams, key: Key.u32(view.stream), { try StreamInfo(ordinal: view.stream, bytes: $0) }) else {
                             throw LedgerError.corrupt(position: position, what: "stream \(view.stream) is not in the streams table")
                         }

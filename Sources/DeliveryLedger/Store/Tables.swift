@@ -5,7 +5,7 @@ import LMDBKit
 /// | name | key | value | role |
 /// |---|---|---|---|
 /// | `log` | position, u64 big-endian | record (``RecordCodec``) | the append-only event log (`MDB_APPEND`) |
-/// | `meta` | ASCII name | bytes | format version (the ledger marker, written with the tables when the ledger is created), projection checkpoint and layout |
+/// | `meta` | ASCII name | bytes | format version (the ledger marker, written with the tables when the ledger is created), projection checkpoint and layout, the raw bytes' zstd dictionaries (`raw.dictionary.` + id u32 BE → source code u8 + dictionary, ``RawDictionaries``) |
 /// | `deliveries` | delivery id (UTF-8) | ordinal u32 BE | interning of delivery ids |
 /// | `deliveryNames` | ordinal u32 BE | delivery id | reverse of `deliveries` |
 /// | `streamIndex` | delivery ordinal u32 BE + recipient | stream ordinal u32 BE | finds a message's stream without a scan; a delivery's messages are a key range |
@@ -39,12 +39,14 @@ struct Tables: Sendable {
     static let rulesKey = Array("projection.rules".utf8)
     static let rulesDigestKey = Array("projection.rulesDigest".utf8)
     static let generationKey = Array("projection.generation".utf8)
-    /// Version of the on-disk format (tables and record codec). 4: one hash-chain entry per append
+    /// Version of the on-disk format (tables and record codec). 5: records of format 2 (raw bytes
+    /// compressed, ``RawEncoding``; dictionaries in `meta`); 4: one hash-chain entry per append
     /// (``HashChain``); 3: the projection tables are written at checkpoints, behind the log
     /// (``Tail``), one hash-chain entry per record; 2 wrote the projection in every append. A writer
     /// opening a version 2 or 3 ledger marks it 4 (older builds then refuse it); its old entries
-    /// read as appends of one record, so nothing is migrated.
-    static let formatVersion: UInt64 = 4
+    /// read as appends of one record, so nothing is migrated. A writer opening a version 4 ledger
+    /// marks it 5; its records (format 1) read as they are.
+    static let formatVersion: UInt64 = 5
 
     /// The tables' names, in the order of the stored properties.
     static let names = ["log", "meta", "deliveries", "deliveryNames", "streamIndex", "streams", "messageState",

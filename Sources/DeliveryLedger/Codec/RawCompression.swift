@@ -1,0 +1,262 @@
+import Crypto
+import LMDBKit
+import Synchronization
+import ZstdKit
+
+/// How a record keeps its raw source bytes (``RecordCodec`` format 2, its last field): stored as they
+/// are, or as a zstd frame (RFC 8878) made with a dictionary trained on the feed's own documents.
+///
+/// | code | then |
+/// |---|---|
+/// | 0 stored | varint length + the bytes |
+/// | 1 zstd | varint length + a zstd frame without dictionary (documents of ≥ 1 KiB before a dictionary exists: DSN emails) |
+/// | 2 zstd with dictionary | varint dictionary id, varint length + frame |
+/// | 3 zstd with a new dictionary | varint dictionary id, the dictionary's SHA-256 (32 bytes), varint length + frame |
+///
+/// Code 3 is the first record that uses a dictionary (the dictionary is trained in that record's
+/// append): the hash chain covers the record, so it covers the dictionary through its digest,
+/// and `verify` compares the digest with the dictionary kept in the ledger. Frames have no
+/// checksum and no dictionary id (the record says which), and say their content size.
+///
+/// A dictionary is immutable once written and never deleted; ids are dense from 1, one ledger-wide
+/// sequence. Each source (``SourceFormat``) gets its own dictionary once
+/// ``LedgerOptions/rawDictionaryTrainingSamples`` documents of it have been appended by one process; records appended before keep their bytes
+/// stored (or zstd without dictionary). The exact input bytes always come back (``Event/raw``).
+enum RawEncoding {
+    static let stored: UInt8 = 0
+    static let zstd: UInt8 = 1
+    static let zstdDictionary: UInt8 = 2
+    static let zstdNewDictionary: UInt8 = 3
+
+    /// The largest raw document a record gives back (a damaged frame header cannot make a reader
+    /// allocate more); the readers' own bounds are smaller (DSN 32 MiB).
+    static let maximumSize = 64 << 20
+}
+
+/// The raw bytes of one event as a record holds them (``RawEncoding``).
+struct EncodedRaw {
+    var code: UInt8
+    var dictionary: UInt32 = 0
+    var digest: [UInt8] = []
+    var bytes: [UInt8]
+}
+
+/// How a record's raw bytes are kept: the encoding and, for codes 2 and 3, the dictionary (and the
+/// digest a code-3 record carries).
+struct RawReference: Hashable {
+    var code: UInt8
+    var dictionary: UInt32
+    var digest: [UInt8]?
+}
+
+/// What a decoder does with a record's raw bytes: skip them (a fold needs none), or give them back,
+/// decompressing with the ledger's dictionaries.
+struct RawDecoder {
+    /// `nil`: raw bytes are skipped (``Event/raw`` left empty).
+    let dictionaries: [UInt32: CompressionDictionary]?
+
+    /// Raw bytes skipped: for folds and checks that do not read them.
+    static let skip = RawDecoder(dictionaries: nil)
+    /// Raw bytes given back, none compressed with a dictionary expected (records outside a ledger).
+    static let withoutDictionaries = RawDecoder(dictionaries: [:])
+
+    func decode(_ r: inout ByteReader, version: UInt8) throws(CorruptRecordError) -> (bytes: [UInt8], reference: RawReference) {
+        let code = version == 1 ? RawEncoding.stored : try r.u8()
+        var dictionaryID: UInt32 = 0
+        var digest: [UInt8]? = nil
+        switch code {
+        case RawEncoding.stored, RawEncoding.zstd:
+            break
+        case RawEncoding.zstdDictionary, RawEncoding.zstdNewDictionary:
+            let id = try r.varint()
+            guard id >= 1, id <= UInt64(UInt32.max) else { throw CorruptRecordError(what: "raw bytes: dictionary id \(id) out of range") }
+            dictionaryID = UInt32(id)
+            if code == RawEncoding.zstdNewDictionary { digest = Array(try r.bytes(32)) }
+        default:
+            throw CorruptRecordError(what: "raw bytes: unknown encoding \(code)")
+        }
+        let n = try r.varint()
+        guard n <= UInt64(r.remaining) else { throw CorruptRecordError(what: "raw bytes: length \(n) past the record's end") }
+        let bytes = try r.bytes(Int(n))
+        let reference = RawReference(code: code, dictionary: dictionaryID, digest: digest)
+        guard let dictionaries else { return ([], reference) }
+        if code == RawEncoding.stored { return (Array(bytes), reference) }
+        var dictionary: CompressionDictionary? = nil
+        if dictionaryID != 0 {
+            guard let d = dictionaries[dictionaryID] else {
+                throw CorruptRecordError(what: "raw bytes compressed with dictionary \(dictionaryID), which the ledger does not hold")
+            }
+            dictionary = d
+        }
+        do {
+            return (try Zstd.decompress(bytes, dictionary: dictionary, maximumSize: RawEncoding.maximumSize), reference)
+        } catch {
+            throw CorruptRecordError(what: "raw bytes do not decompress (\(error.message))")
+        }
+    }
+}
+
+/// A ledger's raw-bytes dictionaries, as this process knows them, and the samples it collects to
+/// train new ones (``RawEncoding``). Kept in `meta` under `raw.dictionary.` + id (u32 BE): the
+/// source's code (u8), then the dictionary's bytes.
+final class RawDictionaries: Sendable {
+    /// Documents of one source appended by this process before its dictionary is trained
+    /// (``LedgerOptions/rawDictionaryTrainingSamples``).
+    let trainingSamples: Int
+
+    init(trainingSamples: Int) { self.trainingSamples = max(trainingSamples, 8) }
+    /// The dictionary's capacity: 16 KiB (zstd advises samples ≈ 100× the capacity; 1,000 webhook
+    /// elements of ~650 bytes compress to ~12 % with it, 8 KiB gave 13 %, 32 KiB the same as 16).
+    static let dictionaryCapacity = 16 << 10
+    /// Documents larger than this are not samples (a DSN email would crowd out the rest).
+    static let largestSample = 16 << 10
+    /// Without a dictionary, only documents at least this large are compressed.
+    static let plainCompressionThreshold = 1024
+    /// zstd level of the frames made with a dictionary (level 1 compressed the benchmark's webhook
+    /// elements within 1 % of level 3, faster).
+    static let level: Int32 = 1
+    static let keyPrefix = Array("raw.dictionary.".utf8)
+
+    static func key(_ id: UInt32) -> [UInt8] { keyPrefix + Key.u32(id) }
+
+    private struct State {
+        /// Dictionaries 1…`known`, loaded (ids are dense).
+        var dictionaries: [UInt32: CompressionDictionary] = [:]
+        var sourceOf: [UInt32: UInt8] = [:]
+        var known: UInt32 = 0
+        /// Samples per source code, for sources without a dictionary.
+        var samples: [UInt8: [[UInt8]]] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// Loads the dictionaries `txn` holds that this process has not loaded yet.
+    /// - Throws: ``CorruptRecordError`` for an entry that is not a dictionary, ``LMDBError``.
+    private func load(_ txn: borrowing Transaction, _ meta: Database) throws {
+        let known = state.withLock { $0.known }
+        var found: [(UInt32, UInt8, [UInt8])] = []
+        try txn.scan(meta, from: Self.key(known + 1)) { k, v in
+            guard k.count == Self.keyPrefix.count + 4, k.starts(with: Self.keyPrefix) else { return false }
+            let id = Key.readU32(UnsafeRawBufferPointer(rebasing: k[Self.keyPrefix.count...]))
+            guard id == known + 1 + UInt32(found.count), v.count > 1 else {
+                throw CorruptRecordError(what: "raw-bytes dictionary \(id) out of sequence or empty")
+            }
+            found.append((id, v[0], Array(v[1...])))
+            return true
+        }
+        guard !found.isEmpty else { return }
+        var digested: [(UInt32, UInt8, CompressionDictionary)] = []
+        for (id, source, bytes) in found {
+            do {
+                digested.append((id, source, try CompressionDictionary(bytes: bytes, level: Self.level)))
+            } catch {
+                throw CorruptRecordError(what: "raw-bytes dictionary \(id) is not a zstd dictionary (\(error.message))")
+            }
+        }
+        state.withLock { s in
+            for (id, source, d) in digested where id == s.known + 1 {
+                s.dictionaries[id] = d
+                s.sourceOf[id] = source
+                s.known = id
+            }
+        }
+    }
+
+    /// A decoder for records of `txn`'s snapshot.
+    func decoder(_ txn: borrowing Transaction, _ meta: Database) throws -> RawDecoder {
+        try load(txn, meta)
+        return RawDecoder(dictionaries: state.withLock { $0.dictionaries })
+    }
+
+    /// Every dictionary `txn` holds, with its source code (for `verify`).
+    func all(_ txn: borrowing Transaction, _ meta: Database) throws -> [UInt32: (source: UInt8, dictionary: CompressionDictionary)] {
+        try load(txn, meta)
+        return state.withLock { s in
+            Dictionary(uniqueKeysWithValues: s.dictionaries.map { ($0.key, (s.sourceOf[$0.key] ?? 0, $0.value)) })
+        }
+    }
+
+    /// The compressor of one append of `events` in write transaction `txn`: the current dictionary
+    /// of each source, and a new one trained (and written to `meta` in `txn`) for a source that has
+    /// none once this process has seen ``trainingSamples`` of its documents, this batch's included.
+    ///
+    /// A dictionary trained here is known to this process only once a later transaction reads it
+    /// from `meta` (after this one committed): the caller must not load dictionaries from `txn`
+    /// after this call (``decoder(_:_:)`` first), or an append that then fails would leave this
+    /// process compressing with a dictionary the ledger does not hold.
+    func compressor(for events: UnsafeBufferPointer<Event>, _ txn: borrowing Transaction, _ meta: Database) throws -> RawCompressor {
+        try load(txn, meta)
+        var (current, known) = state.withLock { s -> ([UInt8: (UInt32, CompressionDictionary)], UInt32) in
+            var current: [UInt8: (UInt32, CompressionDictionary)] = [:]
+            for (id, d) in s.dictionaries { if let src = s.sourceOf[id], current[src].map({ $0.0 < id }) ?? true { current[src] = (id, d) } }
+            return (current, s.known)
+        }
+        var fresh: Set<UInt32> = []
+        var ready: [UInt8: [[UInt8]]] = [:]
+        state.withLock { s in
+            for e in events where !e.raw.isEmpty && e.raw.count <= Self.largestSample {
+                let source = RecordCodec.sourceCode(e.source)
+                guard current[source] == nil, ready[source] == nil else { continue }
+                s.samples[source, default: []].append(e.raw)
+                if s.samples[source]!.count >= trainingSamples {
+                    ready[source] = s.samples.removeValue(forKey: source)
+                }
+            }
+        }
+        for (source, samples) in ready.sorted(by: { $0.key < $1.key }) {
+            // A failed training (documents too few or too alike for zstd) keeps them stored; the
+            // next samples try again.
+            guard let bytes = try? Zstd.trainDictionary(samples: samples, capacity: Self.dictionaryCapacity),
+                  let dictionary = try? CompressionDictionary(bytes: bytes, level: Self.level) else { continue }
+            known += 1
+            try txn.put(meta, key: Self.key(known), value: [source] + bytes, mode: .insertOnly)
+            current[source] = (known, dictionary)
+            fresh.insert(known)
+        }
+        return RawCompressor(current: current, fresh: fresh)
+    }
+}
+
+/// Compresses the raw bytes of one append's events (``RawDictionaries/compressor(for:_:_:)``).
+struct RawCompressor {
+    /// Per source code, its newest dictionary.
+    fileprivate(set) var current: [UInt8: (id: UInt32, dictionary: CompressionDictionary)]
+    /// Dictionaries trained in this append: their first record carries their digest.
+    fileprivate(set) var fresh: Set<UInt32>
+    private var scratch: [UInt8] = []
+
+    fileprivate init(current: [UInt8: (UInt32, CompressionDictionary)], fresh: Set<UInt32>) {
+        self.current = current.mapValues { (id: $0.0, dictionary: $0.1) }
+        self.fresh = fresh
+    }
+
+    /// Records that keep their raw bytes as they are (serialized events outside a ledger).
+    static let none = RawCompressor(current: [:], fresh: [])
+
+    /// Removes from `meta` the dictionaries trained in this append that no record introduced (every
+    /// event of their source was a duplicate): the ids stay dense, and a later append trains again.
+    func withdrawUnused(_ txn: borrowing Transaction, _ meta: Database) throws {
+        for id in fresh { _ = try txn.delete(meta, key: RawDictionaries.key(id)) }
+    }
+
+    /// How `event`'s raw bytes are kept: compressed when that makes them smaller.
+    mutating func encode(_ event: Event) throws -> EncodedRaw {
+        let raw = event.raw
+        guard !raw.isEmpty, !(current.isEmpty && raw.count < RawDictionaries.plainCompressionThreshold) else {
+            return EncodedRaw(code: RawEncoding.stored, bytes: raw)
+        }
+        let dictionary = current[RecordCodec.sourceCode(event.source)]
+        guard dictionary != nil || raw.count >= RawDictionaries.plainCompressionThreshold else {
+            return EncodedRaw(code: RawEncoding.stored, bytes: raw)
+        }
+        scratch.removeAll(keepingCapacity: true)
+        try raw.withUnsafeBytes { try Zstd.compress($0, dictionary: dictionary?.dictionary, into: &scratch) }
+        let introduces = dictionary.map { fresh.contains($0.id) } ?? false
+        // A new dictionary's first record always introduces it, however well it compressed.
+        guard scratch.count < raw.count || introduces else { return EncodedRaw(code: RawEncoding.stored, bytes: raw) }
+        guard let (id, d) = dictionary else { return EncodedRaw(code: RawEncoding.zstd, bytes: scratch) }
+        if fresh.remove(id) != nil {
+            return EncodedRaw(code: RawEncoding.zstdNewDictionary, dictionary: id, digest: Array(SHA256.hash(data: d.bytes)), bytes: scratch)
+        }
+        return EncodedRaw(code: RawEncoding.zstdDictionary, dictionary: id, bytes: scratch)
+    }
+}

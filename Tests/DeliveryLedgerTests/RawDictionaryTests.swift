@@ -1,0 +1,138 @@
+@testable import DeliveryLedger
+import Foundation
+import LedgerTestSupport
+import LMDBKit
+import Testing
+
+/// The raw-bytes dictionaries (``RawEncoding``): trained once a source has enough documents, kept
+/// in `meta`, covered by the hash chain through the digest their first record carries; a damaged or
+/// replaced dictionary is named by `verify` at the record that introduced it, never read as other bytes.
+@Suite struct RawDictionaryTests {
+    let f = EventFactory()
+    static let samples = 20
+
+    /// A relay per recipient, with a webhook-like raw document (alike in shape, different in values).
+    func relays(_ range: Range<Int>) -> [Event] {
+        range.map { i in
+            var e = f.relay("r\(i)@example.com", at: Int64(i))
+            e.source = .sparkpost
+            e.raw = Array(#"{"msys":{"message_event":{"type":"injection","campaign_id":"d1","event_id":"\#(1000 + i * 7919)","rcpt_to":"r\#(i)@example.com","friendly_from":"news@example.com","timestamp":"\#(1_764_000_000 + i * 60)"}}}"#.utf8)
+            return e
+        }
+    }
+
+    func open(_ dir: TemporaryDirectory, readOnly: Bool = false) throws -> Ledger {
+        var options = LedgerOptions()
+        options.durable = false
+        options.rawDictionaryTrainingSamples = Self.samples
+        options.readOnly = readOnly
+        return try Ledger(path: dir.path("l.lmdb"), options: options)
+    }
+
+    /// Batches of 10: the dictionary is trained in the second append (samples 11–20 complete the 20),
+    /// introduced by its first record (position 11), used by the 30 records after it.
+    func makeLedger(_ dir: TemporaryDirectory) throws -> [Event] {
+        let ledger = try open(dir)
+        let events = relays(0..<50)
+        for start in stride(from: 0, to: 50, by: 10) { try ledger.append(Array(events[start..<start + 10])) }
+        #expect(try ledger.verify().isHealthy)
+        return events
+    }
+
+    func references(_ ledger: Ledger) throws -> [RawReference] {
+        var refs: [RawReference] = []
+        try ledger.run {
+            try ledger.environment.read { txn in
+                try txn.scan(ledger.tables.log) { _, v in refs.append(try RecordCodec.decode(v, raw: .skip).rawReference); return true }
+            }
+        }
+        return refs
+    }
+
+    @Test func theDictionaryIsTrainedIntroducedOnceAndTheBytesComeBack() throws {
+        let dir = TemporaryDirectory()
+        let events = try makeLedger(dir)
+        let ledger = try open(dir)
+        let refs = try references(ledger)
+        #expect(refs.count == 50)
+        #expect(refs[0..<10].allSatisfy { $0.code == RawEncoding.stored })
+        #expect(refs[10].code == RawEncoding.zstdNewDictionary && refs[10].dictionary == 1 && refs[10].digest?.count == 32)
+        #expect(refs[11...].allSatisfy { $0.code == RawEncoding.zstdDictionary && $0.dictionary == 1 })
+        var raws: [[UInt8]] = []
+        try ledger.forEachEvent { raws.append($0.event.raw); return true }
+        #expect(raws == events.map(\.raw))
+        // A read-only instance reads them too (the dictionary from meta).
+        let reader = try open(dir, readOnly: true)
+        #expect(try reader.status(delivery: "d1", recipient: "r42@example.com")?.events.first?.event.raw == events[42].raw)
+    }
+
+    /// Another dictionary put in place of the ledger's: the raw bytes would decode to other bytes
+    /// (or not at all); `verify` names the record that introduced it, by its digest.
+    @Test func aReplacedDictionaryIsNamedAtTheRecordThatIntroducedIt() throws {
+        let dir = TemporaryDirectory()
+        _ = try makeLedger(dir)
+        let env = try Environment(path: dir.path("l.lmdb"))
+        let meta = try env.openDatabase(named: "meta", flags: [])
+        let key = RawDictionaries.key(1)
+        try env.write { txn in
+            var value = try txn.get(meta, key: key)!
+            value[value.count / 2] ^= 0x20
+            try txn.put(meta, key: key, value: value)
+        }
+        let problems = try open(dir).verify().problems
+        #expect(problems.first?.position == 11, "\(problems)")
+        #expect(problems.first?.what.contains("dictionary 1") == true, "\(problems)")
+    }
+
+    /// A dictionary missing from meta: readers of the raw bytes name the record and the dictionary;
+    /// the projection (which needs none of these bytes) still answers.
+    @Test func aMissingDictionaryIsNamedNotMisread() throws {
+        let dir = TemporaryDirectory()
+        _ = try makeLedger(dir)
+        let env = try Environment(path: dir.path("l.lmdb"))
+        let meta = try env.openDatabase(named: "meta", flags: [])
+        try env.write { txn in _ = try txn.delete(meta, key: RawDictionaries.key(1)) }
+        let ledger = try open(dir)
+        #expect(try ledger.kpis(delivery: "d1", semantics: .efs)?.sent == 0)  // EFS: relays only, nothing sent yet
+        #expect(throws: LedgerError.self) { try ledger.status(delivery: "d1", recipient: "r42@example.com") }
+        let problems = try ledger.verify().problems
+        #expect(problems.contains { $0.position == 11 && $0.what.contains("dictionary 1") }, "\(problems)")
+    }
+
+    /// When every event of the batch that completed the samples is a duplicate, no record introduces
+    /// the dictionary trained for it: it is not kept, and a later append trains one.
+    @Test func aDictionaryNoRecordIntroducesIsNotKept() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try open(dir)
+        let events = relays(0..<40)
+        try ledger.append(Array(events[0..<10]))
+        try ledger.append(Array(events[0..<10]))  // duplicates: samples 11–20, nothing appended
+        try ledger.append(Array(events[10..<40]))
+        let refs = try references(ledger)
+        #expect(refs.count == 40)
+        #expect(refs.filter { $0.code == RawEncoding.zstdNewDictionary }.map(\.dictionary) == [1], "\(refs.map { "\($0.code)/\($0.dictionary)" })")
+        #expect(try ledger.verify().isHealthy)
+    }
+
+    /// An append that trains a dictionary and then fails (a conflict) keeps nothing of it: the
+    /// dictionary is not in the ledger, and this process does not compress with it afterwards.
+    @Test func aFailedAppendLeavesNoDictionaryBehind() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try open(dir)
+        let events = relays(0..<40)
+        try ledger.append(Array(events[0..<10]))
+        var conflicting = events[0]
+        conflicting.raw = Array("other bytes".utf8)
+        conflicting.occurredAt = EventFactory.at(500)  // same id, other content
+        #expect(throws: LedgerError.self) { try ledger.append(Array(events[10..<20]) + [conflicting]) }
+        try ledger.append(Array(events[10..<40]))
+        let refs = try references(ledger)
+        #expect(refs.count == 40)
+        #expect(refs.filter { $0.code == RawEncoding.zstdNewDictionary }.count == 1)
+        #expect(refs.allSatisfy { $0.dictionary == 0 || $0.dictionary == 1 })
+        var raws: [[UInt8]] = []
+        try open(dir).forEachEvent { raws.append($0.event.raw); return true }
+        #expect(raws == events.map(\.raw))
+        #expect(try ledger.verify().isHealthy)
+    }
+}
