@@ -200,18 +200,26 @@ struct IngestCommand: OutputCommand {
             return
         }
         let existed = FileManager.default.fileExists(atPath: database.path + "/data.mdb")
+        let pathExisted = FileManager.default.fileExists(atPath: database.path)
         let ledger = try database.open(.create)
         if let note = ledger.reprojectionNote { out.line(note) }
         if existed && !noVerify { try Self.refuseIfDamaged(ledger) }
         var totals = Totals()
-        if let spill {
-            // Pass 2: the checked events, appended in batches of atomicBatchLimit events.
-            try spill.forEachBatch(size: Self.atomicBatchLimit) { events, locations in
-                var pending = Batch(events: events, locations: locations)
-                try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
+        do {
+            if let spill {
+                // Pass 2: the checked events, appended in batches of atomicBatchLimit events.
+                try spill.forEachBatch(size: Self.atomicBatchLimit) { events, locations in
+                    var pending = Batch(events: events, locations: locations)
+                    try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
+                }
+            } else {
+                try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
             }
-        } else {
-            try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
+        } catch {
+            // An ingest that made the ledger and appended nothing leaves no empty ledger behind:
+            // the path is as it was before the command.
+            if !pathExisted && totals.appended == 0 && totals.duplicates == 0 { Self.removeNewLedger(at: database.path) }
+            throw error
         }
         try rejects?.finish()
         // The appended records are durable; writing their projection now spares the next reader the
@@ -235,6 +243,15 @@ struct IngestCommand: OutputCommand {
         if rejectedTotal > 0 { text += ", \(rejectedTotal) rejected" + (rejectFile.map { " (written to \($0))" } ?? "") }
         out.line(text + ".")
         if let checkpointNote { out.line(checkpointNote) }
+    }
+
+    /// Removes the directory of a ledger this command created and left empty: only the files LMDB
+    /// makes (`data.mdb`, `lock.mdb`), then the directory; anything else there keeps it.
+    static func removeNewLedger(at path: String) {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: path), Set(names).isSubset(of: ["data.mdb", "lock.mdb"]) else { return }
+        for name in names { try? fm.removeItem(atPath: path + "/" + name) }
+        try? fm.removeItem(atPath: path)
     }
 
     /// How many rejected records' errors the report shows (all are in the reject file).

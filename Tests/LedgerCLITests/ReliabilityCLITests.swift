@@ -15,6 +15,23 @@ import Testing
                          line("r2", "relay", "b@example.com", minute: 0), line("b1", "bounce", "b@example.com", minute: 2)
                             .replacingOccurrences(of: "}", with: ",\"bounceClass\":10}")]
 
+    /// A first ingest into a new path that appends nothing (a conflict within its batch) leaves no
+    /// empty ledger behind: the path does not exist afterwards, and a later command says so. An
+    /// existing ledger is never removed by a failed ingest.
+    @Test func aFailedFirstIngestLeavesNoEmptyLedger() throws {
+        let cli = CLI()
+        let conflicting = [Self.line("r1", "relay", "a@example.com", minute: 0), Self.line("r1", "relay", "a@example.com", minute: 5)]
+        let r = cli.ingest(conflicting)
+        #expect(r.exitCode != 0 && r.error.contains("different content"), "\(r.error)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db))
+        #expect(cli.run("project").exitCode != 0)
+        #expect(!FileManager.default.fileExists(atPath: cli.db))
+        // Into an existing ledger, the same failure keeps it and what it holds.
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        #expect(cli.ingest(conflicting).exitCode != 0)
+        #expect(cli.run("verify").output.contains("Records: 4;"))
+    }
+
     /// The commands that only read, with their arguments.
     static let readCommands: [[String]] = [
         ["project"], ["project", "--format", "json"], ["status", "--delivery", "d1", "a@example.com"],
