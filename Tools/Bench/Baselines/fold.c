@@ -59,7 +59,8 @@ static int read_zigzag(const uint8_t **p, const uint8_t *end, int64_t *out) {
 }
 
 int bl_decode_header(const uint8_t *bytes, size_t length, bl_record_header *out) {
-    if (length < 6 || bytes[0] != 1 || bytes[1] < BL_KIND_DELIVERY || bytes[1] > BL_KIND_EFS_FLAG) return -1;
+    // Record formats 1 and 2 share the header (2 changed only the raw bytes at the end: RecordCodec).
+    if (length < 6 || (bytes[0] != 1 && bytes[0] != 2) || bytes[1] < BL_KIND_DELIVERY || bytes[1] > BL_KIND_EFS_FLAG) return -1;
     out->kind = bytes[1];
     out->flags = bytes[2];
     out->source = bytes[3];
