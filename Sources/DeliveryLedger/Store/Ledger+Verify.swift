@@ -86,6 +86,9 @@ extension Ledger {
                     if position != expected { report(expected, "the log has a gap: the next record is at position \(position)") }
                     expected = position + 1
                     try chainCheck.check(position: position, record: v, txn, tables.hashes, report)
+                    // The raw-bytes reference first (without decompressing), so that a replaced
+                    // dictionary is named by its digest, not as records that do not decompress; the
+                    // record is then decoded with its raw bytes, which the fold's qualification reads.
                     let reference = (try? RecordCodec.decode(v, raw: .skip))?.rawReference
                     if let reference, reference.dictionary != 0 {
                         let id = reference.dictionary
