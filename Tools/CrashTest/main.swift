@@ -48,6 +48,13 @@ func batch(_ k: Int) -> [Event] {
             events.append(Event(id: "relay-\(prior)-\(i)", kind: .relay, delivery: priorDelivery, recipient: "r\(prior)-\(i)@example.com", occurredAt: at(prior)))
         }
     }
+    // Raw source bytes (a webhook-like document per event), so that children train and use the
+    // raw-bytes dictionary (``LedgerOptions/rawDictionaryTrainingSamples`` is 200 in the child):
+    // kills land in appends that train one too.
+    for i in events.indices {
+        events[i].source = .sparkpost
+        events[i].raw = Array(#"{"msys":{"message_event":{"type":"\#(events[i].kind)","event_id":"\#(events[i].id)","campaign_id":"\#(events[i].delivery)","rcpt_to":"\#(events[i].recipient)","timestamp":"\#(events[i].occurredAt.millisecondsSinceEpoch / 1000)"}}}"#.utf8)
+    }
     return events
 }
 
@@ -57,6 +64,7 @@ func batch(_ k: Int) -> [Event] {
 func child(dir: String, first: Int, mode: Int) -> Never {
     var options = LedgerOptions()
     options.checkpointRecords = mode == 1 ? 1 : 250_000
+    options.rawDictionaryTrainingSamples = 200
     do {
         let ledger = try Ledger(path: dir, options: options)
         var k = first
