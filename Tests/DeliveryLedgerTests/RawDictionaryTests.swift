@@ -135,4 +135,31 @@ import Testing
         #expect(raws == events.map(\.raw))
         #expect(try ledger.verify().isHealthy)
     }
+
+    /// Two sources reach their threshold in one append, one of them with duplicates only: only the
+    /// dictionary a record uses is written, under id 1 (ids stay dense: a gap would make every
+    /// dictionary after it unreadable).
+    @Test func onlyADictionaryARecordUsesIsWrittenAndIdsStayDense() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try open(dir)
+        let sparkPost = relays(0..<10)
+        let postfix = relays(100..<130).map { e -> Event in
+            var e = e
+            e.source = .postfix
+            e.raw = Array("Nov  2 09:00:00 mx postfix/smtp[\(e.id.count)]: 4F3A2\(e.id.utf8.count): to=<\(e.recipient)>, relay=mx.example.net[192.0.2.7]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 OK \(e.id))".utf8)
+            return e
+        }
+        try ledger.append(sparkPost)
+        try ledger.append(Array(postfix[0..<10]))
+        // SparkPost: 10 more samples, all duplicates; Postfix: 10 more samples, new events.
+        try ledger.append(sparkPost + Array(postfix[10..<30]))
+        let refs = try references(ledger)
+        #expect(refs.count == 40)
+        #expect(refs.filter { $0.code == RawEncoding.zstdNewDictionary }.map(\.dictionary) == [1])
+        #expect(refs.filter { $0.dictionary != 0 }.allSatisfy { $0.dictionary == 1 })
+        var raws: [[UInt8]] = []
+        try open(dir).forEachEvent { raws.append($0.event.raw); return true }
+        #expect(raws == sparkPost.map(\.raw) + postfix.map(\.raw))
+        #expect(try ledger.verify().isHealthy)
+    }
 }

@@ -176,87 +176,92 @@ final class RawDictionaries: Sendable {
     }
 
     /// The compressor of one append of `events` in write transaction `txn`: the current dictionary
-    /// of each source, and a new one trained (and written to `meta` in `txn`) for a source that has
-    /// none once this process has seen ``trainingSamples`` of its documents, this batch's included.
+    /// of each source, and a new one trained for a source that has none once this process has seen
+    /// ``trainingSamples`` of its documents, this batch's included. A new dictionary gets its id and
+    /// is written to `meta` when the first record that uses it is encoded
+    /// (``RawCompressor/encode(_:_:_:)``): every dictionary in the ledger is introduced by a record,
+    /// and ids stay dense, whichever events of the batch turn out to be duplicates.
     ///
-    /// A dictionary trained here is known to this process only once a later transaction reads it
-    /// from `meta` (after this one committed): the caller must not load dictionaries from `txn`
+    /// A dictionary written in `txn` is known to this process only once a later transaction reads
+    /// it from `meta` (after this one committed): the caller must not load dictionaries from `txn`
     /// after this call (``decoder(_:_:)`` first), or an append that then fails would leave this
     /// process compressing with a dictionary the ledger does not hold.
     func compressor(for events: UnsafeBufferPointer<Event>, _ txn: borrowing Transaction, _ meta: Database) throws -> RawCompressor {
         try load(txn, meta)
-        var (current, known) = state.withLock { s -> ([UInt8: (UInt32, CompressionDictionary)], UInt32) in
-            var current: [UInt8: (UInt32, CompressionDictionary)] = [:]
-            for (id, d) in s.dictionaries { if let src = s.sourceOf[id], current[src].map({ $0.0 < id }) ?? true { current[src] = (id, d) } }
+        var (current, known) = state.withLock { s -> ([UInt8: RawCompressor.Dictionary], UInt32) in
+            var current: [UInt8: RawCompressor.Dictionary] = [:]
+            for (id, d) in s.dictionaries {
+                if let src = s.sourceOf[id], current[src].map({ $0.id < id }) ?? true { current[src] = .init(id: id, dictionary: d) }
+            }
             return (current, s.known)
         }
-        var fresh: Set<UInt32> = []
         var ready: [UInt8: [[UInt8]]] = [:]
         state.withLock { s in
-            for e in events where !e.raw.isEmpty && e.raw.count <= Self.largestSample {
-                let source = RecordCodec.sourceCode(e.source)
+            for i in events.indices where !events[i].raw.isEmpty && events[i].raw.count <= Self.largestSample {
+                let source = RecordCodec.sourceCode(events[i].source)
                 guard current[source] == nil, ready[source] == nil else { continue }
-                s.samples[source, default: []].append(e.raw)
+                s.samples[source, default: []].append(events[i].raw)
                 if s.samples[source]!.count >= trainingSamples {
                     ready[source] = s.samples.removeValue(forKey: source)
                 }
             }
         }
-        for (source, samples) in ready.sorted(by: { $0.key < $1.key }) {
+        for (source, samples) in ready {
             // A failed training (documents too few or too alike for zstd) keeps them stored; the
             // next samples try again.
             guard let bytes = try? Zstd.trainDictionary(samples: samples, capacity: Self.dictionaryCapacity),
                   let dictionary = try? CompressionDictionary(bytes: bytes, level: Self.level) else { continue }
-            known += 1
-            try txn.put(meta, key: Self.key(known), value: [source] + bytes, mode: .insertOnly)
-            current[source] = (known, dictionary)
-            fresh.insert(known)
+            current[source] = .init(id: 0, dictionary: dictionary)  // its id at its first use
         }
-        return RawCompressor(current: current, fresh: fresh)
+        return RawCompressor(current: current, known: known)
     }
 }
 
 /// Compresses the raw bytes of one append's events (``RawDictionaries/compressor(for:_:_:)``).
 struct RawCompressor {
+    /// A dictionary and its id; id 0 for one trained in this append and not used yet.
+    struct Dictionary {
+        var id: UInt32
+        let dictionary: CompressionDictionary
+    }
     /// Per source code, its newest dictionary.
-    fileprivate(set) var current: [UInt8: (id: UInt32, dictionary: CompressionDictionary)]
-    /// Dictionaries trained in this append: their first record carries their digest.
-    fileprivate(set) var fresh: Set<UInt32>
+    private var current: [UInt8: Dictionary]
+    /// The highest dictionary id in the ledger (this append's included).
+    private var known: UInt32
     private var scratch: [UInt8] = []
 
-    fileprivate init(current: [UInt8: (UInt32, CompressionDictionary)], fresh: Set<UInt32>) {
-        self.current = current.mapValues { (id: $0.0, dictionary: $0.1) }
-        self.fresh = fresh
+    fileprivate init(current: [UInt8: Dictionary], known: UInt32) {
+        self.current = current
+        self.known = known
     }
 
     /// Records that keep their raw bytes as they are (serialized events outside a ledger).
-    static let none = RawCompressor(current: [:], fresh: [])
+    static let none = RawCompressor(current: [:], known: 0)
 
-    /// Removes from `meta` the dictionaries trained in this append that no record introduced (every
-    /// event of their source was a duplicate): the ids stay dense, and a later append trains again.
-    func withdrawUnused(_ txn: borrowing Transaction, _ meta: Database) throws {
-        for id in fresh { _ = try txn.delete(meta, key: RawDictionaries.key(id)) }
-    }
-
-    /// How `event`'s raw bytes are kept: compressed when that makes them smaller.
-    mutating func encode(_ event: Event) throws -> EncodedRaw {
+    /// How `event`'s raw bytes are kept: compressed when that makes them smaller. The first record
+    /// that uses a dictionary trained in this append introduces it: the dictionary gets the next id
+    /// and is written to `meta` in `txn`.
+    mutating func encode(_ event: Event, _ txn: borrowing Transaction, _ meta: Database) throws -> EncodedRaw {
         let raw = event.raw
         guard !raw.isEmpty, !(current.isEmpty && raw.count < RawDictionaries.plainCompressionThreshold) else {
             return EncodedRaw(code: RawEncoding.stored, bytes: raw)
         }
-        let dictionary = current[RecordCodec.sourceCode(event.source)]
+        let source = RecordCodec.sourceCode(event.source)
+        let dictionary = current[source]
         guard dictionary != nil || raw.count >= RawDictionaries.plainCompressionThreshold else {
             return EncodedRaw(code: RawEncoding.stored, bytes: raw)
         }
         scratch.removeAll(keepingCapacity: true)
         try raw.withUnsafeBytes { try Zstd.compress($0, dictionary: dictionary?.dictionary, into: &scratch) }
-        let introduces = dictionary.map { fresh.contains($0.id) } ?? false
-        // A new dictionary's first record always introduces it, however well it compressed.
-        guard scratch.count < raw.count || introduces else { return EncodedRaw(code: RawEncoding.stored, bytes: raw) }
-        guard let (id, d) = dictionary else { return EncodedRaw(code: RawEncoding.zstd, bytes: scratch) }
-        if fresh.remove(id) != nil {
-            return EncodedRaw(code: RawEncoding.zstdNewDictionary, dictionary: id, digest: Array(SHA256.hash(data: d.bytes)), bytes: scratch)
+        guard scratch.count < raw.count else { return EncodedRaw(code: RawEncoding.stored, bytes: raw) }
+        guard let dictionary else { return EncodedRaw(code: RawEncoding.zstd, bytes: scratch) }
+        if dictionary.id == 0 {
+            known += 1
+            let d = dictionary.dictionary.bytes
+            try txn.put(meta, key: RawDictionaries.key(known), value: [source] + d, mode: .insertOnly)
+            current[source]!.id = known
+            return EncodedRaw(code: RawEncoding.zstdNewDictionary, dictionary: known, digest: Array(SHA256.hash(data: d)), bytes: scratch)
         }
-        return EncodedRaw(code: RawEncoding.zstdDictionary, dictionary: id, bytes: scratch)
+        return EncodedRaw(code: RawEncoding.zstdDictionary, dictionary: dictionary.id, bytes: scratch)
     }
 }

@@ -128,7 +128,7 @@ struct AppendBatch {
         let info = slots[slot].info
         next += 1
         recordBuffer.bytes.removeAll(keepingCapacity: true)
-        let raw = try compressor.encode(events[index])
+        let raw = try compressor.encode(events[index], txn, tables.meta)
         RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                            definesStream: info.head == 0, raw: raw, into: &recordBuffer)
         if link == nil { link = HashChain.Link(previous: chainHead, first: position) }
@@ -299,7 +299,6 @@ struct AppendBatch {
             // One hash-chain entry for the whole append, under its last position.
             try txn.put(tables.hashes, key: Key.u64(next - 1), value: link.finish(last: next - 1) + link.digests, mode: .append)
         }
-        try compressor.withdrawUnused(txn, tables.meta)
         try DuplicateReceipts.record(receipts.map { ($0.key.delivery, $0.key.original, $0.value) }, at: recordedAt, txn, tables.duplicates)
         for (info, _) in slots where info.count > 0 && info.head >= firstPosition {
             delta.streams[info.ordinal] = info
