@@ -243,7 +243,10 @@ struct RawCompressor {
     /// and is written to `meta` in `txn`.
     mutating func encode(_ event: Event, _ txn: borrowing Transaction, _ meta: Database) throws -> EncodedRaw {
         let raw = event.raw
-        guard !raw.isEmpty, !(current.isEmpty && raw.count < RawDictionaries.plainCompressionThreshold) else {
+        // Documents over the readers' decompression bound are kept as they are: what is compressed
+        // must always come back.
+        guard !raw.isEmpty, raw.count <= RawEncoding.maximumSize,
+              !(current.isEmpty && raw.count < RawDictionaries.plainCompressionThreshold) else {
             return EncodedRaw(code: RawEncoding.stored, bytes: raw)
         }
         let source = RecordCodec.sourceCode(event.source)
