@@ -26,7 +26,8 @@ struct AuditCommand: OutputCommand {
             let some = findings.filter { $0.kind == kind }
             guard !some.isEmpty else { continue }
             out.line("\(kind.rawValue) (\(some.count)):")
-            for f in some.prefix(50) { out.line("  #\(f.position) \(f.recipient): \(f.detail)") }
+            // A finding about the delivery itself (its declarations: no recipient) says so.
+            for f in some.prefix(50) { out.line("  #\(f.position) \(f.recipient.isEmpty ? "(the delivery's declaration)" : f.recipient): \(f.detail)") }
             if some.count > 50 { out.line("  … and \(some.count - 50) more") }
         }
     }

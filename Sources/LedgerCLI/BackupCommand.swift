@@ -9,12 +9,12 @@ import Darwin
 struct BackupCommand: OutputCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Write an online, consistent, compacted copy of the ledger, verified.",
+        abstract: "Write an online, consistent copy of the ledger, verified.",
         discussion: """
-            Copies the ledger as of its last commit (LMDB mdb_env_copy2 with MDB_CP_COMPACT, from a read \
-            transaction: ingests keep running meanwhile) into DEST, a directory that must not exist; the copy \
-            is verified (hash chain, indexes, projection) before it is moved into place. --to - streams the \
-            compacted data file to standard output instead (not verified: restore it as DEST/data.mdb in a new \
+            Copies the ledger as of its last commit (LMDB mdb_env_copy2, a page copy without compaction, from \
+            a read transaction: ingests keep running meanwhile) into DEST, a directory that must not exist; the \
+            copy is verified (hash chain, indexes, projection) before it is moved into place. --to - streams the \
+            data file to standard output instead (not verified: restore it as DEST/data.mdb in a new \
             directory and run `ledger verify --db DEST`). To restore: stop the writers, move the ledger \
             directory aside, move the backup's directory into its place. See README "Backup and restore".
             """
