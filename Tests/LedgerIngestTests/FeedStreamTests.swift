@@ -45,6 +45,29 @@ struct FeedStreamTests {
         }
     }
 
+    /// A webhook array cut inside a string: the error names the byte where the unclosed string opens
+    /// (not where its element starts), whole or streamed in any chunks; the rejected record
+    /// (`--skip-invalid`) is the element from its first byte.
+    @Test func aCutStringIsNamedWhereItOpens() throws {
+        let good = #"{"msys":{"message_event":{"type":"delivery","event_id":"E","campaign_id":"C","rcpt_to":"a@b.example","timestamp":"1454442600"}}}"#
+        let cut = #"{"msys":{"message_event":{"type":"delive"#
+        let text = "[" + good + ", " + cut
+        let bytes = Array(text.utf8)
+        let elementStart = 1 + good.utf8.count + 2
+        let stringStart = elementStart + cut.utf8.count - #""delive"#.utf8.count
+        #expect(bytes[stringStart] == UInt8(ascii: "\""))
+        var results = [Result { () throws(IngestError) in try FeedReader.read(bytes, file: "f", options: IngestOptions()) }]
+        for chunk in [1, 5, 33, 4096] { results.append(Result { () throws(IngestError) in try Self.stream(bytes, chunk: chunk, options: IngestOptions()) }) }
+        for result in results {
+            guard case .failure(let error) = result else { Issue.record("read without error"); continue }
+            #expect(error.element == 1 && error.offset == stringStart && error.message.contains("a string is not closed"), "\(error)")
+        }
+        let skipped = try FeedReader.read(bytes, file: "f", options: IngestOptions(skipInvalid: true))
+        #expect(skipped.events.count == 1)
+        #expect(skipped.rejected.map(\.raw) == [Array(cut.utf8)])
+        #expect(skipped.rejected.first?.error.offset == stringStart)
+    }
+
     @Test("good and bad records, both formats: same events, rejects and first error in chunks")
     func goodAndBad() throws {
         let good = #"{"msys":{"message_event":{"type":"delivery","event_id":"E","campaign_id":"C","rcpt_to":"a@b.example","timestamp":"1454442600"}}}"#

@@ -123,7 +123,9 @@ struct JSONScanner {
             }
             let end: Int
             do { end = try endOfValue(j) } catch {
-                return (out, nil, Failure(message: error.message, offset: j))
+                // Named where the fault is (an unclosed string: where it opens); the rejected record
+                // starts with its element.
+                return (out, nil, Failure(message: error.message, offset: error.offset, recordStart: j))
             }
             out.append(j..<end)
             j = skipWhitespace(end)

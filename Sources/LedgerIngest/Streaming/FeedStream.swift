@@ -296,7 +296,9 @@ public struct FeedStream {
                 if e < buffer.count || endOfInput { end = e }
             } catch {
                 if endOfInput || !error.message.hasPrefix("truncated") {
-                    structural = .init(message: error.message, offset: i)
+                    // Named where the fault is (an unclosed string: where it opens); the rejected
+                    // record starts with its element.
+                    structural = .init(message: error.message, offset: error.offset, recordStart: i)
                     state = .done
                     break locate
                 }
@@ -355,8 +357,9 @@ public struct FeedStream {
             let error = IngestError(file: file, element: elementIndex, offset: base + failure.offset, message: failure.message)
             guard options.skipInvalid else { throw error }
             // The rest of the input, as far as one record may go, is the rejected record.
-            while !endOfInput && buffer.count - failure.offset < FeedStream.maximumRecordLength { try fill() }
-            let from = failure.offset - (self.base - base)
+            let start = failure.recordStart ?? failure.offset
+            while !endOfInput && buffer.count - start < FeedStream.maximumRecordLength { try fill() }
+            let from = start - (self.base - base)
             result.rejected.append(RejectedRecord(error: error, raw: Array(buffer[max(0, from)..<min(buffer.count, max(0, from) + FeedStream.maximumRecordLength)])))
         }
         return result
