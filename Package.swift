@@ -133,7 +133,7 @@ let package = Package(
         ]),
         .testTarget(name: "LedgerIngestTests", dependencies: ["LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerWorkloadTests", dependencies: ["LedgerWorkload", "LedgerIngest", "DeliveryLedger", "LedgerTestSupport"]),
-        .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCLI", "DeliveryLedger", "LedgerTestSupport"]),
+        .testTarget(name: "LedgerCLITests", dependencies: ["LedgerCLI", "LedgerReports", "DeliveryLedger", "LedgerTestSupport"]),
         .testTarget(name: "LedgerServerTests", dependencies: [
             "LedgerServer", "LedgerCLI", "DeliveryLedger", "LedgerIngest", "LedgerTestSupport",
             // Keys the tests make and sign with (the providers' algorithms), and the loopback server

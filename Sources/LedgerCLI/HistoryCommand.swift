@@ -20,9 +20,12 @@ struct HistoryCommand: OutputCommand {
     @Argument(help: "The recipient address.") var address: String
     @Option(help: "Only this delivery.") var delivery: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
+    @Flag(help: ArgumentHelp("With --format json: each event's raw source bytes exactly as they were read ('raw', as text when they are UTF-8, else 'rawBase64')."))
+    var raw = false
 
     func validate() throws {
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
+        if raw && format != "json" { throw ValidationError("--raw needs --format json (raw bytes are not a table cell)") }
         do { _ = try Address.parse(address) } catch { throw ValidationError("'\(address)' is not an email address: \(error)") }
     }
 
@@ -34,7 +37,7 @@ struct HistoryCommand: OutputCommand {
             guard let report = try ledger.status(delivery: d, recipient: address, at: time.bounds) else { continue }
             let history = MessageHistory(report, ledger: ledger)
             if format == "json" {
-                out.line(try JSON.encode(HistoryJSON(report, history: history), pretty: false))
+                out.line(try JSON.encode(HistoryJSON(report, history: history, includeRaw: raw), pretty: false))
                 shown += 1
                 continue
             }

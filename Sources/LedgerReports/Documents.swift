@@ -150,6 +150,19 @@ public struct StatusJSON: Encodable, Sendable {
         /// table's version, or `source` (given by the input); `nil` without a qualification.
         @Null public var qualifier: String?
         public var source: String
+        /// The event's raw source bytes exactly as they were read (the JSON element, log line or
+        /// email), when asked for (`ledger history --raw`): as text when they are valid UTF-8, else
+        /// ``rawBase64`` (RFC 4648 base64). Absent otherwise, and absent when the event has none.
+        public var raw: String?
+        /// The raw source bytes in base64, when they are not valid UTF-8.
+        public var rawBase64: String?
+
+        /// The event; its raw source bytes too when `includeRaw`.
+        public init(_ r: RecordedEvent, includeRaw: Bool) {
+            self.init(r)
+            guard includeRaw, !r.event.raw.isEmpty else { return }
+            if let text = String(validating: r.event.raw, as: UTF8.self) { raw = text } else { rawBase64 = Data(r.event.raw).base64EncodedString() }
+        }
 
         public init(_ r: RecordedEvent) {
             position = r.position

@@ -59,11 +59,12 @@ public struct HistoryJSON: Encodable, Sendable {
     public var basis: ProjectJSON.BasisJSON
 
     /// The document of one message's history.
-    public init(_ report: MessageStatusReport, history: MessageHistory) {
+    /// With `includeRaw`, each event carries its raw source bytes (``StatusJSON/EventJSON/raw``).
+    public init(_ report: MessageStatusReport, history: MessageHistory, includeRaw: Bool = false) {
         delivery = report.delivery
         recipient = report.recipient
         self.history = history.steps.map {
-            StepJSON(event: StatusJSON.EventJSON($0.recorded), classic: StatusJSON.ViewJSON($0.classic), efs: StatusJSON.ViewJSON($0.efs))
+            StepJSON(event: StatusJSON.EventJSON($0.recorded, includeRaw: includeRaw), classic: StatusJSON.ViewJSON($0.classic), efs: StatusJSON.ViewJSON($0.efs))
         }
         basis = ProjectJSON.BasisJSON(report.basis)
     }

@@ -1,6 +1,7 @@
 @testable import DeliveryLedger
 import Foundation
 import LedgerCLI
+import LedgerReports
 import LedgerTestSupport
 import Testing
 
@@ -30,6 +31,21 @@ import Testing
         #expect(cli.ingest(Self.sample).exitCode == 0)
         #expect(cli.ingest(conflicting).exitCode != 0)
         #expect(cli.run("verify").output.contains("Records: 4;"))
+    }
+
+    /// `history --format json --raw` gives back each event's raw source bytes exactly as ingested
+    /// (here the JSON lines, as text), valid against the history schema; without `--raw` there are none.
+    @Test func historyGivesBackTheRawSourceBytes() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        let r = cli.run("history", "b@example.com", "--format", "json", "--raw")
+        #expect(r.exitCode == 0, "\(r.error)")
+        #expect(try SchemaValidation.validate(jsonLines: Array(r.output.utf8), schemaNamed: "history") == [])
+        let doc = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as! [String: Any]
+        let raws = (doc["history"] as! [[String: Any]]).map { ($0["event"] as! [String: Any])["raw"] as? String }
+        #expect(raws == [Self.sample[2], Self.sample[3]])
+        #expect(!cli.run("history", "b@example.com", "--format", "json").output.contains("\"raw\""))
+        #expect(cli.run("history", "b@example.com", "--raw").exitCode != 0)  // a table has no place for them
     }
 
     /// The commands that only read, with their arguments.
@@ -232,4 +248,14 @@ import Testing
         #expect(r.output.contains("1 entry not read, not .eml (feed.jsonl)"), "\(r.output)")
         #expect(!r.output.contains(".DS_Store"), "\(r.output)")
     }
+}
+
+/// Raw bytes that are not UTF-8 (an email in Latin-1) are given as base64, exactly.
+@Test func rawBytesThatAreNotUTF8AreGivenInBase64() throws {
+    var e = Event(id: "x", kind: .relay, delivery: "d", recipient: "a@example.com", occurredAt: Instant(secondsSinceEpoch: 1_800_000_000))
+    e.raw = [0x53, 0x75, 0x62, 0x6A, 0x3A, 0x20, 0xE9, 0x74, 0xE9, 0x0A]  // "Subj: été\n" in Latin-1
+    let json = StatusJSON.EventJSON(RecordedEvent(position: 1, recordedAt: e.occurredAt, event: e), includeRaw: true)
+    #expect(json.raw == nil)
+    let decoded = json.rawBase64.flatMap { Data(base64Encoded: $0) }
+    #expect(decoded.map { [UInt8]($0) } == e.raw)
 }
