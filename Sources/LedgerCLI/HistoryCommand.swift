@@ -60,6 +60,7 @@ struct HistoryCommand: OutputCommand {
             }
             for l in table.render() { out.line(l) }
         }
-        if shown == 0 { throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? "")) }
+        // Says which ledger was searched (a mistyped --db, or a damaged index, reads as "no events").
+        if shown == 0 { throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? "") + " (ledger \(ledger.path))") }
     }
 }

@@ -39,7 +39,7 @@ struct StatusCommand: OutputCommand {
                 if let k = time.bounds.knownAt { bounds.append("was recorded by \(k.rfc3339) (--known-at)") }
                 throw CLIError("\(shown) has events\(place), but none that " + bounds.joined(separator: " and "))
             }
-            throw CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery"))
+            throw CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery") + " (ledger \(ledger.path))")
         }
         if format == "json" {
             for r in reports { out.line(try JSON.encode(StatusJSON(r), pretty: false)) }

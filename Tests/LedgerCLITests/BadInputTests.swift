@@ -174,6 +174,7 @@ import Testing
         #expect(cli.run("project", "--delivery", "nope").error.contains("unknown delivery 'nope'"))
         #expect(cli.run("status", "not-an-address").exitCode != 0)
         #expect(cli.run("status", "nobody@example.com").error.contains("no events for nobody@example.com"))
+        #expect(cli.run("history", "nobody@example.com").error.contains("(ledger \(cli.db))"))  // which ledger was searched
         // The address as the ledger spells it (domain lower-cased, brackets removed).
         #expect(cli.run("status", "<nobody@EXAMPLE.com>").error.contains("no events for nobody@example.com in any delivery"))
         // a@example.com's relay occurred at 09:00: nothing by 08:00.
