@@ -61,8 +61,9 @@ public final class CompressionDictionary: @unchecked Sendable {
 /// zstd frames (RFC 8878) for small documents: one-shot compression and decompression, with or
 /// without a ``CompressionDictionary``, and dictionary training.
 ///
-/// Frames are made without a checksum and without a dictionary id (the caller records which
-/// dictionary it used), with the content size in the header (decompression checks it).
+/// Frames are made with zstd's content checksum (4 bytes: decompression then fails on damaged bytes
+/// instead of giving other bytes) and the content size in the header (checked too), without a
+/// dictionary id (the caller records which dictionary it used).
 public enum Zstd {
     /// zstd's default level (3), used without a dictionary.
     public static let defaultLevel: Int32 = 3
@@ -76,7 +77,7 @@ public enum Zstd {
         let written = try compressionContexts.with { (cctx) throws(ZstdError) -> Int in
             _ = try ZstdError.check(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters), "ZSTD_CCtx_reset")
             _ = try ZstdError.check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0), "ZSTD_CCtx_setParameter")
-            _ = try ZstdError.check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0), "ZSTD_CCtx_setParameter")
+            _ = try ZstdError.check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1), "ZSTD_CCtx_setParameter")
             if let dictionary {
                 _ = try ZstdError.check(ZSTD_CCtx_refCDict(cctx, dictionary.compressionDictionary), "ZSTD_CCtx_refCDict")
             } else {

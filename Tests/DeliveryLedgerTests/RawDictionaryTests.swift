@@ -1,4 +1,5 @@
 @testable import DeliveryLedger
+import Crypto
 import Foundation
 import LedgerTestSupport
 import LMDBKit
@@ -66,8 +67,9 @@ import Testing
         #expect(try reader.status(delivery: "d1", recipient: "r42@example.com")?.events.first?.event.raw == events[42].raw)
     }
 
-    /// Another dictionary put in place of the ledger's: the raw bytes would decode to other bytes
-    /// (or not at all); `verify` names the record that introduced it, by its digest.
+    /// Another dictionary put in place of the ledger's, with its `meta` digest made to match (a
+    /// deliberate edit): the raw bytes would decode to other bytes (or not at all); `verify` names
+    /// the record that introduced it, by the digest the hash chain covers.
     @Test func aReplacedDictionaryIsNamedAtTheRecordThatIntroducedIt() throws {
         let dir = TemporaryDirectory()
         _ = try makeLedger(dir)
@@ -76,12 +78,39 @@ import Testing
         let key = RawDictionaries.key(1)
         try env.write { txn in
             var value = try txn.get(meta, key: key)!
-            value[value.count / 2] ^= 0x20
+            value[33 + (value.count - 33) / 2] ^= 0x20
+            let digest = Array(SHA256.hash(data: [value[0]] + Array(value[33...])))
+            value.replaceSubrange(1..<33, with: digest)
             try txn.put(meta, key: key, value: value)
         }
         let problems = try open(dir).verify().problems
         #expect(problems.first?.position == 11, "\(problems)")
         #expect(problems.first?.what.contains("dictionary 1") == true, "\(problems)")
+    }
+
+    /// A damaged dictionary (one flipped byte, its source code included) is named by every reader of
+    /// raw bytes and by `verify`, never used to give other bytes; KPIs still answer.
+    @Test(arguments: [0, 40, 2000])
+    func aDamagedDictionaryIsNamedNotUsed(byte: Int) throws {
+        let dir = TemporaryDirectory()
+        _ = try makeLedger(dir)
+        let env = try Environment(path: dir.path("l.lmdb"))
+        let meta = try env.openDatabase(named: "meta", flags: [])
+        try env.write { txn in
+            var value = try txn.get(meta, key: RawDictionaries.key(1))!
+            value[min(byte, value.count - 1)] ^= 0x01
+            try txn.put(meta, key: RawDictionaries.key(1), value: value)
+        }
+        let ledger = try open(dir)
+        #expect(try ledger.kpis(delivery: "d1", semantics: .efs) != nil)
+        do {
+            _ = try ledger.status(delivery: "d1", recipient: "r42@example.com")
+            Issue.record("read raw bytes through a damaged dictionary")
+        } catch {
+            #expect("\(error)".contains("dictionary 1 is damaged"), "\(error)")
+        }
+        let problems = try ledger.verify().problems
+        #expect(problems.contains { $0.what.contains("dictionary 1 is damaged") }, "\(problems)")
     }
 
     /// A dictionary missing from meta: readers of the raw bytes name the record and the dictionary;

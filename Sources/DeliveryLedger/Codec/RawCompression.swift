@@ -15,8 +15,10 @@ import ZstdKit
 ///
 /// Code 3 is the first record that uses a dictionary (the dictionary is trained in that record's
 /// append): the hash chain covers the record, so it covers the dictionary through its digest,
-/// and `verify` compares the digest with the dictionary kept in the ledger. Frames have no
-/// checksum and no dictionary id (the record says which), and say their content size.
+/// and `verify` compares the digest with the dictionary kept in the ledger. Frames carry zstd's
+/// content checksum and their content size, no dictionary id (the record says which): damaged
+/// bytes fail to decompress rather than come back as other bytes. A dictionary's `meta` entry keeps
+/// its SHA-256 too, checked whenever a process loads it: a damaged dictionary is named, never used.
 ///
 /// A dictionary is immutable once written and never deleted; ids are dense from 1, one ledger-wide
 /// sequence. Each source (``SourceFormat``) gets its own dictionary once
@@ -54,6 +56,9 @@ struct RawReference: Hashable {
 struct RawDecoder {
     /// `nil`: raw bytes are skipped (``Event/raw`` left empty).
     let dictionaries: [UInt32: CompressionDictionary]?
+    /// Why the ledger's dictionaries after those could not be loaded (damage): thrown when a record
+    /// needs one of them, so that what needs no raw bytes (a fold, KPIs) still answers.
+    var failure: CorruptRecordError? = nil
 
     /// Raw bytes skipped: for folds and checks that do not read them.
     static let skip = RawDecoder(dictionaries: nil)
@@ -84,7 +89,7 @@ struct RawDecoder {
         var dictionary: CompressionDictionary? = nil
         if dictionaryID != 0 {
             guard let d = dictionaries[dictionaryID] else {
-                throw CorruptRecordError(what: "raw bytes compressed with dictionary \(dictionaryID), which the ledger does not hold")
+                throw failure ?? CorruptRecordError(what: "raw bytes compressed with dictionary \(dictionaryID), which the ledger does not hold")
             }
             dictionary = d
         }
@@ -98,7 +103,8 @@ struct RawDecoder {
 
 /// A ledger's raw-bytes dictionaries, as this process knows them, and the samples it collects to
 /// train new ones (``RawEncoding``). Kept in `meta` under `raw.dictionary.` + id (u32 BE): the
-/// source's code (u8), then the dictionary's bytes.
+/// source's code (u8), the SHA-256 of the source code and the dictionary (32 bytes), then the
+/// dictionary's bytes.
 final class RawDictionaries: Sendable {
     /// Documents of one source appended by this process before its dictionary is trained
     /// (``LedgerOptions/rawDictionaryTrainingSamples``).
@@ -137,10 +143,16 @@ final class RawDictionaries: Sendable {
         try txn.scan(meta, from: Self.key(known + 1)) { k, v in
             guard k.count == Self.keyPrefix.count + 4, k.starts(with: Self.keyPrefix) else { return false }
             let id = Key.readU32(UnsafeRawBufferPointer(rebasing: k[Self.keyPrefix.count...]))
-            guard id == known + 1 + UInt32(found.count), v.count > 1 else {
-                throw CorruptRecordError(what: "raw-bytes dictionary \(id) out of sequence or empty")
+            let expected = known + 1 + UInt32(found.count)
+            guard id == expected else {
+                throw CorruptRecordError(what: "raw-bytes dictionary \(expected) is missing from meta (the next one there is \(id))")
             }
-            found.append((id, v[0], Array(v[1...])))
+            guard v.count > 33 else { throw CorruptRecordError(what: "raw-bytes dictionary \(id) is truncated (\(v.count) bytes)") }
+            let stored = Array(v[1..<33]), source = v[0], bytes = Array(v[33...])
+            guard Array(SHA256.hash(data: [source] + bytes)) == stored else {
+                throw CorruptRecordError(what: "raw-bytes dictionary \(id) is damaged (its SHA-256 in meta does not match its bytes)")
+            }
+            found.append((id, source, bytes))
             return true
         }
         guard !found.isEmpty else { return }
@@ -161,10 +173,12 @@ final class RawDictionaries: Sendable {
         }
     }
 
-    /// A decoder for records of `txn`'s snapshot.
+    /// A decoder for records of `txn`'s snapshot. A dictionary that does not load (damage) is
+    /// named when a record needs it (``RawDecoder/failure``), not before.
     func decoder(_ txn: borrowing Transaction, _ meta: Database) throws -> RawDecoder {
-        try load(txn, meta)
-        return RawDecoder(dictionaries: state.withLock { $0.dictionaries })
+        var failure: CorruptRecordError? = nil
+        do { try load(txn, meta) } catch let e as CorruptRecordError { failure = e }
+        return RawDecoder(dictionaries: state.withLock { $0.dictionaries }, failure: failure)
     }
 
     /// Every dictionary `txn` holds, with its source code (for `verify`).
@@ -261,7 +275,8 @@ struct RawCompressor {
         if dictionary.id == 0 {
             known += 1
             let d = dictionary.dictionary.bytes
-            try txn.put(meta, key: RawDictionaries.key(known), value: [source] + d, mode: .insertOnly)
+            let digest = Array(SHA256.hash(data: [source] + d))
+            try txn.put(meta, key: RawDictionaries.key(known), value: [source] + digest + d, mode: .insertOnly)
             current[source]!.id = known
             return EncodedRaw(code: RawEncoding.zstdNewDictionary, dictionary: known, digest: Array(SHA256.hash(data: d)), bytes: scratch)
         }

@@ -142,6 +142,10 @@ extension Ledger {
                 try chainCheck.end(last: last, txn, tables.hashes, report)
                 let chain = chainCheck.chain
                 for (p, what) in indexProblems { report(p, what) }
+                // A dictionary no record introduces is not covered by the hash chain: not the ledger's.
+                for id in dictionaries.keys.sorted() where !introduced.contains(id) {
+                    report(nil, "raw-bytes dictionary \(id) in meta is introduced by no record of the log")
+                }
                 // The delivery ids: `deliveries` and `deliveryNames` are exact inverses.
                 var ordinalOfId: [[UInt8]: UInt32] = [:]
                 var idOfOrdinal: [UInt32: [UInt8]] = [:]
@@ -344,6 +348,15 @@ struct ChainCheck {
         }
         let e = entry!
         if let digests = e.digests {
+            // A damaged page can give the log's keys out of order: a position outside the entry is
+            // named, never used as an index.
+            guard position >= e.first, position - e.first < UInt64(digests.count) else {
+                report(position, "the log's keys are out of order here (position \(position) within the hash-chain entry of \(e.first)–\(e.last))")
+                entry = nil
+                link = nil
+                previousUnknown = true
+                return
+            }
             let d = link!.add(position: position, record: record)
             if d != digests[Int(position - e.first)] {
                 report(position, "the record's bytes differ from those appended (hash chain mismatch)")
