@@ -124,6 +124,11 @@ public struct Transaction: ~Copyable {
         try check(mdb_drop(txn, db.dbi, 0), "mdb_drop")
     }
 
+    /// Deletes `db` itself from the environment (`mdb_drop` with `del` 1); its handle is closed.
+    public func drop(_ db: Database) throws(LMDBError) {
+        try check(mdb_drop(txn, db.dbi, 1), "mdb_drop")
+    }
+
     /// The number of entries in `db` (`mdb_stat`).
     public func count(_ db: Database) throws(LMDBError) -> Int {
         var stat = MDB_stat()

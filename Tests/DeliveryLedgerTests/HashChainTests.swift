@@ -158,10 +158,11 @@ import Testing
         let after = try ledger.verify()
         #expect(after.isHealthy, "\(after.problems)")
         #expect(try entries(dir).map(\.0) == [1, 2, 3, 4, 5, 6, 7, 9])
-        // The writer marked the ledger with the current format (5: records of format 2, ``RawEncoding``).
+        // The writer marked the ledger with the current format (6: appends write their summaries,
+        // ``AppendSummary``; 5: records of format 2, ``RawEncoding``).
         let env = try Environment(path: dir.path("l.lmdb"))
         let meta = try env.openDatabase(named: "meta", flags: [])
-        #expect(try env.read { txn in try txn.get(meta, key: Array("format".utf8)) } == Self.key(5))
+        #expect(try env.read { txn in try txn.get(meta, key: Array("format".utf8)) } == Self.key(6))
         // A damaged old record is named at its position, and only it.
         try rewrite(dir) { txn, log, _, _ in
             var record = try #require(try txn.get(log, key: Self.key(2)))

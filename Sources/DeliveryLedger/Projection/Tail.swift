@@ -189,6 +189,7 @@ struct Tail: Sendable {
             }
         }
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(last))
+        try AppendSummary.removeCovered(upTo: last, txn, tables)
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
         try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
     }

@@ -23,6 +23,8 @@ struct AppendBatch {
     /// Keyed by UTF-8 bytes (as the LMDB tables are), never by Swift's canonical string equivalence.
     private var deliveryOrdinals: [ByteKey: UInt32] = [:]
     private var lastDelivery: (id: String, ordinal: UInt32)?
+    /// The UTF-8 ids of the deliveries this batch looked up, by ordinal (for its ``AppendSummary``).
+    private var deliveryNames: [UInt32: [UInt8]] = [:]
     /// One buffer for the records this batch encodes.
     private var recordBuffer = ByteWriter(capacity: 4096)
     private var slotOfStream: [StreamKey: Int] = [:]
@@ -289,6 +291,7 @@ struct AppendBatch {
             delta.deliveryNames[ordinal] = key
         }
         deliveryOrdinals[ByteKey(key)] = ordinal
+        deliveryNames[ordinal] = key
         lastDelivery = (delivery, ordinal)
         return ordinal
     }
@@ -306,6 +309,30 @@ struct AppendBatch {
         projector.finish(into: &delta)
         delta.last = next - 1
         if !delta.isEmpty { delta.startedAt = startedAt }
+        if link != nil { try writeSummary(txn) }
+    }
+
+    /// Writes this append's ``AppendSummary``: the heads of the streams it touched, and the
+    /// counters and declared recipient count of the deliveries it touched (after ``finish(_:startedAt:)``
+    /// completed the projector's part of ``delta``).
+    private func writeSummary(_ txn: borrowing Transaction) throws {
+        var heads: [(hash: UInt64, head: UInt64)] = []
+        var declarationHeads: [UInt32: UInt64] = [:]
+        var touched: Set<UInt32> = []
+        for (info, _) in slots where info.head >= firstPosition {
+            heads.append((AppendSummary.streamHash(delivery: info.deliveryOrdinal, recipient: info.recipient), info.head))
+            touched.insert(info.deliveryOrdinal)
+            if info.recipient.isEmpty { declarationHeads[info.deliveryOrdinal] = info.head }
+        }
+        var deliveries: [(name: [UInt8], entry: AppendSummary.DeliveryEntry)] = []
+        for d in touched.sorted() where d != 0 {
+            guard let name = deliveryNames[d] else { throw LedgerError.corrupt(position: nil, what: "delivery \(d) has no id in its append") }
+            let counters = try delta.counters[d] ?? reader.counters(d, txn)
+            let head = try declarationHeads[d] ?? reader.streamInfo(delivery: d, recipient: "", txn)?.head ?? 0
+            let toDeliver = try Ledger.declaration(head: head, txn, tables).toDeliver
+            deliveries.append((name, AppendSummary.DeliveryEntry(ordinal: d, position: next - 1, toDeliver: toDeliver, counters: counters)))
+        }
+        try AppendSummary.write(first: firstPosition, last: next - 1, heads: heads, deliveries: deliveries, txn, tables)
     }
 }
 

@@ -78,7 +78,7 @@ extension Ledger {
                     ("messageState", tables.messageState), ("deliveryCounters", tables.deliveryCounters),
                     ("validSteps", tables.validSteps), ("validBuckets", tables.validBuckets),
                     ("deliveries", tables.deliveries), ("deliveryNames", tables.deliveryNames), ("meta", tables.meta),
-                ]
+                ] + [("currentCounters", tables.currentCounters), ("tailStreams", tables.tailStreams)].compactMap { n, d in d.map { (n, $0) } }
                 return try all.map { name, db in
                     let s = try txn.statistics(db)
                     return TableSize(name: name, entries: s.entries, bytes: s.bytes)

@@ -81,20 +81,41 @@ extension Ledger {
         guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: "", txn) else {
             return DeliveryDeclaration()
         }
-        let events = try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn)
-            .sorted { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+        return try Self.declaration(head: info.head, txn, tables)
+    }
+
+    /// The declaration of the delivery whose own stream (recipient empty) has its head at `head` (0:
+    /// none): for each field, the value of the latest event (by `occurredAt`, ties by position) that
+    /// set it. Reads the chain in `txn` (an append's own records included).
+    static func declaration(head: UInt64, _ txn: borrowing Transaction, _ tables: Tables) throws -> DeliveryDeclaration {
+        var events: [(position: UInt64, event: Event)] = []
+        try Projector.walk(from: head, txn, tables) { position, _, record in
+            do {
+                events.append((position, try RecordCodec.decode(record, raw: .skip).event))
+            } catch let error as CorruptRecordError {
+                throw LedgerError.corrupt(position: position, what: error.what)
+            }
+        }
+        events.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
         var result = DeliveryDeclaration()
-        for r in events {
-            if let v = r.event.toDeliver { result.toDeliver = v }
-            if let v = r.event.validitySeconds { result.validitySeconds = v }
-            if let v = r.event.label { result.label = v }
+        for (_, e) in events {
+            if let v = e.toDeliver { result.toDeliver = v }
+            if let v = e.validitySeconds { result.validitySeconds = v }
+            if let v = e.label { result.label = v }
         }
         return result
     }
 
     /// A delivery's KPIs under `semantics`, or `nil` for a delivery the ledger does not know.
-    /// Reads the persisted counters: O(1) in the size of the delivery.
+    /// O(1) in the size of the delivery: read from the counters the last append that touched the
+    /// delivery wrote (``AppendSummary``), or from the projection with its tail.
     public func kpis(delivery: String, semantics: Semantics) throws(LedgerError) -> DeliveryKPIs? {
+        if let answer = try summaryKPIs(delivery: delivery, semantics: semantics) { return answer }
+        return try foldedKPIs(delivery: delivery, semantics: semantics)
+    }
+
+    /// ``kpis(delivery:semantics:)`` from the projection and its tail (folded when needed).
+    func foldedKPIs(delivery: String, semantics: Semantics) throws(LedgerError) -> DeliveryKPIs? {
         try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
@@ -106,12 +127,19 @@ extension Ledger {
     }
 
     /// A recipient's status in a delivery under both semantics, with its events, or `nil` when
-    /// the ledger has no event for that message. The status is read from the persisted projection
-    /// (a few B-tree lookups); `includeEvents: false` skips reading the message's events (the
+    /// the ledger has no event for that message. The status is the persisted projection's at the
+    /// checkpoint plus the message's records after it, whose chain head the appends' summaries
+    /// give (``AppendSummary``: a few B-tree lookups, no fold of the tail); `includeEvents: false` skips reading the message's events (the
     /// report's ``MessageStatusReport/events`` is then empty): the point query of a dashboard.
     public func status(delivery: String, recipient: String, includeEvents: Bool = true) throws(LedgerError) -> MessageStatusReport? {
         guard let address = Address.normalize(recipient) else { return nil }
-        return try run {
+        if let answer = try summaryStatus(delivery: delivery, address: address, includeEvents: includeEvents) { return answer }
+        return try foldedStatus(delivery: delivery, address: address, includeEvents: includeEvents)
+    }
+
+    /// ``status(delivery:recipient:includeEvents:)`` from the projection and its tail (folded when needed).
+    func foldedStatus(delivery: String, address: String, includeEvents: Bool) throws(LedgerError) -> MessageStatusReport? {
+        try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn), let info = try view.streamInfo(delivery: d, recipient: address, txn) else { return nil }
                 let state = try view.messageState(info.ordinal, txn) ?? MessageState()

@@ -255,6 +255,44 @@ extension Ledger {
                         report(nil, "the valid-time minute checkpoints of delivery ordinal \(d) do not add up to a fold of the log")
                     }
                 }
+                // The appends' summaries (``AppendSummary``): each delivery's current counters and
+                // declared count are the fold's; the tail's entries are of appends after the checkpoint.
+                if let currentCounters = tables.currentCounters {
+                    var entries: [(name: [UInt8], value: [UInt8])] = []
+                    try txn.scan(currentCounters) { k, v in
+                        entries.append((Array(k), Array(v)))
+                        return true
+                    }
+                    for (name, value) in entries {
+                        let id = Self.text(name)
+                        do {
+                            let entry = try value.withUnsafeBytes { b throws(CorruptRecordError) in try AppendSummary.DeliveryEntry(bytes: b) }
+                            if try view.deliveryOrdinal(name, txn) != entry.ordinal {
+                                report(entry.position, "the current counters of delivery '\(id)' name ordinal \(entry.ordinal), not the delivery's")
+                            } else if entry.counters != (counters[entry.ordinal] ?? DeliveryCounters()) {
+                                report(entry.position, "the current counters of delivery '\(id)' differ from a fold of the log")
+                            } else if try declaration(delivery: id, txn, view).toDeliver != entry.toDeliver {
+                                report(entry.position, "the current counters of delivery '\(id)' give another declared recipient count than its declarations")
+                            }
+                        } catch let e as CorruptRecordError {
+                            report(nil, "the current counters of delivery '\(id)' do not decode: \(e.what)")
+                        } catch {
+                            // A damaged declaration record: the checks of the log above name it.
+                        }
+                    }
+                }
+                if let tailStreams = tables.tailStreams {
+                    let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                    try txn.scan(tailStreams) { k, v in
+                        let key = Key.readU64(k)
+                        if key <= checkpoint || key > last {
+                            report(key, "a tail streams entry is kept for append \(key), outside the tail \(checkpoint + 1)…\(last)")
+                        } else if (try? AppendSummary.Streams(v)) == nil {
+                            report(key, "the tail streams entry of the append ending at \(key) does not decode")
+                        }
+                        return true
+                    }
+                }
                 var storedCounters: [UInt32: DeliveryCounters] = [:]
                 try txn.scan(tables.deliveryCounters) { k, v in
                     storedCounters[Key.readU32(k)] = try DeliveryCounters(bytes: v)

@@ -306,10 +306,7 @@ public final class Ledger: Sendable {
     func currentTail(_ txn: borrowing Transaction, checkRules: Bool = true) throws -> Tail {
         // The persisted projection must be of this instance's rule table: another process may have
         // re-projected it with another one since this one opened (``LedgerError/rulesChanged``).
-        if checkRules, let same = try txn.withValue(tables.meta, key: Tables.rulesDigestKey, { $0.elementsEqual(rulesDigestBytes) }), !same {
-            let persisted = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            throw LedgerError.rulesChanged(path: path, persisted: persisted, own: options.rules.table.version)
-        }
+        if checkRules { try self.checkRules(txn) }
         let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
         let last = try txn.last(tables.log).map { $0.key.withUnsafeBytes { Key.readU64($0) } } ?? 0
         guard last >= checkpoint else {
@@ -338,6 +335,15 @@ public final class Ledger: Sendable {
             }
             shared!.merge(fold.delta)
             return shared!
+        }
+    }
+
+    /// Throws ``LedgerError/rulesChanged(path:persisted:own:)`` when the persisted projection of
+    /// `txn`'s snapshot was built with another rule table than this instance's.
+    func checkRules(_ txn: borrowing Transaction) throws {
+        if let same = try txn.withValue(tables.meta, key: Tables.rulesDigestKey, { $0.elementsEqual(rulesDigestBytes) }), !same {
+            let persisted = try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            throw LedgerError.rulesChanged(path: path, persisted: persisted, own: options.rules.table.version)
         }
     }
 
@@ -401,6 +407,7 @@ public final class Ledger: Sendable {
                 try txn.clear(tables.deliveryCounters)
                 try txn.clear(tables.validSteps)
                 try txn.clear(tables.validBuckets)
+                try AppendSummary.clear(txn, tables)
                 generation += 1
                 try txn.put(tables.meta, key: Tables.layoutKey, value: Key.u64(StateCodec.layoutVersion))
                 try txn.put(tables.meta, key: Tables.generationKey, value: Key.u64(generation))

@@ -16,6 +16,8 @@ import LMDBKit
 /// | `validSteps` | delivery ordinal u32 BE + biased instant u64 BE + tag position u64 BE | counter changes | projection along valid time (``ValidTime``) |
 /// | `duplicates` | delivery ordinal u32 BE + first original position u64 BE | summaries (``DuplicateReceipts``) | bounded receipts of events sent again (no-op appends): per event, times, first and last arrival, for `audit`; not part of the log |
 /// | `validBuckets` | delivery ordinal u32 BE + biased minute u64 BE | sum of the minute's steps | checkpoints of the valid-time axis |
+/// | `currentCounters` | delivery id (UTF-8) | ``AppendSummary/DeliveryEntry`` | written by every append that touches the delivery: its ordinal, KPI counters and declared recipient count as of that append (a reader in another process answers KPIs from it without folding the tail) |
+/// | `tailStreams` | an append's last position u64 BE | ``AppendSummary`` stream heads | written by every append: the streams it touched and their heads, sorted by stream hash (a reader finds a message's head in the tail without folding it); removed at the checkpoint that covers them |
 ///
 /// There is no per-event secondary index: a stream's events are found by following the
 /// `previous` links from its head, and idempotency is checked along that chain.
@@ -32,6 +34,9 @@ struct Tables: Sendable {
     let validSteps: Database
     let validBuckets: Database
     let duplicates: Database
+    /// Format 6's tables (``AppendSummary``); `nil` when a ledger of an older format is opened read-only.
+    let currentCounters: Database?
+    let tailStreams: Database?
 
     static let formatVersionKey = Array("format".utf8)
     static let checkpointKey = Array("projection.checkpoint".utf8)
@@ -46,22 +51,37 @@ struct Tables: Sendable {
     /// opening a version 2 or 3 ledger marks it 4 (older builds then refuse it); its old entries
     /// read as appends of one record, so nothing is migrated. A writer opening a version 4 ledger
     /// marks it 5; its records (format 1) read as they are.
-    static let formatVersion: UInt64 = 5
+    /// 6: every append also writes its ``AppendSummary`` (`currentCounters`, `tailStreams`); a
+    /// writer opening a version 5 ledger marks it 6 (an older build appending would leave them
+    /// stale); a read-only open of an older ledger, without these tables, answers by folding.
+    static let formatVersion: UInt64 = 6
 
     /// The tables' names, in the order of the stored properties.
     static let names = ["log", "meta", "deliveries", "deliveryNames", "streamIndex", "streams", "messageState",
                         "deliveryCounters", "hashes", "validSteps", "validBuckets", "duplicates"]
 
-    private init(_ h: [Database]) {
+    /// Tables a newer format added: created by a writer, absent from an older ledger opened read-only.
+    static let addedNames = ["currentCounters", "tailStreams"]
+
+    private init(_ h: [Database], added: [Database?]) {
         (log, meta, deliveries, deliveryNames, streamIndex, streams, messageState, deliveryCounters, hashes, validSteps, validBuckets, duplicates) =
             (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11])
+        (currentCounters, tailStreams) = (added[0], added[1])
     }
 
     /// Opens the tables of an existing ledger without writing (a read transaction): what a
     /// read-only environment does.
     /// - Throws: ``LMDBError`` (`MDB_NOTFOUND` naming the missing table).
     static func openExisting(_ env: Environment) throws(LMDBError) -> Tables {
-        Tables(try env.openExistingDatabases(named: names))
+        let added = try addedNames.map { name throws(LMDBError) -> Database? in
+            do throws(LMDBError) {
+                return try env.openExistingDatabases(named: [name])[0]
+            } catch {
+                if error.hasCode(of: .notFound) { return nil }
+                throw error
+            }
+        }
+        return Tables(try env.openExistingDatabases(named: names), added: added)
     }
 
     /// Opens the tables of an existing ledger for writing: the ledger marker (`meta` and its format
@@ -76,7 +96,8 @@ struct Tables: Sendable {
             } catch let e as LMDBError where e.hasCode(of: .notFound) {
                 throw missing("it has no meta table")
             }
-            return Tables(try names.map { name throws(LMDBError) in try txn.openDatabase(named: name) })
+            return Tables(try names.map { name throws(LMDBError) in try txn.openDatabase(named: name) },
+                          added: try addedNames.map { name throws(LMDBError) in try txn.openDatabase(named: name) })
         }
     }
 
@@ -84,6 +105,7 @@ struct Tables: Sendable {
     static func create(_ env: Environment) throws {
         try env.write { txn in
             let handles = try names.map { name throws(LMDBError) in try txn.openDatabase(named: name) }
+            for name in addedNames { _ = try txn.openDatabase(named: name) }
             try txn.put(handles[1], key: formatVersionKey, value: Key.u64(formatVersion))
         }
     }
