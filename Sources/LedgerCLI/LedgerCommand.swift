@@ -145,7 +145,10 @@ public struct Output {
                 // Standard output is closed (a pipe whose reader left: EPIPE, SIGPIPE being ignored)
                 // or cannot take more (a full disk): say so and end with status 1, never by a signal.
                 let reason = n < 0 ? String(cString: strerror(errno)) : "nothing written"
-                FileHandle.standardError.write(Data("Error: cannot write to standard output: \(reason)\n".utf8))
+                // Written with write(2), its failure ignored: Foundation's `FileHandle.write` traps
+                // (SIGILL) when standard error is closed too (`ledger … 2>&- | head`).
+                let message = Array("Error: cannot write to standard output: \(reason)\n".utf8)
+                _ = message.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
                 exit(1)
             }
             written += n
