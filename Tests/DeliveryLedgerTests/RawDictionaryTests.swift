@@ -128,6 +128,51 @@ import Testing
         #expect(problems.contains { $0.position == 11 && $0.what.contains("dictionary 1") }, "\(problems)")
     }
 
+    /// One dictionary missing from meta, or damaged, leaves the others readable: the records of the
+    /// other source give back their bytes, those of the lost dictionary name it, and `verify` names
+    /// that dictionary and no other.
+    @Test(arguments: ["missing", "damaged"])
+    func oneLostDictionaryLeavesTheOthersReadable(damage: String) throws {
+        let dir = TemporaryDirectory()
+        let sparkPost = relays(0..<30)
+        let postfix = relays(100..<130).map { e -> Event in
+            var e = e
+            e.source = .postfix
+            e.raw = Array("Nov  2 09:00:00 mx postfix/smtp[4242]: 4F3A2\(e.recipient.utf8.count): to=<\(e.recipient)>, relay=mx.example.net[192.0.2.7]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 OK \(e.id))".utf8)
+            return e
+        }
+        do {
+            let ledger = try open(dir)
+            for start in stride(from: 0, to: 30, by: 10) { try ledger.append(Array(sparkPost[start..<start + 10])) }
+            for start in stride(from: 0, to: 30, by: 10) { try ledger.append(Array(postfix[start..<start + 10])) }
+            let refs = try references(ledger)
+            #expect(refs[25].dictionary == 1 && refs[55].dictionary == 2, "\(refs.map(\.dictionary))")
+        }
+        let env = try Environment(path: dir.path("l.lmdb"))
+        let meta = try env.openDatabase(named: "meta", flags: [])
+        try env.write { txn in
+            if damage == "missing" {
+                _ = try txn.delete(meta, key: RawDictionaries.key(1))
+            } else {
+                var value = try #require(try txn.get(meta, key: RawDictionaries.key(1)))
+                value[100] ^= 0x01
+                try txn.put(meta, key: RawDictionaries.key(1), value: value)
+            }
+        }
+        let ledger = try open(dir)
+        let report = try #require(try ledger.status(delivery: "d1", recipient: "r125@example.com"))
+        #expect(report.events.map(\.event.raw) == [postfix[25].raw])
+        do {
+            _ = try ledger.status(delivery: "d1", recipient: "r25@example.com")
+            Issue.record("read raw bytes through a \(damage) dictionary")
+        } catch {
+            #expect("\(error)".contains("dictionary 1 is \(damage)"), "\(error)")
+        }
+        let problems = try ledger.verify().problems
+        #expect(problems.contains { $0.what.contains("dictionary 1 in meta does not load: raw-bytes dictionary 1 is \(damage)") }, "\(problems)")
+        #expect(!problems.contains { $0.what.contains("dictionary 2") }, "\(problems)")
+    }
+
     /// When every event of the batch that completed the samples is a duplicate, no record introduces
     /// the dictionary trained for it: it is not kept, and a later append trains one.
     @Test func aDictionaryNoRecordIntroducesIsNotKept() throws {
@@ -166,8 +211,8 @@ import Testing
     }
 
     /// Two sources reach their threshold in one append, one of them with duplicates only: only the
-    /// dictionary a record uses is written, under id 1 (ids stay dense: a gap would make every
-    /// dictionary after it unreadable).
+    /// dictionary a record uses is written, under id 1 (ids stay dense: a gap reads as a missing
+    /// dictionary).
     @Test func onlyADictionaryARecordUsesIsWrittenAndIdsStayDense() throws {
         let dir = TemporaryDirectory()
         let ledger = try open(dir)

@@ -56,9 +56,10 @@ struct RawReference: Hashable {
 struct RawDecoder {
     /// `nil`: raw bytes are skipped (``Event/raw`` left empty).
     let dictionaries: [UInt32: CompressionDictionary]?
-    /// Why the ledger's dictionaries after those could not be loaded (damage): thrown when a record
-    /// needs one of them, so that what needs no raw bytes (a fold, KPIs) still answers.
-    var failure: CorruptRecordError? = nil
+    /// Why some of the ledger's dictionaries could not be loaded (damage: missing, truncated, not the
+    /// bytes their SHA-256 names), by id: thrown when a record needs one of them, so that what needs
+    /// no raw bytes (a fold, KPIs), and records of the other dictionaries, still answer.
+    var failures: [UInt32: CorruptRecordError] = [:]
 
     /// Raw bytes skipped: for folds and checks that do not read them.
     static let skip = RawDecoder(dictionaries: nil)
@@ -89,7 +90,7 @@ struct RawDecoder {
         var dictionary: CompressionDictionary? = nil
         if dictionaryID != 0 {
             guard let d = dictionaries[dictionaryID] else {
-                throw failure ?? CorruptRecordError(what: "raw bytes compressed with dictionary \(dictionaryID), which the ledger does not hold")
+                throw failures[dictionaryID] ?? CorruptRecordError(what: "raw bytes compressed with dictionary \(dictionaryID), which the ledger does not hold")
             }
             dictionary = d
         }
@@ -126,66 +127,80 @@ final class RawDictionaries: Sendable {
     static func key(_ id: UInt32) -> [UInt8] { keyPrefix + Key.u32(id) }
 
     private struct State {
-        /// Dictionaries 1…`known`, loaded (ids are dense).
+        /// The dictionaries loaded, by id (ids are dense from 1; one that is damaged is in `problems`).
         var dictionaries: [UInt32: CompressionDictionary] = [:]
         var sourceOf: [UInt32: UInt8] = [:]
+        /// The greatest id seen in `meta` (loaded or not): the next dictionary gets `known + 1`.
         var known: UInt32 = 0
+        /// Why a dictionary up to `known` could not be loaded, by id.
+        var problems: [UInt32: CorruptRecordError] = [:]
         /// Samples per source code, for sources without a dictionary.
         var samples: [UInt8: [[UInt8]]] = [:]
     }
     private let state = Mutex(State())
 
-    /// Loads the dictionaries `txn` holds that this process has not loaded yet.
-    /// - Throws: ``CorruptRecordError`` for an entry that is not a dictionary, ``LMDBError``.
+    /// Loads the dictionaries `txn` holds that this process has not seen yet. Each is loaded on its
+    /// own: one that is missing (a gap in the ids), truncated, damaged (its SHA-256 in `meta` does not
+    /// match) or not a zstd dictionary is noted in ``State/problems`` and named by whatever needs it;
+    /// the others load.
+    /// - Throws: ``LMDBError``.
     private func load(_ txn: borrowing Transaction, _ meta: Database) throws {
         let known = state.withLock { $0.known }
-        var found: [(UInt32, UInt8, [UInt8])] = []
+        var found: [(id: UInt32, entry: Result<(UInt8, CompressionDictionary), CorruptRecordError>)] = []
+        var expected = known + 1
         try txn.scan(meta, from: Self.key(known + 1)) { k, v in
             guard k.count == Self.keyPrefix.count + 4, k.starts(with: Self.keyPrefix) else { return false }
             let id = Key.readU32(UnsafeRawBufferPointer(rebasing: k[Self.keyPrefix.count...]))
-            let expected = known + 1 + UInt32(found.count)
-            guard id == expected else {
-                throw CorruptRecordError(what: "raw-bytes dictionary \(expected) is missing from meta (the next one there is \(id))")
+            while expected < id {
+                found.append((expected, .failure(CorruptRecordError(what: "raw-bytes dictionary \(expected) is missing from meta (the next one there is \(id))"))))
+                expected += 1
             }
-            guard v.count > 33 else { throw CorruptRecordError(what: "raw-bytes dictionary \(id) is truncated (\(v.count) bytes)") }
+            expected = id + 1
+            guard v.count > 33 else {
+                found.append((id, .failure(CorruptRecordError(what: "raw-bytes dictionary \(id) is truncated (\(v.count) bytes)"))))
+                return true
+            }
             let stored = Array(v[1..<33]), source = v[0], bytes = Array(v[33...])
             guard Array(SHA256.hash(data: [source] + bytes)) == stored else {
-                throw CorruptRecordError(what: "raw-bytes dictionary \(id) is damaged (its SHA-256 in meta does not match its bytes)")
+                found.append((id, .failure(CorruptRecordError(what: "raw-bytes dictionary \(id) is damaged (its SHA-256 in meta does not match its bytes)"))))
+                return true
             }
-            found.append((id, source, bytes))
+            do throws(ZstdError) {
+                found.append((id, .success((source, try CompressionDictionary(bytes: bytes, level: Self.level)))))
+            } catch {
+                found.append((id, .failure(CorruptRecordError(what: "raw-bytes dictionary \(id) is not a zstd dictionary (\(error.message))"))))
+            }
             return true
         }
         guard !found.isEmpty else { return }
-        var digested: [(UInt32, UInt8, CompressionDictionary)] = []
-        for (id, source, bytes) in found {
-            do {
-                digested.append((id, source, try CompressionDictionary(bytes: bytes, level: Self.level)))
-            } catch {
-                throw CorruptRecordError(what: "raw-bytes dictionary \(id) is not a zstd dictionary (\(error.message))")
-            }
-        }
         state.withLock { s in
-            for (id, source, d) in digested where id == s.known + 1 {
-                s.dictionaries[id] = d
-                s.sourceOf[id] = source
+            for (id, entry) in found where id > s.known {
+                switch entry {
+                case .success(let (source, d)):
+                    s.dictionaries[id] = d
+                    s.sourceOf[id] = source
+                case .failure(let e):
+                    s.problems[id] = e
+                }
                 s.known = id
             }
         }
     }
 
     /// A decoder for records of `txn`'s snapshot. A dictionary that does not load (damage) is
-    /// named when a record needs it (``RawDecoder/failure``), not before.
+    /// named when a record needs it (``RawDecoder/failures``), not before.
     func decoder(_ txn: borrowing Transaction, _ meta: Database) throws -> RawDecoder {
-        var failure: CorruptRecordError? = nil
-        do { try load(txn, meta) } catch let e as CorruptRecordError { failure = e }
-        return RawDecoder(dictionaries: state.withLock { $0.dictionaries }, failure: failure)
+        try load(txn, meta)
+        return state.withLock { RawDecoder(dictionaries: $0.dictionaries, failures: $0.problems) }
     }
 
-    /// Every dictionary `txn` holds, with its source code (for `verify`).
-    func all(_ txn: borrowing Transaction, _ meta: Database) throws -> [UInt32: (source: UInt8, dictionary: CompressionDictionary)] {
+    /// Every dictionary `txn` holds, with its source code, and why the others up to the greatest id
+    /// do not load (for `verify`).
+    func all(_ txn: borrowing Transaction, _ meta: Database) throws
+        -> (dictionaries: [UInt32: (source: UInt8, dictionary: CompressionDictionary)], problems: [UInt32: CorruptRecordError]) {
         try load(txn, meta)
         return state.withLock { s in
-            Dictionary(uniqueKeysWithValues: s.dictionaries.map { ($0.key, (s.sourceOf[$0.key] ?? 0, $0.value)) })
+            (Dictionary(uniqueKeysWithValues: s.dictionaries.map { ($0.key, (s.sourceOf[$0.key] ?? 0, $0.value)) }), s.problems)
         }
     }
 

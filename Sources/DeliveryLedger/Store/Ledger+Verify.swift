@@ -73,13 +73,14 @@ extension Ledger {
                 // The raw bytes' dictionaries (``RawEncoding``): each must be the one its introducing
                 // record's digest names (the hash chain covers the digest); a record's raw bytes must
                 // decompress.
-                var dictionaries: [UInt32: (source: UInt8, dictionary: CompressionDictionary)] = [:]
-                do { dictionaries = try rawDictionaries.all(txn, tables.meta) } catch let e as CorruptRecordError {
-                    report(nil, "the raw-bytes dictionaries in meta do not load: \(e.what)")
+                let (dictionaries, dictionaryProblems) = try rawDictionaries.all(txn, tables.meta)
+                for (id, e) in dictionaryProblems.sorted(by: { $0.key < $1.key }) {
+                    report(nil, "the raw-bytes dictionary \(id) in meta does not load: \(e.what)")
                 }
                 let raw = RawDecoder(dictionaries: dictionaries.mapValues { $0.dictionary })
                 var introduced: Set<UInt32> = []
-                var badDictionaries: Set<UInt32> = []
+                // Dictionaries already named: their records' raw bytes are not decoded (no cascade).
+                var badDictionaries = Set(dictionaryProblems.keys)
                 let checkpointBefore = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
