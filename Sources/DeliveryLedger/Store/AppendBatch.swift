@@ -328,8 +328,16 @@ struct AppendBatch {
         for d in touched.sorted() where d != 0 {
             guard let name = deliveryNames[d] else { throw LedgerError.corrupt(position: nil, what: "delivery \(d) has no id in its append") }
             let counters = try delta.counters[d] ?? reader.counters(d, txn)
-            let head = try declarationHeads[d] ?? reader.streamInfo(delivery: d, recipient: "", txn)?.head ?? 0
-            let toDeliver = try Ledger.declaration(head: head, txn, tables).toDeliver
+            // The declared count: the delivery's previous entry's when this append declared nothing
+            // for it (one read, not a walk of its declarations), else a walk of its declarations.
+            let toDeliver: Int64?
+            if declarationHeads[d] == nil, let currentCounters = tables.currentCounters,
+               let previous = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
+                toDeliver = previous.toDeliver
+            } else {
+                let head = try declarationHeads[d] ?? reader.streamInfo(delivery: d, recipient: "", txn)?.head ?? 0
+                toDeliver = try Ledger.declaration(head: head, txn, tables).toDeliver
+            }
             deliveries.append((name, AppendSummary.DeliveryEntry(ordinal: d, position: next - 1, toDeliver: toDeliver, counters: counters)))
         }
         try AppendSummary.write(first: firstPosition, last: next - 1, heads: heads, deliveries: deliveries, txn, tables)
