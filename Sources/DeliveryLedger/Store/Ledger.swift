@@ -413,11 +413,16 @@ public final class Ledger: Sendable {
                 try txn.put(tables.meta, key: Tables.generationKey, value: Key.u64(generation))
                 let validTime = try ProjectionRebuild(tables: tables, rules: options.rules, raw: try rawDictionaries.decoder(txn, tables.meta)).run(txn, last: last)
                 return ProjectionInfo(generation: generation, rules: options.rules.table.version, checkpoint: last,
-                                      eventsFolded: last, seconds: Self.monotonicSeconds() - started, validTimeSeconds: validTime)
+                                      eventsFolded: last, seconds: Self.monotonicSeconds() - started, validTimeSeconds: validTime,
+                                      commitSeconds: Self.monotonicSeconds())  // the body's end; made a duration below
             }
         }
         if info != nil { sharedTail.withLock { $0 = nil } }  // the projection now covers the whole log
-        return info
+        return info.map { i in
+            var i = i
+            i.commitSeconds = Self.monotonicSeconds() - i.commitSeconds
+            return i
+        }
     }
 
     /// Re-projects: rebuilds the persisted projection (per-message states, per-delivery counters,
@@ -447,7 +452,7 @@ public final class Ledger: Sendable {
                     generation: try txn.get(tables.meta, key: Tables.generationKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0,
                     rules: try txn.get(tables.meta, key: Tables.rulesKey).map { String(decoding: $0, as: UTF8.self) } ?? options.rules.table.version,
                     checkpoint: try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0,
-                    eventsFolded: 0, seconds: 0, validTimeSeconds: 0)
+                    eventsFolded: 0, seconds: 0, validTimeSeconds: 0, commitSeconds: 0)
             }
         }
     }
@@ -481,4 +486,7 @@ public struct ProjectionInfo: Sendable, Hashable {
     public var seconds: Double
     /// The part of ``seconds`` spent building the valid-time steps and minute checkpoints.
     public var validTimeSeconds: Double
+    /// The part of ``seconds`` spent committing the rebuild's write transaction: LMDB writing the
+    /// new projection's pages and, when durable, the fsync.
+    public var commitSeconds: Double
 }

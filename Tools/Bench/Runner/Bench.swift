@@ -154,7 +154,11 @@ struct Bench: ParsableCommand {
         let rebuilds = try (0..<3).map { _ in try ledger!.rebuildProjection() }
         let rebuildRSS = PeakMemory.read()
         let rebuilt = rebuilds.sorted { $0.seconds < $1.seconds }[1]
-        let statusesSeconds = percentile(rebuilds.map { $0.seconds - $0.validTimeSeconds }, 50)
+        // The statuses and KPIs' fold, as the C baseline's (which folds in memory and writes nothing):
+        // without the valid-time index and without the commit (LMDB writing the new projection's
+        // pages, then the fsync), which is reported on its own row.
+        let statusesSeconds = percentile(rebuilds.map { $0.seconds - $0.validTimeSeconds - $0.commitSeconds }, 50)
+        let commitSeconds = percentile(rebuilds.map(\.commitSeconds), 50)
         // The baseline's scan first (it also brings its file into the page cache, as the ledger's
         // rebuild had its own file there), then its scan and fold.
         var scanSeconds = 0.0, scanned: UInt64 = 0
@@ -170,8 +174,10 @@ struct Bench: ParsableCommand {
         report.rate("re-projection, statuses + KPIs", events: Int(rebuilt.eventsFolded), seconds: statusesSeconds,
                     baseline: "C scan + fold", baselineEvents: Int(fold.events), baselineSeconds: fold.seconds,
                     goal: "≥ 0.5× C fold") { _, ratio in (ratio ?? 0) >= 0.5 }
-        report.rate("re-projection, + valid-time index", events: Int(rebuilt.eventsFolded), seconds: rebuilt.seconds,
+        report.rate("re-projection, + valid-time index", events: Int(rebuilt.eventsFolded), seconds: rebuilt.seconds - rebuilt.commitSeconds,
                     baseline: "C scan + fold", baselineEvents: Int(fold.events), baselineSeconds: fold.seconds)
+        report.time("re-projection's commit (its pages written, fsync)", seconds: commitSeconds)
+        report.rate("re-projection, all of it (commit included)", events: Int(rebuilt.eventsFolded), seconds: rebuilt.seconds)
         report.rate("C cursor scan alone", events: Int(scanned), seconds: scanSeconds)
         report.size("peak RSS, re-projection (+ map, runner)", value: Double(rebuildRSS) / 1048576, unit: "MiB")
         var latest = bl_tally(), latestRows: UInt64 = 0, latestSeconds = 0.0
