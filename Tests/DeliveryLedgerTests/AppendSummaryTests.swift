@@ -127,7 +127,7 @@ import Testing
         let d = try #require(try t.ledger.environment.read { txn in try txn.withValue(t.ledger.tables.currentCounters!, key: Array("d1".utf8)) { try AppendSummary.DeliveryEntry(bytes: $0) } })
         // The newest entry (append 5) also names a's hash with b's head (3, a persisted stream's
         // record) and c's head (5, a stream new since the checkpoint).
-        let planted = AppendSummary.streamsValue(first: 5, [
+        let planted = AppendSummary.streamsValue(first: 5, deliveries: [d.ordinal], [
             (AppendSummary.streamHash(delivery: d.ordinal, recipient: "c@example.com"), 5),
             (AppendSummary.streamHash(delivery: d.ordinal, recipient: "a@example.com"), 3),
             (AppendSummary.streamHash(delivery: d.ordinal, recipient: "a@example.com"), 5),
@@ -140,6 +140,57 @@ import Testing
         #expect(try t.ledger.summaryStatus(delivery: "d1", address: "z@example.com", includeEvents: false) == .some(nil))
         let b = try #require(try t.ledger.summaryStatus(delivery: "d1", address: "b@example.com", includeEvents: true) ?? nil)
         #expect(b.classic.status == .failed && b.events.map(\.position) == [2, 3])
+        // verify compares each entry with its append's records.
+        let problems = try t.ledger.verify().problems
+        #expect(problems.map(\.what) == ["the tail streams entry of the append 5…5 differs from its records (the streams' heads, or the deliveries it touched)"])
+    }
+
+    /// A `currentCounters` entry lost (damage) for deliveries appends after the checkpoint touched:
+    /// KPIs, the delivery list and statuses are answered by folding, and are right; verify names it.
+    @Test func aLostCurrentCountersEntryIsFoldedAndNamed() throws {
+        var options = LedgerOptions()
+        options.checkpointRecords = .max
+        options.checkpointSeconds = .infinity
+        let t = try TestLedger(options: options)
+        let f = EventFactory()
+        let g = EventFactory(delivery: "d2")
+        try t.ledger.append([f.declare(toDeliver: 2), f.relay("a@example.com", at: 0)])  // 1, 2
+        try t.ledger.checkpoint()
+        try t.ledger.append([f.delivered("a@example.com", at: 1)])  // 3
+        try t.ledger.append([g.relay("x@example.com", at: 1)])  // 4: a delivery new since the checkpoint
+        try t.ledger.environment.write { txn in
+            for d in ["d1", "d2"] { _ = try txn.delete(t.ledger.tables.currentCounters!, key: Array(d.utf8)) }
+        }
+        #expect(try t.ledger.summaryKPIs(delivery: "d1", semantics: .efs) == nil)
+        #expect(try t.ledger.summaryKPIs(delivery: "d2", semantics: .efs) == nil)
+        #expect(try t.ledger.kpis(delivery: "d1", semantics: .efs)?.success == 1)
+        #expect(try t.ledger.kpis(delivery: "d2", semantics: .classic)?.success == 1)
+        #expect(try t.ledger.summaryDeliveries() == nil)
+        #expect(try t.ledger.deliveries() == ["d1", "d2"])
+        #expect(try t.ledger.summaryStatus(delivery: "d2", address: "x@example.com", includeEvents: false) == nil)
+        #expect(try t.ledger.status(delivery: "d2", recipient: "x@example.com")?.classic.status == .sent)
+        #expect(try t.ledger.deliveries(containing: "x@example.com") == ["d2"])
+        let problems = try t.ledger.verify().problems.map(\.what)
+        #expect(problems.contains("delivery 'd1' was touched by the append ending at 3 but has no current counters"), "\(problems)")
+        #expect(problems.contains("delivery 'd2' was touched by the append ending at 4 but has no current counters"), "\(problems)")
+    }
+
+    /// Counters out of range in a `currentCounters` entry (damage) are a named error, never an
+    /// arithmetic trap; a declared count beyond any ledger is taken as 2^48.
+    @Test func countersOutOfRangeAreNamedNotATrap() throws {
+        let t = try TestLedger()
+        let f = EventFactory()
+        try t.ledger.append([f.declare(toDeliver: 2), f.relay("a@example.com", at: 0)])
+        let key = Array("d1".utf8)
+        var entry = try #require(try t.ledger.environment.read { txn in try txn.withValue(t.ledger.tables.currentCounters!, key: key) { try AppendSummary.DeliveryEntry(bytes: $0) } })
+        var huge = entry
+        huge.counters.values[2] = Int64.max
+        try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.currentCounters!, key: key, value: huge.bytes) }
+        #expect(throws: LedgerError.self) { try t.ledger.kpis(delivery: "d1", semantics: .classic) }
+        entry.toDeliver = Int64.max
+        try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.currentCounters!, key: key, value: entry.bytes) }
+        let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: .classic))
+        #expect(k.toDeliver == 1 << 48 && k.pending == (1 << 48) - 1)
     }
 
     /// `verify` checks the summaries: a delivery's current counters that differ from the fold, or
@@ -163,7 +214,7 @@ import Testing
         try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.currentCounters!, key: key, value: stored.bytes) }
         #expect(try t.ledger.verify().isHealthy)
         try t.ledger.checkpoint()
-        try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.tailStreams!, key: Key.u64(4), value: AppendSummary.streamsValue(first: 4, [])) }
+        try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.tailStreams!, key: Key.u64(4), value: AppendSummary.streamsValue(first: 4, deliveries: [], [])) }
         #expect(try t.ledger.verify().problems.map(\.what).contains("a tail streams entry is kept for append 4, outside the tail 5…4"))
     }
 
@@ -217,15 +268,19 @@ import Testing
     /// search over the sorted pairs.
     @Test func headsOfAHashAreFoundBySearch() throws {
         let pairs: [(hash: UInt64, head: UInt64)] = [(9, 1), (3, 7), (9, 4), (1, 2), (UInt64.max, 8), (5, 6)]
-        let value = AppendSummary.streamsValue(first: 11, pairs)
+        let value = AppendSummary.streamsValue(first: 11, deliveries: [3, 1, 3], pairs)
         try value.withUnsafeBytes { b in
             let streams = try AppendSummary.Streams(b)
-            #expect(streams.first == 11 && streams.count == 6)
+            #expect(streams.first == 11 && streams.count == 6 && streams.deliveries == [1, 3])
             #expect(streams.heads(hash: 9) == [1, 4])
             #expect(streams.heads(hash: 3) == [7])
             #expect(streams.heads(hash: UInt64.max) == [8])
             #expect(streams.heads(hash: 0).isEmpty && streams.heads(hash: 4).isEmpty && streams.heads(hash: 10).isEmpty)
         }
-        #expect(throws: CorruptRecordError.self) { try [UInt8](repeating: 0, count: 12).withUnsafeBytes { _ = try AppendSummary.Streams($0) } }
+        #expect(throws: CorruptRecordError.self) { try [UInt8](repeating: 0, count: 11).withUnsafeBytes { _ = try AppendSummary.Streams($0) } }
+        #expect(throws: CorruptRecordError.self) { try (value + [0]).withUnsafeBytes { _ = try AppendSummary.Streams($0) } }
+        var many = value
+        many[11] = 200  // 200 deliveries announced, fewer bytes
+        #expect(throws: CorruptRecordError.self) { try many.withUnsafeBytes { _ = try AppendSummary.Streams($0) } }
     }
 }

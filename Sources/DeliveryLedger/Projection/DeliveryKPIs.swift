@@ -13,6 +13,10 @@ struct DeliveryCounters: Hashable, Sendable {
     static let count = hardBouncedIndex + 1
 
     var values: [Int64]
+    /// The largest count a stored counter may hold (2^48 messages: far beyond any ledger): a stored
+    /// value outside 0…this is damage, named at decoding; sums of a few dozen counters then never
+    /// overflow.
+    static let maximum: Int64 = 1 << 48
 
     init() { values = Array(repeating: 0, count: DeliveryCounters.count) }
 
@@ -22,6 +26,9 @@ struct DeliveryCounters: Hashable, Sendable {
         v.reserveCapacity(DeliveryCounters.count)
         while !r.isAtEnd { v.append(try r.zigzag()) }
         guard v.count == DeliveryCounters.count else { throw CorruptRecordError(what: "delivery counters: \(v.count) values") }
+        if let i = v.firstIndex(where: { !(0...DeliveryCounters.maximum).contains($0) }) {
+            throw CorruptRecordError(what: "delivery counters: counter \(i) is \(v[i]), out of range")
+        }
         values = v
     }
 
@@ -168,11 +175,15 @@ public struct DeliveryKPIs: Sendable, Hashable, Codable {
     /// Failed messages by failure reason (every reason present, zero included).
     public var failedByReason: [FailureReason: Int64]
 
-    init(delivery: String, semantics: Semantics, counters c: DeliveryCounters, declaredToDeliver: Int64?) {
+    init(delivery: String, semantics: Semantics, counters: DeliveryCounters, declaredToDeliver: Int64?) {
+        // Each counter within 0…2^48 (a sum of valid-time steps a damaged ledger gives could be
+        // anything; `verify` names that damage): the sums below never overflow.
+        var c = counters
+        for i in c.values.indices { c.values[i] = min(max(c.values[i], 0), DeliveryCounters.maximum) }
         self.delivery = delivery
         self.semantics = semantics
         let messages = c.messages
-        toDeliver = max(declaredToDeliver ?? messages, messages)
+        toDeliver = max(declaredToDeliver.map { min($0, DeliveryCounters.maximum) } ?? messages, messages)
         let inFlight = c.inFlight + c.retrying
         delivered = c.delivered
         success = semantics == .classic ? inFlight + c.delivered : c.delivered

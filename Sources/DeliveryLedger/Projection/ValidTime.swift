@@ -121,14 +121,19 @@ enum ValidTime {
             for _ in 0..<n {
                 let i = try r.varint()
                 guard i < UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time step: counter \(i)") }
-                pairs.append((Int(i), try r.zigzag()))
+                let v = try r.zigzag()
+                guard (-DeliveryCounters.maximum...DeliveryCounters.maximum).contains(v) else {
+                    throw CorruptRecordError(what: "valid-time step: counter \(i) changes by \(v), out of range")
+                }
+                pairs.append((Int(i), v))
             }
             guard r.isAtEnd else { throw CorruptRecordError(what: "valid-time step: trailing bytes") }
         }
 
         /// Adds the vector into `counters`.
         func apply(to counters: inout DeliveryCounters, sign: Int64 = 1) {
-            for p in pairs { counters.values[p.index] += sign * p.value }
+            // Wrapping: sums of damaged steps must not trap (``DeliveryKPIs`` clamps what they give).
+            for p in pairs { counters.values[p.index] &+= sign &* p.value }
         }
     }
 

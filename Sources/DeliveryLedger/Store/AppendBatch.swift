@@ -340,7 +340,7 @@ struct AppendBatch {
             }
             deliveries.append((name, AppendSummary.DeliveryEntry(ordinal: d, position: next - 1, toDeliver: toDeliver, counters: counters)))
         }
-        try AppendSummary.write(first: firstPosition, last: next - 1, heads: heads, deliveries: deliveries, txn, tables)
+        try AppendSummary.write(first: firstPosition, last: next - 1, touched: touched.sorted(), heads: heads, deliveries: deliveries, txn, tables)
     }
 }
 

@@ -8,16 +8,17 @@ import LMDBKit
 ///   with the delivery's ordinal, its whole KPI counters and its declared recipient count as of the
 ///   append. A delivery's KPIs depend only on its own events, so this entry is exact in any
 ///   snapshot until the next append that touches the delivery rewrites it: `kpis` is one read.
-/// - **`tailStreams`**: one entry per append, under its last position: its first position and,
-///   sorted by ``streamHash(delivery:recipient:)``, the streams it touched with their heads after
-///   it (16 bytes a stream). A message's status is then its persisted state at the checkpoint plus
+/// - **`tailStreams`**: one entry per append, under its last position: its first position, the
+///   deliveries it touched and, sorted by ``streamHash(delivery:recipient:)``, the streams it
+///   touched with their heads after it (16 bytes a stream). A message's status is then its persisted state at the checkpoint plus
 ///   the records of its chain after the checkpoint: the newest entry naming the stream gives the
 ///   chain's head. A checkpoint removes the entries it covers.
 ///
 /// Both are of the projection, not the log: a re-projection clears them (readers then fold until
 /// the next append writes them again), and nothing is lost if they are: a reader that finds no
 /// entry, or entries that do not cover every append after the checkpoint (a ledger last written
-/// by an older build), answers by folding the tail as before. Cost to an append: one sorted
+/// by an older build), answers by folding the tail as before; so does a reader that finds no
+/// `currentCounters` entry for a delivery an append after the checkpoint touched (damage). Cost to an append: one sorted
 /// `MDB_APPEND` value (16 B a stream it touched) and one small entry per delivery it touched.
 enum AppendSummary {
     /// A delivery's `currentCounters` entry: ordinal u32 BE, position u64 BE (the last position of
@@ -75,11 +76,15 @@ enum AppendSummary {
         return h
     }
 
-    /// A `tailStreams` value: the append's first position u64 BE, then (hash u64 BE, head u64 BE)
-    /// pairs sorted by hash, then head.
-    static func streamsValue(first: UInt64, _ heads: [(hash: UInt64, head: UInt64)]) -> [UInt8] {
-        var w = ByteWriter(capacity: 8 + 16 * heads.count)
+    /// A `tailStreams` value: the append's first position u64 BE, the number of deliveries it
+    /// touched u32 BE and their ordinals (u32 BE, ascending), then (hash u64 BE, head u64 BE) pairs
+    /// sorted by hash, then head.
+    static func streamsValue(first: UInt64, deliveries: [UInt32], _ heads: [(hash: UInt64, head: UInt64)]) -> [UInt8] {
+        let ordinals = Set(deliveries).sorted()
+        var w = ByteWriter(capacity: 12 + 4 * ordinals.count + 16 * heads.count)
         w.u64be(first)
+        w.u32be(UInt32(ordinals.count))
+        for d in ordinals { w.u32be(d) }
         for (hash, head) in heads.sorted(by: { ($0.hash, $0.head) < ($1.hash, $1.head) }) {
             w.u64be(hash)
             w.u64be(head)
@@ -90,18 +95,28 @@ enum AppendSummary {
     /// One `tailStreams` value, read in place.
     struct Streams {
         let value: UnsafeRawBufferPointer
+        /// The deliveries the append touched, by ordinal (ascending).
+        let deliveries: [UInt32]
+        private let pairsStart: Int
 
         init(_ value: UnsafeRawBufferPointer) throws(CorruptRecordError) {
-            guard value.count >= 8, (value.count - 8) % 16 == 0 else {
-                throw CorruptRecordError(what: "tail streams entry of \(value.count) bytes")
+            guard value.count >= 12 else { throw CorruptRecordError(what: "tail streams entry of \(value.count) bytes") }
+            let n = Int(Key.readU32(UnsafeRawBufferPointer(rebasing: value[8..<12])))
+            guard n <= (value.count - 12) / 4, (value.count - 12 - 4 * n) % 16 == 0 else {
+                throw CorruptRecordError(what: "tail streams entry of \(value.count) bytes for \(n) deliveries")
             }
             self.value = value
+            deliveries = (0..<n).map { Key.readU32(UnsafeRawBufferPointer(rebasing: value[(12 + 4 * $0)...])) }
+            pairsStart = 12 + 4 * n
         }
 
         var first: UInt64 { Key.readU64(UnsafeRawBufferPointer(rebasing: value[0..<8])) }
-        var count: Int { (value.count - 8) / 16 }
-        private func hash(_ i: Int) -> UInt64 { Key.readU64(UnsafeRawBufferPointer(rebasing: value[(8 + 16 * i)...])) }
-        private func head(_ i: Int) -> UInt64 { Key.readU64(UnsafeRawBufferPointer(rebasing: value[(16 + 16 * i)...])) }
+        var count: Int { (value.count - pairsStart) / 16 }
+        private func hash(_ i: Int) -> UInt64 { Key.readU64(UnsafeRawBufferPointer(rebasing: value[(pairsStart + 16 * i)...])) }
+        private func head(_ i: Int) -> UInt64 { Key.readU64(UnsafeRawBufferPointer(rebasing: value[(pairsStart + 8 + 16 * i)...])) }
+
+        /// Every (hash, head) pair, in stored order.
+        var pairs: [(hash: UInt64, head: UInt64)] { (0..<count).map { (hash($0), head($0)) } }
 
         /// The heads stored with `hash` (more than one only on a hash collision), by binary search.
         func heads(hash: UInt64) -> [UInt64] {
@@ -122,10 +137,10 @@ enum AppendSummary {
     /// Writes the summary of the append `first…last` (the caller's write transaction):
     /// `heads` are the streams it touched (delivery ordinal, recipient, head after the append);
     /// `deliveries` the entries of the deliveries it touched, by UTF-8 id.
-    static func write(first: UInt64, last: UInt64, heads: [(hash: UInt64, head: UInt64)],
+    static func write(first: UInt64, last: UInt64, touched: [UInt32], heads: [(hash: UInt64, head: UInt64)],
                       deliveries: [(name: [UInt8], entry: DeliveryEntry)], _ txn: borrowing Transaction, _ tables: Tables) throws {
         guard let tailStreams = tables.tailStreams, let currentCounters = tables.currentCounters else { return }
-        try txn.put(tailStreams, key: Key.u64(last), value: streamsValue(first: first, heads), mode: .append)
+        try txn.put(tailStreams, key: Key.u64(last), value: streamsValue(first: first, deliveries: touched, heads), mode: .append)
         for (name, entry) in deliveries { try txn.put(currentCounters, key: name, value: entry.bytes) }
     }
 

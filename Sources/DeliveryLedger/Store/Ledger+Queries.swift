@@ -3,7 +3,8 @@ import LMDBKit
 extension Ledger {
     /// The basis of the current state: last position and its transaction time.
     public func basis() throws(LedgerError) -> Basis {
-        try run { try withView { txn, _ in try basis(txn) } }
+        // The log's last record alone: no projection is read, so no tail is folded.
+        try run { try environment.read { txn in try basis(txn) } }
     }
 
     func basis(_ txn: borrowing Transaction) throws -> Basis {
@@ -15,7 +16,8 @@ extension Ledger {
 
     /// The delivery ids the ledger knows, in the order they were first recorded.
     public func deliveries() throws(LedgerError) -> [String] {
-        try run {
+        if let names = try summaryDeliveries() { return names.map(\.name) }
+        return try run {
             try withView { txn, view in try view.deliveryNames(txn).map(\.name) }
         }
     }
@@ -23,6 +25,7 @@ extension Ledger {
     /// The deliveries in which `recipient` (normalised with ``Address/normalize(_:)``) has a message.
     public func deliveries(containing recipient: String) throws(LedgerError) -> [String] {
         guard let address = Address.normalize(recipient) else { return [] }
+        if let found = try summaryDeliveries(containing: address) { return found }
         return try run {
             try withView { txn, view in
                 try view.deliveryNames(txn).filter { d in try view.streamOrdinal(delivery: d.ordinal, recipient: address, txn) != nil }.map(\.name)
@@ -152,7 +155,8 @@ extension Ledger {
 
     /// The `efsFlag` events, in log order.
     public func efsFlagHistory() throws(LedgerError) -> [RecordedEvent] {
-        try run {
+        if let history = try summaryEFSFlagHistory() { return history }
+        return try run {
             try withView { txn, view in
                 guard let info = try view.streamInfo(delivery: 0, recipient: "", txn) else { return [] }
                 return try chain(info, key: StreamKey(delivery: "", recipient: ""), txn)

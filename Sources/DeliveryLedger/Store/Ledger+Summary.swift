@@ -42,10 +42,14 @@ extension Ledger {
                 if let entry = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
                     return .some(DeliveryKPIs(delivery: delivery, semantics: semantics, counters: entry.counters, declaredToDeliver: entry.toDeliver))
                 }
-                // Not touched since the summaries began: the persisted projection is its whole
-                // state, provided every append after the checkpoint left a summary.
-                guard try tailSummaries(txn) != nil else { return nil }
-                guard let d = try txn.withValue(tables.deliveries, key: name, { Key.readU32($0) }) else { return .some(nil) }
+                // No append after the checkpoint touched it (every one left a summary, none names it):
+                // the persisted projection is its whole state.
+                guard let appends = try tailSummaries(txn) else { return nil }
+                let touched = Set(appends.flatMap(\.deliveries))
+                guard let d = try txn.withValue(tables.deliveries, key: name, { Key.readU32($0) }) else {
+                    return try tailDeliveriesAreNamed(touched, txn) ? .some(nil) : nil
+                }
+                if touched.contains(d) { return nil }  // touched, yet no entry (damage): fold
                 let counters = try txn.withValue(tables.deliveryCounters, key: Key.u32(d)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
                 let head = try streamIndexInfo(delivery: d, recipient: "", txn)?.head ?? 0
                 let toDeliver = try Self.declaration(head: head, txn, tables).toDeliver
@@ -54,69 +58,134 @@ extension Ledger {
         }
     }
 
+    /// Runs `body` in a read transaction whose snapshot the summaries cover (every append after the
+    /// checkpoint left one), with those summaries, newest first; `nil` when they do not.
+    private func withSummaries<R>(_ body: (borrowing Transaction, [AppendSummary.Streams]) throws -> R) throws(LedgerError) -> R? {
+        guard tables.currentCounters != nil else { return nil }
+        return try run {
+            try environment.read { txn -> R? in
+                try checkRules(txn)
+                guard let appends = try tailSummaries(txn) else { return nil }
+                return try body(txn, appends)
+            }
+        }
+    }
+
+    /// Delivery `name`'s ordinal: its `currentCounters` entry's, else the persisted one; `.some(nil)`
+    /// when the snapshot has no such delivery, `nil` when the summaries cannot tell (a delivery first
+    /// recorded after the checkpoint lost its entry: damage).
+    private func summaryDeliveryOrdinal(_ name: [UInt8], appends: [AppendSummary.Streams], _ txn: borrowing Transaction) throws -> UInt32?? {
+        if let currentCounters = tables.currentCounters,
+           let entry = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
+            return .some(entry.ordinal)
+        }
+        if let d = try txn.withValue(tables.deliveries, key: name, { Key.readU32($0) }) { return .some(d) }
+        return try tailDeliveriesAreNamed(Set(appends.flatMap(\.deliveries)), txn) ? .some(nil) : nil
+    }
+
+    /// Whether every delivery in `touched` (ordinals the appends after the checkpoint touched) is
+    /// named by the persisted tables or by a `currentCounters` entry.
+    private func tailDeliveriesAreNamed(_ touched: Set<UInt32>, _ txn: borrowing Transaction) throws -> Bool {
+        var unnamed = try touched.filter { d in try d != 0 && txn.withValue(tables.deliveryNames, key: Key.u32(d), { _ in true }) == nil }
+        guard !unnamed.isEmpty, let currentCounters = tables.currentCounters else { return unnamed.isEmpty }
+        try txn.scan(currentCounters) { _, v in
+            unnamed.remove(try AppendSummary.DeliveryEntry(bytes: v).ordinal)
+            return !unnamed.isEmpty
+        }
+        return unnamed.isEmpty
+    }
+
+    /// The stream (delivery ordinal `d`, named `name`; `recipient`) in the snapshot: its head from
+    /// the newest append after the checkpoint that names it, else from the persisted `streams`
+    /// table; `persisted` is its ordinal in the persisted index, when there. `nil`: no such stream.
+    private func summaryStream(delivery d: UInt32, name: [UInt8], recipient: String, appends: [AppendSummary.Streams],
+                               _ txn: borrowing Transaction) throws -> (info: StreamInfo, persisted: UInt32?)? {
+        let persisted = try txn.withValue(tables.streamIndex, key: Tables.streamIndexKey(delivery: d, recipient: recipient)) { Key.readU32($0) }
+        let hash = AppendSummary.streamHash(delivery: d, recipient: recipient)
+        for append in appends {
+            for head in append.heads(hash: hash) {
+                if let stream = try streamOf(head: head, delivery: name, recipient: recipient, persisted: persisted, txn) {
+                    return (StreamInfo(ordinal: stream, deliveryOrdinal: d, recipient: recipient, head: head, count: 0), persisted)
+                }
+            }
+        }
+        guard let stream = persisted,
+              let stored = try txn.withValue(tables.streams, key: Key.u32(stream), { try StreamInfo(ordinal: stream, bytes: $0) }) else { return nil }
+        return (stored, persisted)
+    }
+
     /// A recipient's status from the persisted projection at the checkpoint plus the records of
     /// its chain after it, whose head the newest `tailStreams` entry naming the stream gives;
     /// `.some(nil)` when the snapshot has no event of that message.
     func summaryStatus(delivery: String, address: String, includeEvents: Bool) throws(LedgerError) -> MessageStatusReport?? {
-        guard let currentCounters = tables.currentCounters else { return nil }
-        return try run {
-            try environment.read { txn -> MessageStatusReport?? in
-                try checkRules(txn)
-                guard let appends = try tailSummaries(txn) else { return nil }
-                let name = Array(delivery.utf8)
-                let d: UInt32
-                if let entry = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
-                    d = entry.ordinal
-                } else if let stored = try txn.withValue(tables.deliveries, key: name, { Key.readU32($0) }) {
-                    d = stored
-                } else {
-                    return .some(nil)
-                }
-                let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
-                let persisted = try txn.withValue(tables.streamIndex, key: Tables.streamIndexKey(delivery: d, recipient: address)) { Key.readU32($0) }
-                // The stream's head: the newest append after the checkpoint that names it, else the persisted one.
-                var found: (head: UInt64, stream: UInt32)?
-                let hash = AppendSummary.streamHash(delivery: d, recipient: address)
-                search: for append in appends {
-                    for head in append.heads(hash: hash) {
-                        if let stream = try streamOf(head: head, delivery: name, recipient: address, persisted: persisted, txn) {
-                            found = (head, stream)
-                            break search
-                        }
+        try withSummaries { txn, appends -> MessageStatusReport?? in
+            let name = Array(delivery.utf8)
+            guard let known = try summaryDeliveryOrdinal(name, appends: appends, txn) else { return nil }  // cannot tell: fold
+            guard let d = known,
+                  let (info, persisted) = try summaryStream(delivery: d, name: name, recipient: address, appends: appends, txn) else { return .some(nil) }
+            let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+            var state = info.ordinal == persisted ? try tables.messageState(info.ordinal, txn) ?? MessageState() : MessageState()
+            // The chain's records after the checkpoint, folded in log order on the persisted state.
+            let raw = try rawDictionaries.decoder(txn, tables.meta)
+            var after: [ValidTime.Item] = []
+            var p = info.head
+            while p > checkpoint {
+                let position = p
+                guard let previous = try txn.withValue(tables.log, key: Key.u64(position), { b throws -> UInt64 in
+                    let view = try RecordCodec.foldView(b)
+                    if view.kind.isMessageEvent {
+                        after.append(try Projector.item(view, position: position, record: b, rules: options.rules, raw: raw, recipient: { address }))
                     }
-                }
-                let info: StreamInfo
-                var state: MessageState
-                if let found {
-                    info = StreamInfo(ordinal: found.stream, deliveryOrdinal: d, recipient: address, head: found.head, count: 0)
-                    state = found.stream == persisted ? try tables.messageState(found.stream, txn) ?? MessageState() : MessageState()
-                    // The chain's records after the checkpoint, folded in log order on the persisted state.
-                    let raw = try rawDictionaries.decoder(txn, tables.meta)
-                    var after: [ValidTime.Item] = []
-                    var p = found.head
-                    while p > checkpoint {
-                        let position = p
-                        guard let previous = try txn.withValue(tables.log, key: Key.u64(position), { b throws -> UInt64 in
-                            let view = try RecordCodec.foldView(b)
-                            if view.kind.isMessageEvent {
-                                after.append(try Projector.item(view, position: position, record: b, rules: options.rules, raw: raw, recipient: { address }))
-                            }
-                            return view.previous
-                        }) else { throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record") }
-                        guard previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
-                        p = previous
-                    }
-                    for item in after.reversed() { state.apply(item.mark, isFinal: item.isFinal) }
-                } else {
-                    guard let stream = persisted,
-                          let stored = try txn.withValue(tables.streams, key: Key.u32(stream), { try StreamInfo(ordinal: stream, bytes: $0) }) else { return .some(nil) }
-                    info = stored
-                    state = try tables.messageState(stream, txn) ?? MessageState()
-                }
-                let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn).map(projected) : []
-                return .some(MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
-                                                 efs: state.view(.efs), events: events, basis: try basis(txn)))
+                    return view.previous
+                }) else { throw LedgerError.corrupt(position: position, what: "stream chain points to a missing record") }
+                guard previous < position else { throw LedgerError.corrupt(position: position, what: "stream chain does not go backwards") }
+                p = previous
             }
+            for item in after.reversed() { state.apply(item.mark, isFinal: item.isFinal) }
+            let events = includeEvents ? try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn).map(projected) : []
+            return .some(MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
+                                             efs: state.view(.efs), events: events, basis: try basis(txn)))
+        } ?? nil
+    }
+
+    /// The delivery ids in the order they were first recorded: the persisted ones, then those the
+    /// `currentCounters` entries add (every delivery first recorded after the checkpoint has one).
+    func summaryDeliveries() throws(LedgerError) -> [(ordinal: UInt32, name: String)]? {
+        try withSummaries { txn, appends in try summaryDeliveries(txn, appends) } ?? nil
+    }
+
+    /// `nil` when a delivery an append after the checkpoint touched has no name (damage): fold.
+    private func summaryDeliveries(_ txn: borrowing Transaction, _ appends: [AppendSummary.Streams]) throws -> [(ordinal: UInt32, name: String)]? {
+        var names: [UInt32: String] = [:]
+        try txn.scan(tables.deliveryNames) { k, v in
+            names[Key.readU32(k)] = String(decoding: v, as: UTF8.self)
+            return true
+        }
+        if let currentCounters = tables.currentCounters {
+            try txn.scan(currentCounters) { k, v in
+                let ordinal = try AppendSummary.DeliveryEntry(bytes: v).ordinal
+                if names[ordinal] == nil { names[ordinal] = String(decoding: k, as: UTF8.self) }
+                return true
+            }
+        }
+        for d in appends.flatMap(\.deliveries) where d != 0 && names[d] == nil { return nil }
+        return names.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// The deliveries in which `address` has a message, from the summaries.
+    func summaryDeliveries(containing address: String) throws(LedgerError) -> [String]? {
+        try withSummaries { txn, appends in
+            try summaryDeliveries(txn, appends)?.filter { d in
+                try summaryStream(delivery: d.ordinal, name: Array(d.name.utf8), recipient: address, appends: appends, txn) != nil
+            }.map(\.name)
+        } ?? nil
+    }
+
+    /// The `efsFlag` events in log order, from the summaries (their stream: delivery 0, no recipient).
+    func summaryEFSFlagHistory() throws(LedgerError) -> [RecordedEvent]? {
+        try withSummaries { txn, appends in
+            guard let (info, _) = try summaryStream(delivery: 0, name: [], recipient: "", appends: appends, txn) else { return [] }
+            return try chain(info, key: StreamKey(delivery: "", recipient: ""), txn)
         }
     }
 

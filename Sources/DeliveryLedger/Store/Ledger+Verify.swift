@@ -82,6 +82,20 @@ extension Ledger {
                 // Dictionaries already named: their records' raw bytes are not decoded (no cascade).
                 var badDictionaries = Set(dictionaryProblems.keys)
                 let checkpointBefore = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                // The appends' stream heads after the checkpoint (``AppendSummary``), checked against
+                // the records of each append as the scan passes them.
+                var tailEntries: [(last: UInt64, first: UInt64, deliveries: [UInt32], pairs: [UInt64])] = []
+                if let tailStreams = tables.tailStreams {
+                    try txn.scan(tailStreams, from: Key.u64(checkpointBefore + 1)) { k, v in
+                        if let streams = try? AppendSummary.Streams(v) {
+                            tailEntries.append((Key.readU64(k), streams.first, streams.deliveries, streams.pairs.flatMap { [$0.hash, $0.head] }))
+                        }
+                        return true
+                    }
+                }
+                var tailEntry = 0
+                var headsInAppend: [UInt32: UInt64] = [:]
+                var touchedInTail: [(last: UInt64, delivery: UInt32)] = []
                 try txn.scan(tables.log) { k, v in
                     let position = Key.readU64(k)
                     if position != expected { report(expected, "the log has a gap: the next record is at position \(position)") }
@@ -115,6 +129,27 @@ extension Ledger {
                         return true
                     }
                     let stream = decoded.header.stream
+                    while tailEntry < tailEntries.count, tailEntries[tailEntry].last < position { tailEntry += 1 }
+                    if tailEntry < tailEntries.count, tailEntries[tailEntry].first <= position {
+                        headsInAppend[stream] = position
+                        let entry = tailEntries[tailEntry]
+                        if position == entry.last {
+                            var deliveries: Set<UInt32> = []
+                            var pairs: [(hash: UInt64, head: UInt64)] = []
+                            for (s, head) in headsInAppend {
+                                // A stream the streams table lacks is named below; its head cannot be hashed here.
+                                guard let info = streamInfos[s] else { continue }
+                                deliveries.insert(info.deliveryOrdinal)
+                                pairs.append((AppendSummary.streamHash(delivery: info.deliveryOrdinal, recipient: info.recipient), head))
+                            }
+                            let expected = pairs.sorted { ($0.hash, $0.head) < ($1.hash, $1.head) }.flatMap { [$0.hash, $0.head] }
+                            if expected != entry.pairs || deliveries.sorted() != entry.deliveries {
+                                report(position, "the tail streams entry of the append \(entry.first)…\(entry.last) differs from its records (the streams' heads, or the deliveries it touched)")
+                            }
+                            touchedInTail += deliveries.map { (entry.last, $0) }
+                            headsInAppend = [:]
+                        }
+                    }
                     let previous = lastOfStream[stream] ?? 0
                     if decoded.header.previous != previous {
                         report(position, "links to position \(decoded.header.previous) as the previous record of its stream; the log says \(previous)")
@@ -279,6 +314,16 @@ extension Ledger {
                             report(nil, "the current counters of delivery '\(id)' do not decode: \(e.what)")
                         } catch {
                             // A damaged declaration record: the checks of the log above name it.
+                        }
+                    }
+                }
+                if let currentCounters = tables.currentCounters {
+                    var named: Set<UInt32> = []
+                    for (last, d) in touchedInTail where d != 0 && !named.contains(d) {
+                        named.insert(d)
+                        guard let name = try view.deliveryName(d, txn) else { continue }
+                        if try txn.withValue(currentCounters, key: Array(name.utf8), { _ in true }) == nil {
+                            report(last, "delivery '\(name)' was touched by the append ending at \(last) but has no current counters")
                         }
                     }
                 }
