@@ -10,6 +10,14 @@ import Testing
 @Suite struct AppendSummaryTests {
     typealias Rng = ProjectionLawsTests.Rng
 
+    /// Checkpoints only when a test takes one: the tail stays as the test built it.
+    static let manualCheckpoints: LedgerOptions = {
+        var options = LedgerOptions()
+        options.checkpointRecords = .max
+        options.checkpointSeconds = .infinity
+        return options
+    }()
+
     /// A text-qualified failure (its qualification is recomputed from the text by every fold).
     static func textBounce(_ f: EventFactory, _ r: String, at minutes: Int64, id: String) -> Event {
         Event(id: id, kind: .bounce, delivery: f.delivery, recipient: r, occurredAt: EventFactory.at(minutes), final: true,
@@ -47,10 +55,7 @@ import Testing
         for m in 0..<8 { events.append(Self.textBounce(f, "m\(m)@example.com", at: Int64(500 + m), id: "text-\(m)")) }
         events.append(f.declare(toDeliver: 99, at: 900, id: "redeclare"))
         events.shuffle(using: &rng)
-        var options = LedgerOptions()
-        options.checkpointRecords = .max
-        options.checkpointSeconds = .infinity
-        let t = try TestLedger(options: options)
+        let t = try TestLedger(options: Self.manualCheckpoints)
         let deliveries = ["p\(seed)", "p\(seed + 100)", "unknown"]
         let recipients = (0..<42).map { "m\($0)@example.com" }
         var rest = events[...]
@@ -100,10 +105,7 @@ import Testing
     /// A tail with an append that left no summary (as an older build's would) is not covered: the
     /// status is then answered by the fold, and is still right.
     @Test func aTailTheSummariesDoNotCoverIsFolded() throws {
-        var options = LedgerOptions()
-        options.checkpointRecords = .max
-        options.checkpointSeconds = .infinity
-        let t = try TestLedger(options: options)
+        let t = try TestLedger(options: Self.manualCheckpoints)
         let f = EventFactory()
         try t.ledger.append([f.relay("a@example.com", at: 0)])
         try t.ledger.append([f.hardBounce("a@example.com", at: 1)])
@@ -115,10 +117,7 @@ import Testing
     /// A head planted in the newest entry under the asked stream's hash, but of another stream, is
     /// not taken for it (the hash only names candidates).
     @Test func aHeadOfAnotherStreamUnderTheSameHashIsNotTaken() throws {
-        var options = LedgerOptions()
-        options.checkpointRecords = .max
-        options.checkpointSeconds = .infinity
-        let t = try TestLedger(options: options)
+        let t = try TestLedger(options: Self.manualCheckpoints)
         let f = EventFactory()
         try t.ledger.append([f.relay("a@example.com", at: 0), f.relay("b@example.com", at: 0)])  // 1, 2
         try t.ledger.checkpoint()
@@ -148,10 +147,7 @@ import Testing
     /// A `currentCounters` entry lost (damage) for deliveries appends after the checkpoint touched:
     /// KPIs, the delivery list and statuses are answered by folding, and are right; verify names it.
     @Test func aLostCurrentCountersEntryIsFoldedAndNamed() throws {
-        var options = LedgerOptions()
-        options.checkpointRecords = .max
-        options.checkpointSeconds = .infinity
-        let t = try TestLedger(options: options)
+        let t = try TestLedger(options: Self.manualCheckpoints)
         let f = EventFactory()
         let g = EventFactory(delivery: "d2")
         try t.ledger.append([f.declare(toDeliver: 2), f.relay("a@example.com", at: 0)])  // 1, 2
@@ -223,10 +219,8 @@ import Testing
     /// until the next checkpoint covers it.
     @Test func aLedgerOfTheFormatBeforeIsReadAndUpgraded() throws {
         let dir = TemporaryDirectory()
-        var options = LedgerOptions()
+        var options = Self.manualCheckpoints
         options.durable = false
-        options.checkpointRecords = .max
-        options.checkpointSeconds = .infinity
         let f = EventFactory()
         do {
             let ledger = try Ledger(path: dir.path("l.lmdb"), options: options)

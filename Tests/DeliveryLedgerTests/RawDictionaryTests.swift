@@ -22,6 +22,16 @@ import Testing
         }
     }
 
+    /// The same relays as Postfix log lines (another source: its own dictionary).
+    func postfixRelays(_ range: Range<Int>) -> [Event] {
+        relays(range).map { e -> Event in
+            var e = e
+            e.source = .postfix
+            e.raw = Array("Nov  2 09:00:00 mx postfix/smtp[\(e.id.count)]: 4F3A2\(e.id.utf8.count): to=<\(e.recipient)>, relay=mx.example.net[192.0.2.7]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 OK \(e.id))".utf8)
+            return e
+        }
+    }
+
     func open(_ dir: TemporaryDirectory, readOnly: Bool = false) throws -> Ledger {
         var options = LedgerOptions()
         options.durable = false
@@ -135,12 +145,7 @@ import Testing
     func oneLostDictionaryLeavesTheOthersReadable(damage: String) throws {
         let dir = TemporaryDirectory()
         let sparkPost = relays(0..<30)
-        let postfix = relays(100..<130).map { e -> Event in
-            var e = e
-            e.source = .postfix
-            e.raw = Array("Nov  2 09:00:00 mx postfix/smtp[4242]: 4F3A2\(e.recipient.utf8.count): to=<\(e.recipient)>, relay=mx.example.net[192.0.2.7]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 OK \(e.id))".utf8)
-            return e
-        }
+        let postfix = postfixRelays(100..<130)
         do {
             let ledger = try open(dir)
             for start in stride(from: 0, to: 30, by: 10) { try ledger.append(Array(sparkPost[start..<start + 10])) }
@@ -217,12 +222,7 @@ import Testing
         let dir = TemporaryDirectory()
         let ledger = try open(dir)
         let sparkPost = relays(0..<10)
-        let postfix = relays(100..<130).map { e -> Event in
-            var e = e
-            e.source = .postfix
-            e.raw = Array("Nov  2 09:00:00 mx postfix/smtp[\(e.id.count)]: 4F3A2\(e.id.utf8.count): to=<\(e.recipient)>, relay=mx.example.net[192.0.2.7]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 OK \(e.id))".utf8)
-            return e
-        }
+        let postfix = postfixRelays(100..<130)
         try ledger.append(sparkPost)
         try ledger.append(Array(postfix[0..<10]))
         // SparkPost: 10 more samples, all duplicates; Postfix: 10 more samples, new events.
