@@ -32,6 +32,16 @@ import Testing
         }
     }
 
+    /// Reading `recipient`'s events (their raw bytes) must fail with an error naming `what`.
+    func expectRawBytesRefused(_ ledger: Ledger, recipient: String, naming what: String) {
+        do {
+            _ = try ledger.status(delivery: "d1", recipient: recipient)
+            Issue.record("read raw bytes through a lost dictionary (\(what))")
+        } catch {
+            #expect("\(error)".contains(what), "\(error)")
+        }
+    }
+
     func open(_ dir: TemporaryDirectory, readOnly: Bool = false) throws -> Ledger {
         var options = LedgerOptions()
         options.durable = false
@@ -113,12 +123,7 @@ import Testing
         }
         let ledger = try open(dir)
         #expect(try ledger.kpis(delivery: "d1", semantics: .efs) != nil)
-        do {
-            _ = try ledger.status(delivery: "d1", recipient: "r42@example.com")
-            Issue.record("read raw bytes through a damaged dictionary")
-        } catch {
-            #expect("\(error)".contains("dictionary 1 is damaged"), "\(error)")
-        }
+        expectRawBytesRefused(ledger, recipient: "r42@example.com", naming: "dictionary 1 is damaged")
         let problems = try ledger.verify().problems
         #expect(problems.contains { $0.what.contains("dictionary 1 is damaged") }, "\(problems)")
     }
@@ -167,12 +172,7 @@ import Testing
         let ledger = try open(dir)
         let report = try #require(try ledger.status(delivery: "d1", recipient: "r125@example.com"))
         #expect(report.events.map(\.event.raw) == [postfix[25].raw])
-        do {
-            _ = try ledger.status(delivery: "d1", recipient: "r25@example.com")
-            Issue.record("read raw bytes through a \(damage) dictionary")
-        } catch {
-            #expect("\(error)".contains("dictionary 1 is \(damage)"), "\(error)")
-        }
+        expectRawBytesRefused(ledger, recipient: "r25@example.com", naming: "dictionary 1 is \(damage)")
         let problems = try ledger.verify().problems
         #expect(problems.contains { $0.what.contains("dictionary 1 in meta does not load: raw-bytes dictionary 1 is \(damage)") }, "\(problems)")
         #expect(!problems.contains { $0.what.contains("dictionary 2") }, "\(problems)")
