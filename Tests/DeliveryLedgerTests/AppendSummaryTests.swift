@@ -171,8 +171,46 @@ import Testing
         #expect(problems.contains("delivery 'd2' was touched by the append ending at 4 but has no current counters"), "\(problems)")
     }
 
-    /// Counters out of range in a `currentCounters` entry (damage) are a named error, never an
-    /// arithmetic trap; a declared count beyond any ledger is taken as 2^48.
+    /// Summary entries that do not decode (damage) are answered around, by folding: KPIs, the
+    /// delivery list and statuses stay right, and verify names each entry.
+    @Test func undecodableSummariesAreFoldedAround() throws {
+        let t = try TestLedger(options: Self.manualCheckpoints)
+        let f = EventFactory()
+        try t.ledger.append([f.declare(toDeliver: 2), f.relay("a@example.com", at: 0)])  // 1, 2
+        try t.ledger.checkpoint()
+        try t.ledger.append([f.delivered("a@example.com", at: 1), f.relay("b@example.com", at: 1)])  // 3, 4
+        try t.ledger.environment.write { txn in
+            try txn.put(t.ledger.tables.currentCounters!, key: Array("d1".utf8), value: [0, 0, 0])
+            try txn.put(t.ledger.tables.tailStreams!, key: Key.u64(4), value: [0, 0, 0, 0, 0, 0, 0, 3, 0])
+        }
+        #expect(try t.ledger.summaryKPIs(delivery: "d1", semantics: .efs) == nil)
+        let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: .efs))
+        #expect(k.success == 1 && k.toDeliver == 2)
+        #expect(try t.ledger.deliveries() == ["d1"])
+        #expect(try t.ledger.status(delivery: "d1", recipient: "b@example.com")?.classic.status == .sent)
+        let problems = try t.ledger.verify().problems.map(\.what)
+        #expect(problems.contains { $0.hasPrefix("the current counters of delivery 'd1' do not decode") }, "\(problems)")
+        #expect(problems.contains("the tail streams entry of the append ending at 4 does not decode"), "\(problems)")
+    }
+
+    /// Persisted KPI counters that do not decode are a problem `verify` lists (in the projection:
+    /// `reproject` rebuilds them), not an error that stops it.
+    @Test func verifyListsPersistedCountersThatDoNotDecode() throws {
+        let t = try TestLedger()
+        let f = EventFactory()
+        try t.ledger.append([f.declare(toDeliver: 2), f.relay("a@example.com", at: 0)])
+        try t.ledger.checkpoint()
+        let d = try #require(try t.ledger.environment.read { txn in try txn.withValue(t.ledger.tables.currentCounters!, key: Array("d1".utf8)) { try AppendSummary.DeliveryEntry(bytes: $0) } }).ordinal
+        try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.deliveryCounters, key: Key.u32(d), value: [0xff]) }
+        let problems = try t.ledger.verify().problems
+        #expect(problems.contains { $0.inProjection && $0.what.hasPrefix("the persisted KPI counters of delivery ordinal \(d) do not decode") }, "\(problems)")
+        try t.ledger.rebuildProjection()
+        #expect(try t.ledger.verify().isHealthy)
+    }
+
+    /// Counters out of range in a `currentCounters` entry (damage) never make an arithmetic trap:
+    /// the entry does not decode (verify names it) and the fold answers; a declared count beyond any
+    /// ledger is taken as 2^48.
     @Test func countersOutOfRangeAreNamedNotATrap() throws {
         let t = try TestLedger()
         let f = EventFactory()
@@ -182,7 +220,9 @@ import Testing
         var huge = entry
         huge.counters.values[2] = Int64.max
         try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.currentCounters!, key: key, value: huge.bytes) }
-        #expect(throws: LedgerError.self) { try t.ledger.kpis(delivery: "d1", semantics: .classic) }
+        #expect(try t.ledger.summaryKPIs(delivery: "d1", semantics: .classic) == nil)  // not decodable: the fold answers
+        #expect(try t.ledger.kpis(delivery: "d1", semantics: .classic)?.success == 1)
+        #expect(try t.ledger.verify().problems.contains { $0.what.contains("counter 2 is \(Int64.max), out of range") })
         entry.toDeliver = Int64.max
         try t.ledger.environment.write { txn in try txn.put(t.ledger.tables.currentCounters!, key: key, value: entry.bytes) }
         let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: .classic))

@@ -17,9 +17,10 @@ extension Ledger {
         var covered = true
         if expected > checkpoint {
             try txn.scan(tailStreams, from: Key.u64(last), reverse: true) { k, v in
-                let streams = try AppendSummary.Streams(v)
-                // Entries stay valid for the whole read transaction (LMDB's pages are mapped).
-                guard Key.readU64(k) == expected, streams.first >= 1, streams.first <= expected, streams.first > checkpoint else {
+                // Entries stay valid for the whole read transaction (LMDB's pages are mapped). One
+                // that does not decode (damage, named by verify) covers nothing: the caller folds.
+                guard let streams = try? AppendSummary.Streams(v), Key.readU64(k) == expected,
+                      streams.first >= 1, streams.first <= expected, streams.first > checkpoint else {
                     covered = false
                     return false
                 }
@@ -31,15 +32,22 @@ extension Ledger {
         return covered && expected == checkpoint ? result : nil
     }
 
+    /// Delivery `name`'s `currentCounters` entry; `nil` when there is none or it does not decode
+    /// (damage, named by verify: the reader then answers as without it, by folding when it must).
+    private func currentEntry(_ name: [UInt8], _ txn: borrowing Transaction) throws -> AppendSummary.DeliveryEntry? {
+        guard let currentCounters = tables.currentCounters else { return nil }
+        return try txn.withValue(currentCounters, key: name) { try? AppendSummary.DeliveryEntry(bytes: $0) } ?? nil
+    }
+
     /// A delivery's KPIs from its `currentCounters` entry (or, when no append after the checkpoint
     /// touched it, from the persisted counters); `.some(nil)` for a delivery the snapshot does not know.
     func summaryKPIs(delivery: String, semantics: Semantics) throws(LedgerError) -> DeliveryKPIs?? {
-        guard let currentCounters = tables.currentCounters else { return nil }
+        guard tables.currentCounters != nil else { return nil }
         return try run {
             try environment.read { txn -> DeliveryKPIs?? in
                 try checkRules(txn)
                 let name = Array(delivery.utf8)
-                if let entry = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
+                if let entry = try currentEntry(name, txn) {
                     return .some(DeliveryKPIs(delivery: delivery, semantics: semantics, counters: entry.counters, declaredToDeliver: entry.toDeliver))
                 }
                 // No append after the checkpoint touched it (every one left a summary, none names it):
@@ -50,7 +58,9 @@ extension Ledger {
                     return try tailDeliveriesAreNamed(touched, txn) ? .some(nil) : nil
                 }
                 if touched.contains(d) { return nil }  // touched, yet no entry (damage): fold
-                let counters = try txn.withValue(tables.deliveryCounters, key: Key.u32(d)) { try DeliveryCounters(bytes: $0) } ?? DeliveryCounters()
+                guard let counters = try txn.withValue(tables.deliveryCounters, key: Key.u32(d), { try? DeliveryCounters(bytes: $0) }) ?? DeliveryCounters() else {
+                    return nil  // damaged persisted counters: the fold's path names them
+                }
                 let head = try streamIndexInfo(delivery: d, recipient: "", txn)?.head ?? 0
                 let toDeliver = try Self.declaration(head: head, txn, tables).toDeliver
                 return .some(DeliveryKPIs(delivery: delivery, semantics: semantics, counters: counters, declaredToDeliver: toDeliver))
@@ -75,10 +85,7 @@ extension Ledger {
     /// when the snapshot has no such delivery, `nil` when the summaries cannot tell (a delivery first
     /// recorded after the checkpoint lost its entry: damage).
     private func summaryDeliveryOrdinal(_ name: [UInt8], appends: [AppendSummary.Streams], _ txn: borrowing Transaction) throws -> UInt32?? {
-        if let currentCounters = tables.currentCounters,
-           let entry = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
-            return .some(entry.ordinal)
-        }
+        if let entry = try currentEntry(name, txn) { return .some(entry.ordinal) }
         if let d = try txn.withValue(tables.deliveries, key: name, { Key.readU32($0) }) { return .some(d) }
         return try tailDeliveriesAreNamed(Set(appends.flatMap(\.deliveries)), txn) ? .some(nil) : nil
     }
@@ -89,7 +96,7 @@ extension Ledger {
         var unnamed = try touched.filter { d in try d != 0 && txn.withValue(tables.deliveryNames, key: Key.u32(d), { _ in true }) == nil }
         guard !unnamed.isEmpty, let currentCounters = tables.currentCounters else { return unnamed.isEmpty }
         try txn.scan(currentCounters) { _, v in
-            unnamed.remove(try AppendSummary.DeliveryEntry(bytes: v).ordinal)
+            if let entry = try? AppendSummary.DeliveryEntry(bytes: v) { unnamed.remove(entry.ordinal) }
             return !unnamed.isEmpty
         }
         return unnamed.isEmpty
@@ -162,11 +169,16 @@ extension Ledger {
             return true
         }
         if let currentCounters = tables.currentCounters {
+            var undecodable = false
             try txn.scan(currentCounters) { k, v in
-                let ordinal = try AppendSummary.DeliveryEntry(bytes: v).ordinal
+                guard let ordinal = (try? AppendSummary.DeliveryEntry(bytes: v))?.ordinal else {
+                    undecodable = true  // damage (named by verify): fold
+                    return false
+                }
                 if names[ordinal] == nil { names[ordinal] = String(decoding: k, as: UTF8.self) }
                 return true
             }
+            if undecodable { return nil }
         }
         for d in appends.flatMap(\.deliveries) where d != 0 && names[d] == nil { return nil }
         return names.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }

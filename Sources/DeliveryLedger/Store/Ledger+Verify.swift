@@ -341,7 +341,12 @@ extension Ledger {
                 }
                 var storedCounters: [UInt32: DeliveryCounters] = [:]
                 try txn.scan(tables.deliveryCounters) { k, v in
-                    storedCounters[Key.readU32(k)] = try DeliveryCounters(bytes: v)
+                    do {
+                        storedCounters[Key.readU32(k)] = try DeliveryCounters(bytes: v)
+                    } catch let e as CorruptRecordError {
+                        report(nil, "the persisted KPI counters of delivery ordinal \(Key.readU32(k)) do not decode: \(e.what)")
+                        storedCounters[Key.readU32(k)] = counters[Key.readU32(k)] ?? DeliveryCounters()  // named once
+                    }
                     return true
                 }
                 for (d, c) in view.tail.counters { storedCounters[d] = c }
