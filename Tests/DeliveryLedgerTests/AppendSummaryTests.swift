@@ -191,6 +191,10 @@ import Testing
         let problems = try t.ledger.verify().problems.map(\.what)
         #expect(problems.contains { $0.hasPrefix("the current counters of delivery 'd1' do not decode") }, "\(problems)")
         #expect(problems.contains("the tail streams entry of the append ending at 4 does not decode"), "\(problems)")
+        // The next append touching the delivery writes its entry anew.
+        try t.ledger.append([f.delivered("b@example.com", at: 2)])
+        #expect(try t.ledger.summaryKPIs(delivery: "d1", semantics: .efs)??.success == 2)
+        #expect(try t.ledger.summaryKPIs(delivery: "d1", semantics: .efs)??.toDeliver == 2)
     }
 
     /// Persisted KPI counters that do not decode are a problem `verify` lists (in the projection:

@@ -329,10 +329,11 @@ struct AppendBatch {
             guard let name = deliveryNames[d] else { throw LedgerError.corrupt(position: nil, what: "delivery \(d) has no id in its append") }
             let counters = try delta.counters[d] ?? reader.counters(d, txn)
             // The declared count: the delivery's previous entry's when this append declared nothing
-            // for it (one read, not a walk of its declarations), else a walk of its declarations.
+            // for it (one read, not a walk of its declarations), else — or when that entry does not
+            // decode (damage: this append writes it anew) — a walk of its declarations.
             let toDeliver: Int64?
             if declarationHeads[d] == nil, let currentCounters = tables.currentCounters,
-               let previous = try txn.withValue(currentCounters, key: name, { try AppendSummary.DeliveryEntry(bytes: $0) }) {
+               let previous = try txn.withValue(currentCounters, key: name, { try? AppendSummary.DeliveryEntry(bytes: $0) }) ?? nil {
                 toDeliver = previous.toDeliver
             } else {
                 let head = try declarationHeads[d] ?? reader.streamInfo(delivery: d, recipient: "", txn)?.head ?? 0
