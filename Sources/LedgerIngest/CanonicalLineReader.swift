@@ -74,7 +74,16 @@ enum CanonicalLineReader {
     ///   - baseOffset: the input offset of `bytes[0]` (for a chunk of a stream), added to error offsets.
     static func read(_ bytes: [UInt8], from start: Int, to end: Int, lineNumber: inout Int, baseOffset: Int,
                      file: String, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
-        var result = ParsedInput(format: .jsonl)
+        var none: [ParsedInput] = []
+        return try ParsedInput(joining: readParts(bytes, from: start, to: end, lineNumber: &lineNumber, baseOffset: baseOffset, file: file,
+                                                  skipInvalid: skipInvalid, releasing: &none), format: .jsonl)
+    }
+
+    /// Reads the lines as ``read(_:from:to:lineNumber:baseOffset:file:skipInvalid:)``, in one part per
+    /// core (consecutive lines each, in order); a part that fails holds its first line's error.
+    /// `retired`: parts the caller is done with, released by the workers (``Parallel/mapRuns(_:releasing:_:)``).
+    static func readParts(_ bytes: [UInt8], from start: Int, to end: Int, lineNumber: inout Int, baseOffset: Int,
+                          file: String, skipInvalid: Bool, releasing retired: inout [ParsedInput]) -> [Result<ParsedInput, IngestError>] {
         // Find the non-blank lines first (one memchr scan), then decode them on every core: lines are
         // independent. Results are assembled in line order, so the first error is the first line's.
         var lines: [Range<Int>] = []
@@ -93,20 +102,21 @@ enum CanonicalLineReader {
             lines.append(line)
             numbers.append(number)
         }
-        let lineNumbers = numbers
-        let outcomes = Parallel.map(lines) { i, range in
-            Result { () throws(IngestError) -> Event in try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file) }
-        }
-        for (i, outcome) in outcomes.enumerated() {
-            do {
-                result.events.append(try outcome.get())
-                result.locations.append("line \(numbers[i])")
-            } catch {
-                guard skipInvalid else { throw error }
-                result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[lines[i]])))
+        let lineNumbers = numbers, found = lines
+        return Parallel.mapRuns(found, releasing: &retired) { run -> Result<ParsedInput, IngestError> in
+            var part = ParsedInput(format: .jsonl)
+            for i in run {
+                let range = found[i]
+                do throws(IngestError) {
+                    part.events.append(try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file))
+                    part.locations.append("line \(lineNumbers[i])")
+                } catch {
+                    guard skipInvalid else { return .failure(error) }
+                    part.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
+                }
             }
+            return .success(part)
         }
-        return result
     }
 
     static func indexOfNewline(in bytes: [UInt8], from start: Int) -> Int? {

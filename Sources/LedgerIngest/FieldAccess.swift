@@ -1,4 +1,9 @@
 import DeliveryLedger
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Typed access to the members of one decoded record, turning every mismatch into an
 /// ``IngestError`` that names the field (internal).
@@ -8,7 +13,7 @@ import DeliveryLedger
 struct FieldAccess {
     let document: JSONDocument
     /// The object's members, in text order (names are unique: the readers refuse repeated names).
-    let members: [JSONDocument.Member]
+    let members: ArraySlice<JSONDocument.Member>
     /// Builds the located error for a field (or the whole record when `nil`).
     let fail: (_ field: String?, _ message: String) -> IngestError
     /// Whether numeric fields may arrive as strings of digits (SparkPost: yes; canonical: no).
@@ -16,7 +21,21 @@ struct FieldAccess {
 
     /// The member named `name`, JSON `null` included; `nil` when absent.
     func member(_ name: String) -> JSONDocument.Member? {
-        members.first { document.nameIs($0, name) }
+        var name = name
+        return name.withUTF8 { n -> JSONDocument.Member? in
+            document.bytes.withUnsafeBufferPointer { text -> JSONDocument.Member? in
+                let origin = document.bytes.startIndex
+                for m in members {
+                    if m.nameEscaped {
+                        if document.name(m).utf8.elementsEqual(n) { return m }
+                    } else if m.name.count == n.count,
+                              n.isEmpty || memcmp(text.baseAddress! + (m.name.lowerBound - origin), n.baseAddress!, n.count) == 0 {
+                        return m
+                    }
+                }
+                return nil
+            }
+        }
     }
 
     /// The member's value, `nil` when absent or JSON `null`.

@@ -87,7 +87,13 @@ enum IngestRules {
         case .double(let d):
             guard d.isFinite, d.rounded() == d, abs(d) < 9.0e15 else { return nil }
             return Int64(d)
-        case .string(let s) where allowString:
+        case .string(var s) where allowString:
+            // Digits alone (what feeds send: "550", "10") are read from the bytes; anything else
+            // (blanks around, a sign) goes through the trimmed text.
+            if let digits = s.withUTF8({ u -> Int64? in
+                guard !u.isEmpty, u.count <= 18, u.allSatisfy({ $0 &- 0x30 <= 9 }) else { return nil }
+                return u.reduce(0) { $0 * 10 + Int64($1 &- 0x30) }
+            }) { return digits }
             let t = s.trimmingWhitespace
             guard !t.isEmpty, t.utf8.count <= 18 else { return nil }
             return Int64(t)
@@ -149,10 +155,11 @@ enum IngestRules {
         var q: Qualification
         let qualifier: String
         let rules = TextQualifier.builtIn
-        // The context the projection reads when it re-qualifies the event (QualificationContext(event:)).
-        let context = rules.hasHostAwareRules ? QualificationContext(recipient: recipient, response: text, raw: raw, source: source) : .none
+        // The context the projection reads when it re-qualifies the event (QualificationContext(event:)),
+        // read only when a host-aware rule needs it.
+        func context() -> QualificationContext { QualificationContext(recipient: recipient, response: text, raw: raw, source: source) }
         if let c = bounceClass, case .failure(let fromClass)? = BounceClassTable.effect(of: c) {
-            if let r = rules.overridingBounceClass(c, text: text, enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context) {
+            if let r = rules.overridingBounceClass(c, text: text, enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context()) {
                 q = r.qualification
                 qualifier = r.qualifierTag
             } else {
@@ -160,7 +167,7 @@ enum IngestRules {
                 qualifier = BounceClassTable.version
             }
         } else {
-            let r = rules.qualify(text: text ?? "", enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context)
+            let r = rules.qualify(text: text ?? "", enhancedStatus: enhancedStatus, replyCode: smtpCode, context: context())
             q = r.qualification
             qualifier = r.qualifierTag
         }

@@ -10,10 +10,9 @@ enum SparkPostReader {
     }
 
     static func read(_ bytes: [UInt8], from start: Int, file: String, deliveryKey: String?, skipInvalid: Bool) throws(IngestError) -> ParsedInput {
-        var result = ParsedInput(format: .sparkpost)
         let scanner = JSONScanner(bytes: bytes)
         let first = scanner.skipWhitespace(start)
-        guard first < bytes.count else { return result }
+        guard first < bytes.count else { return ParsedInput(format: .sparkpost) }
 
         // Locate the elements: the top-level array, the `results` array, or one object.
         var elements: [Range<Int>] = []
@@ -37,22 +36,26 @@ enum SparkPostReader {
 
         // Elements are independent: decode them on every core, then assemble in input order (the
         // first error is still the one of the lowest element index).
-        let outcomes = Parallel.map(elements) { index, range in
-            Result { () throws(IngestError) -> Outcome in try element(bytes[range], index: index, file: file, deliveryKey: deliveryKey) }
-        }
-        for (index, range) in elements.enumerated() {
-            do {
-                switch try outcomes[index].get() {
-                case .event(let e):
-                    result.events.append(e)
-                    result.locations.append("element \(index)")
-                case .skipped(let type): result.skipped[type, default: 0] += 1
+        let found = elements
+        let parts = Parallel.mapRuns(found) { run -> Result<ParsedInput, IngestError> in
+            var part = ParsedInput(format: .sparkpost)
+            for index in run {
+                let range = found[index]
+                do throws(IngestError) {
+                    switch try element(bytes[range], index: index, file: file, deliveryKey: deliveryKey) {
+                    case .event(let e):
+                        part.events.append(e)
+                        part.locations.append("element \(index)")
+                    case .skipped(let type): part.skipped[type, default: 0] += 1
+                    }
+                } catch {
+                    guard skipInvalid else { return .failure(error) }
+                    part.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
                 }
-            } catch {
-                guard skipInvalid else { throw error }
-                result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
             }
+            return .success(part)
         }
+        var result = try ParsedInput(joining: parts, format: .sparkpost)
         if let failure = structural {
             let error = IngestError(file: file, element: elements.count, offset: failure.offset, message: failure.message)
             guard skipInvalid else { throw error }
@@ -311,7 +314,7 @@ enum SparkPostReader {
             }
         }
         if key.contains(".") {
-            var current: [JSONDocument.Member]? = f.members
+            var current: ArraySlice<JSONDocument.Member>? = f.members
             var value: Range<Int>? = nil
             for part in key.split(separator: ".", omittingEmptySubsequences: false) {
                 guard let members = current else { value = nil; break }

@@ -286,6 +286,11 @@ extension Event {
     /// DEL, C1 — an escape sequence that retitles or clears a terminal, a NUL) is refused, naming its
     /// place, rather than stored and echoed (Unicode's Cc category; RFC 20 for the ASCII ones).
     static func refuseControlCharacters(_ text: String, field: String) throws(EventValidationError) {
+        // Most texts have no byte below 0x20, no DEL and no C2 lead byte (C1 controls are C2 80…C2 9F
+        // in UTF-8): a byte scan answers them; the others are looked at scalar by scalar.
+        var copy = text
+        let clean = copy.withUTF8 { u in !u.contains { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 } }
+        if clean { return }
         for (i, u) in text.unicodeScalars.enumerated() where u.value < 0x20 || (0x7F...0x9F).contains(u.value) {
             throw EventValidationError(field: field, "holds a control character (U+\(String(repeating: "0", count: max(0, 4 - String(u.value, radix: 16).count)) + String(u.value, radix: 16, uppercase: true))) at character \(i + 1)")
         }

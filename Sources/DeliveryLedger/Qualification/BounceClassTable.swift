@@ -49,7 +49,23 @@ public enum BounceClassTable {
         if let e = enhancedStatus.flatMap({ EnhancedStatusCode($0) }), e.subject == 4, e.detail == 7 { return true }
         guard let text else { return false }
         if let e = TextQualifier.enhancedStatus(in: text), e.subject == 4, e.detail == 7 { return true }
-        let lower = text.lowercased()
-        return lower.contains("message timeout") || lower.contains("exceeded max time") || lower.contains("exceeded max retries")
+        return containsIgnoringASCIICase(text, "message timeout") || containsIgnoringASCIICase(text, "exceeded max time")
+            || containsIgnoringASCIICase(text, "exceeded max retries")
+    }
+
+    /// Whether `text` holds `phrase` (lower-case ASCII) in any ASCII case, compared as UTF-8 bytes.
+    static func containsIgnoringASCIICase(_ text: String, _ phrase: StaticString) -> Bool {
+        let p = UnsafeBufferPointer(start: phrase.utf8Start, count: phrase.utf8CodeUnitCount)
+        var text = text
+        return text.withUTF8 { t in
+            guard t.count >= p.count else { return false }
+            func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+            for i in 0...(t.count - p.count) {
+                var k = 0
+                while k < p.count, lower(t[i + k]) == p[k] { k += 1 }
+                if k == p.count { return true }
+            }
+            return false
+        }
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What host-aware rules look at besides the failure text (issue #14): the remote host that
 /// answered, the MTA that reported the failure, the recipient's domain and the reporting MTA's own
 /// bounce category.
@@ -78,6 +84,27 @@ public struct QualificationContext: Sendable, Hashable {
     /// `name` lower-cased, without a trailing dot, when it is a host name (dot-separated labels of
     /// letters, digits and hyphens, RFC 1035 §2.3.1); `nil` otherwise (an address literal, empty).
     public static func normalizedHost(_ name: String) -> String? {
+        // ASCII host names (nearly all) are checked and lower-cased byte by byte; any other text
+        // goes through the general path (an internationalised name, or no host name at all).
+        var name = name
+        if let ascii = name.withUTF8({ u -> String? in
+            var end = u.count
+            while end > 0, u[end - 1] == UInt8(ascii: ".") { end -= 1 }
+            guard end > 0, u.allSatisfy({ $0 < 0x80 }) else { return nil }
+            var letter = false
+            let lowered = [UInt8](unsafeUninitializedCapacity: end) { out, n in
+                for k in 0..<end {
+                    let c = u[k]
+                    let isUpper = c >= 0x41 && c <= 0x5A
+                    if isUpper || (c >= 0x61 && c <= 0x7A) { letter = true }
+                    out[k] = isUpper ? c | 0x20 : c
+                }
+                n = end
+            }
+            return letter ? String(decoding: lowered, as: UTF8.self) : nil
+        }) {
+            return RuleTable.isDomainName(ascii) ? ascii : nil
+        }
         var n = Substring(name.lowercased())
         while n.hasSuffix(".") { n = n.dropLast() }
         guard !n.isEmpty, RuleTable.isDomainName(String(n)), n.contains(where: \.isLetter) else { return nil }
@@ -94,24 +121,26 @@ public struct QualificationContext: Sendable, Hashable {
     /// The value of the first line `name: value` (case-insensitive name) in `bytes`, unfolded no further.
     static func fieldValue(_ name: String, in bytes: [UInt8]) -> String? {
         let key = Array(name.utf8)
-        var i = 0
-        while i + key.count < bytes.count {
-            if i == 0 || bytes[i - 1] == 0x0A {
+        return bytes.withUnsafeBufferPointer { b -> String? in
+            guard let base = b.baseAddress else { return nil }
+            var i = 0  // a line's first byte: 0, then the byte after each LF
+            while i + key.count < b.count {
                 var match = true
-                for (k, c) in key.enumerated() where bytes[i + k] | 0x20 != c { match = false; break }
+                for (k, c) in key.enumerated() where b[i + k] | 0x20 != c { match = false; break }
                 if match {
                     var j = i + key.count
-                    while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-                    if j < bytes.count, bytes[j] == 0x3A {
+                    while j < b.count, b[j] == 0x20 || b[j] == 0x09 { j += 1 }
+                    if j < b.count, b[j] == 0x3A {
                         var end = j + 1
-                        while end < bytes.count, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
-                        return String(decoding: bytes[(j + 1)..<end], as: UTF8.self)
+                        while end < b.count, b[end] != 0x0A, b[end] != 0x0D { end += 1 }
+                        return String(decoding: b[(j + 1)..<end], as: UTF8.self)
                     }
                 }
+                guard let lf = memchr(base + i, 0x0A, b.count - i) else { return nil }
+                i = base.distance(to: lf.assumingMemoryBound(to: UInt8.self)) + 1
             }
-            i += 1
+            return nil
         }
-        return nil
     }
 
     /// The host of an RFC 3464 `mta-name-type; mta-name` value (`dns; mx.example.com`,

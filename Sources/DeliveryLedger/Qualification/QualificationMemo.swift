@@ -7,8 +7,10 @@ import Synchronization
 /// provider answers every unknown user with the same line), and matching a text against the table
 /// costs far more than reading the event (issue #11's profile: about 45 % of the decode). A
 /// qualification is a pure function of the text, the given enhanced status code, reply code and SMTP command —
-/// and of the ``QualificationContext`` only when a host-aware rule's other conditions matched; such
-/// answers are not remembered, so a remembered answer never depends on a host.
+/// and of the ``QualificationContext`` when a host-aware rule's other conditions match (which
+/// depends on those four alone): then the memo marks the four as needing the context, and keeps the
+/// answers per context (the key with the context in it), so a remembered answer is never taken for
+/// another host.
 ///
 /// Bounded: at most ``capacity`` texts (of at most ``longestText`` bytes each); when full it starts
 /// again empty. Shared by every copy of the qualifier (it is a reference) and safe from any thread.
@@ -18,6 +20,15 @@ final class QualificationMemo: Sendable {
         var enhancedStatus: String?
         var replyCode: Int?
         var smtpCommand: SMTPCommand?
+        /// The context the answer was matched in; `nil` for an answer that does not depend on one.
+        var context: QualificationContext? = nil
+    }
+
+    /// What the memo holds for a key.
+    enum Entry: Sendable {
+        case answer(TextQualification)
+        /// The answer depends on the context: look it up with the context in the key.
+        case byContext
     }
 
     /// Texts remembered before the memo starts again.
@@ -25,17 +36,26 @@ final class QualificationMemo: Sendable {
     /// Longer texts are matched each time (a DSN's whole diagnostic can be kilobytes).
     static let longestText = 1024
 
-    private let answers = Mutex<[Key: TextQualification]>([:])
+    private let entries = Mutex<[Key: Entry]>([:])
 
-    func answer(_ key: Key) -> TextQualification? {
-        answers.withLock { $0[key] }
+    func entry(_ key: Key) -> Entry? {
+        entries.withLock { $0[key] }
     }
 
     func remember(_ key: Key, _ answer: TextQualification) {
+        store(key, .answer(answer))
+    }
+
+    /// Marks a key (without context) whose answer depends on the context.
+    func rememberContextMatters(_ key: Key) {
+        store(key, .byContext)
+    }
+
+    private func store(_ key: Key, _ entry: Entry) {
         guard key.text.utf8.count <= Self.longestText else { return }
-        answers.withLock {
+        entries.withLock {
             if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
-            $0[key] = answer
+            $0[key] = entry
         }
     }
 }

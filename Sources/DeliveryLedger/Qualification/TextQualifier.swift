@@ -102,10 +102,11 @@ public struct TextQualifier: Sendable {
     ///   - replyCode: a basic reply code reported apart from the text (e.g. SparkPost `error_code`).
     ///   - smtpCommand: the SMTP command the failure answered, when reported apart from the text;
     ///     `nil`: found in the text (``SMTPCommand/find(in:)``), if it names one.
-    ///   - context: remote host, reporting MTA and recipient domain, for host-aware rules.
+    ///   - context: remote host, reporting MTA and recipient domain, for host-aware rules; evaluated
+    ///     only when a host-aware rule's other conditions match (reading it may scan raw bytes).
     public func qualify(text: String, enhancedStatus: String? = nil, replyCode: Int? = nil, smtpCommand: SMTPCommand? = nil,
-                        context: QualificationContext = .none) -> TextQualification {
-        qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand, lazyContext: { context })
+                        context: @autoclosure () -> QualificationContext = .none) -> TextQualification {
+        qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand, lazyContext: context)
     }
 
     /// ``qualify(text:enhancedStatus:replyCode:context:)`` reading the context only when a
@@ -113,12 +114,33 @@ public struct TextQualifier: Sendable {
     func qualify(text: String, enhancedStatus: String?, replyCode: Int?, smtpCommand: SMTPCommand? = nil,
                  lazyContext: () -> QualificationContext) -> TextQualification {
         let key = QualificationMemo.Key(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand)
-        if let answer = memo.answer(key) { return answer }
-        var readHost = false
-        let answer = match(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand,
-                           lazyContext: { readHost = true; return lazyContext() })
-        if !readHost { memo.remember(key, answer) }
-        return answer
+        switch memo.entry(key) {
+        case .answer(let answer)?:
+            return answer
+        case .byContext?:
+            // A host-aware rule's other conditions match this failure: the answer is remembered per context.
+            let context = lazyContext()
+            var inContext = key
+            inContext.context = context
+            if case .answer(let answer)? = memo.entry(inContext) { return answer }
+            let answer = match(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand,
+                               lazyContext: { context })
+            memo.remember(inContext, answer)
+            return answer
+        case nil:
+            var read: QualificationContext?
+            let answer = match(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, smtpCommand: smtpCommand,
+                               lazyContext: { let c = lazyContext(); read = c; return c })
+            if let context = read {
+                var inContext = key
+                inContext.context = context
+                memo.rememberContextMatters(key)
+                memo.remember(inContext, answer)
+            } else {
+                memo.remember(key, answer)
+            }
+            return answer
+        }
     }
 
     /// The rule table's answer, matched afresh.
@@ -219,9 +241,9 @@ public struct TextQualifier: Sendable {
     /// qualification wins over the class's hard "Address in quarantine" (issue #14).
     /// - Returns: the text qualification to use instead of the class's, or `nil` to keep the class.
     public func overridingBounceClass(_ bounceClass: Int, text: String?, enhancedStatus: String?, replyCode: Int?,
-                                      context: QualificationContext = .none) -> TextQualification? {
+                                      context: @autoclosure () -> QualificationContext = .none) -> TextQualification? {
         guard bounceClass == 25, let text, !text.isEmpty else { return nil }
-        let r = qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, context: context)
+        let r = qualify(text: text, enhancedStatus: enhancedStatus, replyCode: replyCode, lazyContext: context)
         return r.concerns == .recipient ? nil : r
     }
 

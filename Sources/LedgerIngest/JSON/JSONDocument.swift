@@ -21,9 +21,15 @@ struct JSONDocument {
     ///
     /// - Throws: ``JSONSyntaxError`` with an offset from the slice's first byte.
     init(validating bytes: ArraySlice<UInt8>, options: JSONReadOptions) throws(JSONSyntaxError) {
-        try JSONSyntax.validate(bytes, options: options)
+        let result: Result<JSONSyntax.Index, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(JSONSyntaxError) in try JSONSyntax.validateIndexing(buffer, origin: bytes.startIndex, options: options) }
+        }
+        index = try result.get()
         self.bytes = bytes
     }
+
+    /// Every object's members, found by the validation (offsets are indexes of ``bytes``).
+    private let index: JSONSyntax.Index
 
     /// The value's bytes, without the white space around it.
     var root: Range<Int> {
@@ -39,27 +45,11 @@ struct JSONDocument {
     func isObject(_ value: Range<Int>) -> Bool { kind(value) == UInt8(ascii: "{") }
     func isNull(_ value: Range<Int>) -> Bool { kind(value) == UInt8(ascii: "n") }
 
-    /// The members of the object at `value`, in text order; `nil` when the value is no object.
-    func members(_ value: Range<Int>) -> [Member]? {
+    /// The members of the object at `value`, in text order (from the index the validation built: no
+    /// walk of the text); `nil` when the value is no object.
+    func members(_ value: Range<Int>) -> ArraySlice<Member>? {
         guard isObject(value) else { return nil }
-        return bytes.withUnsafeBufferPointer { buffer -> [Member] in
-            let offset = bytes.startIndex
-            let walker = Walker(base: buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: buffer.count)
-            var out: [Member] = []
-            var j = walker.whitespace(value.lowerBound - offset + 1)
-            while j < walker.count, buffer[j] == UInt8(ascii: "\"") {
-                let (nameEnd, escaped) = walker.endOfString(j)
-                let colon = walker.whitespace(nameEnd)
-                let valueStart = walker.whitespace(colon + 1)
-                let valueEnd = walker.endOfValue(valueStart)
-                out.append(Member(name: (j + 1 + offset)..<(nameEnd - 1 + offset), nameEscaped: escaped,
-                                  value: (valueStart + offset)..<(valueEnd + offset)))
-                j = walker.whitespace(valueEnd)
-                guard j < walker.count, buffer[j] == UInt8(ascii: ",") else { break }
-                j = walker.whitespace(j + 1)
-            }
-            return out
-        }
+        return index.members(ofObjectAt: value.lowerBound)
     }
 
     /// The elements of the array at `value`, in order; `nil` when the value is no array.

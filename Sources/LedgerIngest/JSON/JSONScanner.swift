@@ -62,36 +62,68 @@ struct JSONScanner {
         return end
     }
 
+    /// The offset after the array or object whose opening byte is at `i`, found without validating
+    /// it (``JSONSyntax`` does that): strings are skipped (a backslash escapes the next byte), and
+    /// brackets and braces must nest. Inside a string, eight bytes are looked at a time while none is
+    /// `"` or `\`.
+    static func endOfContainer(_ buffer: UnsafeBufferPointer<UInt8>, at i: Int) -> Result<Int, Failure> {
+        guard let base = buffer.baseAddress else { return .failure(Failure(message: "truncated JSON: a value is missing", offset: i)) }
+        let count = buffer.count
+        let raw = UnsafeRawPointer(base)
+        let first = base[i]
+        var closers: [UInt8] = [first == openBrace ? closeBrace : closeBracket]
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        @inline(__always) func has(_ w: UInt64, _ c: UInt8) -> UInt64 {
+            let x = w ^ (ones &* UInt64(c))
+            return (x &- ones) & ~x & 0x8080_8080_8080_8080
+        }
+        var j = i + 1
+        while j < count {
+            let b = base[j]
+            if b == quote {
+                // Skip the string: eight bytes at a time up to the next `"` or `\`.
+                var k = j + 1
+                while true {
+                    while k + 8 <= count {
+                        let w = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+                        let m = has(w, quote) | has(w, backslash)
+                        if m != 0 { k += m.trailingZeroBitCount >> 3; break }  // the lowest flagged byte is a true match
+                        k += 8
+                    }
+                    guard k < count else { return .failure(Failure(message: "truncated JSON: a string is not closed", offset: j)) }
+                    let c = base[k]
+                    if c == quote { break }
+                    k += c == backslash ? 2 : 1
+                }
+                j = k + 1
+                continue
+            }
+            if b == openBrace {
+                closers.append(closeBrace)
+            } else if b == openBracket {
+                closers.append(closeBracket)
+            } else if b == closeBrace || b == closeBracket {
+                guard closers.last == b else {
+                    return .failure(Failure(message: "malformed JSON: '\(Character(Unicode.Scalar(b)))' does not close the open '\(closers.last == closeBrace ? "{" : "[")'", offset: i))
+                }
+                closers.removeLast()
+                if closers.isEmpty { return .success(j + 1) }
+            }
+            j += 1
+        }
+        return .failure(Failure(message: "truncated JSON: '\(Character(Unicode.Scalar(first)))' is not closed", offset: i))
+    }
+
     /// The offset just after the value starting at `i`.
     func endOfValue(_ i: Int) throws(Failure) -> Int {
         guard i < bytes.count else { throw Failure(message: "truncated JSON: a value is missing", offset: i) }
         let first = bytes[i]
         if first == JSONScanner.quote { return try endOfString(i) }
         if first == JSONScanner.openBrace || first == JSONScanner.openBracket {
-            var closers: [UInt8] = [first == JSONScanner.openBrace ? JSONScanner.closeBrace : JSONScanner.closeBracket]
-            var j = i + 1
-            while j < bytes.count {
-                let b = bytes[j]
-                switch b {
-                case JSONScanner.quote:
-                    j = try endOfString(j)
-                    continue
-                case JSONScanner.openBrace:
-                    closers.append(JSONScanner.closeBrace)
-                case JSONScanner.openBracket:
-                    closers.append(JSONScanner.closeBracket)
-                case JSONScanner.closeBrace, JSONScanner.closeBracket:
-                    guard closers.last == b else {
-                        throw Failure(message: "malformed JSON: '\(Character(Unicode.Scalar(b)))' does not close the open '\(closers.last == JSONScanner.closeBrace ? "{" : "[")'", offset: i)
-                    }
-                    closers.removeLast()
-                    if closers.isEmpty { return j + 1 }
-                default:
-                    break
-                }
-                j += 1
+            let scan = bytes.withUnsafeBufferPointer { buffer -> Result<Int, Failure> in
+                JSONScanner.endOfContainer(buffer, at: i)
             }
-            throw Failure(message: "truncated JSON: '\(Character(Unicode.Scalar(first)))' is not closed", offset: i)
+            return try scan.get()
         }
         // A scalar: up to the next structural byte or white space.
         var j = i

@@ -33,11 +33,39 @@ struct JSONSyntax {
     private var table: [Int32] = []
     /// The first name index of the object `table` was built for (an inner object may have rebuilt it).
     private var tableOwner = -1
+    /// The member index being built (``validateIndexing(_:options:)``), `nil` when not asked.
+    private var index: Index?
+    /// Added to the offsets the index holds.
+    private var origin = 0
+    /// Members of the objects still open, innermost last (moved to `index` when their object closes).
+    private var openMembers: [JSONDocument.Member] = []
+
+    /// Every object's members, found while validating (internal): offsets from the text's first byte
+    /// plus the origin given to ``validateIndexing(_:origin:options:)``.
+    /// Objects are in text order of their `{` (a pre-order walk), so one is found by binary search.
+    struct Index {
+        /// The members of every object, each object's members together and in text order.
+        var members: [JSONDocument.Member] = []
+        /// Per object: the offset of its `{` and its members' range in ``members``.
+        var objects: [(start: Int, members: Range<Int>)] = []
+
+        /// The members of the object whose `{` is at `start`; `nil` when no object starts there.
+        func members(ofObjectAt start: Int) -> ArraySlice<JSONDocument.Member>? {
+            var lo = 0, hi = objects.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if objects[mid].start < start { lo = mid + 1 } else { hi = mid }
+            }
+            guard lo < objects.count, objects[lo].start == start else { return nil }
+            return members[objects[lo].members]
+        }
+    }
 
     private struct Name {
         var start: Int
         var end: Int
         var inUnescaped: Bool
+        /// ``fingerprint(_:)`` of the name's bytes.
         var hash: UInt64
         var offset: Int
     }
@@ -62,6 +90,33 @@ struct JSONSyntax {
         guard j == checker.count else {
             throw JSONSyntaxError(message: "malformed JSON: \(describe(checker.base[j])) after the end of the JSON value", offset: j)
         }
+    }
+
+    /// Checks that `bytes` hold exactly one JSON text, as ``validate(_:options:)-(UnsafeBufferPointer<UInt8>,_)``,
+    /// and returns the members of each of its objects, so that a
+    /// reader looks members up without walking the text again.
+    /// `origin` is added to the index's offsets (not to the error's).
+    static func validateIndexing(_ bytes: UnsafeBufferPointer<UInt8>, origin: Int, options: JSONReadOptions) throws(JSONSyntaxError) -> Index {
+        var checker = JSONSyntax(bytes, options: options)
+        // Room for a webhook event's members and names from the start (a SparkPost element has 30 to
+        // 60), so that the arrays do not grow step by step for every record.
+        var index = Index()
+        index.members.reserveCapacity(64)
+        index.objects.reserveCapacity(8)
+        checker.index = index
+        checker.openMembers.reserveCapacity(64)
+        checker.names.reserveCapacity(64)
+        checker.origin = origin
+        var j = checker.skipWhitespace(0)
+        guard j < checker.count else {
+            throw JSONSyntaxError(message: "truncated JSON: no value (the text is empty or white space)", offset: j)
+        }
+        j = try checker.value(j, depth: 0)
+        j = checker.skipWhitespace(j)
+        guard j == checker.count else {
+            throw JSONSyntaxError(message: "malformed JSON: \(describe(checker.base[j])) after the end of the JSON value", offset: j)
+        }
+        return checker.index!
     }
 
     /// Checks that `bytes` hold one JSON text; offsets in the error count from the slice's first byte.
@@ -312,8 +367,12 @@ struct JSONSyntax {
         guard depth <= options.maximumDepth else {
             throw malformed(i, "nested deeper than \(options.maximumDepth) arrays and objects")
         }
+        // The object's slot in the index is taken at its `{`, so that objects stay in text order.
+        let slot = index?.objects.count ?? 0
+        index?.objects.append((start: i + origin, members: 0..<0))
         var j = skipWhitespace(i + 1)
         if j < count, base[j] == UInt8(ascii: "}") { return j + 1 }
+        let firstOpen = openMembers.count
         let firstName = names.count
         let firstUnescaped = unescaped.count
         defer {
@@ -326,6 +385,7 @@ struct JSONSyntax {
             guard base[j] == UInt8(ascii: "\"") else {
                 throw malformed(j, "\(JSONSyntax.describe(base[j])) where a member name in double quotes was expected")
             }
+            let j0 = j
             let (nameEnd, escaped) = try string(j)
             if options.rejectDuplicateNames { try record(name: j + 1..<nameEnd - 1, escaped: escaped, from: firstName) }
             j = skipWhitespace(nameEnd)
@@ -333,10 +393,23 @@ struct JSONSyntax {
             guard base[j] == UInt8(ascii: ":") else {
                 throw malformed(j, "\(JSONSyntax.describe(base[j])) where ':' was expected after a member name")
             }
-            j = try value(skipWhitespace(j + 1), depth: depth)
+            let valueStart = skipWhitespace(j + 1)
+            j = try value(valueStart, depth: depth)
+            if index != nil {
+                openMembers.append(JSONDocument.Member(name: (j0 + 1 + origin)..<(nameEnd - 1 + origin), nameEscaped: escaped,
+                                                       value: (valueStart + origin)..<(j + origin)))
+            }
             j = skipWhitespace(j)
             guard j < count else { throw truncated(j, "'{' at byte \(i) is not closed") }
-            if base[j] == UInt8(ascii: "}") { return j + 1 }
+            if base[j] == UInt8(ascii: "}") {
+                if index != nil {
+                    let lo = index!.members.count
+                    index!.members.append(contentsOf: openMembers[firstOpen...])
+                    index!.objects[slot].members = lo..<index!.members.count
+                    openMembers.removeSubrange(firstOpen...)
+                }
+                return j + 1
+            }
             guard base[j] == UInt8(ascii: ",") else {
                 throw malformed(j, "\(JSONSyntax.describe(base[j])) where ',' or '}' was expected after a member")
             }
@@ -355,7 +428,11 @@ struct JSONSyntax {
     }
 
     private func same(_ a: Name, _ b: Name) -> Bool {
-        guard a.hash == b.hash, a.end - a.start == b.end - b.start else { return false }
+        a.hash == b.hash && sameBytes(a, b)
+    }
+
+    private func sameBytes(_ a: Name, _ b: Name) -> Bool {
+        guard a.end - a.start == b.end - b.start else { return false }
         if !a.inUnescaped && !b.inUnescaped {
             return memcmp(base + a.start, base + b.start, a.end - a.start) == 0
         }
@@ -377,11 +454,10 @@ struct JSONSyntax {
         } else {
             name = Name(start: content.lowerBound, end: content.upperBound, inUnescaped: false, hash: 0, offset: content.lowerBound - 1)
         }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes(of: name) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        name.hash = h
+        name.hash = JSONSyntax.fingerprint(bytes(of: name))
         let n = names.count - first
         if n < 16 {
+            // A small object (nearly all): its names' fingerprints compared one by one.
             for k in first..<names.count where same(names[k], name) { throw duplicate(name) }
         } else {
             // Rebuild a hash table of this object's names each time it doubles; probe it otherwise.
@@ -391,7 +467,7 @@ struct JSONSyntax {
                 for k in first..<names.count { insert(k, size: newSize) }
                 tableOwner = first
             }
-            var slot = Int(truncatingIfNeeded: name.hash) & (table.count - 1)
+            var slot = JSONSyntax.slot(name.hash, size: table.count)
             while table[slot] >= 0 {
                 if same(names[Int(table[slot])], name) { throw duplicate(name) }
                 slot = (slot + 1) & (table.count - 1)
@@ -401,8 +477,28 @@ struct JSONSyntax {
         if n >= 16 { insert(names.count - 1, size: table.count) }
     }
 
+    /// A name's 64-bit fingerprint: its length and first and last eight bytes, mixed. Equal names
+    /// have equal fingerprints; names with equal fingerprints are compared byte for byte.
+    private static func fingerprint(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var head: UInt64 = 0, tail: UInt64 = 0
+        if b.count >= 8, let p = b.baseAddress {
+            head = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+            tail = UnsafeRawPointer(p + b.count - 8).loadUnaligned(as: UInt64.self)
+        } else {
+            for (k, byte) in b.enumerated() { head |= UInt64(byte) << (8 * UInt64(k)) }
+        }
+        var h = (head ^ (tail >> 7 | tail << 57) ^ UInt64(b.count)) &* 0x9E37_79B9_7F4A_7C15
+        h ^= h >> 29
+        return h
+    }
+
+    /// A fingerprint's first slot in a table of `size` (a power of two) slots.
+    private static func slot(_ hash: UInt64, size: Int) -> Int {
+        Int(truncatingIfNeeded: hash >> 32) & (size - 1)
+    }
+
     private mutating func insert(_ k: Int, size: Int) {
-        var slot = Int(truncatingIfNeeded: names[k].hash) & (size - 1)
+        var slot = JSONSyntax.slot(names[k].hash, size: size)
         while table[slot] >= 0 { slot = (slot + 1) & (size - 1) }
         table[slot] = Int32(k)
     }

@@ -94,7 +94,8 @@ enum ProviderReader {
         return result
     }
 
-    private static func append(_ outcomes: [Outcome], index: Int, to result: inout ParsedInput) {
+    /// Adds a record's outcomes to `result`: its events (located as `element <index>`), its skipped counts.
+    static func append(_ outcomes: [Outcome], index: Int, to result: inout ParsedInput) {
         for outcome in outcomes {
             switch outcome {
             case .event(let e):
@@ -250,7 +251,7 @@ enum ProviderReader {
     /// of an array of them; `nil` when absent, null or empty.
     static func text(atPath path: String, in f: FieldAccess) throws(IngestError) -> String? {
         let doc = f.document
-        var members: [JSONDocument.Member]? = f.members
+        var members: ArraySlice<JSONDocument.Member>? = f.members
         var value: Range<Int>? = nil
         for part in path.split(separator: ".", omittingEmptySubsequences: false) {
             guard let m = members else { return nil }

@@ -1,4 +1,5 @@
 import DeliveryLedger
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -87,18 +88,21 @@ public struct FeedStream {
     /// - Throws (from ``next()``): ``IngestError`` "cannot be read: …" with `strerror`'s text when `read(2)` fails.
     public static func reading(fd: Int32, file: String, options: IngestOptions) -> FeedStream {
         FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
-            var chunk = [UInt8](repeating: 0, count: asked)
-            var filled = 0
-            while filled < asked {
-                let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, asked - filled) }
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    throw IngestError(file: file, message: "cannot be read: \(String(cString: strerror(errno)))")
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: asked) { buffer, filled in
+                filled = 0
+                while filled < asked {
+                    let got = read(fd, buffer.baseAddress! + filled, asked - filled)
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    if got == 0 { break }
+                    filled += got
                 }
-                if got == 0 { break }
-                filled += got
             }
-            chunk.removeSubrange(filled...)
+            guard failure == 0 else { throw IngestError(file: file, message: "cannot be read: \(String(cString: strerror(failure)))") }
             return chunk
         }
     }
@@ -128,6 +132,7 @@ public struct FeedStream {
     public mutating func next() throws(IngestError) -> ParsedInput? {
         if state == .start { try start() }
         if let whole = pendingWhole { pendingWhole = nil; return whole }
+        if !pendingParts.isEmpty { return try nextPart() }
         switch state {
         case .done, .start: return nil
         case .lines: return try nextLines()
@@ -227,18 +232,119 @@ public struct FeedStream {
                 continue
             }
             guard end > position else { state = .done; return nil }
-            var batch = try CanonicalLineReader.read(buffer, from: position, to: end, lineNumber: &lineNumber, baseOffset: base,
-                                                     file: file, skipInvalid: options.skipInvalid)
-            batch.format = .jsonl
+            pendingParts = CanonicalLineReader.readParts(buffer, from: position, to: end, lineNumber: &lineNumber, baseOffset: base,
+                                                         file: file, skipInvalid: options.skipInvalid, releasing: &handedBack)
             position = end
-            return batch
+            return try nextPart()
         }
     }
 
     // MARK: SparkPost webhook batches
 
     /// Locates the complete elements in the buffer (at most a batch), then decodes them.
+    /// A batch of complete elements located in the buffer, with what decoding them needs.
+    private struct Located: Sendable {
+        var elements: [Range<Int>]
+        /// The buffer the ranges index (a copy-on-write snapshot: reading on does not disturb it).
+        var bytes: [UInt8]
+        /// The index of the first element in the input, and the stream offset of `bytes[0]`.
+        var first: Int
+        var base: Int
+        /// The document's structure broke after these elements: the error, and with skipInvalid the
+        /// rest of the input (as far as one record may go) as a rejected record.
+        var structural: IngestError?
+        var structuralRecord: RejectedRecord?
+    }
+
+    /// Decodes SparkPost (or provider) elements: the batch located last is decoded by the cores
+    /// while the next one is located (and while the caller uses the batch before), so that finding
+    /// elements and reading the input do not wait for decoding, nor decoding for them.
     private mutating func nextElements() throws(IngestError) -> ParsedInput? {
+        if decoding == nil {
+            guard let batch = try locate() else { return nil }
+            decoding = Decoding(batch, format: format ?? .sparkpost, options: options, file: file, releasing: &handedBack)
+        }
+        var locateError: IngestError?
+        var following: Located?
+        do { following = try locate() } catch { locateError = error }
+        guard let current = decoding else { return nil }
+        pendingParts = current.wait()
+        decoding = following.map { Decoding($0, format: format ?? .sparkpost, options: options, file: file, releasing: &handedBack) }
+        if let error = current.batch.structural {
+            if let record = current.batch.structuralRecord, case .success(var last)? = pendingParts.last {
+                last.rejected.append(record)
+                pendingParts[pendingParts.count - 1] = .success(last)
+            } else {
+                pendingParts.append(.failure(error))
+            }
+        }
+        if let locateError { pendingParts.append(.failure(locateError)) }
+        return try nextPart()
+    }
+
+    /// The batch being decoded, if any.
+    private var decoding: Decoding?
+
+    /// One located batch decoded on a background queue (``Parallel/mapRuns(_:releasing:_:)`` on every
+    /// core); ``wait()`` gives its parts. Shared by the stream and the task: `parts` is written by the
+    /// task before it leaves the group and read only after `wait` (the group orders the two).
+    private final class Decoding: @unchecked Sendable {
+        let batch: Located
+        private let group = DispatchGroup()
+        private var parts: [Result<ParsedInput, IngestError>] = []
+        private var retired: [ParsedInput] = []
+
+        init(_ batch: Located, format: InputFormat, options: IngestOptions, file: String, releasing handedBack: inout [ParsedInput]) {
+            self.batch = batch
+            swap(&retired, &handedBack)
+            group.enter()
+            DispatchQueue.global().async { [self] in
+                parts = FeedStream.decode(batch, format: format, options: options, file: file, releasing: &retired)
+                group.leave()
+            }
+        }
+
+        func wait() -> [Result<ParsedInput, IngestError>] {
+            group.wait()
+            return parts
+        }
+    }
+
+    /// Each worker decodes a contiguous run of elements into its own part (events, locations,
+    /// skipped counts, rejected records, in element order; a part stops at its first error unless
+    /// skipInvalid), so that the records' temporaries are made and freed on the thread that decodes
+    /// them.
+    private static func decode(_ batch: Located, format: InputFormat, options: IngestOptions, file: String,
+                               releasing retired: inout [ParsedInput]) -> [Result<ParsedInput, IngestError>] {
+        let found = batch.elements, bytes = batch.bytes, first = batch.first, base = batch.base, key = options.deliveryKey
+        return Parallel.mapRuns(found, releasing: &retired) { run -> Result<ParsedInput, IngestError> in
+            var part = ParsedInput(format: format)
+            for n in run {
+                let range = found[n]
+                do throws(IngestError) {
+                    if format.isProvider {
+                        ProviderReader.append(try ProviderReader.record(bytes[range], index: first + n, baseOffset: base, file: file, format: format,
+                                                                        options: options, raw: Array(bytes[range])),
+                                              index: first + n, to: &part)
+                    } else {
+                        switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key) {
+                        case .event(let e):
+                            part.events.append(e)
+                            part.locations.append("element \(first + n)")
+                        case .skipped(let type): part.skipped[type, default: 0] += 1
+                        }
+                    }
+                } catch {
+                    guard options.skipInvalid else { return .failure(error) }
+                    part.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
+                }
+            }
+            return .success(part)
+        }
+    }
+
+    /// Locates the complete elements in the buffer (at most a batch); `nil` at the end of the input.
+    private mutating func locate() throws(IngestError) -> Located? {
         if state == .done { return nil }
         var elements: [Range<Int>] = []
         var structural: JSONScanner.Failure?
@@ -321,47 +427,43 @@ public struct FeedStream {
             position = end
             state = .arrayNext
         }
-        if elements.isEmpty && structural == nil { return state == .done ? nil : try nextElements() }
-        let format = self.format ?? .sparkpost
-        var result = ParsedInput(format: format)
-        let bytes = buffer, first = elementIndex, base = self.base, file = self.file, key = options.deliveryKey, options = self.options
-        let outcomes = Parallel.map(elements) { n, range in
-            Result { () throws(IngestError) -> [ProviderReader.Outcome] in
-                guard format.isProvider else {
-                    return switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key) {
-                    case .event(let e): [.event(e)]
-                    case .skipped(let type): [.skipped(type)]
-                    }
-                }
-                return try ProviderReader.record(bytes[range], index: first + n, baseOffset: base, file: file, format: format, options: options,
-                                                 raw: Array(bytes[range]))
-            }
-        }
-        for (n, range) in elements.enumerated() {
-            do {
-                for outcome in try outcomes[n].get() {
-                    switch outcome {
-                    case .event(let e):
-                        result.events.append(e)
-                        result.locations.append("element \(first + n)")
-                    case .skipped(let type): result.skipped[type, default: 0] += 1
-                    }
-                }
-            } catch {
-                guard options.skipInvalid else { throw error }
-                result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
-            }
-        }
+        if elements.isEmpty && structural == nil { return state == .done ? nil : try locate() }
+        var batch = Located(elements: elements, bytes: buffer, first: elementIndex, base: base)
         elementIndex += elements.count
         if let failure = structural {
             let error = IngestError(file: file, element: elementIndex, offset: base + failure.offset, message: failure.message)
-            guard options.skipInvalid else { throw error }
-            // The rest of the input, as far as one record may go, is the rejected record.
-            let start = failure.recordStart ?? failure.offset
-            while !endOfInput && buffer.count - start < FeedStream.maximumRecordLength { try fill() }
-            let from = start - (self.base - base)
-            result.rejected.append(RejectedRecord(error: error, raw: Array(buffer[max(0, from)..<min(buffer.count, max(0, from) + FeedStream.maximumRecordLength)])))
+            batch.structural = error
+            if options.skipInvalid {
+                // The rest of the input, as far as one record may go, is the rejected record.
+                let start = failure.recordStart ?? failure.offset
+                let base = self.base
+                while !endOfInput && buffer.count - start < FeedStream.maximumRecordLength { try fill() }
+                let from = start - (self.base - base)
+                batch.structuralRecord = RejectedRecord(error: error, raw: Array(buffer[max(0, from)..<min(buffer.count, max(0, from) + FeedStream.maximumRecordLength)]))
+            }
         }
-        return result
+        return batch
+    }
+
+    /// The parts of the last batch not handed back yet, in record order: a batch is decoded in one
+    /// part per core (``Parallel/mapRuns(_:_:)``), and each part is handed back by its own ``next()``
+    /// rather than joined (which would copy every event). A failed part ends the stream.
+    private var pendingParts: [Result<ParsedInput, IngestError>] = []
+
+    /// The parts handed back since the last decoding: released by the next decoding's workers
+    /// (``Parallel/mapRuns(_:releasing:_:)``) once the caller has let them go, rather than freed
+    /// event by event on the caller's thread.
+    private var handedBack: [ParsedInput] = []
+
+    private mutating func nextPart() throws(IngestError) -> ParsedInput {
+        switch pendingParts.removeFirst() {
+        case .success(let part):
+            handedBack.append(part)
+            return part
+        case .failure(let error):
+            pendingParts = []
+            state = .done
+            throw error
+        }
     }
 }
