@@ -13,6 +13,9 @@ enum Parallel {
     /// at every call (an `open` and a `read` each: 10 % of a fuzzing run's time went there).
     static let cores = ProcessInfo.processInfo.activeProcessorCount
 
+    /// Fewer records than this are decoded on the calling thread, in one run.
+    static let smallestParallelBatch = 512
+
     /// Runs `body` once for each contiguous run of `elements`' indexes, four runs per core (one run
     /// in all for fewer than 512 elements); the results come back in run order.
     ///
@@ -25,7 +28,7 @@ enum Parallel {
         let count = elements.count
         // Four runs a core, taken by the cores as they come free: records differ in cost, and one
         // run a core would leave a core idle while the slowest run ends.
-        let workers = count < 512 ? 1 : min(cores * 4, count / 256)
+        let workers = count < smallestParallelBatch ? 1 : min(cores * 4, count / 256)
         let old = UnsafeMutableBufferPointer<ParsedInput?>.allocate(capacity: retired.count)
         old.initialize(repeating: nil)
         for k in old.indices.reversed() { old[k] = retired.popLast() }  // moved, not copied: the slots hold the only references

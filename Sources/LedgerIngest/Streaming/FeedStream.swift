@@ -297,6 +297,12 @@ public struct FeedStream {
         init(_ batch: Located, format: InputFormat, options: IngestOptions, file: String, releasing handedBack: inout [ParsedInput]) {
             self.batch = batch
             swap(&retired, &handedBack)
+            // A small batch (a webhook request, the end of a file) is decoded at once, on this
+            // thread: a hop to another thread would cost more than it overlaps.
+            guard batch.elements.count >= Parallel.smallestParallelBatch else {
+                parts = FeedStream.decode(batch, format: format, options: options, file: file, releasing: &retired)
+                return
+            }
             group.enter()
             DispatchQueue.global().async { [self] in
                 parts = FeedStream.decode(batch, format: format, options: options, file: file, releasing: &retired)
