@@ -108,6 +108,27 @@ import Testing
         }
     }
 
+    @Test("the context is read only when a host-aware rule's other conditions match; such an answer is remembered per context")
+    func contextIsReadOnlyWhenARuleNeedsIt() throws {
+        let shared = try TextQualifier(table: .builtIn)  // its own memo
+        nonisolated(unsafe) var reads = 0
+        func context(_ host: String) -> QualificationContext {
+            reads += 1
+            return QualificationContext(remoteHost: host)
+        }
+        // No host-aware rule looks at a full mailbox: the context is never built, first time or remembered.
+        for _ in 0..<2 {
+            #expect(shared.qualify(text: "452 4.2.2 Mailbox full", context: context("lsean.ezweb.ne.jp")).qualification == Qualification(.soft, .mailboxFull))
+        }
+        #expect(reads == 0)
+        // KDDI's filter rule needs the host: read each time (the remembered answers are per host), right each time.
+        for (host, expected) in [("lsean.ezweb.ne.jp", Qualification(.soft, .refused)), ("mx.example.net", Qualification(.hard, .userUnknown)),
+                                 ("lsean.ezweb.ne.jp", Qualification(.soft, .refused)), ("mx.example.net", Qualification(.hard, .userUnknown))] {
+            #expect(shared.qualify(text: "550 : User unknown", context: context(host)).qualification == expected, "\(host)")
+        }
+        #expect(reads == 4)
+    }
+
     @Test("KDDI au: '550 : User unknown' (no address) from its host is a filter; the generic rule stays User unknown, hard")
     func kddi() {
         let filter = q.qualify(text: "550 : User unknown", context: QualificationContext(remoteHost: "lsean.ezweb.ne.jp."))
