@@ -188,6 +188,11 @@ struct IngestCommand: OutputCommand {
             summaries.append(summary)
         }
         try rejects?.finish()
+        #if canImport(Glibc)
+        // The read is over: give back to the system the memory its decoding threads freed (glibc keeps
+        // a thread's freed memory in that thread's arena), before the append grows its own.
+        _ = malloc_trim(0)
+        #endif
 
         for note in notes { out.line(note) }
         if dryRun {
@@ -464,3 +469,10 @@ final class RejectWriter {
         closed = true
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim(3)` (declared in `<malloc.h>`, which the Glibc module does not import):
+/// returns the free memory of every arena to the system; `pad` bytes are kept at the heap's top.
+@_silgen_name("malloc_trim")
+private func malloc_trim(_ pad: Int) -> Int32
+#endif
