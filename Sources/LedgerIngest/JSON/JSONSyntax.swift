@@ -81,21 +81,25 @@ struct JSONSyntax {
     /// - Throws: ``JSONSyntaxError`` locating the first fault, offsets counted from `bytes`' first byte.
     static func validate(_ bytes: UnsafeBufferPointer<UInt8>, options: JSONReadOptions = JSONReadOptions()) throws(JSONSyntaxError) {
         var checker = JSONSyntax(bytes, options: options)
-        var j = checker.skipWhitespace(0)
-        guard j < checker.count else {
+        try checker.wholeText()
+    }
+
+    /// Reads the whole buffer as one JSON text: white space, one value, white space.
+    private mutating func wholeText() throws(JSONSyntaxError) {
+        var j = skipWhitespace(0)
+        guard j < count else {
             throw JSONSyntaxError(message: "truncated JSON: no value (the text is empty or white space)", offset: j)
         }
-        j = try checker.value(j, depth: 0)
-        j = checker.skipWhitespace(j)
-        guard j == checker.count else {
-            throw JSONSyntaxError(message: "malformed JSON: \(describe(checker.base[j])) after the end of the JSON value", offset: j)
+        j = try value(j, depth: 0)
+        j = skipWhitespace(j)
+        guard j == count else {
+            throw JSONSyntaxError(message: "malformed JSON: \(JSONSyntax.describe(base[j])) after the end of the JSON value", offset: j)
         }
     }
 
     /// Checks that `bytes` hold exactly one JSON text, as ``validate(_:options:)-(UnsafeBufferPointer<UInt8>,_)``,
-    /// and returns the members of each of its objects, so that a
-    /// reader looks members up without walking the text again.
-    /// `origin` is added to the index's offsets (not to the error's).
+    /// and returns the members of each of its objects, so that a reader looks members up without
+    /// walking the text again. `origin` is added to the index's offsets (not to the error's).
     static func validateIndexing(_ bytes: UnsafeBufferPointer<UInt8>, origin: Int, options: JSONReadOptions) throws(JSONSyntaxError) -> Index {
         var checker = JSONSyntax(bytes, options: options)
         // Room for a webhook event's members and names from the start (a SparkPost element has 30 to
@@ -107,15 +111,7 @@ struct JSONSyntax {
         checker.openMembers.reserveCapacity(64)
         checker.names.reserveCapacity(64)
         checker.origin = origin
-        var j = checker.skipWhitespace(0)
-        guard j < checker.count else {
-            throw JSONSyntaxError(message: "truncated JSON: no value (the text is empty or white space)", offset: j)
-        }
-        j = try checker.value(j, depth: 0)
-        j = checker.skipWhitespace(j)
-        guard j == checker.count else {
-            throw JSONSyntaxError(message: "malformed JSON: \(describe(checker.base[j])) after the end of the JSON value", offset: j)
-        }
+        try checker.wholeText()
         return checker.index!
     }
 
