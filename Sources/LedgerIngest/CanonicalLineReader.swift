@@ -80,7 +80,8 @@ enum CanonicalLineReader {
     }
 
     /// Reads the lines as ``read(_:from:to:lineNumber:baseOffset:file:skipInvalid:)``, in one part per
-    /// core (consecutive lines each, in order); a part that fails holds its first line's error.
+    /// run of consecutive lines (``Parallel/mapRuns(_:releasing:_:)``), in order; a part that fails
+    /// holds its first line's error.
     /// `retired`: parts the caller is done with, released by the workers (``Parallel/mapRuns(_:releasing:_:)``).
     static func readParts(_ bytes: [UInt8], from start: Int, to end: Int, lineNumber: inout Int, baseOffset: Int,
                           file: String, skipInvalid: Bool, releasing retired: inout [ParsedInput]) -> [Result<ParsedInput, IngestError>] {

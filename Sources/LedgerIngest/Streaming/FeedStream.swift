@@ -241,7 +241,6 @@ public struct FeedStream {
 
     // MARK: SparkPost webhook batches
 
-    /// Locates the complete elements in the buffer (at most a batch), then decodes them.
     /// A batch of complete elements located in the buffer, with what decoding them needs.
     private struct Located: Sendable {
         var elements: [Range<Int>]
@@ -452,8 +451,9 @@ public struct FeedStream {
     }
 
     /// The parts of the last batch not handed back yet, in record order: a batch is decoded in one
-    /// part per core (``Parallel/mapRuns(_:_:)``), and each part is handed back by its own ``next()``
-    /// rather than joined (which would copy every event). A failed part ends the stream.
+    /// part per run of consecutive records (``Parallel/mapRuns(_:releasing:_:)``), and each part is
+    /// handed back by its own ``next()`` rather than joined (which would copy every event). A failed
+    /// part ends the stream.
     private var pendingParts: [Result<ParsedInput, IngestError>] = []
 
     /// The parts handed back since the last decoding: released by the next decoding's workers
