@@ -7,6 +7,15 @@ import Testing
 /// Issue 12 (damage named at open, private files, bounded re-ingest receipts, backups) and issue
 /// 10's read-only opens, at the library's level.
 @Suite struct ReliabilityTests {
+    @Test("a damaged ledger's message sends to verify, which tells projection damage (reproject mends it) from log damage (a backup)")
+    func damagedMessageNamesTheWayOut() {
+        let message = LedgerError.damaged(path: "/srv/ledger", what: "messageState entry 12 does not decode").description
+        #expect(message.contains("messageState entry 12 does not decode. Nothing was written to it."))
+        #expect(message.contains("`ledger verify --db /srv/ledger`"))
+        #expect(message.contains("`ledger reproject --db /srv/ledger` rebuilds it from the log"))
+        #expect(message.contains("a damaged log needs a backup (see `ledger backup`)"))
+    }
+
     let f = EventFactory()
 
     /// A ledger with two deliveries' worth of events, written and closed.

@@ -16,8 +16,9 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     /// The database path cannot be used.
     case cannotOpen(path: String, reason: String)
     /// The ledger at `path` is damaged (`what` names the file, page or table and what is wrong):
-    /// nothing was read from it as if it were sound, and nothing was written. Restore it from a
-    /// backup (`ledger backup`).
+    /// nothing was read from it as if it were sound, and nothing was written. The message points to
+    /// `ledger verify`, which says whether only the persisted projection is damaged (then `ledger
+    /// reproject` rebuilds it from the log) or the log itself (then restore a backup, `ledger backup`).
     case damaged(path: String, what: String)
     /// A write to the ledger at `path` failed for lack of space (`what`: the file system is full,
     /// or the map limit is reached); the transaction was rolled back, nothing was written. The
@@ -52,7 +53,9 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case let .cannotOpen(path, reason):
             "cannot open ledger at '\(path)': \(reason)"
         case let .damaged(path, what):
-            "the ledger at '\(path)' is damaged: \(what). Nothing was written to it; restore it from a backup (see `ledger backup`)"
+            "the ledger at '\(path)' is damaged: \(what). Nothing was written to it. `ledger verify --db \(path)` names every problem: "
+                + "when only the persisted projection is damaged (verify says so), `ledger reproject --db \(path)` rebuilds it from the log; "
+                + "a damaged log needs a backup (see `ledger backup`)"
         case let .full(path, what):
             "cannot write to the ledger at '\(path)': \(what). The transaction was rolled back: nothing was written, the ledger is unchanged; free space (or raise the limit named) and run the command again"
         case let .backupNotWritten(destination, what):
