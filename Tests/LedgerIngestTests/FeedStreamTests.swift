@@ -8,9 +8,10 @@ import Testing
 @Suite("FeedStream")
 struct FeedStreamTests {
     /// All batches of a stream over `bytes` served `chunk` bytes at a time, merged.
-    static func stream(_ bytes: [UInt8], chunk: Int, options: IngestOptions = IngestOptions()) throws(IngestError) -> ParsedInput {
+    static func stream(_ bytes: [UInt8], chunk: Int, options: IngestOptions = IngestOptions(),
+                       recordsPerBatch: Int = FeedStream.recordsPerBatch) throws(IngestError) -> ParsedInput {
         var offset = 0
-        var reader = FeedStream(file: "f", options: options, chunkSize: chunk) { (n: Int) throws(IngestError) -> [UInt8] in
+        var reader = FeedStream(file: "f", options: options, chunkSize: chunk, recordsPerBatch: recordsPerBatch) { (n: Int) throws(IngestError) -> [UInt8] in
             let end = min(bytes.count, offset + n)
             defer { offset = end }
             return Array(bytes[offset..<end])
@@ -43,6 +44,38 @@ struct FeedStreamTests {
         for chunk in [1, 7, 64, FeedStream.chunkSize] {
             #expect(Self.same(try Self.stream(bytes, chunk: chunk), whole), "\(path) in chunks of \(chunk)")
         }
+    }
+
+    /// A batch whose elements end in a broken structure (a missing comma) is decoded while the
+    /// stream has nothing left to locate: its events and its error must still come out (the pipelined
+    /// reader once ended the stream there, dropping the batch and the error: every event after the
+    /// previous batch lost without a word).
+    @Test("a structure broken in a later batch fails the stream at that element, as the whole read does", arguments: [1, 3, 16, 64])
+    func brokenStructureInALaterBatch(recordsPerBatch: Int) throws {
+        func element(_ n: Int) -> String {
+            #"{"msys":{"message_event":{"type":"delivery","event_id":"E\#(n)","campaign_id":"C","rcpt_to":"a\#(n)@b.example","timestamp":"1454442600"}}}"#
+        }
+        let elements = (0..<50).map(element)
+        // No comma between elements 36 and 37.
+        let text = "[" + elements[0..<37].joined(separator: ",") + elements[37...].joined(separator: ",") + "]"
+        let bytes = Array(text.utf8)
+        let missing = 1 + elements[0..<37].map { $0.utf8.count + 1 }.reduce(0, +) - 1  // where ',' or ']' was expected
+        for chunk in [64, 1000, FeedStream.chunkSize] {
+            let streamed = Result { () throws(IngestError) in try Self.stream(bytes, chunk: chunk, recordsPerBatch: recordsPerBatch) }
+            guard case .failure(let error) = streamed else {
+                Issue.record("chunks of \(chunk), batches of \(recordsPerBatch): read without an error")
+                continue
+            }
+            #expect(error.element == 37 && error.offset == missing, "chunks of \(chunk), batches of \(recordsPerBatch): \(error)")
+            var skip = IngestOptions()
+            skip.skipInvalid = true
+            let kept = try Self.stream(bytes, chunk: chunk, options: skip, recordsPerBatch: recordsPerBatch)
+            #expect(kept.events.map(\.id) == (0..<37).map { "sparkpost:delivery:E\($0)" } && kept.rejected.count == 1,
+                    "chunks of \(chunk), batches of \(recordsPerBatch): \(kept.events.count) events, \(kept.rejected.count) rejected")
+        }
+        let whole = Result { () throws(IngestError) in try FeedReader.read(bytes, file: "f", options: IngestOptions()) }
+        guard case .failure(let error) = whole else { Issue.record("the whole read accepted it"); return }
+        #expect(error.element == 37 && error.offset == missing)
     }
 
     /// A webhook array cut inside a string: the error names the byte where the unclosed string opens

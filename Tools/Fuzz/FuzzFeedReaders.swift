@@ -1,7 +1,8 @@
 // A libFuzzer target for the JSON feed readers (issue #11): every input is read as a SparkPost
 // document and as canonical JSON Lines, whole (FeedReader) and in small chunks (FeedStream), with
 // and without skipInvalid. Nothing may crash, hang or trap; a read either succeeds or throws an
-// IngestError, and the chunked read must give the same result as the whole read.
+// IngestError, and the chunked read (13-byte chunks, batches of two elements, so that even a small
+// input crosses batches of the pipelined reader) must give the same result as the whole read.
 //
 // Built with the fuzzer (README "Fuzzing"):
 //   swift build -c release --scratch-path .build/fuzz --product ledger-fuzz \
@@ -44,7 +45,7 @@ func check(_ bytes: [UInt8]) {
             let options = IngestOptions(format: format, skipInvalid: skip)
             let whole = Result { () throws(IngestError) in try FeedReader.read(bytes, file: "f", options: options) }
             var offset = 0
-            var stream = FeedStream(file: "f", options: options, chunkSize: 13) { (n: Int) throws(IngestError) -> [UInt8] in
+            var stream = FeedStream(file: "f", options: options, chunkSize: 13, recordsPerBatch: 2) { (n: Int) throws(IngestError) -> [UInt8] in
                 let end = min(bytes.count, offset + n)
                 defer { offset = end }
                 return Array(bytes[offset..<end])

@@ -68,13 +68,20 @@ public struct FeedStream {
     ///   - source: returns up to the given number of the stream's next bytes; an empty array at the end.
     ///     Its errors are passed on.
     ///   - chunkSize: bytes asked of `source` at a time (``chunkSize`` by default; small in tests).
+    ///   - recordsPerBatch: the most SparkPost or provider elements located and decoded as one batch
+    ///     (``recordsPerBatch`` by default; a few in tests and fuzzing, so that small inputs cross
+    ///     batches too).
     public init(file: String, options: IngestOptions, chunkSize: Int = FeedStream.chunkSize,
-                source: @escaping (Int) throws(IngestError) -> [UInt8]) {
+                recordsPerBatch: Int = FeedStream.recordsPerBatch, source: @escaping (Int) throws(IngestError) -> [UInt8]) {
         self.file = file
         self.options = options
         self.chunkSize = max(1, chunkSize)
+        self.batchLimit = max(1, recordsPerBatch)
         self.source = source
     }
+
+    /// The most elements a batch holds.
+    private let batchLimit: Int
 
     /// The format read: known after the first ``next()`` (``InputFormat/jsonl`` for empty input).
     public var detectedFormat: InputFormat? { format }
@@ -133,6 +140,9 @@ public struct FeedStream {
         if state == .start { try start() }
         if let whole = pendingWhole { pendingWhole = nil; return whole }
         if !pendingParts.isEmpty { return try nextPart() }
+        // A batch still decoding comes out whatever the state: locating may have reached the end
+        // (or a broken structure) while it decoded.
+        if decoding != nil { return try nextElements() }
         switch state {
         case .done, .start: return nil
         case .lines: return try nextLines()
@@ -353,7 +363,7 @@ public struct FeedStream {
         if state == .done { return nil }
         var elements: [Range<Int>] = []
         var structural: JSONScanner.Failure?
-        locate: while elements.count < FeedStream.recordsPerBatch {
+        locate: while elements.count < batchLimit {
             let i = skipWhitespace(position)
             if i == buffer.count {
                 if endOfInput {
