@@ -159,8 +159,12 @@ struct GenerateCommand: OutputCommand {
             handle = try OutputFile.open(output)
         }
         defer { if output != "-" { try? handle.close() } }
+        var lines = 0
         if format == "jsonl" {
-            try workload.forEachCanonicalBatch { try handle.write(contentsOf: $0) }
+            try workload.forEachCanonicalBatch { batch in
+                lines += batch.lazy.filter { $0 == 0x0A }.count
+                try handle.write(contentsOf: batch)
+            }
         } else {
             // One array: the elements of every batch, in arrival order.
             try handle.write(contentsOf: Data("[\n".utf8))
@@ -183,6 +187,12 @@ struct GenerateCommand: OutputCommand {
             try? file.close()
         }
         guard output != "-" else { return }
-        out.line("Wrote \(workload.elementCount) \(format == "jsonl" ? "event lines" : "webhook elements") for \(deliveries) × \(recipients) messages to \(output).")
+        if format == "jsonl" {
+            // Opens and clicks are webhook elements, not canonical events: the lines are fewer.
+            out.line("Wrote \(lines) event lines for \(deliveries) × \(recipients) messages to \(output) "
+                     + "(\(workload.elementCount - lines) opens and clicks of the webhook feed have no canonical line).")
+        } else {
+            out.line("Wrote \(workload.elementCount) webhook elements for \(deliveries) × \(recipients) messages to \(output).")
+        }
     }
 }

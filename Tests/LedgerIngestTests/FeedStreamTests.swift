@@ -78,6 +78,22 @@ struct FeedStreamTests {
         #expect(error.element == 37 && error.offset == missing)
     }
 
+    /// The last batch is still decoding when locating reaches the end of a whole array: it comes out
+    /// (the pipelined reader once dropped it: an input under 1 MiB of more than 16,384 elements lost
+    /// every element after the 16,384th).
+    @Test("every batch of a whole array comes out, the last included, whatever the batch size", arguments: [1, 2, 7, 49, 50, 51])
+    func everyBatchComesOut(recordsPerBatch: Int) throws {
+        let delivery = (0..<25).map { #"{"msys":{"message_event":{"type":"delivery","event_id":"E\#($0)","campaign_id":"C","rcpt_to":"a\#($0)@b.example","timestamp":"1454442600"}}}"# }
+        let opens = Array(repeating: #"{"msys":{"track_event":{"type":"open"}}}"#, count: 25)
+        let bytes = Array(("[" + (opens + delivery).joined(separator: ",") + "]").utf8)
+        let whole = try FeedReader.read(bytes, file: "f", options: IngestOptions())
+        #expect(whole.events.count == 25 && whole.skipped == ["open": 25])
+        for chunk in [16, 4096, FeedStream.chunkSize] {
+            #expect(Self.same(try Self.stream(bytes, chunk: chunk, recordsPerBatch: recordsPerBatch), whole),
+                    "chunks of \(chunk), batches of \(recordsPerBatch)")
+        }
+    }
+
     /// A webhook array cut inside a string: the error names the byte where the unclosed string opens
     /// (not where its element starts), whole or streamed in any chunks; the rejected record
     /// (`--skip-invalid`) is the element from its first byte.

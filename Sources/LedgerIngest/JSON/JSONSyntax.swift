@@ -349,7 +349,7 @@ struct JSONSyntax {
         while true {
             j = try value(j, depth: depth)
             j = skipWhitespace(j)
-            guard j < count else { throw truncated(j, "'[' at byte \(i) is not closed") }
+            guard j < count else { throw truncated(j, "the '[' \(j - i) bytes before is not closed") }
             if base[j] == UInt8(ascii: "]") { return j + 1 }
             guard base[j] == UInt8(ascii: ",") else {
                 throw malformed(j, "\(JSONSyntax.describe(base[j])) where ',' or ']' was expected after an array element")
@@ -377,7 +377,7 @@ struct JSONSyntax {
             if tableOwner >= firstName { tableOwner = -1 }
         }
         while true {
-            guard j < count else { throw truncated(j, "'{' at byte \(i) is not closed") }
+            guard j < count else { throw truncated(j, "the '{' \(j - i) bytes before is not closed") }
             guard base[j] == UInt8(ascii: "\"") else {
                 throw malformed(j, "\(JSONSyntax.describe(base[j])) where a member name in double quotes was expected")
             }
@@ -385,7 +385,7 @@ struct JSONSyntax {
             let (nameEnd, escaped) = try string(j)
             if options.rejectDuplicateNames { try record(name: j + 1..<nameEnd - 1, escaped: escaped, from: firstName) }
             j = skipWhitespace(nameEnd)
-            guard j < count else { throw truncated(j, "'{' at byte \(i) is not closed") }
+            guard j < count else { throw truncated(j, "the '{' \(j - i) bytes before is not closed") }
             guard base[j] == UInt8(ascii: ":") else {
                 throw malformed(j, "\(JSONSyntax.describe(base[j])) where ':' was expected after a member name")
             }
@@ -396,7 +396,7 @@ struct JSONSyntax {
                                                        value: (valueStart + origin)..<(j + origin)))
             }
             j = skipWhitespace(j)
-            guard j < count else { throw truncated(j, "'{' at byte \(i) is not closed") }
+            guard j < count else { throw truncated(j, "the '{' \(j - i) bytes before is not closed") }
             if base[j] == UInt8(ascii: "}") {
                 if index != nil {
                     let lo = index!.members.count
