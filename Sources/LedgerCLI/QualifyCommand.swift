@@ -114,8 +114,12 @@ struct QualifyCommand: OutputCommand {
         table.row("Failure type", r.qualification.type.label)
         table.row("Failure reason", "\(r.qualification.reason.label) (Campaign code \(r.qualification.reason.code))")
         table.row("Final", r.final ? "yes (the MTA gives up)" : "no (the MTA retries)")
-        table.row("Concerns", r.concerns == .recipient ? "the recipient (counts toward the address's quarantine)"
-                  : "\(r.concerns.label) (never counts toward the address's quarantine)")
+        // Only a hard or soft failure that concerns the recipient counts (AddressStatus; domain.md §6).
+        let counts = r.concerns == .recipient && (r.qualification.type == .hard || r.qualification.type == .soft)
+        table.row("Concerns", "\(r.concerns == .recipient ? "the recipient" : r.concerns.label) "
+                  + (counts ? "(counts toward the address's quarantine)"
+                     : r.concerns == .recipient ? "(a \(r.qualification.type.label) failure never counts toward the address's quarantine)"
+                     : "(never counts toward the address's quarantine)"))
         table.row("Enhanced status", r.enhancedStatus ?? "—")
         table.row("Reply code", r.replyCode.map(String.init) ?? "—")
         if let c = r.smtpCommand {

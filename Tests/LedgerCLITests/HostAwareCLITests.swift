@@ -22,6 +22,10 @@ import Testing
         #expect(table.output.contains("reporting MTA inbound-smtp.us-west-2.amazonaws.com"), "\(table.output)")
         let sender = cli.run("qualify", "550 5.7.1 Unconfigured Sending Domain <bounces.example.net>")
         #expect(sender.output.contains("the sender (never counts toward the address's quarantine)"), "\(sender.output)")
+        // A text no rule matches is Not defined: it concerns the recipient but never counts (AddressStatus).
+        let unmatched = cli.run("qualify", "hello")
+        #expect(unmatched.output.contains("the recipient (a Not defined failure never counts toward the address's quarantine)"), "\(unmatched.output)")
+        #expect(cli.run("qualify", "550 5.1.1 user unknown").output.contains("the recipient (counts toward the address's quarantine)"))
         #expect(cli.run("qualify", "--remote-host", "not a host", "x").exitCode != 0)
         // --return-path: the SES refusal of the envelope sender, as the DSN reader decides it.
         let ses = "5.1.0 - Unknown address error 550-'5.7.1 <bounce-7@bounces.example.com>... Access denied'"
