@@ -104,19 +104,13 @@ enum CanonicalLineReader {
             numbers.append(number)
         }
         let lineNumbers = numbers, found = lines
-        return Parallel.mapRuns(found, releasing: &retired) { run -> Result<ParsedInput, IngestError> in
-            var part = ParsedInput(format: .jsonl)
-            for i in run {
+        return Parallel.mapRuns(found, releasing: &retired) { run in
+            ParsedInput.part(format: .jsonl, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
+                (i, part) throws(IngestError) in
                 let range = found[i]
-                do throws(IngestError) {
-                    part.events.append(try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file))
-                    part.locations.append("line \(lineNumbers[i])")
-                } catch {
-                    guard skipInvalid else { return .failure(error) }
-                    part.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
-                }
+                part.events.append(try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file))
+                part.locations.append("line \(lineNumbers[i])")
             }
-            return .success(part)
         }
     }
 

@@ -57,6 +57,23 @@ enum Parallel {
 }
 
 extension ParsedInput {
+    /// One run of records decoded into a part (``Parallel/mapRuns(_:releasing:_:)``'s body for every
+    /// reader): `decode` adds record `i`'s events or skipped counts to the part; a record it refuses
+    /// ends the part with that error, or with `skipInvalid` becomes a rejected record of `raw(i)`.
+    static func part(format: InputFormat, records run: Range<Int>, skipInvalid: Bool, raw: (Int) -> [UInt8],
+                     _ decode: (Int, inout ParsedInput) throws(IngestError) -> Void) -> Result<ParsedInput, IngestError> {
+        var part = ParsedInput(format: format)
+        for i in run {
+            do throws(IngestError) {
+                try decode(i, &part)
+            } catch {
+                guard skipInvalid else { return .failure(error) }
+                part.rejected.append(RejectedRecord(error: error, raw: raw(i)))
+            }
+        }
+        return .success(part)
+    }
+
     /// The parts decoded by ``Parallel/mapRuns(_:_:)``, joined in order: the first failed part's
     /// error is thrown (its runs before it all succeeded, so it is the lowest record's error).
     init(joining parts: [Result<ParsedInput, IngestError>], format: InputFormat) throws(IngestError) {

@@ -37,23 +37,16 @@ enum SparkPostReader {
         // Elements are independent: decode them on every core, then assemble in input order (the
         // first error is still the one of the lowest element index).
         let found = elements
-        let parts = Parallel.mapRuns(found) { run -> Result<ParsedInput, IngestError> in
-            var part = ParsedInput(format: .sparkpost)
-            for index in run {
-                let range = found[index]
-                do throws(IngestError) {
-                    switch try element(bytes[range], index: index, file: file, deliveryKey: deliveryKey) {
-                    case .event(let e):
-                        part.events.append(e)
-                        part.locations.append("element \(index)")
-                    case .skipped(let type): part.skipped[type, default: 0] += 1
-                    }
-                } catch {
-                    guard skipInvalid else { return .failure(error) }
-                    part.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
+        let parts = Parallel.mapRuns(found) { run in
+            ParsedInput.part(format: .sparkpost, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
+                (index, part) throws(IngestError) in
+                switch try element(bytes[found[index]], index: index, file: file, deliveryKey: deliveryKey) {
+                case .event(let e):
+                    part.events.append(e)
+                    part.locations.append("element \(index)")
+                case .skipped(let type): part.skipped[type, default: 0] += 1
                 }
             }
-            return .success(part)
         }
         var result = try ParsedInput(joining: parts, format: .sparkpost)
         if let failure = structural {

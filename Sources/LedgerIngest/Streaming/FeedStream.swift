@@ -332,29 +332,23 @@ public struct FeedStream {
     private static func decode(_ batch: Located, format: InputFormat, options: IngestOptions, file: String,
                                releasing retired: inout [ParsedInput]) -> [Result<ParsedInput, IngestError>] {
         let found = batch.elements, bytes = batch.bytes, first = batch.first, base = batch.base, key = options.deliveryKey
-        return Parallel.mapRuns(found, releasing: &retired) { run -> Result<ParsedInput, IngestError> in
-            var part = ParsedInput(format: format)
-            for n in run {
+        return Parallel.mapRuns(found, releasing: &retired) { run in
+            ParsedInput.part(format: format, records: run, skipInvalid: options.skipInvalid, raw: { Array(bytes[found[$0]]) }) {
+                (n, part) throws(IngestError) in
                 let range = found[n]
-                do throws(IngestError) {
-                    if format.isProvider {
-                        ProviderReader.append(try ProviderReader.record(bytes[range], index: first + n, baseOffset: base, file: file, format: format,
-                                                                        options: options, raw: Array(bytes[range])),
-                                              index: first + n, to: &part)
-                    } else {
-                        switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key) {
-                        case .event(let e):
-                            part.events.append(e)
-                            part.locations.append("element \(first + n)")
-                        case .skipped(let type): part.skipped[type, default: 0] += 1
-                        }
+                if format.isProvider {
+                    ProviderReader.append(try ProviderReader.record(bytes[range], index: first + n, baseOffset: base, file: file, format: format,
+                                                                    options: options, raw: Array(bytes[range])),
+                                          index: first + n, to: &part)
+                } else {
+                    switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key) {
+                    case .event(let e):
+                        part.events.append(e)
+                        part.locations.append("element \(first + n)")
+                    case .skipped(let type): part.skipped[type, default: 0] += 1
                     }
-                } catch {
-                    guard options.skipInvalid else { return .failure(error) }
-                    part.rejected.append(RejectedRecord(error: error, raw: Array(bytes[range])))
                 }
             }
-            return .success(part)
         }
     }
 
