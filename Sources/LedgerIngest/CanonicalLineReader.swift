@@ -105,10 +105,12 @@ enum CanonicalLineReader {
         }
         let lineNumbers = numbers, found = lines
         return Parallel.mapRuns(found, releasing: &retired) { run in
-            ParsedInput.part(format: .jsonl, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
+            let scratch = JSONSyntax.Scratch()
+            return ParsedInput.part(format: .jsonl, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
                 (i, part) throws(IngestError) in
                 let range = found[i]
-                part.events.append(try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file))
+                part.events.append(try event(line: bytes[range], number: lineNumbers[i], offset: baseOffset + range.lowerBound, file: file,
+                                             scratch: scratch))
                 part.locations.append("line \(lineNumbers[i])")
             }
         }
@@ -126,7 +128,10 @@ enum CanonicalLineReader {
     ///
     /// - Parameters:
     ///   - offset: the byte offset of the line's first byte in the input (errors name input offsets).
-    static func event(line: ArraySlice<UInt8>, number: Int, offset: Int, file: String) throws(IngestError) -> Event {
+    ///   - scratch: the validation's working arrays, reused from the line before when a run of lines
+    ///     is decoded on one thread.
+    static func event(line: ArraySlice<UInt8>, number: Int, offset: Int, file: String,
+                      scratch: JSONSyntax.Scratch? = nil) throws(IngestError) -> Event {
         func fail(_ field: String?, _ message: String) -> IngestError {
             IngestError(file: file, line: number, field: field, message: message)
         }
@@ -135,9 +140,10 @@ enum CanonicalLineReader {
         }
         // Validated whole (repeated names refused); members are converted as they are read.
         let doc: JSONDocument
-        do { doc = try JSONDocument(validating: line, options: .records) } catch {
+        do { doc = try JSONDocument(validating: line, options: .records, scratch: scratch) } catch {
             throw IngestError(file: file, line: number, offset: offset + error.offset, message: error.message)
         }
+        defer { doc.recycle(into: scratch) }
         guard let object = doc.members(doc.root) else {
             throw fail(nil, "expected a JSON object (one canonical event), got \(doc.value(doc.root).typeName)")
         }

@@ -1,12 +1,6 @@
 import Dispatch
 import Foundation
 
-/// A buffer shared by `concurrentPerform` workers that write disjoint indexes (invariant for
-/// `@unchecked Sendable`: no two workers touch the same element, and the buffer outlives them).
-struct UncheckedSendableBuffer<T>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<T?>
-}
-
 /// Decoding of independent records (webhook elements, JSON lines) on every core.
 enum Parallel {
     /// The cores this process may use, asked once: `activeProcessorCount` reads the cgroup's files
@@ -17,40 +11,97 @@ enum Parallel {
     static let smallestParallelBatch = 512
 
     /// Runs `body` once for each contiguous run of `elements`' indexes, four runs per core (one run
-    /// in all for fewer than 512 elements); the results come back in run order.
+    /// in all for fewer than 512 elements); the results come back in run order. The calling thread
+    /// takes runs too (``Runs``).
     ///
     /// - Parameter retired: decoded records the caller is done with (the parts a stream handed back
     ///   before): they are released by the workers, each its share, so that freeing their events'
     ///   memory is spread over the cores instead of left to the caller's thread between batches.
     ///   Emptied on return.
     static func mapRuns<T: Sendable>(_ elements: [Range<Int>], releasing retired: inout [ParsedInput],
-                                     _ body: @Sendable (Range<Int>) -> T) -> [T] {
-        let count = elements.count
-        // Four runs a core, taken by the cores as they come free: records differ in cost, and one
-        // run a core would leave a core idle while the slowest run ends.
-        let workers = count < smallestParallelBatch ? 1 : min(cores * 4, count / 256)
-        let old = UnsafeMutableBufferPointer<ParsedInput?>.allocate(capacity: retired.count)
-        old.initialize(repeating: nil)
-        for k in old.indices.reversed() { old[k] = retired.popLast() }  // moved, not copied: the slots hold the only references
-        defer { _ = old.deinitialize(); old.deallocate() }
-        let oldBox = UncheckedSendableBuffer(buffer: old)
-        guard workers > 1 else {
-            for k in old.indices { old[k] = nil }
-            return [body(0..<count)]
+                                     _ body: @escaping @Sendable (Range<Int>) -> T) -> [T] {
+        let runs = Runs(elements.count, releasing: &retired, body)
+        runs.start(helpers: cores - 1)
+        return runs.finish()
+    }
+
+    /// Contiguous runs of records decoded by whoever is free: pool threads started by ``start(helpers:)``
+    /// and the thread that calls ``finish()``, which takes the runs left rather than blocking (a
+    /// stream's thread finishes locating the next batch, then helps decode this one). Runs are taken
+    /// in order from a counter under a lock (a few dozen per batch); each result is written by the one
+    /// thread that took its run (the invariant of `@unchecked Sendable`), and read after every taker
+    /// has left the group.
+    final class Runs<T: Sendable>: @unchecked Sendable {
+        /// The number of runs.
+        let count: Int
+        private let records: Int
+        private let body: @Sendable (Range<Int>) -> T
+        private let results: UnsafeMutableBufferPointer<T?>
+        /// Records handed back by the caller, released by the run takers (slot `k` by whoever takes run `k % count`).
+        private let retired: UnsafeMutableBufferPointer<ParsedInput?>
+        private let lock = NSLock()
+        private var taken = 0
+        private let group = DispatchGroup()
+
+        /// Splits `records` records into four runs a core (taken by the cores as they come free:
+        /// records differ in cost, and one run a core would leave a core idle while the slowest
+        /// ends), or one run for fewer than ``Parallel/smallestParallelBatch``.
+        init(_ records: Int, releasing retired: inout [ParsedInput], _ body: @escaping @Sendable (Range<Int>) -> T) {
+            self.records = records
+            self.body = body
+            count = records < smallestParallelBatch ? 1 : max(1, min(cores * 4, records / 256))
+            results = .allocate(capacity: count)
+            results.initialize(repeating: nil)
+            self.retired = .allocate(capacity: retired.count)
+            self.retired.initialize(repeating: nil)
+            for k in self.retired.indices.reversed() { self.retired[k] = retired.popLast() }  // moved, not copied: the slots hold the only references
         }
-        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: workers)
-        results.initialize(repeating: nil)
-        defer { _ = results.deinitialize(); results.deallocate() }
-        let box = UncheckedSendableBuffer(buffer: results)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for k in stride(from: w, to: oldBox.buffer.count, by: workers) { oldBox.buffer[k] = nil }  // each slot released by one worker only
-            box.buffer[w] = body((count * w / workers)..<(count * (w + 1) / workers))  // each slot written by one worker only
+
+        deinit {
+            _ = results.deinitialize()
+            results.deallocate()
+            _ = retired.deinitialize()
+            retired.deallocate()
         }
-        return results.map { $0! }
+
+        /// Starts `helpers` pool threads taking runs (none for a single run).
+        func start(helpers: Int) {
+            guard count > 1 else { return }
+            for _ in 0..<min(helpers, count) {
+                group.enter()
+                DispatchQueue.global().async { [self] in
+                    work()
+                    group.leave()
+                }
+            }
+        }
+
+        /// Takes runs on the calling thread until none is left, waits for the helpers' last runs,
+        /// and returns the results in run order.
+        func finish() -> [T] {
+            work()
+            group.wait()
+            return results.map { $0! }
+        }
+
+        private func take() -> Int? {
+            lock.lock()
+            defer { lock.unlock() }
+            guard taken < count else { return nil }
+            taken += 1
+            return taken - 1
+        }
+
+        private func work() {
+            while let w = take() {
+                for k in stride(from: w, to: retired.count, by: count) { retired[k] = nil }
+                results[w] = body((records * w / count)..<(records * (w + 1) / count))
+            }
+        }
     }
 
     /// ``mapRuns(_:releasing:_:)`` with nothing to release.
-    static func mapRuns<T: Sendable>(_ elements: [Range<Int>], _ body: @Sendable (Range<Int>) -> T) -> [T] {
+    static func mapRuns<T: Sendable>(_ elements: [Range<Int>], _ body: @escaping @Sendable (Range<Int>) -> T) -> [T] {
         var none: [ParsedInput] = []
         return mapRuns(elements, releasing: &none, body)
     }

@@ -38,9 +38,10 @@ enum SparkPostReader {
         // first error is still the one of the lowest element index).
         let found = elements
         let parts = Parallel.mapRuns(found) { run in
-            ParsedInput.part(format: .sparkpost, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
+            let scratch = JSONSyntax.Scratch()
+            return ParsedInput.part(format: .sparkpost, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
                 (index, part) throws(IngestError) in
-                switch try element(bytes[found[index]], index: index, file: file, deliveryKey: deliveryKey) {
+                switch try element(bytes[found[index]], index: index, file: file, deliveryKey: deliveryKey, scratch: scratch) {
                 case .event(let e):
                     part.events.append(e)
                     part.locations.append("element \(index)")
@@ -131,14 +132,19 @@ enum SparkPostReader {
     ///
     /// The element is validated whole by the strict reader (``JSONSyntax``, repeated names refused at
     /// every depth); its byte offsets count from the input's first byte (`raw` is a slice of the input).
-    static func element(_ raw: ArraySlice<UInt8>, index: Int, baseOffset: Int = 0, file: String, deliveryKey: String?) throws(IngestError) -> Outcome {
+    ///
+    /// `scratch`: the validation's working arrays, reused from the element before when a run of
+    /// elements is decoded on one thread.
+    static func element(_ raw: ArraySlice<UInt8>, index: Int, baseOffset: Int = 0, file: String, deliveryKey: String?,
+                        scratch: JSONSyntax.Scratch? = nil) throws(IngestError) -> Outcome {
         func fail(_ field: String?, _ message: String) -> IngestError {
             IngestError(file: file, element: index, field: field, message: message)
         }
         let doc: JSONDocument
-        do { doc = try JSONDocument(validating: raw, options: .records) } catch {
+        do { doc = try JSONDocument(validating: raw, options: .records, scratch: scratch) } catch {
             throw IngestError(file: file, element: index, offset: baseOffset + raw.startIndex + error.offset, message: error.message)
         }
+        defer { doc.recycle(into: scratch) }
         let root = doc.root
         guard let top = doc.members(root) else {
             throw fail(nil, "expected a JSON object (a webhook event), got \(doc.value(root).typeName)")

@@ -94,6 +94,63 @@ struct FeedStreamTests {
         }
     }
 
+    /// The CLI reads files and standard input through ``FeedStream/reading(fd:file:options:)``, which
+    /// reads each chunk straight into a new buffer after the record not yet complete: a file of
+    /// several chunks, with elements and lines across every chunk boundary, reads as the whole read.
+    @Test("a file read through its descriptor, chunk after chunk, gives the whole read's result")
+    func readingAFileDescriptor() throws {
+        // ~12 MiB: elements of varied length (a padding member), so that chunk boundaries fall at
+        // every place in an element; an open event (skipped) every 7th.
+        var elements: [String] = []
+        var lines: [String] = []
+        for n in 0..<20_000 {
+            let pad = String(repeating: "p", count: (n * 37) % 900)
+            if n % 7 == 3 {
+                elements.append(#"{"msys":{"track_event":{"type":"open","pad":"\#(pad)"}}}"#)
+            } else {
+                elements.append(#"{"msys":{"message_event":{"type":"delivery","event_id":"E\#(n)","campaign_id":"C","rcpt_to":"a\#(n)@b.example","timestamp":"1454442600","pad":"\#(pad)"}}}"#)
+            }
+            lines.append(#"{"id":"e\#(n)-\#(pad)","kind":"relay","delivery":"d","recipient":"r\#(n)@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("feedstream-fd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in [("feed.json", "[\n" + elements.joined(separator: ",\n") + "\n]\n"), ("feed.jsonl", lines.joined(separator: "\n") + "\n")] {
+            let bytes = Array(text.utf8)
+            #expect(bytes.count > 2 * FeedStream.chunkSize)
+            let path = directory.appendingPathComponent(name).path
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+            let whole = try FeedReader.read(bytes, file: "f", options: IngestOptions())
+            let fd = open(path, O_RDONLY)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var reader = FeedStream.reading(fd: fd, file: "f", options: IngestOptions())
+            var merged = ParsedInput(format: .jsonl)
+            while let batch = try reader.next() {
+                merged.events += batch.events
+                merged.locations += batch.locations
+                merged.rejected += batch.rejected
+                for (k, v) in batch.skipped { merged.skipped[k, default: 0] += v }
+            }
+            merged.format = reader.detectedFormat ?? .jsonl
+            #expect(whole.events.count == (name == "feed.json" ? 20_000 - 2_857 : 20_000))
+            #expect(Self.same(merged, whole), "\(name)")
+        }
+    }
+
+    /// A descriptor that cannot be read (a directory) is an error naming the file, not a crash.
+    @Test func anUnreadableDescriptorIsAnError() {
+        let fd = open(FileManager.default.temporaryDirectory.path, O_RDONLY)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var reader = FeedStream.reading(fd: fd, file: "somewhere", options: IngestOptions())
+        #expect {
+            _ = try reader.next()
+        } throws: { error in
+            "\(error)".contains("somewhere") && "\(error)".contains("cannot be read: Is a directory")
+        }
+    }
+
     /// A webhook array cut inside a string: the error names the byte where the unclosed string opens
     /// (not where its element starts), whole or streamed in any chunks; the rejected record
     /// (`--skip-invalid`) is the element from its first byte.

@@ -19,6 +19,40 @@ struct JSONDecodingTests {
         return nil
     }
 
+    /// A run of records reuses the validation's arrays (``JSONSyntax/Scratch``): each text, after a
+    /// bigger one, after a refused one (whose arrays were left half-filled), must read exactly as
+    /// when validated alone.
+    @Test("a reused scratch gives every text the reading a fresh validation gives, after a refused text too")
+    func scratchReuse() throws {
+        let texts = [
+            #"{"a":{"b":[1,{"c":"d","e":{"f":null}}],"g":true},"h":"\u00e9","i":{"j":{"k":{"l":1.5}}}}"#,
+            #"{"x":1,"y":{"z":2,"z":3}}"#,   // refused: a repeated name in the inner object
+            #"{"m":"n"}"#,
+            #"[{"p":1},{"q":{"r":2}},[]]"#,
+            #"{"\u0041":1,"B":{"C":[{"D":"E"}]}}"#,
+            #"{"s":{"t":"u"}, "s":1}"#,      // refused at the top level
+            "{" + (0..<40).map { "\"k\($0)\":{\"v\":\($0)}" }.joined(separator: ",") + "}",
+            #"{}"#,
+        ]
+        let scratch = JSONSyntax.Scratch()
+        for (n, text) in texts.enumerated() {
+            let bytes = Array(text.utf8)[...]
+            let fresh = Result { () throws(JSONSyntaxError) in try JSONDocument(validating: bytes, options: .records) }
+            let reused = Result { () throws(JSONSyntaxError) in try JSONDocument(validating: bytes, options: .records, scratch: scratch) }
+            switch (fresh, reused) {
+            case (.success(let a), .success(let b)):
+                #expect(a.value(a.root) == b.value(b.root), "text \(n)")
+                #expect(a.members(a.root).map(Array.init)?.map(\.value) == b.members(b.root).map(Array.init)?.map(\.value), "text \(n)")
+                b.recycle(into: scratch)
+            case (.failure(let a), .failure(let b)):
+                #expect(a.message == b.message && a.offset == b.offset, "text \(n)")
+            default:
+                Issue.record("text \(n): fresh \(fresh), reused \(reused)")
+            }
+        }
+        #expect(throws: JSONSyntaxError.self) { try JSONDocument(validating: Array(texts[1].utf8)[...], options: .records, scratch: scratch) }
+    }
+
     @Test("endOfString agrees with a byte-by-byte reading on random strings of quotes and backslashes")
     func endOfStringMatchesReference() {
         var rng = SystemRandomNumberGenerator()

@@ -1,5 +1,6 @@
 import DeliveryLedger
-import LedgerIngest
+import Foundation
+@testable import LedgerIngest
 import Testing
 
 /// Records are decoded on every core; results, errors and rejects still come in input order.
@@ -28,5 +29,20 @@ import Testing
         #expect(skipping.events.map(\.id) == (1...3000).filter { $0 != 1500 && $0 != 2900 }.map { "e\($0)" })
         #expect(skipping.rejected.map(\.error.line) == [1500, 2900])
         #expect(skipping.locations.first == "line 1" && skipping.locations.last == "line 3000")
+    }
+
+    /// The runs cover every record once, in order, whatever the number of records and of helpers
+    /// (none: the calling thread takes every run).
+    @Test("runs cover every record once and come back in order", arguments: [0, 1, 255, 511, 512, 513, 5_000, 65_537])
+    func runsCoverEveryRecord(records: Int) {
+        for helpers in [0, 1, Parallel.cores] {
+            var none: [ParsedInput] = []
+            let runs = Parallel.Runs(records, releasing: &none) { run in run }
+            runs.start(helpers: helpers)
+            let got = runs.finish()
+            #expect(got.first?.lowerBound ?? 0 == 0 && (got.last?.upperBound ?? 0) == records, "\(records) records, \(helpers) helpers")
+            #expect(zip(got, got.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(records) records, \(helpers) helpers")
+            #expect(got.count == (records < Parallel.smallestParallelBatch ? 1 : min(Parallel.cores * 4, records / 256)))
+        }
     }
 }

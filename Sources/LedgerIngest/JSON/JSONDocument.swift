@@ -20,12 +20,23 @@ struct JSONDocument {
     /// Validates `bytes` as one JSON text.
     ///
     /// - Throws: ``JSONSyntaxError`` with an offset from the slice's first byte.
-    init(validating bytes: ArraySlice<UInt8>, options: JSONReadOptions) throws(JSONSyntaxError) {
+    /// - Parameter scratch: working arrays reused from the record before (a run of records decoded
+    ///   on one thread); give them back with ``recycle(into:)``.
+    init(validating bytes: ArraySlice<UInt8>, options: JSONReadOptions, scratch: JSONSyntax.Scratch? = nil) throws(JSONSyntaxError) {
         let result: Result<JSONSyntax.Index, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buffer in
-            Result { () throws(JSONSyntaxError) in try JSONSyntax.validateIndexing(buffer, origin: bytes.startIndex, options: options) }
+            Result { () throws(JSONSyntaxError) in
+                try JSONSyntax.validateIndexing(buffer, origin: bytes.startIndex, options: options, scratch: scratch)
+            }
         }
         index = try result.get()
         self.bytes = bytes
+    }
+
+    /// Hands the index's arrays to `scratch` for the next record (the document must not be used after).
+    func recycle(into scratch: JSONSyntax.Scratch?) {
+        guard let scratch else { return }
+        scratch.members = index.members
+        scratch.objects = index.objects
     }
 
     /// Every object's members, found by the validation (offsets are indexes of ``bytes``).

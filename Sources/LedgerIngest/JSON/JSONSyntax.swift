@@ -61,7 +61,7 @@ struct JSONSyntax {
         }
     }
 
-    private struct Name {
+    fileprivate struct Name {
         var start: Int
         var end: Int
         var inUnescaped: Bool
@@ -100,19 +100,52 @@ struct JSONSyntax {
     /// Checks that `bytes` hold exactly one JSON text, as ``validate(_:options:)-(UnsafeBufferPointer<UInt8>,_)``,
     /// and returns the members of each of its objects, so that a reader looks members up without
     /// walking the text again. `origin` is added to the index's offsets (not to the error's).
-    static func validateIndexing(_ bytes: UnsafeBufferPointer<UInt8>, origin: Int, options: JSONReadOptions) throws(JSONSyntaxError) -> Index {
+    static func validateIndexing(_ bytes: UnsafeBufferPointer<UInt8>, origin: Int, options: JSONReadOptions,
+                                 scratch: Scratch? = nil) throws(JSONSyntaxError) -> Index {
         var checker = JSONSyntax(bytes, options: options)
+        var index = Index()
+        if let scratch {
+            // A run of records reuses the arrays of the record before (no allocation per record).
+            swap(&checker.names, &scratch.names)
+            swap(&checker.unescaped, &scratch.unescaped)
+            swap(&checker.openMembers, &scratch.openMembers)
+            swap(&index.members, &scratch.members)
+            swap(&index.objects, &scratch.objects)
+            checker.names.removeAll(keepingCapacity: true)
+            checker.unescaped.removeAll(keepingCapacity: true)
+            checker.openMembers.removeAll(keepingCapacity: true)
+            index.members.removeAll(keepingCapacity: true)
+            index.objects.removeAll(keepingCapacity: true)
+        }
         // Room for a webhook event's members and names from the start (a SparkPost element has 30 to
         // 60), so that the arrays do not grow step by step for every record.
-        var index = Index()
         index.members.reserveCapacity(64)
         index.objects.reserveCapacity(8)
-        checker.index = index
         checker.openMembers.reserveCapacity(64)
         checker.names.reserveCapacity(64)
+        checker.index = index
         checker.origin = origin
+        defer {
+            if let scratch {
+                swap(&checker.names, &scratch.names)
+                swap(&checker.unescaped, &scratch.unescaped)
+                swap(&checker.openMembers, &scratch.openMembers)
+            }
+        }
         try checker.wholeText()
-        return checker.index!
+        return checker.index.take()!
+    }
+
+    /// The working arrays of ``validateIndexing(_:origin:options:scratch:)``, kept from one record to
+    /// the next by a reader decoding a run of records on one thread (not shared between threads).
+    /// A document's index goes back into it with ``JSONDocument/recycle(into:)``.
+    final class Scratch {
+        fileprivate var names: [Name] = []
+        fileprivate var unescaped: [UInt8] = []
+        fileprivate var openMembers: [JSONDocument.Member] = []
+        var members: [JSONDocument.Member] = []
+        var objects: [(start: Int, members: Range<Int>)] = []
+        init() {}
     }
 
     /// Checks that `bytes` hold one JSON text; offsets in the error count from the slice's first byte.

@@ -39,6 +39,9 @@ public struct FeedStream {
     private let options: IngestOptions
     private let chunkSize: Int
     private let source: (Int) throws(IngestError) -> [UInt8]
+    /// Reads into the given memory and returns the bytes read (0 at the end), when the stream reads a
+    /// file descriptor (``reading(fd:file:options:)``): the chunk is read straight into the buffer.
+    private var readInto: ((UnsafeMutableBufferPointer<UInt8>) throws(IngestError) -> Int)?
 
     private var buffer: [UInt8] = []
     /// The stream offset of `buffer[0]`.
@@ -94,28 +97,56 @@ public struct FeedStream {
     ///   - file: the name errors give.
     /// - Throws (from ``next()``): ``IngestError`` "cannot be read: …" with `strerror`'s text when `read(2)` fails.
     public static func reading(fd: Int32, file: String, options: IngestOptions) -> FeedStream {
-        FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
-            var failure: Int32 = 0
-            let chunk = [UInt8](unsafeUninitializedCapacity: asked) { buffer, filled in
-                filled = 0
-                while filled < asked {
-                    let got = read(fd, buffer.baseAddress! + filled, asked - filled)
-                    if got < 0 {
-                        if errno == EINTR { continue }
-                        failure = errno
-                        return
-                    }
-                    if got == 0 { break }
-                    filled += got
+        let readInto = { (out: UnsafeMutableBufferPointer<UInt8>) throws(IngestError) -> Int in
+            var filled = 0
+            while filled < out.count {
+                let got = read(fd, out.baseAddress! + filled, out.count - filled)
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    let failure = errno
+                    throw IngestError(file: file, message: "cannot be read: \(String(cString: strerror(failure)))")
                 }
+                if got == 0 { break }
+                filled += got
             }
-            guard failure == 0 else { throw IngestError(file: file, message: "cannot be read: \(String(cString: strerror(failure)))") }
+            return filled
+        }
+        var stream = FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
+            var failure: IngestError?
+            let chunk = [UInt8](unsafeUninitializedCapacity: asked) { buffer, filled in
+                do throws(IngestError) { filled = try readInto(buffer) } catch { failure = error; filled = 0 }
+            }
+            if let failure { throw failure }
             return chunk
         }
+        stream.readInto = readInto
+        return stream
     }
 
+    /// Drops the bytes before `position` and reads a chunk after the rest.
     private mutating func fill() throws(IngestError) {
         guard !endOfInput else { return }
+        if let readInto {
+            // One new buffer: the bytes kept (a record not yet complete) and the chunk read straight
+            // after them. The old buffer is usually held by a batch being decoded, so changing it in
+            // place would copy it whole first.
+            let keep = buffer.count - position
+            var failure: IngestError?
+            var got = 0
+            let next = [UInt8](unsafeUninitializedCapacity: keep + chunkSize) { out, filled in
+                buffer.withUnsafeBufferPointer { old in
+                    if keep > 0 { out.baseAddress!.initialize(from: old.baseAddress! + position, count: keep) }
+                }
+                do throws(IngestError) { got = try readInto(UnsafeMutableBufferPointer(rebasing: out[keep...])) } catch { failure = error }
+                filled = keep + got
+            }
+            if let failure { throw failure }
+            buffer = next
+            base += position
+            position = 0
+            if got == 0 { endOfInput = true }
+            return
+        }
         if position > 0 {
             buffer.removeSubrange(0..<position)
             base += position
@@ -277,8 +308,10 @@ public struct FeedStream {
         var following: Located?
         do { following = try locate() } catch { locateError = error }
         guard let current = decoding else { return nil }
-        pendingParts = current.wait()
+        // The next batch's decoding starts before this one's ends: a core that finds no run left in
+        // this batch takes the next batch's runs instead of waiting for this batch's last run.
         decoding = following.map { Decoding($0, format: format ?? .sparkpost, options: options, file: file, releasing: &handedBack) }
+        pendingParts = current.wait()
         if let error = current.batch.structural {
             if let record = current.batch.structuralRecord, case .success(var last)? = pendingParts.last {
                 last.rejected.append(record)
@@ -294,46 +327,33 @@ public struct FeedStream {
     /// The batch being decoded, if any.
     private var decoding: Decoding?
 
-    /// One located batch decoded on a background queue (``Parallel/mapRuns(_:releasing:_:)`` on every
-    /// core); ``wait()`` gives its parts. Shared by the stream and the task: `parts` is written by the
-    /// task before it leaves the group and read only after `wait` (the group orders the two).
-    private final class Decoding: @unchecked Sendable {
+    /// One located batch decoded by every core (``Parallel/Runs``): pool threads start on it at
+    /// once, and the stream's thread takes the runs left when it calls ``wait()`` (after locating the
+    /// next batch) instead of blocking.
+    private final class Decoding {
         let batch: Located
-        private let group = DispatchGroup()
-        private var parts: [Result<ParsedInput, IngestError>] = []
-        private var retired: [ParsedInput] = []
+        private let runs: Parallel.Runs<Result<ParsedInput, IngestError>>
 
         init(_ batch: Located, format: InputFormat, options: IngestOptions, file: String, releasing handedBack: inout [ParsedInput]) {
             self.batch = batch
-            swap(&retired, &handedBack)
-            // A small batch (a webhook request, the end of a file) is decoded at once, on this
-            // thread: a hop to another thread would cost more than it overlaps.
-            guard batch.elements.count >= Parallel.smallestParallelBatch else {
-                parts = FeedStream.decode(batch, format: format, options: options, file: file, releasing: &retired)
-                return
-            }
-            group.enter()
-            DispatchQueue.global().async { [self] in
-                parts = FeedStream.decode(batch, format: format, options: options, file: file, releasing: &retired)
-                group.leave()
-            }
+            runs = FeedStream.decoding(batch, format: format, options: options, file: file, releasing: &handedBack)
+            // A small batch (a webhook request, the end of a file) is one run, decoded by `wait()`
+            // on this thread: a hop to another thread would cost more than it overlaps.
+            runs.start(helpers: Parallel.cores)
         }
 
-        func wait() -> [Result<ParsedInput, IngestError>] {
-            group.wait()
-            return parts
-        }
+        func wait() -> [Result<ParsedInput, IngestError>] { runs.finish() }
     }
 
-    /// Each worker decodes a contiguous run of elements into its own part (events, locations,
-    /// skipped counts, rejected records, in element order; a part stops at its first error unless
-    /// skipInvalid), so that the records' temporaries are made and freed on the thread that decodes
-    /// them.
-    private static func decode(_ batch: Located, format: InputFormat, options: IngestOptions, file: String,
-                               releasing retired: inout [ParsedInput]) -> [Result<ParsedInput, IngestError>] {
+    /// Each run of elements is decoded into its own part (events, locations, skipped counts, rejected
+    /// records, in element order; a part stops at its first error unless skipInvalid), so that the
+    /// records' temporaries are made and freed on the thread that decodes them.
+    private static func decoding(_ batch: Located, format: InputFormat, options: IngestOptions, file: String,
+                                 releasing retired: inout [ParsedInput]) -> Parallel.Runs<Result<ParsedInput, IngestError>> {
         let found = batch.elements, bytes = batch.bytes, first = batch.first, base = batch.base, key = options.deliveryKey
-        return Parallel.mapRuns(found, releasing: &retired) { run in
-            ParsedInput.part(format: format, records: run, skipInvalid: options.skipInvalid, raw: { Array(bytes[found[$0]]) }) {
+        return Parallel.Runs(found.count, releasing: &retired) { run in
+            let scratch = JSONSyntax.Scratch()
+            return ParsedInput.part(format: format, records: run, skipInvalid: options.skipInvalid, raw: { Array(bytes[found[$0]]) }) {
                 (n, part) throws(IngestError) in
                 let range = found[n]
                 if format.isProvider {
@@ -341,7 +361,8 @@ public struct FeedStream {
                                                                     options: options, raw: Array(bytes[range])),
                                           index: first + n, to: &part)
                 } else {
-                    switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key) {
+                    switch try SparkPostReader.element(bytes[range], index: first + n, baseOffset: base, file: file, deliveryKey: key,
+                                                               scratch: scratch) {
                     case .event(let e):
                         part.events.append(e)
                         part.locations.append("element \(first + n)")
@@ -455,13 +476,13 @@ public struct FeedStream {
     }
 
     /// The parts of the last batch not handed back yet, in record order: a batch is decoded in one
-    /// part per run of consecutive records (``Parallel/mapRuns(_:releasing:_:)``), and each part is
+    /// part per run of consecutive records (``Parallel/Runs``), and each part is
     /// handed back by its own ``next()`` rather than joined (which would copy every event). A failed
     /// part ends the stream.
     private var pendingParts: [Result<ParsedInput, IngestError>] = []
 
     /// The parts handed back since the last decoding: released by the next decoding's workers
-    /// (``Parallel/mapRuns(_:releasing:_:)``) once the caller has let them go, rather than freed
+    /// (``Parallel/Runs``) once the caller has let them go, rather than freed
     /// event by event on the caller's thread.
     private var handedBack: [ParsedInput] = []
 
