@@ -139,11 +139,24 @@ struct GenerateCommand: OutputCommand {
         } catch let error as CLIError {
             throw error
         } catch {
-            // A write error (a full disk, a pipe whose reader left): named with the system's reason.
+            // A pipe whose reader left (`ledger generate --output - | head`): the reader took what it
+            // wanted; the command ends quietly with status 0, as a report does (``Output``).
+            if output == "-", Self.isBrokenPipe(error) { return }
+            // A write error (a full disk): named with the system's reason.
             let reason = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedFailureReason
                 ?? (error as NSError).localizedFailureReason ?? "\(error)"
             throw CLIError("cannot write \(output == "-" ? "standard output" : output): \(reason)")
         }
+    }
+
+    /// Whether `error` (Foundation's, from `FileHandle.write`) is EPIPE, itself or underlying.
+    static func isBrokenPipe(_ error: any Error) -> Bool {
+        var e: NSError? = error as NSError
+        while let n = e {
+            if n.domain == NSPOSIXErrorDomain && n.code == Int(EPIPE) { return true }
+            e = n.userInfo[NSUnderlyingErrorKey] as? NSError
+        }
+        return false
     }
 
     private func write(_ out: inout Output) throws {

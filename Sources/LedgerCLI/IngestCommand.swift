@@ -9,9 +9,9 @@ struct IngestCommand: OutputCommand {
         abstract: "Append feedback files to the ledger (canonical JSON Lines, SparkPost webhook batches, bounce messages, Postfix logs, email service providers' webhooks).",
         discussion: """
             Every file is read (in chunks: memory does not grow with the input) and checked before anything \
-            is appended; then all the files' events are appended in one atomic batch — up to 50,000 events; \
+            is appended; then all the files' events are appended in one atomic batch — up to 20,000 events; \
             the checked events of a larger input are kept in a temporary file (in TMPDIR, removed at the end) \
-            and appended from it in batches of 50,000, each atomic. A bad record makes the command fail naming the file, the line \
+            and appended from it in batches of 20,000, each atomic. A bad record makes the command fail naming the file, the line \
             (JSON Lines) or element index (SparkPost) and the field, and nothing is appended — unless \
             --skip-invalid is given: then the good records are appended and the bad ones are reported \
             (and written to --reject-file: untouched, an element that spans several lines as one line). Events already recorded are counted as duplicates \
@@ -96,8 +96,12 @@ struct IngestCommand: OutputCommand {
     /// Events kept in memory between the read and the append: up to this many, every input is read
     /// once and appended in one atomic batch; beyond, the checked events are kept in an
     /// ``EventSpill`` and appended from it in batches of this size (see README "Input": the atomic
-    /// unit of very large inputs).
-    static let atomicBatchLimit = 50_000
+    /// unit of very large inputs). 20,000 (was 50,000 until 2026-12-04): an append's memory grows
+    /// with its batch — the events, and for every old message it touches (the timeouts at a feed's
+    /// end) the chain's earlier events and ids — and at 50,000 the peak anonymous memory of a
+    /// 5 M-event ingest was 319–353 MiB, at 20,000 253 MiB (issue #11's goal: ≤ 300), in the same
+    /// time (one more fsync'ed commit every ~0.5 s).
+    static let atomicBatchLimit = 20_000
 
     /// A system of record appends nothing to a ledger it cannot show is sound (issue 12): before the
     /// first append to an existing ledger, `ingest` runs ``Ledger/verify(maximumProblems:)`` — the hash

@@ -142,8 +142,12 @@ public struct Output {
             let n = bytes[written...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                // Standard output is closed (a pipe whose reader left: EPIPE, SIGPIPE being ignored)
-                // or cannot take more (a full disk): say so and end with status 1, never by a signal.
+                // A pipe whose reader left (`ledger quarantine | head`: EPIPE, SIGPIPE being ignored):
+                // the reader took what it wanted, so the command ends quietly with status 0, as
+                // ripgrep does (never by a signal, nor with an error for what the user asked).
+                if n < 0 && errno == EPIPE { exit(0) }
+                // Standard output cannot take more (a full disk, a closed descriptor): say so and end
+                // with status 1.
                 let reason = n < 0 ? String(cString: strerror(errno)) : "nothing written"
                 // Written with write(2), its failure ignored: Foundation's `FileHandle.write` traps
                 // (SIGILL) when standard error is closed too (`ledger … 2>&- | head`).

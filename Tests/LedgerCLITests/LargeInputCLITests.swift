@@ -3,12 +3,12 @@ import Foundation
 import LedgerCLI
 import Testing
 
-/// `ledger ingest` of an input larger than one atomic batch (50,000 events): checked whole, kept in a
+/// `ledger ingest` of an input larger than one atomic batch (20,000 events): checked whole, kept in a
 /// temporary file (EventSpill), appended from it in batches — README "Input": the atomic unit.
 @Suite(.serialized) struct LargeInputCLITests {
-    /// 34,000 recipients relayed, the even ones (17,000) then delivered: 51,000 lines, one batch
-    /// of 50,000 and one of 1,000.
-    static let recipients = 34_000
+    /// 14,000 recipients relayed, the even ones (7,000) then delivered: 21,000 lines, one batch
+    /// of 20,000 and one of 1,000.
+    static let recipients = 14_000
 
     static func lines() -> [String] {
         var lines: [String] = []
@@ -27,16 +27,16 @@ import Testing
         // The first relay again, the same content: a duplicate.
         let r = cli.ingest(Self.lines() + [Self.lines()[0]])
         #expect(r.exitCode == 0, "\(r.error)")
-        #expect(r.output.contains("Appended 51000 events (positions 1–51000), 1 duplicate, 0 skipped."), "\(r.output)")
+        #expect(r.output.contains("Appended 21000 events (positions 1–21000), 1 duplicate, 0 skipped."), "\(r.output)")
         let classic = try cli.kpis("big", "classic")
-        #expect(classic["toDeliver"] as? Int == 34_000)
-        #expect(classic["relayed"] as? Int == 34_000)
-        #expect(classic["delivered"] as? Int == 17_000)
-        #expect(classic["success"] as? Int == 34_000)   // classic: Sent once relayed
+        #expect(classic["toDeliver"] as? Int == 14_000)
+        #expect(classic["relayed"] as? Int == 14_000)
+        #expect(classic["delivered"] as? Int == 7_000)
+        #expect(classic["success"] as? Int == 14_000)   // classic: Sent once relayed
         #expect(classic["pending"] as? Int == 0)
         let efs = try cli.kpis("big", "efs")
-        #expect(efs["success"] as? Int == 17_000)       // EFS: Sent once delivered
-        #expect(efs["takenIntoAccount"] as? Int == 17_000)
+        #expect(efs["success"] as? Int == 7_000)       // EFS: Sent once delivered
+        #expect(efs["takenIntoAccount"] as? Int == 7_000)
         #expect(cli.run("verify").exitCode == 0)
     }
 
@@ -45,7 +45,7 @@ import Testing
         let bad = #"{"id":"x","kind":"relay","delivery":"big","recipient":"late@example.com","occurredAt":"not a time"}"#
         let r = cli.ingest(Self.lines() + [bad])
         #expect(r.exitCode != 0)
-        #expect(r.error.contains("line 51001"), "\(r.error)")
+        #expect(r.error.contains("line 21001"), "\(r.error)")
         #expect(r.error.contains("Nothing was appended"), "\(r.error)")
         #expect(try cli.basisPosition() == 0)
     }
@@ -59,11 +59,11 @@ import Testing
         #expect(earlier.exitCode == 0, "\(earlier.error)")
         let r = cli.ingest(Self.lines())
         #expect(r.exitCode != 0)
-        // The last line (51,000) is in the second batch; the first batch's 50,000 events are in.
-        #expect(r.error.contains("line 51000"), "\(r.error)")
+        // The last line (21,000) is in the second batch; the first batch's 20,000 events are in.
+        #expect(r.error.contains("line 21000"), "\(r.error)")
         #expect(r.error.contains("already holds an event with this id at position 1"), "\(r.error)")
-        #expect(r.error.contains("The 50000 events of the earlier batches were appended"), "\(r.error)")
-        #expect(try cli.basisPosition() == 50_001)
+        #expect(r.error.contains("The 20000 events of the earlier batches were appended"), "\(r.error)")
+        #expect(try cli.basisPosition() == 20_001)
     }
 
     var recipientsLast: Int { Self.recipients - 2 }

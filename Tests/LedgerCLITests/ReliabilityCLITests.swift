@@ -92,6 +92,25 @@ import Testing
         #expect(answers[0].output.contains("Delivery d1"))
     }
 
+    /// `ledger … | head`: the reader leaves the pipe early and the next write meets EPIPE. The
+    /// command ends quietly with status 0 — never by SIGPIPE, and without an error for what the user
+    /// asked (a fresh user saw "Error: cannot write to standard output: Broken pipe").
+    @Test func aReaderThatLeavesThePipeEndsTheReportQuietly() throws {
+        let ledger = try LedgerExecutable.path()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let errors = directory.appendingPathComponent("stderr").path
+        // 3,000 recipients: several times a pipe's 64 KiB buffer, so the writes meet the closed pipe.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "set -o pipefail; '\(ledger)' generate --recipients 3000 --output - 2>'\(errors)' | head -c 1 >/dev/null"]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0, "status \(p.terminationStatus)")
+        #expect(try String(contentsOfFile: errors, encoding: .utf8) == "")
+    }
+
     @Test func anEmptyInputIsAnErrorUnlessAllowed() throws {
         let cli = CLI()
         let empty = cli.file("empty.jsonl", "")

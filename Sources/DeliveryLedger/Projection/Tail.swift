@@ -164,10 +164,13 @@ struct Tail: Sendable {
         for (key, ordinal) in newStreams.sorted(by: { ByteKey.precedes($0.key.bytes, $1.key.bytes) }) {
             try txn.put(tables.streamIndex, key: key.bytes, value: Key.u32(ordinal), mode: .insertOnly)
         }
-        for (ordinal, info) in streams.sorted(by: { $0.key < $1.key }) {
-            try txn.put(tables.streams, key: Key.u32(ordinal), value: info.bytes)
+        // Keys sorted alone, values looked up as they are written: a sorted copy of the
+        // (key, value) pairs (and the stable sort's buffer) was the checkpoint's largest allocation —
+        // a message state is ~200 bytes, and a tail holds up to a checkpoint's worth of them.
+        for ordinal in streams.keys.sorted() {
+            try txn.put(tables.streams, key: Key.u32(ordinal), value: streams[ordinal]!.bytes)
         }
-        try tables.writeMessageStates(states.sorted(by: { $0.key < $1.key }).lazy.map { ($0.key, $0.value) }, txn)
+        try tables.writeMessageStates(states.keys.sorted().lazy.map { ($0, states[$0]!) }, txn)
         for (d, c) in counters.sorted(by: { $0.key < $1.key }) {
             try txn.put(tables.deliveryCounters, key: Key.u32(d), value: c.bytes)
         }

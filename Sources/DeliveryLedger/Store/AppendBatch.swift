@@ -66,6 +66,7 @@ struct AppendBatch {
         slotOfStream.reserveCapacity(events.count)
         slots.reserveCapacity(events.count)
         pending.reserveCapacity(events.count)
+        projector.reserve(streams: events.count)
         if let last = try txn.last(tables.log) {
             let position = last.key.withUnsafeBytes { Key.readU64($0) }
             let header: RecordCodec.Header
