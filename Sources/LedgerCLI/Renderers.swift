@@ -84,7 +84,8 @@ enum KPITable {
         var table = TextTable(header: [""] + kpis.map { Format.semanticsLabel($0.semantics) })
         func row(_ label: String, _ value: (DeliveryKPIs) -> String) { table.row([label] + kpis.map(value)) }
         row("To deliver") { Format.count($0.toDeliver) }
-        row("Success") { Format.percent($0.successRate) }
+        // Success % = success / to deliver (domain.md §6): undefined, shown "—", with nothing to deliver.
+        row("Success") { Format.percent($0.toDeliver == 0 ? nil : $0.successRate) }
         row("Sent") { Format.count($0.sent) }
         row(MessageStatus.takenIntoAccount.label) { Format.count($0.takenIntoAccount) }
         row("Failed") { Format.count($0.failed) }
@@ -104,6 +105,11 @@ enum KPITable {
         row("Hard bounce rate (of relayed)") { Format.percent($0.hardBounceRate) }
         var title = "Delivery \(delivery)"
         if let label = declaration.label { title += " — \(label)" }
+        // A delivery asked about as of an instant before its first event occurred: known to the
+        // ledger, but with no message yet at that valid time (a fresh user read the zeros as "0 %").
+        if kpis.allSatisfy({ $0.toDeliver == 0 && $0.processed == 0 && $0.failed == 0 }) {
+            return [title, "  No message of this delivery at these bounds: none of its events had occurred by then."] + table.render()
+        }
         return [title] + table.render()
     }
 }

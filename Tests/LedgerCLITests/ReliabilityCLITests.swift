@@ -111,6 +111,23 @@ import Testing
         #expect(try String(contentsOfFile: errors, encoding: .utf8) == "")
     }
 
+    /// `project --as-of` an instant before the delivery's first event: the delivery is known, but no
+    /// message of it existed then. Success % (success / to deliver, domain.md §6) is undefined with
+    /// nothing to deliver: "—", and a line says why the counts are zero (a fresh user read "0.0 %").
+    @Test func asOfBeforeTheFirstEventSaysSoInsteadOfZeroPercent() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        let before = cli.run("project", "--both", "--as-of", "2026-11-01T00:00:00Z")
+        #expect(before.exitCode == 0, "\(before.error)")
+        #expect(before.output.contains("No message of this delivery at these bounds: none of its events had occurred by then."), "\(before.output)")
+        let success = before.output.split(separator: "\n").first { $0.hasPrefix("  Success") }.map(String.init) ?? ""
+        #expect(success.hasSuffix("—") && !success.contains("%"), "\(success)")
+        // At 09:01 a@ is delivered and b@ relayed: Success 1/2 classic (both Sent), 1/2 EFS.
+        let later = cli.run("project", "--both", "--as-of", "2026-11-02T09:01:00Z")
+        #expect(!later.output.contains("No message of this delivery"), "\(later.output)")
+        #expect(later.output.split(separator: "\n").contains { $0.hasPrefix("  Success") && $0.contains("100.0 %") && $0.contains("50.0 %") }, "\(later.output)")
+    }
+
     @Test func anEmptyInputIsAnErrorUnlessAllowed() throws {
         let cli = CLI()
         let empty = cli.file("empty.jsonl", "")
