@@ -65,7 +65,7 @@ struct ProjectCommand: OutputCommand {
             for d in report.listed {
                 out.line()
                 let ks = rows.filter { $0.delivery == d }
-                for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d)) { out.line(l) }
+                for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d, at: time.bounds)) { out.line(l) }
             }
         }
     }

@@ -128,6 +128,28 @@ import Testing
         #expect(later.output.split(separator: "\n").contains { $0.hasPrefix("  Success") && $0.contains("100.0 %") && $0.contains("50.0 %") }, "\(later.output)")
     }
 
+    /// The heading of `project` at past bounds shows the delivery's label as declared then (by the
+    /// events those bounds select), not a label declared later (a fresh user saw the later one).
+    @Test func aPastProjectionShowsTheLabelDeclaredThen() throws {
+        let cli = CLI()
+        let first = #"{"id":"decl1","kind":"delivery","delivery":"d1","occurredAt":"2026-11-02T08:00:00Z","toDeliver":2,"label":"Spring sale"}"#
+        let second = #"{"id":"decl2","kind":"delivery","delivery":"d1","occurredAt":"2026-11-02T10:00:00Z","label":"Spring sale (resent)"}"#
+        #expect(cli.ingest([first] + Self.sample, file: "first.jsonl").exitCode == 0)
+        Thread.sleep(forTimeInterval: 0.05)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let between = formatter.string(from: Date())
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(cli.ingest([second], file: "second.jsonl").exitCode == 0)
+        #expect(cli.run("project").output.contains("Delivery d1 — Spring sale (resent)"))
+        let asOf = cli.run("project", "--as-of", "2026-11-02T09:00:00Z").output
+        #expect(asOf.contains("Delivery d1 — Spring sale\n"), "\(asOf)")
+        let knownAt = cli.run("project", "--known-at", between).output
+        #expect(knownAt.contains("Delivery d1 — Spring sale\n"), "\(knownAt)")
+        let both = cli.run("project", "--as-of", "2026-11-02T11:00:00Z").output
+        #expect(both.contains("Delivery d1 — Spring sale (resent)"), "\(both)")
+    }
+
     @Test func anEmptyInputIsAnErrorUnlessAllowed() throws {
         let cli = CLI()
         let empty = cli.file("empty.jsonl", "")

@@ -148,6 +148,29 @@ extension Ledger {
         return c
     }
 
+    /// What the delivery's own `delivery` events that `bounds` select declared (occurred by `asOf`,
+    /// recorded by `knownAt`): for each field, the value of the latest such event (by `occurredAt`,
+    /// ties by position) — a label changed later is not shown for an earlier instant.
+    /// - Throws: ``LedgerError``.
+    public func declaration(delivery: String, at bounds: TimeBounds) throws(LedgerError) -> DeliveryDeclaration {
+        if bounds.isUnbounded { return try declaration(delivery: delivery) }
+        return try run {
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn),
+                      let info = try view.streamInfo(delivery: d, recipient: "", txn) else { return DeliveryDeclaration() }
+                let (_, limit) = try basis(bounds, txn)
+                let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn), limit: limit, asOf: bounds.asOf)
+                var result = DeliveryDeclaration()
+                for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
+                    if let v = r.event.toDeliver { result.toDeliver = v }
+                    if let v = r.event.validitySeconds { result.validitySeconds = v }
+                    if let v = r.event.label { result.label = v }
+                }
+                return result
+            }
+        }
+    }
+
     /// The to-deliver count declared by the delivery's own events that the bounds select.
     private func declaredToDeliver(delivery: String, _ d: UInt32, limit: UInt64, asOf: Instant?, _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> Int64? {
         guard let info = try view.streamInfo(delivery: d, recipient: "", txn) else { return nil }
