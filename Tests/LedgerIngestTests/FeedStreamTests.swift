@@ -16,6 +16,11 @@ struct FeedStreamTests {
             defer { offset = end }
             return Array(bytes[offset..<end])
         }
+        return try drain(&reader)
+    }
+
+    /// Every batch of `reader`, merged.
+    static func drain(_ reader: inout FeedStream) throws(IngestError) -> ParsedInput {
         var merged = ParsedInput(format: .jsonl)
         while let batch = try reader.next() {
             merged.events += batch.events
@@ -125,14 +130,7 @@ struct FeedStreamTests {
             #expect(fd >= 0)
             defer { close(fd) }
             var reader = FeedStream.reading(fd: fd, file: "f", options: IngestOptions())
-            var merged = ParsedInput(format: .jsonl)
-            while let batch = try reader.next() {
-                merged.events += batch.events
-                merged.locations += batch.locations
-                merged.rejected += batch.rejected
-                for (k, v) in batch.skipped { merged.skipped[k, default: 0] += v }
-            }
-            merged.format = reader.detectedFormat ?? .jsonl
+            let merged = try Self.drain(&reader)
             #expect(whole.events.count == (name == "feed.json" ? 20_000 - 2_857 : 20_000))
             #expect(Self.same(merged, whole), "\(name)")
         }
