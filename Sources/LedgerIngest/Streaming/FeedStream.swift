@@ -38,10 +38,16 @@ public struct FeedStream {
     private let file: String
     private let options: IngestOptions
     private let chunkSize: Int
-    private let source: (Int) throws(IngestError) -> [UInt8]
-    /// Reads into the given memory and returns the bytes read (0 at the end), when the stream reads a
-    /// file descriptor (``reading(fd:file:options:)``): the chunk is read straight into the buffer.
-    private var readInto: ((UnsafeMutableBufferPointer<UInt8>) throws(IngestError) -> Int)?
+    private let input: Input
+
+    /// Where the bytes come from.
+    private enum Input {
+        /// A source that returns up to the number of bytes asked (an empty array at the end).
+        case chunks((Int) throws(IngestError) -> [UInt8])
+        /// A file descriptor (``reading(fd:file:options:)``): reads into the given memory and returns
+        /// the bytes read (0 at the end), so that a chunk is read straight into the buffer.
+        case descriptor((UnsafeMutableBufferPointer<UInt8>) throws(IngestError) -> Int)
+    }
 
     private var buffer: [UInt8] = []
     /// The stream offset of `buffer[0]`.
@@ -76,11 +82,15 @@ public struct FeedStream {
     ///     batches too).
     public init(file: String, options: IngestOptions, chunkSize: Int = FeedStream.chunkSize,
                 recordsPerBatch: Int = FeedStream.recordsPerBatch, source: @escaping (Int) throws(IngestError) -> [UInt8]) {
+        self.init(file: file, options: options, chunkSize: chunkSize, recordsPerBatch: recordsPerBatch, input: .chunks(source))
+    }
+
+    private init(file: String, options: IngestOptions, chunkSize: Int, recordsPerBatch: Int, input: Input) {
         self.file = file
         self.options = options
         self.chunkSize = max(1, chunkSize)
         self.batchLimit = max(1, recordsPerBatch)
-        self.source = source
+        self.input = input
     }
 
     /// The most elements a batch holds.
@@ -111,22 +121,15 @@ public struct FeedStream {
             }
             return filled
         }
-        var stream = FeedStream(file: file, options: options) { (asked: Int) throws(IngestError) -> [UInt8] in
-            var failure: IngestError?
-            let chunk = [UInt8](unsafeUninitializedCapacity: asked) { buffer, filled in
-                do throws(IngestError) { filled = try readInto(buffer) } catch { failure = error; filled = 0 }
-            }
-            if let failure { throw failure }
-            return chunk
-        }
-        stream.readInto = readInto
-        return stream
+        return FeedStream(file: file, options: options, chunkSize: FeedStream.chunkSize, recordsPerBatch: FeedStream.recordsPerBatch,
+                          input: .descriptor(readInto))
     }
 
     /// Drops the bytes before `position` and reads a chunk after the rest.
     private mutating func fill() throws(IngestError) {
         guard !endOfInput else { return }
-        if let readInto {
+        switch input {
+        case .descriptor(let readInto):
             // One new buffer: the bytes kept (a record not yet complete) and the chunk read straight
             // after them. The old buffer is usually held by a batch being decoded, so changing it in
             // place would copy it whole first.
@@ -145,15 +148,15 @@ public struct FeedStream {
             base += position
             position = 0
             if got == 0 { endOfInput = true }
-            return
+        case .chunks(let source):
+            if position > 0 {
+                buffer.removeSubrange(0..<position)
+                base += position
+                position = 0
+            }
+            let more = try source(chunkSize)
+            if more.isEmpty { endOfInput = true } else { buffer.append(contentsOf: more) }
         }
-        if position > 0 {
-            buffer.removeSubrange(0..<position)
-            base += position
-            position = 0
-        }
-        let more = try source(chunkSize)
-        if more.isEmpty { endOfInput = true } else { buffer.append(contentsOf: more) }
     }
 
     private func skipWhitespace(_ i: Int) -> Int {
