@@ -74,9 +74,18 @@ struct IngestCommand: OutputCommand {
         if let key = deliveryKey, key.isEmpty { throw ValidationError("--delivery-key needs a field name, e.g. rcpt_meta.delivery_id") }
         if let rejectFile {
             let target = URL(fileURLWithPath: rejectFile).standardizedFileURL.resolvingSymlinksInPath()
-            for file in files where file != "-" {
-                if URL(fileURLWithPath: file).standardizedFileURL.resolvingSymlinksInPath().path == target.path {
-                    throw ValidationError("--reject-file \(rejectFile) is also an input file: it would be overwritten")
+            // The same file under another name (a hard link, /dev/stdin when standard input is the
+            // file) is found by device and inode: a breaker truncated an input that way.
+            var rejectInode = stat()
+            let rejectExists = stat(rejectFile, &rejectInode) == 0 && (rejectInode.st_mode & S_IFMT) == S_IFREG
+            for file in files {
+                var inputInode = stat()
+                let sameInode = rejectExists && (file == "-" ? fstat(0, &inputInode) : stat(file, &inputInode)) == 0
+                    && inputInode.st_dev == rejectInode.st_dev && inputInode.st_ino == rejectInode.st_ino
+                let samePath = file != "-" && URL(fileURLWithPath: file).standardizedFileURL.resolvingSymlinksInPath().path == target.path
+                if sameInode || samePath {
+                    let which = file == "-" ? " (standard input)" : file == rejectFile ? "" : " (\(file))"
+                    throw ValidationError("--reject-file \(rejectFile) is also an input file\(which): it would be overwritten")
                 }
             }
             // The reject file is created (truncated) before the ledger is opened: one inside the

@@ -103,8 +103,18 @@ enum CanonicalLineReader {
             lines.append(line)
             numbers.append(number)
         }
+        // A line longer than 1 MiB is an error even with skipInvalid, wherever it falls: the stream
+        // cannot hold one when it crosses a chunk, so the whole read does not keep one either (a
+        // breaker saw the same line rejected, or fatal, depending on where the file was split).
+        var tooLong: IngestError?
+        if let k = lines.firstIndex(where: { $0.count > maximumLineLength }) {
+            tooLong = IngestError(file: file, line: numbers[k], offset: baseOffset + lines[k].lowerBound,
+                                  message: "longer than 1 MiB (\(lines[k].count) bytes); a canonical event line is at most \(maximumLineLength) bytes (is this JSON Lines?)")
+            lines.removeSubrange(k...)
+            numbers.removeSubrange(k...)
+        }
         let lineNumbers = numbers, found = lines
-        return Parallel.mapRuns(found, releasing: &retired) { run in
+        var parts = Parallel.mapRuns(found, releasing: &retired) { run in
             let scratch = JSONSyntax.Scratch()
             return ParsedInput.part(format: .jsonl, records: run, skipInvalid: skipInvalid, raw: { Array(bytes[found[$0]]) }) {
                 (i, part) throws(IngestError) in
@@ -114,6 +124,8 @@ enum CanonicalLineReader {
                 part.locations.append("line \(lineNumbers[i])")
             }
         }
+        if let tooLong { parts.append(.failure(tooLong)) }
+        return parts
     }
 
     static func indexOfNewline(in bytes: [UInt8], from start: Int) -> Int? {

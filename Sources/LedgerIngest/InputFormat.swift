@@ -159,6 +159,20 @@ public struct RejectedRecord: Sendable, Hashable {
         self.error = error
         self.raw = raw
     }
+
+    /// The rest of a document whose structure broke (`error`), from where the reader lost track, as
+    /// one rejected record — when it is all of the input's rest (`inputEnds`) and fits one record
+    /// (``FeedStream/maximumRecordLength``, 1 MiB). Otherwise the rest cannot be kept whole: the error
+    /// is thrown, saying so, and nothing is appended. (Before, only the first 1 MiB was kept and the
+    /// read ended with success: two concatenated webhook batches lost the second one without a word.)
+    static func restOfBrokenDocument(_ rest: ArraySlice<UInt8>, error: IngestError, inputEnds: Bool) throws(IngestError) -> RejectedRecord {
+        guard inputEnds, rest.count <= FeedStream.maximumRecordLength else {
+            var fatal = error
+            fatal.message += "; the input goes on for more than 1 MiB after this point, too much to keep as one rejected record with --skip-invalid: nothing is appended (fix or split the file)"
+            throw fatal
+        }
+        return RejectedRecord(error: error, raw: Array(rest))
+    }
 }
 
 /// What a read produced.

@@ -53,7 +53,7 @@ enum SparkPostReader {
         if let failure = structural {
             let error = IngestError(file: file, element: elements.count, offset: failure.offset, message: failure.message)
             guard skipInvalid else { throw error }
-            result.rejected.append(RejectedRecord(error: error, raw: Array(bytes[(failure.recordStart ?? failure.offset)...])))
+            result.rejected.append(try RejectedRecord.restOfBrokenDocument(bytes[(failure.recordStart ?? failure.offset)...], error: error, inputEnds: true))
         }
         return result
     }

@@ -150,6 +150,32 @@ import Testing
         #expect(both.contains("Delivery d1 — Spring sale (resent)"), "\(both)")
     }
 
+    /// `--reject-file` naming an input under another name — a hard link, or `/dev/stdin` when
+    /// standard input is the file — is refused before anything is written (it truncated the input).
+    @Test func aRejectFileThatIsAnInputUnderAnotherNameIsRefused() throws {
+        let ledger = try LedgerExecutable.path()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rejects-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("in.jsonl").path
+        let text = Self.sample.joined(separator: "\n") + "\n"
+        try text.write(toFile: input, atomically: true, encoding: .utf8)
+        let link = directory.appendingPathComponent("link.jsonl").path
+        try FileManager.default.linkItem(atPath: input, toPath: link)
+        let db = directory.appendingPathComponent("db").path
+        for command in ["'\(ledger)' ingest --db '\(db)' --skip-invalid --reject-file '\(link)' '\(input)'",
+                        "'\(ledger)' ingest --db '\(db)' --skip-invalid --reject-file /dev/stdin - < '\(input)'"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command + " 2>/dev/null"]
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus != 0, "\(command)")
+            #expect(try String(contentsOfFile: input, encoding: .utf8) == text, "\(command)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
+
     @Test func anEmptyInputIsAnErrorUnlessAllowed() throws {
         let cli = CLI()
         let empty = cli.file("empty.jsonl", "")

@@ -136,6 +136,41 @@ struct FeedStreamTests {
         }
     }
 
+    /// With skipInvalid, a document whose structure breaks keeps the rest of the input as one
+    /// rejected record only when that rest ends within 1 MiB; a longer rest (two webhook batches
+    /// concatenated) is an error, whole or streamed — before, the stream kept 1 MiB of it, dropped the
+    /// rest and succeeded (a breaker lost a whole second file that way).
+    @Test("skipInvalid: a broken structure followed by more than 1 MiB is an error, whole or streamed")
+    func brokenStructureWithALongRest() throws {
+        func element(_ n: Int) -> String {
+            #"{"msys":{"message_event":{"type":"delivery","event_id":"E\#(n)","campaign_id":"C","rcpt_to":"a\#(n)@b.example","timestamp":"1454442600"}}}"#
+        }
+        let first = "[" + (0..<10).map(element).joined(separator: ",") + "]"
+        let second = "[" + (10..<20_000).map(element).joined(separator: ",") + "]"
+        let options = IngestOptions(skipInvalid: true)
+        let long = Array((first + second).utf8)
+        #expect(long.count - first.utf8.count > FeedStream.maximumRecordLength)
+        for chunk in [FeedStream.chunkSize, 65_536] {
+            #expect(throws: IngestError.self, "chunks of \(chunk)") { try Self.stream(long, chunk: chunk, options: options) }
+        }
+        let whole = try #require(readError(long, file: "f", options: options))
+        #expect(whole.element == 10 && whole.message.contains("more than 1 MiB"), "\(whole)")
+        // A short rest is the rejected record, whole or streamed, as before.
+        let short = Array((first + "[" + element(99) + "]").utf8)
+        let read = try FeedReader.read(short, file: "f", options: options)
+        #expect(read.events.count == 10 && read.rejected.count == 1 && read.rejected[0].raw == Array(("[" + element(99) + "]").utf8))
+        #expect(Self.same(try Self.stream(short, chunk: 64, options: options), read))
+    }
+
+    /// A SparkPost (or provider) document after more than a chunk of white space is read, not taken
+    /// for an empty input (it was: every element lost with --allow-empty).
+    @Test func aDocumentAfterSeveralChunksOfWhiteSpaceIsRead() throws {
+        let doc = #"[{"msys":{"message_event":{"type":"delivery","event_id":"E1","campaign_id":"C","rcpt_to":"a@b.example","timestamp":"1454442600"}}}]"#
+        let bytes = [UInt8](repeating: UInt8(ascii: " "), count: 3 * 4096 + 17) + Array(doc.utf8)
+        let read = try Self.stream(bytes, chunk: 4096, options: IngestOptions(format: .sparkpost))
+        #expect(read.events.map(\.id) == ["sparkpost:delivery:E1"])
+    }
+
     /// A descriptor that cannot be read (a directory) is an error naming the file, not a crash.
     @Test func anUnreadableDescriptorIsAnError() {
         let fd = open(FileManager.default.temporaryDirectory.path, O_RDONLY)

@@ -159,6 +159,18 @@ public struct FeedStream {
         }
     }
 
+    /// The first byte after the white space from `i`, reading on while the buffer holds only white
+    /// space (a document after more than a chunk of it was read as empty: found by a breaker).
+    private mutating func skipWhitespaceReading(from i: Int) throws(IngestError) -> Int {
+        var j = skipWhitespace(i)
+        while j == buffer.count && !endOfInput {
+            position = j
+            try fill()
+            j = skipWhitespace(position)
+        }
+        return j
+    }
+
     private func skipWhitespace(_ i: Int) -> Int {
         var i = i
         while i < buffer.count, JSONSyntax.isWhitespace(buffer[i]) { i += 1 }
@@ -196,7 +208,7 @@ public struct FeedStream {
             self.format = .jsonl
             state = .lines
         case .sparkpost:
-            let i = skipWhitespace(first)
+            let i = try skipWhitespaceReading(from: first)
             guard i < buffer.count else { state = .done; return }
             switch buffer[i] {
             case UInt8(ascii: "["):
@@ -219,7 +231,7 @@ public struct FeedStream {
         case .dsn, .postfix, .ses, .sendgrid, .mailgun, .postmark, .brevo, .mailjet, .postal:
             // A provider's JSON array (a SendGrid batch, grouped Mailjet events, bodies saved together)
             // streams element by element, as a SparkPost batch does.
-            let i = skipWhitespace(first)
+            let i = format.isProvider ? try skipWhitespaceReading(from: first) : skipWhitespace(first)
             if format.isProvider, i < buffer.count, buffer[i] == UInt8(ascii: "[") {
                 position = i + 1
                 state = .arrayFirst
@@ -445,7 +457,7 @@ public struct FeedStream {
             guard let end else {
                 guard buffer.count - i <= FeedStream.maximumRecordLength else {
                     throw IngestError(file: file, element: elementIndex + elements.count, offset: base + i,
-                                      message: "an element longer than 1 MiB (\(FeedStream.maximumRecordLength) bytes): not a webhook event")
+                                      message: "an element that does not end within 1 MiB (\(FeedStream.maximumRecordLength) bytes): a '{' or '[' not closed, or not a webhook event")
                 }
                 if !elements.isEmpty { break locate }
                 position = i
@@ -454,7 +466,7 @@ public struct FeedStream {
             }
             guard end - i <= FeedStream.maximumRecordLength else {
                 throw IngestError(file: file, element: elementIndex + elements.count, offset: base + i,
-                                  message: "an element longer than 1 MiB (\(FeedStream.maximumRecordLength) bytes): not a webhook event")
+                                  message: "an element longer than 1 MiB (\(end - i) bytes; at most \(FeedStream.maximumRecordLength)): not a webhook event")
             }
             elements.append(i..<end)
             position = end
@@ -467,12 +479,16 @@ public struct FeedStream {
             let error = IngestError(file: file, element: elementIndex, offset: base + failure.offset, message: failure.message)
             batch.structural = error
             if options.skipInvalid {
-                // The rest of the input, as far as one record may go, is the rejected record.
-                let start = failure.recordStart ?? failure.offset
-                let base = self.base
-                while !endOfInput && buffer.count - start < FeedStream.maximumRecordLength { try fill() }
-                let from = start - (self.base - base)
-                batch.structuralRecord = RejectedRecord(error: error, raw: Array(buffer[max(0, from)..<min(buffer.count, max(0, from) + FeedStream.maximumRecordLength)]))
+                // The rest of the input is the rejected record if it ends within one record's length;
+                // past that, the error stands (RejectedRecord.restOfBrokenDocument).
+                let start = base + (failure.recordStart ?? failure.offset)   // a stream offset
+                func from() -> Int { max(0, start - self.base) }
+                while !endOfInput && buffer.count - from() <= FeedStream.maximumRecordLength { try fill() }
+                do {
+                    batch.structuralRecord = try RejectedRecord.restOfBrokenDocument(buffer[from()...], error: error, inputEnds: endOfInput)
+                } catch {
+                    batch.structural = error
+                }
             }
         }
         return batch
