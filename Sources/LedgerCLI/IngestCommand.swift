@@ -200,7 +200,7 @@ struct IngestCommand: OutputCommand {
             }
             summaries.append(summary)
         }
-        try rejects?.finish()
+        try rejects?.finish(final: dryRun)
         #if canImport(Glibc)
         // The read is over: give back to the system the memory its decoding threads freed (glibc keeps
         // a thread's freed memory in that thread's arena), before the append grows its own.
@@ -239,7 +239,7 @@ struct IngestCommand: OutputCommand {
             if !pathExisted && totals.appended == 0 && totals.duplicates == 0 { Self.removeNewLedger(at: database.path) }
             throw error
         }
-        try rejects?.finish()
+        try rejects?.finish(final: true, done: "The \(totals.appended) events were appended and stay.")
         // The appended records are durable; writing their projection now spares the next reader the
         // fold of this ingest's tail (a failure here loses nothing: the tail is folded again on open).
         var checkpointNote: String? = nil
@@ -348,9 +348,11 @@ struct IngestCommand: OutputCommand {
                 let origin = batch.locations.remove(at: index)
                 summaries[origin.file].events -= 1
                 summaries[origin.file].rejected += 1
+                let done = totals.batches == 0 ? "Nothing was appended."
+                    : "The \(totals.appended) events of the earlier batches were appended and stay; this batch was not."
                 try rejects?.write([RejectedRecord(error: IngestError(file: summaries[origin.file].file, message: message), raw: event.raw)],
-                                   format: summaries[origin.file].format)
-                try rejects?.finish()
+                                   format: summaries[origin.file].format, done: done)
+                try rejects?.finish(done: done)
             }
         }
     }
@@ -442,7 +444,12 @@ final class RejectWriter {
         }
     }
 
-    func write(_ records: [RejectedRecord], format: InputFormat) throws {
+    /// Whether the file can be reopened after ``finish()`` (a pipe or FIFO cannot be truncated: its
+    /// array is closed once, by ``finish(final:)``, and a conflict found at append adds to it).
+    private lazy var seekable: Bool = lseek(handle.fileDescriptor, 0, SEEK_CUR) >= 0
+
+    /// Writes `records`. `done` is said after the error when the write fails (what was appended).
+    func write(_ records: [RejectedRecord], format: InputFormat, done: String = "Nothing was appended.") throws {
         guard !records.isEmpty else { return }
         let kind: InputFormat = format == .sparkpost ? .sparkpost : .jsonl
         if let known = self.format, known != kind {
@@ -469,17 +476,29 @@ final class RejectWriter {
             }
             try handle.write(contentsOf: bytes)
         } catch {
-            throw CLIError("cannot write the reject file \(path): \(error.localizedDescription). Nothing was appended.")
+            throw CLIError("cannot write the reject file \(path): \(Self.reason(error)). " + done)
         }
     }
 
-    /// Closes the SparkPost array (the file stays open: a conflict found at append may add a record).
-    func finish() throws {
-        guard format == .sparkpost, count > 0, !closed else { return }
+    /// Closes the SparkPost array (the file stays open: a conflict found at append may add a record;
+    /// on a pipe only when `final`, since a pipe cannot be reopened).
+    func finish(final: Bool = false, done: String = "Nothing was appended.") throws {
+        guard format == .sparkpost, count > 0, !closed, final || seekable else { return }
         do { try handle.write(contentsOf: Array("\n]\n".utf8)) } catch {
-            throw CLIError("cannot write the reject file \(path): \(error.localizedDescription). Nothing was appended.")
+            throw CLIError("cannot write the reject file \(path): \(Self.reason(error)). " + done)
         }
         closed = true
+    }
+
+    /// The system's reason for a failed write (Foundation's message is "The operation could not be
+    /// completed" for a broken pipe).
+    static func reason(_ error: any Error) -> String {
+        var e: NSError? = error as NSError
+        while let n = e {
+            if n.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(n.code))) }
+            e = n.userInfo[NSUnderlyingErrorKey] as? NSError
+        }
+        return error.localizedDescription
     }
 }
 

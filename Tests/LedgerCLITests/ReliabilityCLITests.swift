@@ -176,6 +176,39 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: db))
     }
 
+    /// A reject file that is a pipe (`--reject-file >(cat > f)`, `/dev/stdout | …`) cannot be
+    /// truncated to reopen its SparkPost array: the array is closed once, at the end, and the file
+    /// read from the pipe is one valid JSON array (the ingest failed with "Nothing was appended"
+    /// although it had appended).
+    @Test func aRejectFileThatIsAPipeHoldsOneJSONArray() throws {
+        let ledger = try LedgerExecutable.path()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reject-pipe-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func element(_ n: Int) -> String {
+            #"{"msys":{"message_event":{"type":"delivery","event_id":"E\#(n)","campaign_id":"C","rcpt_to":"a\#(n)@b.example","timestamp":"1454442600"}}}"#
+        }
+        // Two good elements and one whose timestamp is no time: one rejected record at the read.
+        let input = directory.appendingPathComponent("bad.json").path
+        let bad = element(3).replacingOccurrences(of: "1454442600", with: "not a time")
+        try ("[" + element(1) + "," + bad + "," + element(2) + "]").write(toFile: input, atomically: true, encoding: .utf8)
+        // The ledger already holds E2 at another time: a conflict found at append, after the read's
+        // rejects were written — the array must take one more record.
+        let earlier = directory.appendingPathComponent("earlier.json").path
+        try ("[" + element(2).replacingOccurrences(of: "1454442600", with: "1454442660") + "]").write(toFile: earlier, atomically: true, encoding: .utf8)
+        #expect(try LedgerExecutable.run(["ingest", "--db", directory.path + "/db", earlier]).status == 0)
+        let rejects = directory.appendingPathComponent("rejects.json").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "'\(ledger)' ingest --db '\(directory.path)/db' --skip-invalid --reject-file >(cat > '\(rejects)') '\(input)' >/dev/null; s=$?; sleep 0.5; exit $s"]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let written = try Data(contentsOf: URL(fileURLWithPath: rejects))
+        let array = try #require(try JSONSerialization.jsonObject(with: written, options: [.fragmentsAllowed]) as? [Any], "\(String(decoding: written, as: UTF8.self))")
+        #expect(array.count == 2)
+    }
+
     @Test func anEmptyInputIsAnErrorUnlessAllowed() throws {
         let cli = CLI()
         let empty = cli.file("empty.jsonl", "")
