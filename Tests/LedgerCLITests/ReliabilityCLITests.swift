@@ -16,6 +16,23 @@ import Testing
                          line("r2", "relay", "b@example.com", minute: 0), line("b1", "bounce", "b@example.com", minute: 2)
                             .replacingOccurrences(of: "}", with: ",\"bounceClass\":10}")]
 
+    /// A new temporary directory (removed by the caller) for tests that run the `ledger` executable.
+    static func scratchDirectory(_ prefix: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Runs `command` with bash; its exit status, or 128 + the signal that ended it.
+    static func bash(_ command: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", command]
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
+    }
+
     /// A first ingest into a new path that appends nothing (a conflict within its batch) leaves no
     /// empty ledger behind: the path does not exist afterwards, and a later command says so. An
     /// existing ledger is never removed by a failed ingest.
@@ -97,17 +114,12 @@ import Testing
     /// asked (a fresh user saw "Error: cannot write to standard output: Broken pipe").
     @Test func aReaderThatLeavesThePipeEndsTheReportQuietly() throws {
         let ledger = try LedgerExecutable.path()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("pipe")
         defer { try? FileManager.default.removeItem(at: directory) }
         let errors = directory.appendingPathComponent("stderr").path
         // 3,000 recipients: several times a pipe's 64 KiB buffer, so the writes meet the closed pipe.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", "set -o pipefail; '\(ledger)' generate --recipients 3000 --output - 2>'\(errors)' | head -c 1 >/dev/null"]
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationReason == .exit && p.terminationStatus == 0, "status \(p.terminationStatus)")
+        let status = try Self.bash("set -o pipefail; '\(ledger)' generate --recipients 3000 --output - 2>'\(errors)' | head -c 1 >/dev/null")
+        #expect(status == 0, "status \(status)")
         #expect(try String(contentsOfFile: errors, encoding: .utf8) == "")
     }
 
@@ -154,8 +166,7 @@ import Testing
     /// standard input is the file — is refused before anything is written (it truncated the input).
     @Test func aRejectFileThatIsAnInputUnderAnotherNameIsRefused() throws {
         let ledger = try LedgerExecutable.path()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rejects-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("rejects")
         defer { try? FileManager.default.removeItem(at: directory) }
         let input = directory.appendingPathComponent("in.jsonl").path
         let text = Self.sample.joined(separator: "\n") + "\n"
@@ -165,12 +176,7 @@ import Testing
         let db = directory.appendingPathComponent("db").path
         for command in ["'\(ledger)' ingest --db '\(db)' --skip-invalid --reject-file '\(link)' '\(input)'",
                         "'\(ledger)' ingest --db '\(db)' --skip-invalid --reject-file /dev/stdin - < '\(input)'"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", command + " 2>/dev/null"]
-            try p.run()
-            p.waitUntilExit()
-            #expect(p.terminationStatus != 0, "\(command)")
+            #expect(try Self.bash(command + " 2>/dev/null") != 0, "\(command)")
             #expect(try String(contentsOfFile: input, encoding: .utf8) == text, "\(command)")
         }
         #expect(!FileManager.default.fileExists(atPath: db))
@@ -182,8 +188,7 @@ import Testing
     /// although it had appended).
     @Test func aRejectFileThatIsAPipeHoldsOneJSONArray() throws {
         let ledger = try LedgerExecutable.path()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reject-pipe-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("reject-pipe")
         defer { try? FileManager.default.removeItem(at: directory) }
         func element(_ n: Int) -> String {
             #"{"msys":{"message_event":{"type":"delivery","event_id":"E\#(n)","campaign_id":"C","rcpt_to":"a\#(n)@b.example","timestamp":"1454442600"}}}"#
@@ -198,12 +203,7 @@ import Testing
         try ("[" + element(2).replacingOccurrences(of: "1454442600", with: "1454442660") + "]").write(toFile: earlier, atomically: true, encoding: .utf8)
         #expect(try LedgerExecutable.run(["ingest", "--db", directory.path + "/db", earlier]).status == 0)
         let rejects = directory.appendingPathComponent("rejects.json").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", "'\(ledger)' ingest --db '\(directory.path)/db' --skip-invalid --reject-file >(cat > '\(rejects)') '\(input)' >/dev/null; s=$?; sleep 0.5; exit $s"]
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        #expect(try Self.bash("'\(ledger)' ingest --db '\(directory.path)/db' --skip-invalid --reject-file >(cat > '\(rejects)') '\(input)' >/dev/null; s=$?; sleep 0.5; exit $s") == 0)
         let written = try Data(contentsOf: URL(fileURLWithPath: rejects))
         let array = try #require(try JSONSerialization.jsonObject(with: written, options: [.fragmentsAllowed]) as? [Any], "\(String(decoding: written, as: UTF8.self))")
         #expect(array.count == 2)
