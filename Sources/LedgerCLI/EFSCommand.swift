@@ -16,7 +16,7 @@ struct EFSCommand: OutputCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "enable, disable or history.") var action: Action
-    @Option(help: "When the change takes effect (RFC 3339, UTC if no offset is given as Z); default now.") var at: String?
+    @Option(help: "When the change takes effect: an RFC 3339 instant with its offset (e.g. 2026-11-01T00:00:00Z for UTC); default now.") var at: String?
 
     func validate() throws {
         if let at, Instant(rfc3339: at) == nil { throw ValidationError("--at '\(at)' is not an RFC 3339 instant like 2026-11-02T09:00:00Z") }
