@@ -59,7 +59,10 @@ final class EventSpill {
                 let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(written) + off_t(done))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw CLIError("cannot keep the checked events in a temporary file in \(NSTemporaryDirectory()) (TMPDIR): \(String(cString: strerror(errno))). Nothing was appended.")
+                    // EFBIG: the process's file-size limit (`ulimit -f`), named as the ledger's own writes name it.
+                    let reason = errno == EFBIG ? "the process's file-size limit (ulimit -f: \(Ledger.fileSizeLimit().map(String.init) ?? "?") bytes) is reached (\(String(cString: strerror(errno))))"
+                        : String(cString: strerror(errno))
+                    throw CLIError("cannot keep the checked events in a temporary file in \(NSTemporaryDirectory()) (TMPDIR): \(reason). Nothing was appended.")
                 }
                 done += n
             }

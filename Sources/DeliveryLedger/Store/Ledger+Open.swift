@@ -193,8 +193,8 @@ extension Ledger {
         return .storage(e)
     }
 
-    /// The process's file-size limit in bytes (RLIMIT_FSIZE), or `nil` when unlimited.
-    static func fileSizeLimit() -> Int? {
+    /// The process's file-size limit in bytes (RLIMIT_FSIZE, `ulimit -f`), or `nil` when unlimited.
+    public static func fileSizeLimit() -> Int? {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }  // RLIM_INFINITY
         return Int(clamping: limit.rlim_cur)
