@@ -29,8 +29,8 @@ enum Parallel {
     /// and the thread that calls ``finish()``, which takes the runs left rather than blocking (a
     /// stream's thread finishes locating the next batch, then helps decode this one). Runs are taken
     /// in order from a counter under a lock (a few dozen per batch); each result is written by the one
-    /// thread that took its run (the invariant of `@unchecked Sendable`), and read after every taker
-    /// has left the group.
+    /// thread that took its run (the invariant of `@unchecked Sendable`), and read once every run
+    /// taken has ended (under the same lock).
     final class Runs<T: Sendable>: @unchecked Sendable {
         /// The number of runs.
         let count: Int
@@ -39,9 +39,10 @@ enum Parallel {
         private let results: UnsafeMutableBufferPointer<T?>
         /// Records handed back by the caller, released by the run takers (slot `k` by whoever takes run `k % count`).
         private let retired: UnsafeMutableBufferPointer<ParsedInput?>
-        private let lock = NSLock()
+        /// Guards `taken` and `running`; signalled when the last running run ends.
+        private let condition = NSCondition()
         private var taken = 0
-        private let group = DispatchGroup()
+        private var running = 0
 
         /// Splits `records` records into four runs a core (taken by the cores as they come free:
         /// records differ in cost, and one run a core would leave a core idle while the slowest
@@ -68,34 +69,44 @@ enum Parallel {
         func start(helpers: Int) {
             guard count > 1 else { return }
             for _ in 0..<min(helpers, count) {
-                group.enter()
-                DispatchQueue.global().async { [self] in
-                    work()
-                    group.leave()
-                }
+                DispatchQueue.global().async { [self] in work() }
             }
         }
 
-        /// Takes runs on the calling thread until none is left, waits for the helpers' last runs,
-        /// and returns the results in run order.
+        /// Takes runs on the calling thread until none is left, waits for the runs other threads
+        /// are still decoding, and returns the results in run order. It never waits for a helper
+        /// that has not started: on a pool whose threads are all busy (Swift concurrency's, in
+        /// `ledger serve`, shares libdispatch's) such a helper might never get a thread — waiting
+        /// for it deadlocked the server's webhook tests.
         func finish() -> [T] {
             work()
-            group.wait()
+            condition.lock()
+            while running > 0 { condition.wait() }
+            condition.unlock()
             return results.map { $0! }
         }
 
         private func take() -> Int? {
-            lock.lock()
-            defer { lock.unlock() }
+            condition.lock()
+            defer { condition.unlock() }
             guard taken < count else { return nil }
             taken += 1
+            running += 1
             return taken - 1
+        }
+
+        private func done() {
+            condition.lock()
+            running -= 1
+            if running == 0 { condition.broadcast() }
+            condition.unlock()
         }
 
         private func work() {
             while let w = take() {
                 for k in stride(from: w, to: retired.count, by: count) { retired[k] = nil }
                 results[w] = body((records * w / count)..<(records * (w + 1) / count))
+                done()
             }
         }
     }
