@@ -150,14 +150,7 @@ struct GenerateCommand: OutputCommand {
     }
 
     /// Whether `error` (Foundation's, from `FileHandle.write`) is EPIPE, itself or underlying.
-    static func isBrokenPipe(_ error: any Error) -> Bool {
-        var e: NSError? = error as NSError
-        while let n = e {
-            if n.domain == NSPOSIXErrorDomain && n.code == Int(EPIPE) { return true }
-            e = n.userInfo[NSUnderlyingErrorKey] as? NSError
-        }
-        return false
-    }
+    static func isBrokenPipe(_ error: any Error) -> Bool { RejectWriter.posixCode(error) == EPIPE }
 
     private func write(_ out: inout Output) throws {
         var spec = WorkloadSpec()

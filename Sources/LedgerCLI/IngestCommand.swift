@@ -493,12 +493,17 @@ final class RejectWriter {
     /// The system's reason for a failed write (Foundation's message is "The operation could not be
     /// completed" for a broken pipe).
     static func reason(_ error: any Error) -> String {
+        posixCode(error).map { String(cString: strerror($0)) } ?? error.localizedDescription
+    }
+
+    /// The POSIX error code of a Foundation error (`FileHandle.write`), itself or underlying.
+    static func posixCode(_ error: any Error) -> Int32? {
         var e: NSError? = error as NSError
         while let n = e {
-            if n.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(n.code))) }
+            if n.domain == NSPOSIXErrorDomain { return Int32(n.code) }
             e = n.userInfo[NSUnderlyingErrorKey] as? NSError
         }
-        return error.localizedDescription
+        return nil
     }
 }
 

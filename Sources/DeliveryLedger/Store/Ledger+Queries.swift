@@ -99,9 +99,14 @@ extension Ledger {
                 throw LedgerError.corrupt(position: position, what: error.what)
             }
         }
-        events.sort { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }
+        return latestDeclaration(events)
+    }
+
+    /// For each field, the value of the latest of `events` (by `occurredAt`, ties by position) that
+    /// set it: a delivery's declaration.
+    static func latestDeclaration(_ events: [(position: UInt64, event: Event)]) -> DeliveryDeclaration {
         var result = DeliveryDeclaration()
-        for (_, e) in events {
+        for (_, e) in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
             if let v = e.toDeliver { result.toDeliver = v }
             if let v = e.validitySeconds { result.validitySeconds = v }
             if let v = e.label { result.label = v }

@@ -160,13 +160,7 @@ extension Ledger {
                       let info = try view.streamInfo(delivery: d, recipient: "", txn) else { return DeliveryDeclaration() }
                 let (_, limit) = try basis(bounds, txn)
                 let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn), limit: limit, asOf: bounds.asOf)
-                var result = DeliveryDeclaration()
-                for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
-                    if let v = r.event.toDeliver { result.toDeliver = v }
-                    if let v = r.event.validitySeconds { result.validitySeconds = v }
-                    if let v = r.event.label { result.label = v }
-                }
-                return result
+                return Self.latestDeclaration(events.map { ($0.position, $0.event) })
             }
         }
     }
@@ -175,11 +169,7 @@ extension Ledger {
     private func declaredToDeliver(delivery: String, _ d: UInt32, limit: UInt64, asOf: Instant?, _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> Int64? {
         guard let info = try view.streamInfo(delivery: d, recipient: "", txn) else { return nil }
         let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: ""), txn), limit: limit, asOf: asOf)
-        var declared: Int64?
-        for r in events.sorted(by: { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }) {
-            if let v = r.event.toDeliver { declared = v }
-        }
-        return declared
+        return Self.latestDeclaration(events.map { ($0.position, $0.event) }).toDeliver
     }
 
     /// A recipient's status at a past point (see ``kpis(delivery:semantics:at:)``): the fold of the
