@@ -14,7 +14,8 @@ struct IngestCommand: OutputCommand {
             and appended from it in batches of 20,000, each atomic. A bad record makes the command fail naming the file, the line \
             (JSON Lines) or element index (SparkPost) and the field, and nothing is appended — unless \
             --skip-invalid is given: then the good records are appended and the bad ones are reported \
-            (and written to --reject-file: untouched, an element that spans several lines as one line). Events already recorded are counted as duplicates \
+            (and written to --reject-file: untouched, an element that spans several lines as one line of compact JSON, \
+            a bounce message as one line with %, CR and LF percent-encoded). Events already recorded are counted as duplicates \
             (no-ops); engagement, SMS and inbound-relay events are counted as skipped.
             Use - as FILE to read standard input. A directory stands for the .eml files in it (bounce messages).
             Formats: jsonl and sparkpost are auto-detected, and so is a bounce message (dsn: RFC 3464 \
@@ -425,9 +426,13 @@ struct IngestCommand: OutputCommand {
 /// Writes rejected records as they are found: SparkPost elements untouched, as one JSON array
 /// (re-ingestable once fixed); JSON Lines records and providers' elements one a line — untouched, or,
 /// for an element that spans several lines (cut from a pretty-printed array), its
-/// ``RejectedRecord/singleLine`` (compact JSON), so that every line of the file is one record.
-/// Rejects of SparkPost and of the line formats cannot share one file: that is an error (ingest the
-/// formats separately). The file is created (empty) at once.
+/// ``RejectedRecord/singleLine`` (compact JSON), so that every line of the file is one record;
+/// bounce messages one a line, **percent-encoded** (``percentEncodedLine(_:)``: `%`, CR and LF as
+/// `%25`, `%0D`, `%0A`, every other byte as it is), so that decoding a line gives back the message's
+/// exact bytes, line ends and trailing newlines included. A record of another line format that is
+/// not JSON and spans several lines (a form-encoded body) is percent-encoded the same way.
+/// Rejects of SparkPost, of bounce messages and of the other line formats cannot share one file:
+/// that is an error (ingest the formats separately). The file is created (empty) at once.
 final class RejectWriter {
     let path: String
     private let handle: FileHandle
@@ -451,9 +456,9 @@ final class RejectWriter {
     /// Writes `records`. `done` is said after the error when the write fails (what was appended).
     func write(_ records: [RejectedRecord], format: InputFormat, done: String = "Nothing was appended.") throws {
         guard !records.isEmpty else { return }
-        let kind: InputFormat = format == .sparkpost ? .sparkpost : .jsonl
+        let kind: InputFormat = format == .sparkpost || format == .dsn ? format : .jsonl
         if let known = self.format, known != kind {
-            throw CLIError("records were rejected from both JSON Lines and SparkPost files; one --reject-file cannot hold both formats: ingest them separately. Nothing was appended.")
+            throw CLIError("records were rejected from \(Self.kindName(known)) and from \(Self.kindName(kind)); one --reject-file cannot hold both: ingest them separately. Nothing was appended.")
         }
         do {
             if closed {
@@ -468,15 +473,47 @@ final class RejectWriter {
                 if kind == .sparkpost {
                     bytes += Array((count == 0 ? "[\n" : ",\n").utf8)
                     bytes += r.raw
+                } else if kind == .dsn {
+                    bytes += Self.percentEncodedLine(r.raw) + [UInt8(ascii: "\n")]
+                } else if r.raw.contains(0x0A) || r.raw.contains(0x0D) {
+                    let first = r.raw.first { !(Self.isJSONWhitespace($0)) }
+                    let json = first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
+                    bytes += (json ? r.singleLine : Self.percentEncodedLine(r.raw)) + [UInt8(ascii: "\n")]
                 } else {
-                    let multiline = r.raw.contains(0x0A) || r.raw.contains(0x0D)
-                    bytes += (multiline ? r.singleLine : r.raw) + [UInt8(ascii: "\n")]
+                    bytes += r.raw + [UInt8(ascii: "\n")]
                 }
                 count += 1
             }
             try handle.write(contentsOf: bytes)
         } catch {
             throw CLIError("cannot write the reject file \(path): \(Self.reason(error)). " + done)
+        }
+    }
+
+    /// `bytes` on one line: `%`, CR and LF percent-encoded (`%25`, `%0D`, `%0A`, RFC 3986 §2.1's
+    /// form), every other byte as it is — nothing trimmed, so that decoding the line (each `%XX` back
+    /// to its byte) gives back exactly `bytes`.
+    static func percentEncodedLine(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 16)
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "%"): out += Array("%25".utf8)
+            case 0x0D: out += Array("%0D".utf8)
+            case 0x0A: out += Array("%0A".utf8)
+            default: out.append(b)
+            }
+        }
+        return out
+    }
+
+    private static func isJSONWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+
+    private static func kindName(_ kind: InputFormat) -> String {
+        switch kind {
+        case .sparkpost: "SparkPost files"
+        case .dsn: "bounce messages"
+        default: "JSON Lines or providers' files"
         }
     }
 

@@ -367,6 +367,27 @@ import Testing
     }
 }
 
+/// A rejected bounce message is one line of the reject file, percent-encoded (`%`, CR, LF): decoding
+/// the line gives back the message's exact bytes — CRLF line ends, a `%` and trailing blank lines
+/// included (found by a tester: `%` was written as it is and trailing newlines were dropped, so the
+/// line could not be turned back into the message).
+@Test func rejectedBounceMessagesDecodeToTheirExactBytes() throws {
+    let cli = CLI()
+    let folder = cli.directory.path("bounces")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let notABounce = "From: ann@example.com\r\nSubject: 100% sure\r\n\r\nThis is not a bounce: %0A stays text.\r\n\r\n\r\n"
+    _ = FileManager.default.createFile(atPath: folder + "/a.eml", contents: Data(notABounce.utf8))
+    let rejects = cli.directory.path("rejects.txt")
+    let r = cli.run("ingest", "--delivery", "d1", "--skip-invalid", "--reject-file", rejects, folder)
+    #expect(r.exitCode == 0, "\(r.error)")
+    #expect(r.output.contains("1 rejected"), "\(r.output)")
+    let written = try String(contentsOfFile: rejects, encoding: .utf8)
+    #expect(written == "From: ann@example.com%0D%0ASubject: 100%25 sure%0D%0A%0D%0AThis is not a bounce: %250A stays text.%0D%0A%0D%0A%0D%0A\n")
+    // Decoding (every %XX back to its byte) gives back the file.
+    let line = try #require(written.split(separator: "\n").first)
+    #expect(line.removingPercentEncoding == notABounce)
+}
+
 /// Raw bytes that are not UTF-8 (an email in Latin-1) are given as base64, exactly.
 @Test func rawBytesThatAreNotUTF8AreGivenInBase64() throws {
     var e = Event(id: "x", kind: .relay, delivery: "d", recipient: "a@example.com", occurredAt: Instant(secondsSinceEpoch: 1_800_000_000))
