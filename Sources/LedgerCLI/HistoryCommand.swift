@@ -60,7 +60,7 @@ struct HistoryCommand: OutputCommand {
             }
             for l in table.render() { out.line(l) }
         }
-        // Says which ledger was searched (a mistyped --db, or a damaged index, reads as "no events").
-        if shown == 0 { throw CLIError("no events for \(address)" + (delivery.map { " in delivery '\($0)'" } ?? "") + " (ledger \(ledger.path))") }
+        // As status says it: events outside --as-of / --known-at, or which ledger was searched.
+        if shown == 0 { throw StatusCommand.noEvents(address: address, delivery: delivery, deliveries: deliveries, bounds: time.bounds, ledger: ledger) }
     }
 }

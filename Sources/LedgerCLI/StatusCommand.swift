@@ -31,15 +31,7 @@ struct StatusCommand: OutputCommand {
             if let r = try ledger.status(delivery: d, recipient: address, at: time.bounds) { reports.append(r) }
         }
         guard !reports.isEmpty else {
-            let shown = Address.normalize(address) ?? address   // as the ledger spells it
-            if !time.bounds.isUnbounded, !deliveries.isEmpty {
-                let place = deliveries.count == 1 ? " in delivery '\(deliveries[0])'" : " in \(deliveries.count) deliveries"
-                var bounds: [String] = []
-                if let a = time.bounds.asOf { bounds.append("occurred by \(a.rfc3339) (--as-of)") }
-                if let k = time.bounds.knownAt { bounds.append("was recorded by \(k.rfc3339) (--known-at)") }
-                throw CLIError("\(shown) has events\(place), but none that " + bounds.joined(separator: " and "))
-            }
-            throw CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery") + " (ledger \(ledger.path))")
+            throw Self.noEvents(address: address, delivery: delivery, deliveries: deliveries, bounds: time.bounds, ledger: ledger)
         }
         if format == "json" {
             for r in reports { out.line(try JSON.encode(StatusJSON(r), pretty: false)) }
@@ -49,6 +41,21 @@ struct StatusCommand: OutputCommand {
             if i > 0 { out.line() }
             render(r, &out)
         }
+    }
+
+    /// The error when nothing is shown for `address`: when it has events in `deliveries` but none
+    /// within the time bounds, says so and which bound (`status` and `history` alike); else "no
+    /// events", naming the ledger searched (a mistyped --db reads as "no events").
+    static func noEvents(address: String, delivery: String?, deliveries: [String], bounds: TimeBounds, ledger: Ledger) -> CLIError {
+        let shown = Address.normalize(address) ?? address   // as the ledger spells it
+        if !bounds.isUnbounded, !deliveries.isEmpty {
+            let place = deliveries.count == 1 ? " in delivery '\(deliveries[0])'" : " in \(deliveries.count) deliveries"
+            var said: [String] = []
+            if let a = bounds.asOf { said.append("occurred by \(a.rfc3339) (--as-of)") }
+            if let k = bounds.knownAt { said.append("was recorded by \(k.rfc3339) (--known-at)") }
+            return CLIError("\(shown) has events\(place), but none that " + said.joined(separator: " and "))
+        }
+        return CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery") + " (ledger \(ledger.path))")
     }
 
     private func render(_ r: MessageStatusReport, _ out: inout Output) {

@@ -16,6 +16,18 @@ struct VerifyCommand: OutputCommand {
     @OptionGroup var database: DatabaseOptions
 
     func execute(_ out: inout Output) throws {
+        do {
+            try check(&out)
+        } catch let LedgerError.damaged(path, what) {
+            // Not the error every other command gives (it sends to `ledger verify`): verify itself
+            // could not read the file's own structure (LMDB's meta pages or B-tree), below the records.
+            throw CLIError("the ledger at '\(path)' is damaged: \(what). verify cannot read past this: the damage is in "
+                           + "LMDB's own structure (its meta pages or B-tree), not only in the projection, so `ledger reproject` "
+                           + "cannot mend it; restore the ledger from a backup (see `ledger backup`). verify wrote nothing")
+        }
+    }
+
+    private func check(_ out: inout Output) throws {
         let ledger = try database.open(.read)
         let report = try ledger.verify()
         out.line("Records: \(report.records); hash-chain head: \(report.head)")

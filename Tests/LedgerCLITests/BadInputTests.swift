@@ -180,6 +180,11 @@ import Testing
         // a@example.com's relay occurred at 09:00: nothing by 08:00.
         #expect(cli.run("status", "a@EXAMPLE.com", "--as-of", "2026-11-02T08:00:00Z").error
                 .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))
+        // history says the same (it said "no events", found by a fresh user); nothing was recorded in 2020.
+        #expect(cli.run("history", "a@example.com", "--as-of", "2026-11-02T08:00:00Z").error
+                .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))
+        #expect(cli.run("history", "a@example.com", "--known-at", "2020-01-01T00:00:00Z").error
+                .contains("a@example.com has events in delivery 'd1', but none that was recorded by 2020-01-01T00:00:00.000Z (--known-at)"))
     }
 }
 

@@ -264,6 +264,25 @@ import Testing
         #expect(cli.run("backup").exitCode != 0)
     }
 
+    /// `verify` on a ledger whose LMDB structure is damaged (meta page 0's magic number overwritten)
+    /// says what it found and that a backup is needed — not, as every other command says, "run
+    /// `ledger verify`" (found by a fresh user: verify sent to itself).
+    @Test func verifyOfADamagedFileSendsToABackupNotToItself() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        let file = try FileHandle(forUpdating: URL(fileURLWithPath: cli.db + "/data.mdb"))
+        try file.seek(toOffset: 16)  // the magic number of meta page 0 (LMDB's MDB_meta after the page header)
+        try file.write(contentsOf: Data([0xFF, 0xFE, 0xFD, 0xFC]))
+        try file.close()
+        let r = cli.run("verify")
+        #expect(r.exitCode == 1, "\(r.error)")
+        #expect(r.error.contains("meta page 0 has no LMDB magic number"), "\(r.error)")
+        #expect(r.error.contains("restore the ledger from a backup"), "\(r.error)")
+        #expect(!r.error.contains("`ledger verify"), "\(r.error)")
+        // Other commands still send to verify.
+        #expect(cli.run("project").error.contains("`ledger verify --db"))
+    }
+
     /// A full file system is named as such; nothing is appended; the ledger verifies; once space
     /// is freed the same ingest works.
     @Test(.enabled(if: ScratchMount.isAvailable, "mounting a tmpfs is not allowed here: the full-disk test needs it"))
