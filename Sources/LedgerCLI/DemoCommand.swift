@@ -31,6 +31,12 @@ struct DemoCommand: OutputCommand {
         let path: String
         let temporary = db == nil
         if let db {
+            // A second demo into a kept ledger would conflict with the first (the same event ids with
+            // another delivery's content): refused before anything is opened.
+            if FileManager.default.fileExists(atPath: (db as NSString).appendingPathComponent("data.mdb")) {
+                throw CLIError("--db \(db) already holds a ledger: the demo builds a new one. Name a directory that does not exist yet "
+                               + "(or remove this one); to add events to a ledger, use `ledger ingest` (`ledger generate` writes a feed)")
+            }
             path = db
         } else {
             path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-demo-\(UUID().uuidString)").path

@@ -159,6 +159,18 @@ import Testing
         let committed = try String(contentsOf: Corpus.packageRoot.appendingPathComponent("docs/demo-timeline.svg"), encoding: .utf8)
         #expect(svg.output == committed, "docs/demo-timeline.svg is not what the demo gives; regenerate it (README)")
     }
+
+    /// A second demo into the same --db is refused before anything is written (it failed with an id
+    /// conflict, found by a fresh user), and the first demo's ledger is unchanged.
+    @Test func aSecondDemoIntoAKeptLedgerIsRefused() throws {
+        let cli = CLI()
+        #expect(cli.run("demo", "--db", cli.db, "--recipients", "30").exitCode == 0)
+        let before = cli.run("project", "--format", "json", "--both").output
+        let again = cli.run("demo", "--db", cli.db, "--recipients", "40")
+        #expect(again.exitCode != 0)
+        #expect(again.error.contains("already holds a ledger"), "\(again.error)")
+        #expect(cli.run("project", "--format", "json", "--both").output == before)
+    }
 }
 
 @Suite struct TimeoutQualificationCLITests {
