@@ -24,7 +24,7 @@ struct AddressCommand: OutputCommand {
     func validate() throws {
         do { _ = try Address.parse(address) } catch { throw ValidationError("'\(address)' is not an email address: \(error)") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
-        if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
+        if let asOf, let problem = Instant.rfc3339Problem(asOf) { throw ValidationError("--as-of '\(asOf)' \(problem)") }
     }
 
     func execute(_ out: inout Output) throws {
@@ -67,7 +67,7 @@ struct QuarantineCommand: OutputCommand {
 
     func validate() throws {
         guard ["table", "csv", "json"].contains(format) else { throw ValidationError("--format must be table, csv or json") }
-        if let asOf, Instant(rfc3339: asOf) == nil { throw ValidationError("--as-of '\(asOf)' is not an RFC 3339 instant") }
+        if let asOf, let problem = Instant.rfc3339Problem(asOf) { throw ValidationError("--as-of '\(asOf)' \(problem)") }
     }
 
     func execute(_ out: inout Output) throws {

@@ -13,7 +13,7 @@ struct AuditCommand: OutputCommand {
     @Option(name: .customLong("late-after"), help: "Seconds between occurring and being recorded that count as late.") var lateAfter: Int64 = 86_400
 
     func validate() throws {
-        if let now, Instant(rfc3339: now) == nil { throw ValidationError("--now '\(now)' is not an RFC 3339 instant") }
+        if let now, let problem = Instant.rfc3339Problem(now) { throw ValidationError("--now '\(now)' \(problem)") }
         guard lateAfter > 0 else { throw ValidationError("--late-after must be positive") }
     }
 

@@ -19,7 +19,7 @@ struct EFSCommand: OutputCommand {
     @Option(help: "When the change takes effect: an RFC 3339 instant with its offset (e.g. 2026-11-01T00:00:00Z for UTC); default now.") var at: String?
 
     func validate() throws {
-        if let at, Instant(rfc3339: at) == nil { throw ValidationError("--at '\(at)' is not an RFC 3339 instant like 2026-11-02T09:00:00Z") }
+        if let at, let problem = Instant.rfc3339Problem(at) { throw ValidationError("--at '\(at)' \(problem)") }
         if action == .history && at != nil { throw ValidationError("--at goes with enable or disable") }
     }
 

@@ -65,8 +65,8 @@ struct TimeOptions: ParsableArguments {
 
     func validate() throws {
         for (name, value) in [("--as-of", asOf), ("--known-at", knownAt)] {
-            if let value, Instant(rfc3339: value) == nil {
-                throw ValidationError("\(name) '\(value)' is not an RFC 3339 instant like 2026-11-02T09:00:00Z")
+            if let value, let problem = Instant.rfc3339Problem(value) {
+                throw ValidationError("\(name) '\(value)' \(problem)")
             }
         }
     }

@@ -17,7 +17,7 @@ struct SweepCommand: OutputCommand {
     @Option(help: "The sweep's instant (RFC 3339); default now.") var now: String?
 
     func validate() throws {
-        if let now, Instant(rfc3339: now) == nil { throw ValidationError("--now '\(now)' is not an RFC 3339 instant like 2026-11-05T21:00:00Z") }
+        if let now, let problem = Instant.rfc3339Problem(now) { throw ValidationError("--now '\(now)' \(problem)") }
     }
 
     func execute(_ out: inout Output) throws {

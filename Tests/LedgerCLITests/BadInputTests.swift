@@ -180,6 +180,11 @@ import Testing
         // a@example.com's relay occurred at 09:00: nothing by 08:00.
         #expect(cli.run("status", "a@EXAMPLE.com", "--as-of", "2026-11-02T08:00:00Z").error
                 .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))
+        // An instant before 1970 is well-formed but outside the ledger's range: the range is named
+        // (it was called "not an RFC 3339 instant"); a 13th month is malformed.
+        #expect(cli.run("project", "--as-of", "1900-01-01T00:00:00Z").error
+                .contains("--as-of '1900-01-01T00:00:00Z' is outside the instants the ledger accepts (1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, UTC)"))
+        #expect(cli.run("project", "--known-at", "2026-13-01T00:00:00Z").error.contains("is not an RFC 3339 instant"))
         // history says the same (it said "no events", found by a fresh user); nothing was recorded in 2020.
         #expect(cli.run("history", "a@example.com", "--as-of", "2026-11-02T08:00:00Z").error
                 .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))

@@ -136,6 +136,25 @@ extension Instant {
     /// Returns `nil` when the text is not of that form or names an impossible date
     /// (month 13, February 30, hour 24) or lies outside ``earliest``...``latest``.
     public init?(rfc3339 text: String) {
+        guard let instant = Instant(rfc3339Unbounded: text), instant.isInAcceptedRange else { return nil }
+        self = instant
+    }
+
+    /// Why `text` is not an accepted instant, in words for an error message: "not an RFC 3339 instant
+    /// like …", or, for well-formed text outside ``earliest``...``latest``, that range (so that
+    /// `--as-of 1900-01-01T00:00:00Z` is not called malformed). `nil` when ``init(rfc3339:)`` accepts it.
+    public static func rfc3339Problem(_ text: String) -> String? {
+        guard let instant = Instant(rfc3339Unbounded: text) else {
+            return "is not an RFC 3339 instant like 2026-11-02T09:00:00Z"
+        }
+        guard instant.isInAcceptedRange else {
+            return "is outside the instants the ledger accepts (\(Instant.earliest.rfc3339) to \(Instant.latest.rfc3339), UTC)"
+        }
+        return nil
+    }
+
+    /// ``init(rfc3339:)`` without the range check.
+    private init?(rfc3339Unbounded text: String) {
         var bytes = Array(text.utf8)[...]
         func digits(_ n: Int) -> Int64? {
             guard bytes.count >= n else { return nil }
@@ -187,8 +206,6 @@ extension Instant {
         guard let local = Instant(year: Int(year), month: Int(month), day: Int(day), hour: Int(hour),
                                   minute: Int(minute), second: leap ? 59 : Int(second), millisecond: leap ? 999 : Int(millis))
         else { return nil }
-        let instant = local.adding(seconds: -offsetSeconds)
-        guard instant.isInAcceptedRange else { return nil }
-        self = instant
+        self = local.adding(seconds: -offsetSeconds)
     }
 }

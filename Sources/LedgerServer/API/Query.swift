@@ -35,7 +35,7 @@ struct Query: Sendable {
         for name in ["asOf", "knownAt"] {
             guard let text = self[name] else { continue }
             guard let instant = Instant(rfc3339: text) else {
-                throw BadParameter(name: name, message: "'\(text)' is not an RFC 3339 instant like 2026-11-02T09:00:00Z")
+                throw BadParameter(name: name, message: "'\(text)' " + (Instant.rfc3339Problem(text) ?? "is not an accepted instant"))
             }
             if name == "asOf" { bounds.asOf = instant } else { bounds.knownAt = instant }
         }
