@@ -105,6 +105,139 @@ public struct DataFileSummary: Sendable, Hashable {
         return summary
     }
 
+    /// Mends a data file whose **one** meta page is damaged, from the other one.
+    ///
+    /// LMDB keeps two meta pages and commits by writing the newest transaction's meta over the older
+    /// one (page *t* mod 2), after the transaction's data pages are on disk; the pages of the tree the
+    /// older meta names are freed by the newer transaction and can be reused only by the one after it.
+    /// So each meta page names a whole, intact tree: when one meta page is damaged (a torn write
+    /// during a commit, or bytes overwritten since), the other still opens a consistent ledger. LMDB
+    /// itself refuses a file with either meta page damaged (`MDB_INVALID`), and 0.9 has no option to
+    /// open the other one. This writes, in place of the damaged page, a copy of the sound one with its
+    /// page number and a transaction id one lower (`t − 1`, so that the two ids stay consecutive and
+    /// each sits in page id mod 2, as ``inspect(path:)`` checks): the ledger then opens at the sound
+    /// page's transaction, and the next commit overwrites the copy.
+    ///
+    /// What it costs: when the damaged page was the newest (a torn commit), that last commit is not
+    /// there — it never returned, since LMDB syncs the meta page before a commit returns, so nothing
+    /// acknowledged is lost; when the damage came later, the newest commit's records are lost and must
+    /// be appended again (appends are idempotent).
+    ///
+    /// - Parameters:
+    ///   - path: the data file (`data.mdb`).
+    ///   - dryRun: only say what would be done (nothing is written, no lock is taken).
+    ///   - saveDamagedPage: where to write the damaged page's bytes before they are replaced (the
+    ///     evidence); `nil` to keep none.
+    /// - Returns: what was (or would be) mended; `nil` when both meta pages are sound.
+    /// - Throws: ``DataFileError`` when the file cannot be mended this way (both meta pages damaged,
+    ///   or sound pages whose transaction ids contradict each other, a file shorter than the sound
+    ///   page's tree), when another process has the environment open (its `lock.mdb` is locked: stop
+    ///   it first), or when a read or write fails.
+    public static func repairMetaPage(path: String, dryRun: Bool = false, saveDamagedPage: String? = nil) throws(DataFileError) -> MetaPageRepair? {
+        let fd = open(path, (dryRun ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw DataFileError(path: path, what: code == ENOENT ? "the data file is missing" : "cannot be opened: \(String(cString: strerror(code)))",
+                                kind: code == ENOENT ? .missing : .unreadable)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DataFileError(path: path, what: "cannot be read: \(String(cString: strerror(errno)))", kind: .unreadable) }
+        let fileSize = Int(st.st_size)
+        guard fileSize > 0 else { throw DataFileError(path: path, what: "the data file is empty (0 bytes): there is nothing to mend it from", kind: .empty) }
+
+        // The page size: meta page 0's when it names a sound one, else the usual sizes, the system's first.
+        let first = try readPage(fd, offset: 0, path: path)
+        var candidates = [Int(first.u32(40)), Int(sysconf(Int32(_SC_PAGESIZE))), 4096]
+        candidates += (9...16).map { 1 << $0 }
+        var found: (pageSize: Int, metas: [MetaBytes], problems: [String?])?
+        var seen: Set<Int> = []
+        for size in candidates where size >= 512 && size <= 1 << 16 && size & (size - 1) == 0 && seen.insert(size).inserted {
+            guard fileSize >= 2 * size else { continue }
+            let metas = [first, try readPage(fd, offset: size, path: path)]
+            let problems = [metas[0].problem(index: 0, pageSize: size), metas[1].problem(index: 1, pageSize: size)]
+            if problems.contains(where: { $0 == nil }) {
+                found = (size, metas, problems)
+                break
+            }
+        }
+        guard let (pageSize, metas, problems) = found else {
+            throw DataFileError(path: path, what: "both meta pages are damaged (or this is not an LMDB data file): there is no sound one to mend "
+                                + "the other from; restore the ledger from a backup", kind: .damaged)
+        }
+        if problems[0] == nil && problems[1] == nil {
+            let ids = (metas[0].u64(144), metas[1].u64(144))
+            if !(ids.0 == 0 && ids.1 == 0), max(ids.0, ids.1) - min(ids.0, ids.1) != 1 {
+                throw DataFileError(path: path, what: "its meta pages hold transactions \(ids.0) and \(ids.1), which are not consecutive: one of "
+                                    + "them is damaged, and nothing tells which; restore the ledger from a backup", kind: .damaged)
+            }
+            return nil
+        }
+        let sound = problems[0] == nil ? 0 : 1, damaged = 1 - sound
+        let meta = metas[sound]
+        let transactionID = meta.u64(144), lastPage = meta.u64(136)
+        guard lastPage >= 1, lastPage < UInt64(Int.max / pageSize), fileSize >= Int(lastPage + 1) * pageSize else {
+            throw DataFileError(path: path, what: "meta page \(damaged) \(problems[damaged]!), and the sound meta page \(sound) names pages 0–\(lastPage) "
+                                + "of a \(fileSize)-byte file: it cannot be mended from it; restore the ledger from a backup", kind: .damaged)
+        }
+        for root in [meta.u64(80), meta.u64(128)] where root != invalidPage {
+            guard root >= 2, root <= lastPage else {
+                throw DataFileError(path: path, what: "meta page \(damaged) \(problems[damaged]!), and the sound meta page \(sound) puts a root at page "
+                                    + "\(root), outside pages 2–\(lastPage): it cannot be mended from it; restore the ledger from a backup", kind: .damaged)
+            }
+        }
+        var repair = MetaPageRepair(damagedPage: damaged, problem: problems[damaged]!, pageSize: pageSize, transactionID: transactionID, savedCopy: nil)
+        if dryRun { return repair }
+
+        // No process may have the environment open: LMDB holds a lock on lock.mdb's first byte
+        // (shared, or exclusive while it sets up) for as long as an environment is open.
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let lockPath = (directory.isEmpty ? "." : directory) + "/lock.mdb"
+        let lockFD = open(lockPath, O_RDWR | O_CLOEXEC)
+        defer { if lockFD >= 0 { close(lockFD) } }
+        if lockFD >= 0 {
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            lock.l_start = 0
+            lock.l_len = 1
+            guard fcntl(lockFD, F_SETLK, &lock) == 0 else {
+                throw DataFileError(path: path, what: "another process has this ledger open (\(lockPath) is locked): stop it, then mend the meta page",
+                                    kind: .unreadable)
+            }
+        }
+        var good = [UInt8](repeating: 0, count: pageSize), bad = [UInt8](repeating: 0, count: pageSize)
+        let readGood = good.withUnsafeMutableBytes { pread(fd, $0.baseAddress, pageSize, off_t(sound * pageSize)) }
+        let readBad = bad.withUnsafeMutableBytes { pread(fd, $0.baseAddress, pageSize, off_t(damaged * pageSize)) }
+        guard readGood == pageSize, readBad == pageSize else {
+            throw DataFileError(path: path, what: "cannot read its meta pages: \(String(cString: strerror(errno)))", kind: .unreadable)
+        }
+        if let saveDamagedPage {
+            let out = open(saveDamagedPage, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard out >= 0 else {
+                throw DataFileError(path: path, what: "cannot save the damaged meta page to \(saveDamagedPage): \(String(cString: strerror(errno))); nothing was changed",
+                                    kind: .unreadable)
+            }
+            let written = bad.withUnsafeBytes { write(out, $0.baseAddress, pageSize) }
+            let synced = fsync(out) == 0
+            close(out)
+            guard written == pageSize, synced else {
+                unlink(saveDamagedPage)
+                throw DataFileError(path: path, what: "cannot save the damaged meta page to \(saveDamagedPage); nothing was changed", kind: .unreadable)
+            }
+            repair.savedCopy = saveDamagedPage
+        }
+        func put64(_ value: UInt64, at offset: Int) { for i in 0..<8 { good[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) } }
+        put64(UInt64(damaged), at: 0)
+        put64(transactionID == 0 ? 0 : transactionID - 1, at: 144)
+        let written = good.withUnsafeBytes { pwrite(fd, $0.baseAddress, pageSize, off_t(damaged * pageSize)) }
+        guard written == pageSize, fsync(fd) == 0 else {
+            throw DataFileError(path: path, what: "cannot write meta page \(damaged): \(String(cString: strerror(errno)))", kind: .unreadable)
+        }
+        _ = try inspect(path: path)
+        return repair
+    }
+
     static let magicNumber: UInt32 = 0xBEEF_C0DE
     static let invalidPage: UInt64 = ~0
     /// `P_META` in `MDB_page.mp_flags`.
@@ -141,6 +274,20 @@ public struct DataFileSummary: Sendable, Hashable {
             return nil
         }
     }
+}
+
+/// A damaged meta page mended (or to be mended) from the other one (``DataFileSummary/repairMetaPage(path:dryRun:saveDamagedPage:)``).
+public struct MetaPageRepair: Sendable, Hashable {
+    /// The damaged meta page: 0 or 1.
+    public var damagedPage: Int
+    /// What was wrong with it.
+    public var problem: String
+    /// The file's page size, bytes.
+    public var pageSize: Int
+    /// The sound meta page's transaction: the ledger opens at it once mended.
+    public var transactionID: UInt64
+    /// Where the damaged page's bytes were saved, if they were.
+    public var savedCopy: String?
 }
 
 /// An LMDB data file that cannot be opened safely, named with what is wrong.

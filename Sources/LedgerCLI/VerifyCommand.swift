@@ -21,6 +21,10 @@ struct VerifyCommand: OutputCommand {
         } catch let LedgerError.damaged(path, what) {
             // Not the error every other command gives (it sends to `ledger verify`): verify itself
             // could not read the file's own structure (LMDB's meta pages or B-tree), below the records.
+            if what.contains("`ledger repair") {
+                throw CLIError("the ledger at '\(path)' is damaged: \(what). verify cannot read past this; run `ledger repair --db \(path)`, "
+                               + "then verify again. verify wrote nothing")
+            }
             throw CLIError("the ledger at '\(path)' is damaged: \(what). verify cannot read past this: the damage is in "
                            + "LMDB's own structure (its meta pages or B-tree), not only in the projection, so `ledger reproject` "
                            + "cannot mend it; restore the ledger from a backup (see `ledger backup`). verify wrote nothing")

@@ -264,23 +264,45 @@ import Testing
         #expect(cli.run("backup").exitCode != 0)
     }
 
-    /// `verify` on a ledger whose LMDB structure is damaged (meta page 0's magic number overwritten)
-    /// says what it found and that a backup is needed — not, as every other command says, "run
-    /// `ledger verify`" (found by a fresh user: verify sent to itself).
-    @Test func verifyOfADamagedFileSendsToABackupNotToItself() throws {
+    /// `verify` on a ledger whose LMDB structure is damaged says what it found and the way out —
+    /// `ledger repair` for one damaged meta page, a backup for both — not, as every other command
+    /// says, "run `ledger verify`" (found by a fresh user: verify sent to itself). `repair` mends one
+    /// meta page from the other: the same KPIs as before, and verify passes.
+    @Test func verifySendsToRepairOrABackupAndRepairMendsAMetaPage() throws {
         let cli = CLI()
         #expect(cli.ingest(Self.sample).exitCode == 0)
-        let file = try FileHandle(forUpdating: URL(fileURLWithPath: cli.db + "/data.mdb"))
-        try file.seek(toOffset: 16)  // the magic number of meta page 0 (LMDB's MDB_meta after the page header)
-        try file.write(contentsOf: Data([0xFF, 0xFE, 0xFD, 0xFC]))
-        try file.close()
+        let before = cli.run("project", "--format", "json", "--both").output
+        func overwrite(at offset: UInt64) throws {
+            let file = try FileHandle(forUpdating: URL(fileURLWithPath: cli.db + "/data.mdb"))
+            try file.seek(toOffset: offset)  // LMDB's magic number of a meta page (after the 16-byte page header)
+            try file.write(contentsOf: Data([0xFF, 0xFE, 0xFD, 0xFC]))
+            try file.close()
+        }
+        try overwrite(at: 16)
         let r = cli.run("verify")
         #expect(r.exitCode == 1, "\(r.error)")
         #expect(r.error.contains("meta page 0 has no LMDB magic number"), "\(r.error)")
-        #expect(r.error.contains("restore the ledger from a backup"), "\(r.error)")
+        #expect(r.error.contains("run `ledger repair --db \(cli.db)`"), "\(r.error)")
         #expect(!r.error.contains("`ledger verify"), "\(r.error)")
-        // Other commands still send to verify.
-        #expect(cli.run("project").error.contains("`ledger verify --db"))
+        #expect(cli.run("project").error.contains("`ledger repair --db \(cli.db)` mends it"))  // every command says so
+
+        let dry = cli.run("repair", "--dry-run")
+        #expect(dry.exitCode == 0 && dry.output.contains("nothing was written"), "\(dry.output)\(dry.error)")
+        #expect(cli.run("project").exitCode != 0)
+        let repair = cli.run("repair")
+        #expect(repair.exitCode == 0, "\(repair.error)")
+        #expect(repair.output.contains("mended from meta page 1") && repair.output.contains("OK:"), "\(repair.output)")
+        #expect(cli.run("project", "--format", "json", "--both").output == before)
+        #expect(cli.run("verify").exitCode == 0)
+        #expect(cli.run("repair").output.contains("nothing to mend"))
+
+        // Both meta pages damaged: a backup's job, said by verify and by repair; nothing written.
+        try overwrite(at: 16)
+        try overwrite(at: UInt64(sysconf(Int32(_SC_PAGESIZE))) + 16)
+        let both = cli.run("verify")
+        #expect(both.exitCode == 1 && both.error.contains("restore the ledger from a backup") && !both.error.contains("`ledger verify"), "\(both.error)")
+        let refused = cli.run("repair")
+        #expect(refused.exitCode == 1 && refused.error.contains("both meta pages are damaged"), "\(refused.error)")
     }
 
     /// A full file system is named as such; nothing is appended; the ledger verifies; once space

@@ -43,7 +43,11 @@ extension Ledger {
             case .unreadable:
                 throw .cannotOpen(path: path, reason: error.description)
             case .damaged:
-                throw .damaged(path: path, what: error.description)
+                // One meta page damaged and the other sound: `ledger repair` mends it (say so here,
+                // where every command stops).
+                let mendable = (try? mendMetaPage(path: path, dryRun: true)).flatMap { $0 } != nil
+                throw .damaged(path: path, what: error.description
+                               + (mendable ? " (the other meta page is sound: `ledger repair --db \(path)` mends it from it)" : ""))
             }
         }
         var envOptions = EnvironmentOptions()
