@@ -40,18 +40,8 @@ public struct DataFileSummary: Sendable, Hashable {
     /// - Throws: ``DataFileError`` naming the file and what is wrong (missing, empty, too short,
     ///   not an LMDB file, meta pages damaged or swapped, truncated).
     public static func inspect(path: String) throws(DataFileError) -> DataFileSummary {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw DataFileError(path: path, what: code == ENOENT ? "the data file is missing" : "cannot be read: \(String(cString: strerror(code)))",
-                                kind: code == ENOENT ? .missing : .unreadable)
-        }
+        let (fd, fileSize) = try openFile(path, flags: O_RDONLY)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw DataFileError(path: path, what: "cannot be read: \(String(cString: strerror(errno)))", kind: .unreadable)
-        }
-        let fileSize = Int(st.st_size)
         guard fileSize > 0 else {
             throw DataFileError(path: path, what: "the data file is empty (0 bytes): its contents were lost", kind: .empty)
         }
@@ -134,16 +124,8 @@ public struct DataFileSummary: Sendable, Hashable {
     ///   page's tree), when another process has the environment open (its `lock.mdb` is locked: stop
     ///   it first), or when a read or write fails.
     public static func repairMetaPage(path: String, dryRun: Bool = false, saveDamagedPage: String? = nil) throws(DataFileError) -> MetaPageRepair? {
-        let fd = open(path, (dryRun ? O_RDONLY : O_RDWR) | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw DataFileError(path: path, what: code == ENOENT ? "the data file is missing" : "cannot be opened: \(String(cString: strerror(code)))",
-                                kind: code == ENOENT ? .missing : .unreadable)
-        }
+        let (fd, fileSize) = try openFile(path, flags: dryRun ? O_RDONLY : O_RDWR)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw DataFileError(path: path, what: "cannot be read: \(String(cString: strerror(errno)))", kind: .unreadable) }
-        let fileSize = Int(st.st_size)
         guard fileSize > 0 else { throw DataFileError(path: path, what: "the data file is empty (0 bytes): there is nothing to mend it from", kind: .empty) }
 
         // The page size: meta page 0's when it names a sound one, else the usual sizes, the system's first.
@@ -236,6 +218,23 @@ public struct DataFileSummary: Sendable, Hashable {
         }
         _ = try inspect(path: path)
         return repair
+    }
+
+    /// The data file opened with `flags` (and `O_CLOEXEC`), and its size; the caller closes it.
+    private static func openFile(_ path: String, flags: Int32) throws(DataFileError) -> (fd: Int32, size: Int) {
+        let fd = open(path, flags | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw DataFileError(path: path, what: code == ENOENT ? "the data file is missing" : "cannot be opened: \(String(cString: strerror(code)))",
+                                kind: code == ENOENT ? .missing : .unreadable)
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let code = errno
+            close(fd)
+            throw DataFileError(path: path, what: "cannot be read: \(String(cString: strerror(code)))", kind: .unreadable)
+        }
+        return (fd, Int(st.st_size))
     }
 
     static let magicNumber: UInt32 = 0xBEEF_C0DE
