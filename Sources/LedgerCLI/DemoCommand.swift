@@ -52,6 +52,7 @@ struct DemoCommand: OutputCommand {
         let workload = Workload(spec: spec)
         guard let delivery = workload.deliveryIds.first else { return }
 
+        let recordedFrom = options.clock()
         let declarations = try FeedReader.read(workload.deliveryDeclarationsJSONL(), file: "declarations.jsonl",
                                                options: IngestOptions(format: .jsonl))
         try ledger.append(declarations.events)
@@ -72,14 +73,23 @@ struct DemoCommand: OutputCommand {
             }
         }
 
+        let recordedUntil = try ledger.basis().recordedAt ?? options.clock()
         out.line("Demo delivery \(delivery): \(recipients) recipients, seed \(seed)")
         out.line("Ingested \(workload.batchCount) SparkPost webhook batches (\(workload.elementCount) elements): "
                  + "appended \(appended) events, \(duplicates) duplicates ignored, \(skipped) skipped (opens, clicks).")
+        // Transaction time: what --known-at selects (the events' own times, valid time, are the feed's: November 2026).
+        out.line("Recorded (transaction time, what --known-at selects) from \(recordedFrom.rfc3339) to \(recordedUntil.rfc3339).")
         out.line()
-        for l in KPITable.render(delivery: delivery, kpis: [try ledger.kpis(delivery: delivery, semantics: .classic)!,
-                                                           try ledger.kpis(delivery: delivery, semantics: .efs)!],
+        let efsNow = try ledger.kpis(delivery: delivery, semantics: .efs)!
+        for l in KPITable.render(delivery: delivery, kpis: [try ledger.kpis(delivery: delivery, semantics: .classic)!, efsNow],
                                   declaration: try ledger.declaration(delivery: delivery)) {
             out.line(l)
+        }
+        if efsNow.takenIntoAccount > 0 {
+            out.line()
+            out.line("\(efsNow.takenIntoAccount) relayed messages have no final word from the MTA yet (EFS: Taken into account; classic counts them Sent). "
+                     + "When an MTA stops reporting, `ledger sweep` records a timeout for each message still open once min(validity period, 3.5 days) "
+                     + "after its relay has passed (domain.md §4)" + (temporary ? "." : ": `ledger sweep --db \(path)`, then `ledger project --both --db \(path)`."))
         }
         out.line()
         out.line("Success % as the feedback arrived (classic counts a message as Sent on relay; EFS only on delivery):")
@@ -92,9 +102,17 @@ struct DemoCommand: OutputCommand {
         out.line("One recipient per generated scenario, with the event that decided its status (`ledger status ADDRESS --db PATH` shows a recipient's events; one never relayed has none):")
         var examples = TextTable(header: ["Generated as", "Recipient", "Decided by", "Classic", "EFS"], rightAligned: false)
         var seen = Set<Scenario>()
+        var hardBounceChecked = 0
         for s in workload.scenarios() where !seen.contains(s.scenario) {
-            seen.insert(s.scenario)
             let report = try ledger.status(delivery: s.delivery, recipient: s.recipient)
+            // A hard bounce's example is one the ledger qualifies Hard: the scenario also refuses some
+            // as spam (SparkPost class 51), which Campaign qualifies Soft, Refused — a true answer, but
+            // a confusing example (found by a fresh user). The first of the scenario otherwise.
+            if s.scenario == .hardBounce, report?.classic.failureType != .hard, hardBounceChecked < 200 {
+                hardBounceChecked += 1
+                continue
+            }
+            seen.insert(s.scenario)
             func describe(_ v: MessageStatusView?) -> String {
                 guard let v else { return MessageStatus.pending.label + " (no event)" }
                 var text = v.status.label
@@ -112,7 +130,7 @@ struct DemoCommand: OutputCommand {
         if temporary {
             out.line("The demo ledger was temporary. Keep one with: swift run ledger demo --db demo.lmdb; then: swift run ledger project --both --db demo.lmdb")
         } else {
-            out.line("The demo ledger is in \(path). Try: ledger project --both --db \(path)")
+            out.line("The demo ledger is in \(path). Try: swift run ledger project --both --db \(path) (or .build/debug/ledger)")
         }
     }
 }

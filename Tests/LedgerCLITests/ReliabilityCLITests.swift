@@ -262,6 +262,9 @@ import Testing
         #expect(!source.isEmpty && source == copy)
         #expect(cli.run("backup", dest).error.contains("exists"))
         #expect(cli.run("backup").exitCode != 0)
+        // A missing parent is named (it said "its directory cannot be made", found by a fresh user).
+        let missing = cli.directory.path("nope/deeper")
+        #expect(cli.run("backup", missing + "/b").error.contains("the directory it goes in, \(missing), does not exist (create it first)"))
     }
 
     /// `verify` on a ledger whose LMDB structure is damaged says what it found and the way out —

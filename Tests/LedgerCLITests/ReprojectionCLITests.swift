@@ -160,6 +160,33 @@ import Testing
         #expect(svg.output == committed, "docs/demo-timeline.svg is not what the demo gives; regenerate it (README)")
     }
 
+    /// The demo prints the span of its recording (what --known-at selects: README sends the reader to
+    /// it), shows a Hard example for its hard-bounce scenario, and says how the messages left open
+    /// are ended (`ledger sweep`) — three points a fresh user stumbled on.
+    @Test func theDemoNamesItsRecordingSpanAHardExampleAndTheSweep() throws {
+        let cli = CLI()
+        let demo = cli.run("demo", "--db", cli.db, "--recipients", "2000")
+        #expect(demo.exitCode == 0, "\(demo.error)")
+        let span = try #require(demo.output.split(separator: "\n").first { $0.hasPrefix("Recorded (transaction time") }, "\(demo.output)")
+        let words = span.split(separator: " ")
+        let from = try #require(Instant(rfc3339: String(words[words.count - 3])))
+        let until = try #require(Instant(rfc3339: String(words[words.count - 1].dropLast())))
+        #expect(from <= until)
+        let all = cli.run("project", "--format", "json", "--both").output
+        #expect(!all.isEmpty)
+        // Known at the span's end: everything; a second before its start: nothing yet.
+        func withoutBasis(_ json: String) throws -> NSDictionary {
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8), options: .mutableContainers) as? NSMutableDictionary)
+            doc.removeObject(forKey: "basis")
+            return doc
+        }
+        #expect(try withoutBasis(cli.run("project", "--format", "json", "--both", "--known-at", until.rfc3339).output) == (try withoutBasis(all)))
+        #expect(cli.run("project", "--known-at", from.adding(seconds: -1).rfc3339).output.contains("No delivery was recorded yet"))
+        let hardRow = try #require(demo.output.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("hardBounce") }, "\(demo.output)")
+        #expect(hardRow.contains("Failed (Hard,"), "\(hardRow)")
+        #expect(demo.output.contains("`ledger sweep --db \(cli.db)`"), "\(demo.output)")
+    }
+
     /// A second demo into the same --db is refused before anything is written (it failed with an id
     /// conflict, found by a fresh user), and the first demo's ledger is unchanged.
     @Test func aSecondDemoIntoAKeptLedgerIsRefused() throws {

@@ -47,7 +47,13 @@ extension Ledger {
         Self.removeAbandonedCopies(of: trimmed)
         let temporary = "\(trimmed).partial-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         guard mkdir(temporary, 0o700) == 0 else {
-            throw .backupNotWritten(destination: directory, what: "its directory cannot be made: \(String(cString: strerror(errno)))")
+            let code = errno
+            if code == ENOENT {
+                // Parents are not made: a mistyped path would put the backup where nobody looks.
+                let parent = trimmed.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+                throw .backupNotWritten(destination: directory, what: "the directory it goes in, \(parent.isEmpty ? "/" : parent), does not exist (create it first)")
+            }
+            throw .backupNotWritten(destination: directory, what: "its directory cannot be made: \(String(cString: strerror(code)))")
         }
         var kept = false
         defer {
