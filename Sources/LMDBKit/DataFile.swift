@@ -222,7 +222,9 @@ public struct DataFileSummary: Sendable, Hashable {
 
     /// The data file opened with `flags` (and `O_CLOEXEC`), and its size; the caller closes it.
     private static func openFile(_ path: String, flags: Int32) throws(DataFileError) -> (fd: Int32, size: Int) {
-        let fd = open(path, flags | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO named data.mdb would block the open until a writer came (found by a
+        // tester: `project` hung); it is refused below, as anything but a regular file is.
+        let fd = open(path, flags | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let code = errno
             throw DataFileError(path: path, what: code == ENOENT ? "the data file is missing" : "cannot be opened: \(String(cString: strerror(code)))",
@@ -233,6 +235,10 @@ public struct DataFileSummary: Sendable, Hashable {
             let code = errno
             close(fd)
             throw DataFileError(path: path, what: "cannot be read: \(String(cString: strerror(code)))", kind: .unreadable)
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw DataFileError(path: path, what: "is not a regular file (a FIFO, device or directory): not a ledger's data file", kind: .damaged)
         }
         return (fd, Int(st.st_size))
     }

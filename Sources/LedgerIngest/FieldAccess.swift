@@ -77,7 +77,9 @@ struct FieldAccess {
 
     func int(_ name: String) throws(IngestError) -> Int? {
         guard let i = try int64(name) else { return nil }
-        guard let small = Int(exactly: i), abs(small) <= Int(Int32.max) else {
+        // `magnitude`, not `abs`: abs(Int.min) traps (found by a tester: -9223372036854775808 as a
+        // bounce class ended the process, and `ledger serve` with it).
+        guard let small = Int(exactly: i), small.magnitude <= UInt(Int32.max) else {
             throw fail(name, "number \(i) is out of range")
         }
         return small

@@ -147,7 +147,7 @@ public enum PostfixLogReader {
         if let y = options.year, !(1970...9999).contains(y) {
             throw IngestError(file: file, field: "year", message: "must be 1970...9999, got \(y)")
         }
-        guard abs(options.timeZoneOffsetSeconds) <= 18 * 3600 else {
+        guard options.timeZoneOffsetSeconds.magnitude <= 18 * 3600 else {
             throw IngestError(file: file, field: "timeZoneOffsetSeconds",
                               message: "must be within ±18 hours (±64800 s), got \(options.timeZoneOffsetSeconds)")
         }

@@ -123,3 +123,34 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb")) == before)
     }
 }
+
+/// A table whose entry in LMDB's table directory is lost is damage for every open: a writer never
+/// creates it anew and writes nothing (found by a tester: with the table directory damaged, ingest
+/// created the tables again and appended to a ledger that `verify` called damaged).
+@Suite struct LostTableTests {
+    let f = EventFactory()
+
+    @Test(arguments: ["validBuckets", "log", "tailStreams"])
+    func aLostTableIsDamageAndNothingIsWritten(_ table: String) throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("l.lmdb")
+        do {
+            let ledger = try Ledger(path: path)
+            try ledger.append([f.declare(toDeliver: 1), f.relay("a@example.com", at: 0)])
+            try ledger.checkpoint()
+            // The table's directory entry goes (mdb_drop with del 1), as a damaged entry would.
+            try ledger.environment.write { txn in
+                let db = try txn.openDatabase(named: table, flags: [])
+                try txn.drop(db)
+            }
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+        var readOnly = LedgerOptions()
+        readOnly.readOnly = true
+        readOnly.createIfMissing = false
+        for options in [LedgerOptions(), readOnly] {
+            #expect { try Ledger(path: path, options: options) } throws: { "\($0)".contains("\(table)") && "\($0)".contains("is missing") }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb")) == before)
+    }
+}

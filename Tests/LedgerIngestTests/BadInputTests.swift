@@ -34,6 +34,21 @@ struct BadInputTests {
         #expect(e2.description == #"events.json: element 0: field 'timestamp': not an epoch number or RFC 3339 instant: "2016-13-40""#)
     }
 
+    /// The extreme integers are out of range, never a trap (found by a tester: `abs(Int.min)` in the
+    /// range check ended the process — `ledger serve` with it — on -9223372036854775808).
+    @Test("integers at Int64's limits are out of range, named, in every integer field", arguments: ["-9223372036854775808", "9223372036854775807"])
+    func extremeIntegersAreOutOfRange(_ number: String) throws {
+        for field in ["bounce_class", "error_code", "num_retries"] {
+            let text = "[" + msys("bounce", "\"\(field)\":\(number)") + "]"
+            let error = try #require(readError(utf8(text), file: "events.json"), "\(field)")
+            #expect(error.field == field && error.description.contains("number \(number) is out of range"), "\(error)")
+        }
+        for field in ["smtpCode", "bounceClass", "attempt"] {
+            let line = #"{"kind":"bounce","delivery":"D1","recipient":"a@example.com","occurredAt":"2026-11-29T14:05:00Z",""# + field + "\":" + number + "}"
+            #expect(throws: IngestError.self, "\(field)") { try FeedReader.read(utf8(line), file: "a.jsonl", options: IngestOptions(format: .jsonl)) }
+        }
+    }
+
     @Test("SparkPost: wrong types name the field", arguments: [
         (#""bounce_class":"abc""#, "bounce_class"),
         (#""error_code":"five-fifty""#, "error_code"),

@@ -69,35 +69,68 @@ struct Tables: Sendable {
         (currentCounters, tailStreams) = (added[0], added[1])
     }
 
+    /// The format version from which the ``addedNames`` tables exist (a writer creates them when it
+    /// marks an older ledger with it).
+    static let addedNamesVersion: UInt64 = 6
+
     /// Opens the tables of an existing ledger without writing (a read transaction): what a
-    /// read-only environment does.
-    /// - Throws: ``LMDBError`` (`MDB_NOTFOUND` naming the missing table).
-    static func openExisting(_ env: Environment) throws(LMDBError) -> Tables {
-        let added = try addedNames.map { name throws(LMDBError) -> Database? in
-            do throws(LMDBError) {
-                return try env.openExistingDatabases(named: [name])[0]
-            } catch {
-                if error.hasCode(of: .notFound) { return nil }
-                throw error
-            }
+    /// read-only environment does. The ``addedNames`` tables may be absent from a ledger of an
+    /// older format (`nil`), never from one of ``addedNamesVersion`` or later.
+    /// - Throws: ``LMDBError`` (`MDB_NOTFOUND` naming the missing table), or a read's error.
+    static func openExisting(_ env: Environment) throws -> Tables {
+        let tables = try env.openExistingDatabases(named: names)
+        let version = try env.read { txn in
+            try txn.withValue(tables[1], key: formatVersionKey) { $0.count == 8 ? Key.readU64($0) : 0 } ?? 0
         }
-        return Tables(try env.openExistingDatabases(named: names), added: added)
+        let added = try addedNames.map { name -> Database? in
+            let table = try existingDatabase(env, name)
+            if table == nil, version >= addedNamesVersion { throw LMDBError(code: LMDBError.notFound.code, operation: "mdb_dbi_open(\(name))") }
+            return table
+        }
+        return Tables(tables, added: added)
     }
 
     /// Opens the tables of an existing ledger for writing: the ledger marker (`meta` and its format
-    /// key) must be there — a ledger is never made out of a directory that lost it — and tables a
-    /// newer layout adds are created.
+    /// key) must be there — a ledger is never made out of a directory that lost it — and so must
+    /// every table: a missing one is damage (the name's entry in LMDB's table directory was lost),
+    /// never made anew (found by a tester: with the table directory damaged, an ingest created
+    /// tables again and appended to a ledger that `verify` called damaged). Only the tables a newer
+    /// format adds (``addedNames``) are created, and only in a ledger of an older format.
+    /// Nothing is written unless such a table is created.
     /// - Throws: ``LMDBError``, or `missing` with the table or key that is not there.
     static func openForWriting(_ env: Environment, missing: (String) -> any Error) throws -> Tables {
-        try env.write { txn in
-            do {
-                let meta = try txn.openDatabase(named: "meta", flags: [])
-                guard try txn.get(meta, key: formatVersionKey) != nil else { throw missing("its meta table has no format marker") }
-            } catch let e as LMDBError where e.hasCode(of: .notFound) {
-                throw missing("it has no meta table")
-            }
-            return Tables(try names.map { name throws(LMDBError) in try txn.openDatabase(named: name) },
-                          added: try addedNames.map { name throws(LMDBError) in try txn.openDatabase(named: name) })
+        // Read first: a damaged ledger gets no write transaction at all.
+        guard let meta = try existingDatabase(env, "meta") else { throw missing("it has no meta table") }
+        let marker: [UInt8]? = try env.read { txn in try txn.get(meta, key: formatVersionKey) }
+        guard let marker else { throw missing("its meta table has no format marker") }
+        guard marker.count == 8 else { throw missing("its format marker is not 8 bytes") }
+        let version = marker.withUnsafeBytes { Key.readU64($0) }
+        var existing: [Database] = []
+        for name in names {
+            guard let table = try existingDatabase(env, name) else { throw missing("table \(name) is missing") }
+            existing.append(table)
+        }
+        var added: [Database?] = []
+        for name in addedNames {
+            let table = try existingDatabase(env, name)
+            if table == nil, version >= addedNamesVersion { throw missing("table \(name) is missing") }
+            added.append(table)
+        }
+        if added.contains(where: { $0 == nil }) {
+            // An older format: its writer creates the tables the newer one adds.
+            let created = try env.write { txn in try addedNames.map { name throws(LMDBError) in try txn.openDatabase(named: name) } }
+            added = created.map { Optional($0) }
+        }
+        return Tables(existing, added: added)
+    }
+
+    /// The existing table `name`, or `nil` when LMDB's table directory has no such entry.
+    private static func existingDatabase(_ env: Environment, _ name: String) throws(LMDBError) -> Database? {
+        do throws(LMDBError) {
+            return try env.openExistingDatabases(named: [name])[0]
+        } catch {
+            if error.hasCode(of: .notFound) { return nil }
+            throw error
         }
     }
 
