@@ -155,6 +155,12 @@ struct GenerateCommand: OutputCommand {
     func validate() throws {
         guard format == "sparkpost" || format == "jsonl" else { throw ValidationError("--format must be sparkpost or jsonl") }
         guard recipients >= 1, deliveries >= 1 else { throw ValidationError("--recipients and --deliveries must be at least 1") }
+        // The generator keeps every recipient in memory (about 100 bytes each): bounded here, where a
+        // usage error can say so (a huge count ended the process by a precondition, found by a tester).
+        guard recipients <= 50_000_000, deliveries <= 10_000, recipients.multipliedReportingOverflow(by: deliveries).partialValue <= 200_000_000,
+              !recipients.multipliedReportingOverflow(by: deliveries).overflow else {
+            throw ValidationError("--recipients must be at most 50000000, --deliveries at most 10000, and their product (messages) at most 200000000")
+        }
     }
 
     func execute(_ out: inout Output) throws {

@@ -154,3 +154,13 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb")) == before)
     }
 }
+
+/// A declared count beyond the counters' range (2^48) is refused, not stored capped (found by a
+/// tester: `toDeliver` 2^63 − 1 was accepted and `project` showed 2^48).
+@Test func aDeclaredCountBeyondTheCountersRangeIsRefused() throws {
+    let f = EventFactory()
+    #expect(throws: Never.self) { try f.declare(toDeliver: 1 << 48).validate() }
+    for count: Int64 in [(1 << 48) + 1, .max] {
+        #expect { try f.declare(toDeliver: count).validate() } throws: { ($0 as? EventValidationError)?.field == "toDeliver" }
+    }
+}

@@ -168,6 +168,9 @@ import Testing
         #expect(cli.run("ingest", input, "--delivery-key", "").exitCode != 0)
         #expect(cli.run("ingest", cli.directory.path("missing.json")).error.contains("no such file"))
         #expect(cli.run("project", "--format", "xml").exitCode != 0)
+        // A count the generator cannot hold is a usage error (it was a crash by precondition).
+        #expect(cli.run("generate", "--recipients", "100000000000", "--output", "-").exitCode == 64)
+        #expect(cli.run("generate", "--recipients", "1000000", "--deliveries", "1000", "--output", "-").error.contains("at most 200000000"))
         #expect(cli.run("project").error.contains("no ledger there"))  // read commands never create a ledger
         #expect(!FileManager.default.fileExists(atPath: cli.db))
         #expect(cli.run("ingest", cli.file("seed.jsonl", Self.good)).exitCode == 0)

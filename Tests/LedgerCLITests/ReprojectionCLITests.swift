@@ -128,6 +128,10 @@ import Testing
         let relay = Event(id: "r9", kind: .relay, delivery: "d1", recipient: "z@example.com", occurredAt: Instant(rfc3339: "2026-11-02T10:00:00Z")!)
         #expect(performing: { try ledger.append([relay]) }, throws: isRulesChanged)
         #expect(performing: { try ledger.checkpoint() }, throws: isRulesChanged)
+        // What `ledger serve`'s /readyz asks: not ready either (it said ready, found by a tester),
+        // while the bare basis (the log alone) still answers.
+        #expect(performing: { try ledger.readyBasis() }, throws: isRulesChanged)
+        #expect(try ledger.basis().position == 7)
         // Nothing was appended, and the other table's projection is whole.
         let verify = cli.run("verify", "--rules", rules)
         #expect(verify.exitCode == 0 && verify.output.contains("Records: 7;"), "\(verify.output) \(verify.error)")

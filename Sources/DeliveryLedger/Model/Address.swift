@@ -231,6 +231,11 @@ extension Event {
             guard recipient.isEmpty else { throw EventValidationError(field: "recipient", "a delivery event has no recipient") }
             if let v = validitySeconds, v <= 0 { throw EventValidationError(field: "validitySeconds", "must be positive, got \(v)") }
             if let t = toDeliver, t < 0 { throw EventValidationError(field: "toDeliver", "must not be negative, got \(t)") }
+            // The counters' range (2^48 messages): a larger count was stored capped, and `project`
+            // then showed the cap (found by a tester).
+            if let t = toDeliver, t > DeliveryCounters.maximum {
+                throw EventValidationError(field: "toDeliver", "must be at most \(DeliveryCounters.maximum) (2^48), got \(t)")
+            }
         default:
             try validateDeliveryId()
             guard !recipient.isEmpty else { throw EventValidationError(field: "recipient", "missing: a \(kind.rawValue) event needs a recipient address") }

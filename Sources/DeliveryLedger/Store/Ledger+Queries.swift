@@ -7,6 +7,15 @@ extension Ledger {
         try run { try environment.read { txn in try basis(txn) } }
     }
 
+    /// The basis, once the projection this instance reads is checked as usable: its rule table is
+    /// this instance's (another process may have re-projected with another,
+    /// ``LedgerError/rulesChanged(path:persisted:own:)``) and the records after its checkpoint fold.
+    /// What a readiness probe asks: when it throws, every query would.
+    /// - Throws: ``LedgerError`` as the queries do.
+    public func readyBasis() throws(LedgerError) -> Basis {
+        try run { try withView { txn, _ in try basis(txn) } }
+    }
+
     func basis(_ txn: borrowing Transaction) throws -> Basis {
         guard let last = try txn.last(tables.log) else { return Basis(position: 0, recordedAt: nil, rules: options.rules.table.version) }
         let position = last.key.withUnsafeBytes { Key.readU64($0) }
