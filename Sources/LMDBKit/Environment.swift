@@ -29,6 +29,9 @@ public struct EnvironmentOptions: Sendable {
     /// The permissions of the files LMDB creates (`data.mdb`, `lock.mdb`): owner only by default,
     /// since a ledger holds recipient addresses and raw feedback.
     public var fileMode: mode_t = 0o600
+    /// What a map fault report (``MapFaultReporter``) names as the damaged file: the data file's
+    /// path when `nil`. A copy being checked names its source (the damage is the source's).
+    public var faultReportName: String? = nil
 
     /// The defaults: 256 MiB initial map, 16 TiB maximum, 32 databases, 510 readers, durable.
     public init() {}
@@ -109,7 +112,7 @@ public final class Environment: @unchecked Sendable {
         pthread_rwlock_init(resizeLock, nil)
         let region = Self.region(of: env, path: path)
         faultSlot = MapFaultReporter.register(base: region.base, size: region.size, pageSize: region.pageSize,
-                                              file: DataFileSummary.dataFile(in: path))
+                                              file: options.faultReportName ?? DataFileSummary.dataFile(in: path))
     }
 
     private static func open(_ path: String, flags: UInt32, mapSize: Int, options: EnvironmentOptions) throws(LMDBError) -> OpaquePointer {

@@ -84,16 +84,23 @@ extension Ledger {
         options.createIfMissing = false
         options.durable = false
         options.rules = self.options.rules
+        // The copy holds the source's pages: damage found in it — by the checks, or as a fault
+        // while reading it — is the source's, and is named so (found by a tester: the messages named
+        // the temporary copy and sent to `verify` it).
+        options.faultReportName = DataFileSummary.dataFile(in: path) + " (read through its backup copy, removed at the next backup)"
         let report: VerifyReport
         do {
             report = try Ledger(path: temporary, options: options).verify()
+        } catch let LedgerError.damaged(_, what) {
+            throw .damaged(path: path, what: "the ledger's copy for the backup does not open (\(what.replacingOccurrences(of: temporary, with: "the copy")))"
+                           + ", so no backup was kept")
         } catch {
-            throw .damaged(path: directory, what: "the backup just written does not open: \(error)")
+            throw .damaged(path: path, what: "the ledger's copy for the backup does not open (\(error)), so no backup was kept")
         }
         guard report.isHealthy else {
             // The copy holds the ledger's own records and tables: a problem found in it is the source's.
-            throw .damaged(path: path, what: "the ledger does not verify, so no backup was kept (its copy in \(directory) "
-                           + "showed: \(report.problems[0])); run `ledger verify` on it")
+            throw .damaged(path: path, what: "the ledger does not verify, so no backup was kept (its copy, checked before it "
+                           + "would have become \(directory), showed: \(report.problems[0]))")
         }
         guard rename(temporary, trimmed) == 0 else {
             throw .backupNotWritten(destination: directory, what: "the verified copy cannot be moved into place: \(String(cString: strerror(errno)))")

@@ -54,6 +54,7 @@ extension Ledger {
         envOptions.durable = options.durable
         envOptions.initialMapSize = options.initialMapSize
         envOptions.readOnly = options.readOnly
+        envOptions.faultReportName = options.faultReportName
         let environment: Environment
         do {
             environment = try Environment(path: path, options: envOptions)

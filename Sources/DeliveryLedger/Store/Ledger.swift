@@ -10,6 +10,10 @@ import Darwin
 
 /// Options for opening a ``Ledger``.
 public struct LedgerOptions: Sendable {
+    /// What a map fault report names as the damaged data file (``Ledger/reportMapFaults()``): the
+    /// ledger's own `data.mdb` when `nil`. A backup's copy, checked before it is kept, names its
+    /// source: the damage it holds is the source's.
+    var faultReportName: String? = nil
     /// When true (default), every append commits with one fsync: an appended batch survives a
     /// power loss. When false, commits are not synced (tests, throw-away demos).
     public var durable: Bool = true
