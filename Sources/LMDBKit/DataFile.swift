@@ -69,7 +69,7 @@ public struct DataFileSummary: Sendable, Hashable {
         // tester: one flipped bit of the newest id, 18 → 2, and the last commit was gone while
         // `verify` passed).
         let ids = (metas[0].u64(144), metas[1].u64(144))
-        if !(ids.0 == 0 && ids.1 == 0), max(ids.0, ids.1) - min(ids.0, ids.1) != 1 {
+        if !areConsecutive(ids) {
             throw DataFileError(path: path, what: "its meta pages hold transactions \(ids.0) and \(ids.1), which are not consecutive: "
                                 + "one of them is damaged (LMDB would open an older commit without a word)", kind: .damaged)
         }
@@ -149,7 +149,7 @@ public struct DataFileSummary: Sendable, Hashable {
         }
         if problems[0] == nil && problems[1] == nil {
             let ids = (metas[0].u64(144), metas[1].u64(144))
-            if !(ids.0 == 0 && ids.1 == 0), max(ids.0, ids.1) - min(ids.0, ids.1) != 1 {
+            if !areConsecutive(ids) {
                 throw DataFileError(path: path, what: "its meta pages hold transactions \(ids.0) and \(ids.1), which are not consecutive: one of "
                                     + "them is damaged, and nothing tells which; restore the ledger from a backup", kind: .damaged)
             }
@@ -241,6 +241,12 @@ public struct DataFileSummary: Sendable, Hashable {
             throw DataFileError(path: path, what: "is not a regular file (a FIFO, device or directory): not a ledger's data file", kind: .damaged)
         }
         return (fd, Int(st.st_size))
+    }
+
+    /// Whether two meta pages' transaction ids are what commits leave: consecutive (commit N writes
+    /// page N mod 2 and leaves the other at N − 1), or both 0 before the first commit.
+    private static func areConsecutive(_ ids: (UInt64, UInt64)) -> Bool {
+        (ids.0 == 0 && ids.1 == 0) || max(ids.0, ids.1) - min(ids.0, ids.1) == 1
     }
 
     static let magicNumber: UInt32 = 0xBEEF_C0DE

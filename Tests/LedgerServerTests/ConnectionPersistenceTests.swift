@@ -93,3 +93,28 @@ import Testing
         await server.stop()
     }
 }
+
+/// `Expect: 100-continue` (RFC 9110 §10.1.1) is answered with `100 Continue` before the body is sent,
+/// then the final answer follows (a libcurl client stalled a second per request without it).
+@Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+    let server = try await RunningServer()
+    let port = server.port
+    let body = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
+    let (interim, final) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], [UInt8]), any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+                defer { close(fd) }
+                try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
+                                                               headers: [RunningServer.auth, ("Expect", "100-Continue")], contentLength: body.count))
+                let (interim, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)  // before any body byte
+                try LoopbackHTTP.sendRaw(fd, body)
+                let (final, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+                return (interim, final)
+            })
+        }.start()
+    }
+    #expect(String(decoding: interim, as: UTF8.self).hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(String(decoding: interim, as: UTF8.self))")
+    #expect(String(decoding: final, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(String(decoding: final, as: UTF8.self))")
+    await server.stop()
+}

@@ -20,6 +20,13 @@ import NIOHTTP1
 /// - when an HTTP/1.0 request asks for `keep-alive`, adds `Connection: keep-alive` to the answer, which
 ///   is how an HTTP/1.0 client learns that the connection persists (RFC 9112 §C.2.2).
 /// HTTP/1.1 requests that persist pass unchanged.
+///
+/// It also answers `Expect: 100-continue` (RFC 9110 §10.1.1), which neither Hummingbird nor SwiftNIO
+/// does: a client that asks for it (libcurl for larger bodies) waits for `100 Continue` before it
+/// sends the body, and without it stalls a second per request. The interim answer goes out at once,
+/// unless an earlier request on the connection is still being answered (pipelined: an interim answer
+/// then would fall inside the earlier one; the client sends the body after its own wait). An HTTP/1.0
+/// request's expectation is ignored, as the RFC says.
 final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -31,11 +38,21 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
 
     /// One entry per request whose answer has not started, in order (requests may be pipelined).
     private var pending = CircularBuffer<Answer>()
+    /// Requests whose answer has not ended (its `.end` not yet written).
+    private var unanswered = 0
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data) else {
             context.fireChannelRead(data)
             return
+        }
+        unanswered += 1
+        if head.version.major == 1, head.version.minor >= 1,
+           head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" }) {
+            head.headers.remove(name: "expect")
+            if unanswered == 1 {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
         }
         if !head.isKeepAlive {
             head.headers.replaceOrAdd(name: "Connection", value: "close")
@@ -47,6 +64,7 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
         // An informational answer (100 Continue) precedes the final one and is not it.
         guard case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200 || head.status == .switchingProtocols,
               let answer = pending.popFirst() else {
