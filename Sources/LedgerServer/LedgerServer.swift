@@ -36,7 +36,8 @@ public struct LedgerServer: Sendable {
 
     /// The routes: webhooks, health, metrics.
     func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        // HEAD on every GET route (RFC 9110 §9.3.2: the GET answer's head, no body): it was 404.
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
         router.add(middleware: UnmatchedRouteMiddleware<BasicRequestContext>(postPaths: Set(WebhookEndpoint.allCases.map(\.path))))
         let authentication = WebhookAuthentication(configuration: configuration, sns: SNSClient(timeout: configuration.providers.sns.fetchTimeout),

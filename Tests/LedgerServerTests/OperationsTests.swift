@@ -15,6 +15,9 @@ import Testing
         let ready = try await server.send("GET", "/readyz")
         #expect(ready.status == 200)
         #expect(ready.text == "ready: log position 0\n")
+        // HEAD answers as GET, without the body (RFC 9110 §9.3.2; it was 404).
+        let head = try await server.send("HEAD", "/readyz")
+        #expect(head.status == 200 && head.text.isEmpty, "\(head.status) \(head.text)")
         await server.stop()
     }
 
