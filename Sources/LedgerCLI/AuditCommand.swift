@@ -21,7 +21,14 @@ struct AuditCommand: OutputCommand {
         let ledger = try database.open(.read)
         guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let findings = try ledger.audit(delivery: delivery, now: now.flatMap { Instant(rfc3339: $0) }, lateAfterSeconds: lateAfter)
-        out.line("Audit of delivery \(delivery): \(findings.count) finding\(findings.count == 1 ? "" : "s")")
+        // The counts by kind first: one kind (recorded late, on a back-filled ledger) can number
+        // thousands and bury the others (found by a fresh user: 23,892 of 25,440 on the demo).
+        let counts = AuditFinding.Kind.allCases.compactMap { kind -> String? in
+            let n = findings.count { $0.kind == kind }
+            return n == 0 ? nil : "\(kind.rawValue) \(n)"
+        }
+        out.line("Audit of delivery \(delivery): \(findings.count) finding\(findings.count == 1 ? "" : "s")"
+                 + (counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")"))
         for kind in AuditFinding.Kind.allCases {
             let some = findings.filter { $0.kind == kind }
             guard !some.isEmpty else { continue }

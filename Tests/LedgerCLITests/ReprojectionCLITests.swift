@@ -189,6 +189,21 @@ import Testing
         let hardRow = try #require(demo.output.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("hardBounce") }, "\(demo.output)")
         #expect(hardRow.contains("Failed (Hard,"), "\(hardRow)")
         #expect(demo.output.contains("`ledger sweep --db \(cli.db)`"), "\(demo.output)")
+
+        // audit's first line counts each kind, the counts of the sections below and their total.
+        let audit = cli.run("audit", "--delivery", "campaign-2026-11-1").output
+        let first = try #require(audit.split(separator: "\n").first.map(String.init))
+        let total = try #require(Int(first.split(separator: " ")[4]), "\(first)")
+        let counts = try #require(first.split(separator: "(").last?.dropLast().split(separator: ", "), "\(first)")
+        #expect(counts.count >= 2, "\(first)")  // recorded late, and at least one other kind
+        var sum = 0
+        for pair in counts {
+            let parts = pair.split(separator: " ")
+            let n = try #require(Int(parts[1]), "\(pair)")
+            sum += n
+            #expect(audit.contains("\n\(parts[0]) (\(n)):"), "\(pair)")
+        }
+        #expect(sum == total, "\(first)")
     }
 
     /// A second demo into the same --db is refused before anything is written (it failed with an id
