@@ -34,11 +34,11 @@ struct ProjectCommand: OutputCommand {
     @OptionGroup var time: TimeOptions
     @Flag(exclusivity: .exclusive) var semantics: SemanticsChoice?
     @Option(help: "Only this delivery.") var delivery: String?
-    @Option(help: "Output format: table, json or csv.") var format: String = "table"
+    @Option(help: "Output format: table, summary (one line per delivery and semantics), json or csv.") var format: String = "table"
 
     func validate() throws {
         guard TableFormat(rawValue: format) != nil else {
-            throw ValidationError("--format must be table, json or csv, not '\(format)'")
+            throw ValidationError("--format must be table, summary, json or csv, not '\(format)'")
         }
     }
 
@@ -58,6 +58,18 @@ struct ProjectCommand: OutputCommand {
         case .csv:
             out.line(CSV.header.joined(separator: ","))
             for k in rows { out.line(CSV.row(k).joined(separator: ",")) }
+        case .summary:
+            // Many deliveries at a glance (a table of ~20 lines each was 470 lines for 21 deliveries,
+            // found by a fresh user); the counts are the table's, in its words.
+            out.line(BasisText.line(basis))
+            if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
+            else if report.listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
+            var table = TextTable(header: ["Delivery", "Semantics", "To deliver", "Success", "Sent", "Taken into account", "Failed", "Pending"])
+            for k in rows {
+                table.row(k.delivery, k.semantics.rawValue, String(k.toDeliver), Format.percent(k.successRate), String(k.sent),
+                          String(k.takenIntoAccount), String(k.failed), String(k.pending))
+            }
+            if !rows.isEmpty { for l in table.render() { out.line(l) } }
         case .table:
             out.line(BasisText.line(basis))
             if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }

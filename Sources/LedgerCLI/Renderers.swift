@@ -5,7 +5,8 @@ import LedgerReports
 
 /// Output formats of `ledger project` and `ledger status`.
 enum TableFormat: String, CaseIterable {
-    case table, json, csv
+    /// `summary`: one line per delivery and semantics (``ProjectCommand``).
+    case table, summary, json, csv
 }
 
 /// A plain-text table: a label column and right-aligned value columns.

@@ -151,6 +151,30 @@ import Testing
     }
 }
 
+/// `project --format summary`: one line per delivery and semantics, with the table's counts.
+@Test func projectSummaryIsOneLinePerDeliveryAndSemantics() throws {
+    let cli = CLI()
+    let feed = """
+        {"id":"r1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}
+        {"id":"v1","kind":"delivered","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:01:00Z"}
+        {"id":"r2","kind":"relay","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:00:00Z"}
+        {"id":"h2","kind":"bounce","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:02:00Z","bounceClass":10}
+        {"id":"r3","kind":"relay","delivery":"d2","recipient":"c@example.com","occurredAt":"2026-11-02T09:00:00Z"}
+        """
+    #expect(cli.run("ingest", cli.file("feed.jsonl", feed)).exitCode == 0)
+    let r = cli.run("project", "--both", "--format", "summary")
+    #expect(r.exitCode == 0, "\(r.error)")
+    let lines = r.output.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+    // Basis, header, then d1 and d2 under both semantics. d1: a delivered, b hard-bounced (Sent 1,
+    // Failed 1 of 2 under both); d2: c relayed only — Sent under classic, Taken into account under EFS.
+    #expect(lines.count == 6, "\(r.output)")
+    #expect(lines[1] == "Delivery Semantics To deliver Success Sent Taken into account Failed Pending")
+    #expect(lines[2] == "d1 classic 2 50.0 % 1 0 1 0", "\(lines[2])")
+    #expect(lines[3] == "d1 efs 2 50.0 % 1 0 1 0", "\(lines[3])")
+    #expect(lines[4] == "d2 classic 1 100.0 % 1 0 0 0", "\(lines[4])")
+    #expect(lines[5] == "d2 efs 1 0.0 % 0 1 0 0", "\(lines[5])")
+}
+
 /// README's chart is the demo's timeline, as committed: regenerate it with the command in README
 /// ("Time in the ledger") when the demo or the chart changes.
 @Suite struct ReadmeChartTests {
