@@ -43,6 +43,12 @@ import Testing
         let bad = try await server.send("GET", "/api/deliveries?semantics=neither")
         #expect(bad.status == 400)
         #expect(bad.json?["error"] as? String == "query parameter semantics: 'neither' is not one of efs, classic, both")
+        // A name given twice, or bytes that are not percent-encoded UTF-8, are refused (the first was
+        // taken silently; the raw text was passed on — found by a tester).
+        let twice = try await server.send("GET", "/api/deliveries?asOf=2026-11-02T10:00:00Z&asOf=2026-11-03T10:00:00Z")
+        #expect(twice.status == 400 && twice.json?["error"] as? String == "query parameter asOf: given more than once", "\(twice.text)")
+        let undecodable = try await server.send("GET", "/api/deliveries?delivery=%FF%FE")
+        #expect(undecodable.status == 400 && (undecodable.json?["error"] as? String ?? "").contains("is not percent-encoded UTF-8"), "\(undecodable.text)")
         await server.stop()
     }
 

@@ -84,7 +84,7 @@ struct APIRoutes: Sendable {
     /// ``LedgerError/invalidArgument(_:)``), 404 for something unknown, 503 for a ledger error.
     private func answer(_ request: Request, _ body: (Query) async throws -> some Encodable & Sendable) async -> Response {
         do {
-            let document = try await body(Query(request.uri.query))
+            let document = try await body(try Query(request.uri.query))
             var data = try ReportJSON.data(document, pretty: true)
             data.append(0x0A)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

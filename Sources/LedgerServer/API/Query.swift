@@ -9,16 +9,23 @@ struct Query: Sendable {
     private var values: [String: String] = [:]
 
     /// Reads the query part of a request target (without the `?`), or none.
-    init(_ query: String?) {
+    /// - Throws: ``BadParameter`` when a name is given twice (which one was meant cannot be told: the
+    ///   first was taken silently, found by a tester) or a name or value is not percent-encoded UTF-8
+    ///   (it was passed on undecoded).
+    init(_ query: String?) throws(BadParameter) {
         guard let query else { return }
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String {
+            func decode(_ s: Substring, name: String) throws(BadParameter) -> String {
                 let spaced = s.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
+                guard let decoded = spaced.removingPercentEncoding else {
+                    throw BadParameter(name: name, message: "'\(s.prefix(80))' is not percent-encoded UTF-8")
+                }
+                return decoded
             }
-            let key = decode(parts[0])
-            if values[key] == nil { values[key] = parts.count > 1 ? decode(parts[1]) : "" }
+            let key = try decode(parts[0], name: String(parts[0].prefix(80)))
+            guard values[key] == nil else { throw BadParameter(name: key, message: "given more than once") }
+            values[key] = parts.count > 1 ? try decode(parts[1], name: key) : ""
         }
     }
 

@@ -25,8 +25,8 @@ struct DashboardRoutes: Sendable {
             }
         } }
         router.get("/delivery/chart.svg") { request, _ -> Response in
-            let q = Query(request.uri.query)
             do {
+                let q = try Query(request.uri.query)
                 let delivery = try q.required("delivery")
                 guard let svg = try await work.read({ [ledger] in try DashboardPages.chart(ledger: ledger, delivery: delivery) }) else {
                     return Self.html(HTML.page(title: "Not found", picker: Picker(), body: "<h1>Not found</h1><p>No such delivery.</p>"), status: .notFound)
@@ -49,8 +49,8 @@ struct DashboardRoutes: Sendable {
     }
 
     private func page(_ request: Request, _ body: (Query, TimeBounds, Picker) async throws -> String?) async -> Response {
-        let q = Query(request.uri.query)
         do {
+            let q = try Query(request.uri.query)
             let bounds = try q.bounds()
             guard let html = try await body(q, bounds, Picker(asOf: q["asOf"], knownAt: q["knownAt"])) else {
                 return Self.html(HTML.page(title: "Not found", picker: Picker(), body: "<h1>Not found</h1><p>No such delivery or recipient.</p>"), status: .notFound)
