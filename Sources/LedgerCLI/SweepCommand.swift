@@ -33,6 +33,7 @@ struct SweepCommand: OutputCommand {
         }
         let r = try ledger.sweep(now: instant)
         out.line("Sweep at \(instant.rfc3339): appended \(r.appended) timeout\(r.appended == 1 ? "" : "s"); "
-                 + "\(r.noFeedback) relayed message\(r.noFeedback == 1 ? "" : "s") past validity with no feedback (not failed).")
+                 + "\(r.noFeedback) relayed message\(r.noFeedback == 1 ? "" : "s") past validity with no feedback (not failed"
+                 + (r.noFeedback == 0 ? ")." : "; `ledger audit --delivery D` lists them as noFeedbackPastValidity)."))
     }
 }
