@@ -128,9 +128,11 @@ public struct DataFileSummary: Sendable, Hashable {
         defer { close(fd) }
         guard fileSize > 0 else { throw DataFileError(path: path, what: "the data file is empty (0 bytes): there is nothing to mend it from", kind: .empty) }
 
-        // The page size: meta page 0's when it names a sound one, else the usual sizes, the system's first.
+        // The page size: the first candidate at which one meta page is sound.
         let first = try readPage(fd, offset: 0, path: path)
-        var candidates = [Int(first.u32(40)), Int(sysconf(Int32(_SC_PAGESIZE))), 4096]
+        // The system's page size first (LMDB's own choice when it created the file): meta page 0's
+        // field may be the damage, and trusted first it put meta page 1 inside page 0 (found by a tester).
+        var candidates = [Int(sysconf(Int32(_SC_PAGESIZE))), 4096, Int(first.u32(40))]
         candidates += (9...16).map { 1 << $0 }
         var found: (pageSize: Int, metas: [MetaBytes], problems: [String?])?
         var seen: Set<Int> = []
