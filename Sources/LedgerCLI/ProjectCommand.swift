@@ -51,7 +51,7 @@ struct ProjectCommand: OutputCommand {
         } catch let error as UnknownDelivery {
             throw CLIError(error.description)
         }
-        let (basis, deliveries, rows) = (report.basis, report.deliveries, report.rows)
+        let rows = report.rows
         switch TableFormat(rawValue: format)! {
         case .json:
             out.line(try JSON.encode(report.document, pretty: true))
@@ -61,9 +61,7 @@ struct ProjectCommand: OutputCommand {
         case .summary:
             // Many deliveries at a glance (a table of ~20 lines each was 470 lines for 21 deliveries,
             // found by a fresh user); the counts are the table's, in its words.
-            out.line(BasisText.line(basis))
-            if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
-            else if report.listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
+            heading(report, &out)
             var table = TextTable(header: ["Delivery", "Semantics", "To deliver", "Success", "Sent", "Taken into account", "Failed", "Pending"])
             for k in rows {
                 table.row(k.delivery, k.semantics.rawValue, String(k.toDeliver), Format.percent(k.successRate), String(k.sent),
@@ -71,15 +69,22 @@ struct ProjectCommand: OutputCommand {
             }
             if !rows.isEmpty { for l in table.render() { out.line(l) } }
         case .table:
-            out.line(BasisText.line(basis))
-            if deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
-            else if report.listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
+            heading(report, &out)
             for d in report.listed {
                 out.line()
                 let ks = rows.filter { $0.delivery == d }
                 for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d, at: time.bounds)) { out.line(l) }
             }
         }
+    }
+}
+
+extension ProjectCommand {
+    /// The basis line of the text formats, and a line when there is no delivery to show.
+    func heading(_ report: ProjectReport, _ out: inout Output) {
+        out.line(BasisText.line(report.basis))
+        if report.deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
+        else if report.listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
     }
 }
 

@@ -21,7 +21,8 @@ struct VerifyCommand: OutputCommand {
         } catch let LedgerError.damaged(path, what) {
             // Not the error every other command gives (it sends to `ledger verify`): verify itself
             // could not read the file's own structure (LMDB's meta pages or B-tree), below the records.
-            if what.contains("`ledger repair") {
+            // Whether repair can mend it is asked of the file, not read from the message.
+            if (try? Ledger.mendMetaPage(path: path, dryRun: true)).flatMap({ $0 }) != nil {
                 throw CLIError("the ledger at '\(path)' is damaged: \(what). verify cannot read past this; run `ledger repair --db \(path)`, "
                                + "then verify again. verify wrote nothing")
             }
