@@ -73,6 +73,12 @@ public struct DataFileSummary: Sendable, Hashable {
             throw DataFileError(path: path, what: "its meta pages hold transactions \(ids.0) and \(ids.1), which are not consecutive: "
                                 + "one of them is damaged (LMDB would open an older commit without a word)", kind: .damaged)
         }
+        // A transaction id lowered by two (still consecutive and in its page) makes LMDB open the
+        // older commit without a word (found by a tester): the tree of each meta page names, in
+        // its free-page database, the transactions that freed pages, none after its own.
+        if let problem = try stableTreeProblem(fd: fd, path: path, pageSize: pageSize, fileSize: fileSize, metas: metas) {
+            throw DataFileError(path: path, what: problem, kind: .damaged)
+        }
         let newest = metas[0].u64(144) < metas[1].u64(144) ? metas[1] : metas[0]
         let lastPage = newest.u64(136)
         let transactionID = newest.u64(144)
@@ -104,9 +110,14 @@ public struct DataFileSummary: Sendable, Hashable {
     /// during a commit, or bytes overwritten since), the other still opens a consistent ledger. LMDB
     /// itself refuses a file with either meta page damaged (`MDB_INVALID`), and 0.9 has no option to
     /// open the other one. This writes, in place of the damaged page, a copy of the sound one with its
-    /// page number and a transaction id one lower (`t − 1`, so that the two ids stay consecutive and
-    /// each sits in page id mod 2, as ``inspect(path:)`` checks): the ledger then opens at the sound
-    /// page's transaction, and the next commit overwrites the copy.
+    /// page number and a transaction id one higher (`t + 1`, so that the two ids stay consecutive and
+    /// each sits in page id mod 2, as ``inspect(path:)`` checks; one lower would be a meta page whose
+    /// tree lists pages freed by a later transaction, which ``inspect(path:)`` calls damage): both
+    /// pages then name the sound page's tree, and the next commit (`t + 2`) overwrites the original.
+    /// A meta page is sound here when its own fields are (``inspect(path:)``'s checks) and so is the
+    /// tree it names: its last page within the file, its roots within the pages in use, no page freed
+    /// by a transaction after its own. Two meta pages sound in each other's place (swapped) are
+    /// swapped back, byte for byte.
     ///
     /// What it costs: when the damaged page was the newest (a torn commit), that last commit is not
     /// there — it never returned, since LMDB syncs the meta page before a commit returns, so nothing
@@ -135,18 +146,27 @@ public struct DataFileSummary: Sendable, Hashable {
         var candidates = [Int(sysconf(Int32(_SC_PAGESIZE))), 4096, Int(first.u32(40))]
         candidates += (9...16).map { 1 << $0 }
         var found: (pageSize: Int, metas: [MetaBytes], problems: [String?])?
+        var firstProblems: [String?]?
         var seen: Set<Int> = []
         for size in candidates where size >= 512 && size <= 1 << 16 && size & (size - 1) == 0 && seen.insert(size).inserted {
             guard fileSize >= 2 * size else { continue }
             let metas = [first, try readPage(fd, offset: size, path: path)]
-            let problems = [metas[0].problem(index: 0, pageSize: size), metas[1].problem(index: 1, pageSize: size)]
+            let pages = PageReader(fd: fd, fileSize: fileSize, pageSize: size)
+            let problems = (0..<2).map { metas[$0].problem(index: $0, pageSize: size) ?? metas[$0].treeProblem(pages: pages) }
             if problems.contains(where: { $0 == nil }) {
                 found = (size, metas, problems)
                 break
             }
+            // Swapped: each page is sound where the other is (its page number and transaction say so).
+            if (0..<2).allSatisfy({ metas[$0].problem(index: 1 - $0, pageSize: size) == nil && metas[$0].treeProblem(pages: pages) == nil }),
+               areConsecutive((metas[0].u64(144), metas[1].u64(144))) {
+                return try swapMetaPages(fd: fd, path: path, pageSize: size, transactionID: max(metas[0].u64(144), metas[1].u64(144)), dryRun: dryRun)
+            }
+            if size == candidates[0] { firstProblems = problems }
         }
         guard let (pageSize, metas, problems) = found else {
-            throw DataFileError(path: path, what: "both meta pages are damaged (or this is not an LMDB data file): there is no sound one to mend "
+            let named = firstProblems.map { "meta page 0 \($0[0] ?? "is sound"); meta page 1 \($0[1] ?? "is sound"): " } ?? ""
+            throw DataFileError(path: path, what: "both meta pages are damaged (or this is not an LMDB data file): \(named)there is no sound one to mend "
                                 + "the other from; restore the ledger from a backup", kind: .damaged)
         }
         if problems[0] == nil && problems[1] == nil {
@@ -159,37 +179,12 @@ public struct DataFileSummary: Sendable, Hashable {
         }
         let sound = problems[0] == nil ? 0 : 1, damaged = 1 - sound
         let meta = metas[sound]
-        let transactionID = meta.u64(144), lastPage = meta.u64(136)
-        guard lastPage >= 1, lastPage < UInt64(Int.max / pageSize), fileSize >= Int(lastPage + 1) * pageSize else {
-            throw DataFileError(path: path, what: "meta page \(damaged) \(problems[damaged]!), and the sound meta page \(sound) names pages 0–\(lastPage) "
-                                + "of a \(fileSize)-byte file: it cannot be mended from it; restore the ledger from a backup", kind: .damaged)
-        }
-        for root in [meta.u64(80), meta.u64(128)] where root != invalidPage {
-            guard root >= 2, root <= lastPage else {
-                throw DataFileError(path: path, what: "meta page \(damaged) \(problems[damaged]!), and the sound meta page \(sound) puts a root at page "
-                                    + "\(root), outside pages 2–\(lastPage): it cannot be mended from it; restore the ledger from a backup", kind: .damaged)
-            }
-        }
+        let transactionID = meta.u64(144)
         var repair = MetaPageRepair(damagedPage: damaged, problem: problems[damaged]!, pageSize: pageSize, transactionID: transactionID, savedCopy: nil)
         if dryRun { return repair }
 
-        // No process may have the environment open: LMDB holds a lock on lock.mdb's first byte
-        // (shared, or exclusive while it sets up) for as long as an environment is open.
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let lockPath = (directory.isEmpty ? "." : directory) + "/lock.mdb"
-        let lockFD = open(lockPath, O_RDWR | O_CLOEXEC)
+        let lockFD = try lockAgainstOpens(path: path)
         defer { if lockFD >= 0 { close(lockFD) } }
-        if lockFD >= 0 {
-            var lock = flock()
-            lock.l_type = Int16(F_WRLCK)
-            lock.l_whence = Int16(SEEK_SET)
-            lock.l_start = 0
-            lock.l_len = 1
-            guard fcntl(lockFD, F_SETLK, &lock) == 0 else {
-                throw DataFileError(path: path, what: "another process has this ledger open (\(lockPath) is locked): stop it, then mend the meta page",
-                                    kind: .unreadable)
-            }
-        }
         var good = [UInt8](repeating: 0, count: pageSize), bad = [UInt8](repeating: 0, count: pageSize)
         let readGood = good.withUnsafeMutableBytes { pread(fd, $0.baseAddress, pageSize, off_t(sound * pageSize)) }
         let readBad = bad.withUnsafeMutableBytes { pread(fd, $0.baseAddress, pageSize, off_t(damaged * pageSize)) }
@@ -213,13 +208,72 @@ public struct DataFileSummary: Sendable, Hashable {
         }
         func put64(_ value: UInt64, at offset: Int) { for i in 0..<8 { good[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) } }
         put64(UInt64(damaged), at: 0)
-        put64(transactionID == 0 ? 0 : transactionID - 1, at: 144)
+        put64(transactionID == 0 && damaged == 0 ? 0 : transactionID + 1, at: 144)  // ids 0 and 0 before the first commit
         let written = good.withUnsafeBytes { pwrite(fd, $0.baseAddress, pageSize, off_t(damaged * pageSize)) }
         guard written == pageSize, fsync(fd) == 0 else {
             throw DataFileError(path: path, what: "cannot write meta page \(damaged): \(String(cString: strerror(errno)))", kind: .unreadable)
         }
         _ = try inspect(path: path)
         return repair
+    }
+
+    /// Puts back two meta pages found in each other's place (each sound at the other's page
+    /// number): an exact swap of their bytes, so nothing is lost and no copy is kept.
+    private static func swapMetaPages(fd: Int32, path: String, pageSize: Int, transactionID: UInt64, dryRun: Bool) throws(DataFileError) -> MetaPageRepair {
+        let repair = MetaPageRepair(damagedPage: 0, problem: "and meta page 1 are in each other's place (swapped)", pageSize: pageSize,
+                                    transactionID: transactionID, savedCopy: nil, swapped: true)
+        if dryRun { return repair }
+        let lockFD = try lockAgainstOpens(path: path)
+        defer { if lockFD >= 0 { close(lockFD) } }
+        var pages = [UInt8](repeating: 0, count: 2 * pageSize)
+        guard pages.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 2 * pageSize, 0) }) == 2 * pageSize else {
+            throw DataFileError(path: path, what: "cannot read its meta pages: \(String(cString: strerror(errno)))", kind: .unreadable)
+        }
+        let swapped = Array(pages[pageSize...]) + Array(pages[..<pageSize])
+        guard swapped.withUnsafeBytes({ pwrite(fd, $0.baseAddress, 2 * pageSize, 0) }) == 2 * pageSize, fsync(fd) == 0 else {
+            throw DataFileError(path: path, what: "cannot write its meta pages: \(String(cString: strerror(errno)))", kind: .unreadable)
+        }
+        _ = try inspect(path: path)
+        return repair
+    }
+
+    /// Refuses when a process has the environment open: LMDB holds a lock on `lock.mdb`'s first byte
+    /// (shared, or exclusive while it sets up) for as long as an environment is open. Returns the
+    /// lock file's descriptor, holding the lock (a process opening the ledger meanwhile waits): the
+    /// caller closes it once the meta pages are written (-1 when there is no lock file).
+    private static func lockAgainstOpens(path: String) throws(DataFileError) -> Int32 {
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let lockPath = (directory.isEmpty ? "." : directory) + "/lock.mdb"
+        let lockFD = open(lockPath, O_RDWR | O_CLOEXEC)
+        if lockFD >= 0 {
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            lock.l_start = 0
+            lock.l_len = 1
+            guard fcntl(lockFD, F_SETLK, &lock) == 0 else {
+                close(lockFD)
+                throw DataFileError(path: path, what: "another process has this ledger open (\(lockPath) is locked): stop it, then mend the meta page",
+                                    kind: .unreadable)
+            }
+        }
+        return lockFD
+    }
+
+    /// The first tree problem of either meta page (``MetaBytes/treeProblem(pages:)``), checked so that a
+    /// writer committing meanwhile (which may reuse the older tree's pages two commits later) cannot
+    /// make a sound file look damaged: the meta pages are read again after, and the check repeated
+    /// when they changed; a file whose meta pages keep changing is being written by LMDB, not damaged.
+    private static func stableTreeProblem(fd: Int32, path: String, pageSize: Int, fileSize: Int, metas first: [MetaBytes]) throws(DataFileError) -> String? {
+        var metas = first
+        let pages = PageReader(fd: fd, fileSize: fileSize, pageSize: pageSize)
+        for _ in 0..<3 {
+            let problems = (0..<2).compactMap { index in metas[index].treeProblem(pages: pages).map { "meta page \(index) \($0)" } }
+            let after = [try readPage(fd, offset: 0, path: path), try readPage(fd, offset: pageSize, path: path)]
+            if after.map(\.bytes) == metas.map(\.bytes) { return problems.first }
+            metas = after
+        }
+        return nil
     }
 
     /// The data file opened with `flags` (and `O_CLOEXEC`), and its size; the caller closes it.
@@ -273,6 +327,25 @@ public struct DataFileSummary: Sendable, Hashable {
         func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
         func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
 
+        /// What is wrong with the tree this meta page names, or `nil`: its last page within the
+        /// file, its two roots within the pages in use, and no page freed (its free-page database's
+        /// keys) by a transaction after its own (an id lowered by two).
+        func treeProblem(pages: PageReader) -> String? {
+            let transactionID = u64(144), lastPage = u64(136)
+            guard lastPage >= 1, lastPage < UInt64(Int.max / pages.pageSize) else { return "(transaction \(transactionID)) names last page \(lastPage), which cannot be" }
+            guard pages.fileSize >= Int(lastPage + 1) * pages.pageSize else {
+                return "(transaction \(transactionID)) uses pages 0–\(lastPage), \(Int(lastPage + 1) * pages.pageSize) bytes, "
+                    + "but the file has \(pages.fileSize) bytes: truncated"
+            }
+            for (name, root) in [("free-page", u64(80)), ("main", u64(128))] where root != invalidPage {
+                guard root >= 2, root <= lastPage else { return "(transaction \(transactionID)) puts the \(name) database's root at page \(root), outside pages 2–\(lastPage)" }
+            }
+            if let freedBy = PageAudit.newestFreeingTransaction(pages: pages, meta: bytes), freedBy > transactionID {
+                return "says it is transaction \(transactionID), but its tree lists pages freed by transaction \(freedBy): its transaction id is damaged"
+            }
+            return nil
+        }
+
         /// What is wrong with this meta page at page `index`, or `nil`.
         func problem(index: Int, pageSize: Int) -> String? {
             if u32(16) != magicNumber { return "has no LMDB magic number (overwritten)" }
@@ -297,10 +370,14 @@ public struct MetaPageRepair: Sendable, Hashable {
     public var problem: String
     /// The file's page size, bytes.
     public var pageSize: Int
-    /// The sound meta page's transaction: the ledger opens at it once mended.
+    /// The sound meta page's transaction: the ledger opens at its tree once mended (the copy holds
+    /// it under `transactionID + 1`).
     public var transactionID: UInt64
     /// Where the damaged page's bytes were saved, if they were.
     public var savedCopy: String?
+    /// Whether the two meta pages were sound but in each other's place, and are (or would be) put
+    /// back by swapping them (nothing is lost, no copy is kept; ``damagedPage`` is then 0).
+    public var swapped: Bool = false
 }
 
 /// An LMDB data file that cannot be opened safely, named with what is wrong.

@@ -155,23 +155,72 @@ public final class Environment: @unchecked Sendable {
     /// Opens existing named databases in a read transaction (committed, so that the handles stay
     /// open for the environment's life: `mdb_dbi_open`), writing nothing: what a read-only
     /// environment uses.
-    /// - Throws: ``LMDBError``; `MDB_NOTFOUND` (operation naming the database) when one does not exist.
-    public func openExistingDatabases(named names: [String]) throws(LMDBError) -> [Database] {
+    ///
+    /// Each table's record in LMDB's table directory is checked first, since LMDB trusts it: its
+    /// flags must be `flags` (`mdb_dbi_open` would adopt stored flags such as `MDB_DUPSORT`, and
+    /// the first write then fails an LMDB assertion), and its root page must lie within the pages in
+    /// use (a root past the last page fails every read with `MDB_PAGE_NOTFOUND`, unnamed).
+    /// - Throws: ``LMDBError``; `MDB_NOTFOUND` (operation naming the database) when one does not
+    ///   exist; `MDB_INCOMPATIBLE` (``LMDBError/incompatible``; its operation is "table NAME: what is
+    ///   wrong") when its record is damaged.
+    public func openExistingDatabases(named names: [String], flags expected: UInt32 = 0) throws(LMDBError) -> [Database] {
         pthread_rwlock_rdlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
         let txn = try begin(readOnly: true)
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
         var handles: [Database] = []
         for name in names {
             var dbi: MDB_dbi = 0
-            let rc = mdb_dbi_open(txn, name, 0, &dbi)
+            var rc = mdb_dbi_open(txn, name, 0, &dbi)
+            var problem = ""
+            if rc == 0 {
+                var flags: UInt32 = 0
+                mdb_dbi_flags(txn, dbi, &flags)
+                var key = MDB_val(mv_size: name.utf8.count, mv_data: nil)
+                var record = MDB_val()
+                let got = name.withCString { key.mv_data = UnsafeMutableRawPointer(mutating: $0); return mdb_get(txn, 1, &key, &record) }
+                if flags != expected {
+                    problem = ": its record in LMDB's table directory has flags 0x\(String(flags, radix: 16)), the ledger's tables 0x\(String(expected, radix: 16))"
+                } else if got == 0, record.mv_size == 48, let data = record.mv_data {
+                    let root = data.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
+                    if root != ~0, root < 2 || root > UInt64(info.me_last_pgno) {
+                        problem = ": its record in LMDB's table directory puts its root at page \(root), outside the pages in use (2–\(info.me_last_pgno))"
+                    }
+                } else {
+                    problem = ": its record in LMDB's table directory cannot be read"
+                }
+                if !problem.isEmpty { rc = MDB_INCOMPATIBLE }
+            }
             if rc != 0 {
                 mdb_txn_abort(txn)
-                throw LMDBError(code: rc, operation: "mdb_dbi_open(\(name))")
+                throw LMDBError(code: rc, operation: problem.isEmpty ? "mdb_dbi_open(\(name))" : "table \(name)" + problem)
             }
             handles.append(Database(dbi: dbi))
         }
         try check(mdb_txn_commit(txn), "mdb_txn_commit(read)")
         return handles
+    }
+
+    /// Walks every page of the tree of a read transaction's snapshot and accounts for it
+    /// (``PageAudit``): the structure LMDB trusts without checking. Safe beside a writer in another
+    /// process (the read transaction keeps the snapshot's pages from being reused).
+    /// - Throws: ``DataFileError`` when the data file cannot be read; ``LMDBError`` when a read
+    ///   transaction cannot begin.
+    public func auditPages() throws -> PageAudit {
+        for _ in 0..<100 {
+            pthread_rwlock_rdlock(resizeLock)
+            defer { pthread_rwlock_unlock(resizeLock) }
+            let txn = try begin(readOnly: true)
+            defer { mdb_txn_abort(txn) }
+            var fd: Int32 = -1
+            try check(mdb_env_get_fd(env, &fd), "mdb_env_get_fd")
+            // The snapshot's meta page is overwritten after two more commits: then begin again.
+            if let audit = try PageAudit.walk(fd: fd, path: DataFileSummary.dataFile(in: path), transactionID: UInt64(mdb_txn_id(txn))) {
+                return audit
+            }
+        }
+        throw LMDBError(code: EBUSY, operation: "auditPages (the meta pages changed under 100 read transactions in a row)")
     }
 
     /// Writes a consistent copy of the environment into the empty directory `directory`

@@ -34,13 +34,16 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let invalid = LMDBError(code: MDB_INVALID, operation: "")
     /// `MDB_CORRUPTED`: a page of the wrong type was found (damage).
     public static let corrupted = LMDBError(code: MDB_CORRUPTED, operation: "")
+    /// `MDB_INCOMPATIBLE`: a table's stored flags differ from those it is opened with.
+    public static let incompatible = LMDBError(code: MDB_INCOMPATIBLE, operation: "")
     /// `MDB_PAGE_NOTFOUND`: a page number past the last page in use (damage).
     public static let pageNotFound = LMDBError(code: MDB_PAGE_NOTFOUND, operation: "")
 
     /// Whether the code says the data file is damaged (`MDB_CORRUPTED`, `MDB_PAGE_NOTFOUND`,
-    /// `MDB_INVALID`, `MDB_BAD_TXN` after one of those, `MDB_VERSION_MISMATCH`).
+    /// `MDB_INVALID`, `MDB_BAD_TXN` after one of those, `MDB_VERSION_MISMATCH`, `MDB_INCOMPATIBLE`:
+    /// a table's record with other flags, ``Environment/openExistingDatabases(named:flags:)``).
     public var isDamage: Bool {
-        [MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_TXN].contains(code)
+        [MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_TXN, MDB_INCOMPATIBLE].contains(code)
     }
 
     /// Whether two errors carry the same code, whatever the operation.

@@ -52,7 +52,7 @@ struct IngestCommand: OutputCommand {
     @Option(name: .customLong("utc-offset"), help: "Postfix logs: the UTC offset of year-less syslog stamps, e.g. +09:00 or -05:00 (default +00:00).")
     var utcOffset: String?
     @Flag(name: .customLong("skip-invalid"), help: "Append the valid records and skip the invalid ones.") var skipInvalid = false
-    @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file.")
+    @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file (left empty when the run fails with nothing appended).")
     var rejectFile: String?
     @Flag(name: .customLong("dry-run"), help: "Read and check every record, report what would be appended, and append nothing (the database is not opened).")
     var dryRun = false
@@ -153,10 +153,26 @@ struct IngestCommand: OutputCommand {
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
             guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
         }
-        // Pass 1: read and check every record; rejects are written as they are found (so that if the
-        // append then fails, no record is lost); events are kept in memory while they fit one atomic
-        // batch, beyond that in a temporary file (EventSpill).
+        // Pass 1: read and check every record; rejects are written as they are found (the file is
+        // emptied again if the run then fails with nothing appended); events are kept in memory while
+        // they fit one atomic batch, beyond that in a temporary file (EventSpill).
         let rejects = try rejectFile.map { try RejectWriter(path: $0) }
+        var appended = 0
+        do {
+            try ingest(inputs, options: options, notes: notes, rejects: rejects, appended: &appended, &out)
+        } catch {
+            // A run that fails leaves no rejects of a run that did not happen: with nothing appended,
+            // the reject file is emptied (found by a tester: it kept the records of a failed run);
+            // with some batches appended (they stay), it is completed.
+            if appended == 0 { rejects?.empty() } else { try? rejects?.finish(final: true) }
+            throw error
+        }
+    }
+
+    /// Pass 1 (read and check) and pass 2 (append) of ``execute(_:)``; `appended` counts the events
+    /// appended so far (they stay if a later batch fails).
+    private func ingest(_ inputs: [String], options: IngestOptions, notes: [String], rejects: RejectWriter?, appended: inout Int,
+                        _ out: inout Output) throws {
         var summaries: [FileSummary] = []
         var reasons: [String] = []  // the first rejected records' errors, shown after the summary
         var kept = Batch()
@@ -230,6 +246,7 @@ struct IngestCommand: OutputCommand {
                 try spill.forEachBatch(size: Self.atomicBatchLimit) { events, locations in
                     var pending = Batch(events: events, locations: locations)
                     try append(&pending, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
+                    appended = totals.appended + totals.duplicates
                 }
             } else {
                 try append(&kept, ledger: ledger, summaries: &summaries, rejects: rejects, totals: &totals, reasons: &reasons)
@@ -515,6 +532,16 @@ final class RejectWriter {
         case .dsn: "bounce messages"
         default: "JSON Lines or providers' files"
         }
+    }
+
+    /// Empties the file (a run that failed with nothing appended): a regular file is truncated to 0
+    /// bytes; a pipe keeps what it was sent.
+    func empty() {
+        guard seekable else { return }
+        _ = try? handle.truncate(atOffset: 0)
+        count = 0
+        closed = false
+        format = nil
     }
 
     /// Closes the SparkPost array (the file stays open: a conflict found at append may add a record;

@@ -32,17 +32,22 @@ struct RepairCommand: OutputCommand {
             out.line("The data file's meta pages are sound: nothing to mend there. `ledger verify --db \(path)` checks the rest.")
             return
         }
-        if dryRun {
+        if mend.swapped {
+            out.line(dryRun ? "Meta pages 0 and 1 are in each other's place (each sound where the other should be): repair would swap them back "
+                     + "(LMDB transaction \(mend.transactionID) stays the newest); nothing was written."
+                     : "Meta pages 0 and 1 were in each other's place: swapped back (LMDB transaction \(mend.transactionID) is the newest; nothing was lost).")
+            if dryRun { return }
+        } else if dryRun {
             out.line("Meta page \(mend.damagedPage) \(mend.problem). repair would write a copy of meta page \(1 - mend.damagedPage) "
                      + "(LMDB transaction \(mend.transactionID)) in its place; nothing was written.")
             return
         }
-        out.line("Meta page \(mend.damagedPage) \(mend.problem): mended from meta page \(1 - mend.damagedPage) (LMDB transaction \(mend.transactionID)).")
+        if !mend.swapped { out.line("Meta page \(mend.damagedPage) \(mend.problem): mended from meta page \(1 - mend.damagedPage) (LMDB transaction \(mend.transactionID)).") }
         if let copy = mend.savedCopy { out.line("The damaged page's bytes are kept in \(copy).") }
         let ledger = try database.open(.read)
         let report = try ledger.verify()
         out.line("Records: \(report.records) (the log ends at position \(report.records)); hash-chain head: \(report.head)")
-        out.line("If events after position \(report.records) had been acknowledged, ingest their files again: what is there is not appended twice.")
+        if !mend.swapped { out.line("If events after position \(report.records) had been acknowledged, ingest their files again: what is there is not appended twice.") }
         guard report.isHealthy else {
             for p in report.problems { out.line("  \(p)") }
             throw CLIError("the ledger at '\(ledger.path)' opens again but does not match its log: \(report.problems[0]) (`ledger verify --db \(ledger.path)`)")

@@ -86,7 +86,7 @@ public struct LedgerServer: Sendable {
             // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
             // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
             // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
-            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30))),
+            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },

@@ -60,10 +60,10 @@ import Testing
 
         let mend = try #require(try Ledger.mendMetaPage(path: path))
         #expect(mend.damagedPage == index && mend.transactionID == soundTransaction)
-        // The damaged bytes are kept; the page now holds the sound one's tree, one transaction lower.
+        // The damaged bytes are kept; the page now holds the sound one's tree, one transaction higher.
         let saved = try #require(mend.savedCopy)
         #expect(try Data(contentsOf: URL(fileURLWithPath: saved)) == damagedBytes)
-        #expect(try transaction(path, index) == soundTransaction - 1)
+        #expect(try transaction(path, index) == soundTransaction + 1)
         #expect(try Ledger.mendMetaPage(path: path) == nil)
 
         let ledger = try Ledger(path: path)

@@ -85,6 +85,21 @@ import Testing
         #expect(try cli.basisPosition() == 2)
     }
 
+    /// A run that fails (here: the second file holds no record, found after the first was read) appends
+    /// nothing and leaves no rejects of a run that did not happen (found by a tester: the reject
+    /// file kept the first file's rejected records).
+    @Test func aFailedRunLeavesTheRejectFileEmpty() throws {
+        let cli = CLI()
+        let bad = "{\"id\":\"x\",\"kind\":\"opened\",\"delivery\":\"d1\",\"recipient\":\"a@example.com\",\"occurredAt\":\"2026-11-02T09:00:00Z\"}"
+        let first = cli.file("mixed.jsonl", bad + "\n" + Self.good + "\n")
+        let second = cli.file("empty.jsonl", "")
+        let rejects = cli.directory.path("rejects.jsonl")
+        let r = cli.run("ingest", first, second, "--skip-invalid", "--reject-file", rejects)
+        #expect(r.exitCode != 0 && r.error.contains("empty.jsonl"), "\(r.error)")
+        #expect(try cli.basisPosition() == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: rejects)).isEmpty)
+    }
+
     @Test func skipInvalidSparkPostRejectsAreAReingestableArray() throws {
         let cli = CLI()
         let good = #"{"msys":{"message_event":{"type":"injection","event_id":"1","campaign_id":"c","rcpt_to":"a@example.com","timestamp":"1464824548"}}}"#

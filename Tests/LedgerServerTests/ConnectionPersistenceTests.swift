@@ -118,3 +118,30 @@ import Testing
     #expect(String(decoding: final, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(String(decoding: final, as: UTF8.self))")
     await server.stop()
 }
+
+/// A request whose declared body is over the limit gets no `100 Continue`: the 413 comes at once,
+/// from the head alone, and the connection closes (found by a tester: it was 100, then 413, so the
+/// client sent the whole body for nothing).
+@Test func expectContinueOverTheBodyLimitIsAnswered413WithoutContinue() async throws {
+    let server = try await RunningServer(maximumBodyBytes: 100)
+    let port = server.port
+    let (answer, closed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], Bool), any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+                defer { close(fd) }
+                try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
+                                                               headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
+                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)  // no body byte sent
+                var byte: UInt8 = 0
+                let more = read(fd, &byte, 1)  // the server closed: end of stream
+                return (answer, more == 0)
+            })
+        }.start()
+    }
+    let text = String(decoding: answer, as: UTF8.self)
+    #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+    #expect(text.lowercased().contains("connection: close"), "\(text)")
+    #expect(closed)
+    await server.stop()
+}

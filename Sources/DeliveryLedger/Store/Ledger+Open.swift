@@ -74,6 +74,8 @@ extension Ledger {
             throw e
         } catch let e as LMDBError where e.hasCode(of: .notFound) {
             throw .damaged(path: path, what: "\(e.operation.replacingOccurrences(of: "mdb_dbi_open", with: "table ")) is missing (not a ledger, or damaged)")
+        } catch let e as LMDBError where e.hasCode(of: .incompatible) && e.operation.hasPrefix("table ") {
+            throw .damaged(path: path, what: e.operation)
         } catch let e as LMDBError where e.isDamage {
             throw .damaged(path: path, what: "LMDB reports \(e.message) while opening its tables")
         } catch let e as LMDBError {

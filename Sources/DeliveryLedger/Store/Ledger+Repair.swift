@@ -11,6 +11,9 @@ public struct MetaPageMend: Sendable, Hashable {
     public var transactionID: UInt64
     /// Where the damaged page's bytes were saved (in the ledger's directory), unless a dry run.
     public var savedCopy: String?
+    /// Whether the two meta pages were sound but in each other's place, and are (or would be)
+    /// swapped back: nothing is lost, no copy is kept, ``damagedPage`` is 0.
+    public var swapped: Bool = false
 }
 
 extension Ledger {
@@ -45,11 +48,13 @@ extension Ledger {
             // The page number is known only once the file is read: a dry run first names it.
             guard let plan = try DataFileSummary.repairMetaPage(path: dataFile, dryRun: true) else { return nil }
             if dryRun {
-                return MetaPageMend(damagedPage: plan.damagedPage, problem: plan.problem, transactionID: plan.transactionID, savedCopy: nil)
+                return MetaPageMend(damagedPage: plan.damagedPage, problem: plan.problem, transactionID: plan.transactionID, savedCopy: nil,
+                                    swapped: plan.swapped)
             }
-            let copy = path + "/damaged-meta-page-\(plan.damagedPage)-\(stamp).bin"
+            let copy: String? = plan.swapped ? nil : path + "/damaged-meta-page-\(plan.damagedPage)-\(stamp).bin"
             guard let done = try DataFileSummary.repairMetaPage(path: dataFile, saveDamagedPage: copy) else { return nil }
-            return MetaPageMend(damagedPage: done.damagedPage, problem: done.problem, transactionID: done.transactionID, savedCopy: done.savedCopy)
+            return MetaPageMend(damagedPage: done.damagedPage, problem: done.problem, transactionID: done.transactionID, savedCopy: done.savedCopy,
+                                swapped: done.swapped)
         } catch {
             switch error.kind {
             case .damaged, .empty: throw .damaged(path: path, what: error.description)

@@ -30,6 +30,34 @@ public struct VerifyReport: Sendable, Hashable {
 }
 
 extension Ledger {
+    /// Walks LMDB's pages (``Environment/auditPages()``) and checks the table directory against
+    /// ``Tables``: throws ``LedgerError/damaged(path:what:)`` naming the problems.
+    func checkStructure() throws {
+        let audit: PageAudit
+        do {
+            audit = try environment.auditPages()
+        } catch let e as DataFileError {
+            throw LedgerError.damaged(path: path, what: e.what)
+        }
+        var problems = audit.problems
+        let known = Set(Tables.names + Tables.addedNames)
+        for table in audit.tables {
+            if !known.contains(table.name) {
+                problems.append("LMDB's table directory names a table \"\(table.name)\", which is not one of the ledger's")
+            } else if table.flags != 0 && table.flags & 0x04 == 0 {
+                problems.append("table \(table.name) has flags 0x\(String(table.flags, radix: 16)) in LMDB's table directory; the ledger's tables have none")
+            }
+        }
+        for name in Tables.names where !audit.tables.contains(where: { $0.name == name }) {
+            problems.append("table \(name) is missing from LMDB's table directory")
+        }
+        guard problems.isEmpty else {
+            let more = audit.moreProblems > 0 ? "; and \(audit.moreProblems) more" : ""
+            throw LedgerError.damaged(path: path, what: "LMDB's pages do not add up (transaction \(audit.transactionID), pages 0–\(audit.lastPage)): "
+                                      + problems.joined(separator: "; ") + more)
+        }
+    }
+
     /// Checks the ledger against its log (domain.md §2, issue "Time in the ledger" §7): the log is
     /// gap-free and every record decodes; the SHA-256 hash chain (``HashChain``: one link per
     /// append, with a digest per record) recomputed from the record bytes equals the stored one, and
@@ -39,9 +67,17 @@ extension Ledger {
     /// `streams` entry is a stream of the log and every `messageState` key a stream with message events;
     /// the persisted projection (per-message states, per-delivery counters, checkpoint) equals a fold
     /// from scratch, and the valid-time steps and minute checkpoints (``ValidTime``) add up to it. Reads the whole log in one read transaction.
+    ///
+    /// First of all, LMDB's own structure is walked (``PageAudit``): every page of every table is
+    /// where its parent says, belongs to one table only, and is counted in its table's record; every
+    /// page is in a table or free; every table in LMDB's table directory is one of the ledger's, with
+    /// the flags the ledger gives its tables (none). A structure that does not add up is
+    /// ``LedgerError/damaged(path:what:)`` naming what is wrong: the records read through it cannot be trusted.
     /// - Parameter maximumProblems: stop collecting after this many.
+    /// - Throws: ``LedgerError/damaged(path:what:)`` when the structure or a read fails.
     public func verify(maximumProblems: Int = 20) throws(LedgerError) -> VerifyReport {
         try run {
+            try checkStructure()
             var tailProblem: LedgerError?
             return try withView(tailFailure: { tailProblem = $0 }) { txn, view in
                 var problems: [VerifyProblem] = []

@@ -26,7 +26,12 @@ import NIOHTTP1
 /// sends the body, and without it stalls a second per request. The interim answer goes out at once,
 /// unless an earlier request on the connection is still being answered (pipelined: an interim answer
 /// then would fall inside the earlier one; the client sends the body after its own wait). An HTTP/1.0
-/// request's expectation is ignored, as the RFC says.
+/// request's expectation is ignored, as the RFC says. A request whose `Content-Length` is over the
+/// body limit gets no `100 Continue` (the route answers 413 from the head alone: RFC 9110 §10.1.1
+/// lets a server answer with a final status instead, and it was 100 then 413, so a client sent up to
+/// the whole body for nothing — found by a tester), and its connection closes after that answer
+/// (§10.1.1: a server answering before the content SHOULD say whether it closes), so that a body sent
+/// anyway is never read.
 final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -40,6 +45,12 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
     private var pending = CircularBuffer<Answer>()
     /// Requests whose answer has not ended (its `.end` not yet written).
     private var unanswered = 0
+    /// The body limit of the routes (``ServerConfiguration/maximumBodyBytes``).
+    private let maximumBodyBytes: Int
+
+    init(maximumBodyBytes: Int) {
+        self.maximumBodyBytes = maximumBodyBytes
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data) else {
@@ -50,7 +61,9 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
         if head.version.major == 1, head.version.minor >= 1,
            head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" }) {
             head.headers.remove(name: "expect")
-            if unanswered == 1 {
+            if let declared = head.headers["content-length"].first.flatMap(Int.init), declared > maximumBodyBytes {
+                head.headers.replaceOrAdd(name: "Connection", value: "close")
+            } else if unanswered == 1 {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
         }
@@ -85,12 +98,13 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
 struct PersistenceAwareHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
+    let maximumBodyBytes: Int
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandler(ConnectionPersistenceHandler(), position: .after(decoder))
+            try pipeline.addHandler(ConnectionPersistenceHandler(maximumBodyBytes: maximumBodyBytes), position: .after(decoder))
             return value
         }
     }
@@ -103,9 +117,9 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// `.http1(configuration:)` with HTTP/1.0 and `Connection` options handled as RFC 9112 §9.3 says
     /// (``ConnectionPersistenceHandler``).
-    static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+    static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration, maximumBodyBytes: Int) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration))
+            PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumBodyBytes: maximumBodyBytes)
         }
     }
 }
