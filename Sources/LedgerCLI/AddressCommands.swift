@@ -30,7 +30,8 @@ struct AddressCommand: OutputCommand {
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.read)
         guard let r = try ledger.addressStatus(address, asOf: asOf.flatMap { Instant(rfc3339: $0) }) else {
-            throw CLIError("no events for \(address) (ledger \(ledger.path))")  // which ledger was searched
+            // Which ledger was searched, and an address differing only in case.
+            throw CLIError("no events for \(address) (ledger \(ledger.path))" + StatusCommand.caseHint(Address.normalize(address) ?? address, pool: { try ledger.addresses() }))
         }
         if format == "json" {
             out.line(try JSON.encode(AddressJSON(r), pretty: true))

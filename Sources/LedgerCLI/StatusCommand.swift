@@ -55,7 +55,22 @@ struct StatusCommand: OutputCommand {
             if let k = bounds.knownAt { said.append("was recorded by \(k.rfc3339) (--known-at)") }
             return CLIError("\(shown) has events\(place), but none that " + said.joined(separator: " and "))
         }
-        return CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery") + " (ledger \(ledger.path))")
+        return CLIError("no events for \(shown)" + (delivery.map { " in delivery '\($0)'" } ?? " in any delivery") + " (ledger \(ledger.path))"
+                        + caseHint(shown, pool: { try delivery.map { try ledger.recipients(delivery: $0) } ?? ledger.addresses() }))
+    }
+
+    /// When the ledger holds addresses that differ from `address` only in letter case, says so: the
+    /// local part of an address is case-sensitive (RFC 5321 §2.4; the ledger keeps it as sent and
+    /// lower-cases only the domain, ``Address``), so `Ann@example.com` and `ann@example.com` are
+    /// two recipients — a user who typed one usually meant the other. Empty when there is none.
+    static func caseHint(_ address: String, pool: () throws -> [String]) -> String {
+        let lower = address.lowercased()
+        guard let candidates = try? pool() else { return "" }
+        let near = candidates.filter { $0 != address && $0.lowercased() == lower }
+        guard !near.isEmpty else { return "" }
+        let shown = near.prefix(3).joined(separator: ", ") + (near.count > 3 ? ", …" : "")
+        return ". It has \(shown), which differ\(near.count == 1 ? "s" : "") only in letter case: the local part of an address is "
+            + "case-sensitive (RFC 5321 §2.4), so that is another recipient"
     }
 
     private func render(_ r: MessageStatusReport, _ out: inout Output) {

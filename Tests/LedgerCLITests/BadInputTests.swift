@@ -195,6 +195,13 @@ import Testing
         #expect(cli.run("history", "nobody@example.com").error.contains("(ledger \(cli.db))"))  // which ledger was searched
         // The address as the ledger spells it (domain lower-cased, brackets removed).
         #expect(cli.run("status", "<nobody@EXAMPLE.com>").error.contains("no events for nobody@example.com in any delivery"))
+        // The local part is case-sensitive (RFC 5321 §2.4): A@example.com is another recipient, and
+        // the error names the one the ledger holds.
+        for command in [["status"], ["status", "--delivery", "d1"], ["history"], ["address"]] {
+            let error = cli.run(command + ["A@example.com"]).error
+            #expect(error.contains("no events for A@example.com") && error.contains("It has a@example.com, which differs only in letter case"),
+                    "\(command): \(error)")
+        }
         // a@example.com's relay occurred at 09:00: nothing by 08:00.
         #expect(cli.run("status", "a@EXAMPLE.com", "--as-of", "2026-11-02T08:00:00Z").error
                 .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))

@@ -4,7 +4,9 @@
 //                 [--only N] [--keep]   (--only: just copy N, its damage as in the full run; --keep: leave the copies)
 // Damage kinds, in turn: byte flips at random offsets (1 byte, or 16 bytes at random offsets),
 // truncations (at a random page boundary, mid-page, to one page), an emptied data.mdb, a removed
-// data.mdb, swapped meta pages, a zeroed page, 4 bytes overwritten in one meta page's header. Each
+// data.mdb, swapped meta pages, a zeroed page, 4 bytes overwritten in one meta page's header, one
+// table's record in LMDB's table directory changed (root, flags, depth, entries), the newest meta
+// page's transaction id lowered by two. Each
 // copy is a fresh copy of the source's data.mdb. For each copy: every read command, then backup, then
 // ingest, reproject, sweep and repair (writers, each on its own fresh copy of the damaged copy); a
 // repair that says it mended a meta page must leave a ledger that verify passes (it runs verify). An outcome is: exit 0, an error naming the ledger, an
@@ -26,8 +28,13 @@ struct SplitMix64 {
 }
 
 enum Damage: CaseIterable {
-    case flipByte, flipMany, truncatePage, truncateMidPage, truncateToOnePage, emptied, removed, swappedMeta, zeroedPage, metaPageHeader
+    case flipByte, flipMany, truncatePage, truncateMidPage, truncateToOnePage, emptied, removed, swappedMeta, zeroedPage, metaPageHeader,
+         tableRecord, metaTransaction
 }
+
+func u16(_ d: Data, _ at: Int) -> Int { Int(d[d.startIndex + at]) | Int(d[d.startIndex + at + 1]) << 8 }
+func u64(_ d: Data, _ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(d[d.startIndex + at + $1]) << (8 * UInt64($1)) } }
+func put64(_ d: inout Data, _ value: UInt64, at: Int) { for i in 0..<8 { d[d.startIndex + at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) } }
 
 func argument(_ name: String) -> String? {
     let args = CommandLine.arguments
@@ -56,6 +63,7 @@ var outcomes: [String: Outcome] = [:]
 var problems: [String] = []
 var appendedToDamaged = 0, appendedToCleanDamage = 0, ingestRefused = 0, verifyFlagged = 0, copiesMade = 0
 var mended = 0, mendedPositions: [Int] = []
+var unflagged: [String] = []  // copies verify passed: the damage was in bytes nothing reads
 var kindCounts: [String: Int] = [:]
 
 /// Runs the ledger; a run that takes longer than `timeout` seconds is killed and counted as hung.
@@ -129,6 +137,47 @@ var kindCounts: [String: Int] = [:]
         let at = page * pageSize + offset
         for i in 0..<4 { d[at + i] ^= UInt8(1 + rng.below(255)) }
         return (d, "meta page \(page): 4 bytes overwritten at byte \(offset)")
+    case .tableRecord:
+        // One table's record in LMDB's table directory (the main database's leaf: node header of 8
+        // bytes, the name, then MDB_db — flags at 4, depth at 6, entries at 32, root at 40): its root
+        // pointed at another table's root or past the last page, its MDB_DUPSORT bit set, its depth
+        // or entry count changed. LMDB trusts every one of these.
+        let newest = u64(d, 144) > u64(d, pageSize + 144) ? 0 : 1
+        let lastPage = u64(d, newest * pageSize + 136)
+        let page = Int(u64(d, newest * pageSize + 128)) * pageSize
+        guard page > 0, page + pageSize <= d.count, u16(d, page + 10) & 0x02 != 0 else { return (d, "table record: the main database is not one leaf page (left sound)") }
+        let records = stride(from: page + 16, to: page + u16(d, page + 12), by: 2).map { slot -> (name: String, at: Int) in
+            let node = page + u16(d, slot), size = u16(d, node + 6)
+            return (String(decoding: d[(d.startIndex + node + 8)..<(d.startIndex + node + 8 + size)], as: UTF8.self), node + 8 + size)
+        }
+        let withRoot = records.filter { u64(d, $0.at + 40) != ~0 }
+        guard let target = withRoot.isEmpty ? nil : withRoot[rng.below(withRoot.count)] else { return (d, "table record: no table has a root (left sound)") }
+        switch rng.below(5) {
+        case 0:
+            let other = withRoot[rng.below(withRoot.count)]
+            put64(&d, u64(d, other.at + 40), at: target.at + 40)
+            return (d, "table \(target.name): root pointed at table \(other.name)'s root")
+        case 1:
+            put64(&d, lastPage + 1 + UInt64(rng.below(1000)), at: target.at + 40)
+            return (d, "table \(target.name): root past the last page")
+        case 2:
+            d[d.startIndex + target.at + 4] |= 0x04
+            return (d, "table \(target.name): MDB_DUPSORT bit set")
+        case 3:
+            d[d.startIndex + target.at + 6] &+= 1
+            return (d, "table \(target.name): depth + 1")
+        default:
+            put64(&d, u64(d, target.at + 32) &+ 1, at: target.at + 32)
+            return (d, "table \(target.name): entry count + 1")
+        }
+    case .metaTransaction:
+        // The newest meta page's transaction id lowered by two: still consecutive with the other's
+        // and in its page, and LMDB would open the commit before without a word.
+        let newest = u64(d, 144) > u64(d, pageSize + 144) ? 0 : 1
+        let id = u64(d, newest * pageSize + 144)
+        guard id >= 2 else { return (d, "meta transaction: id \(id) (left sound)") }
+        put64(&d, id - 2, at: newest * pageSize + 144)
+        return (d, "meta page \(newest): transaction id \(id) lowered to \(id - 2)")
     }
 }
 
@@ -183,7 +232,7 @@ for n in 0..<copies {
         record(command.joined(separator: " "), r)
         if command == ["verify"] && r.status != 0 { flagged = true }
     }
-    if flagged { verifyFlagged += 1 }
+    if flagged { verifyFlagged += 1 } else { unflagged.append("copy-\(n) (\(what))") }
     try? fm.removeItem(atPath: dir + ".backup")
     record("backup", run(["backup", "--db", dir, dir + ".backup"]))
     try? fm.removeItem(atPath: dir + ".backup")
@@ -200,13 +249,13 @@ for n in 0..<copies {
                 ingestRefused += 1
             }
         }
-        if command[0] == "repair", r.output.contains("mended from meta page") {
+        if command[0] == "repair", r.output.contains("mended from meta page") || r.output.contains("swapped back") {
             // repair ran verify on what it mended: exit 0 means verify passed.
             if r.status == 0 {
                 mended += 1
                 if let p = lastPosition(dir) { mendedPositions.append(p) }
             } else {
-                problems.append("copy-\(n) (\(what)): repair mended a meta page but verify then failed: \(r.error.prefix(300))")
+                problems.append("copy-\(n) (\(what)): repair mended the meta pages but verify then failed: \(r.error.prefix(300))")
             }
         }
     }
@@ -216,7 +265,8 @@ for n in 0..<copies {
 
 print("Damaged copies: \(copiesMade) (seed \(argument("--seed") ?? "1"); source at position \(sourcePosition.map(String.init) ?? "?"))")
 print("  kinds: " + kindCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-print("  verify reported damage (or refused to open) on \(verifyFlagged); the other \(copiesMade - verifyFlagged) had damage in unused bytes")
+print("  verify reported damage (or refused to open) on \(verifyFlagged); the other \(copiesMade - verifyFlagged) had damage in unused bytes"
+      + (unflagged.isEmpty ? "" : ": " + unflagged.joined(separator: "; ")))
 print(String(format: "%-36@ %6@ %14@ %16@ %8@ %6@", "command" as NSString, "exit 0" as NSString, "error (named)" as NSString, "error (unnamed)" as NSString, "signal" as NSString, "hung" as NSString))
 var totalRuns = 0, totalSignals = 0, totalUnnamed = 0, totalHung = 0
 for (name, o) in outcomes.sorted(by: { $0.key < $1.key }) {
@@ -229,7 +279,7 @@ for (name, o) in outcomes.sorted(by: { $0.key < $1.key }) {
 print("Runs: \(totalRuns); ended by a signal: \(totalSignals); errors not naming the ledger: \(totalUnnamed); hung: \(totalHung)")
 print("Ingest: refused on \(ingestRefused) copies; appended on \(appendedToCleanDamage) whose damage verify did not see; "
       + "appended on \(appendedToDamaged) that verify reports damaged")
-print("Repair: mended a meta page of \(mended) copies, each then verified"
+print("Repair: mended the meta pages of \(mended) copies, each then verified"
       + (mendedPositions.isEmpty ? "" : " (their logs end at positions \(Set(mendedPositions).sorted().map(String.init).joined(separator: ", ")); the source's at \(sourcePosition.map(String.init) ?? "?"))"))
 for p in problems.prefix(40) { print("  " + p) }
 exit(totalSignals == 0 && totalUnnamed == 0 && totalHung == 0 && !problems.contains { $0.contains("repair mended") } ? 0 : 1)
