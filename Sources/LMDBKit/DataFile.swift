@@ -39,9 +39,40 @@ public struct DataFileSummary: Sendable, Hashable {
     /// Reads and checks the meta pages of the LMDB data file at `path` (see the type's summary).
     /// - Throws: ``DataFileError`` naming the file and what is wrong (missing, empty, too short,
     ///   not an LMDB file, meta pages damaged or swapped, truncated).
+    ///
+    /// A writer in another process may commit while the meta pages are read (two reads, and the tree
+    /// checks read more pages): a problem is reported only when the meta pages read the same before
+    /// and after the checks (found by a tester: beside a service committing hundreds of times a
+    /// second, ids read a few commits apart were called "not consecutive"); when they changed, the
+    /// checks run again (up to 8 times, then the last result stands).
     public static func inspect(path: String) throws(DataFileError) -> DataFileSummary {
         let (fd, fileSize) = try openFile(path, flags: O_RDONLY)
         defer { close(fd) }
+        for attempt in 0..<8 {
+            let before = metaSnapshot(fd)
+            do throws(DataFileError) {
+                return try inspectOnce(fd: fd, fileSize: fileSize, path: path)
+            } catch {
+                if attempt == 7 || metaSnapshot(fd) == before { throw error }
+                usleep(UInt32(1000 << min(attempt, 4)))  // a writer is committing: read again shortly
+            }
+        }
+        return try inspectOnce(fd: fd, fileSize: fileSize, path: path)
+    }
+
+    /// The first 152 bytes of meta page 0 and of the page after it at every page size LMDB can
+    /// have (a commit changes at least one of them).
+    private static func metaSnapshot(_ fd: Int32) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for offset in [0] + (9...16).map({ 1 << $0 }) {
+            var page = [UInt8](repeating: 0, count: 152)
+            let n = page.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 152, off_t(offset)) }
+            bytes += n == 152 ? page : []
+        }
+        return bytes
+    }
+
+    private static func inspectOnce(fd: Int32, fileSize: Int, path: String) throws(DataFileError) -> DataFileSummary {
         guard fileSize > 0 else {
             throw DataFileError(path: path, what: "the data file is empty (0 bytes): its contents were lost", kind: .empty)
         }
@@ -78,6 +109,11 @@ public struct DataFileSummary: Sendable, Hashable {
         // its free-page database, the transactions that freed pages, none after its own.
         if let problem = try stableTreeProblem(fd: fd, path: path, pageSize: pageSize, fileSize: fileSize, metas: metas) {
             throw DataFileError(path: path, what: problem, kind: .damaged)
+        }
+        // Then the two trees against each other (each is sound alone): the id that names the smaller
+        // tree is the damaged one.
+        if let (damaged, problem) = contradiction(metas, pages: PageReader(fd: fd, fileSize: fileSize, pageSize: pageSize)) {
+            throw DataFileError(path: path, what: "meta page \(damaged) \(problem)", kind: .damaged)
         }
         let newest = metas[0].u64(144) < metas[1].u64(144) ? metas[1] : metas[0]
         let lastPage = newest.u64(136)
@@ -164,18 +200,20 @@ public struct DataFileSummary: Sendable, Hashable {
             }
             if size == candidates[0] { firstProblems = problems }
         }
-        guard let (pageSize, metas, problems) = found else {
+        guard let (pageSize, metas, foundProblems) = found else {
             let named = firstProblems.map { "meta page 0 \($0[0] ?? "is sound"); meta page 1 \($0[1] ?? "is sound"): " } ?? ""
             throw DataFileError(path: path, what: "both meta pages are damaged (or this is not an LMDB data file): \(named)there is no sound one to mend "
                                 + "the other from; restore the ledger from a backup", kind: .damaged)
         }
+        var problems = foundProblems
         if problems[0] == nil && problems[1] == nil {
             let ids = (metas[0].u64(144), metas[1].u64(144))
             if !areConsecutive(ids) {
                 throw DataFileError(path: path, what: "its meta pages hold transactions \(ids.0) and \(ids.1), which are not consecutive: one of "
                                     + "them is damaged, and nothing tells which; restore the ledger from a backup", kind: .damaged)
             }
-            return nil
+            guard let (damaged, problem) = contradiction(metas, pages: PageReader(fd: fd, fileSize: fileSize, pageSize: pageSize)) else { return nil }
+            problems[damaged] = problem
         }
         let sound = problems[0] == nil ? 0 : 1, damaged = 1 - sound
         let meta = metas[sound]
@@ -258,6 +296,33 @@ public struct DataFileSummary: Sendable, Hashable {
             }
         }
         return lockFD
+    }
+
+    /// Two meta pages, each sound alone, whose trees contradict their transaction ids: the one with
+    /// the greater id names the smaller tree. LMDB 0.9 never gives pages back to the file (a commit's
+    /// last page is never below the one before it), and a commit keeps every free-page record of the
+    /// commit before (a record can be reused only by a transaction two commits later), so the newer
+    /// tree's last page and newest free-page record are at least the older's. An older meta page's id
+    /// raised by two (still consecutive, still in its page) breaks this, and LMDB would open the older
+    /// commit as the newest without a word (found by a tester). The page with the greater id is then
+    /// the damaged one. Returns it and what is wrong, or `nil`.
+    private static func contradiction(_ metas: [MetaBytes], pages: PageReader) -> (damaged: Int, problem: String)? {
+        let ids = (metas[0].u64(144), metas[1].u64(144))
+        guard ids.0 != ids.1 else { return nil }
+        let newer = ids.0 > ids.1 ? 0 : 1, older = 1 - newer
+        let (newerLast, olderLast) = (metas[newer].u64(136), metas[older].u64(136))
+        if newerLast < olderLast {
+            return (newer, "says it is transaction \(metas[newer].u64(144)), the newest, but uses pages 0–\(newerLast), fewer than the older "
+                    + "transaction \(metas[older].u64(144)) (0–\(olderLast)), and LMDB never gives pages back: its transaction id is damaged")
+        }
+        let newerFreed = PageAudit.newestFreeingTransaction(pages: pages, meta: metas[newer].bytes) ?? 0
+        let olderFreed = PageAudit.newestFreeingTransaction(pages: pages, meta: metas[older].bytes) ?? 0
+        if newerFreed < olderFreed {
+            return (newer, "says it is transaction \(metas[newer].u64(144)), the newest, but its free-page list stops at pages freed by "
+                    + "transaction \(newerFreed), while the older transaction \(metas[older].u64(144))'s lists pages freed by transaction "
+                    + "\(olderFreed): its transaction id is damaged")
+        }
+        return nil
     }
 
     /// The first tree problem of either meta page (``MetaBytes/treeProblem(pages:)``), checked so that a

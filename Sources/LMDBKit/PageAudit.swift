@@ -195,6 +195,9 @@ private struct TreeWalker {
     var names = ["meta pages", "the free-page database", "LMDB's table directory", "the free-page list"]
     var tables: [PageAudit.Table] = []
     var freePages: UInt64 = 0
+    /// The pages the free-page database lists, with the transaction that freed each: claimed after
+    /// the tables, so that a listed page in use is named as the list's error, not the table's.
+    var listedFree: [(freedBy: UInt64, pgno: UInt64)] = []
     var problems: [String] = []
     var moreProblems = 0
 
@@ -234,6 +237,9 @@ private struct TreeWalker {
             var none: [(String, TableRecord)] = []
             let count = walkTable(owner: index, name: "table \(name)", record: record, isFree: false, subtables: &none)
             tables.append(PageAudit.Table(name: name, flags: record.flags, entries: count.entries, pages: count.branch + count.leaf + count.overflow))
+        }
+        for (freedBy, pgno) in listedFree where claim(pgno, from: nil, owner: 4, name: "the free-page list of transaction \(freedBy)") {
+            freePages += 1
         }
         // Every page is in a table or free.
         var lost: [UInt64] = []
@@ -276,7 +282,7 @@ private struct TreeWalker {
 
     /// Claims `pgno` for `index`; false (reported) when it is out of range or another's.
     mutating func claim(_ pgno: UInt64, from parent: UInt64?, owner index: UInt16, name: String) -> Bool {
-        let whence = index == 4 ? "" : parent.map { " (reached from page \($0))" } ?? " (its root)"
+        let whence = index == 4 ? " (listed free)" : parent.map { " (reached from page \($0))" } ?? " (its root)"
         guard pgno >= 2, pgno <= lastPage else {
             report("\(name): page \(pgno)\(whence) is outside the pages in use, 2–\(lastPage)")
             return false
@@ -294,8 +300,49 @@ private struct TreeWalker {
         return true
     }
 
+    /// The key at `node` of `page`.
+    static func key(_ page: [UInt8], _ node: Int) -> ArraySlice<UInt8> {
+        page[(node + 8)..<(node + 8 + Int(PageReader.u16(page, node + 6)))]
+    }
+
+    /// Orders two keys as the table does: bytes compared lexicographically (LMDB's default, the one
+    /// every ledger table and the main database use), or, for the free-page database
+    /// (`MDB_INTEGERKEY`), as native 64-bit unsigned integers.
+    static func compare(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>, integer: Bool) -> Int {
+        if integer, a.count == 8, b.count == 8 {
+            let x = PageReader.u64(Array(a), 0), y = PageReader.u64(Array(b), 0)
+            return x < y ? -1 : x > y ? 1 : 0
+        }
+        let n = Swift.min(a.count, b.count)
+        let c = a.withUnsafeBytes { x in b.withUnsafeBytes { y in n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n) } }
+        if c != 0 { return c < 0 ? -1 : 1 }
+        return a.count < b.count ? -1 : a.count > b.count ? 1 : 0
+    }
+
+    /// Checks the keys of `page` against each other and the bounds its parent gives (`lower` ≤ key
+    /// < `upper`): a B+tree's keys are in order, each child's between its separator and the next.
+    /// LMDB searches by these keys and trusts them: a key out of order sends a lookup to the wrong
+    /// page, so a record "is not there" (found by a tester: `verify` passed while `status` answered
+    /// "no events"). A branch page's first key is empty (its lower bound is the parent's).
+    mutating func checkOrder(_ page: [UInt8], _ nodes: [Int], isBranch: Bool, lower: [UInt8]?, upper: [UInt8]?, pgno: UInt64, name: String, integer: Bool) -> Bool {
+        var previous: ArraySlice<UInt8>? = lower.map { ArraySlice($0) }
+        for (i, node) in nodes.enumerated() where !(isBranch && i == 0) {
+            let key = Self.key(page, node)
+            if let p = previous, Self.compare(p, key, integer: integer) > (i == 0 || (isBranch && i == 1) ? 0 : -1) {
+                report("\(name): page \(pgno)'s key \(i) is not after the key before it (keys out of order)")
+                return false
+            }
+            if let upper, Self.compare(key, ArraySlice(upper), integer: integer) >= 0 {
+                report("\(name): page \(pgno)'s key \(i) is not below the bound its parent gives (keys out of order)")
+                return false
+            }
+            previous = key
+        }
+        return true
+    }
+
     mutating func visit(_ pgno: UInt64, from parent: UInt64?, level: Int, depth: Int, owner index: UInt16, name: String, isFree: Bool,
-                        count: inout Count, subtables: inout [(String, TableRecord)]) {
+                        count: inout Count, subtables: inout [(String, TableRecord)], lower: [UInt8]? = nil, upper: [UInt8]? = nil) {
         guard claim(pgno, from: parent, owner: index, name: name) else { return }
         guard let page = pages.page(pgno) else {
             report("\(name): page \(pgno) cannot be read")
@@ -319,11 +366,15 @@ private struct TreeWalker {
             report("\(name): page \(pgno)'s node table is damaged")
             return
         }
+        let ordered = checkOrder(page, nodes, isBranch: isBranch, lower: lower, upper: upper, pgno: pgno, name: name, integer: index == 2)
         if isBranch {
             count.branch += 1
-            for node in nodes {
+            for (i, node) in nodes.enumerated() {
+                // Once keys are out of order, the children's bounds mean nothing: walk them unbounded.
+                let low = !ordered ? nil : i == 0 ? lower : Array(Self.key(page, node))
+                let high = !ordered ? nil : i + 1 < nodes.count ? Array(Self.key(page, nodes[i + 1])) : upper
                 visit(PageReader.childPage(page, node: node), from: pgno, level: level + 1, depth: depth, owner: index, name: name,
-                      isFree: isFree, count: &count, subtables: &subtables)
+                      isFree: isFree, count: &count, subtables: &subtables, lower: low, upper: high)
             }
             return
         }
@@ -390,9 +441,6 @@ private struct TreeWalker {
             report("the free-page database: the list of transaction \(freedBy) counts \(listed) pages in \(value.count) bytes")
             return
         }
-        for i in 0..<Int(listed) {
-            let free = PageReader.u64(value, 8 + 8 * i)
-            if claim(free, from: nil, owner: 4, name: "the free-page list of transaction \(freedBy)") { freePages += 1 }
-        }
+        for i in 0..<Int(listed) { listedFree.append((freedBy, PageReader.u64(value, 8 + 8 * i))) }
     }
 }

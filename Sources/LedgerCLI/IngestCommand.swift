@@ -140,25 +140,26 @@ struct IngestCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        var options = IngestOptions(format: InputFormat(rawValue: format)!, deliveryKey: deliveryKey, skipInvalid: skipInvalid)
-        options.delivery = delivery
-        options.deliveryHeader = deliveryHeader
-        options.year = year
-        options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
-        options.qualifier = try RulesOption.qualifier(database.rules)
-        var notes: [String] = []
-        let inputs = try expandDirectories(files, notes: &notes)
-        for file in inputs where file != "-" {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
-            guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
-        }
-        // Pass 1: read and check every record; rejects are written as they are found (the file is
-        // emptied again if the run then fails with nothing appended); events are kept in memory while
-        // they fit one atomic batch, beyond that in a temporary file (EventSpill).
+        // The reject file is created (emptied) first: whatever fails after, it holds no rejects of
+        // another run (found by a tester: a run refused for a missing input left the previous run's).
         let rejects = try rejectFile.map { try RejectWriter(path: $0) }
         var appended = 0
         do {
+            var options = IngestOptions(format: InputFormat(rawValue: format)!, deliveryKey: deliveryKey, skipInvalid: skipInvalid)
+            options.delivery = delivery
+            options.deliveryHeader = deliveryHeader
+            options.year = year
+            options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
+            options.qualifier = try RulesOption.qualifier(database.rules)
+            var notes: [String] = []
+            let inputs = try expandDirectories(files, notes: &notes)
+            for file in inputs where file != "-" {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else { throw CLIError("\(file): no such file") }
+                guard !isDirectory.boolValue else { throw CLIError("\(file): is a directory; name the files in it") }
+            }
+            // Pass 1: read and check every record; rejects are written as they are found; events are
+            // kept in memory while they fit one atomic batch, beyond that in a temporary file (EventSpill).
             try ingest(inputs, options: options, notes: notes, rejects: rejects, appended: &appended, &out)
         } catch {
             // A run that fails leaves no rejects of a run that did not happen: with nothing appended,
@@ -236,7 +237,7 @@ struct IngestCommand: OutputCommand {
         }
         let existed = FileManager.default.fileExists(atPath: database.path + "/data.mdb")
         let pathExisted = FileManager.default.fileExists(atPath: database.path)
-        let ledger = try database.open(.create)
+        let ledger = try database.open(.create, checkStructure: false)  // verify below checks it, unless --no-verify
         if let note = ledger.reprojectionNote { out.line(note) }
         if existed && !noVerify { try Self.refuseIfDamaged(ledger) }
         var totals = Totals()

@@ -25,7 +25,8 @@ public struct SendingLogsJSON: Encodable, Sendable {
     public var page: Int
     /// Rows per page.
     public var pageSize: Int
-    /// Recipients that match the filter and the search, on all pages.
+    /// Recipients that match the filter and the search, on all pages (with time bounds: those with
+    /// an event within them).
     public var total: Int
     /// What the answer is based on.
     public var basis: ProjectJSON.BasisJSON
@@ -58,8 +59,8 @@ public struct SendingLogsJSON: Encodable, Sendable {
         }
         let first = (self.page - 1) * self.pageSize
         var rows: [Row] = []
-        if status == nil && needle == nil {
-            // Neither filter nor search: one page of the stream index, not the whole list.
+        if status == nil && needle == nil && bounds.isUnbounded {
+            // Neither filter, search nor time bounds: one page of the stream index, not the whole list.
             let (page, count) = try ledger.recipients(delivery: delivery, offset: first, limit: self.pageSize)
             total = count
             for r in page {
@@ -74,11 +75,15 @@ public struct SendingLogsJSON: Encodable, Sendable {
         }
         let all = try ledger.recipients(delivery: delivery)
         let searched = needle.map { n in all.filter { $0.lowercased().contains(n) } } ?? all
-        if let status {
-            // A status filter reads every searched recipient's status (a scan of the delivery).
+        if status != nil || !bounds.isUnbounded {
+            // A status filter, or time bounds (a recipient with no event within them is not in the
+            // logs at that moment: found by a fresh user, the total and the pages counted every
+            // recipient of the delivery and showed a few rows a page), read every searched
+            // recipient's status (a scan of the delivery).
             var matched = 0
             for r in searched {
-                guard let s = try report(r), s.view(semantics).status == status else { continue }
+                guard let s = try report(r) else { continue }
+                if let status, s.view(semantics).status != status { continue }
                 if matched >= first && rows.count < self.pageSize {
                     rows.append(Row(recipient: r, classic: .init(s.classic), efs: .init(s.efs)))
                     basis = s.basis

@@ -28,33 +28,7 @@ import Testing
         return path
     }
 
-    struct File {
-        var bytes: [UInt8]
-        let pageSize: Int
-        init(_ path: String) throws {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb")))
-            pageSize = Int(Self.u32(bytes, 40))
-        }
-        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
-        func u64(_ at: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) } }
-        mutating func put64(_ value: UInt64, at: Int) { for i in 0..<8 { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) } }
-        /// The newest meta page's index.
-        var newest: Int { u64(144) > u64(pageSize + 144) ? 0 : 1 }
-        /// Offset of table `name`'s `MDB_db` record in the main database's (single) leaf page.
-        func record(of name: String) throws -> Int {
-            let meta = newest * pageSize
-            try #require(u16(meta + 94) == 1, "the main database is one leaf page deep")
-            let page = Int(u64(meta + 128)) * pageSize
-            for slot in stride(from: page + 16, to: page + u16(page + 12), by: 2) {
-                let node = page + u16(slot), keySize = u16(node + 6)
-                if Array(bytes[(node + 8)..<(node + 8 + keySize)]) == Array(name.utf8) { return node + 8 + keySize }
-            }
-            throw CLIUnreachable(what: "no table \(name)")
-        }
-        func write(_ path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path + "/data.mdb")) }
-        static func u32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[at + $1]) << (8 * $1) } }
-    }
-    struct CLIUnreachable: Error { var what: String }
+    typealias File = LMDBFile
 
     @Test func aSoundLedgerAddsUp() throws {
         let dir = TemporaryDirectory()
@@ -122,6 +96,58 @@ import Testing
         let ledger = try Ledger(path: path)
         #expect(try ledger.verify().isHealthy)
         #expect(try ledger.environment.auditPages().problems.isEmpty)
+    }
+
+    /// The older meta page's transaction id raised by two: consecutive and in its page still, and LMDB
+    /// would open the older commit as the newest (found by a tester: the last commit's events were
+    /// gone while `verify` passed). Its tree is the smaller: named, and mended with nothing lost.
+    @Test func anOlderTransactionIdRaisedByTwoIsFoundAndMendedWithNothingLost() throws {
+        let dir = TemporaryDirectory()
+        let path = try ledger(dir)
+        var file = try File(path)
+        let older = 1 - file.newest, newestID = file.u64(file.meta(file.newest, 144))
+        file.put64(file.u64(file.meta(older, 144)) + 2, at: file.meta(older, 144))
+        try file.write(path)
+        #expect { try Ledger(path: path) } throws: { "\($0)".contains("meta page \(older) says it is transaction \(newestID + 1), the newest") }
+        let mend = try #require(try Ledger.mendMetaPage(path: path))
+        #expect(mend.damagedPage == older && mend.transactionID == newestID)
+        let ledger = try Ledger(path: path)
+        #expect(try ledger.basis().position == 601)  // the newest commit is there
+        #expect(try ledger.verify().isHealthy)
+    }
+
+    /// Two node offsets swapped in a leaf: keys out of order, so LMDB's searches miss records while
+    /// every page is where it should be (found by a tester: `verify` passed, `status` said "no events").
+    @Test func keysOutOfOrderAreDamage() throws {
+        let dir = TemporaryDirectory()
+        let path = try ledger(dir)
+        var file = try File(path)
+        let leaf = try file.leftmostLeaf(of: "log") * file.pageSize
+        let (a, b) = (leaf + 16 + 2 * 3, leaf + 16 + 2 * 4)
+        (file.bytes[a], file.bytes[a + 1], file.bytes[b], file.bytes[b + 1]) = (file.bytes[b], file.bytes[b + 1], file.bytes[a], file.bytes[a + 1])
+        try file.write(path)
+        let ledger = try Ledger(path: path, options: { var o = LedgerOptions(); o.readOnly = true; return o }())
+        #expect { try ledger.verifyStructure() } throws: { "\($0)".contains("table log") && "\($0)".contains("keys out of order") }
+    }
+
+    /// A free-page list that names a page in use: a write would allocate it and destroy its records
+    /// (found by a tester: `sweep` overwrote a log page). `verifyStructure()`, which every writing
+    /// command runs first, names it.
+    @Test func aFreeListNamingAPageInUseIsDamage() throws {
+        let dir = TemporaryDirectory()
+        let path = try ledger(dir)
+        var file = try File(path)
+        let leaf = try file.leftmostLeaf(of: "log")
+        let freeRoot = Int(file.u64(file.meta(file.newest, 80))) * file.pageSize
+        try #require(file.u16(freeRoot + 10) & 0x02 != 0, "the free-page database is one leaf")
+        let node = freeRoot + file.u16(freeRoot + 16)
+        try #require(file.u16(node + 4) & 0x01 == 0, "its first list is inline")
+        let list = node + 8 + file.u16(node + 6)
+        try #require(file.u64(list) >= 1)
+        file.put64(UInt64(leaf), at: list + 8)
+        try file.write(path)
+        let ledger = try Ledger(path: path, options: { var o = LedgerOptions(); o.readOnly = true; return o }())
+        #expect { try ledger.verifyStructure() } throws: { "\($0)".contains("page \(leaf) (listed free) already belongs to table log") }
     }
 
     /// Meta pages in each other's place are swapped back: nothing is lost.

@@ -78,6 +78,21 @@ import Testing
         let searched = try await server.send("GET", "/api/sending-logs?delivery=\(delivery)&search=\(needle)&pageSize=1000")
         let names = (searched.json?["recipients"] as? [[String: Any]] ?? []).compactMap { $0["recipient"] as? String }
         #expect(names == all.filter { $0.lowercased().contains(needle.lowercased()) })
+        // As of an instant inside the delivery, the logs hold the recipients with an event by then
+        // (found by a fresh user: the total counted every recipient and pages came back nearly empty).
+        let times = try all.flatMap { try server.ledger.events(delivery: delivery, recipient: $0).map(\.event.occurredAt) }.sorted()
+        let asOf = times[times.count / 3]
+        let present = try all.filter { try server.ledger.status(delivery: delivery, recipient: $0, at: TimeBounds(asOf: asOf)) != nil }
+        #expect(!present.isEmpty && present.count < all.count)
+        var pages: [String] = []
+        for page in 1...((present.count + 99) / 100) {
+            let r = try await server.send("GET", "/api/sending-logs?delivery=\(delivery)&asOf=\(asOf.rfc3339)&pageSize=100&page=\(page)")
+            #expect(r.json?["total"] as? Int == present.count, "\(r.text.prefix(300))")
+            let rows = (r.json?["recipients"] as? [[String: Any]] ?? []).compactMap { $0["recipient"] as? String }
+            #expect(rows.count == min(100, present.count - (page - 1) * 100))
+            pages += rows
+        }
+        #expect(pages == present)
         await server.stop()
     }
 

@@ -128,11 +128,11 @@ import Testing
     let (answer, closed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], Bool), any Error>) in
         Thread {
             continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
                 defer { close(fd) }
                 try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
                                                                headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
-                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)  // no body byte sent
+                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)  // no body byte sent (60 s: the whole suite loads the machine)
                 var byte: UInt8 = 0
                 let more = read(fd, &byte, 1)  // the server closed: end of stream
                 return (answer, more == 0)

@@ -30,6 +30,17 @@ public struct VerifyReport: Sendable, Hashable {
 }
 
 extension Ledger {
+    /// Walks LMDB's pages (``LMDBKit/Environment/auditPages()``: every page where its parent says, in
+    /// one table, keys in order, counts as recorded, none lost, the free-page list naming no page in
+    /// use) and checks the table directory against the ledger's tables — the first part of
+    /// ``verify(maximumProblems:)``, reading every page but decoding no record: what a writer should
+    /// run before it writes to a ledger it did not just verify (LMDB allocates pages from the free-page
+    /// list, so a list naming a page in use makes a write destroy records).
+    /// - Throws: ``LedgerError/damaged(path:what:)`` naming the problems.
+    public func verifyStructure() throws(LedgerError) {
+        try run { try checkStructure() }
+    }
+
     /// Walks LMDB's pages (``Environment/auditPages()``) and checks the table directory against
     /// ``Tables``: throws ``LedgerError/damaged(path:what:)`` naming the problems.
     func checkStructure() throws {
