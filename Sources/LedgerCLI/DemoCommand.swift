@@ -76,7 +76,8 @@ struct DemoCommand: OutputCommand {
         let recordedUntil = try ledger.basis().recordedAt ?? options.clock()
         out.line("Demo delivery \(delivery): \(recipients) recipients, seed \(seed)")
         out.line("Ingested \(workload.batchCount) SparkPost webhook batches (\(workload.elementCount) elements): "
-                 + "appended \(appended) events, \(duplicates) duplicates ignored, \(skipped) skipped (opens, clicks).")
+                 + "appended \(appended) events, \(duplicates) duplicates ignored, \(skipped) skipped (opens, clicks); "
+                 + "with the delivery's declaration, log positions 1–\(appended + declarations.events.count).")
         // Transaction time: what --known-at selects (the events' own times, valid time, are the feed's: November 2026).
         out.line("Recorded (transaction time, what --known-at selects) from \(recordedFrom.rfc3339) to \(recordedUntil.rfc3339).")
         out.line()

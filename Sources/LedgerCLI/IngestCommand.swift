@@ -204,7 +204,19 @@ struct IngestCommand: OutputCommand {
                     }
                 }
             } catch let error as IngestError {
-                throw CLIError("\(error)\nNothing was appended.")
+                // A bad record (a located one, or a bounce message, one a file) stops the whole run
+                // unless --skip-invalid: say so (found by a fresh user: one mailing-list notice in a
+                // directory of bounces stopped it, with no word of the option).
+                let skippable = !skipInvalid && (error.line != nil || error.element != nil || file.lowercased().hasSuffix(".eml"))
+                // A JSON input that matches no format falls back to SparkPost when detected: say that
+                // it was a guess (found by a fresh user: every unknown JSON document was "not a
+                // SparkPost document").
+                let guessed = format == InputFormat.auto.rawValue && error.message.hasPrefix("not a SparkPost document")
+                    ? " (its format was not recognised — neither canonical JSON Lines nor a provider's webhook body — so it was read as "
+                        + "SparkPost's; if it is one of the formats, give it: --format jsonl, sparkpost, ses, sendgrid, mailgun, postmark, brevo, mailjet, postal)"
+                    : ""
+                throw CLIError("\(error)\(guessed)\nNothing was appended."
+                               + (skippable ? " With --skip-invalid, the other records are appended and this one is written to --reject-file." : ""))
             }
             if !allowEmpty, summary.events == 0, summary.rejected == 0, summary.skipped.isEmpty {
                 throw CLIError("no events in \(file): it holds no record. Nothing was appended; --allow-empty accepts an empty file.")
@@ -399,7 +411,10 @@ struct IngestCommand: OutputCommand {
             let whose = stream.recipient.isEmpty ? "delivery '\(stream.delivery)'" : "\(stream.recipient) in delivery '\(stream.delivery)'"
             let earlier = position.map { "the ledger already holds an event with this id at position \($0)" }
                 ?? "\(locate(other ?? 0)) has the same id"
-            return CLIError("\(locate(index)) (id '\(id)'): \(earlier) for \(whose) with different content." + suffix)
+            // What to do about it (found by a fresh user: two sample sets reusing one event id).
+            let hint = " An event id names one event for ever: if two sources reuse ids for different events, read one of them into "
+                + "other deliveries (--delivery-key) or give it ids of its own; --skip-invalid appends the rest and writes this event to --reject-file."
+            return CLIError("\(locate(index)) (id '\(id)'): \(earlier) for \(whose) with different content." + suffix + (skipInvalid ? "" : hint))
         case let .invalidEvent(index, id, validation):
             return CLIError("\(locate(index)) (id '\(id)'): \(validation)." + suffix)
         default:

@@ -61,7 +61,7 @@ struct ProjectCommand: OutputCommand {
         case .summary:
             // Many deliveries at a glance (a table of ~20 lines each was 470 lines for 21 deliveries,
             // found by a fresh user); the counts are the table's, in its words.
-            heading(report, &out)
+            heading(report, ledger: ledger, &out)
             var table = TextTable(header: ["Delivery", "Semantics", "To deliver", "Success", "Sent", "Taken into account", "Failed", "Pending"])
             for k in rows {
                 table.row(k.delivery, k.semantics.rawValue, String(k.toDeliver), Format.percent(k.successRate), String(k.sent),
@@ -69,7 +69,7 @@ struct ProjectCommand: OutputCommand {
             }
             if !rows.isEmpty { for l in table.render() { out.line(l) } }
         case .table:
-            heading(report, &out)
+            heading(report, ledger: ledger, &out)
             for d in report.listed {
                 out.line()
                 let ks = rows.filter { $0.delivery == d }
@@ -81,10 +81,18 @@ struct ProjectCommand: OutputCommand {
 
 extension ProjectCommand {
     /// The basis line of the text formats, and a line when there is no delivery to show.
-    func heading(_ report: ProjectReport, _ out: inout Output) {
+    /// With `--known-at` before the log's first record, the line says when that record was recorded:
+    /// transaction time is when events were ingested, not when they occurred (found by a fresh
+    /// user trying a `--known-at` of the feed's own dates on a ledger ingested today).
+    func heading(_ report: ProjectReport, ledger: Ledger, _ out: inout Output) {
         out.line(BasisText.line(report.basis))
         if report.deliveries.isEmpty { out.line("No deliveries yet: ingest MTA feedback with `ledger ingest FILE`.") }
-        else if report.listed.isEmpty { out.line("No delivery was recorded yet at that instant.") }
+        else if report.listed.isEmpty {
+            var first: RecordedEvent?
+            try? ledger.forEachEvent { first = $0; return false }
+            let recorded = first.map { " The log's first record was recorded at \($0.recordedAt.rfc3339) (--known-at bounds when events were ingested, not when they occurred: --as-of bounds that)." } ?? ""
+            out.line("No delivery was recorded yet at that instant." + (report.basis.knownAt != nil ? recorded : ""))
+        }
     }
 }
 

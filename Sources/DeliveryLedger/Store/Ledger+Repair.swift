@@ -1,4 +1,9 @@
 import LMDBKit
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A damaged LMDB meta page of a ledger's data file, mended from the other one
 /// (``Ledger/mendMetaPage(path:dryRun:)``).
@@ -44,6 +49,8 @@ extension Ledger {
     public static func mendMetaPage(path: String, dryRun: Bool = false, now: Instant = Ledger.systemClock()) throws(LedgerError) -> MetaPageMend? {
         let stamp = String(now.rfc3339.filter { $0 != ":" && $0 != "-" })
         let dataFile = DataFileSummary.dataFile(in: path)
+        var st = stat()
+        if stat(path, &st) != 0 { throw .cannotOpen(path: path, reason: "no ledger there (nothing to mend)") }
         do {
             // The page number is known only once the file is read: a dry run first names it.
             guard let plan = try DataFileSummary.repairMetaPage(path: dataFile, dryRun: true) else { return nil }

@@ -52,6 +52,10 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             "storage error: \(error)"
         case let .cannotOpen(path, reason):
             "cannot open ledger at '\(path)': \(reason)"
+        case let .damaged(path, what) where what.contains("`ledger repair --db"):
+            // What repair mends is said once, without sending to verify first (which cannot read
+            // past it either and sends back to repair: found by a fresh user).
+            "the ledger at '\(path)' is damaged: \(what). Nothing was written to it. After `ledger repair`, `ledger verify --db \(path)` checks the rest"
         case let .damaged(path, what):
             "the ledger at '\(path)' is damaged: \(what). Nothing was written to it. `ledger verify --db \(path)` names every problem: "
                 + "when only the persisted projection is damaged (verify says so), `ledger reproject --db \(path)` rebuilds it from the log; "
