@@ -29,9 +29,22 @@ public struct DatabaseOptions: ParsableArguments {
     /// The `--db` value, if given.
     public var db: String?
 
-    @Option(name: .long, help: ArgumentHelp("A qualification rule table (JSON, Schemas/rules.schema.json) to use instead of the built-in one.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("A qualification rule table (JSON, Schemas/rules.schema.json) to use instead of the built-in one (default: $LEDGER_RULES, else the built-in table).", valueName: "file"))
     /// The `--rules` value, if given.
     public var rules: String?
+
+    /// The rule table chosen: `--rules`, else `$LEDGER_RULES`, else `nil` (the built-in table). A
+    /// ledger re-projected with a table of one's own is read and written with it by every command,
+    /// so it is set once in the environment rather than given to each (found by a fresh user: an
+    /// ingest without `--rules` re-projected back to the built-in table).
+    public var rulesPath: String? { rulesPath(environment: ProcessInfo.processInfo.environment) }
+
+    /// ``rulesPath`` with `environment` in place of the process's.
+    public func rulesPath(environment: [String: String]) -> String? {
+        if let rules { return rules }
+        if let env = environment["LEDGER_RULES"], !env.isEmpty { return env }
+        return nil
+    }
 
     /// Creates the options (argument-parser calls it).
     public init() {}
@@ -63,7 +76,7 @@ public struct DatabaseOptions: ParsableArguments {
         var options = LedgerOptions()
         options.createIfMissing = access == .create
         options.readOnly = access == .read
-        options.rules = try RulesOption.qualifier(rules)
+        options.rules = try RulesOption.qualifier(rulesPath)
         let existed = FileManager.default.fileExists(atPath: path + "/data.mdb")
         let ledger = try Ledger(path: path, options: options)
         if access != .read, existed, checkStructure { try ledger.verifyStructure() }
@@ -78,7 +91,7 @@ extension Ledger {
     var reprojectionNote: String? {
         guard let info = rebuiltOnOpen, info.generation > 1 else { return nil }
         return "Note: the projection had been built with another rule table or layout; re-projected with rule table \(info.rules) "
-            + "(generation \(info.generation), \(info.eventsFolded) events). To keep a table given with --rules, give it to every command."
+            + "(generation \(info.generation), \(info.eventsFolded) events). To keep a table given with --rules, give it to every command (or set $LEDGER_RULES)."
     }
 }
 

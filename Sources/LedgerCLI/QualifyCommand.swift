@@ -34,7 +34,7 @@ struct QualifyCommand: OutputCommand {
     @Option(name: .customLong("return-path"),
             help: "The returned message's envelope sender (its Return-Path): a text that names it and not the recipient, with no command, is a reply to MAIL, the sender's failure (as the DSN reader decides).")
     var returnPath: String?
-    @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one.", valueName: "file")) var rules: String?
+    @Option(help: ArgumentHelp("A qualification rule table to use instead of the built-in one (default: $LEDGER_RULES, else the built-in table).", valueName: "file")) var rules: String?
     @Option(help: "Output format: table or json.") var format: String = "table"
     @Flag(name: .customLong("print-rules"),
           help: "Print the rule table (the built-in one, or --rules FILE after checking it) as JSON and exit: a starting point for a table of your own.")
@@ -75,7 +75,7 @@ struct QualifyCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let qualifier = try RulesOption.qualifier(rules)
+        let qualifier = try RulesOption.qualifier(rules ?? ProcessInfo.processInfo.environment["LEDGER_RULES"].flatMap { $0.isEmpty ? nil : $0 })
         if printRules {
             let data = rules.flatMap { FileManager.default.contents(atPath: $0) } ?? RuleTable.builtInJSON
             var text = String(decoding: data, as: UTF8.self)

@@ -58,3 +58,14 @@ import Testing
         #expect(conflict.exitCode != 0 && conflict.error.contains("--delivery-key"), "\(conflict.error)")
     }
 }
+
+/// `--rules`, else `$LEDGER_RULES` (non-empty), else the built-in table: a table of one's own is set
+/// once for every command (found by a fresh user: an ingest without `--rules` re-projected back).
+@Test func theRuleTableComesFromTheOptionElseTheEnvironment() throws {
+    let plain = try DatabaseOptions.parse([])
+    #expect(plain.rulesPath(environment: [:]) == nil)
+    #expect(plain.rulesPath(environment: ["LEDGER_RULES": ""]) == nil)
+    #expect(plain.rulesPath(environment: ["LEDGER_RULES": "/etc/ledger/rules.json"]) == "/etc/ledger/rules.json")
+    let given = try DatabaseOptions.parse(["--rules", "mine.json"])
+    #expect(given.rulesPath(environment: ["LEDGER_RULES": "/etc/ledger/rules.json"]) == "mine.json")
+}
