@@ -107,33 +107,22 @@ public struct DataFileSummary: Sendable, Hashable {
         // A transaction id lowered by two (still consecutive and in its page) makes LMDB open the
         // older commit without a word (found by a tester): the tree of each meta page names, in
         // its free-page database, the transactions that freed pages, none after its own.
-        if let problem = try stableTreeProblem(fd: fd, path: path, pageSize: pageSize, fileSize: fileSize, metas: metas) {
-            throw DataFileError(path: path, what: problem, kind: .damaged)
+        // Each meta page's tree: last page within the file, roots within the pages in use, no page
+        // freed by a later transaction (an id lowered by two); then the two trees against each other
+        // (each sound alone): the id that names the smaller tree is the damaged one. A writer
+        // committing meanwhile is handled by ``inspect(path:)``, which reads the meta pages again.
+        let pages = PageReader(fd: fd, fileSize: fileSize, pageSize: pageSize)
+        for index in 0..<2 {
+            if let problem = metas[index].treeProblem(pages: pages) {
+                throw DataFileError(path: path, what: "meta page \(index) \(problem)", kind: .damaged)
+            }
         }
-        // Then the two trees against each other (each is sound alone): the id that names the smaller
-        // tree is the damaged one.
-        if let (damaged, problem) = contradiction(metas, pages: PageReader(fd: fd, fileSize: fileSize, pageSize: pageSize)) {
+        if let (damaged, problem) = contradiction(metas, pages: pages) {
             throw DataFileError(path: path, what: "meta page \(damaged) \(problem)", kind: .damaged)
         }
         let newest = metas[0].u64(144) < metas[1].u64(144) ? metas[1] : metas[0]
-        let lastPage = newest.u64(136)
-        let transactionID = newest.u64(144)
-        let summary = DataFileSummary(pageSize: pageSize, lastPage: lastPage, transactionID: transactionID,
+        let summary = DataFileSummary(pageSize: pageSize, lastPage: newest.u64(136), transactionID: newest.u64(144),
                                       mapSize: Int(truncatingIfNeeded: newest.u64(32)), fileSize: fileSize)
-        guard lastPage >= 1, lastPage < UInt64(Int.max / pageSize) else {
-            throw DataFileError(path: path, what: "the newest meta page (transaction \(transactionID)) names last page \(lastPage), which cannot be",
-                                kind: .damaged)
-        }
-        for (name, root) in [("free-page", newest.u64(80)), ("main", newest.u64(128))] where root != invalidPage {
-            guard root >= 2, root <= lastPage else {
-                throw DataFileError(path: path, what: "the newest meta page (transaction \(transactionID)) puts the \(name) database's root at page \(root), outside pages 2–\(lastPage)",
-                                    kind: .damaged)
-            }
-        }
-        guard fileSize >= summary.usedBytes else {
-            throw DataFileError(path: path, what: "the file is \(fileSize) bytes but its newest meta page (transaction \(transactionID)) uses pages 0–\(lastPage), "
-                                + "\(summary.usedBytes) bytes: truncated (\(summary.usedBytes - fileSize) bytes missing)", kind: .damaged)
-        }
         return summary
     }
 
@@ -325,22 +314,6 @@ public struct DataFileSummary: Sendable, Hashable {
         return nil
     }
 
-    /// The first tree problem of either meta page (``MetaBytes/treeProblem(pages:)``), checked so that a
-    /// writer committing meanwhile (which may reuse the older tree's pages two commits later) cannot
-    /// make a sound file look damaged: the meta pages are read again after, and the check repeated
-    /// when they changed; a file whose meta pages keep changing is being written by LMDB, not damaged.
-    private static func stableTreeProblem(fd: Int32, path: String, pageSize: Int, fileSize: Int, metas first: [MetaBytes]) throws(DataFileError) -> String? {
-        var metas = first
-        let pages = PageReader(fd: fd, fileSize: fileSize, pageSize: pageSize)
-        for _ in 0..<3 {
-            let problems = (0..<2).compactMap { index in metas[index].treeProblem(pages: pages).map { "meta page \(index) \($0)" } }
-            let after = [try readPage(fd, offset: 0, path: path), try readPage(fd, offset: pageSize, path: path)]
-            if after.map(\.bytes) == metas.map(\.bytes) { return problems.first }
-            metas = after
-        }
-        return nil
-    }
-
     /// The data file opened with `flags` (and `O_CLOEXEC`), and its size; the caller closes it.
     private static func openFile(_ path: String, flags: Int32) throws(DataFileError) -> (fd: Int32, size: Int) {
         // O_NONBLOCK: a FIFO named data.mdb would block the open until a writer came (found by a
@@ -388,9 +361,9 @@ public struct DataFileSummary: Sendable, Hashable {
     /// The first 152 bytes of a meta page.
     private struct MetaBytes {
         var bytes: [UInt8]
-        func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-        func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
-        func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
+        func u16(_ at: Int) -> UInt16 { PageReader.u16(bytes, at) }
+        func u32(_ at: Int) -> UInt32 { PageReader.u32(bytes, at) }
+        func u64(_ at: Int) -> UInt64 { PageReader.u64(bytes, at) }
 
         /// What is wrong with the tree this meta page names, or `nil`: its last page within the
         /// file, its two roots within the pages in use, and no page freed (its free-page database's
