@@ -46,18 +46,18 @@ public struct DataFileSummary: Sendable, Hashable {
     /// second, ids read a few commits apart were called "not consecutive"); when they changed, the
     /// checks run again (up to 8 times, then the last result stands).
     public static func inspect(path: String) throws(DataFileError) -> DataFileSummary {
-        let (fd, fileSize) = try openFile(path, flags: O_RDONLY)
+        let (fd, _) = try openFile(path, flags: O_RDONLY)
         defer { close(fd) }
         for attempt in 0..<8 {
             let before = metaSnapshot(fd)
             do throws(DataFileError) {
-                return try inspectOnce(fd: fd, fileSize: fileSize, path: path)
+                return try inspectOnce(fd: fd, path: path)
             } catch {
                 if attempt == 7 || metaSnapshot(fd) == before { throw error }
                 usleep(UInt32(1000 << min(attempt, 4)))  // a writer is committing: read again shortly
             }
         }
-        return try inspectOnce(fd: fd, fileSize: fileSize, path: path)
+        return try inspectOnce(fd: fd, path: path)
     }
 
     /// The first 152 bytes of meta page 0 and of the page after it at every page size LMDB can
@@ -72,8 +72,12 @@ public struct DataFileSummary: Sendable, Hashable {
         return bytes
     }
 
-    private static func inspectOnce(fd: Int32, fileSize: Int, path: String) throws(DataFileError) -> DataFileSummary {
-        guard fileSize > 0 else {
+    /// One reading of the meta pages and the checks on them. The file's size is taken **after** the
+    /// meta pages are read: LMDB writes a commit's pages (growing the file) before its meta page, so
+    /// a size taken then covers every page the meta pages name (found by a tester: a size taken
+    /// once, before a commit that grew the file, called a sound ledger truncated).
+    private static func inspectOnce(fd: Int32, path: String) throws(DataFileError) -> DataFileSummary {
+        guard try currentSize(fd, path: path) > 0 else {
             throw DataFileError(path: path, what: "the data file is empty (0 bytes): its contents were lost", kind: .empty)
         }
         let first = try readPage(fd, offset: 0, path: path)
@@ -84,11 +88,13 @@ public struct DataFileSummary: Sendable, Hashable {
                                 ? "meta page 0 names a page size of \(pageSize) bytes (not a power of two from 512 to 65536)"
                                 : "not an LMDB data file (no LMDB magic number at byte 16)", kind: .damaged)
         }
-        guard fileSize >= 2 * pageSize else {
-            throw DataFileError(path: path, what: "the file is \(fileSize) bytes, shorter than its two meta pages (\(2 * pageSize) bytes): truncated",
+        let early = try currentSize(fd, path: path)
+        guard early >= 2 * pageSize else {
+            throw DataFileError(path: path, what: "the file is \(early) bytes, shorter than its two meta pages (\(2 * pageSize) bytes): truncated",
                                 kind: .damaged)
         }
         let metas = [first, try readPage(fd, offset: pageSize, path: path)]
+        let fileSize = try currentSize(fd, path: path)
         for (index, meta) in metas.enumerated() {
             if let problem = meta.problem(index: index, pageSize: pageSize) {
                 throw DataFileError(path: path, what: "meta page \(index) \(problem)", kind: .damaged)
@@ -311,7 +317,32 @@ public struct DataFileSummary: Sendable, Hashable {
                     + "transaction \(newerFreed), while the older transaction \(metas[older].u64(144))'s lists pages freed by transaction "
                     + "\(olderFreed): its transaction id is damaged")
         }
+        // A commit that changes any table rewrites LMDB's table directory (the main database's root:
+        // every table's record is in it), copying the previous root page and freeing it: the
+        // newer commit's own free-page record (keyed by its transaction) lists the older tree's main
+        // root whenever the two roots differ (`mdb_page_touch` frees the page it copies;
+        // `mdb_freelist_save` writes the commit's freed pages under its id). A forged id — an older
+        // page's id raised by two with its free-page list made to look newer — has no such record
+        // (found by a tester).
+        let (newerMain, olderMain) = (metas[newer].u64(128), metas[older].u64(128))
+        if olderMain != invalidPage, newerMain != olderMain, ids.0 == ids.1 &+ 1 || ids.1 == ids.0 &+ 1 {
+            let freed = PageAudit.freeRecord(pages: pages, meta: metas[newer].bytes, key: metas[newer].u64(144))
+            if !(freed?.contains(olderMain) ?? false) {
+                return (newer, "says it is transaction \(metas[newer].u64(144)), the newest, but its tree does not list as freed the table "
+                        + "directory of transaction \(metas[older].u64(144)) (page \(olderMain)), which a commit that changes a table copies "
+                        + "and frees: its transaction id is damaged")
+            }
+        }
         return nil
+    }
+
+    /// The file's size now (`fstat`).
+    private static func currentSize(_ fd: Int32, path: String) throws(DataFileError) -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw DataFileError(path: path, what: "cannot be read: \(String(cString: strerror(errno)))", kind: .unreadable)
+        }
+        return Int(st.st_size)
     }
 
     /// The data file opened with `flags` (and `O_CLOEXEC`), and its size; the caller closes it.

@@ -115,6 +115,44 @@ extension PageAudit {
         return nil
     }
 
+    /// The pages the free-page database of the tree whose meta page is `meta` lists under
+    /// transaction `key` (a B-tree search: in a branch page the last child whose separator is at most
+    /// `key`); `nil` when there is no such record or a page on the way cannot be read as one.
+    static func freeRecord(pages: PageReader, meta: [UInt8], key: UInt64) -> [UInt64]? {
+        let free = TableRecord(meta, at: 40)
+        let lastPage = PageReader.u64(meta, 136)
+        var pgno = free.root
+        for _ in 0..<Int(min(free.depth, 32)) {
+            guard pgno != invalidPage, pgno >= 2, pgno <= lastPage, let page = pages.page(pgno), PageReader.u64(page, 0) == pgno,
+                  let nodes = PageReader.nodeOffsets(page), !nodes.isEmpty else { return nil }
+            func keyOf(_ node: Int) -> UInt64? { PageReader.u16(page, node + 6) == 8 ? PageReader.u64(page, node + 8) : nil }
+            let flags = PageReader.u16(page, 10)
+            if flags & branchFlag != 0 {
+                var child = nodes[0]
+                for node in nodes.dropFirst() { if let k = keyOf(node), k <= key { child = node } else { break } }
+                pgno = PageReader.childPage(page, node: child)
+                continue
+            }
+            guard flags & leafFlag != 0, let node = nodes.first(where: { keyOf($0) == key }) else { return nil }
+            let dataSize = Int(PageReader.u16(page, node)) | Int(PageReader.u16(page, node + 2)) << 16
+            let dataAt = node + 16
+            let value: [UInt8]?
+            if PageReader.u16(page, node + 4) & bigDataNode != 0 {
+                guard dataAt + 8 <= page.count else { return nil }
+                let first = PageReader.u64(page, dataAt)
+                guard first >= 2, first <= lastPage, first < UInt64(Int.max / pages.pageSize) else { return nil }
+                value = pages.bytes(at: Int(first) * pages.pageSize + 16, count: dataSize)
+            } else {
+                value = dataAt + dataSize <= page.count ? Array(page[dataAt..<(dataAt + dataSize)]) : nil
+            }
+            guard let value, value.count >= 8 else { return nil }
+            let count = PageReader.u64(value, 0)
+            guard count <= UInt64((value.count - 8) / 8) else { return nil }
+            return (0..<Int(count)).map { PageReader.u64(value, 8 + 8 * $0) }
+        }
+        return nil
+    }
+
     static let invalidPage: UInt64 = ~0
     static let branchFlag: UInt16 = 0x01
     static let leafFlag: UInt16 = 0x02
@@ -441,6 +479,19 @@ private struct TreeWalker {
             report("the free-page database: the list of transaction \(freedBy) counts \(listed) pages in \(value.count) bytes")
             return
         }
-        for i in 0..<Int(listed) { listedFree.append((freedBy, PageReader.u64(value, 8 + 8 * i))) }
+        // An IDL is sorted in descending order (`midl.h`), and LMDB relies on it: it takes a run of
+        // free pages where `list[i - n] == list[i] + n`, so a list out of order hands out pages in
+        // use (found by a tester: a shuffled list passed, and an append overwrote a log page).
+        var previous = UInt64.max
+        for i in 0..<Int(listed) {
+            let pgno = PageReader.u64(value, 8 + 8 * i)
+            if pgno >= previous {
+                report("the free-page list of transaction \(freedBy) is not in descending order (page \(pgno) after page \(previous)): "
+                       + "LMDB would hand out pages in use")
+                return
+            }
+            previous = pgno
+            listedFree.append((freedBy, pgno))
+        }
     }
 }

@@ -102,7 +102,9 @@ enum RulesOption {
         do {
             return try TextQualifier(table: RuleTable.load(contentsOf: path))
         } catch {
-            throw CLIError("\(error)")
+            // A path that came from the environment says so (a user who forgot it was set).
+            let fromEnvironment = ProcessInfo.processInfo.environment["LEDGER_RULES"] == path
+            throw CLIError("\(error)" + (fromEnvironment ? " (the rule table named by $LEDGER_RULES)" : ""))
         }
     }
 }

@@ -116,6 +116,34 @@ import Testing
         #expect(try ledger.verify().isHealthy)
     }
 
+    /// The same, forged further: the older tree's newest free-page record re-keyed to the newest
+    /// commit, so that the trees' sizes and free-page lists no longer contradict the ids (found by a
+    /// tester). The newer commit's own record must list the older tree's table directory, which it
+    /// copied and freed; the forged one has no record under its id.
+    @Test func aForgedRollbackIsFoundAndMendedWithNothingLost() throws {
+        let dir = TemporaryDirectory()
+        let path = try ledger(dir)
+        var file = try File(path)
+        let newest = file.newest, older = 1 - newest
+        let newestID = file.u64(file.meta(newest, 144)), olderID = file.u64(file.meta(older, 144))
+        file.put64(olderID + 2, at: file.meta(older, 144))
+        // As if the last commit had not grown the file (the usual case): the older tree's last page
+        // made the newest's, so that the sizes do not tell them apart either.
+        file.put64(file.u64(file.meta(newest, 136)), at: file.meta(older, 136))
+        let freeRoot = Int(file.u64(file.meta(older, 80))) * file.pageSize
+        try #require(file.u16(freeRoot + 10) & 0x02 != 0, "the older tree's free-page database is one leaf")
+        let last = freeRoot + file.u16(freeRoot + 16 + 2 * ((file.u16(freeRoot + 12) - 16) / 2 - 1))
+        try #require(file.u16(last + 6) == 8)
+        file.put64(newestID, at: last + 8)
+        try file.write(path)
+        #expect { try Ledger(path: path) } throws: { "\($0)".contains("does not list as freed the table directory of transaction \(newestID)") }
+        let mend = try #require(try Ledger.mendMetaPage(path: path))
+        #expect(mend.damagedPage == older && mend.transactionID == newestID)
+        let ledger = try Ledger(path: path)
+        #expect(try ledger.basis().position == 601)
+        #expect(try ledger.verify().isHealthy)
+    }
+
     /// Two node offsets swapped in a leaf: keys out of order, so LMDB's searches miss records while
     /// every page is where it should be (found by a tester: `verify` passed, `status` said "no events").
     @Test func keysOutOfOrderAreDamage() throws {
@@ -148,6 +176,28 @@ import Testing
         try file.write(path)
         let ledger = try Ledger(path: path, options: { var o = LedgerOptions(); o.readOnly = true; return o }())
         #expect { try ledger.verifyStructure() } throws: { "\($0)".contains("page \(leaf) (listed free) already belongs to table log") }
+    }
+
+    /// A free-page list out of its descending order: LMDB takes runs of consecutive pages from it by
+    /// position, so it would hand out pages in use (found by a tester: an append overwrote a log page).
+    @Test func aFreePageListOutOfOrderIsDamage() throws {
+        let dir = TemporaryDirectory()
+        let path = try ledger(dir)
+        var file = try File(path)
+        let freeRoot = Int(file.u64(file.meta(file.newest, 80))) * file.pageSize
+        try #require(file.u16(freeRoot + 10) & 0x02 != 0, "the free-page database is one leaf")
+        let lists = stride(from: freeRoot + 16, to: freeRoot + file.u16(freeRoot + 12), by: 2).compactMap { slot -> Int? in
+            let node = freeRoot + file.u16(slot)
+            let list = node + 8 + file.u16(node + 6)
+            return file.u16(node + 4) & 0x01 == 0 && file.u64(list) >= 2 ? list : nil
+        }
+        let list = try #require(lists.first, "an inline list of two pages or more")
+        let (first, second) = (file.u64(list + 8), file.u64(list + 16))
+        file.put64(second, at: list + 8)
+        file.put64(first, at: list + 16)
+        try file.write(path)
+        let ledger = try Ledger(path: path, options: { var o = LedgerOptions(); o.readOnly = true; return o }())
+        #expect { try ledger.verifyStructure() } throws: { "\($0)".contains("is not in descending order") }
     }
 
     /// Meta pages in each other's place are swapped back: nothing is lost.

@@ -1,4 +1,4 @@
-import DeliveryLedger
+@testable import DeliveryLedger
 import Foundation
 import Testing
 
@@ -105,5 +105,26 @@ import Testing
         } catch {
             #expect(error.description.contains("'a' is used twice"))
         }
+    }
+}
+
+/// The rules' patterns read a text's first 4,096 bytes (``TextQualifier/scannedLength``: eight SMTP
+/// reply lines of 512 octets, RFC 5321 §4.5.3.1.5); the codes are read from the whole text. A
+/// verdict in the first line is found whatever follows; one past the limit is not read, and a cut
+/// never splits a UTF-8 sequence.
+@Test func theRulesReadTheFirst4096BytesOfAText() {
+    let q = TextQualifier.builtIn
+    let filler = String(repeating: "é lorem ipsum ", count: 2000)  // 30,000 bytes, 2-byte characters among them
+    let first = q.qualify(text: "550 5.1.1 <ann@example.com>: Recipient address rejected: User unknown " + filler)
+    #expect(first.qualification == Qualification(.hard, .userUnknown) && first.rule != "unmatched")
+    // Past the limit, "User unknown" is not read: the answer is the one for the text without it.
+    let late = q.qualify(text: "550 " + filler + " User unknown")
+    let without = q.qualify(text: "550 " + filler)
+    #expect(late.rule == without.rule && late.qualification == without.qualification && late.replyCode == 550)
+    #expect(late.qualification != Qualification(.hard, .userUnknown))
+    for cut in 4090...4097 {
+        let text = String(repeating: "a", count: cut - 4090) + String(repeating: "é", count: 3000)
+        #expect(TextQualifier.scanned(text).utf8.count <= TextQualifier.scannedLength)
+        #expect(text.hasPrefix(TextQualifier.scanned(text)))
     }
 }
