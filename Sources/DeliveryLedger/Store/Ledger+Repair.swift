@@ -36,6 +36,12 @@ extension Ledger {
     /// ingested again (appends are idempotent: what is still there is not appended twice). The damaged
     /// page's bytes are kept in the ledger's directory (`damaged-meta-page-N-<UTC time>.bin`).
     ///
+    /// A meta page is judged with the tree it names (its last page within the file, its roots in
+    /// range, no free-page record after its own id) and against the other page (the greater id must
+    /// not name the smaller tree: an older page's id raised by two); the damaged one is replaced by
+    /// a copy of the sound one under the sound one's id + 1, so both name the sound tree. Two meta
+    /// pages found in each other's place are swapped back instead (``MetaPageMend/swapped``: nothing lost).
+    ///
     /// No process may have the ledger open (they could not have, with a damaged meta page — but a
     /// writer may have opened it before the damage). Run ``verify()`` afterwards.
     /// - Parameters:
