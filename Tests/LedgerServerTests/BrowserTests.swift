@@ -115,6 +115,12 @@ import Testing
         #expect(!found.isEmpty)
         #expect(found == all.filter { $0.lowercased().contains(needle.lowercased()) })
 
+        // A page past the last says so and links to the last (it was "page 500 of N" over an empty table).
+        let past = try await Self.browse(["--dump-dom"], base + "/delivery?delivery=\(delivery)&page=500")
+        let lastPage = (all.count + 49) / 50
+        #expect(past.contains("id=\"past-last\"") && past.contains("the last page is") && past.contains("page=\(lastPage)"), "\(past.prefix(2000))")
+        #expect(Self.attributeValues("data-recipient", in: past).isEmpty)
+
         // A recipient page, and the as-of picker re-rendering a page as it was.
         let failed = try #require(failedEFS.first)
         let recipientDOM = try await Self.browse(["--dump-dom"], base + "/recipient?delivery=\(delivery)&recipient=\(failed.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? failed)")

@@ -134,6 +134,14 @@ enum DashboardPages {
         body += "<p id=\"logs-count\" data-total=\"\(logs.total)\">\(logs.total) recipient\(logs.total == 1 ? "" : "s") — page \(logs.page) of \(pages)</p>\n"
         body += "<p class=\"basis\">Recipients with at least one event. Declared recipients the MTA has not reported on yet "
             + "count in the summary's Pending but are not listed: the ledger knows only the addresses its events name.</p>\n"
+        let base: [(String, String?)] = [("delivery", delivery), ("status", q.status?.rawValue), ("semantics", q.semantics == .classic ? nil : q.semantics.rawValue),
+                                         ("search", q.search)] + picker.pairs
+        if logs.page > pages {
+            // A page past the last (an old link, a hand-made URL) says so and links to the last one
+            // (found by a fresh user: "page 500 of 199" over an empty table).
+            let last = "/delivery" + HTML.query(base + [("page", String(pages))])
+            body += "<p id=\"past-last\">No recipient on page \(logs.page): the last page is <a href=\"\(HTML.escape(last))\">page \(pages)</a>.</p>\n"
+        }
         body += "<table id=\"logs\"><tr><th>Recipient</th><th>Classic</th><th>EFS</th><th>Failure type</th><th>Reason</th></tr>\n"
         for r in logs.recipients {
             let link = "/recipient" + HTML.query([("delivery", delivery), ("recipient", r.recipient)] + picker.pairs)
@@ -145,9 +153,7 @@ enum DashboardPages {
                 + "<td>\(HTML.escape(failure.failureReason.flatMap { FailureReason(rawValue: $0)?.label } ?? "—"))</td></tr>\n"
         }
         body += "</table>\n<p class=\"pager\">"
-        let base: [(String, String?)] = [("delivery", delivery), ("status", q.status?.rawValue), ("semantics", q.semantics == .classic ? nil : q.semantics.rawValue),
-                                         ("search", q.search)] + picker.pairs
-        if logs.page > 1 { body += "<a id=\"prev\" href=\"\(HTML.escape("/delivery" + HTML.query(base + [("page", String(logs.page - 1))])))\">← previous</a>" }
+        if logs.page > 1 { body += "<a id=\"prev\" href=\"\(HTML.escape("/delivery" + HTML.query(base + [("page", String(min(logs.page - 1, pages)))])))\">← previous</a>" }
         if logs.page < pages { body += "<a id=\"next\" href=\"\(HTML.escape("/delivery" + HTML.query(base + [("page", String(logs.page + 1))])))\">next →</a>" }
         body += "</p>\n"
         return HTML.page(title: title, picker: picker, hidden: [("delivery", delivery)], body: body)
