@@ -91,66 +91,66 @@ extension PageAudit {
                          freePages: walker.freePages, problems: walker.problems, moreProblems: walker.moreProblems)
     }
 
-    /// The greatest key of the free-page database of the tree whose meta page is `meta` (the last
-    /// transaction that freed pages in it), found along the tree's rightmost path; `nil` when the
-    /// database is empty or the path cannot be read (a page out of range or not what it should be:
-    /// other checks name that).
-    static func newestFreeingTransaction(pages: PageReader, meta: [UInt8]) -> UInt64? {
-        let free = TableRecord(meta, at: 40)
-        let lastPage = PageReader.u64(meta, 136)
-        var pgno = free.root
-        for _ in 0..<Int(free.depth) {
-            guard pgno != invalidPage, pgno >= 2, pgno <= lastPage, let page = pages.page(pgno), PageReader.u64(page, 0) == pgno,
-                  let nodes = PageReader.nodeOffsets(page), let last = nodes.last else { return nil }
-            let flags = PageReader.u16(page, 10)
-            if flags & branchFlag != 0 {
-                pgno = PageReader.childPage(page, node: last)
-            } else if flags & leafFlag != 0 {
-                guard PageReader.u16(page, last + 6) == 8, last + 16 <= page.count else { return nil }
-                return PageReader.u64(page, last + 8)
-            } else {
-                return nil
-            }
-        }
-        return nil
-    }
-
-    /// The pages the free-page database of the tree whose meta page is `meta` lists under
-    /// transaction `key` (a B-tree search: in a branch page the last child whose separator is at most
-    /// `key`); `nil` when there is no such record or a page on the way cannot be read as one.
-    static func freeRecord(pages: PageReader, meta: [UInt8], key: UInt64) -> [UInt64]? {
+    /// The leaf page of the free-page database of the tree whose meta page is `meta` that a descent
+    /// reaches, with its nodes' offsets: in each branch page, `child` picks the node to follow. `nil`
+    /// when the database is empty or a page on the way cannot be read as one (other checks name that).
+    private static func freeLeaf(pages: PageReader, meta: [UInt8], child: ([UInt8], [Int]) -> Int) -> (page: [UInt8], nodes: [Int])? {
         let free = TableRecord(meta, at: 40)
         let lastPage = PageReader.u64(meta, 136)
         var pgno = free.root
         for _ in 0..<Int(min(free.depth, 32)) {
             guard pgno != invalidPage, pgno >= 2, pgno <= lastPage, let page = pages.page(pgno), PageReader.u64(page, 0) == pgno,
                   let nodes = PageReader.nodeOffsets(page), !nodes.isEmpty else { return nil }
-            func keyOf(_ node: Int) -> UInt64? { PageReader.u16(page, node + 6) == 8 ? PageReader.u64(page, node + 8) : nil }
             let flags = PageReader.u16(page, 10)
             if flags & branchFlag != 0 {
-                var child = nodes[0]
-                for node in nodes.dropFirst() { if let k = keyOf(node), k <= key { child = node } else { break } }
-                pgno = PageReader.childPage(page, node: child)
-                continue
-            }
-            guard flags & leafFlag != 0, let node = nodes.first(where: { keyOf($0) == key }) else { return nil }
-            let dataSize = Int(PageReader.u16(page, node)) | Int(PageReader.u16(page, node + 2)) << 16
-            let dataAt = node + 16
-            let value: [UInt8]?
-            if PageReader.u16(page, node + 4) & bigDataNode != 0 {
-                guard dataAt + 8 <= page.count else { return nil }
-                let first = PageReader.u64(page, dataAt)
-                guard first >= 2, first <= lastPage, first < UInt64(Int.max / pages.pageSize) else { return nil }
-                value = pages.bytes(at: Int(first) * pages.pageSize + 16, count: dataSize)
+                pgno = PageReader.childPage(page, node: child(page, nodes))
             } else {
-                value = dataAt + dataSize <= page.count ? Array(page[dataAt..<(dataAt + dataSize)]) : nil
+                return flags & leafFlag != 0 ? (page, nodes) : nil
             }
-            guard let value, value.count >= 8 else { return nil }
-            let count = PageReader.u64(value, 0)
-            guard count <= UInt64((value.count - 8) / 8) else { return nil }
-            return (0..<Int(count)).map { PageReader.u64(value, 8 + 8 * $0) }
         }
         return nil
+    }
+
+    /// A free-page record's key (a transaction id, 8 bytes), or `nil` when it is not 8 bytes.
+    private static func freeKey(_ page: [UInt8], _ node: Int) -> UInt64? {
+        PageReader.u16(page, node + 6) == 8 && node + 16 <= page.count ? PageReader.u64(page, node + 8) : nil
+    }
+
+    /// The greatest key of the free-page database of the tree whose meta page is `meta` (the last
+    /// transaction that freed pages in it), found along the tree's rightmost path; `nil` when the
+    /// database is empty or the path cannot be read (a page out of range or not what it should be:
+    /// other checks name that).
+    static func newestFreeingTransaction(pages: PageReader, meta: [UInt8]) -> UInt64? {
+        guard let (page, nodes) = freeLeaf(pages: pages, meta: meta, child: { $1[$1.count - 1] }) else { return nil }
+        return freeKey(page, nodes[nodes.count - 1])
+    }
+
+    /// The pages the free-page database of the tree whose meta page is `meta` lists under
+    /// transaction `key` (a B-tree search: in a branch page the last child whose separator is at most
+    /// `key`); `nil` when there is no such record or a page on the way cannot be read as one.
+    static func freeRecord(pages: PageReader, meta: [UInt8], key: UInt64) -> [UInt64]? {
+        let reached = freeLeaf(pages: pages, meta: meta) { page, nodes in
+            var chosen = nodes[0]
+            for node in nodes.dropFirst() { if let k = freeKey(page, node), k <= key { chosen = node } else { break } }
+            return chosen
+        }
+        guard let (page, nodes) = reached, let node = nodes.first(where: { freeKey(page, $0) == key }) else { return nil }
+        let lastPage = PageReader.u64(meta, 136)
+        let dataSize = Int(PageReader.u16(page, node)) | Int(PageReader.u16(page, node + 2)) << 16
+        let dataAt = node + 16
+        let value: [UInt8]?
+        if PageReader.u16(page, node + 4) & bigDataNode != 0 {
+            guard dataAt + 8 <= page.count else { return nil }
+            let first = PageReader.u64(page, dataAt)
+            guard first >= 2, first <= lastPage, first < UInt64(Int.max / pages.pageSize) else { return nil }
+            value = pages.bytes(at: Int(first) * pages.pageSize + 16, count: dataSize)
+        } else {
+            value = dataAt + dataSize <= page.count ? Array(page[dataAt..<(dataAt + dataSize)]) : nil
+        }
+        guard let value, value.count >= 8 else { return nil }
+        let count = PageReader.u64(value, 0)
+        guard count <= UInt64((value.count - 8) / 8) else { return nil }
+        return (0..<Int(count)).map { PageReader.u64(value, 8 + 8 * $0) }
     }
 
     static let invalidPage: UInt64 = ~0

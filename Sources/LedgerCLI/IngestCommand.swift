@@ -150,7 +150,7 @@ struct IngestCommand: OutputCommand {
             options.deliveryHeader = deliveryHeader
             options.year = year
             options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
-            options.qualifier = try RulesOption.qualifier(database.rulesPath)
+            options.qualifier = try RulesOption.qualifier(given: database.rules)
             var notes: [String] = []
             let inputs = try expandDirectories(files, notes: &notes)
             for file in inputs where file != "-" {

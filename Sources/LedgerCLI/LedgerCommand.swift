@@ -33,18 +33,11 @@ public struct DatabaseOptions: ParsableArguments {
     /// The `--rules` value, if given.
     public var rules: String?
 
-    /// The rule table chosen: `--rules`, else `$LEDGER_RULES`, else `nil` (the built-in table). A
+    /// The rule table chosen: `--rules`, else `$LEDGER_RULES` in `environment`, else `nil` (the built-in table). A
     /// ledger re-projected with a table of one's own is read and written with it by every command,
     /// so it is set once in the environment rather than given to each (found by a fresh user: an
     /// ingest without `--rules` re-projected back to the built-in table).
-    public var rulesPath: String? { rulesPath(environment: ProcessInfo.processInfo.environment) }
-
-    /// ``rulesPath`` with `environment` in place of the process's.
-    public func rulesPath(environment: [String: String]) -> String? {
-        if let rules { return rules }
-        if let env = environment["LEDGER_RULES"], !env.isEmpty { return env }
-        return nil
-    }
+    public func rulesPath(environment: [String: String]) -> String? { RulesOption.path(given: rules, environment: environment) }
 
     /// Creates the options (argument-parser calls it).
     public init() {}
@@ -76,7 +69,7 @@ public struct DatabaseOptions: ParsableArguments {
         var options = LedgerOptions()
         options.createIfMissing = access == .create
         options.readOnly = access == .read
-        options.rules = try RulesOption.qualifier(rulesPath)
+        options.rules = try RulesOption.qualifier(given: rules)
         let existed = FileManager.default.fileExists(atPath: path + "/data.mdb")
         let ledger = try Ledger(path: path, options: options)
         if access != .read, existed, checkStructure { try ledger.verifyStructure() }
@@ -97,14 +90,22 @@ extension Ledger {
 
 /// Loads the `--rules` table, or the built-in one.
 enum RulesOption {
-    static func qualifier(_ path: String?) throws -> TextQualifier {
-        guard let path else { return .builtIn }
+    /// The rule table's path: `given` (`--rules`), else `$LEDGER_RULES` when set and not empty, else
+    /// `nil` (the built-in table).
+    static func path(given: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let given { return given }
+        if let env = environment["LEDGER_RULES"], !env.isEmpty { return env }
+        return nil
+    }
+
+    /// The qualifier of the table ``path(given:environment:)`` names, or the built-in one.
+    static func qualifier(given: String?) throws -> TextQualifier {
+        guard let path = path(given: given) else { return .builtIn }
         do {
             return try TextQualifier(table: RuleTable.load(contentsOf: path))
         } catch {
             // A path that came from the environment says so (a user who forgot it was set).
-            let fromEnvironment = ProcessInfo.processInfo.environment["LEDGER_RULES"] == path
-            throw CLIError("\(error)" + (fromEnvironment ? " (the rule table named by $LEDGER_RULES)" : ""))
+            throw CLIError("\(error)" + (given == nil ? " (the rule table named by $LEDGER_RULES)" : ""))
         }
     }
 }

@@ -75,7 +75,7 @@ struct QualifyCommand: OutputCommand {
     }
 
     func execute(_ out: inout Output) throws {
-        let qualifier = try RulesOption.qualifier(rules ?? ProcessInfo.processInfo.environment["LEDGER_RULES"].flatMap { $0.isEmpty ? nil : $0 })
+        let qualifier = try RulesOption.qualifier(given: rules)
         if printRules {
             let data = rules.flatMap { FileManager.default.contents(atPath: $0) } ?? RuleTable.builtInJSON
             var text = String(decoding: data, as: UTF8.self)
