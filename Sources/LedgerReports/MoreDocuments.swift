@@ -156,3 +156,43 @@ public struct TimelineJSON: Encodable, Sendable {
         return overflow || seconds > 366 * 86_400 ? nil : seconds
     }
 }
+
+/// The JSON shape of `ledger audit --format json` (`Schemas/audit.schema.json`): a delivery's
+/// findings (``AuditFinding``), every one of them, with their counts by kind.
+public struct AuditJSON: Encodable, Sendable {
+    /// One finding.
+    public struct Finding: Encodable, Sendable {
+        /// ``AuditFinding/Kind`` raw value.
+        public var kind: String
+        /// The message's recipient; `null` for a finding about the delivery's declaration.
+        @Null public var recipient: String?
+        /// The log position of the event concerned (for `noFeedbackPastValidity`: the relay; for
+        /// `duplicateReceived`: the recorded event the duplicate matched).
+        public var position: UInt64
+        /// What was found, for people (the text output's line).
+        public var detail: String
+    }
+    /// The delivery audited.
+    public var delivery: String
+    /// The audit's instant (RFC 3339, UTC).
+    public var now: String
+    /// Seconds between occurring and being recorded that count as late.
+    public var lateAfterSeconds: Int64
+    /// Findings by kind (every kind, 0 included).
+    public var counts: [String: Int]
+    /// The findings, per message in valid-time order, then the duplicates received (as
+    /// ``Ledger/audit(delivery:now:lateAfterSeconds:)`` returns them).
+    public var findings: [Finding]
+
+    /// The document of one audit.
+    public init(delivery: String, now: Instant, lateAfterSeconds: Int64, findings: [AuditFinding]) {
+        self.delivery = delivery
+        self.now = now.rfc3339
+        self.lateAfterSeconds = lateAfterSeconds
+        var counts: [String: Int] = [:]
+        for kind in AuditFinding.Kind.allCases { counts[kind.rawValue] = 0 }
+        for f in findings { counts[f.kind.rawValue, default: 0] += 1 }
+        self.counts = counts
+        self.findings = findings.map { Finding(kind: $0.kind.rawValue, recipient: $0.recipient.isEmpty ? nil : $0.recipient, position: $0.position, detail: $0.detail) }
+    }
+}

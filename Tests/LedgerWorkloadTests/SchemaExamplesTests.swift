@@ -6,7 +6,7 @@ import Testing
 /// `invalid-*.json` (wrong in one way, named after it) must not.
 @Suite("Schema examples")
 struct SchemaExamplesTests {
-    static let schemas = ["canonical-event", "project", "status", "history", "rules"]
+    static let schemas = ["canonical-event", "project", "status", "history", "rules", "audit"]
 
     struct Example: Sendable, CustomTestStringConvertible {
         var schema: String
