@@ -57,6 +57,8 @@ public struct ProjectJSON: Encodable, Sendable {
     /// One delivery's KPIs under one semantics.
     public struct KPIsJSON: Encodable, Sendable {
         public var delivery: String
+        /// The delivery's label from its latest declaration at the bounds, or `null`.
+        @Null public var label: String?
         public var semantics: String
         public var toDeliver: Int64
         public var success: Int64
@@ -78,8 +80,9 @@ public struct ProjectJSON: Encodable, Sendable {
         public var failedByType: [String: Int64]
         public var failedByReason: [String: Int64]
 
-        public init(_ k: DeliveryKPIs) {
+        public init(_ k: DeliveryKPIs, label: String? = nil) {
             delivery = k.delivery
+            self.label = label
             semantics = k.semantics.rawValue
             toDeliver = k.toDeliver
             success = k.success

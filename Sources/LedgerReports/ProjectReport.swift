@@ -34,6 +34,8 @@ public struct ProjectReport: Sendable {
     public var listed: [String] { deliveries.filter { d in rows.contains { $0.delivery == d } } }
     /// One row per delivery and semantics, in the order of `deliveries` then classic before EFS.
     public var rows: [DeliveryKPIs]
+    /// The label of each listed delivery that declared one (its latest declaration at the bounds).
+    public var labels: [String: String]
 
     /// Reads the report.
     /// - Parameters:
@@ -63,6 +65,7 @@ public struct ProjectReport: Sendable {
             deliveries = try ledger.deliveries()
         }
         var rows: [DeliveryKPIs] = []
+        var labels: [String: String] = [:]
         for d in deliveries {
             for s in chosen {
                 if let (k, b) = try ledger.kpis(delivery: d, semantics: s, at: bounds) {
@@ -70,13 +73,15 @@ public struct ProjectReport: Sendable {
                     basis = b
                 }
             }
+            if rows.last?.delivery == d, let label = try ledger.declaration(delivery: d, at: bounds).label { labels[d] = label }
         }
         self.basis = basis
         self.rows = rows
+        self.labels = labels
     }
 
     /// The JSON document (`Schemas/project.schema.json`).
     public var document: ProjectJSON {
-        ProjectJSON(basis: .init(basis), deliveries: rows.map(ProjectJSON.KPIsJSON.init))
+        ProjectJSON(basis: .init(basis), deliveries: rows.map { ProjectJSON.KPIsJSON($0, label: labels[$0.delivery]) })
     }
 }

@@ -23,6 +23,23 @@ import Testing
         #expect(try SchemaValidation.validate(instance: Data(r.output.utf8), schemaNamed: "project") == [])
     }
 
+    /// Each delivery's label is its declaration's (`"label":"Test"` for `test`), `null` for a delivery
+    /// never declared (the SparkPost batches' campaigns).
+    @Test func projectJSONCarriesTheDeclaredLabel() throws {
+        let cli = try ledgerWithCorpus()
+        let r = cli.run("project", "--format", "json", "--both")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        let rows = try #require(doc["deliveries"] as? [[String: Any]])
+        #expect(rows.count >= 4)
+        for row in rows {
+            if row["delivery"] as? String == "test" {
+                #expect(row["label"] as? String == "Test")
+            } else {
+                #expect(row["label"] is NSNull, "\(row["delivery"] ?? "?")")
+            }
+        }
+    }
+
     /// An MTA's reply is outside text: its C0 control characters (an ESC that starts a terminal
     /// escape sequence, a BEL) are shown as visible pictures in the text output, never written raw
     /// to the reader's terminal; the JSON keeps the exact text, escaped.
