@@ -167,7 +167,7 @@ public enum FeedReader {
     /// (`TopicArn`, or `Type` with `Message`); Mailgun `event-data`, or `event` with `recipient`
     /// (legacy); Postmark `RecordType`; SendGrid `sg_event_id` / `sg_message_id`; Mailjet `mj_*`
     /// fields or `MessageID` with `time`; Postal `payload` with `uuid`; Brevo `message-id` with
-    /// `ts_epoch`, `ts_event` or `ts`.
+    /// `ts_epoch`, `ts_event` or `ts`, or (marketing webhooks) `camp_id` with `ts_event` or `ts_sent`.
     static func providerFormat(names list: [String]) -> InputFormat? {
         let names = Set(list)
         if names.contains("notificationType") || names.contains("eventType") || names.contains("TopicArn")
@@ -180,6 +180,7 @@ public enum FeedReader {
         if names.contains("payload") && names.contains("uuid") { return .postal }
         if names.contains("event") && names.contains("message-id")
             && (names.contains("ts_epoch") || names.contains("ts_event") || names.contains("ts")) { return .brevo }
+        if names.contains("event") && names.contains("camp_id") && (names.contains("ts_event") || names.contains("ts_sent")) { return .brevo }
         if names.contains("event") && names.contains("recipient") && !names.contains("kind") && !names.contains("msys") { return .mailgun }
         return nil
     }

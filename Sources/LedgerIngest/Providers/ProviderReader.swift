@@ -194,6 +194,9 @@ enum ProviderReader {
         guard let text = d.recipient, !text.isEmpty else { return .skipped("\(provider) \(d.type) without recipient") }
         let recipient: String
         do { recipient = try Address.parse(text) } catch {
+            // The provider refused to send to it (SendGrid `dropped` with reason `Invalid`): its own
+            // verdict on a recipient that is no address — counted, not an error of the input.
+            if kind == .bounce && d.beforeRelay { return .skipped("\(provider) \(d.type) of a recipient that is not an address") }
             throw context.fail(d.recipientField, "\(JSONValue.quoted(text)) is not an address: \(error)")
         }
         guard let occurredAt = d.occurredAt else { return .skipped("\(provider) \(d.type) without timestamp") }

@@ -5,7 +5,9 @@ import DeliveryLedger
 /// Source: Brevo developer documentation, "Transactional webhooks" (events `request`, `delivered`,
 /// `soft_bounce`, `hard_bounce`, `deferred`, `blocked`, `invalid_email`, `error`, `spam`,
 /// `complaint`, `unsubscribed`, `opened`, `unique_opened`, `proxy_open`, `click`; fields `email`,
-/// `message-id`, `ts_epoch` (epoch milliseconds), `ts_event` (epoch seconds), `reason`, `tag`, `tags`).
+/// `message-id`, `ts_epoch` (epoch milliseconds), `ts_event` (epoch seconds), `reason`, `tag`, `tags`),
+/// and "Marketing webhooks" (a campaign's events: `camp_id`, `ts_sent`, `ts_event`, no `message-id`;
+/// `unsubscribe` for `unsubscribed`).
 ///
 /// | Brevo `event` | ledger event |
 /// |---|---|
@@ -25,7 +27,8 @@ import DeliveryLedger
 /// (`id` is the webhook's): the event id is the event, `message-id`, `email` and `ts_epoch` (else
 /// `ts_event`, `ts`). Time: `ts_epoch`, else `ts_event`, else `ts` (`date` has no offset and is not
 /// read). Delivery id: ``IngestOptions/deliveryKey``, else the first of `tags`, else `tag` (the
-/// first element when it holds a JSON array), else ``IngestOptions/delivery``, else `message-id`.
+/// first element when it holds a JSON array), else the marketing campaign's `camp_id`, else
+/// ``IngestOptions/delivery``, else `message-id`.
 enum BrevoReader {
     static func drafts(_ f: FieldAccess, _ context: ProviderReader.Context) throws(IngestError) -> [ProviderReader.Draft] {
         guard let type = try f.string("event") else { throw f.fail("event", "missing: a Brevo event needs its name") }
@@ -36,7 +39,8 @@ enum BrevoReader {
         if let t = tag, t.hasPrefix("["), case .array(let items)? = try? JSONValue.parse(Array(t.utf8)[...]), case .string(let first)? = items.first {
             tag = first
         }
-        d.delivery = try ProviderReader.delivery(f, context, defaults: [try ProviderReader.text(atPath: "tags", in: f), tag], messageId: messageId)
+        d.delivery = try ProviderReader.delivery(f, context, defaults: [try ProviderReader.text(atPath: "tags", in: f), tag, try ProviderReader.text(atPath: "camp_id", in: f)],
+                                                 messageId: messageId)
         d.recipient = try f.string("email")
         d.occurredAt = try f.instant(timeField)
         if let time = d.occurredAt { d.id = "\(type):\(messageId ?? ""):\(d.recipient ?? ""):\(time.millisecondsSinceEpoch)" }
@@ -75,7 +79,7 @@ enum BrevoReader {
             d.qualification = Qualification(.notDefined, .notDefined)
             d.qualifier = "brevo:error"
         case "spam", "complaint": d.kind = .complaint
-        case "unsubscribed": d.kind = .unsubscribe
+        case "unsubscribed", "unsubscribe": d.kind = .unsubscribe
         default: break
         }
         return [d]

@@ -15,7 +15,7 @@ import DeliveryLedger
 /// |---|---|
 /// | `accepted` | `relay` |
 /// | `delivered` | `delivered` |
-/// | `failed`, severity `permanent` | `bounce`, final — before relay, hard, Address in quarantine for `suppress-bounce`; Denylisted address for `suppress-unsubscribe`, `suppress-complaint`; `timeout` for `old` (Mailgun stopped retrying); otherwise the text rules on `delivery-status` |
+/// | `failed`, severity `permanent` | `bounce`, final — before relay, hard, Address in quarantine for `suppress-bounce` (or code 605 without a reason); Denylisted address for `suppress-unsubscribe`, `suppress-complaint` (codes 606, 607); `timeout` for `old` (Mailgun stopped retrying); otherwise the text rules on `delivery-status`, with Mailgun's `delivery-status.bounce-type` (`hard`/`soft`) as the failure type when given (the reason from the text rules) |
 /// | `failed`, severity `temporary` | `retry` (the text rules, never hard) |
 /// | `rejected` | `bounce` before relay, Not defined (Mailgun refused to send) |
 /// | `complained` / `unsubscribed` | `complaint` / `unsubscribe` |
@@ -24,7 +24,12 @@ import DeliveryLedger
 /// | `opened`, `clicked`, `stored`, others | skipped |
 ///
 /// The SMTP text is `delivery-status.message` (else `.description`), the reply code
-/// `delivery-status.code`. Event id: `event-data.id`; legacy: the event, `Message-Id`, recipient
+/// `delivery-status.code` when it is one (200–599: Mailgun puts its own codes there too — 0 on a
+/// delivery without SMTP, 605/606/607 for its suppressions — and those are not SMTP replies).
+/// The webhook's `event-data` object may also come alone (the shape of Mailgun's "Webhook
+/// Payloads" page and of its Events API items): an object with `event` and an `id`, `log-level`,
+/// `message` or `delivery-status` object is read as current, not legacy. In `tags`, `*` (Mailgun's
+/// "every tag": an unsubscribe from all mail) names no delivery. Event id: `event-data.id`; legacy: the event, `Message-Id`, recipient
 /// and timestamp (the legacy `token` is per request, not per event). Delivery id:
 /// ``IngestOptions/deliveryKey`` (a path in `event-data`, e.g. `user-variables.campaign`), else the
 /// first of `event-data.tags` (legacy `X-Mailgun-Tag`, `tag`), else ``IngestOptions/delivery``, else
@@ -32,8 +37,20 @@ import DeliveryLedger
 enum MailgunReader {
     static func drafts(_ top: FieldAccess, _ context: ProviderReader.Context) throws(IngestError) -> [ProviderReader.Draft] {
         if let data = try ProviderReader.object("event-data", in: top) { return try current(data, context) }
-        if top.member("event") != nil { return try legacy(top, context) }
+        if top.member("event") != nil { return try isCurrentShape(top) ? current(top, context) : legacy(top, context) }
         throw top.fail("event-data", "missing: not a Mailgun webhook (no event-data, no legacy event field)")
+    }
+
+    /// Whether a body without `event-data` has the current webhooks' fields (the event data alone)
+    /// rather than the legacy ones: `log-level`, or `id` without the legacy `Message-Id`, or
+    /// `message` / `delivery-status` as objects (legacy bodies are flat, string-valued).
+    static func isCurrentShape(_ top: FieldAccess) throws(IngestError) -> Bool {
+        if top.member("log-level") != nil { return true }
+        if top.member("id") != nil, top.member("Message-Id") == nil, top.member("message-id") == nil { return true }
+        for name in ["message", "delivery-status"] {
+            if let m = top.member(name), top.document.members(m.value) != nil { return true }
+        }
+        return false
     }
 
     static func current(_ f: FieldAccess, _ context: ProviderReader.Context) throws(IngestError) -> [ProviderReader.Draft] {
@@ -42,7 +59,16 @@ enum MailgunReader {
                                      deliveryField: "event-data.tags")
         let headers = try ProviderReader.object("message", in: f).flatMap { m throws(IngestError) in try ProviderReader.object("headers", in: m, prefix: "message") }
         let messageId = try headers?.string("message-id")
-        d.delivery = try ProviderReader.delivery(f, context, defaults: [try ProviderReader.text(atPath: "tags", in: f)], messageId: messageId)
+        let tag: String?
+        if let m = f.member("tags"), let elements = f.document.elements(m.value) {
+            tag = elements.lazy.compactMap { e -> String? in
+                if case .string(let t) = f.document.value(e), !t.isEmpty, t != "*" { return t }
+                return nil
+            }.first
+        } else {
+            tag = try ProviderReader.text(atPath: "tags", in: f)
+        }
+        d.delivery = try ProviderReader.delivery(f, context, defaults: [tag], messageId: messageId)
         d.recipient = try f.string("recipient")
         d.occurredAt = try f.instant("timestamp")
         d.id = try f.identifier("id")
@@ -50,7 +76,8 @@ enum MailgunReader {
         let message = try status?.string("message")
         let description = try status?.string("description")
         d.response = [message, description].compactMap { $0 }.first { !$0.trimmingWhitespace.isEmpty }
-        d.smtpCode = try status?.int("code")
+        let code = try status?.int("code")
+        d.smtpCode = code.flatMap { (200...599).contains($0) ? $0 : nil } ?? ProviderReader.replyCode(in: d.response)
         d.attempt = try status?.int("attempt-no")
         d.enhancedStatus = d.response.flatMap(IngestRules.firstEnhancedStatus(in:))
         switch type {
@@ -63,13 +90,26 @@ enum MailgunReader {
                 d.kind = .retry
             } else {
                 d.kind = .bounce
-                switch reason {
-                case "suppress-bounce"?: d.beforeRelay = true; d.qualification = Qualification(.hard, .addressInQuarantine)
-                case "suppress-unsubscribe"?, "suppress-complaint"?: d.beforeRelay = true; d.qualification = Qualification(.hard, .denylistedAddress)
-                case "old"?: d.kind = .timeout
-                default: break
+                switch (reason, code) {
+                case ("suppress-bounce"?, _), (nil, 605?):
+                    d.beforeRelay = true; d.qualification = Qualification(.hard, .addressInQuarantine)
+                case ("suppress-unsubscribe"?, _), ("suppress-complaint"?, _), (nil, 606?), (nil, 607?):
+                    d.beforeRelay = true; d.qualification = Qualification(.hard, .denylistedAddress)
+                case ("old"?, _): d.kind = .timeout
+                default:
+                    // Mailgun's own hard/soft class of the bounce, when it gives one; the reason
+                    // stays the text rules' (re-qualified by a new rule table only for the reason).
+                    switch try status?.string("bounce-type")?.lowercased() {
+                    case "hard"?:
+                        d.qualification = Qualification(.hard, ProviderReader.textReason(d.response, enhancedStatus: d.enhancedStatus, smtpCode: d.smtpCode, fallback: .notDefined))
+                        d.qualifier = "mailgun:bounce-type hard"
+                    case "soft"?:
+                        d.qualification = Qualification(.soft, ProviderReader.textReason(d.response, enhancedStatus: d.enhancedStatus, smtpCode: d.smtpCode, fallback: .notDefined))
+                        d.qualifier = "mailgun:bounce-type soft"
+                    default: break
+                    }
                 }
-                if d.qualification != nil { d.qualifier = "mailgun:\(reason ?? "")" }
+                if d.qualification != nil, d.qualifier == nil { d.qualifier = "mailgun:\(reason ?? code.map(String.init) ?? "")" }
             }
         case "rejected":
             d.kind = .bounce

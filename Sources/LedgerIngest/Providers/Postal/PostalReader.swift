@@ -16,6 +16,7 @@ import DeliveryLedger
 /// | a payload with `original_message` and `bounce` (`MessageBounced`) | `bounce`, final, asynchronous; the text rules (a bounce message Postal received; Not defined without text) |
 /// | `MessageHeld` (`Held`) | skipped: held for review, not sent; a `MessageSent` follows if it is released |
 /// | `MessageLinkClicked`, `MessageLoaded`, `DomainDNSError`, `SendLimit*`, others | skipped |
+/// | any status event whose `message.direction` is `incoming` | skipped as inbound relay: Postal sends the status events for mail it receives too, and those are not the sender's deliveries |
 ///
 /// The status decides when it disagrees with the event name (`SoftFail` is a retry, `HardFail` a
 /// final bounce, `Sent` a delivery). Event id: the event name and the webhook's `uuid` (Postal
@@ -44,6 +45,10 @@ enum PostalReader {
             d.type = "MessageBounced"
             d.kind = .bounce
             d.inBand = false
+            return [d]
+        }
+        if try message?.string("direction") == "incoming" {
+            d.skipReason = "inbound relay"
             return [d]
         }
         switch try payload.string("status") {

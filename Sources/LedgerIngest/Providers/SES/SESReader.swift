@@ -13,9 +13,9 @@ import DeliveryLedger
 /// | `Send` | `relay` for each `mail.destination` |
 /// | `Delivery` | `delivered` for each `delivery.recipients`; response `smtpResponse` |
 /// | `Bounce` | per `bouncedRecipients[]`: `action` `failed` → `bounce` (final), `delayed` → `retry`, `delivered`/`relayed`/`expanded` → skipped; without an `action`, the notification's `bounceType` decides (Permanent, Transient, Undetermined → `bounce`, final: SES sends a bounce notification only once it stops trying) |
-/// | `Complaint` | `complaint` for each `complainedRecipients[]` |
+/// | `Complaint` | `complaint` for each `complainedRecipients[]`; with `complaintSubType` `OnAccountSuppressionList` (SES accepted the message but did not send it: the address is on the account's suppression list), a `bounce` before relay, hard, Denylisted address |
 /// | `Reject` | `bounce` before relay for each destination (SES refused to send: virus), soft, Refused |
-/// | `DeliveryDelay` | `retry` for each `delayedRecipients[]` |
+/// | `DeliveryDelay` | `retry` for each `delayedRecipients[]`: the text rules on `diagnosticCode`; without one, `delayType` gives the reason (MailboxFull → Mailbox full; SpamDetected, IPFailure → Refused; RecipientServerError, TransientCommunicationFailure, BYOIPHostNameLookupUnavailable → Unreachable; others Not defined), soft |
 /// | `Rendering Failure` | `bounce` before relay for each destination, Not defined |
 /// | `Open`, `Click`, `Subscription`, SNS `SubscriptionConfirmation` … | skipped |
 ///
@@ -144,12 +144,23 @@ enum SESReader {
             guard let o = try ProviderReader.object("complaint", in: f) else { throw f.fail("complaint", "missing: a Complaint notification needs its complaint object") }
             let time = try o.instant("timestamp")
             let feedbackId = try o.string("feedbackId")
+            // SES event publishing, "Complaint object": complaintSubType null or
+            // OnAccountSuppressionList — "SES accepted the message, but didn't attempt to send it
+            // because it was on the account-level suppression list": no complaint by the recipient.
+            let suppressed = try o.string("complaintSubType") == "OnAccountSuppressionList"
             var out: [ProviderReader.Draft] = []
             for (n, element) in try ProviderReader.array("complainedRecipients", in: o).enumerated() {
                 guard let members = f.document.members(element) else { throw o.fail("complainedRecipients[\(n)]", "expected an object") }
                 let r = FieldAccess(document: f.document, members: members, fail: o.fail, numbersAsStrings: true)
-                out.append(draft(.complaint, try r.string("emailAddress"), field: "complaint.complainedRecipients[\(n)].emailAddress",
-                                 time: time, timeField: "complaint.timestamp", key: feedbackId))
+                var d = draft(suppressed ? .bounce : .complaint, try r.string("emailAddress"), field: "complaint.complainedRecipients[\(n)].emailAddress",
+                              time: time, timeField: "complaint.timestamp", key: feedbackId)
+                if suppressed {
+                    d.beforeRelay = true
+                    d.response = "complaintSubType OnAccountSuppressionList"
+                    d.qualification = Qualification(.hard, .denylistedAddress)
+                    d.qualifier = "ses:Complaint/OnAccountSuppressionList"
+                }
+                out.append(d)
             }
             return out
         case "Reject":
@@ -177,6 +188,10 @@ enum SESReader {
                 d.response = diagnostic ?? delayType
                 d.smtpCode = ProviderReader.replyCode(in: diagnostic)
                 d.enhancedStatus = diagnostic.flatMap(IngestRules.firstEnhancedStatus(in:)) ?? status.flatMap(IngestRules.firstEnhancedStatus(in:))
+                if diagnostic?.trimmingWhitespace.isEmpty ?? true, d.enhancedStatus == nil, let reason = delayType.flatMap(Self.delayReason) {
+                    d.qualification = Qualification(.soft, reason)
+                    d.qualifier = "ses:DeliveryDelay/\(delayType ?? "")"
+                }
                 out.append(d)
             }
             return out
@@ -194,6 +209,18 @@ enum SESReader {
         default:
             // Open, Click, Subscription, AmazonSnsSubscriptionSucceeded, and types unknown today.
             return [draft(nil, nil, field: "", time: nil, timeField: "", key: nil)]
+        }
+    }
+
+    /// The reason a `DeliveryDelay`'s `delayType` names, when it names one (SES event publishing,
+    /// "Delivery delay object"); `nil` for InternalFailure, General, Undetermined, SendingDeferral
+    /// and values unknown today (the text rules then see the type's name).
+    static func delayReason(_ delayType: String) -> FailureReason? {
+        switch delayType {
+        case "MailboxFull": .mailboxFull
+        case "SpamDetected", "IPFailure": .refused
+        case "RecipientServerError", "TransientCommunicationFailure", "BYOIPHostNameLookupUnavailable": .unreachable
+        default: nil
         }
     }
 
