@@ -183,6 +183,16 @@ enum DSNPlainText {
     /// Whether the message says it is a bounce: a mailer-daemon / postmaster sender, a bounce
     /// subject, an `X-Failed-Recipients:` header, or the wording of a failure report.
     static func isBounce(_ message: MIMEEntity, notification: String) -> Bool {
+        if hasBounceHeaders(message) { return true }
+        let head = String(notification.prefix(4096))
+        return saysFailed(head) || (hasReplyLine(head) && !addresses(in: head).isEmpty)
+    }
+
+    /// Whether the message's own header fields say it is a bounce: `X-Failed-Recipients`, a
+    /// mailer-daemon / postmaster / mail-system sender, a bounce subject. An automatic reply (RFC
+    /// 3834) without any of these is an auto-reply whatever its text says ("could not be delivered
+    /// to me right now: I am on vacation"): the text alone does not make it a bounce.
+    static func hasBounceHeaders(_ message: MIMEEntity) -> Bool {
         let h = message.headers
         if h.has("X-Failed-Recipients") { return true }
         let from = (h["From"] ?? "").lowercased()
@@ -191,9 +201,7 @@ enum DSNPlainText {
             return true
         }
         let subject = MIME.decodeEncodedWords(h["Subject"] ?? "").lowercased()
-        if bounceSubject(subject) { return true }
-        let head = String(notification.prefix(4096))
-        return saysFailed(head) || (hasReplyLine(head) && !addresses(in: head).isEmpty)
+        return bounceSubject(subject)
     }
 
     /// Whether a line of `text` starts with an SMTP failure reply (`550 …`, `550-…`, `451 …`).
@@ -235,6 +243,29 @@ enum DSNPlainText {
         "error delivering", "delivery to these recipients", "non-delivery", "delivery status notification",
         "unable to send", "problem delivering", "message was blocked", "message not delivered", "fatal error",
     ]
+
+    /// The address `final` was expanded or generated from, when the notification says so right after
+    /// naming it: Postfix "<final> (expanded from <original>)" (its bounce(5) text), Exim
+    /// "final\n    (generated from original)". `nil` otherwise, or when that is not an address.
+    static func originalAddress(of final: String, in notification: String) -> String? {
+        let lower = notification.lowercased(), needle = final.lowercased()
+        var from = lower.startIndex
+        while let hit = lower.range(of: needle, range: from..<lower.endIndex) {
+            let after = lower[hit.upperBound...].prefix(160)
+            // The same line or the next one, before any other address.
+            let window = after.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).prefix(2).joined(separator: " ")
+            for marker in ["(expanded from", "(generated from"] {
+                guard let m = window.range(of: marker) else { continue }
+                let between = window[..<m.lowerBound]
+                guard !between.contains("@") else { continue }
+                var rest = window[m.upperBound...].drop(while: { $0 == " " || $0 == "<" })
+                if let end = rest.firstIndex(where: { $0 == ">" || $0 == ")" || $0 == " " }) { rest = rest[..<end] }
+                if let address = Address.normalize(String(rest)) { return address }
+            }
+            from = hit.upperBound
+        }
+        return nil
+    }
 
     /// Whether the message is an automatic reply (RFC 3834): `Auto-Submitted:` other than `no`,
     /// `X-Autoreply`, `X-Autorespond`, `Precedence: auto_reply`, `X-Apple-Action: VACATION`, or an

@@ -38,10 +38,11 @@ public struct DSNOptions: Sendable {
 ///   any message with a `message/delivery-status` / `message/global-delivery-status` part): one event
 ///   per per-recipient block, by `Action:` —
 ///   - `failed` → `bounce`, final, `inBand: false` (an asynchronous bounce); a `timeout` instead when
-///     the status is X.4.7 or the text says the message expired / delivery time expired. A temporary
-///     result on a `failed` action is still final (the MTA gave up) but never hard;
-///   - `delayed` → `retry`; `delivered`, `relayed` → `delivered`; `expanded` → counted in
-///     ``ParsedInput/skipped`` as `expanded`; the non-standard `expired` → `timeout`;
+///     the status is 4.x.x and the diagnostic's reply is not permanent (the MTA gave up after temporary
+///     errors: domain.md §1), or X.4.7, or the text
+///     says the message expired / delivery time expired. A temporary result is never hard;
+///   - `delayed` → `retry`; `delivered`, `relayed`, `expanded` (delivered, then forwarded by an alias:
+///     RFC 3464 §2.3.3) → `delivered`; the non-standard `expired` → `timeout`;
 ///     `deliverable` / `undeliverable` (Postfix address verification) → skipped as `address verification`;
 ///   - without an `Action:`, the status class decides: 2 → delivered, 5 → failed, 4 → failed when the
 ///     report says delivery failed, else delayed.
@@ -72,11 +73,16 @@ public struct DSNOptions: Sendable {
 ///   `notificationType` Bounce / Complaint / Delivery): one `bounce` per bounced recipient (a
 ///   `Transient` bounce is never hard), `complaint` per complained recipient, `delivered` per
 ///   delivered recipient; the delivery id may come from `mail.headers`.
+/// - **Message disposition notification** (RFC 8098 read receipt, `report-type=disposition-notification`
+///   or a `message/disposition-notification` part): counted in ``ParsedInput/skipped``, no event — it
+///   says what the recipient did with a delivered message (displayed, deleted…), never a failure.
 /// - **Auto-reply** (RFC 3834 `Auto-Submitted:` other than `no`, `X-Autoreply`, `Precedence:
 ///   auto_reply`, vacation / out-of-office subjects) that is not a bounce: one `autoReply` from the
 ///   `From:` address, no qualification; one without a delivery id (no header, no `--delivery`) is
 ///   counted in ``ParsedInput/skipped`` as `auto-reply without delivery id`, not an error. Bounces carry `Auto-Submitted` too, so a message from a
-///   mailer-daemon / postmaster, with a bounce subject or failure wording is read as a bounce.
+///   mailer-daemon / postmaster, with `X-Failed-Recipients` or a bounce subject is read as a bounce;
+///   failure wording in the text alone does not make an auto-reply a bounce ("could not be delivered to
+///   me right now: I am on vacation").
 /// - **Other bounce messages** (plain-text bounces of qmail, Exim, old Sendmail, webmail providers…):
 ///   the notification text (text parts, HTML reduced to text when there is no plain part, the
 ///   returned message cut off at its marker line or at its first header block) is searched for the
@@ -94,9 +100,12 @@ public struct DSNOptions: Sendable {
 ///   (`message/rfc822` or `text/rfc822-headers` part, or a copy of its headers quoted in the text),
 ///   else in the bounce's own headers, else `options.delivery`, else an error whose field is the
 ///   header name;
-/// - recipient: `Final-Recipient` (the address after `rfc822;`), else `Original-Recipient`, else
-///   (neither is an address) the address the notification reports at the same position;
-///   normalised with `Address.normalize`;
+/// - recipient: `Original-Recipient` when it is an address — the address the sender gave (RFC 3464
+///   §2.3.1; RFC 3461's ORCPT), the one the message's relay was recorded for, when an alias or a
+///   forward made the final one differ — else `Final-Recipient` (the address after `rfc822;` or, RFC 6533
+///   §3, `utf-8;` with its `\x{HEX}` escapes decoded), else (neither is an address) the address the
+///   notification reports at the same position; normalised with `Address.normalize`. The text about
+///   the recipient is looked up under the final address (Postfix writes "<final> (expanded from <original>)");
 /// - occurredAt: `Last-Attempt-Date`, else `Arrival-Date`, else the bounce's `Date:` header, else the
 ///   date of its first `Received:` header (when the bounce reached the mailbox), else the date of the
 ///   returned message's first (newest) `Received:` header — in a `message/rfc822` or
@@ -223,6 +232,14 @@ struct DSNContext {
             throw fail("Content-Type", "feedback report without a message/feedback-report part (truncated?)")
         }
 
+        // RFC 8098 message disposition notification (a read receipt: displayed, deleted, dispatched,
+        // processed) — about what the recipient did with a delivered message, never a failure.
+        let dispositionTypes: Set<String> = ["message/disposition-notification", "message/global-disposition-notification"]
+        if reportType == "disposition-notification" || entities.contains(where: { dispositionTypes.contains($0.contentType.mimeType) }) {
+            result.skipped["disposition notification (read receipt, RFC 8098)", default: 0] += 1
+            return
+        }
+
         // RFC 3464 delivery status notification.
         var statusParts = entities.filter {
             let t = $0.contentType.mimeType
@@ -262,7 +279,7 @@ struct DSNContext {
 
         // Plain-text bounce, or auto-reply.
         let bounceSignals = DSNPlainText.isBounce(message, notification: notification)
-        if !bounceSignals, DSNPlainText.isAutoReply(message) {
+        if !DSNPlainText.hasBounceHeaders(message), DSNPlainText.isAutoReply(message) {
             try readAutoReply()
             return
         }
@@ -415,10 +432,11 @@ struct DSNContext {
                                 notification: String, lines: DSNPlainText.Lines, failedWording: Bool,
                                 allRecipients: [String]) throws(IngestError) {
         let f = block.fields
-        let recipientField = f["Final-Recipient"] != nil ? "Final-Recipient" : "Original-Recipient"
+        var recipientField = f["Final-Recipient"] != nil ? "Final-Recipient" : "Original-Recipient"
         var recipientText = DSNStatusReport.address(f["Final-Recipient"])
-        if recipientText.flatMap(Address.normalize) == nil, let o = DSNStatusReport.address(f["Original-Recipient"]), Address.normalize(o) != nil {
-            recipientText = o
+        let original = DSNStatusReport.address(f["Original-Recipient"]).flatMap { Address.normalize($0) == nil ? nil : $0 }
+        if recipientText.flatMap(Address.normalize) == nil, let original {
+            recipientText = original
         }
         if recipientText.flatMap(Address.normalize) == nil {
             // Not an address (anonymised or broken): the address the notification reports at the
@@ -430,9 +448,17 @@ struct DSNContext {
         guard let given = recipientText, !given.isEmpty else {
             throw fail(recipientField, "missing: a per-recipient block needs Final-Recipient or Original-Recipient")
         }
-        let recipient: String
+        var recipient: String
         do { recipient = try Address.parse(given) } catch {
             throw fail(recipientField, "'\(given.prefix(80))' is not an address: \(error)")
+        }
+        // The text about this recipient names the final address (Postfix: "<final> (expanded from
+        // <original>)"); the event is the original's — the address the sender gave (RFC 3464
+        // §2.3.1, Original-Recipient; the ORCPT of RFC 3461 §4.2), the one its relay was recorded for.
+        let textRecipient = recipient
+        if let original, let o = try? Address.parse(original), o != recipient {
+            recipient = o
+            recipientField = "Original-Recipient"
         }
         let statusText = f["Status"].map { MIME.removingComments($0).mimeTrimmed() }
         let status = statusText.flatMap { TextQualifier.enhancedStatus(in: $0) }
@@ -448,7 +474,7 @@ struct DSNContext {
         var diagnostic = DSNPlainText.capped(DSNStatusReport.diagnosticText(f["Diagnostic-Code"]))
         if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) || !specific(diagnostic) {
             // The human-readable part often says more (Postfix writes the remote reply there).
-            var fromText = DSNPlainText.errorText(for: recipient, others: allRecipients, in: lines)
+            var fromText = DSNPlainText.errorText(for: textRecipient, others: allRecipients, in: lines)
             if fromText.isEmpty || (!specific(fromText) && allRecipients.count <= 1) { fromText = DSNPlainText.capped(notification) }
             if !fromText.isEmpty, diagnostic.isEmpty || specific(fromText) || DSNPlainText.isUninformative(diagnostic) {
                 diagnostic = diagnostic.isEmpty ? fromText : diagnostic + " " + fromText
@@ -458,7 +484,7 @@ struct DSNContext {
         // RCPT TO, the message after DATA); the Diagnostic-Code rarely says it, the human-readable
         // text often does (Postfix 'in reply to RCPT TO command', Sendmail '>>> DATA', Exim 'after
         // RCPT TO:<…>'), so its words are added, in parentheses, for the rule table's smtpCommand conditions.
-        let segment = DSNPlainText.errorText(for: recipient, others: allRecipients, in: lines)
+        let segment = DSNPlainText.errorText(for: textRecipient, others: allRecipients, in: lines)
         if let said = SMTPCommand.evidence(in: segment), SMTPCommand.find(in: diagnostic) == nil {
             diagnostic = diagnostic.isEmpty ? segment : diagnostic + " (" + said.words + ")"
         }
@@ -483,15 +509,20 @@ struct DSNContext {
         let outcome: DSNOutcome
         switch action {
         case "failed", "failure", "bounced", "undelivered", "expired":
+            // A failed action with a temporary status: the MTA gave up after temporary errors, a
+            // timeout (domain.md §1: "DSN `Action: failed` + 4.x.x/X.4.7"; RFC 3464 §2.3.3) — unless
+            // the diagnostic's own reply is permanent (5xx or 5.x.x): the last attempt was then refused
+            // for good, a bounce whatever the Status field says.
+            let diagnosticCode = TextQualifier.enhancedStatus(in: diagnostic)
+            let permanentReply = ProviderReader.replyCode(in: diagnostic).map { $0 >= 500 } ?? false || diagnosticCode?.statusClass == 5
             outcome = DSNOutcome.failure(diagnostic: diagnostic, status: status, qualifier: options.qualifier,
-                                         expired: action == "expired", smtpCommand: command, context: context)
+                                         expired: action == "expired" || (status?.statusClass == 4 && !permanentReply), smtpCommand: command, context: context)
         case "delayed", "delay", "deferred":
             outcome = DSNOutcome.retry(diagnostic: diagnostic, status: status, qualifier: options.qualifier, smtpCommand: command, context: context)
-        case "delivered", "relayed", "success", "sent":
+        case "delivered", "relayed", "success", "sent", "expanded":
+            // `expanded`: "delivered to the recipient address as specified by the sender, and
+            // forwarded … to multiple additional recipient addresses" (RFC 3464 §2.3.3).
             outcome = DSNOutcome.delivered(diagnostic: diagnostic, status: status)
-        case "expanded":
-            result.skipped["expanded", default: 0] += 1
-            return
         case "deliverable", "undeliverable":
             result.skipped["address verification", default: 0] += 1
             return
@@ -534,8 +565,14 @@ struct DSNContext {
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
         let wholeIsSpecific = specific(whole)
         let delayedOnly = DSNPlainText.saysDelayed(notification) && !DSNPlainText.saysFailedPermanently(notification)
-        for (n, recipient) in recipients.enumerated() {
-            var text = DSNPlainText.errorText(for: recipient, others: recipients, in: lines)
+        var emitted: Set<String> = []
+        for (n, final) in recipients.enumerated() {
+            // An alias or a forward: the text names the final address and the one the sender gave
+            // (Postfix "<final> (expanded from <original>)", Exim "(generated from original)"); the
+            // event is the original's, the address the relay was recorded for.
+            let recipient = DSNPlainText.originalAddress(of: final, in: notification) ?? final
+            guard emitted.insert(recipient.lowercased()).inserted else { continue }
+            var text = DSNPlainText.errorText(for: final, others: recipients, in: lines)
             if text.isEmpty || DSNPlainText.isUninformative(text) || wholeIsSpecific && !specific(text) { text = whole }
             let status = TextQualifier.enhancedStatus(in: text)
             let kind: DSNPlainText.PlainKind = DSNPlainText.saysExpired(text + "\n" + subject + (recipients.count == 1 ? "\n" + whole : ""))

@@ -188,14 +188,41 @@ struct DSNStatusReport {
     static func address(_ value: String?) -> String? {
         guard let v = value else { return nil }
         var text = Substring(v)
-        if let semicolon = text.firstIndex(of: ";") { text = text[text.index(after: semicolon)...] }
+        var utf8Type = false
+        if let semicolon = text.firstIndex(of: ";") {
+            utf8Type = text[..<semicolon].mimeTrimmed().lowercased() == "utf-8"
+            text = text[text.index(after: semicolon)...]
+        }
         var s = text.mimeTrimmed()
+        if utf8Type { s = decodingUnicodeEscapes(s) }
         if let lt = s.firstIndex(of: "<"), let gt = s[lt...].firstIndex(of: ">") {
             s = String(s[s.index(after: lt)..<gt])
         }
         // Some MTAs append a comment or a display name: keep the first word holding an '@'.
         if s.contains(" "), let word = s.split(separator: " ").first(where: { $0.contains("@") }) { s = String(word) }
         return s.mimeTrimmed()
+    }
+
+    /// `s` with each `\x{HEX}` (1 to 6 hex digits naming a Unicode scalar) replaced by its character:
+    /// the escape of RFC 6533 §3 for the `utf-8` address type ("embedded-unicode-char"). Anything
+    /// else, a malformed escape included, is kept as written.
+    static func decodingUnicodeEscapes(_ s: String) -> String {
+        guard s.contains("\\x{") else { return s }
+        var out = ""
+        var rest = Substring(s)
+        while let start = rest.range(of: "\\x{") {
+            out += rest[..<start.lowerBound]
+            let after = rest[start.upperBound...]
+            if let close = after.firstIndex(of: "}"), (1...6).contains(after.distance(from: after.startIndex, to: close)),
+               let value = UInt32(after[..<close], radix: 16), let scalar = Unicode.Scalar(value) {
+                out.unicodeScalars.append(scalar)
+                rest = after[after.index(after: close)...]
+            } else {
+                out += rest[start]
+                rest = after
+            }
+        }
+        return out + rest
     }
 
     /// The text of a `Diagnostic-Code` (`smtp; 550 5.1.1 …`): the part after the diagnostic type,
