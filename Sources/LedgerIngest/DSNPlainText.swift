@@ -611,6 +611,25 @@ enum DSNPlainText {
         return out
     }
 
+    /// The field `name` of the header block, quoted in `text`, that holds a field `anchor` (the
+    /// delivery header): the block is the run of non-empty lines around the anchor's line. `nil` when
+    /// there is no such block or field.
+    static func quotedBlockHeader(_ name: String, anchor: String, in text: String) -> String? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(20000).map {
+            $0.drop(while: { $0 == " " || $0 == "\t" || $0 == ">" }).trimmingCharacters(in: .init(charactersIn: "\r"))
+        }
+        let anchorKey = anchor.lowercased() + ":", key = name.lowercased() + ":"
+        guard let at = lines.firstIndex(where: { $0.lowercased().hasPrefix(anchorKey) }) else { return nil }
+        var first = at, last = at
+        while first > 0, !lines[first - 1].isEmpty { first -= 1 }
+        while last + 1 < lines.count, !lines[last + 1].isEmpty { last += 1 }
+        for line in lines[first...last] where line.lowercased().hasPrefix(key) {
+            let v = line.dropFirst(key.count).mimeTrimmed()
+            if !v.isEmpty { return String(v.prefix(998)) }
+        }
+        return nil
+    }
+
     static func quotedHeader(_ name: String, in text: String) -> String? {
         let key = name.lowercased() + ":"
         for line in text.split(separator: "\n").prefix(20000) {

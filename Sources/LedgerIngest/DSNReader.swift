@@ -77,8 +77,10 @@ public struct DSNOptions: Sendable {
 ///   or a `message/disposition-notification` part): counted in ``ParsedInput/skipped``, no event — it
 ///   says what the recipient did with a delivered message (displayed, deleted…), never a failure.
 /// - **Auto-reply** (RFC 3834 `Auto-Submitted:` other than `no`, `X-Autoreply`, `Precedence:
-///   auto_reply`, vacation / out-of-office subjects) that is not a bounce: one `autoReply` from the
-///   `From:` address, no qualification; one without a delivery id (no header, no `--delivery`) is
+///   auto_reply`, vacation / out-of-office subjects) that is not a bounce: one `autoReply` for the
+///   address the answered message went to when the reply quotes it (the `To:` of its returned headers,
+///   or of the header block quoted in its text with the delivery header, when it names one address),
+///   else for the `From:` address; no qualification; one without a delivery id (no header, no `--delivery`) is
 ///   counted in ``ParsedInput/skipped`` as `auto-reply without delivery id`, not an error. Bounces carry `Auto-Submitted` too, so a message from a
 ///   mailer-daemon / postmaster, with `X-Failed-Recipients` or a bounce subject is read as a bounce;
 ///   failure wording in the text alone does not make an auto-reply a bounce ("could not be delivered to
@@ -651,7 +653,7 @@ struct DSNContext {
 
     mutating func readAutoReply() throws(IngestError) {
         let from = message.headers["From"] ?? message.headers["Reply-To"] ?? ""
-        guard let address = DSNPlainText.addresses(in: from).first, let recipient = Address.normalize(address) else {
+        guard let address = DSNPlainText.addresses(in: from).first, let sender = Address.normalize(address) else {
             throw fail("From", "an auto-reply whose From: '\(from.prefix(80))' is not an address")
         }
         // An out-of-office reply quotes the original message only sometimes: without a delivery id
@@ -661,6 +663,17 @@ struct DSNContext {
         do { delivery = try deliveryId(quotedIn: DSNPlainText.fullText(message)) } catch {
             result.skipped["auto-reply without delivery id", default: 0] += 1
             return
+        }
+        // The message it answers went to one address, which the reply quotes (its returned headers,
+        // or the header block quoted in its text with the delivery header): that address is the
+        // message's, when the reply comes from another (an alias, a forward: "ann.smith@corp" answering
+        // for "ann@"). Else the reply's From.
+        var recipient = sender
+        let quotedTo = DSNContext.returnedHeaders(in: message).compactMap { $0["To"] }.first
+            ?? DSNPlainText.quotedBlockHeader("To", anchor: options.deliveryHeader, in: DSNPlainText.fullText(message))
+        if let quotedTo {
+            let addresses = DSNPlainText.addresses(in: quotedTo)
+            if addresses.count == 1, let to = Address.normalize(addresses[0]) { recipient = to }
         }
         let occurredAt = try occurredAt([])
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "").mimeTrimmed()

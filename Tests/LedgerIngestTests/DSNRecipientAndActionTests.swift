@@ -111,6 +111,35 @@ struct DSNRecipientAndActionTests {
         #expect(parsed.events.first?.recipient == "ann@example.org")
     }
 
+    /// An auto-reply from an alias quotes the message it answers: the message went to the quoted
+    /// `To:` (one address), not to the reply's `From:`.
+    @Test func autoReplyFromAnAliasGoesToTheQuotedRecipient() throws {
+        let text = """
+            From: Ann Smith <ann.smith@corp.example.org>
+            To: bounce-1@bounces.example.com
+            Subject: Automatic reply: Spring sale
+            Date: Tue, 3 Nov 2026 08:00:00 +0100
+            Auto-Submitted: auto-replied
+            Content-Type: text/plain; charset=us-ascii
+
+            I am out of the office until Monday.
+
+            -----Original Message-----
+            From: news@example.com
+            To: ann@example.org
+            Subject: Spring sale
+            X-Delivery-ID: spring-sale
+
+            Our spring sale starts now.
+            """
+        let parsed = try dsnRead(text)
+        #expect(parsed.events.map(\.kind) == [.autoReply])
+        #expect(parsed.events.first?.recipient == "ann@example.org" && parsed.events.first?.delivery == "spring-sale")
+        // Without a quoted message, the reply's sender (DSNSamples.outOfOffice).
+        let plain = try dsnRead(DSNSamples.outOfOffice, options: DSNOptions(delivery: "spring-sale"))
+        #expect(plain.events.first?.recipient == "ann@example.org")
+    }
+
     /// Plain-text bounces name the final address and the one it came from: Postfix's bounce(5)
     /// "<final> (expanded from <original>)", Exim's "(generated from original)".
     @Test(arguments: [
