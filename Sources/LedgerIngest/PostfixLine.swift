@@ -301,11 +301,19 @@ enum PostfixLineParser {
         return out
     }
 
-    /// For a bounce daemon line `NEWQID: sender non-delivery notification: OLDQID` (and its siblings
+    /// For a bounce daemon line `QID: sender non-delivery notification: NEWQID` (and its siblings
     /// `sender delay notification`, `sender delivery status notification`, `postmaster non-delivery
-    /// notification`): true when `rest` has that shape.
-    static func isNotification(_ rest: ArraySlice<UInt8>) -> Bool {
-        (startsWith(rest, "sender ") || startsWith(rest, "postmaster ")) && find(Array(" notification: ".utf8), in: rest) != nil
+    /// notification`): the queue id of the notification, NEWQID — the line's own queue id is the
+    /// message the notification is about (Postfix `bounce_notify_verp.c`: `msg_info("%s: sender
+    /// non-delivery notification: %s", queue_id, new_id)`, the new id from `post_mail_fopen`).
+    /// `nil` when `rest` has not that shape.
+    static func notificationId(_ rest: ArraySlice<UInt8>) -> String? {
+        guard startsWith(rest, "sender ") || startsWith(rest, "postmaster ") else { return nil }
+        let marker = Array(" notification: ".utf8)
+        guard let at = find(marker, in: rest) else { return nil }
+        let id = rest[(at + marker.count)...].prefix { $0 != 0x20 && $0 != 0x0D && $0 != 0x09 }
+        guard !id.isEmpty, id.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else { return nil }
+        return String(decoding: id, as: UTF8.self)
     }
 
     /// The queue id named at the end of a relay's reply, `… queued as NEXTQID` (the id of the same

@@ -98,10 +98,11 @@ public struct PostfixOptions: Sendable {
 /// expiry, as short queue ids are reused over time.
 ///
 /// ## Lines that are not campaign messages
-/// - Delivery notifications Postfix writes itself: a queue id announced by the bounce daemon
-///   (`NEWQID: sender non-delivery notification: OLDQID`, and the `delay`, `delivery status` and
-///   `postmaster` siblings) is a DSN going back to the sender, not a message of the delivery; its
-///   delivery lines are counted as `notification`.
+/// - Delivery notifications Postfix writes itself: the queue id a bounce daemon line announces
+///   (`QID: sender non-delivery notification: NEWQID` — QID is the message it is about, NEWQID the
+///   notification, as Postfix's `bounce_notify_verp.c` logs them — and the `delay`, `delivery status`
+///   and `postmaster` siblings) is a DSN going back to the sender, not a message of the delivery;
+///   its delivery lines are counted as `notification`.
 /// - A content-filter hand-off: a `status=sent` whose reply ends `queued as NEXTQID`, when NEXTQID has a
 ///   delivery line for the **same** recipient later in the file, only moved the message to the next
 ///   queue (amavis, LMTP re-injection); it is counted as `handoff` and the next hop's outcome counts.
@@ -291,8 +292,8 @@ extension PostfixLogReader {
                        let rcpt = attributes.value("to").flatMap(Address.normalize) {
                         deliveryLines[id, default: []].append((n, rcpt))
                     }
-                } else if PostfixLineParser.isNotification(rest) {
-                    notificationIds.insert(id)
+                } else if let notification = PostfixLineParser.notificationId(rest) {
+                    notificationIds.insert(notification)
                 }
             }
         }

@@ -191,7 +191,7 @@ struct PostfixOutcomeTests {
             deliveryLine("Mar  3 11:10:00", "A1B2C3D4E5", to: "bob@example.com", dsn: "4.2.2", status: "deferred",
                          "host mx.example.com[192.0.2.1] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)"),
             expiredLine("Mar  8 10:00:01", "A1B2C3D4E5"),
-            "Mar  8 10:00:01 mx postfix/bounce[3001]: B9C8D7E6F5: sender non-delivery notification: A1B2C3D4E5",
+            "Mar  8 10:00:01 mx postfix/bounce[3001]: A1B2C3D4E5: sender non-delivery notification: B9C8D7E6F5",
             "Mar  8 10:00:01 mx postfix/qmgr[1000]: A1B2C3D4E5: removed",
         ]
         let parsed = try Postfix.read(lines, year: 2025)
@@ -278,7 +278,7 @@ struct PostfixOutcomeTests {
         let lines = [
             deliveryLine("Mar  3 10:00:00", "A1B2C3D4E5", to: "bob@example.com", dsn: "5.1.1", status: "bounced", "host mx said: 550 5.1.1 unknown (in reply to RCPT TO command)"),
             "Mar  3 10:00:00 mx postfix/cleanup[3002]: B9C8D7E6F5: message-id=<20250303100000.B9C8D7E6F5@mx.example.net>",
-            "Mar  3 10:00:00 mx postfix/bounce[3001]: B9C8D7E6F5: sender non-delivery notification: A1B2C3D4E5",
+            "Mar  3 10:00:00 mx postfix/bounce[3001]: A1B2C3D4E5: sender non-delivery notification: B9C8D7E6F5",
             "Mar  3 10:00:00 mx postfix/qmgr[1000]: B9C8D7E6F5: from=<>, size=3000, nrcpt=1 (queue active)",
             deliveryLine("Mar  3 10:00:01", "B9C8D7E6F5", to: "news@sender.example", dsn: "2.0.0", status: "sent", "250 2.0.0 Ok"),
         ]
