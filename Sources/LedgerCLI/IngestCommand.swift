@@ -23,7 +23,7 @@ struct IngestCommand: OutputCommand {
             is read from the returned message's --delivery-header (default X-Delivery-ID), else --delivery. \
             A Postfix log (--format postfix) needs --delivery; its year-less syslog stamps are read as UTC \
             (or --utc-offset), \
-            in --year or, by default, the year that puts no event in the future. \
+            in --year or, by default, the year that puts no event more than a day in the future (a Feb 29 line: the latest leap year). \
             Email service providers' webhook bodies (ses, sendgrid, mailgun, postmark, brevo, mailjet, postal: \
             one body, a JSON array of them, or a Mailgun form-encoded body) are auto-detected too; see README \
             "Input: email service providers".
@@ -47,7 +47,7 @@ struct IngestCommand: OutputCommand {
     @Option(help: "The delivery id: required for Postfix logs, the fallback for bounce messages.") var delivery: String?
     @Option(name: .customLong("delivery-header"), help: "Bounce messages: the header of the returned message that carries the delivery id.")
     var deliveryHeader: String = "X-Delivery-ID"
-    @Option(help: "Postfix logs: the year of the first year-less syslog line (default: inferred so no event is in the future).")
+    @Option(help: "Postfix logs: the year of the first year-less syslog line (default: inferred so that no event is more than a day in the future).")
     var year: Int?
     @Option(name: .customLong("utc-offset"), help: "Postfix logs: the UTC offset of year-less syslog stamps, e.g. +09:00 or -05:00 (default +00:00).")
     var utcOffset: String?

@@ -63,8 +63,9 @@ public struct PostfixOptions: Sendable {
 /// `QUEUEID: to=<rcpt>, [orig_to=<…>,] relay=…, [conn_use=N,] delay=…, delays=a/b/c/d, dsn=X.Y.Z,
 /// status=WORD (text)` from any Postfix program (in practice `smtp`, `lmtp`, `local`, `virtual`, `pipe`,
 /// `error`, `discard`, `retry`, and `qmgr` for its own deferrals). `to=` may lack its angle brackets (old
-/// `local` lines). One message per (queue id, recipient): the recipient is `to=` normalised with
-/// `Address.normalize`, the delivery is ``PostfixOptions/delivery``.
+/// `local` lines). One message per (queue id, recipient): the recipient is `orig_to=` when the line has
+/// one (the address before an alias or map rewrote it: the one the sender gave), else `to=`, normalised
+/// with `Address.normalize`; the delivery is ``PostfixOptions/delivery``.
 /// - `status=sent` → `delivered`; `deferred` and `SOFTBOUNCE` (`soft_bounce = yes`) → `retry`;
 ///   `bounced` → `bounce`, final, `inBand: true` when the text shows the remote server's reply
 ///   (`… said: …`, `(in reply to … command)`), else `inBand` unknown (`nil`).
@@ -114,10 +115,13 @@ public struct PostfixOptions: Sendable {
 /// to the others. Then:
 /// - with ``PostfixOptions/year``: the first classic stamp is in that year;
 /// - without it: the **last** classic stamp is in the latest year in which its date is not later than
-///   ``PostfixOptions/reference`` (read in the configured local time), and earlier lines follow
-///   backwards over the rollovers. So no event of a file in order lands in the future: Dec 31 lines read
-///   on Jan 1 are last year's; Feb 29 goes to the latest leap year. Re-ingesting a year-less file after
-///   a year has passed gives other instants (other ids): pass the year to pin them.
+///   ``PostfixOptions/reference`` plus one day (read in the configured local time; the day absorbs a
+///   clock ahead of the ingest host or a server east of the assumed offset), and earlier lines follow
+///   backwards over the rollovers. So no event of a file in order lands more than a day in the future:
+///   Dec 31 lines read on Jan 1 are last year's. When a stamp's date exists only in some years (Feb 29
+///   anywhere in the file), the latest such year that holds every stamp is taken (up to 8 years back).
+///   Re-ingesting a year-less file after a year has passed gives other instants (other ids): pass the
+///   year to pin them.
 /// A stamp whose date does not exist in its year (Feb 29 in a common year) cannot be placed.
 ///
 /// ## Bad lines
@@ -266,7 +270,12 @@ extension PostfixLogReader {
                 base = year
             } else {
                 let last = stamps.count - 1
-                base = PostfixLogReader.latestYear(of: stamps[last], notAfter: options.reference, offsetSeconds: offset) - relative[last]
+                let latest = PostfixLogReader.latestYear(of: stamps[last], notAfter: options.reference, offsetSeconds: offset) - relative[last]
+                // A date that exists only in some years (Feb 29) proves the year: the latest base, up
+                // to 8 years back, in which every stamp's date exists.
+                base = (0...8).lazy.map { latest - $0 }.first { b in
+                    stamps.indices.allSatisfy { stamps[$0].instant(year: b + relative[$0], offsetSeconds: offset) != nil }
+                } ?? latest
             }
             for (k, n) in indices.enumerated() {
                 let year = base + relative[k]
@@ -379,14 +388,18 @@ extension PostfixLogReader {
                 }
                 return skip("other")
             }
-            let recipient: String
-            do { recipient = try Address.parse(to) } catch {
+            let final: String
+            do { final = try Address.parse(to) } catch {
                 return try reject(line, field: "to", "'\(to.prefix(80))' is not an address: \(error)")
             }
+            // `orig_to=` is the address before Postfix rewrote it (an alias, virtual or canonical map:
+            // log_adhoc.c logs it when it differs): the address the sender gave, the one its relay was
+            // recorded for (RFC 3464's Original-Recipient; Postfix's own DSNs use it too).
+            let recipient = attributes.value("orig_to").flatMap(Address.normalize) ?? final
             guard let instant = line.instant else { return try impossibleDate(line) }
             if notificationIds.contains(queueId) { return skip("notification") }
             let text = attributes.text ?? ""
-            if kind == .delivered, isHandoff(queueId: queueId, recipient: recipient, text: text, index: n) {
+            if kind == .delivered, isHandoff(queueId: queueId, recipient: final, text: text, index: n) {
                 markFinal(queueId: queueId, recipient: recipient)
                 return skip("handoff")
             }
@@ -519,12 +532,20 @@ extension PostfixLogReader {
 
     /// The latest year in which the classic `stamp` (local time at `offsetSeconds`) is not after
     /// `reference`.
+    /// How far after the ingest time a year-less stamp may lie and still be read in the current
+    /// year: one day (a clock ahead of the ingest host's, or local time east of the offset assumed —
+    /// UTC offsets reach +14 h).
+    static let yearInferenceToleranceSeconds: Int64 = 86_400
+
     static func latestYear(of stamp: SyslogStamp, notAfter reference: Instant, offsetSeconds: Int) -> Int {
         let local = reference.adding(seconds: Int64(offsetSeconds)).rfc3339
         let referenceYear = Int(local.prefix(4)) ?? 1970
+        // A stamp up to a day after the ingest time is this year's: a clock a little ahead, or a
+        // server east of the offset assumed (the default is UTC), must not move a file back a year.
+        let latestAccepted = reference.adding(seconds: yearInferenceToleranceSeconds)
         var year = referenceYear + 1
         while year >= referenceYear - 8 {
-            if let instant = stamp.instant(year: year, offsetSeconds: offsetSeconds), instant <= reference { return year }
+            if let instant = stamp.instant(year: year, offsetSeconds: offsetSeconds), instant <= latestAccepted { return year }
             year -= 1
         }
         return referenceYear

@@ -85,9 +85,16 @@ struct PostfixYearTests {
         // 09:00 at +09:00 is 00:00Z, before the reference 00:30Z: this year.
         let tokyo = try Postfix.read([line], reference: "2025-01-01T00:30:00Z", offset: 9 * 3600)
         #expect(tokyo.events[0].occurredAt == Postfix.instant("2025-01-01T00:00:00Z"))
-        // Read as UTC (the default), 09:00Z is after the reference: last year.
+        // Read as UTC (the default), 09:00Z is 8.5 h after the reference — within the day of
+        // tolerance (a server east of UTC, a clock ahead): this year still, never a year back.
         let utc = try Postfix.read([line], reference: "2025-01-01T00:30:00Z")
-        #expect(utc.events[0].occurredAt == Postfix.instant("2024-01-01T09:00:00Z"))
+        #expect(utc.events[0].occurredAt == Postfix.instant("2025-01-01T09:00:00Z"))
+        // More than a day after the reference: last year.
+        let later = deliveryLine("Jan  3 09:00:00", "A1B2C3D4E5", to: "bob@example.com", dsn: "2.0.0", status: "sent", "250 ok")
+        #expect(try Postfix.read([later], reference: "2025-01-01T00:30:00Z").events[0].occurredAt == Postfix.instant("2024-01-03T09:00:00Z"))
+        // A few minutes of clock skew never moves a file back a year.
+        let skewed = deliveryLine("Dec  4 17:02:00", "A1B2C3D4E5", to: "bob@example.com", dsn: "2.0.0", status: "sent", "250 ok")
+        #expect(try Postfix.read([skewed], reference: "2026-12-04T17:00:00Z").events[0].occurredAt == Postfix.instant("2026-12-04T17:02:00Z"))
         // A negative offset with a given year.
         let newYork = try Postfix.read([line], year: 2025, offset: -5 * 3600)
         #expect(newYork.events[0].occurredAt == Postfix.instant("2025-01-01T14:00:00Z"))
@@ -101,6 +108,10 @@ struct PostfixYearTests {
         let error = Postfix.error([line], year: 2025)
         #expect(error?.line == 1)
         #expect(error?.field == "timestamp")
+        // Feb 29 anywhere in the file proves a leap year, even when the last line is Mar 1.
+        let both = try Postfix.read([line, deliveryLine("Mar  1 00:01:00", "B1B2C3D4E5", to: "ann@example.com", dsn: "2.0.0", status: "sent", "250 ok")],
+                                    reference: "2026-12-04T00:00:00Z")
+        #expect(both.events.map(\.occurredAt) == [Postfix.instant("2024-02-29T12:00:00Z"), Postfix.instant("2024-03-01T00:01:00Z")])
         // A line that is no outcome with an impossible date is only counted.
         let other = try Postfix.read(["Feb 29 12:00:00 mx postfix/smtpd[1]: connect from a.example[192.0.2.9]"], year: 2025)
         #expect(other.skipped == ["unparsable": 1])
@@ -271,6 +282,19 @@ struct PostfixOutcomeTests {
         let parsed = try Postfix.read(lines, year: 2025)
         #expect(parsed.events.isEmpty)
         #expect(parsed.skipped == ["deliverable": 1, "undeliverable": 1, "undeliverable-but-not-cached": 1])
+    }
+
+    /// Postfix logs `orig_to=` when an alias or map rewrote the recipient (log_adhoc.c): the event is
+    /// the original address's, the one the sender gave.
+    @Test("orig_to is the recipient when present")
+    func originalRecipient() throws {
+        let lines = [
+            "Mar  3 10:00:00 mx postfix/smtp[2001]: A1B2C3D4E5: to=<jdoe@corp-mail.example>, orig_to=<john.doe@corp.example>, relay=mx.corp-mail.example[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=5.1.1, status=bounced (host mx.corp-mail.example[192.0.2.1] said: 550 5.1.1 <jdoe@corp-mail.example>: User unknown (in reply to RCPT TO command))",
+            deliveryLine("Mar  3 10:00:01", "A1B2C3D4E6", to: "ann@example.com", dsn: "2.0.0", status: "sent", "250 ok"),
+        ]
+        let parsed = try Postfix.read(lines, year: 2025)
+        #expect(parsed.events.map(\.recipient) == ["john.doe@corp.example", "ann@example.com"])
+        #expect(parsed.events.first?.qualification == Qualification(.hard, .userUnknown))
     }
 
     @Test("DSNs Postfix writes itself are not messages of the delivery")
