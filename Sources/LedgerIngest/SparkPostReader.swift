@@ -162,6 +162,9 @@ enum SparkPostReader {
                 throw fail("msys", "expected exactly one event group, got \(groups.map(doc.name).sorted().joined(separator: ", "))")
             }
             let group = doc.name(body)
+            // Inbound relay (SparkPost relay webhooks: `relay_message`, a message received for a relay
+            // domain, with no `type`): not the sender's deliveries, counted (domain.md §2).
+            if group == "relay_message" { return .skipped("inbound relay") }
             guard let inner = doc.members(body.value) else {
                 throw fail("msys.\(group)", "expected an object, got \(doc.value(body.value).typeName)")
             }
@@ -223,14 +226,22 @@ enum SparkPostReader {
             throw fail("campaign_id", "missing: neither campaign_id nor transmission_id gives a delivery id (or choose one with the delivery key option)")
         }
 
-        // Recipient.
+        // Recipient: `raw_rcpt_to`, "the actual recipient address used on this message's SMTP
+        // envelope", when it is an address — `rcpt_to` is its lower-cased copy (SparkPost's event
+        // fields), and a local part is kept as sent (domain.md §2) — else `rcpt_to`.
         var recipientField = "rcpt_to"
         var given = try f.string("rcpt_to")
-        if given?.isEmpty ?? true, let alt = try f.string("raw_rcpt_to"), !alt.isEmpty {
-            given = alt
+        if let raw = try f.string("raw_rcpt_to"), !raw.isEmpty, given?.isEmpty ?? true || Address.normalize(raw) != nil {
+            given = raw
             recipientField = "raw_rcpt_to"
         }
-        guard let text = given, !text.isEmpty else { throw fail("rcpt_to", "missing: a \(type) event needs rcpt_to") }
+        guard let text = given, !text.isEmpty else {
+            // SparkPost: an out-of-band bounce's recipient is occasionally missing (the remote's
+            // report did not name it; FAQ "Why is the recipient occasionally missing from the Out of
+            // Band event?"): it cannot be placed, and is counted rather than failing the batch.
+            if type == "out_of_band" { return .skipped("out_of_band without recipient") }
+            throw fail("rcpt_to", "missing: a \(type) event needs rcpt_to")
+        }
         let recipient: String
         do { recipient = try Address.parse(text) } catch {
             throw fail(recipientField, "\(JSONValue.quoted(text)) is not an address: \(error)")
@@ -247,8 +258,9 @@ enum SparkPostReader {
         let response = rawReason ?? reason
         let attempt = try f.int("num_retries")
 
-        if isBounceType, kind == .bounce,
-           BounceClassTable.isTimeoutText(rawReason, enhancedStatus: enhancedStatus) || BounceClassTable.isTimeoutText(reason, enhancedStatus: enhancedStatus) {
+        // Class 24 "Timeout" (domain.md §5.2: a failure (timeout)), or a timeout text.
+        if isBounceType, kind == .bounce, bounceClass == 24
+            || BounceClassTable.isTimeoutText(rawReason, enhancedStatus: enhancedStatus) || BounceClassTable.isTimeoutText(reason, enhancedStatus: enhancedStatus) {
             kind = .timeout
         }
 

@@ -196,3 +196,73 @@ struct SparkPostReaderTests {
         #expect(IngestRules.firstEnhancedStatus(in: "5.01.1 then 5.7.26") == "5.7.26")
     }
 }
+
+/// SparkPost's documented cases beyond the corpus (a tester's reproductions, each against its source).
+@Suite("SparkPost reader: documented edge cases")
+struct SparkPostDocumentedCasesTests {
+    func read(_ text: String) throws -> ParsedInput {
+        try FeedReader.read(utf8(text), file: "events.json", options: IngestOptions(format: .sparkpost))
+    }
+
+    /// SparkPost FAQ "Why is the recipient occasionally missing from the Out of Band event?": such an
+    /// event is counted, and the batch's other events are read.
+    @Test func outOfBandWithoutRecipientIsSkipped() throws {
+        let oob = #"{"msys":{"message_event":{"type":"out_of_band","event_id":"E-oob","campaign_id":"C1","timestamp":"1454442600","bounce_class":"10","reason":"550 5.1.1 unknown"}}}"#
+        let parsed = try read("[" + msys("injection") + "," + oob + "," + msys("delivery") + "]")
+        #expect(parsed.events.map(\.kind) == [.relay, .delivered])
+        #expect(parsed.skipped == ["out_of_band without recipient": 1])
+        // Another type without rcpt_to stays an error naming the field.
+        let bounce = #"{"msys":{"message_event":{"type":"bounce","event_id":"E-b","campaign_id":"C1","timestamp":"1454442600","bounce_class":"10"}}}"#
+        #expect(throws: IngestError.self) { try read("[" + bounce + "]") }
+    }
+
+    /// raw_rcpt_to is "the actual recipient address used on this message's SMTP envelope", rcpt_to its
+    /// lower-cased copy: the local part is kept as sent (domain.md §2).
+    @Test func rawRecipientIsTheEnvelopeAddress() throws {
+        let e = try #require(try read("[" + msys("delivery", #""raw_rcpt_to":"Ann.Smith@Example.COM""#) + "]").events.first)
+        #expect(e.recipient == "Ann.Smith@example.com")
+        // A raw_rcpt_to that is no address leaves rcpt_to.
+        let f = try #require(try read("[" + msys("delivery", #""raw_rcpt_to":"not an address""#) + "]").events.first)
+        #expect(f.recipient == "User@example.com")
+    }
+
+    /// domain.md §5.2: class 24 is "Timeout … failure (timeout)", whatever the text.
+    @Test func class24IsATimeout() throws {
+        let e = try #require(try read("[" + msys("bounce", #""bounce_class":"24","reason":"554 5.4.5 [internal] Delivery not attempted (message expired)""#) + "]").events.first)
+        #expect(e.kind == .timeout && e.final)
+        #expect(e.qualification == Qualification(.soft, .unreachable))
+    }
+
+    /// SparkPost relay webhooks (`relay_message`: inbound mail for a relay domain) are inbound relay:
+    /// counted, never an error (domain.md §2).
+    @Test func relayMessageIsInboundRelay() throws {
+        let relay = #"{"msys":{"relay_message":{"content":{"subject":"hi"},"friendly_from":"a@example.com","msg_from":"a@example.com","rcpt_to":"in@relay.example","webhook_id":"123"}}}"#
+        let parsed = try read("[" + relay + "]")
+        #expect(parsed.events.isEmpty && parsed.skipped == ["inbound relay": 1])
+    }
+}
+
+/// Whom a class-qualified failure concerns (address status, domain.md §6): the block classes
+/// 50–54 never count against the address (§5.3 "blocked/spam/listed → Refused (the address stays
+/// valid)"); another class's failure takes the text's answer (SparkPost's Adaptive Email Delivery
+/// pause, `451 4.3.0 [internal] Sending IP temporarily suspended`, class 70: the sender's IP).
+@Suite("Bounce classes: whom a failure concerns")
+struct BounceClassConcernsTests {
+    func event(_ members: String, type: String = "bounce") throws -> Event {
+        try #require(try FeedReader.read(utf8("[" + msys(type, members) + "]"), file: "e.json", options: IngestOptions(format: .sparkpost)).events.first)
+    }
+
+    @Test(arguments: [(50, FailureConcern.sender), (51, .sender), (52, .content), (53, .content), (54, .sender)])
+    func blockClasses(_ pair: (Int, FailureConcern)) throws {
+        let e = try event(#""bounce_class":"\#(pair.0)","reason":"554 5.7.1 blocked""#)
+        #expect(TextQualifier.builtIn.concerns(of: e) == pair.1)
+    }
+
+    @Test func classTextNamesTheSender() throws {
+        let aed = try event(#""bounce_class":"70","reason":"451 4.3.0 [internal] Sending IP temporarily suspended""#, type: "delay")
+        #expect(aed.qualification == Qualification(.soft, .unreachable))  // the class's type and reason
+        #expect(TextQualifier.builtIn.concerns(of: aed) == .sender)
+        let full = try event(#""bounce_class":"22","reason":"452 4.2.2 mailbox full""#, type: "delay")
+        #expect(TextQualifier.builtIn.concerns(of: full) == .recipient)
+    }
+}

@@ -39,6 +39,19 @@ public enum BounceClassTable {
         }
     }
 
+    /// Whom a class's failure concerns, when not the recipient's address: the block classes —
+    /// 50 Mail Block, 51 Spam Block, 54 Relaying Denied (the sending IP or domain refused: the
+    /// sender), 52 Spam Content, 53 Prohibited Attachment (the message: content). domain.md §5.3:
+    /// "blocked/spam/listed → Refused (the address stays valid)"; SparkPost "Bounce Classification
+    /// Codes" describes them as blocks of the sender's mail. `nil` for the other classes.
+    public static func concerns(of bounceClass: Int) -> FailureConcern? {
+        switch bounceClass {
+        case 50, 51, 54: .sender
+        case 52, 53: .content
+        default: nil
+        }
+    }
+
     /// Whether a response text reports the MTA giving up at the end of the validity period
     /// (domain.md §5.2: `5.4.7`, "message timeout", "exceeded max time"; Momentum's
     /// `554 5.4.7 [internal] exceeded max time without delivery`, reference/mta.md §1.5).

@@ -244,11 +244,20 @@ public struct TextQualifier: Sendable {
 
     /// Whom a failure event concerns, as the projection sees it: for a failure qualified by the
     /// text rules (its ``Event/qualifier`` is a ``TextQualification/qualifierTag``), the deciding
-    /// rule's ``QualificationRule/concerns``; for any other failure (a bounce class, a source's own
-    /// qualification) the recipient. `nil` for an event that is not a failure.
+    /// rule's ``QualificationRule/concerns``; for a failure qualified by its bounce class, the
+    /// class's (``BounceClassTable/concerns(of:)``: the block classes 50–54 concern the sender or the
+    /// content), else the text rules' answer on its response — the class gives type and reason
+    /// (domain.md §5.2), the text may still say whom it is about (SparkPost's own `451 4.3.0
+    /// [internal] Sending IP temporarily suspended` comes with class 70); for any other failure (a
+    /// source's own qualification) the recipient. `nil` for an event that is not a failure.
     public func concerns(of e: Event) -> FailureConcern? {
         guard e.kind == .bounce || e.kind == .retry || e.kind == .timeout else { return nil }
-        guard let tag = e.qualifier, TextQualification.isTextTag(tag) else { return .recipient }
+        guard let tag = e.qualifier, TextQualification.isTextTag(tag) else {
+            guard let c = e.bounceClass else { return .recipient }
+            if let concern = BounceClassTable.concerns(of: c) { return concern }
+            guard let text = e.response, !text.isEmpty else { return .recipient }
+            return qualify(event: e).concerns
+        }
         return qualify(event: e).concerns
     }
 
