@@ -21,6 +21,8 @@ struct AddressSyntaxTests {
         ("ann@[192.0.2.1]", "ann@[192.0.2.1]"),
         ("ann@[IPv6:2001:DB8::1]", "ann@[ipv6:2001:db8::1]"),
         ("foo.@docomo.ne.jp", "foo.@docomo.ne.jp"),
+        // RFC 5321 §4.1.2: a quoted local part may hold spaces (and commas): Postfix logs such addresses.
+        ("<\"john, smith\"@Example.org>", "\"john, smith\"@example.org"),
     ])
     func normalises(_ text: String, _ expected: String) throws {
         #expect(try Address.parse(text) == expected)
@@ -46,6 +48,9 @@ struct AddressSyntaxTests {
         ("ann@exam,ple.com", .invalidDomainCharacter(",")),
         ("ann@[192.0.2.1", .invalidDomainCharacter("[")),
         ("ann @example.com", .whiteSpaceOrControl),
+        ("john smith@example.com", .whiteSpaceOrControl),
+        ("\"john\tsmith\"@example.com", .whiteSpaceOrControl),
+        ("\"john\" smith@example.com", .whiteSpaceOrControl),
     ])
     func refuses(_ text: String, _ problem: Address.SyntaxError) {
         #expect(throws: problem) { try Address.parse(text) }

@@ -11,8 +11,9 @@
 ///    would make a recipient nobody sent to.
 /// 3. The address is `local@domain`, split at the **last** `@`; the local part and the domain are not
 ///    empty; an `@` in the local part is allowed only inside a quoted local part
-///    (`"a@b"@example.com`, RFC 5321 §4.1.2 `Quoted-string`); no white space or control character
-///    anywhere; at most ``maximumLength`` UTF-8 bytes.
+///    (`"a@b"@example.com`, RFC 5321 §4.1.2 `Quoted-string`); no control character anywhere, no white
+///    space but a space inside a quoted local part (`"john smith"@example.com`: `qtextSMTP` includes
+///    it); at most ``maximumLength`` UTF-8 bytes.
 /// 4. **One trailing dot of the domain is removed**: `ann@example.com.` is `ann@example.com` (the
 ///    dot is DNS's root label, RFC 1034 §3.1: an absolute name and the name without the dot are the
 ///    same domain). The domain's other labels are not empty (no leading dot, `..`, or second trailing
@@ -126,15 +127,18 @@ public enum Address {
         guard lo < hi else { return .failure(.empty) }
         guard hi - lo <= maximumLength else { return .failure(.tooLong(bytes: hi - lo)) }
         var at = -1
+        for i in lo..<hi where b[i] == 0x40 { at = i }
+        // A quoted local part may hold spaces ("john smith"@example.com: RFC 5321 §4.1.2
+        // Quoted-string, qtextSMTP includes the space); nothing else may.
+        let quoted = at >= 0 && at - lo >= 2 && b[lo] == 0x22 && b[at - 1] == 0x22
         for i in lo..<hi {
             let c = b[i]
             if c == 0x3C || c == 0x3E { return .failure(.angleBracketInside) }
+            if c == 0x20, quoted, i > lo, i < at - 1 { continue }
             if c <= 0x20 || c == 0x7F { return .failure(.whiteSpaceOrControl) }
-            if c == 0x40 { at = i }
         }
         guard at >= 0 else { return .failure(.missingAt) }
         guard at > lo else { return .failure(.emptyLocalPart) }
-        let quoted = at - lo >= 2 && b[lo] == 0x22 && b[at - 1] == 0x22
         if !quoted, b[lo..<at].contains(0x40) { return .failure(.atInLocalPart) }
         let domainStart = at + 1
         var domainEnd = hi
