@@ -52,6 +52,30 @@ import Testing
         await server.stop()
     }
 
+    /// `GET /api/audit` is `ledger audit --format json` with the same delivery, instant, late
+    /// threshold and kinds (comma-separated in the query, `--kind` repeated on the command line).
+    @Test func auditIsTheCLIDocument() async throws {
+        let server = try await Self.demoServer()
+        let copy = try server.copy()
+        let delivery = try #require(try server.ledger.deliveries().first)
+        let cases: [(query: String, cli: [String])] = [
+            ("&now=2026-11-20T00:00:00Z", ["--now", "2026-11-20T00:00:00Z"]),
+            ("&now=2026-11-20T00:00:00Z&lateAfter=3600&kind=afterFinalOutcome,recordedLate",
+             ["--now", "2026-11-20T00:00:00Z", "--late-after", "3600", "--kind", "afterFinalOutcome", "--kind", "recordedLate"]),
+        ]
+        for c in cases {
+            let reply = try await server.send("GET", "/api/audit?delivery=\(delivery)" + c.query)
+            #expect(reply.status == 200, "\(c.query): \(reply.text)")
+            let cli = LedgerCLI.run(["audit", "--db", copy, "--delivery", delivery, "--format", "json"] + c.cli)
+            #expect(cli.exitCode == 0, "\(cli.error)")
+            #expect(reply.text == cli.output, "\(c.query)")
+        }
+        #expect(try await server.send("GET", "/api/audit?delivery=nope").status == 404)
+        let bad = try await server.send("GET", "/api/audit?delivery=\(delivery)&kind=late")
+        #expect(bad.status == 400 && (bad.json?["error"] as? String ?? "").contains("recordedLate"), "\(bad.text)")
+        await server.stop()
+    }
+
     /// The sending logs: pages partition the recipients; the status filter keeps exactly the
     /// recipients with that status (checked against `/api/status` of each); the search is a
     /// case-insensitive substring.
@@ -128,6 +152,9 @@ import Testing
         try await record("GET", "/api/timeline", "?delivery=\(delivery)&bucket=6y")
         try await record("GET", "/api/sending-logs", "?delivery=\(delivery)&status=failed&pageSize=5")
         try await record("GET", "/api/sending-logs", "?delivery=\(delivery)&pageSize=0")
+        try await record("GET", "/api/audit", "?delivery=\(delivery)&now=2026-11-20T00:00:00Z&kind=afterFinalOutcome,duplicateReceived")
+        try await record("GET", "/api/audit", "?delivery=\(delivery)&kind=late")
+        try await record("GET", "/api/audit", "?delivery=none")
         try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: batch)
         try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: batch)
         try await record("POST", "/webhooks/sparkpost", body: batch)
@@ -146,7 +173,7 @@ import Testing
         #expect(served.body == Array(file))
         let doc = try #require(try JSONSerialization.jsonObject(with: file) as? [String: Any])
         let components = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
-        for (name, schema) in [("Project", "project"), ("Status", "status")] {
+        for (name, schema) in [("Project", "project"), ("Status", "status"), ("Audit", "audit")] {
             var text = String(decoding: try Data(contentsOf: SchemaValidation.schemaURL(named: schema)), as: UTF8.self)
             text = text.replacingOccurrences(of: "\"#/$defs/", with: "\"#/components/schemas/\(name)/$defs/")
             var expected = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

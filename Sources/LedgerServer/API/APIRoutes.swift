@@ -11,6 +11,7 @@ import LedgerReports
 /// - `GET /api/quarantine?asOf=` — `ledger quarantine --format json`
 /// - `GET /api/timeline?delivery=&bucket=1h` — `ledger timeline --format json`
 /// - `GET /api/sending-logs?delivery=&semantics=&status=&search=&page=&pageSize=&asOf=&knownAt=`
+/// - `GET /api/audit?delivery=&now=&lateAfter=86400&kind=a,b` — `ledger audit --format json`
 ///
 /// Described by `Schemas/openapi.json` (served at `/openapi.json`). A bad parameter is 400, an
 /// unknown delivery, recipient or address 404, both with `{"error", "reason"}`.
@@ -76,6 +77,30 @@ struct APIRoutes: Sendable {
                                     page: page, pageSize: pageSize, bounds: bounds)
             }) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
             return logs
+        } }
+        router.get("/api/audit") { request, _ in await answer(request) { q in
+            let delivery = try q.required("delivery")
+            var now = Ledger.systemClock()
+            if let text = q["now"] {
+                guard let instant = Instant(rfc3339: text) else {
+                    throw BadParameter(name: "now", message: "'\(text)' " + (Instant.rfc3339Problem(text) ?? "is not an accepted instant"))
+                }
+                now = instant
+            }
+            let lateAfter = try q.positiveInt("lateAfter", default: 86_400, maximum: 100 * 366 * 86_400)
+            var kinds: Set<AuditFinding.Kind> = []
+            for name in (q["kind"] ?? "").split(separator: ",") {
+                guard let kind = AuditFinding.Kind(rawValue: String(name)) else {
+                    throw BadParameter(name: "kind", message: "'\(name)' is not one of \(AuditFinding.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kinds.insert(kind)
+            }
+            return try await work.read { [ledger, now, kinds] in
+                guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
+                let findings = try ledger.audit(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter))
+                return AuditJSON(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter),
+                                 findings: findings.filter { kinds.isEmpty || kinds.contains($0.kind) })
+            }
         } }
     }
 
