@@ -22,7 +22,7 @@ struct IngestCommand: OutputCommand {
             delivery status notifications, plain-text bounces, auto-replies, ARF complaints), whose delivery \
             is read from the returned message's --delivery-header (default X-Delivery-ID), else --delivery. \
             A Postfix log (--format postfix) needs --delivery; its year-less syslog stamps are read as UTC \
-            (or --utc-offset), \
+            (or --utc-offset, or in --timezone with its daylight-saving changes), \
             in --year or, by default, the year that puts no event more than a day in the future (a Feb 29 line: the latest leap year). \
             Email service providers' webhook bodies (ses, sendgrid, mailgun, postmark, brevo, mailjet, postal: \
             one body, a JSON array of them, or a Mailgun form-encoded body) are auto-detected too; see README \
@@ -51,6 +51,8 @@ struct IngestCommand: OutputCommand {
     var year: Int?
     @Option(name: .customLong("utc-offset"), help: "Postfix logs: the UTC offset of year-less syslog stamps, e.g. +09:00 or -05:00 (default +00:00).")
     var utcOffset: String?
+    @Option(help: "Postfix logs: the time zone of year-less syslog stamps by its IANA name, e.g. Europe/Paris (its offset follows daylight saving; instead of --utc-offset).")
+    var timezone: String?
     @Flag(name: .customLong("skip-invalid"), help: "Append the valid records and skip the invalid ones.") var skipInvalid = false
     @Option(name: .customLong("reject-file"), help: "With --skip-invalid: write the invalid records, untouched, to this file (left empty when the run fails with nothing appended).")
     var rejectFile: String?
@@ -71,6 +73,10 @@ struct IngestCommand: OutputCommand {
         if format == "postfix" && (delivery ?? "").isEmpty { throw ValidationError("a Postfix log does not name its delivery: give --delivery ID") }
         if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be 1970...9999") }
         if let utcOffset, Self.offsetSeconds(utcOffset) == nil { throw ValidationError("--utc-offset '\(utcOffset)' is not like +09:00 or -05:00") }
+        if timezone != nil && utcOffset != nil { throw ValidationError("give --timezone or --utc-offset, not both") }
+        if let timezone, TimeZone(identifier: timezone) == nil {
+            throw ValidationError("--timezone '\(timezone)' is not a time zone of the IANA database (e.g. Europe/Paris, America/New_York, UTC)")
+        }
         if rejectFile != nil && !skipInvalid { throw ValidationError("--reject-file goes with --skip-invalid") }
         if let key = deliveryKey, key.isEmpty { throw ValidationError("--delivery-key needs a field name, e.g. rcpt_meta.delivery_id") }
         if let rejectFile {
@@ -150,6 +156,7 @@ struct IngestCommand: OutputCommand {
             options.deliveryHeader = deliveryHeader
             options.year = year
             options.timeZoneOffsetSeconds = utcOffset.flatMap(Self.offsetSeconds) ?? 0
+            options.timeZone = timezone.flatMap(TimeZone.init(identifier:))
             options.qualifier = try RulesOption.qualifier(given: database.rules)
             var notes: [String] = []
             let inputs = try expandDirectories(files, notes: &notes)

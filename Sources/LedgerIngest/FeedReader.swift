@@ -123,9 +123,11 @@ public enum FeedReader {
             guard let delivery = options.delivery, !delivery.isEmpty else {
                 throw IngestError(file: file, field: "delivery", message: "a Postfix log does not name its delivery: give one (--delivery ID)")
             }
-            return try PostfixLogReader.read(bytes, file: file, options: PostfixOptions(
+            var postfix = PostfixOptions(
                 delivery: delivery, year: options.year, reference: options.reference,
-                timeZoneOffsetSeconds: options.timeZoneOffsetSeconds, qualifier: options.qualifier, skipInvalid: options.skipInvalid))
+                timeZoneOffsetSeconds: options.timeZoneOffsetSeconds, qualifier: options.qualifier, skipInvalid: options.skipInvalid)
+            postfix.timeZone = options.timeZone
+            return try PostfixLogReader.read(bytes, file: file, options: postfix)
         }
     }
 

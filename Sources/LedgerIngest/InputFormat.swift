@@ -1,6 +1,7 @@
 // Readers of MTA feedback: the public types of `LedgerIngest`.
 
 import DeliveryLedger
+import Foundation
 
 /// The input formats ``FeedReader`` reads (domain.md §8).
 ///
@@ -83,6 +84,9 @@ public struct IngestOptions: Sendable {
     /// Postfix only: the offset east of UTC, in seconds, of the local time year-less syslog stamps are
     /// written in (default 0: UTC).
     public var timeZoneOffsetSeconds: Int = 0
+    /// Postfix only: the named zone (IANA, e.g. `Europe/Paris`) of year-less syslog stamps, whose
+    /// offset follows daylight saving; wins over ``timeZoneOffsetSeconds``.
+    public var timeZone: TimeZone? = nil
     /// Postfix only: the ingest time, to infer years so that no event is in the future.
     public var reference: Instant = Ledger.systemClock()
     /// DSN and Postfix: the text qualifier for failure texts (domain.md §5.3).

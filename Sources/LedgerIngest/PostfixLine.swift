@@ -1,4 +1,5 @@
 import DeliveryLedger
+import Foundation
 
 // Byte-level parsing of Postfix log lines (internal; the rules are documented on `PostfixLogReader`).
 //
@@ -25,8 +26,35 @@ struct SyslogStamp: Equatable {
     /// The instant of this stamp in `year`, read as local time at `offsetSeconds` east of UTC;
     /// `nil` when the date does not exist in that year (February 29 in a common year, April 31).
     func instant(year: Int, offsetSeconds: Int) -> Instant? {
-        Instant(year: year, month: month, day: day, hour: hour, minute: minute, second: second, millisecond: millisecond)?
-            .adding(seconds: -Int64(offsetSeconds))
+        instant(year: year, zone: SyslogZone(offsetSeconds: offsetSeconds))
+    }
+
+    /// The instant of this stamp in `year`, read as local time in `zone`; `nil` when the date does
+    /// not exist in that year.
+    func instant(year: Int, zone: SyslogZone) -> Instant? {
+        guard let wall = Instant(year: year, month: month, day: day, hour: hour, minute: minute, second: second, millisecond: millisecond) else { return nil }
+        return wall.adding(seconds: -Int64(zone.offset(atWallTime: wall)))
+    }
+}
+
+/// The local time that year-less syslog stamps are written in: a fixed offset east of UTC, or a
+/// named zone (IANA tz database, e.g. `Europe/Paris`) whose offset follows its daylight-saving rules.
+struct SyslogZone: Sendable {
+    var offsetSeconds: Int = 0
+    var zone: TimeZone? = nil
+
+    /// The offset east of UTC, in seconds, of the local wall time `wall` (read as if it were UTC).
+    /// In a named zone: the offset in force at that local time; a wall time that occurs twice (the
+    /// hour repeated when daylight saving ends) is read as its first occurrence, one that does not
+    /// occur (the hour skipped when it starts) with the offset before the change.
+    func offset(atWallTime wall: Instant) -> Int {
+        guard let zone else { return offsetSeconds }
+        let seconds = Double(wall.millisecondsSinceEpoch) / 1000
+        let before = zone.secondsFromGMT(for: Date(timeIntervalSince1970: seconds - 86_400))
+        let after = zone.secondsFromGMT(for: Date(timeIntervalSince1970: seconds + 86_400))
+        let consistent = [before, after].filter { zone.secondsFromGMT(for: Date(timeIntervalSince1970: seconds - Double($0))) == $0 }
+        if let first = consistent.max() { return first }
+        return before
     }
 }
 

@@ -1,4 +1,5 @@
 import DeliveryLedger
+import Foundation
 
 /// Options of one Postfix log read (``PostfixLogReader/read(_:file:options:)``).
 public struct PostfixOptions: Sendable {
@@ -16,6 +17,10 @@ public struct PostfixOptions: Sendable {
     /// (e.g. `32400` for `+09:00`). Default `0`: year-less stamps are read as **UTC**. RFC 3339 stamps
     /// carry their own offset and ignore it. At most ±18 hours.
     public var timeZoneOffsetSeconds: Int = 0
+    /// The named zone (IANA tz database, e.g. `Europe/Paris`) classic syslog stamps are written in,
+    /// whose offset follows daylight saving; when given, ``timeZoneOffsetSeconds`` is not used. An
+    /// hour repeated when daylight saving ends is read as its first occurrence.
+    public var timeZone: TimeZone? = nil
     /// The text qualifier for failure texts (domain.md §5.3).
     public var qualifier: TextQualifier = .builtIn
     /// When `true`, a broken delivery line does not stop the read: it is returned in
@@ -264,22 +269,22 @@ extension PostfixLogReader {
                 let previous = stamps[k - 1].month, current = stamps[k].month
                 relative[k] = relative[k - 1] + (previous - current > 6 ? 1 : (current - previous > 6 ? -1 : 0))
             }
-            let offset = options.timeZoneOffsetSeconds
+            let offset = SyslogZone(offsetSeconds: options.timeZoneOffsetSeconds, zone: options.timeZone)
             let base: Int
             if let year = options.year {
                 base = year
             } else {
                 let last = stamps.count - 1
-                let latest = PostfixLogReader.latestYear(of: stamps[last], notAfter: options.reference, offsetSeconds: offset) - relative[last]
+                let latest = PostfixLogReader.latestYear(of: stamps[last], notAfter: options.reference, zone: offset) - relative[last]
                 // A date that exists only in some years (Feb 29) proves the year: the latest base, up
                 // to 8 years back, in which every stamp's date exists.
                 base = (0...8).lazy.map { latest - $0 }.first { b in
-                    stamps.indices.allSatisfy { stamps[$0].instant(year: b + relative[$0], offsetSeconds: offset) != nil }
+                    stamps.indices.allSatisfy { stamps[$0].instant(year: b + relative[$0], zone: offset) != nil }
                 } ?? latest
             }
             for (k, n) in indices.enumerated() {
                 let year = base + relative[k]
-                if let instant = stamps[k].instant(year: year, offsetSeconds: offset) {
+                if let instant = stamps[k].instant(year: year, zone: offset) {
                     lines[n].instant = instant
                 } else {
                     lines[n].impossibleYear = year
@@ -537,15 +542,15 @@ extension PostfixLogReader {
     /// UTC offsets reach +14 h).
     static let yearInferenceToleranceSeconds: Int64 = 86_400
 
-    static func latestYear(of stamp: SyslogStamp, notAfter reference: Instant, offsetSeconds: Int) -> Int {
-        let local = reference.adding(seconds: Int64(offsetSeconds)).rfc3339
+    static func latestYear(of stamp: SyslogStamp, notAfter reference: Instant, zone: SyslogZone) -> Int {
+        let local = reference.adding(seconds: Int64(zone.zone?.secondsFromGMT(for: Date(timeIntervalSince1970: Double(reference.millisecondsSinceEpoch) / 1000)) ?? zone.offsetSeconds)).rfc3339
         let referenceYear = Int(local.prefix(4)) ?? 1970
         // A stamp up to a day after the ingest time is this year's: a clock a little ahead, or a
         // server east of the offset assumed (the default is UTC), must not move a file back a year.
         let latestAccepted = reference.adding(seconds: yearInferenceToleranceSeconds)
         var year = referenceYear + 1
         while year >= referenceYear - 8 {
-            if let instant = stamp.instant(year: year, offsetSeconds: offsetSeconds), instant <= latestAccepted { return year }
+            if let instant = stamp.instant(year: year, zone: zone), instant <= latestAccepted { return year }
             year -= 1
         }
         return referenceYear

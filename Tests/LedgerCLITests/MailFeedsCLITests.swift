@@ -91,4 +91,19 @@ import Testing
         #expect(status.output.contains(#""occurredAt":"2018-10-10T06:59:30.000Z""#), "\(status.output)")
         #expect(cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--utc-offset", "9h", log).exitCode != 0)
     }
+
+    /// `--timezone Asia/Tokyo` (no daylight saving, +09:00) reads as `--utc-offset +09:00`; a name
+    /// the IANA database lacks, or both options, are refused naming them.
+    @Test func postfixTimeZone() throws {
+        let cli = CLI()
+        let log = try cli.corpus("postfix/youyo-test.log")
+        let r = cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--year", "2018", "--timezone", "Asia/Tokyo", log)
+        #expect(r.exitCode == 0, "\(r.error)")
+        let status = cli.run("status", "test@example.to", "--format", "json")
+        #expect(status.output.contains(#""occurredAt":"2018-10-10T06:59:30.000Z""#), "\(status.output)")
+        let bad = cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--timezone", "Europe/Atlantis", log)
+        #expect(bad.exitCode != 0 && bad.error.contains("--timezone 'Europe/Atlantis'"), "\(bad.error)")
+        let both = cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--timezone", "UTC", "--utc-offset", "+01:00", log)
+        #expect(both.exitCode != 0 && both.error.contains("not both"), "\(both.error)")
+    }
 }

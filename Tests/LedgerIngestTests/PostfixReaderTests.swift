@@ -100,6 +100,29 @@ struct PostfixYearTests {
         #expect(newYork.events[0].occurredAt == Postfix.instant("2025-01-01T14:00:00Z"))
     }
 
+    /// `--timezone Europe/Paris`: classic stamps follow daylight saving (CEST +02:00 until
+    /// 2026-10-25 01:00Z, CET +01:00 after; CET until 2026-03-29 01:00Z, CEST after). The hour
+    /// repeated in October is read as its first occurrence; the hour skipped in March with the offset
+    /// before the change.
+    @Test("a named time zone follows daylight saving")
+    func namedZone() throws {
+        func read(_ stamps: [String]) throws -> [Instant] {
+            var options = Postfix.options(year: 2026)
+            options.timeZone = try #require(TimeZone(identifier: "Europe/Paris"))
+            let text = stamps.enumerated().map { n, stamp in
+                deliveryLine(stamp, "A1B2C3D4E\(n)", to: "r\(n)@example.com", dsn: "2.0.0", status: "sent", "250 ok") + "\n"
+            }.joined()
+            return try PostfixLogReader.read(Array(text.utf8), file: "mail.log", options: options).events.map(\.occurredAt)
+        }
+        #expect(try read(["Jul  1 12:00:00", "Oct 25 01:30:00", "Oct 25 02:30:00", "Oct 25 03:30:00", "Dec  1 12:00:00"]) == [
+            Postfix.instant("2026-07-01T10:00:00Z"), Postfix.instant("2026-10-24T23:30:00Z"), Postfix.instant("2026-10-25T00:30:00Z"),
+            Postfix.instant("2026-10-25T02:30:00Z"), Postfix.instant("2026-12-01T11:00:00Z"),
+        ])
+        #expect(try read(["Mar 29 01:30:00", "Mar 29 02:30:00", "Mar 29 03:30:00"]) == [
+            Postfix.instant("2026-03-29T00:30:00Z"), Postfix.instant("2026-03-29T01:30:00Z"), Postfix.instant("2026-03-29T01:30:00Z"),
+        ])
+    }
+
     @Test("Feb 29 goes to the latest leap year; in a given common year it cannot be placed")
     func leapDay() throws {
         let line = deliveryLine("Feb 29 12:00:00", "A1B2C3D4E5", to: "bob@example.com", dsn: "2.0.0", status: "sent", "250 ok")
