@@ -228,6 +228,23 @@ enum DSNPlainText {
         bounceSubjectFragments.contains { subject.contains($0) }
     }
 
+    /// Whether a plain-text notification reports success, not failure: a delivery or relay receipt
+    /// (Exchange's "Delivered: …" / "Relayed: …" subjects, a DSN "(Success)" subject, GroupWise's
+    /// "Message status - delivered" or "- opened" — ezmlm-weed(1) lists them as receipts to drop) or a
+    /// read receipt ("Read: …"), whose text has no failure wording and no SMTP failure reply. Such a
+    /// message is no failure of anyone: counted, never read as a bounce.
+    static func isSuccessNotice(_ message: MIMEEntity, notification: String) -> Bool {
+        let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "").lowercased().mimeTrimmed()
+        let successSubject = ["delivered:", "relayed:", "read:", "delivery receipt", "read receipt", "message status - delivered",
+                              "message status - opened", "message status - read", "message status - completed"].contains { subject.hasPrefix($0) }
+            || subject.contains("(success)") || subject.contains("(delivered)") || subject.contains("successful delivery")
+        guard successSubject else { return false }
+        let head = String(notification.prefix(8192)).lowercased()
+        let failureHints = ["fail", "undeliver", "could not", "couldn't", "unable to", "reject", "error", "not delivered",
+                            "wasn't delivered", "was not", "bounce", "denied", "refused", "expired", "delay"]
+        return !failureHints.contains { head.contains($0) } && !hasReplyLine(head)
+    }
+
     /// Whether the text reports that delivery failed (the wording of bounce notifications).
     static func saysFailed(_ text: String) -> Bool {
         let lower = text.lowercased()

@@ -85,6 +85,9 @@ public struct DSNOptions: Sendable {
 ///   mailer-daemon / postmaster, with `X-Failed-Recipients` or a bounce subject is read as a bounce;
 ///   failure wording in the text alone does not make an auto-reply a bounce ("could not be delivered to
 ///   me right now: I am on vacation").
+/// - **A plain-text delivery or read receipt** (``DSNPlainText/isSuccessNotice(_:notification:)``:
+///   a "Delivered:", "Relayed:", "Read:", "(Success)" or GroupWise "Message status - delivered"
+///   subject over a text without failure wording): counted in ``ParsedInput/skipped``, no event.
 /// - **Other bounce messages** (plain-text bounces of qmail, Exim, old Sendmail, webmail providers…):
 ///   the notification text (text parts, HTML reduced to text when there is no plain part, the
 ///   returned message cut off at its marker line or at its first header block) is searched for the
@@ -283,6 +286,10 @@ struct DSNContext {
         let bounceSignals = DSNPlainText.isBounce(message, notification: notification)
         if !DSNPlainText.hasBounceHeaders(message), DSNPlainText.isAutoReply(message) {
             try readAutoReply()
+            return
+        }
+        if reportType != "delivery-status", DSNPlainText.isSuccessNotice(message, notification: notification) {
+            result.skipped["delivery or read receipt (no failure)", default: 0] += 1
             return
         }
         if bounceSignals || reportType == "delivery-status" {

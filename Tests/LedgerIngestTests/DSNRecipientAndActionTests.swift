@@ -91,6 +91,25 @@ struct DSNRecipientAndActionTests {
         #expect(parsed.skipped == ["disposition notification (read receipt, RFC 8098)": 1])
     }
 
+    /// Plain-text success notices — Exchange's "Delivered:" receipt, GroupWise's "Message status -
+    /// opened" (ezmlm-weed(1) lists both as receipts) — are no failure: counted, no event. The
+    /// same subject over a failure text stays a bounce.
+    @Test(arguments: [
+        ("Microsoft Outlook <postmaster@contoso.com>", "Delivered: Spring sale", "Your message has been delivered to the following recipients:\n\nann@example.org (ann@example.org)"),
+        ("GroupWise Internet Agent <postmaster@gw.example.org>", "Message status - opened", "The message has been opened.\n\n  Subject:  Spring sale\n  To:       ann@example.org"),
+        ("Mail Delivery Subsystem <mailer-daemon@googlemail.com>", "Delivery Status Notification (Success)", "Your message has been successfully relayed to the following recipients:\n\n     ann@example.org"),
+    ])
+    func successNoticesAreNoFailure(_ c: (from: String, subject: String, body: String)) throws {
+        func message(_ body: String) -> String {
+            "From: \(c.from)\nTo: news@example.com\nSubject: \(c.subject)\nDate: Tue, 3 Nov 2026 08:00:00 +0100\nContent-Type: text/plain\n\n\(body)\n"
+        }
+        let parsed = try dsnRead(message(c.body), options: DSNOptions(delivery: "spring-sale"))
+        #expect(parsed.events.isEmpty && parsed.skipped == ["delivery or read receipt (no failure)": 1])
+        let failure = try dsnRead(message("Delivery has failed to these recipients:\n\nann@example.org\n550 5.1.1 User unknown"),
+                                  options: DSNOptions(delivery: "spring-sale"))
+        #expect(failure.events.map(\.kind) == [.bounce])
+    }
+
     /// RFC 3834: an auto-reply's text may say "could not be delivered"; without a bounce's own
     /// header fields (mailer-daemon sender, bounce subject, X-Failed-Recipients) it stays an
     /// auto-reply from its sender, never a bounce for an address named in its text.
