@@ -22,9 +22,6 @@
 /// 5. The domain is lower-cased (domain names are case-insensitive, RFC 1035 §2.3.3; RFC 5321 §2.4);
 ///    the **local part is kept as sent** (RFC 5321 §2.4: it may be case-sensitive), and is otherwise
 ///    not judged (real mailboxes such as `foo.@docomo.ne.jp` break RFC 5322's dot-atom).
-/// 6. **An IDNA A-label is written as its U-label**: `ann@xn--exmple-cua.org` is `ann@exämple.org`
-///    (RFC 5890 §2.3.2.1: the two forms are one domain; MTAs report the A-label — the DNS form — where
-///    the sender wrote the U-label; Punycode, RFC 3492). A label that does not decode is kept as written.
 ///
 /// Addresses are then compared by their UTF-8 bytes (no Unicode normalisation): `é` and `e` + U+0301
 /// are two recipients.
@@ -163,20 +160,15 @@ public enum Address {
             }
             if previous == 0x2E { return .failure(.emptyDomainLabel) }
         }
-        var upper = false, ascii = true, aLabel = false
+        var upper = false, ascii = true
         for i in domainStart..<domainEnd {
             if b[i] >= 0x80 { ascii = false; break }
             if b[i] >= 0x41 && b[i] <= 0x5A { upper = true }
-            // "xn--" at a label's start: an IDNA A-label (rule 6).
-            if b[i] == 0x2D, i >= domainStart + 3, b[i - 1] == 0x2D, b[i - 2] | 0x20 == 0x6E, b[i - 3] | 0x20 == 0x78,
-               i == domainStart + 3 || b[i - 4] == 0x2E { aLabel = true }
         }
-        if !ascii || aLabel {
+        if !ascii {
             let local = String(decoding: UnsafeBufferPointer(rebasing: b[lo...at]), as: UTF8.self)
-            let domain = String(decoding: UnsafeBufferPointer(rebasing: b[domainStart..<domainEnd]), as: UTF8.self).lowercased()
-            guard domain.contains("xn--") else { return .success(local + domain) }
-            let labels = domain.split(separator: ".", omittingEmptySubsequences: false).map { Punycode.uLabel($0) ?? String($0) }
-            return .success(local + labels.joined(separator: "."))
+            let domain = String(decoding: UnsafeBufferPointer(rebasing: b[domainStart..<domainEnd]), as: UTF8.self)
+            return .success(local + domain.lowercased())
         }
         if !upper, lo == 0, domainEnd == b.count { return .success(nil) }
         return .success(String(unsafeUninitializedCapacity: domainEnd - lo) { out in
