@@ -37,11 +37,13 @@ struct AuditCommand: OutputCommand {
         guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let at = now.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
         let kinds = Set(kind.compactMap(AuditFinding.Kind.init(rawValue:)))
-        let findings = try ledger.audit(delivery: delivery, now: at, lateAfterSeconds: lateAfter).filter { kinds.isEmpty || kinds.contains($0.kind) }
+        let all = try ledger.audit(delivery: delivery, now: at, lateAfterSeconds: lateAfter)
         if format == "json" {
-            out.line(try JSON.encode(AuditJSON(delivery: delivery, now: at, lateAfterSeconds: lateAfter, findings: findings), pretty: true))
+            out.line(try JSON.encode(AuditJSON(delivery: delivery, now: at, lateAfterSeconds: lateAfter, findings: all, kinds: kinds), pretty: true))
             return
         }
+        // The first line counts every kind; the sections below list the kinds asked (--kind).
+        let findings = all
         // The counts by kind first: one kind (recorded late, on a back-filled ledger) can number
         // thousands and bury the others (found by a fresh user: 23,892 of 25,440 on the demo).
         let counts = AuditFinding.Kind.allCases.compactMap { kind -> String? in
@@ -50,7 +52,7 @@ struct AuditCommand: OutputCommand {
         }
         out.line("Audit of delivery \(delivery): \(findings.count) finding\(findings.count == 1 ? "" : "s")"
                  + (counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")"))
-        for kind in AuditFinding.Kind.allCases {
+        for kind in AuditFinding.Kind.allCases where kinds.isEmpty || kinds.contains(kind) {
             let some = findings.filter { $0.kind == kind }
             guard !some.isEmpty else { continue }
             out.line("\(kind.rawValue) (\(some.count)):")

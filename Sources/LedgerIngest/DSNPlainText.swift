@@ -265,21 +265,25 @@ enum DSNPlainText {
     /// naming it: Postfix "<final> (expanded from <original>)" (its bounce(5) text), Exim
     /// "final\n    (generated from original)". `nil` otherwise, or when that is not an address.
     static func originalAddress(of final: String, in notification: String) -> String? {
-        let lower = notification.lowercased(), needle = final.lowercased()
-        var from = lower.startIndex
-        while let hit = lower.range(of: needle, range: from..<lower.endIndex) {
-            let after = lower[hit.upperBound...].prefix(160)
+        // An address character around a hit means the hit is inside a longer address (joann@ holds ann@).
+        func isAddressCharacter(_ c: Character) -> Bool {
+            c.isLetter || c.isNumber || "._%+-=!#$&'*/?^`{|}~@".contains(c)
+        }
+        var from = notification.startIndex
+        while let hit = notification.range(of: final, options: .caseInsensitive, range: from..<notification.endIndex) {
+            from = hit.upperBound
+            if hit.lowerBound > notification.startIndex, isAddressCharacter(notification[notification.index(before: hit.lowerBound)]) { continue }
+            if hit.upperBound < notification.endIndex, isAddressCharacter(notification[hit.upperBound]) { continue }
+            let after = notification[hit.upperBound...].prefix(160)
             // The same line or the next one, before any other address.
             let window = after.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false).prefix(2).joined(separator: " ")
             for marker in ["(expanded from", "(generated from"] {
-                guard let m = window.range(of: marker) else { continue }
-                let between = window[..<m.lowerBound]
-                guard !between.contains("@") else { continue }
+                guard let m = window.range(of: marker, options: .caseInsensitive) else { continue }
+                guard !window[..<m.lowerBound].contains("@") else { continue }
                 var rest = window[m.upperBound...].drop(while: { $0 == " " || $0 == "<" })
                 if let end = rest.firstIndex(where: { $0 == ">" || $0 == ")" || $0 == " " }) { rest = rest[..<end] }
                 if let address = Address.normalize(String(rest)) { return address }
             }
-            from = hit.upperBound
         }
         return nil
     }
@@ -632,17 +636,35 @@ enum DSNPlainText {
     /// delivery header): the block is the run of non-empty lines around the anchor's line. `nil` when
     /// there is no such block or field.
     static func quotedBlockHeader(_ name: String, anchor: String, in text: String) -> String? {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(20000).map {
-            $0.drop(while: { $0 == " " || $0 == "\t" || $0 == ">" }).trimmingCharacters(in: .init(charactersIn: "\r"))
+        // Each line without its quote markers ("> "), as written (a folded field's continuation
+        // starts with white space, RFC 5322 §2.2.3), and without leading white space.
+        let raw = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(20000).map { line -> String in
+            var l = line
+            if l.first == ">" {
+                l = l.drop(while: { $0 == ">" })
+                if l.first == " " { l = l.dropFirst() }   // "> To: …": the marker's space
+            }
+            return l.trimmingCharacters(in: .init(charactersIn: "\r"))
         }
+        let lines = raw.map { $0.drop(while: { $0 == " " || $0 == "\t" }) }
         let anchorKey = anchor.lowercased() + ":", key = name.lowercased() + ":"
         guard let at = lines.firstIndex(where: { $0.lowercased().hasPrefix(anchorKey) }) else { return nil }
         var first = at, last = at
         while first > 0, !lines[first - 1].isEmpty { first -= 1 }
         while last + 1 < lines.count, !lines[last + 1].isEmpty { last += 1 }
-        for line in lines[first...last] where line.lowercased().hasPrefix(key) {
-            let v = line.dropFirst(key.count).mimeTrimmed()
-            if !v.isEmpty { return String(v.prefix(998)) }
+        var n = first
+        while n <= last {
+            if lines[n].lowercased().hasPrefix(key) {
+                var v = String(lines[n].dropFirst(key.count))
+                var k = n + 1
+                while k <= last, let c = raw[k].first, c == " " || c == "\t" {
+                    v += " " + lines[k]
+                    k += 1
+                }
+                let trimmed = v.mimeTrimmed()
+                if !trimmed.isEmpty { return String(trimmed.prefix(998)) }
+            }
+            n += 1
         }
         return nil
     }

@@ -574,13 +574,12 @@ struct DSNContext {
         let subject = MIME.decodeEncodedWords(message.headers["Subject"] ?? "")
         let wholeIsSpecific = specific(whole)
         let delayedOnly = DSNPlainText.saysDelayed(notification) && !DSNPlainText.saysFailedPermanently(notification)
-        var emitted: Set<String> = []
         for (n, final) in recipients.enumerated() {
             // An alias or a forward: the text names the final address and the one the sender gave
             // (Postfix "<final> (expanded from <original>)", Exim "(generated from original)"); the
-            // event is the original's, the address the relay was recorded for.
+            // event is the original's, the address the relay was recorded for (one event per final
+            // address, as RFC 3464 blocks give).
             let recipient = DSNPlainText.originalAddress(of: final, in: notification) ?? final
-            guard emitted.insert(recipient.lowercased()).inserted else { continue }
             var text = DSNPlainText.errorText(for: final, others: recipients, in: lines)
             if text.isEmpty || DSNPlainText.isUninformative(text) || wholeIsSpecific && !specific(text) { text = whole }
             let status = TextQualifier.enhancedStatus(in: text)

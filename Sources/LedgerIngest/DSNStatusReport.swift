@@ -198,9 +198,27 @@ struct DSNStatusReport {
         if let lt = s.firstIndex(of: "<"), let gt = s[lt...].firstIndex(of: ">") {
             s = String(s[s.index(after: lt)..<gt])
         }
+        // A quoted local part may hold spaces (RFC 5321 §4.1.2): `"john smith"@example.com` is one
+        // address — up to the closing quote, then `@` and the domain's first word.
+        if s.hasPrefix("\""), let close = Self.closingQuote(in: s), s[s.index(after: close)...].hasPrefix("@") {
+            let domain = s[s.index(after: close)...].prefix { $0 != " " && $0 != "\t" }
+            return String(s[...close]) + domain
+        }
         // Some MTAs append a comment or a display name: keep the first word holding an '@'.
         if s.contains(" "), let word = s.split(separator: " ").first(where: { $0.contains("@") }) { s = String(word) }
         return s.mimeTrimmed()
+    }
+
+    /// The index of the quote closing the quoted string that `s` starts with (a backslash escapes
+    /// the next character, RFC 5321 §4.1.2 `quoted-pairSMTP`), or `nil`.
+    static func closingQuote(in s: String) -> String.Index? {
+        var i = s.index(after: s.startIndex)
+        while i < s.endIndex {
+            if s[i] == "\\" { i = s.index(after: i); if i < s.endIndex { i = s.index(after: i) }; continue }
+            if s[i] == "\"" { return i }
+            i = s.index(after: i)
+        }
+        return nil
     }
 
     /// `s` with each `\x{HEX}` (1 to 6 hex digits naming a Unicode scalar) replaced by its character:

@@ -226,13 +226,16 @@ enum SparkPostReader {
             throw fail("campaign_id", "missing: neither campaign_id nor transmission_id gives a delivery id (or choose one with the delivery key option)")
         }
 
-        // Recipient: `raw_rcpt_to`, "the actual recipient address used on this message's SMTP
-        // envelope", when it is an address — `rcpt_to` is its lower-cased copy (SparkPost's event
-        // fields), and a local part is kept as sent (domain.md §2) — else `rcpt_to`.
+        // Recipient: `rcpt_to`, else `raw_rcpt_to`. SparkPost documents `rcpt_to` as the lower-cased
+        // copy of `raw_rcpt_to` (the envelope's address); `rcpt_to` is kept: every message event
+        // carries it, while `raw_rcpt_to` is missing from some, and a message must be one recipient
+        // across its events (and across re-ingests of feeds read before). A sender whose own records
+        // keep an upper-case local part should lower-case it, or give the events with
+        // `--delivery-key` and canonical JSON Lines.
         var recipientField = "rcpt_to"
         var given = try f.string("rcpt_to")
-        if let raw = try f.string("raw_rcpt_to"), !raw.isEmpty, given?.isEmpty ?? true || Address.normalize(raw) != nil {
-            given = raw
+        if given?.isEmpty ?? true, let alt = try f.string("raw_rcpt_to"), !alt.isEmpty {
+            given = alt
             recipientField = "raw_rcpt_to"
         }
         guard let text = given, !text.isEmpty else {

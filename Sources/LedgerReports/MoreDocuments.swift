@@ -178,14 +178,18 @@ public struct AuditJSON: Encodable, Sendable {
     public var now: String
     /// Seconds between occurring and being recorded that count as late.
     public var lateAfterSeconds: Int64
-    /// Findings by kind (every kind, 0 included).
+    /// All the delivery's findings by kind (every kind, 0 included), whatever ``kinds``.
     public var counts: [String: Int]
-    /// The findings, per message in valid-time order, then the duplicates received (as
-    /// ``Ledger/audit(delivery:now:lateAfterSeconds:)`` returns them).
+    /// The kinds whose findings are listed (``AuditFinding/Kind`` raw values; every kind unless
+    /// the asker chose some).
+    public var kinds: [String]
+    /// The findings of those kinds, per message in valid-time order, then the duplicates received
+    /// (as ``Ledger/audit(delivery:now:lateAfterSeconds:)`` returns them).
     public var findings: [Finding]
 
-    /// The document of one audit.
-    public init(delivery: String, now: Instant, lateAfterSeconds: Int64, findings: [AuditFinding]) {
+    /// The document of one audit: `findings` are all the delivery's; `kinds` the ones to list
+    /// (empty: every kind).
+    public init(delivery: String, now: Instant, lateAfterSeconds: Int64, findings: [AuditFinding], kinds: Set<AuditFinding.Kind> = []) {
         self.delivery = delivery
         self.now = now.rfc3339
         self.lateAfterSeconds = lateAfterSeconds
@@ -193,6 +197,7 @@ public struct AuditJSON: Encodable, Sendable {
         for kind in AuditFinding.Kind.allCases { counts[kind.rawValue] = 0 }
         for f in findings { counts[f.kind.rawValue, default: 0] += 1 }
         self.counts = counts
-        self.findings = findings.map { Finding(kind: $0.kind.rawValue, recipient: $0.recipient.isEmpty ? nil : $0.recipient, position: $0.position, detail: $0.detail) }
+        self.kinds = AuditFinding.Kind.allCases.filter { kinds.isEmpty || kinds.contains($0) }.map(\.rawValue)
+        self.findings = findings.filter { kinds.isEmpty || kinds.contains($0.kind) }.map { Finding(kind: $0.kind.rawValue, recipient: $0.recipient.isEmpty ? nil : $0.recipient, position: $0.position, detail: $0.detail) }
     }
 }

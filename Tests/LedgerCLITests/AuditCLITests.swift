@@ -58,6 +58,10 @@ import Testing
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(one.output.utf8)) as? [String: Any])
         let findings = try #require(doc["findings"] as? [[String: Any]])
         #expect(findings.map { $0["recipient"] as? String } == ["d@example.com"])
+        // The counts stay every kind's; the document names the kinds listed.
+        #expect((doc["counts"] as? [String: Int])?["duplicateReceived"] == 1 && (doc["counts"] as? [String: Int])?["afterFinalOutcome"] == 3)
+        #expect(doc["kinds"] as? [String] == ["outcomeWithoutRelay"])
+        #expect(try SchemaValidation.validate(instance: Data(one.output.utf8), schemaNamed: "audit") == [])
         // With the default --late-after (1 day), the 10 message events, recorded in 2026-12 for
         // November, are late; the declaration is the delivery's, not a message's.
         let late = cli.run("audit", "--delivery", "d1", "--now", "2026-11-02T12:00:00Z", "--kind", "recordedLate", "--format", "json")

@@ -154,6 +154,13 @@ struct DSNRecipientAndActionTests {
         let parsed = try dsnRead(text)
         #expect(parsed.events.map(\.kind) == [.autoReply])
         #expect(parsed.events.first?.recipient == "ann@example.org" && parsed.events.first?.delivery == "spring-sale")
+        // Quoted with "> " markers: the same; a folded To: naming two addresses: the reply's sender.
+        let marked = text.replacingOccurrences(of: "From: news@example.com\nTo: ann@example.org\nSubject: Spring sale\nX-Delivery-ID: spring-sale",
+                                               with: "> From: news@example.com\n> To: ann@example.org\n> Subject: Spring sale\n> X-Delivery-ID: spring-sale")
+        #expect(marked != text)
+        #expect(try dsnRead(marked).events.first?.recipient == "ann@example.org")
+        let folded = text.replacingOccurrences(of: "To: ann@example.org\n", with: "To: ann@example.org,\n bob@example.org\n")
+        #expect(try dsnRead(folded).events.first?.recipient == "ann.smith@corp.example.org")
         // Without a quoted message, the reply's sender (DSNSamples.outOfOffice).
         let plain = try dsnRead(DSNSamples.outOfOffice, options: DSNOptions(delivery: "spring-sale"))
         #expect(plain.events.first?.recipient == "ann@example.org")
@@ -190,6 +197,24 @@ struct DSNRecipientAndActionTests {
         let parsed = try dsnRead(text)
         #expect(parsed.events.map(\.recipient) == ["ann@example.org"])
         #expect(parsed.events.first?.qualification == Qualification(.hard, .userUnknown))
+    }
+
+    /// A quoted local part holds spaces (RFC 5321 §4.1.2): the whole `"john smith"@example.com` is
+    /// the recipient, never its last word.
+    @Test func quotedLocalPartsStayWhole() throws {
+        let text = DSNSamples.report(recipient: "\"john smith\"@example.com", notification: "delivery failed")
+        #expect(try dsnRead(text).events.first?.recipient == "\"john smith\"@example.com")
+    }
+
+    /// An address inside a longer one is not it (`joann@` holds `ann@`), and the original keeps its
+    /// local part's case (domain.md §2).
+    @Test func aliasLookupMatchesWholeAddresses() throws {
+        let notification = """
+            <joann@example.com> (expanded from <List@example.com>): host mx.example.com[192.0.2.1] said: 550 5.1.1 unknown (in reply to RCPT TO command)
+            <ann@example.com>: host mx.example.com[192.0.2.1] said: 552 5.2.2 mailbox full (in reply to RCPT TO command)
+            """
+        #expect(DSNPlainText.originalAddress(of: "ann@example.com", in: notification) == nil)
+        #expect(DSNPlainText.originalAddress(of: "joann@example.com", in: notification) == "List@example.com")
     }
 
     /// Microsoft Exchange Online NDRs (Microsoft Learn, "Fix NDR error 5.4.310", "5.2.121 or

@@ -213,9 +213,8 @@ struct SparkPostCorpusTests {
 
         let delivery = try #require(try Corpus.read("sparkpost/anymail/delivery_event.json").events.first)
         #expect(delivery.kind == .delivered && delivery.delivery == "65832150921904138")
-        // raw_rcpt_to "Recipient@example.com" is the envelope's address, rcpt_to its lower-cased
-        // copy (SparkPost's event fields): the local part is kept as sent (domain.md §2).
-        #expect(delivery.recipient == "Recipient@example.com")
+        // rcpt_to, not raw_rcpt_to "Recipient@example.com": every event of a message carries rcpt_to.
+        #expect(delivery.recipient == "recipient@example.com")
 
         let unsubscribe = try #require(try Corpus.read("sparkpost/anymail/unsubscribe_event.json").events.first)
         #expect(unsubscribe.kind == .unsubscribe && unsubscribe.delivery == "84345993965073285")

@@ -76,6 +76,27 @@ import Testing
         await server.stop()
     }
 
+    /// A relabelled delivery: the API, the deliveries page and the delivery page name the label of
+    /// the declaration in force at the picker's bounds (they showed the latest one whatever asOf).
+    @Test func labelsFollowTheBounds() async throws {
+        let server = try await RunningServer()
+        _ = try server.ledger.append([
+            Event(id: "decl-1", kind: .delivery, delivery: "d1", occurredAt: Instant(rfc3339: "2026-11-01T09:00:00Z")!, toDeliver: 1, label: "First"),
+            Event(id: "r-1", kind: .relay, delivery: "d1", recipient: "ann@example.com", occurredAt: Instant(rfc3339: "2026-11-01T09:05:00Z")!),
+            Event(id: "decl-2", kind: .delivery, delivery: "d1", occurredAt: Instant(rfc3339: "2026-11-03T09:00:00Z")!, toDeliver: 1, label: "Second"),
+        ])
+        let asOf = "2026-11-02T00:00:00Z"
+        let api = try await server.send("GET", "/api/deliveries?asOf=\(asOf)")
+        #expect(api.text.contains(#""label" : "First""#), "\(api.text)")
+        let list = try await server.send("GET", "/?asOf=\(asOf)")
+        #expect(list.text.contains("<td>First</td>") && !list.text.contains("Second"), "\(list.text)")
+        let page = try await server.send("GET", "/delivery?delivery=d1&asOf=\(asOf)")
+        #expect(page.text.contains("Delivery d1 — First"), "\(page.text)")
+        let now = try await server.send("GET", "/delivery?delivery=d1")
+        #expect(now.text.contains("Delivery d1 — Second"))
+        await server.stop()
+    }
+
     /// The sending logs: pages partition the recipients; the status filter keeps exactly the
     /// recipients with that status (checked against `/api/status` of each); the search is a
     /// case-insensitive substring.

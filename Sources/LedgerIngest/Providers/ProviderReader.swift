@@ -213,6 +213,10 @@ enum ProviderReader {
             if var q = d.qualification {
                 if kind == .timeout { q = q.forTimeout }
                 if kind == .retry || !event.final { q = q.temporary }
+                // A temporary reply (4xx, or a class-4 enhanced code) is never hard, whatever the
+                // provider's class says (domain.md §5.1).
+                if (d.smtpCode.map { (400..<500).contains($0) } ?? false)
+                    || (d.enhancedStatus.flatMap(EnhancedStatusCode.init)?.isTemporary ?? false) { q = q.temporary }
                 event.qualification = q
                 event.qualifier = d.qualifier ?? "\(provider):source"
             } else {

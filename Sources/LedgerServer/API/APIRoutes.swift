@@ -98,8 +98,7 @@ struct APIRoutes: Sendable {
             return try await work.read { [ledger, now, kinds] in
                 guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
                 let findings = try ledger.audit(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter))
-                return AuditJSON(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter),
-                                 findings: findings.filter { kinds.isEmpty || kinds.contains($0.kind) })
+                return AuditJSON(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter), findings: findings, kinds: kinds)
             }
         } }
     }

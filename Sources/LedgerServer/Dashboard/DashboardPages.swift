@@ -41,7 +41,7 @@ enum DashboardPages {
             for d in report.deliveries {
                 guard let c = report.rows.first(where: { $0.delivery == d && $0.semantics == .classic }),
                       let e = report.rows.first(where: { $0.delivery == d && $0.semantics == .efs }) else { continue }
-                let label = try ledger.declaration(delivery: d).label ?? ""
+                let label = report.labels[d] ?? ""  // the declaration in force at the picker's bounds
                 let link = "/delivery" + HTML.query([("delivery", d)] + picker.pairs)
                 body += "<tr data-delivery=\"\(HTML.escape(d))\"><td><a href=\"\(HTML.escape(link))\">\(HTML.escape(d))</a></td><td>\(HTML.escape(label))</td>"
                     + "<td class=\"n\">\(c.toDeliver)</td><td class=\"n\">\(HTML.percent(c.successRate))</td><td class=\"n\">\(HTML.percent(e.successRate))</td>"
@@ -65,9 +65,8 @@ enum DashboardPages {
     static func delivery(ledger: Ledger, delivery: String, bounds: TimeBounds, picker: Picker, logs q: LogsQuery) throws -> String? {
         guard try ledger.deliveries().contains(delivery) else { return nil }
         let report = try ProjectReport(ledger: ledger, semantics: .both, delivery: delivery, bounds: bounds)
-        let declaration = try ledger.declaration(delivery: delivery)
         guard let c = report.rows.first(where: { $0.semantics == .classic }), let e = report.rows.first(where: { $0.semantics == .efs }) else { return nil }
-        let title = "Delivery \(delivery)" + (declaration.label.map { " — \($0)" } ?? "")
+        let title = "Delivery \(delivery)" + (report.labels[delivery].map { " — \($0)" } ?? "")
         var body = "<h1>\(HTML.escape(title))</h1>\n<p class=\"basis\">\(HTML.escape(basisText(report.basis)))</p>\n"
 
         // The KPI summary, classic and EFS side by side, in Campaign's words.

@@ -47,6 +47,13 @@ struct ProviderDocPayloadTests {
         #expect(try Self.read(delivered).events.first?.kind == .delivered)
     }
 
+    /// A temporary reply is never hard (domain.md §5.1), whatever the provider's class says.
+    @Test func mailgunHardBounceTypeOnATemporaryReplyIsSoft() throws {
+        let body = #"{"event":"failed","id":"t1","timestamp":1770918175.5,"log-level":"error","recipient":"r@example.com","tags":["t"],"reason":"bounce","severity":"permanent","delivery-status":{"code":452,"message":"4.2.2 mailbox full","bounce-type":"hard"}}"#
+        let e = try #require(try Self.read(body).events.first)
+        #expect(e.kind == .bounce && e.qualification?.type == .soft)
+    }
+
     /// `tags: ["*"]` on Mailgun's unsubscribe sample means "every tag": it names no delivery.
     @Test func mailgunStarTagNamesNoDelivery() throws {
         let body = #"{\#(Self.signature),"event-data":{"event":"unsubscribed","id":"89Q","timestamp":1770327090.46,"log-level":"info","message":{"headers":{"message-id":"m3@sample.mailgun.com"}},"recipient":"r@sample.mailgun.com","tags":["*"]}}"#
@@ -77,6 +84,9 @@ struct ProviderDocPayloadTests {
             let e = try #require(try Self.read(body(type)).events.first)
             #expect(e.kind == .retry && e.qualification == Qualification(.soft, reason), "\(type)")
         }
+        // AWS's samples carry a generic "status": "4.0.0" beside the delay type.
+        let withStatus = body("MailboxFull").replacingOccurrences(of: #"{"emailAddress":"r1@example.com"}"#, with: #"{"emailAddress":"r1@example.com","status":"4.0.0"}"#)
+        #expect(try Self.read(withStatus).events.first?.qualification == Qualification(.soft, .mailboxFull))
         let general = try #require(try Self.read(body("General")).events.first)
         #expect(general.qualification?.type != .hard && general.qualification?.reason == .notDefined)
     }
@@ -87,6 +97,8 @@ struct ProviderDocPayloadTests {
         let body = #"{"event":"MessageSent","timestamp":1477945178.1,"uuid":"u-in-1","payload":{"status":"Sent","details":"Delivered to endpoint","output":"200 OK","timestamp":1477945177.1,"message":{"id":1,"token":"t","direction":"incoming","message_id":"in@app","to":"inbound@yourdomain.com","from":"x@example.com","tag":null}}}"#
         let parsed = try Self.read(body)
         #expect(parsed.events.isEmpty && parsed.skipped == ["postal inbound relay": 1])
+        let bounced = #"{"event":"MessageBounced","timestamp":1477945178.1,"uuid":"u-in-2","payload":{"original_message":{"id":2,"token":"t","direction":"incoming","message_id":"in2@app","to":"pbin@example.com","from":"x@example.com"},"bounce":{"id":3,"token":"b","direction":"incoming","message_id":"b@app","to":"x@example.com","from":"postmaster@example.com"}}}"#
+        #expect(try Self.read(bounced).skipped == ["postal inbound relay": 1])
     }
 
     /// SendGrid `dropped` with reason `Invalid` on a recipient that is no address: SendGrid's own

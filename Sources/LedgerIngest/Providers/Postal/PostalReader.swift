@@ -41,14 +41,14 @@ enum PostalReader {
         let output = try payload.string("output")
         let details = try payload.string("details")
         let text = [output, details].compactMap { $0 }.first { !$0.trimmingWhitespace.isEmpty }
+        if try message?.string("direction") == "incoming" {
+            d.skipReason = "inbound relay"
+            return [d]
+        }
         if isBounce {
             d.type = "MessageBounced"
             d.kind = .bounce
             d.inBand = false
-            return [d]
-        }
-        if try message?.string("direction") == "incoming" {
-            d.skipReason = "inbound relay"
             return [d]
         }
         switch try payload.string("status") {

@@ -188,7 +188,10 @@ enum SESReader {
                 d.response = diagnostic ?? delayType
                 d.smtpCode = ProviderReader.replyCode(in: diagnostic)
                 d.enhancedStatus = diagnostic.flatMap(IngestRules.firstEnhancedStatus(in:)) ?? status.flatMap(IngestRules.firstEnhancedStatus(in:))
-                if diagnostic?.trimmingWhitespace.isEmpty ?? true, d.enhancedStatus == nil, let reason = delayType.flatMap(Self.delayReason) {
+                // Without a diagnostic, and with no status or a generic one (AWS's samples carry
+                // "4.0.0"), the delay type names the reason.
+                let generic = d.enhancedStatus.flatMap(EnhancedStatusCode.init).map { $0.subject == 0 && $0.detail == 0 } ?? true
+                if diagnostic?.trimmingWhitespace.isEmpty ?? true, generic, let reason = delayType.flatMap(Self.delayReason) {
                     d.qualification = Qualification(.soft, reason)
                     d.qualifier = "ses:DeliveryDelay/\(delayType ?? "")"
                 }
