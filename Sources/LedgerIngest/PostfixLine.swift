@@ -23,14 +23,8 @@ struct SyslogStamp: Equatable {
     var second: Int
     var millisecond: Int
 
-    /// The instant of this stamp in `year`, read as local time at `offsetSeconds` east of UTC;
-    /// `nil` when the date does not exist in that year (February 29 in a common year, April 31).
-    func instant(year: Int, offsetSeconds: Int) -> Instant? {
-        instant(year: year, zone: SyslogZone(offsetSeconds: offsetSeconds))
-    }
-
     /// The instant of this stamp in `year`, read as local time in `zone`; `nil` when the date does
-    /// not exist in that year.
+    /// not exist in that year (February 29 in a common year, April 31).
     func instant(year: Int, zone: SyslogZone) -> Instant? {
         guard let wall = Instant(year: year, month: month, day: day, hour: hour, minute: minute, second: second, millisecond: millisecond) else { return nil }
         return wall.adding(seconds: -Int64(zone.offset(atWallTime: wall)))
