@@ -19,7 +19,7 @@ struct AuditCommand: OutputCommand {
     @Option(name: .customLong("late-after"), help: "Seconds between occurring and being recorded that count as late.") var lateAfter: Int64 = 86_400
     @Option(help: "Output format: table or json.") var format: String = "table"
     @Option(help: "With the table: findings shown per kind (0: all).") var limit: Int = 50
-    @Option(help: ArgumentHelp("Keep only findings of this kind (repeatable): \(AuditFinding.Kind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "kind"))
+    @Option(help: ArgumentHelp("List only findings of these kinds (repeatable, or comma-separated): \(AuditFinding.Kind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "kind"))
     var kind: [String] = []
 
     func validate() throws {
@@ -27,7 +27,7 @@ struct AuditCommand: OutputCommand {
         guard lateAfter > 0 else { throw ValidationError("--late-after must be positive") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
         guard limit >= 0 else { throw ValidationError("--limit must be 0 (all) or more, not \(limit)") }
-        for k in kind where AuditFinding.Kind(rawValue: k) == nil {
+        for k in kinds(kind) where AuditFinding.Kind(rawValue: k) == nil {
             throw ValidationError("--kind '\(k)' is not a kind of finding; the kinds: \(AuditFinding.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
@@ -36,7 +36,7 @@ struct AuditCommand: OutputCommand {
         let ledger = try database.open(.read)
         guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let at = now.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
-        let kinds = Set(kind.compactMap(AuditFinding.Kind.init(rawValue:)))
+        let kinds = Set(kinds(kind).compactMap(AuditFinding.Kind.init(rawValue:)))
         let findings = try ledger.audit(delivery: delivery, now: at, lateAfterSeconds: lateAfter)
         if format == "json" {
             out.line(try JSON.encode(AuditJSON(delivery: delivery, now: at, lateAfterSeconds: lateAfter, findings: findings, kinds: kinds), pretty: true))
@@ -51,6 +51,9 @@ struct AuditCommand: OutputCommand {
         }
         out.line("Audit of delivery \(delivery): \(findings.count) finding\(findings.count == 1 ? "" : "s")"
                  + (counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")"))
+        if !kinds.isEmpty, !findings.contains(where: { kinds.contains($0.kind) }) {
+            out.line("No finding of the kind\(kinds.count == 1 ? "" : "s") asked (\(AuditFinding.Kind.allCases.filter(kinds.contains).map(\.rawValue).joined(separator: ", "))).")
+        }
         for kind in AuditFinding.Kind.allCases where kinds.isEmpty || kinds.contains(kind) {
             let some = findings.filter { $0.kind == kind }
             guard !some.isEmpty else { continue }
@@ -60,5 +63,10 @@ struct AuditCommand: OutputCommand {
             for f in some.prefix(shown) { out.line("  #\(f.position) \(f.recipient.isEmpty ? "(the delivery's declaration)" : f.recipient): \(f.detail)") }
             if some.count > shown { out.line("  … and \(some.count - shown) more (--limit 0 lists all; --format json prints all)") }
         }
+    }
+
+    /// The kinds named by `--kind`, each value a kind or a comma-separated list (as the API's `kind=a,b`).
+    private func kinds(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
     }
 }

@@ -25,6 +25,7 @@ struct EFSCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(action == .history ? .read : .write)  // a typo in --db must not create a ledger
+        if let note = ledger.reprojectionNote { out.line(note) }
         if action == .history {
             let history = try ledger.efsFlagHistory()
             if history.isEmpty { out.line("The EFS flag was never set: projections use the classic semantics.") }

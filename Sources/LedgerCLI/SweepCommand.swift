@@ -34,6 +34,10 @@ struct SweepCommand: OutputCommand {
         let r = try ledger.sweep(now: instant)
         out.line("Sweep at \(instant.rfc3339): appended \(r.appended) timeout\(r.appended == 1 ? "" : "s"); "
                  + "\(r.noFeedback) relayed message\(r.noFeedback == 1 ? "" : "s") past validity with no feedback (not failed"
-                 + (r.noFeedback == 0 ? ")." : "; `ledger audit --delivery D` lists them as noFeedbackPastValidity)."))
+                 + (r.noFeedback == 0 ? ")." : "; `ledger audit --delivery D --kind noFeedbackPastValidity` lists them)."))
+        // Which deliveries (the busiest first, at most 20 named).
+        let busiest = r.noFeedbackByDelivery.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+        for (delivery, count) in busiest.prefix(20) { out.line("  \(delivery): \(count)") }
+        if busiest.count > 20 { out.line("  … and \(busiest.count - 20) more deliveries") }
     }
 }

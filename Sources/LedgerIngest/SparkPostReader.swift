@@ -21,9 +21,14 @@ enum SparkPostReader {
         switch bytes[first] {
         case JSONScanner.openBracket:
             (elements, documentEnd, structural) = scanner.elements(ofArrayAt: first)
+            for (index, range) in elements.enumerated() { try FeedStream.checkElementLength(range, element: index, file: file) }
         case JSONScanner.openBrace:
             let walk = try objectDocument(scanner, at: first, file: file)
             (elements, documentEnd, structural) = (walk.elements, walk.end, walk.failure)
+            if walk.elements.count > 1 || walk.elements.first?.lowerBound != first {
+                // The Events API's `results` array: elements as in a batch.
+                for (index, range) in elements.enumerated() { try FeedStream.checkElementLength(range, element: index, file: file) }
+            }
         default:
             throw IngestError(file: file, message: "not a SparkPost document: expected '[' or '{'")
         }

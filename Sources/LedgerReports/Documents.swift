@@ -188,6 +188,8 @@ public struct StatusJSON: Encodable, Sendable {
     public var recipient: String
     public var classic: ViewJSON
     public var efs: ViewJSON
+    /// The message's events in projection order — valid time, then log position — as the table
+    /// of `ledger status` lists them.
     public var events: [EventJSON]
     public var basis: ProjectJSON.BasisJSON
 
@@ -196,7 +198,7 @@ public struct StatusJSON: Encodable, Sendable {
         recipient = r.recipient
         classic = ViewJSON(r.classic)
         efs = ViewJSON(r.efs)
-        events = r.events.map(EventJSON.init)
+        events = r.events.sorted { ($0.event.occurredAt, $0.position) < ($1.event.occurredAt, $1.position) }.map(EventJSON.init)
         basis = ProjectJSON.BasisJSON(r.basis)
     }
 }

@@ -39,7 +39,8 @@ public struct LedgerServer: Sendable {
         // HEAD on every GET route (RFC 9110 §9.3.2: the GET answer's head, no body): it was 404.
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: AccessLogMiddleware(metrics: metrics))
-        router.add(middleware: UnmatchedRouteMiddleware<BasicRequestContext>(postPaths: Set(WebhookEndpoint.allCases.map(\.path))))
+        router.add(middleware: UnmatchedRouteMiddleware<BasicRequestContext>(postPaths: Set(WebhookEndpoint.allCases.map(\.path)),
+                                                                           getPaths: UnmatchedRouteMiddleware<BasicRequestContext>.readPaths))
         let authentication = WebhookAuthentication(configuration: configuration, sns: SNSClient(timeout: configuration.providers.sns.fetchTimeout),
                                                    work: work, now: configuration.clock)
         let ingest = WebhookIngest(ledger: ledger, configuration: configuration, work: work, metrics: metrics,
@@ -206,21 +207,37 @@ struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Explains a request no route answers, instead of Hummingbird's empty 404: a webhook endpoint asked
 /// with another method than POST (a browser opening the URL SparkPost was given) is 405 with
-/// `Allow: POST` (RFC 9110 §15.5.6); any other unknown method and path is 404. Both carry the JSON
-/// `{"error", "reason"}` of every other refusal.
+/// `Allow: POST`, a read (API, dashboard, operations) asked with another method than GET or HEAD is
+/// 405 with `Allow: GET, HEAD` (RFC 9110 §15.5.6); any other unknown method and path is 404. All
+/// carry the JSON `{"error", "reason"}` of every other refusal. A trailing slash names the same path.
 struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The paths that take POST only.
     let postPaths: Set<String>
+    /// The paths that take GET (and HEAD) only.
+    let getPaths: Set<String>
+
+    /// The read routes of the service (``APIRoutes``, the dashboard, the operations endpoints).
+    static var readPaths: Set<String> {
+        ["/", "/delivery", "/delivery/chart.svg", "/recipient", "/api/deliveries", "/api/status", "/api/address", "/api/quarantine",
+         "/api/timeline", "/api/sending-logs", "/api/audit", "/healthz", "/readyz", "/metrics", "/openapi.json"]
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && context.endpointPath == "NotFound" {
-            let path = request.uri.path
+            var path = request.uri.path
+            if path.count > 1, path.hasSuffix("/") { path.removeLast() }
             if postPaths.contains(path) && request.method != .post {
                 var response = JSONResponse.make(ErrorAnswer(error: "\(path) takes POST (a webhook endpoint), not \(request.method)", reason: "method_not_allowed"),
                                                  status: .methodNotAllowed)
                 response.headers[.allow] = "POST"
+                return response
+            }
+            if getPaths.contains(path) && request.method != .get && request.method != .head {
+                var response = JSONResponse.make(ErrorAnswer(error: "\(path) takes GET or HEAD, not \(request.method)", reason: "method_not_allowed"),
+                                                 status: .methodNotAllowed)
+                response.headers[.allow] = "GET, HEAD"
                 return response
             }
             return JSONResponse.make(ErrorAnswer(error: "no endpoint answers \(request.method) \(path); GET /openapi.json lists them", reason: "not_found"),

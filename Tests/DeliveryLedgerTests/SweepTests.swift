@@ -21,6 +21,7 @@ import Testing
         // At 3.5 days: retry@ times out; silent@ has no feedback (counted, not failed); late@ not yet.
         let at = try t.ledger.sweep(now: EventFactory.at(0).adding(seconds: 302_400))
         #expect(at.appended == 1 && at.noFeedback == 1)
+        #expect(at.noFeedbackByDelivery == ["d1": 1])  // named, so that `ledger sweep` can say which delivery to audit
         let report = try #require(try t.ledger.status(delivery: "d1", recipient: "retry@example.com"))
         #expect(report.classic.status == .failed && report.efs.status == .failed)
         #expect(report.efs.failureType == .soft && report.efs.failureReason == .mailboxFull)

@@ -67,6 +67,13 @@ import Testing
         let late = cli.run("audit", "--delivery", "d1", "--now", "2026-11-02T12:00:00Z", "--kind", "recordedLate", "--format", "json")
         let lateDoc = try #require(try JSONSerialization.jsonObject(with: Data(late.output.utf8)) as? [String: Any])
         #expect((lateDoc["findings"] as? [Any])?.count == 10)
+        // A comma-separated list (as the API's kind=a,b); no finding of the kinds asked is said.
+        let listed = cli.run("audit", "--delivery", "d1", "--now", "2026-11-02T12:00:00Z", "--late-after", "1000000000",
+                             "--kind", "outcomeWithoutRelay,duplicateReceived", "--format", "json")
+        let listedDoc = try #require(try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [String: Any])
+        #expect(listedDoc["kinds"] as? [String] == ["outcomeWithoutRelay", "duplicateReceived"])
+        let none = cli.run("audit", "--delivery", "d1", "--now", "2026-11-02T12:00:00Z", "--late-after", "1000000000", "--kind", "duplicateOutcome")
+        #expect(none.output.contains("No finding of the kind asked (duplicateOutcome)."), "\(none.output)")
         let bad = cli.run("audit", "--delivery", "d1", "--kind", "late")
         #expect(bad.exitCode != 0 && bad.error.contains("recordedLate"), "\(bad.error)")
     }

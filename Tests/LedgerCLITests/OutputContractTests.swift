@@ -40,6 +40,19 @@ import Testing
         }
     }
 
+    /// `status --format json` lists the events in projection order (valid time, then log position),
+    /// as the table does — not in log order (found by a new user).
+    @Test func statusJSONEventsAreInProjectionOrder() throws {
+        let cli = CLI()
+        #expect(cli.ingest([
+            #"{"id":"v","kind":"delivered","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:10:00Z"}"#,
+            #"{"id":"r","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-11-02T09:00:00Z"}"#,
+        ]).exitCode == 0)
+        let r = cli.run("status", "a@example.com", "--format", "json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        #expect((doc["events"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["r", "v"], "\(r.output)")
+    }
+
     /// An MTA's reply is outside text: its C0 control characters (an ESC that starts a terminal
     /// escape sequence, a BEL) are shown as visible pictures in the text output, never written raw
     /// to the reader's terminal; the JSON keeps the exact text, escaped.

@@ -331,6 +331,10 @@ import Testing
         #expect(!again.output.contains("re-projected"), "\(again.output)")
         let withB = cli.run("project", "--rules", b)
         #expect(withB.error.contains("leave out --rules (it was built with the built-in table)"), "\(withB.error)")
+        // efs enable, another write, says so too (found by a new user: it re-projected without a word).
+        #expect(cli.run("reproject", "--rules", b).exitCode == 0)
+        let efs = cli.run("efs", "enable", "--at", "2026-11-01T00:00:00Z")
+        #expect(efs.exitCode == 0 && efs.output.contains("re-projected with rule table \(RuleTable.builtIn.version)"), "\(efs.output)")
     }
 }
 

@@ -201,6 +201,13 @@ import Testing
         #expect(get.status == 405, "\(get.text)")
         #expect(get.headers["allow"] == "POST")
         #expect(get.json?["reason"] as? String == "method_not_allowed", "\(get.text)")
+        // The same with a trailing slash; a read route asked with POST or DELETE: 405, Allow: GET, HEAD.
+        #expect(try await server.send("GET", "/webhooks/sparkpost/").status == 405)
+        for (method, path) in [("POST", "/api/deliveries"), ("DELETE", "/metrics"), ("PUT", "/delivery"), ("POST", "/api/audit/")] {
+            let r = try await server.send(method, path)
+            #expect(r.status == 405 && r.headers["allow"] == "GET, HEAD", "\(method) \(path): \(r.status) \(r.text)")
+            #expect(r.json?["reason"] as? String == "method_not_allowed")
+        }
         let unknown = try await server.send("GET", "/no/such/page")
         #expect(unknown.status == 404)
         #expect(unknown.json?["reason"] as? String == "not_found", "\(unknown.text)")

@@ -7,6 +7,8 @@ public struct SweepResult: Sendable, Hashable {
     /// Messages relayed, past their validity, with no outcome at all: counted, never failed — the
     /// ledger does not invent an outcome the MTA never gave.
     public var noFeedback: Int
+    /// Those messages by delivery id (only deliveries with at least one).
+    public var noFeedbackByDelivery: [String: Int] = [:]
     /// The log position after the sweep.
     public var lastPosition: UInt64
 }
@@ -37,6 +39,7 @@ extension Ledger {
     public func sweep(now: Instant) throws(LedgerError) -> SweepResult {
         var timeouts: [Event] = []
         var noFeedback = 0
+        var noFeedbackByDelivery: [String: Int] = [:]
         for delivery in try deliveries() {
             let validity = try effectiveValiditySeconds(delivery: delivery)
             let states: [(String, MessageState)] = try run {
@@ -58,6 +61,7 @@ extension Ledger {
                 guard expiry <= now else { continue }
                 guard let soft = state.soft else {
                     noFeedback += 1
+                    noFeedbackByDelivery[delivery, default: 0] += 1
                     continue
                 }
                 let reason = soft.qualification?.reason ?? .unreachable
@@ -69,6 +73,7 @@ extension Ledger {
             }
         }
         let result = try append(timeouts)
-        return SweepResult(appended: result.appended, noFeedback: noFeedback, lastPosition: result.lastPosition)
+        return SweepResult(appended: result.appended, noFeedback: noFeedback, noFeedbackByDelivery: noFeedbackByDelivery,
+                           lastPosition: result.lastPosition)
     }
 }

@@ -55,6 +55,7 @@ enum ProviderReader {
         case JSONScanner.openBracket:
             var end: Int?
             (elements, end, structural) = scanner.elements(ofArrayAt: first)
+            for (index, range) in elements.enumerated() { try FeedStream.checkElementLength(range, element: index, file: file) }
             if structural == nil, let end, scanner.skipWhitespace(end) < bytes.count {
                 structural = .init(message: "unexpected bytes after the end of the JSON document", offset: scanner.skipWhitespace(end))
             }

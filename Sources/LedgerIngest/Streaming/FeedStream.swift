@@ -28,6 +28,15 @@ import Darwin
 public struct FeedStream {
     /// Bytes asked of the source at a time: 4 MiB.
     public static let chunkSize = 4 << 20
+    /// Refuses an array element longer than ``maximumRecordLength``, naming it: the same limit for a
+    /// streamed file and a body read whole (a webhook POST), so that an acknowledged batch can be
+    /// ingested again from a saved copy.
+    static func checkElementLength(_ range: Range<Int>, element: Int, base: Int = 0, file: String) throws(IngestError) {
+        guard range.count > maximumRecordLength else { return }
+        throw IngestError(file: file, element: element, offset: base + range.lowerBound,
+                          message: "an element longer than 1 MiB (\(range.count) bytes; at most \(maximumRecordLength)): not a webhook event")
+    }
+
     /// The longest record (a JSON line, a SparkPost element), in bytes: 1 MiB.
     public static let maximumRecordLength = CanonicalLineReader.maximumLineLength
     /// The longest `{…}` SparkPost document, read whole: 64 MiB.
@@ -464,10 +473,7 @@ public struct FeedStream {
                 try fill()
                 continue
             }
-            guard end - i <= FeedStream.maximumRecordLength else {
-                throw IngestError(file: file, element: elementIndex + elements.count, offset: base + i,
-                                  message: "an element longer than 1 MiB (\(end - i) bytes; at most \(FeedStream.maximumRecordLength)): not a webhook event")
-            }
+            try FeedStream.checkElementLength(i..<end, element: elementIndex + elements.count, base: base, file: file)
             elements.append(i..<end)
             position = end
             state = .arrayNext

@@ -51,7 +51,7 @@ struct APIRoutes: Sendable {
         } }
         router.get("/api/quarantine") { request, _ in await answer(request) { q in
             let asOf = try q.bounds().asOf
-            return try await work.read { [ledger] in try QuarantineJSON(ledger: ledger, asOf: asOf) }
+            return try await work.readHeavy { [ledger] in try QuarantineJSON(ledger: ledger, asOf: asOf) }
         } }
         router.get("/api/timeline") { request, _ in await answer(request) { q in
             let delivery = try q.required("delivery")
@@ -59,7 +59,7 @@ struct APIRoutes: Sendable {
             guard let seconds = TimelineJSON.seconds(bucket) else {
                 throw BadParameter(name: "bucket", message: "'\(bucket)' is not like 30s, 15m, 1h or 1d (at most 366d)")
             }
-            return try await work.read { [ledger] in
+            return try await work.readHeavy { [ledger] in
                 guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
                 return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: bucket, bucketSeconds: seconds)
             }
@@ -95,7 +95,7 @@ struct APIRoutes: Sendable {
                 }
                 kinds.insert(kind)
             }
-            return try await work.read { [ledger, now, kinds] in
+            return try await work.readHeavy { [ledger, now, kinds] in
                 guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
                 let findings = try ledger.audit(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter))
                 return AuditJSON(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter), findings: findings, kinds: kinds)

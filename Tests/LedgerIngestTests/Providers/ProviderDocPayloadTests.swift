@@ -47,6 +47,28 @@ struct ProviderDocPayloadTests {
         #expect(try Self.read(delivered).events.first?.kind == .delivered)
     }
 
+    /// Without `event-data.id`, the same event resent with another signature block (a new token at
+    /// each delivery attempt) is one event: its id comes from what identifies it, not the body's hash.
+    @Test func mailgunEventWithoutIdIsIdempotentAcrossResends() throws {
+        func body(_ token: String) -> String {
+            #"{"signature":{"timestamp":"1529006854","token":"\#(token)","signature":"s-\#(token)"},"event-data":{"event":"failed","timestamp":1521233195.375624,"severity":"permanent","reason":"bounce","message":{"headers":{"message-id":"m1@example.com"}},"recipient":"r@example.com","tags":["t"],"delivery-status":{"code":550,"message":"5.1.1 unknown"}}}"#
+        }
+        let first = try #require(try Self.read(body("a")).events.first)
+        let second = try #require(try Self.read(body("b")).events.first)
+        #expect(first.id == second.id)
+        #expect(first.id == "mailgun:failed:permanent:m1@example.com:r@example.com:1521233195375")
+    }
+
+    /// A body read whole (a webhook POST) holds the same 1 MiB limit per array element as a file
+    /// streamed by `ledger ingest`, so that an acknowledged batch can be ingested again from a copy.
+    @Test func arrayElementsOverOneMiBAreRefusedWholeBodyToo() throws {
+        let big = String(repeating: "x", count: FeedStream.maximumRecordLength)
+        let brevo = #"[{"event":"delivered","email":"a@example.com","message-id":"<m1@example.com>","ts_epoch":1604933737000,"tag":"t","reason":"\#(big)"}]"#
+        #expect { try Self.read(brevo) } throws: { ($0 as? IngestError)?.message.contains("longer than 1 MiB") == true && ($0 as? IngestError)?.element == 0 }
+        let sparkpost = "[" + msys("delivery", #""reason":"\#(big)""#) + "]"
+        #expect { try Self.read(sparkpost) } throws: { ($0 as? IngestError)?.message.contains("longer than 1 MiB") == true }
+    }
+
     /// A temporary reply is never hard (domain.md §5.1), whatever the provider's class says.
     @Test func mailgunHardBounceTypeOnATemporaryReplyIsSoft() throws {
         let body = #"{"event":"failed","id":"t1","timestamp":1770918175.5,"log-level":"error","recipient":"r@example.com","tags":["t"],"reason":"bounce","severity":"permanent","delivery-status":{"code":452,"message":"4.2.2 mailbox full","bounce-type":"hard"}}"#

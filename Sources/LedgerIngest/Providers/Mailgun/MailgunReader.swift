@@ -29,7 +29,9 @@ import DeliveryLedger
 /// The webhook's `event-data` object may also come alone (the shape of Mailgun's "Webhook
 /// Payloads" page and of its Events API items): an object with `event` and an `id`, `log-level`,
 /// `message` or `delivery-status` object is read as current, not legacy. In `tags`, `*` (Mailgun's
-/// "every tag": an unsubscribe from all mail) names no delivery. Event id: `event-data.id`; legacy: the event, `Message-Id`, recipient
+/// "every tag": an unsubscribe from all mail) names no delivery. Event id: `event-data.id` (without one:
+/// the event, severity, message id, recipient and timestamp — never a hash of the body, whose
+/// signature block changes at each resend); legacy: the event, `Message-Id`, recipient
 /// and timestamp (the legacy `token` is per request, not per event). Delivery id:
 /// ``IngestOptions/deliveryKey`` (a path in `event-data`, e.g. `user-variables.campaign`), else the
 /// first of `event-data.tags` (legacy `X-Mailgun-Tag`, `tag`), else ``IngestOptions/delivery``, else
@@ -72,6 +74,11 @@ enum MailgunReader {
         d.recipient = try f.string("recipient")
         d.occurredAt = try f.instant("timestamp")
         d.id = try f.identifier("id")
+        if d.id?.isEmpty ?? true, let time = d.occurredAt {
+            // No event id (anymail's samples, some test payloads): what identifies the event — not a
+            // hash of the body, whose signature block changes with every resend.
+            d.id = "\(type):\(try f.string("severity") ?? ""):\(messageId ?? ""):\(d.recipient ?? ""):\(time.millisecondsSinceEpoch)"
+        }
         let status = try ProviderReader.object("delivery-status", in: f)
         let message = try status?.string("message")
         let description = try status?.string("description")
