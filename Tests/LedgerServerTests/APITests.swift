@@ -181,6 +181,8 @@ import Testing
         try await record("POST", "/webhooks/sparkpost", body: batch)
         try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: Array("[{".utf8))
         try await record("POST", "/events", headers: [RunningServer.auth], body: Array("{\"kind\":1}\n".utf8))
+        try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth, ("Content-Encoding", "gzip")], body: batch)
+        try await record("GET", "/delivery/chart.svg", "?delivery=\(delivery)")
         try await record("GET", "/healthz")
         try await record("GET", "/readyz")
         try await record("GET", "/metrics")

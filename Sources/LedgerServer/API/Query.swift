@@ -52,7 +52,9 @@ struct Query: Sendable {
     /// A positive integer parameter, or `defaultValue` when absent.
     func positiveInt(_ name: String, default defaultValue: Int, maximum: Int) throws(BadParameter) -> Int {
         guard let text = self[name] else { return defaultValue }
-        guard let n = Int(text), n >= 1, n <= maximum else { throw BadParameter(name: name, message: "'\(text)' is not an integer in 1…\(maximum)") }
+        guard text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let n = Int(text), n >= 1, n <= maximum else {
+            throw BadParameter(name: name, message: "'\(text)' is not an integer in 1…\(maximum)")
+        }
         return n
     }
 

@@ -28,7 +28,7 @@ struct DashboardRoutes: Sendable {
             do {
                 let q = try Query(request.uri.query)
                 let delivery = try q.required("delivery")
-                guard let svg = try await work.read({ [ledger] in try DashboardPages.chart(ledger: ledger, delivery: delivery) }) else {
+                guard let svg = try await work.readHeavy({ [ledger] in try DashboardPages.chart(ledger: ledger, delivery: delivery) }) else {
                     return Self.html(HTML.page(title: "Not found", picker: Picker(), body: "<h1>Not found</h1><p>No such delivery.</p>"), status: .notFound)
                 }
                 return Response(status: .ok, headers: [.contentType: "image/svg+xml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: svg)))

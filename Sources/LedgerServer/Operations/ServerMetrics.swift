@@ -1,17 +1,23 @@
 import DeliveryLedger
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The service's metrics, in a Prometheus registry of its own (one per server, so that several
 /// servers in one process — tests — keep apart), exposed at `/metrics` in the Prometheus text format.
 ///
 /// Names (all prefixed `ledger_`): `events_appended_total{kind}`, `batches_total{format}`,
-/// `duplicate_events_total`, `skipped_elements_total{type}`, `rejected_requests_total{reason}`,
+/// `duplicate_events_total`, `skipped_elements_total{type}` (at most 64 types, then `other`), `rejected_requests_total{reason}`,
 /// `append_duration_seconds` (one group commit), `group_commit_size_batches` and `request_duration_seconds{route}` (histograms),
 /// `projection_lag_records` (log records after the persisted checkpoint, folded in memory) and
 /// `database_bytes` (the size of `data.mdb`), the last two read when scraped.
 final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
+    /// The skipped-element types seen so far: their names come from the senders' payloads (a
+    /// SparkPost `type`), so past ``maximumSkippedTypes`` new ones are counted under `other` — each
+    /// label value is a series Prometheus keeps for good.
+    private let skippedTypes = Mutex<Set<String>>([])
+    static let maximumSkippedTypes = 64
     /// Histogram buckets for append and request latency: 1 ms to 10 s.
     static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { .milliseconds($0) }
 
@@ -32,8 +38,14 @@ final class ServerMetrics: Sendable {
         registry.makeCounter(descriptor: descriptor("duplicate_events", "total", "Events received again (same id, same content): appended nothing."),
                              labels: []).increment(by: Int64(duplicates))
         for (type, n) in skipped {
+            let label = skippedTypes.withLock { seen -> String in
+                if seen.contains(type) { return type }
+                guard seen.count < Self.maximumSkippedTypes else { return "other" }
+                seen.insert(type)
+                return type
+            }
             registry.makeCounter(descriptor: descriptor("skipped_elements", "total", "Feed elements not recorded (pings, engagement), by type."),
-                                 labels: [("type", type)]).increment(by: Int64(n))
+                                 labels: [("type", label)]).increment(by: Int64(n))
         }
     }
 
