@@ -27,6 +27,9 @@ struct AuditCommand: OutputCommand {
         guard lateAfter > 0 else { throw ValidationError("--late-after must be positive") }
         guard format == "table" || format == "json" else { throw ValidationError("--format must be table or json, not '\(format)'") }
         guard limit >= 0 else { throw ValidationError("--limit must be 0 (all) or more, not \(limit)") }
+        for value in kind where kinds([value]).isEmpty {
+            throw ValidationError("--kind '\(value)' names no kind; the kinds: \(AuditFinding.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         for k in kinds(kind) where AuditFinding.Kind(rawValue: k) == nil {
             throw ValidationError("--kind '\(k)' is not a kind of finding; the kinds: \(AuditFinding.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -74,6 +74,8 @@ import Testing
         #expect(listedDoc["kinds"] as? [String] == ["outcomeWithoutRelay", "duplicateReceived"])
         let none = cli.run("audit", "--delivery", "d1", "--now", "2026-11-02T12:00:00Z", "--late-after", "1000000000", "--kind", "duplicateOutcome")
         #expect(none.output.contains("No finding of the kind asked (duplicateOutcome)."), "\(none.output)")
+        #expect(cli.run("audit", "--delivery", "d1", "--kind", "").exitCode != 0)
+        #expect(cli.run("audit", "--delivery", "d1", "--kind", ",").error.contains("names no kind"))
         let bad = cli.run("audit", "--delivery", "d1", "--kind", "late")
         #expect(bad.exitCode != 0 && bad.error.contains("recordedLate"), "\(bad.error)")
     }
