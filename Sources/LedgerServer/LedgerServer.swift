@@ -87,7 +87,10 @@ public struct LedgerServer: Sendable {
             // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
             // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
             // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
-            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes),
+            // A request SwiftNIO cannot parse, or whose Host field RFC 9112 §3.2 refuses, is answered 400
+            // with a located JSON error before any route (RequestHeadCheckHandler).
+            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes,
+                                                onMalformedRequest: { [metrics] in metrics.rejected(reason: "malformed_request") }),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },

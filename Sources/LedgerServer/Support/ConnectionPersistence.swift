@@ -93,18 +93,21 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
     }
 }
 
-/// Hummingbird's HTTP/1 child channel with ``ConnectionPersistenceHandler`` after SwiftNIO's request
-/// decoder; everything else is `HTTP1Channel`'s.
+/// Hummingbird's HTTP/1 child channel with ``RequestHeadCheckHandler`` then
+/// ``ConnectionPersistenceHandler`` after SwiftNIO's request decoder; everything else is `HTTP1Channel`'s.
 struct PersistenceAwareHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
     let maximumBodyBytes: Int
+    /// Called for each request ``RequestHeadCheckHandler`` refuses.
+    let onMalformedRequest: @Sendable () -> Void
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.addHandler(ConnectionPersistenceHandler(maximumBodyBytes: maximumBodyBytes), position: .after(decoder))
+            try pipeline.addHandler(RequestHeadCheckHandler(onRefusal: onMalformedRequest), position: .after(decoder))
             return value
         }
     }
@@ -116,10 +119,13 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// `.http1(configuration:)` with HTTP/1.0 and `Connection` options handled as RFC 9112 §9.3 says
-    /// (``ConnectionPersistenceHandler``).
-    static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration, maximumBodyBytes: Int) -> HTTPServerBuilder {
+    /// (``ConnectionPersistenceHandler``), and unreadable requests or invalid `Host` fields refused with
+    /// a located JSON error (``RequestHeadCheckHandler``; `onMalformedRequest` is called for each).
+    static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration, maximumBodyBytes: Int,
+                                           onMalformedRequest: @escaping @Sendable () -> Void) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumBodyBytes: maximumBodyBytes)
+            PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumBodyBytes: maximumBodyBytes,
+                                         onMalformedRequest: onMalformedRequest)
         }
     }
 }

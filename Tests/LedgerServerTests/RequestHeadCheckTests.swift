@@ -1,0 +1,101 @@
+import Foundation
+@testable import LedgerServer
+import LedgerTestSupport
+import NIOHTTP1
+import Testing
+
+/// Requests refused before any route, over real loopback sockets: unreadable HTTP (SwiftNIO's parser
+/// errors) and the `Host` field rules of RFC 9112 §3.2 — each answered 400 with the OpenAPI
+/// document's `Error` (`reason: malformed_request`), the connection closed, nothing appended.
+@Suite struct RequestHeadCheckTests {
+    /// Sends `request` as bytes on a new connection; the whole answer (up to the server's close).
+    func exchange(_ server: RunningServer, _ request: String) async throws -> (text: String, closed: Bool) {
+        let port = server.port
+        return try await offPool {
+            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+            defer { close(fd) }
+            try LoopbackHTTP.sendRaw(fd, Array(request.utf8))
+            let (bytes, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 20)
+            return (String(decoding: bytes, as: UTF8.self), closed)
+        }
+    }
+
+    /// The answer's status line, and its JSON body's `error` when `reason` is `malformed_request`.
+    func refusal(_ answer: String) -> (status: String, error: String?) {
+        let parts = answer.components(separatedBy: "\r\n\r\n")
+        let status = parts.first?.components(separatedBy: "\r\n").first ?? ""
+        let json = parts.count > 1 ? (try? JSONSerialization.jsonObject(with: Data(parts[1].utf8))) as? [String: Any] : nil
+        guard json?["reason"] as? String == "malformed_request", json?.count == 2 else { return (status, nil) }
+        return (status, json?["error"] as? String)
+    }
+
+    @Test(arguments: [
+        // RFC 9112 §3.2: HTTP/1.1 without Host, more than one Host line, an invalid Host value.
+        ("GET /healthz HTTP/1.1\r\n\r\n", "must have a Host header field"),
+        ("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host header fields"),
+        ("GET /healthz HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", "2 Host header fields"),
+        ("GET /healthz HTTP/1.1\r\nHost: bad host\r\n\r\n", "\"bad host\" is not a host"),
+        ("GET /healthz HTTP/1.1\r\nHost: example.com:80x\r\n\r\n", "is not a host"),
+        ("GET /healthz HTTP/1.1\r\nHost: user@example.com\r\n\r\n", "is not a host"),
+        // SwiftNIO's parser: framing it cannot read.
+        ("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", "Content-Length is not a single decimal number"),
+        ("POST /events HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "could not be read as HTTP/1.1"),
+        ("GET /healthz HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n", "could not be read as HTTP/1.1: a header line is not `name: value`"),
+    ])
+    func refusedWithALocatedJSONError(_ request: String, _ expected: String) async throws {
+        let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
+        let (answer, closed) = try await exchange(server, request)
+        let (status, error) = refusal(answer)
+        #expect(status == "HTTP/1.1 400 Bad Request", "\(answer)")
+        #expect(error?.contains(expected) == true, "\(answer)")
+        #expect(closed, "the connection stayed open after an unreadable request")
+        #expect(try server.position() == 0)
+        let metrics = try await server.send("GET", "/metrics").text
+        #expect(metrics.contains("ledger_rejected_requests_total{reason=\"malformed_request\"} 1"), "\(metrics)")
+        await server.stop()
+    }
+
+    /// HTTP/1.0 may omit Host; an empty Host is valid (RFC 9110 §7.2), so are IP literals and ports.
+    @Test(arguments: [
+        "GET /healthz HTTP/1.0\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: [::1]:8025\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8025\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: ledger.example.com\r\nConnection: close\r\n\r\n",
+    ])
+    func validHostsAreServed(_ request: String) async throws {
+        let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
+        let (answer, _) = try await exchange(server, request)
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(answer)")
+        #expect(answer.hasSuffix("\r\n\r\nok\n"), "\(answer)")
+        await server.stop()
+    }
+
+    /// A refusal after a pipelined request waits for that request's answer: the answers come in order.
+    @Test func aRefusalAfterAPipelinedRequestComesAfterItsAnswer() async throws {
+        let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
+        let (answer, closed) = try await exchange(server, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /readyz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        let first = try #require(answer.range(of: "HTTP/1.1 200 OK"))
+        let second = try #require(answer.range(of: "HTTP/1.1 400 Bad Request"))
+        #expect(first.lowerBound < second.lowerBound)
+        let statusLines = answer.replacingOccurrences(of: "\r\n", with: "\n").components(separatedBy: "\n").filter { $0.hasPrefix("HTTP/1.1 ") && $0.dropFirst(9).first?.isNumber == true }
+        #expect(statusLines == ["HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request"], "a request after the refused one was served: \(answer)")
+        #expect(closed)
+        await server.stop()
+    }
+
+    @Test func hostValues() {
+        for valid in ["", "a", "example.com", "example.com:", "example.com:8025", "192.0.2.1", "[2001:db8::1]", "[::1]:80", "xn--bcher-kva.example", "a%41b"] {
+            #expect(RequestHeadCheckHandler.isValidHost(valid), "\(valid)")
+        }
+        for invalid in ["a b", "a:b", "a/b", "[::1", "[]", "[::1]x", "a@b", "a%4", "a%zz", "ex\u{e9}mple.com", "a:80:80"] {
+            #expect(!RequestHeadCheckHandler.isValidHost(invalid), "\(invalid)")
+        }
+    }
+
+    @Test func errorDocumentEscapes() throws {
+        let text = RequestHeadCheckHandler.errorDocument("a \"b\" \\ \u{1}")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String])
+        #expect(json == ["error": "a \"b\" \\ \u{1}", "reason": "malformed_request"])
+    }
+}
