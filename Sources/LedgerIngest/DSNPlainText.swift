@@ -520,8 +520,39 @@ enum DSNPlainText {
     }
 
     static func errorText(for recipient: String, others: [String], in index: Lines) -> String {
+        let include = segment(of: recipient, others: others, in: index)
+        return joined(index.lines, where: include)
+    }
+
+    /// The notification without the lines about the other recipients (their ``segment(of:others:in:)``):
+    /// what a recipient whose own lines say too little may be qualified from — the report's common
+    /// paragraphs and its own lines, never another recipient's reply (a qmail or Sendmail report lists
+    /// one block per recipient, each with its own reason).
+    static func commonText(for recipient: String, others: [String], in index: Lines) -> String {
+        var excluded = [Bool](repeating: false, count: index.lines.count)
+        let target = recipient.lowercased()
+        for other in Set(others.map { $0.lowercased() }) where other != target {
+            for (n, inOther) in segment(of: other, others: others, in: index).enumerated() where inOther { excluded[n] = true }
+        }
+        for (n, inOwn) in segment(of: recipient, others: others, in: index).enumerated() where inOwn { excluded[n] = false }
+        return joined(index.lines, where: excluded.map { !$0 })
+    }
+
+    private static func joined(_ lines: [Substring], where include: [Bool]) -> String {
+        var collected: [Substring] = []
+        var size = 0
+        for (n, line) in lines.enumerated() where include[n] {
+            collected.append(line)
+            size += line.utf8.count
+            if size > DSNReader.maximumDiagnosticLength * 2 { break }
+        }
+        return capped(DSNStatusReport.collapseSpace(collected.joined(separator: "\n")))
+    }
+
+    /// Which lines of the notification are about `recipient` (``errorText(for:others:in:)``).
+    static func segment(of recipient: String, others: [String], in index: Lines) -> [Bool] {
         let lines = index.lines
-        guard !lines.isEmpty else { return "" }
+        guard !lines.isEmpty else { return [] }
         let target = recipient.lowercased()
         let otherSet = Set(others.map { $0.lowercased() }).subtracting([target])
         enum Mention { case none, target, other }
@@ -560,14 +591,7 @@ enum DSNPlainText {
             }
             if inSegment { include[n] = true }
         }
-        var collected: [Substring] = []
-        var size = 0
-        for (n, line) in lines.enumerated() where include[n] {
-            collected.append(line)
-            size += line.utf8.count
-            if size > DSNReader.maximumDiagnosticLength * 2 { break }
-        }
-        return capped(DSNStatusReport.collapseSpace(collected.joined(separator: "\n")))
+        return include
     }
 
     /// Whether `line` starts (after spaces) with a three-digit reply code and a space or `-`.

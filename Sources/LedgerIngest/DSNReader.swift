@@ -476,12 +476,17 @@ struct DSNContext {
             switch status?.statusClass {
             case 2: action = "delivered"
             case 5: action = "failed"
-            case 4: action = failedWording ? "failed" : "delayed"
+            // Will-Retry-Until is only given for a delayed recipient (RFC 3464 §2.3.8).
+            case 4: action = f["Will-Retry-Until"] != nil ? "delayed" : failedWording ? "failed" : "delayed"
             default: action = "failed"
             }
         }
         var diagnostic = DSNPlainText.capped(DSNStatusReport.diagnosticText(f["Diagnostic-Code"]))
-        if diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) || !specific(diagnostic) {
+        // A recipient delivered, relayed or expanded keeps its own diagnostic only: the human-readable
+        // part of a report speaks of the recipients that failed (RFC 3464 §2.1), and its text would
+        // become this delivery's response ("MTA said") and codes.
+        let succeeded = ["delivered", "relayed", "success", "sent", "expanded"].contains(action)
+        if !succeeded, diagnostic.isEmpty || DSNPlainText.isUninformative(diagnostic) || !specific(diagnostic) {
             // The human-readable part often says more (Postfix writes the remote reply there).
             var fromText = DSNPlainText.errorText(for: textRecipient, others: allRecipients, in: lines)
             if fromText.isEmpty || (!specific(fromText) && allRecipients.count <= 1) { fromText = DSNPlainText.capped(notification) }
@@ -494,7 +499,7 @@ struct DSNContext {
         // text often does (Postfix 'in reply to RCPT TO command', Sendmail '>>> DATA', Exim 'after
         // RCPT TO:<…>'), so its words are added, in parentheses, for the rule table's smtpCommand conditions.
         let segment = DSNPlainText.errorText(for: textRecipient, others: allRecipients, in: lines)
-        if let said = SMTPCommand.evidence(in: segment), SMTPCommand.find(in: diagnostic) == nil {
+        if !succeeded, let said = SMTPCommand.evidence(in: segment), SMTPCommand.find(in: diagnostic) == nil {
             diagnostic = diagnostic.isEmpty ? segment : diagnostic + " (" + said.words + ")"
         }
         diagnostic = DSNPlainText.capped(diagnostic)
@@ -581,7 +586,11 @@ struct DSNContext {
             // address, as RFC 3464 blocks give).
             let recipient = DSNPlainText.originalAddress(of: final, in: notification) ?? final
             var text = DSNPlainText.errorText(for: final, others: recipients, in: lines)
-            if text.isEmpty || DSNPlainText.isUninformative(text) || wholeIsSpecific && !specific(text) { text = whole }
+            if text.isEmpty || DSNPlainText.isUninformative(text) || wholeIsSpecific && !specific(text) {
+                // The report's text without the other recipients' lines: its common paragraphs may
+                // give the reason, another recipient's reply never does.
+                text = recipients.count == 1 ? whole : DSNPlainText.commonText(for: final, others: recipients, in: lines)
+            }
             let status = TextQualifier.enhancedStatus(in: text)
             let kind: DSNPlainText.PlainKind = DSNPlainText.saysExpired(text + "\n" + subject + (recipients.count == 1 ? "\n" + whole : ""))
                 ? .timeout : (delayedOnly ? .retry : .bounce)

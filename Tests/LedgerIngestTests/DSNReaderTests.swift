@@ -215,10 +215,76 @@ struct DSNReaderTests {
         #expect(e.enhancedStatus == "4.4.1")
     }
 
+    @Test("a plain-text report with one block per recipient: a block that says too little never takes another recipient's reply")
+    func plainTextBlocksDoNotBleed() throws {
+        // qmail's format (qmail-send's bounce: "<address>:" then its reason, blocks apart).
+        let text = """
+            Return-Path: <>
+            Date: 3 Nov 2026 11:00:02 -0000
+            From: MAILER-DAEMON@mta3.example.com
+            To: bounces@example.com
+            Subject: failure notice
+
+            Hi. This is the qmail-send program at mta3.example.com.
+            I'm afraid I wasn't able to deliver your message to the following addresses.
+            This is a permanent error; I've given up. Sorry it didn't work out.
+
+            <olga@example.net>:
+            203.0.113.9 does not like recipient.
+            Remote host said: 550 5.1.1 <olga@example.net>: Recipient address rejected: User unknown in local recipient table
+            Giving up on 203.0.113.9.
+
+            <tom@example.org>:
+            This address no longer accepts mail.
+
+            <sam@example.org>:
+            I'm not going to try again; this message has been in the queue too long.
+
+            --- Below this line is a copy of the message.
+
+            Return-Path: <bounces@example.com>
+            From: News <news@example.com>
+            To: olga@example.net, tom@example.org, sam@example.org
+            Subject: November
+            X-Delivery-ID: D1
+
+            Hello.
+            """
+        let events = try dsnRead(text).events
+        let byRecipient = Dictionary(uniqueKeysWithValues: events.map { ($0.recipient, $0) })
+        let olga = try #require(byRecipient["olga@example.net"])
+        #expect(olga.qualification == Qualification(.hard, .userUnknown) && olga.enhancedStatus == "5.1.1")
+        // tom's block names no code and no known reason: not olga's 5.1.1 (it was hard User unknown, quarantining tom).
+        let tom = try #require(byRecipient["tom@example.org"])
+        #expect(tom.enhancedStatus == nil && tom.qualification?.reason != .userUnknown)
+        #expect(tom.response?.contains("olga") == false)
+        // sam's block says the queue time ran out: a timeout, with no reason of olga's.
+        let sam = try #require(byRecipient["sam@example.org"])
+        #expect(sam.kind == .timeout && sam.enhancedStatus == nil)
+        #expect(sam.qualification == Qualification(.soft, .unreachable))
+    }
+
+    @Test("no Action field (RFC 3464 §2.3.3 requires one): a 4.x.x recipient with Will-Retry-Until is delayed (§2.3.8), not a final timeout")
+    func missingActionWithWillRetryUntil() throws {
+        let text = DSNSamples.report(status: "4.2.0", diagnostic: "smtp; 450 4.2.0 <ann@example.org>: Mailbox busy",
+                                     extraFields: "Will-Retry-Until: Sat, 7 Nov 2026 10:14:00 +0000\n")
+            .replacingOccurrences(of: "Action: failed\n", with: "")
+        let e = try #require(try dsnRead(text).events.first)
+        #expect(e.kind == .retry && !e.final)
+        #expect(e.qualification?.type == .soft)
+        // Without Will-Retry-Until, the notification's failure wording ("could not be delivered") decides: failed.
+        let without = DSNSamples.report(status: "4.2.0", diagnostic: "smtp; 450 4.2.0 <ann@example.org>: Mailbox busy")
+            .replacingOccurrences(of: "Action: failed\n", with: "")
+        #expect(try dsnRead(without).events.first?.kind == .timeout)
+    }
+
     @Test("Action: delivered / relayed / expanded → delivered (RFC 3464 §2.3.3)")
     func deliveredRelayedExpanded() throws {
         let d = try dsnRead(DSNSamples.report(action: "delivered", status: "2.0.0", diagnostic: "smtp; 250 2.0.0 Ok: queued as 12345")).events[0]
         #expect(d.kind == .delivered && d.qualification == nil && d.smtpCode == 250 && d.enhancedStatus == "2.0.0")
+        // The report's human-readable part speaks of a failure (the sample's notification): the
+        // delivered recipient keeps its own diagnostic, not that text (RFC 3464 §2.1).
+        #expect(d.response == "250 2.0.0 Ok: queued as 12345")
         let r = try dsnRead(DSNSamples.report(action: "relayed", status: "2.0.0", diagnostic: nil)).events[0]
         #expect(r.kind == .delivered)
         let x = try dsnRead(DSNSamples.report(action: "expanded", status: "2.0.0", diagnostic: nil))

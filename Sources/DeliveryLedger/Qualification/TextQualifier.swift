@@ -275,10 +275,15 @@ public struct TextQualifier: Sendable {
     }
 
     /// The first RFC 3463 code in `text` that is not part of a longer number or version string
-    /// (e.g. `550-5.1.1`, `#5.1.1`, `(4.2.2)`), preferring a specific code over a generic `X.0.0`.
+    /// (e.g. `550-5.1.1`, `#5.1.1`, `(4.2.2)`), preferring a specific code over a generic `X.0.0`,
+    /// and a failure (class 4 or 5) over a success (class 2): a session transcript quotes the
+    /// replies that succeeded before the one that failed (`<<< 250 2.1.0 Ok` then `<<< 450 4.2.1 …`),
+    /// and the failure is what the text reports (RFC 3463 §3.1: class 2 is success). A success code
+    /// is the answer only when the text holds no failure code.
     public static func enhancedStatus(in text: String) -> EnhancedStatusCode? {
         let bytes = Array(text.utf8)
         var generic: EnhancedStatusCode?
+        var success: EnhancedStatusCode?
         var i = 0
         while i < bytes.count {
             let c = bytes[i]
@@ -294,7 +299,9 @@ public struct TextQualifier: Sendable {
                     let followedOK = k >= bytes.count || !(isDigit(bytes[k]) || (bytes[k] == 0x2E && k + 1 < bytes.count && isDigit(bytes[k + 1])))
                     if detailDigits >= 1 && detailDigits <= 3 && followedOK,
                        let code = EnhancedStatusCode(String(decoding: bytes[i..<k], as: UTF8.self)) {
-                        if code.subject == 0 && code.detail == 0 {
+                        if c == 0x32 {
+                            if success == nil { success = code }
+                        } else if code.subject == 0 && code.detail == 0 {
                             if generic == nil { generic = code }
                         } else {
                             return code
@@ -304,23 +311,28 @@ public struct TextQualifier: Sendable {
             }
             i += 1
         }
-        return generic
+        return generic ?? success
     }
 
     /// The basic reply code at the start of `text` or of one of its lines (`550 `, `550-`), or
-    /// after "said:" / "smtp;" as Postfix and DSNs write it.
+    /// after "said:" / "smtp;" as Postfix and DSNs write it: the first failure (4yz, 5yz), else the
+    /// first success (2yz) — a transcript quotes the positive completions before the reply that
+    /// failed (RFC 5321 §4.2.1), as ``enhancedStatus(in:)``.
     public static func replyCode(in text: String) -> Int? {
         let bytes = Array(text.utf8)
+        var success: Int?
         var i = 0
         while i + 2 < bytes.count {
             let atStart = i == 0 || bytes[i - 1] == 0x0A || bytes[i - 1] == 0x20 || bytes[i - 1] == 0x3A || bytes[i - 1] == 0x3B
             if atStart, (bytes[i] == 0x32 || bytes[i] == 0x34 || bytes[i] == 0x35), isDigit(bytes[i + 1]), isDigit(bytes[i + 2]),
                i + 3 == bytes.count || bytes[i + 3] == 0x20 || bytes[i + 3] == 0x2D || bytes[i + 3] == 0x0D || bytes[i + 3] == 0x0A {
-                return Int(bytes[i] - 0x30) * 100 + Int(bytes[i + 1] - 0x30) * 10 + Int(bytes[i + 2] - 0x30)
+                let code = Int(bytes[i] - 0x30) * 100 + Int(bytes[i + 1] - 0x30) * 10 + Int(bytes[i + 2] - 0x30)
+                if code >= 400 { return code }
+                if success == nil { success = code }
             }
             i += 1
         }
-        return nil
+        return success
     }
 
     private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
