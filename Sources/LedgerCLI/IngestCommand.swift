@@ -126,14 +126,14 @@ struct IngestCommand: OutputCommand {
     /// themselves read only the log's last record and the duplicate index, so damage elsewhere would
     /// otherwise go unseen until the next `verify`. The check reads the whole ledger (about as long as
     /// `ledger verify`); `--no-verify` skips it, for a back-fill of many files followed by one `verify`.
-    static func refuseIfDamaged(_ ledger: Ledger) throws {
+    static func refuseIfDamaged(_ ledger: Ledger, command: String = "ingest") throws {
         let report = try ledger.verify(maximumProblems: 1)
         guard let problem = report.problems.first else { return }
         if problem.inProjection {
             throw CLIError("the ledger at '\(ledger.path)' has a projection that does not match its log: \(problem). The log itself is intact: "
-                           + "`ledger reproject --db \(ledger.path)` rebuilds the projection from it (found by the check ingest runs before it appends). Nothing was appended.")
+                           + "`ledger reproject --db \(ledger.path)` rebuilds the projection from it (found by the check \(command) runs before it appends). Nothing was appended.")
         }
-        throw LedgerError.damaged(path: ledger.path, what: "\(problem) (found by the check ingest runs before it appends; `ledger verify --db \(ledger.path)` lists every problem)")
+        throw LedgerError.damaged(path: ledger.path, what: "\(problem) (found by the check \(command) runs before it appends; `ledger verify --db \(ledger.path)` lists every problem)")
     }
 
     /// What one input gave, for the summary line.

@@ -36,6 +36,29 @@ import Testing
         #expect(k.failed == 2 && k.retrying == 0 && k.success == 2)
     }
 
+    /// domain.md §4: the sweep times out a message "retrying at that moment" — the end of its
+    /// validity. A soft failure reported for a later instant neither makes a message without feedback
+    /// at the expiry a retrying one, nor gives an earlier one's timeout its reason.
+    @Test func theSweepDecidesFromWhatHadOccurredByTheExpiry() throws {
+        let t = try TestLedger()
+        try t.ledger.append([f.declare(toDeliver: 2, validitySeconds: 3_600),
+                             // Relayed at 0, expiry at 60 min; its only soft failure at 90 min.
+                             f.relay("late-retry@example.com", at: 0), f.softBounce("late-retry@example.com", at: 90, reason: .mailboxFull),
+                             // A soft failure before the expiry (Unreachable), another after it (Mailbox full).
+                             f.relay("both@example.com", at: 0), f.softBounce("both@example.com", at: 30, reason: .unreachable),
+                             f.softBounce("both@example.com", at: 90, reason: .mailboxFull)])
+        let r = try t.ledger.sweep(now: EventFactory.at(120))
+        #expect(r.appended == 1 && r.noFeedback == 1 && r.noFeedbackByDelivery == ["d1": 1])
+        // late-retry@ had no feedback at 60 min: not failed, no timeout invented.
+        let late = try #require(try t.ledger.status(delivery: "d1", recipient: "late-retry@example.com"))
+        #expect(!late.events.contains { $0.event.kind == .timeout })
+        // both@ was retrying at 60 min with Unreachable: its timeout carries that reason, at the expiry.
+        let both = try #require(try t.ledger.status(delivery: "d1", recipient: "both@example.com"))
+        let timeout = try #require(both.events.first { $0.event.kind == .timeout })
+        #expect(timeout.event.occurredAt == EventFactory.at(60))
+        #expect(timeout.event.qualification == Qualification(.soft, .unreachable))
+    }
+
     @Test func aShorterValidityIsHonoured() throws {
         let t = try TestLedger()
         try t.ledger.append([f.declare(toDeliver: 1, validitySeconds: 86_400), f.relay("a@example.com", at: 0), f.softBounce("a@example.com", at: 5)])

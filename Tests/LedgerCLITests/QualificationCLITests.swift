@@ -234,6 +234,11 @@ import Testing
         #expect(refused.exitCode != 0)
         #expect(refused.error.contains(cli.db) && refused.error.contains("is damaged") && refused.error.contains("position 3:"), "\(refused.error)")
         #expect(cli.run("verify").output.hasPrefix(records), "the refused ingest appended")
+        // sweep decides from the recorded events: the same check first, nothing appended.
+        let sweep = cli.run("sweep", "--now", "2026-12-01T00:00:00Z")
+        #expect(sweep.exitCode != 0)
+        #expect(sweep.error.contains("is damaged") && sweep.error.contains("position 3:") && sweep.error.contains("check sweep runs"), "\(sweep.error)")
+        #expect(cli.run("verify").output.hasPrefix(records), "the refused sweep appended")
         let forced = cli.run("ingest", "--no-verify", more)
         #expect(forced.exitCode == 0, "\(forced.error)")
         #expect(forced.output.contains("Appended 1 event"), "\(forced.output)")

@@ -59,7 +59,7 @@ extension Ledger {
                 guard let relay = relays.min(by: { ($0.occurredAt, $0.position) < ($1.occurredAt, $1.position) }) else { continue }
                 let expiry = relay.occurredAt.adding(seconds: validity)
                 guard expiry <= now else { continue }
-                guard let soft = state.soft else {
+                guard let soft = try softFailure(of: state, delivery: delivery, recipient: recipient, by: expiry) else {
                     noFeedback += 1
                     noFeedbackByDelivery[delivery, default: 0] += 1
                     continue
@@ -75,5 +75,21 @@ extension Ledger {
         let result = try append(timeouts)
         return SweepResult(appended: result.appended, noFeedback: noFeedback, noFeedbackByDelivery: noFeedbackByDelivery,
                            lastPosition: result.lastPosition)
+    }
+
+    /// The message's last soft failure that occurred by `expiry` (domain.md §4: the sweep times out
+    /// a message "retrying at that moment", with the reason known then), or `nil` when it had none —
+    /// a soft failure reported for a later instant (the MTA tried after the ledger's validity ended)
+    /// neither makes it a retrying message at the expiry nor lends its reason to an earlier timeout.
+    /// The state keeps only the latest soft failure; when that one is later than `expiry`, the
+    /// message's events by `expiry` are folded again.
+    private func softFailure(of state: MessageState, delivery: String, recipient: String, by expiry: Instant) throws(LedgerError) -> OutcomeMark? {
+        guard let soft = state.soft else { return nil }
+        if soft.occurredAt <= expiry { return soft }
+        var earlier = MessageState()
+        for r in try events(delivery: delivery, recipient: recipient) where r.event.occurredAt <= expiry {
+            earlier.apply(asProjected(r.event), position: r.position)
+        }
+        return earlier.final == nil ? earlier.soft : nil
     }
 }
