@@ -122,7 +122,8 @@ public struct PostfixOptions: Sendable {
 /// - without it: the **last** classic stamp is in the latest year in which its date is not later than
 ///   ``PostfixOptions/reference`` plus one day (read in the configured local time; the day absorbs a
 ///   clock ahead of the ingest host or a server east of the assumed offset), and earlier lines follow
-///   backwards over the rollovers. So no event of a file in order lands more than a day in the future:
+///   backwards over the rollovers — a year further back while any stamp would land more than a day
+///   after the reference (lines out of order). So no event lands more than a day in the future:
 ///   Dec 31 lines read on Jan 1 are last year's. When a stamp's date exists only in some years (Feb 29
 ///   anywhere in the file), the latest such year that holds every stamp is taken (up to 8 years back).
 ///   Re-ingesting a year-less file after a year has passed gives other instants (other ids): pass the
@@ -277,10 +278,16 @@ extension PostfixLogReader {
                 let last = stamps.count - 1
                 let latest = PostfixLogReader.latestYear(of: stamps[last], notAfter: options.reference, zone: offset) - relative[last]
                 // A date that exists only in some years (Feb 29) proves the year: the latest base, up
-                // to 8 years back, in which every stamp's date exists.
-                base = (0...8).lazy.map { latest - $0 }.first { b in
-                    stamps.indices.allSatisfy { stamps[$0].instant(year: b + relative[$0], zone: offset) != nil }
-                } ?? latest
+                // to 8 years back, in which every stamp's date exists — and in which no stamp lies more
+                // than a day after the ingest time (lines out of order, e.g. files concatenated in the
+                // wrong order, put an earlier line's date after the last one's: domain.md §7, no event
+                // in the future).
+                let latestAccepted = options.reference.adding(seconds: PostfixLogReader.yearInferenceToleranceSeconds)
+                let candidates = (0...8).lazy.map { latest - $0 }
+                let exists = { (b: Int) in stamps.indices.allSatisfy { stamps[$0].instant(year: b + relative[$0], zone: offset) != nil } }
+                base = candidates.first { b in
+                    exists(b) && stamps.indices.allSatisfy { stamps[$0].instant(year: b + relative[$0], zone: offset).map { $0 <= latestAccepted } ?? false }
+                } ?? candidates.first(where: exists) ?? latest
             }
             for (k, n) in indices.enumerated() {
                 let year = base + relative[k]

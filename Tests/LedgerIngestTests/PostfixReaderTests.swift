@@ -72,6 +72,21 @@ struct PostfixYearTests {
         #expect(try Postfix.read(lines, year: 2025).events.map(\.occurredAt) == expected)
     }
 
+    @Test("lines out of order (Dec 31 before Nov 30, read Dec 4): no line lands in the future — the whole file goes a year back")
+    func outOfOrderLinesStayInThePast() throws {
+        let lines = [
+            deliveryLine("Dec 31 23:00:00", "AAAAA11111", to: "v1@example.com", dsn: "2.0.0", status: "sent", "250 ok"),
+            deliveryLine("Nov 30 01:00:00", "AAAAA22222", to: "v2@example.com", dsn: "2.0.0", status: "sent", "250 ok"),
+        ]
+        // Anchored on the last line alone, Nov 30 is 2026 and Dec 31 (no rollover: one month back) 2026
+        // too, 27 days after the reference; domain.md §7 puts no event in the future: both a year back.
+        let parsed = try Postfix.read(lines, reference: "2026-12-04T19:40:00Z")
+        #expect(parsed.events.map(\.occurredAt) == [Postfix.instant("2025-12-31T23:00:00Z"), Postfix.instant("2025-11-30T01:00:00Z")])
+        // In order, the same dates read on Jan 2 are this past year's.
+        let ordered = try Postfix.read(lines.reversed(), reference: "2027-01-02T00:00:00Z")
+        #expect(ordered.events.map(\.occurredAt) == [Postfix.instant("2026-11-30T01:00:00Z"), Postfix.instant("2026-12-31T23:00:00Z")])
+    }
+
     @Test("a given year is used even when the reference is years later")
     func givenYear() throws {
         let parsed = try Postfix.read([deliveryLine("Oct 10 15:59:30", "A1B2C3D4E5", to: "bob@example.com", dsn: "2.0.0", status: "sent", "250 ok")],
