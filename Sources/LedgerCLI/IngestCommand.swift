@@ -214,7 +214,10 @@ struct IngestCommand: OutputCommand {
                 // A bad record (a located one, or a bounce message, one a file) stops the whole run
                 // unless --skip-invalid: say so (found by a fresh user: one mailing-list notice in a
                 // directory of bounces stopped it, with no word of the option).
+                // Not a record over 1 MiB: the stream cannot be framed past it, so it stops the run
+                // even with --skip-invalid (README), and naming the option would send the user round.
                 let skippable = !skipInvalid && (error.line != nil || error.element != nil || file.lowercased().hasSuffix(".eml"))
+                    && !error.message.contains("longer than 1 MiB")
                 // A JSON input that matches no format falls back to SparkPost when detected: say that
                 // it was a guess (found by a fresh user: every unknown JSON document was "not a
                 // SparkPost document").

@@ -49,6 +49,11 @@ import Testing
         // A bad record stops the run: --skip-invalid is named.
         let bad = cli.run("ingest", cli.file("bad.jsonl", Self.lines("x", count: 1, minute: 0)[0] + "\n{\"id\":1}\n"))
         #expect(bad.exitCode != 0 && bad.error.contains("With --skip-invalid, the other records are appended"), "\(bad.error)")
+        // A line over 1 MiB stops the run even with --skip-invalid: the option is not named.
+        let huge = #"{"id":"h1","kind":"relay","delivery":"d1","recipient":"h@example.com","occurredAt":"2026-11-02T09:00:00Z","label":""#
+            + String(repeating: "x", count: 1 << 21) + "\"}\n"
+        let long = cli.run("ingest", cli.file("huge.jsonl", huge))
+        #expect(long.exitCode != 0 && long.error.contains("longer than 1 MiB") && !long.error.contains("--skip-invalid"), "\(long.error.prefix(300))")
         // JSON of no known format: the SparkPost reading was a guess, and --format is named.
         let unknown = cli.run("ingest", cli.file("unknown.json", "{\"hello\": [1, 2]}"))
         #expect(unknown.exitCode != 0 && unknown.error.contains("its format was not recognised"), "\(unknown.error)")
