@@ -64,17 +64,34 @@ public struct DatabaseOptions: ParsableArguments {
     /// LMDB's pages (``Ledger/verifyStructure()``) unless `checkStructure` is false (`ingest
     /// --no-verify`): a write allocates pages from LMDB's free-page list, and one that lists a page
     /// still in use has the write destroy records (found by a tester: `sweep` overwrote a log page
-    /// that `verify` reported listed as free). Only `ingest` runs the whole of `verify` before it appends.
+    /// that `verify` reported listed as free). Only `ingest` and `sweep` run the whole of `verify` before they append.
+    ///
+    /// A reader (`.read`) walks the pages too when the data file is at most
+    /// ``readerPageWalkLimitBytes``: LMDB trusts its pages, so one flipped byte in a branch page's keys
+    /// or node table makes it skip records without an error — a quarantine list missing addresses, a
+    /// delivery missing from `project`, an audit of "0 findings", all with exit status 0 (found by a
+    /// tester) — where the walk names the damage in about 1 % of `verify`'s time. Above the limit the
+    /// walk would cost every query a read of the whole file: such a ledger relies on a scheduled
+    /// `ledger verify` (README, "Reliability").
     func open(_ access: Access, checkStructure: Bool = true) throws -> Ledger {
         var options = LedgerOptions()
         options.createIfMissing = access == .create
         options.readOnly = access == .read
         options.rules = try RulesOption.qualifier(given: rules)
-        let existed = FileManager.default.fileExists(atPath: path + "/data.mdb")
+        let dataFile = path + "/data.mdb"
+        let existed = FileManager.default.fileExists(atPath: dataFile)
         let ledger = try Ledger(path: path, options: options)
         if access != .read, existed, checkStructure { try ledger.verifyStructure() }
+        if access == .read, existed, checkStructure,
+           let size = (try? FileManager.default.attributesOfItem(atPath: dataFile))?[.size] as? Int, size <= Self.readerPageWalkLimitBytes {
+            try ledger.verifyStructure()
+        }
         return ledger
     }
+
+    /// The largest data file a reading command walks at open (``open(_:checkStructure:)``): 1 GiB,
+    /// about a tenth of a second here (the walk reads each page once and decodes no record).
+    static let readerPageWalkLimitBytes = 1 << 30
 }
 
 extension Ledger {

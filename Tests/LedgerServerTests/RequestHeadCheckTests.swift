@@ -9,14 +9,18 @@ import Testing
 /// document's `Error` (`reason: malformed_request`), the connection closed, nothing appended.
 @Suite struct RequestHeadCheckTests {
     /// Sends `request` as bytes on a new connection; the whole answer (up to the server's close).
+    /// The blocking socket work runs on a thread of its own — not Dispatch's global queues, whose few
+    /// threads the servers under test need (as ``ConnectionPersistenceTests/blocking(_:)``).
     func exchange(_ server: RunningServer, _ request: String) async throws -> (text: String, closed: Bool) {
         let port = server.port
-        return try await offPool {
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result {
             let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
             defer { close(fd) }
             try LoopbackHTTP.sendRaw(fd, Array(request.utf8))
-            let (bytes, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 20)
+            let (bytes, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60)
             return (String(decoding: bytes, as: UTF8.self), closed)
+            }) }.start()
         }
     }
 
