@@ -53,6 +53,9 @@ struct ServeCommand: ParsableCommand {
     var maxBody: String = "32MiB"
     @Option(name: .customLong("delivery-key"), help: "SparkPost field holding the delivery id (default campaign_id, else transmission_id); the provider endpoints use each provider's grouping field.")
     var deliveryKey: String?
+    @Option(name: .customLong("max-connections"),
+            help: ArgumentHelp("The most connections held open at once; more get 503 with Retry-After: 1 (default: the open-file limit, raised to its hard limit, less 128).", valueName: "n"))
+    var maxConnections: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (access logs are info).")
     var logLevel: String = "info"
 
@@ -67,6 +70,7 @@ struct ServeCommand: ParsableCommand {
                               snsTopicArns.isEmpty ? nil : "--sns-topic-arn", snsCertificateFiles.isEmpty ? nil : "--sns-certificate-file"].compactMap { $0 }
         if insecureNoAuth, let first = authentication.first { throw ValidationError("--insecure-no-auth and \(first) exclude each other") }
         if let signatureMaxAge, signatureMaxAge < 1 { throw ValidationError("--signature-max-age must be at least 1 second") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
     }
 
     /// A secret's text and where it came from: the file when given, else the environment variable
@@ -97,6 +101,7 @@ struct ServeCommand: ParsableCommand {
         configuration.maximumBodyBytes = Self.byteSize(maxBody)!
         configuration.deliveryKey = deliveryKey
         configuration.insecureNoAuthentication = insecureNoAuth
+        configuration.maximumConnections = maxConnections
         // Under --insecure-no-auth nothing is read (not even the environment): nothing is checked.
         if !insecureNoAuth {
             do {

@@ -90,7 +90,9 @@ public struct LedgerServer: Sendable {
             // A request SwiftNIO cannot parse, or whose Host field RFC 9112 §3.2 refuses, is answered 400
             // with a located JSON error before any route (RequestHeadCheckHandler).
             server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes,
-                                                onMalformedRequest: { [metrics] in metrics.rejected(reason: "malformed_request") }),
+                                                onMalformedRequest: { [metrics] reason in metrics.rejected(reason: reason) },
+                                                gate: ConnectionGate(limit: configuration.maximumConnections ?? ConnectionGate.defaultLimit(),
+                                                                     onRefusal: { [metrics] in metrics.rejected(reason: "too_many_connections") })),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -119,6 +121,10 @@ public struct LedgerServer: Sendable {
     ///     `ServiceGroup` rethrows it (its own `ServiceGroupError`, or SwiftNIO's); no checkpoint is
     ///     taken then, which loses nothing for the same reason.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // The soft open-file limit up to the hard one first: the default connection limit follows it.
+        let files = ConnectionGate.raiseOpenFileLimit()
+        logger.info("connection limit", metadata: ["maximumConnections": "\(configuration.maximumConnections ?? ConnectionGate.defaultLimit())",
+                                                   "openFileLimit": "\(files.map(String.init) ?? "unlimited")"])
         let app = makeApplication(onRunning: onRunning)
         var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // The graceful shutdown is bounded: requests still being received after it are cut (none was

@@ -27,6 +27,11 @@ public struct ServerConfiguration: Sendable {
     /// The current time (UTC): for providers' signed timestamps and the readers' reference instant.
     /// The system clock; injected by tests.
     public var clock: @Sendable () -> Instant = Ledger.systemClock
+    /// The most connections held open at once; one more is answered `503` with `Retry-After: 1`
+    /// and closed before anything of it is read. `nil`: the process's open-file limit less 128
+    /// (``LedgerServer`` raises the soft limit to the hard one at start), so that the service never
+    /// runs out of file descriptors (README "The service", Connections).
+    public var maximumConnections: Int?
 
     /// Creates the default configuration (loopback port 8025, 32 MiB bodies, no credentials, no keys).
     public init() {}

@@ -59,6 +59,28 @@ import Testing
         await server.stop()
     }
 
+    /// Other refusals before any route, each with its RFC's status: CONNECT and unknown transfer
+    /// codings 501 (RFC 9110 §9.3.6, RFC 9112 §6.1), an HTTP/1.0 POST without Content-Length 411
+    /// (RFC 1945 §8.3), a head over the limit 431 (RFC 6585 §5), an unknown version 505.
+    @Test(arguments: [
+        ("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "HTTP/1.1 501 Not Implemented", "not_implemented", "CONNECT is not supported"),
+        ("POST /events HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 501 Not Implemented", "not_implemented", "\"gzip\" is not supported"),
+        ("POST /events HTTP/1.0\r\n\r\n{\"id\":\"x\"}\n", "HTTP/1.1 411 Length Required", "malformed_request", "must have a Content-Length"),
+        ("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "x", count: 90_000) + "\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large", "malformed_request", "too large"),
+        ("GET /healthz HTTP/3.7\r\nHost: a\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported", "malformed_request", "HTTP version"),
+    ])
+    func refusedWithTheirStatus(_ request: String, _ statusLine: String, _ reason: String, _ expected: String) async throws {
+        let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
+        let (answer, closed) = try await exchange(server, request)
+        let parts = answer.components(separatedBy: "\r\n\r\n")
+        #expect(parts.first?.hasPrefix(statusLine + "\r\n") == true, "\(answer.prefix(300))")
+        let json = parts.count > 1 ? (try? JSONSerialization.jsonObject(with: Data(parts[1].utf8))) as? [String: Any] : nil
+        #expect(json?["reason"] as? String == reason && (json?["error"] as? String)?.contains(expected) == true, "\(answer.prefix(300))")
+        #expect(closed)
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
     /// HTTP/1.0 may omit Host; an empty Host is valid (RFC 9110 §7.2), so are IP literals and ports.
     @Test(arguments: [
         "GET /healthz HTTP/1.0\r\n\r\n",
@@ -102,4 +124,42 @@ import Testing
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String])
         #expect(json == ["error": "a \"b\" \\ \u{1}", "reason": "malformed_request"])
     }
+}
+
+/// The connections held open are bounded (``ConnectionGate``): one over the limit is answered 503 with
+/// `Retry-After` and closed before anything is read; the others are served; once one closes, a new
+/// connection is admitted (a tester's 1,100 slow uploads exhausted the descriptors and crashed the process).
+@Test func connectionsOverTheLimitGet503AndTheOthersAreServed() async throws {
+    let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true; $0.maximumConnections = 2 })
+    let port = server.port
+    let (refused, served, admittedAfter) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(String, String, String), any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                // Two connections that send nothing yet (slow clients) hold the two places.
+                let first = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                let second = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                usleep(300_000)
+                let third = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                defer { close(third) }
+                try LoopbackHTTP.sendRaw(third, Array("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+                let refused = String(decoding: try LoopbackHTTP.readUntilClosed(third, timeoutSeconds: 60).bytes, as: UTF8.self)
+                // A held connection is still served.
+                try LoopbackHTTP.sendRaw(first, Array("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
+                let served = String(decoding: try LoopbackHTTP.readUntilClosed(first, timeoutSeconds: 60).bytes, as: UTF8.self)
+                close(first)
+                usleep(300_000)
+                let after = try LoopbackHTTP.exchange(port: port, raw: Array("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8), timeoutSeconds: 60)
+                close(second)
+                usleep(300_000)
+                return (refused, served, "\(after.status) \(after.text)")
+            })
+        }.start()
+    }
+    #expect(refused.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(refused)")
+    #expect(refused.contains("Retry-After: 1\r\n") && refused.contains("\"reason\":\"too_many_connections\""), "\(refused)")
+    #expect(served.hasPrefix("HTTP/1.1 200 OK") && served.hasSuffix("ok\n"), "\(served)")
+    #expect(admittedAfter == "200 ok\n", "\(admittedAfter)")
+    let metrics = try await server.send("GET", "/metrics").text
+    #expect(metrics.contains("ledger_rejected_requests_total{reason=\"too_many_connections\"} 1"), "\(metrics)")
+    await server.stop()
 }

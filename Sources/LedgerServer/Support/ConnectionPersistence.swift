@@ -100,11 +100,18 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
     let base: HTTP1Channel
     let maximumBodyBytes: Int
     /// Called for each request ``RequestHeadCheckHandler`` refuses.
-    let onMalformedRequest: @Sendable () -> Void
+    let onMalformedRequest: @Sendable (String) -> Void
+    /// Bounds the connections held open (``ConnectionGate``).
+    let gate: ConnectionGate
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        let admitted = gate.admit(channel)
+        return base.setup(channel: channel, logger: logger).flatMapThrowing { [gate] value in
             let pipeline = channel.pipeline.syncOperations
+            if !admitted {
+                try pipeline.addHandler(OverLimitHandler(answer: gate.refusal), position: .first)
+                return value
+            }
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.addHandler(ConnectionPersistenceHandler(maximumBodyBytes: maximumBodyBytes), position: .after(decoder))
             try pipeline.addHandler(RequestHeadCheckHandler(onRefusal: onMalformedRequest), position: .after(decoder))
@@ -122,10 +129,10 @@ extension HTTPServerBuilder {
     /// (``ConnectionPersistenceHandler``), and unreadable requests or invalid `Host` fields refused with
     /// a located JSON error (``RequestHeadCheckHandler``; `onMalformedRequest` is called for each).
     static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration, maximumBodyBytes: Int,
-                                           onMalformedRequest: @escaping @Sendable () -> Void) -> HTTPServerBuilder {
+                                           onMalformedRequest: @escaping @Sendable (String) -> Void, gate: ConnectionGate) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumBodyBytes: maximumBodyBytes,
-                                         onMalformedRequest: onMalformedRequest)
+                                         onMalformedRequest: onMalformedRequest, gate: gate)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -33,11 +34,18 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Set once a request is refused: everything read afterwards is dropped.
     private var refused = false
     /// A refusal waiting for earlier answers to end.
-    private var pendingRefusal: String?
-    /// Called once per refusal (the `rejected_requests_total{reason="malformed_request"}` counter).
-    private let onRefusal: @Sendable () -> Void
+    private var pendingRefusal: Refusal?
 
-    init(onRefusal: @escaping @Sendable () -> Void) {
+    /// An answer: its status, the document's `reason`, the message.
+    struct Refusal {
+        var status: HTTPResponseStatus = .badRequest
+        var reason = "malformed_request"
+        var message: String
+    }
+    /// Called once per refusal with its reason (the `rejected_requests_total{reason}` counter).
+    private let onRefusal: @Sendable (String) -> Void
+
+    init(onRefusal: @escaping @Sendable (String) -> Void) {
         self.onRefusal = onRefusal
     }
 
@@ -46,8 +54,8 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            if let problem = Self.hostProblem(head) {
-                refuse(context: context, message: problem)
+            if let refusal = Self.refusal(for: head) {
+                refuse(context: context, refusal)
                 return
             }
             unanswered += 1
@@ -65,7 +73,12 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.fireErrorCaught(error)
             return
         }
-        refuse(context: context, message: "the request could not be read as HTTP/1.1: \(Self.describe(parserError))")
+        let message = "the request could not be read as HTTP/1.1: \(Self.describe(parserError))"
+        switch parserError {
+        case .headerOverflow: refuse(context: context, Refusal(status: .requestHeaderFieldsTooLarge, message: message))  // RFC 6585 §5
+        case .invalidVersion: refuse(context: context, Refusal(status: .httpVersionNotSupported, message: message))  // RFC 9110 §15.6.6
+        default: refuse(context: context, Refusal(message: message))
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -75,39 +88,41 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         if unanswered > 0 { unanswered -= 1 }
         context.write(data, promise: promise)
-        if unanswered == 0, let message = pendingRefusal {
+        if unanswered == 0, let refusal = pendingRefusal {
             pendingRefusal = nil
-            send(context: context, message: message)
+            send(context: context, refusal)
         }
     }
 
-    private func refuse(context: ChannelHandlerContext, message: String) {
+    private func refuse(context: ChannelHandlerContext, _ refusal: Refusal) {
         refused = true
-        onRefusal()
+        onRefusal(refusal.reason)
         if unanswered == 0 {
-            send(context: context, message: message)
+            send(context: context, refusal)
         } else {
-            pendingRefusal = message
+            pendingRefusal = refusal
         }
     }
 
-    /// Writes the 400 answer and closes the connection once it is written.
-    private func send(context: ChannelHandlerContext, message: String) {
-        let body = ByteBuffer(string: Self.errorDocument(message))
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+    /// Writes the answer and closes the connection once it is written. The bytes go out from
+    /// SwiftNIO's response encoder's place in the pipeline, as they are: the encoder would frame an
+    /// answer to a `CONNECT` as the start of a tunnel (no `Content-Length`, no body).
+    private func send(context: ChannelHandlerContext, _ refusal: Refusal) {
+        let body = Self.errorDocument(refusal.message, reason: refusal.reason)
+        let answer = "HTTP/1.1 \(refusal.status.code) \(refusal.status.reasonPhrase)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
         let channel = context.channel
+        let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
+            channel.close(promise: nil)
+            return
+        }
+        encoder.writeAndFlush(NIOAny(ByteBuffer(string: answer)), promise: written)
     }
 
-    /// `{"error": message, "reason": "malformed_request"}` (the OpenAPI document's `Error`).
-    static func errorDocument(_ message: String) -> String {
+    /// `{"error": message, "reason": reason}` (the OpenAPI document's `Error`).
+    static func errorDocument(_ message: String, reason: String = "malformed_request") -> String {
         var escaped = ""
         for scalar in message.unicodeScalars {
             switch scalar {
@@ -119,7 +134,38 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
             default: escaped.unicodeScalars.append(scalar)
             }
         }
-        return "{\"error\":\"\(escaped)\",\"reason\":\"malformed_request\"}\n"
+        return "{\"error\":\"\(escaped)\",\"reason\":\"\(reason)\"}\n"
+    }
+
+    /// Why `head` must be refused before any route, or `nil`:
+    /// - its `Host` field (``hostProblem(_:)``);
+    /// - `CONNECT` (RFC 9110 §9.3.6: a request to a proxy to open a tunnel; this service is an origin
+    ///   server): 501 `not_implemented` — answered here, as a route's answer to it would be read as the
+    ///   start of a tunnel and carry no framing;
+    /// - a transfer coding other than `chunked` (RFC 9112 §6.1: "A server that receives a request
+    ///   message with a transfer coding it does not understand SHOULD respond with 501"): 501
+    ///   `not_implemented` (a gzip transfer coding read as the body made a batch "not a SparkPost document");
+    /// - an HTTP/1.0 request with a body method (POST, PUT, PATCH) and no `Content-Length` (RFC 1945
+    ///   §8.3: "A valid Content-Length is required on all HTTP/1.0 POST requests"; RFC 9110 §15.5.12):
+    ///   411 — its body would be taken as empty and the batch acknowledged unread.
+    static func refusal(for head: HTTPRequestHead) -> Refusal? {
+        if let problem = hostProblem(head) { return Refusal(message: problem) }
+        if head.method == .CONNECT {
+            return Refusal(status: .notImplemented, reason: "not_implemented",
+                           message: "CONNECT is not supported: this service is not a proxy (RFC 9110 §9.3.6)")
+        }
+        let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        if let unknown = codings.first(where: { $0 != "chunked" }) {
+            return Refusal(status: .notImplemented, reason: "not_implemented",
+                           message: "the transfer coding \(quoted(unknown)) is not supported: only chunked (RFC 9112 §6.1); compress a body with Content-Encoding instead")
+        }
+        if head.version.major == 1, head.version.minor == 0, [.POST, .PUT, .PATCH].contains(head.method),
+           head.headers["content-length"].isEmpty, codings.isEmpty {
+            return Refusal(status: .lengthRequired,
+                           message: "an HTTP/1.0 \(head.method.rawValue) must have a Content-Length (RFC 1945 §8.3): its body could not be read")
+        }
+        return nil
     }
 
     /// Why `head` must be refused for its `Host` field (RFC 9112 §3.2), or `nil`.
