@@ -16,7 +16,7 @@ public struct LedgerCommand: ParsableCommand {
             The database is the directory given by --db, else $LEDGER_DB, else ./ledger.lmdb (created on first use).
             """,
         version: "delivery-ledger 0.10 (ledger format 6, record format 2)",
-        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, HistoryCommand.self, AddressCommand.self, QuarantineCommand.self, QualifyCommand.self, EFSCommand.self, SweepCommand.self, AuditCommand.self, TimelineCommand.self, ReprojectCommand.self, VerifyCommand.self, RepairCommand.self, BackupCommand.self, GenerateCommand.self, ServeCommand.self]
+        subcommands: [DemoCommand.self, IngestCommand.self, ProjectCommand.self, StatusCommand.self, HistoryCommand.self, AddressCommand.self, QuarantineCommand.self, QualifyCommand.self, EFSCommand.self, SweepCommand.self, AuditCommand.self, DomainsCommand.self, TimelineCommand.self, ReprojectCommand.self, VerifyCommand.self, RepairCommand.self, BackupCommand.self, GenerateCommand.self, ServeCommand.self]
     )
 
     /// Creates the command (argument-parser calls it).

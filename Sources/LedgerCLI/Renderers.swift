@@ -15,6 +15,8 @@ struct TextTable {
     var rows: [[String]] = []
     /// Right-align the value columns (numbers); left-align them otherwise (text).
     var rightAligned = true
+    /// Value columns left-aligned whatever ``rightAligned`` (a text column after numbers).
+    var leftAlignedColumns: Set<Int> = []
 
     mutating func row(_ cells: String...) { rows.append(cells) }
     mutating func row(_ cells: [String]) { rows.append(cells) }
@@ -28,7 +30,7 @@ struct TextTable {
             var line = indent
             for (i, c) in r.enumerated() {
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                line += i == 0 ? c + pad : (rightAligned ? "  " + pad + c : "  " + c + pad)
+                line += i == 0 ? c + pad : (rightAligned && !leftAlignedColumns.contains(i) ? "  " + pad + c : "  " + c + pad)
             }
             while line.hasSuffix(" ") { line.removeLast() }
             return line

@@ -201,3 +201,44 @@ public struct AuditJSON: Encodable, Sendable {
         self.findings = findings.filter { kinds.isEmpty || kinds.contains($0.kind) }.map { Finding(kind: $0.kind.rawValue, recipient: $0.recipient.isEmpty ? nil : $0.recipient, position: $0.position, detail: $0.detail) }
     }
 }
+
+/// The JSON shape of `ledger domains --format json` (`Schemas/domains.schema.json`): a delivery's
+/// breakdown by recipient domain (domain.md §3; ``Ledger/domainBreakdown(delivery:semantics:now:)``).
+public struct DomainsJSON: Encodable, Sendable {
+    /// One recipient domain.
+    public struct Row: Encodable, Sendable {
+        public var domain: String
+        /// The domain's messages' KPIs (the project document's shape; `toDeliver` = the messages seen).
+        public var kpis: ProjectJSON.KPIsJSON
+        /// Hard failures by reason (every reason, 0 included).
+        public var hardByReason: [String: Int64]
+        /// Soft failures by reason (every reason, 0 included).
+        public var softByReason: [String: Int64]
+        /// Relayed messages past their validity at `now` with no outcome at all.
+        public var noFeedback: Int64
+    }
+    public var delivery: String
+    /// The instant past-validity is judged at (RFC 3339, UTC).
+    public var now: String
+    /// The effective validity of the delivery's messages, in seconds.
+    public var validitySeconds: Int64
+    /// The log position the breakdown covers.
+    public var position: UInt64
+    /// The delivery's "no feedback" count (the sum of the rows').
+    public var noFeedback: Int64
+    /// The domains, the most processed first.
+    public var domains: [Row]
+
+    public init(_ b: DomainBreakdown) {
+        delivery = b.delivery
+        now = b.now.rfc3339
+        validitySeconds = b.validitySeconds
+        position = b.basis.position
+        noFeedback = b.noFeedback
+        func all(_ counts: [FailureReason: Int64]) -> [String: Int64] {
+            Dictionary(uniqueKeysWithValues: FailureReason.allCases.map { ($0.rawValue, counts[$0] ?? 0) })
+        }
+        domains = b.domains.map { Row(domain: $0.domain, kpis: ProjectJSON.KPIsJSON($0.kpis), hardByReason: all($0.hardByReason),
+                                      softByReason: all($0.softByReason), noFeedback: $0.noFeedback) }
+    }
+}

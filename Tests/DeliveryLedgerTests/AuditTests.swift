@@ -23,6 +23,20 @@ import Testing
         #expect(kinds("d@example.com").contains(.recordedLate))
     }
 
+    /// No feedback is judged at the audit's instant: an outcome reported for a later instant is not
+    /// feedback that instant had (domain.md §3 "no feedback"; found by a tester).
+    @Test func noFeedbackIsJudgedAtTheAuditsInstant() throws {
+        let t = try TestLedger(start: EventFactory.at(10))
+        try t.ledger.append([f.declare(toDeliver: 1, validitySeconds: 3_600),
+                             f.relay("late@example.com", at: 0), f.softBounce("late@example.com", at: 90)])
+        func noFeedback(at minutes: Int64) throws -> Bool {
+            try t.ledger.audit(delivery: "d1", now: EventFactory.at(minutes)).contains { $0.kind == .noFeedbackPastValidity }
+        }
+        #expect(try !noFeedback(at: 50))   // validity not yet out (60)
+        #expect(try noFeedback(at: 75))    // out, and nothing had occurred by 75
+        #expect(try !noFeedback(at: 100))  // the retry at 90 is feedback
+    }
+
     /// An event sent again is a no-op in the log, but the audit shows the receipt (when, which
     /// recorded event); the same outcome under another id is a duplicate outcome.
     @Test func reportsDuplicatesReceivedAndDuplicateOutcomes() throws {

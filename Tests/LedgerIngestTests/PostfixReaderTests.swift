@@ -123,7 +123,8 @@ struct PostfixYearTests {
     func namedZone() throws {
         func read(_ stamps: [String]) throws -> [Instant] {
             var options = Postfix.options(year: 2026)
-            options.timeZone = try #require(TimeZone(identifier: "Europe/Paris"))
+            options.timeZone = TimeZone(identifier: "Europe/Paris")
+            try #require(options.timeZone?.identifier == "Europe/Paris", "the IANA database (tzdata; Tools/install-deps installs it)")
             let text = stamps.enumerated().map { n, stamp in
                 deliveryLine(stamp, "A1B2C3D4E\(n)", to: "r\(n)@example.com", dsn: "2.0.0", status: "sent", "250 ok") + "\n"
             }.joined()

@@ -132,7 +132,7 @@ import Testing
                 defer { close(fd) }
                 try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
                                                                headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
-                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)  // no body byte sent (60 s: the whole suite loads the machine)
+                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)  // no body byte sent (240 s: the whole suite, starting at once, loads the machine)
                 var byte: UInt8 = 0
                 let more = read(fd, &byte, 1)  // the server closed: end of stream
                 return (answer, more == 0)

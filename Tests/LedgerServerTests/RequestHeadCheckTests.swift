@@ -7,7 +7,7 @@ import Testing
 /// Requests refused before any route, over real loopback sockets: unreadable HTTP (SwiftNIO's parser
 /// errors) and the `Host` field rules of RFC 9112 §3.2 — each answered 400 with the OpenAPI
 /// document's `Error` (`reason: malformed_request`), the connection closed, nothing appended.
-@Suite struct RequestHeadCheckTests {
+@Suite(.serialized) struct RequestHeadCheckTests {
     /// Sends `request` as bytes on a new connection; the whole answer (up to the server's close).
     /// The blocking socket work runs on a thread of its own — not Dispatch's global queues, whose few
     /// threads the servers under test need (as ``ConnectionPersistenceTests/blocking(_:)``).

@@ -68,7 +68,11 @@ extension Ledger {
                                                  detail: "\(e.kind.rawValue) recorded \(lag / 3600) h after it occurred"))
                 }
             }
-            if let relay, !events.contains(where: { $0.event.kind.isOutcome }), relay.event.occurredAt.adding(seconds: validity) <= at {
+            // No feedback at `at`: no outcome had occurred by then (an MTA report for a later instant
+            // is not feedback the audit's instant had; found by a tester: an audit at 10:15 missed a
+            // message whose only retry occurred at 10:30).
+            if let relay, !events.contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= at }),
+               relay.event.occurredAt.adding(seconds: validity) <= at {
                 findings.append(AuditFinding(kind: .noFeedbackPastValidity, recipient: recipient, position: relay.position,
                                              detail: "relayed \(relay.event.occurredAt.rfc3339); validity \(validity) s ran out with no feedback"))
             }
