@@ -49,6 +49,10 @@ import Testing
         #expect(twice.status == 400 && twice.json?["error"] as? String == "query parameter asOf: given more than once", "\(twice.text)")
         let undecodable = try await server.send("GET", "/api/deliveries?delivery=%FF%FE")
         #expect(undecodable.status == 400 && (undecodable.json?["error"] as? String ?? "").contains("is not percent-encoded UTF-8"), "\(undecodable.text)")
+        // An offset's '+' not percent-encoded reads as a space: the error says how to write it.
+        let plus = try await server.send("GET", "/api/deliveries?asOf=2026-11-02T10:00:00+01:00")
+        #expect(plus.status == 400 && (plus.json?["error"] as? String ?? "").contains("write the offset's '+' as %2B"), "\(plus.text)")
+        #expect(try await server.send("GET", "/api/deliveries?asOf=2026-11-02T10:00:00%2B01:00").status == 200)
         await server.stop()
     }
 

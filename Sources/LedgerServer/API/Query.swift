@@ -42,7 +42,10 @@ struct Query: Sendable {
         for name in ["asOf", "knownAt"] {
             guard let text = self[name] else { continue }
             guard let instant = Instant(rfc3339: text) else {
-                throw BadParameter(name: name, message: "'\(text)' " + (Instant.rfc3339Problem(text) ?? "is not an accepted instant"))
+                // A '+' of an offset arrives as a space when the client did not percent-encode it
+                // (application/x-www-form-urlencoded reads '+' as a space): say so.
+                let hint = text.contains(" ") ? " (a '+' in a URL query reads as a space: write the offset's '+' as %2B, or use Z)" : ""
+                throw BadParameter(name: name, message: "'\(text)' " + (Instant.rfc3339Problem(text) ?? "is not an accepted instant") + hint)
             }
             if name == "asOf" { bounds.asOf = instant } else { bounds.knownAt = instant }
         }

@@ -229,6 +229,17 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         return "\"" + cut.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined() + "\""
     }
 
+    /// SwiftNIO's parser finding about a request body in words (chunked framing, RFC 9112 §7.1).
+    static func describeInBody(_ error: HTTPParserError) -> String {
+        switch error {
+        case .invalidChunkSize: return "a chunk size is not a hexadecimal number (RFC 9112 §7.1)"
+        case .strictModeAssertion, .lfExpected, .invalidConstant, .unknown:
+            return "the chunked framing is broken: a chunk's data does not match its size, or a chunk line does not end with CRLF (RFC 9112 §7.1)"
+        case .invalidEOFState: return "the connection ended inside the body"
+        default: return describe(error)
+        }
+    }
+
     /// SwiftNIO's parser finding in words.
     static func describe(_ error: HTTPParserError) -> String {
         switch error {

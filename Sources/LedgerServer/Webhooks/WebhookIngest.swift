@@ -5,6 +5,7 @@ import Hummingbird
 import LedgerIngest
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// What a webhook request did, as its 200 answer says it (`application/json`).
 struct IngestAnswer: Encodable, Sendable {
@@ -82,7 +83,8 @@ struct WebhookIngest: Sendable {
             // that is not hexadecimal): nothing is read, nothing appended. A client still
             // listening gets the reason, as for every other refusal.
             context.logger.notice("request body cut off", metadata: ["error": "\(error)"])
-            return refuse(.badRequest, "body_incomplete", "the request body could not be read to its end (\(error)); nothing was appended")
+            let why = (error as? HTTPParserError).map { RequestHeadCheckHandler.describeInBody($0) } ?? "\(error)"
+            return refuse(.badRequest, "body_incomplete", "the request body could not be read to its end (\(why)); nothing was appended")
         }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared != body.readableBytes {
             return refuse(.badRequest, "body_incomplete", "the body has \(body.readableBytes) bytes, Content-Length says \(declared)")
