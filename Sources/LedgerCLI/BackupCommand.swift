@@ -35,7 +35,23 @@ struct BackupCommand: OutputCommand {
         let ledger = try database.open(.read)
         let target = destination ?? to ?? ""
         if target == "-" {
-            try ledger.backup(toFileDescriptor: STDOUT_FILENO)
+            let failure: LedgerError?
+            do {
+                try ledger.backup(toFileDescriptor: STDOUT_FILENO)
+                failure = nil
+            } catch {
+                failure = error
+            }
+            if let failure {
+                // The copy went out as a stream: what was written is a prefix, not a ledger.
+                var cause = "\(failure)"
+                if case .storage(let e) = failure {
+                    if e.code == EPIPE { cause = "the reader of standard output closed it before the end (broken pipe)" }
+                    if e.code == ENOSPC { cause = "the file system standard output writes to is full" }
+                }
+                throw CLIError("the backup of \(ledger.path) to standard output (--to -) failed: \(cause). What was written is incomplete "
+                               + "and is not a ledger: discard it. The ledger itself is unchanged.")
+            }
             return
         }
         let report = try ledger.backup(to: target)
