@@ -77,4 +77,26 @@ struct PolicyAndTranscriptQualificationTests {
         // A failure's own generic code beats an earlier specific success code.
         #expect(TextQualifier.enhancedStatus(in: "250 2.1.5 Ok\n554 5.0.0 Transaction failed")?.description == "5.0.0")
     }
+
+    /// Vendors' documented texts, each to whom its source says it refers (rules-2026.12-8).
+    @Test func vendorTextsConcernWhomTheirSourcesSay() {
+        // Microsoft 5.7.708 (Learn, "Fix NDR error 5.7.708"): the sending IP.
+        let ip = q.qualify(text: "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.")
+        #expect(ip.concerns == .sender && ip.qualification == Qualification(.soft, .refused))
+        // Mimecast "Rejected by header based Anti-Spoofing policy": the sender's From.
+        #expect(q.qualify(text: "550 Rejected by header based Anti-Spoofing policy: news@example.com").concerns == .sender)
+        // Exchange Online 5.7.57: the client did not authenticate (RFC 4954): the sender.
+        #expect(q.qualify(text: "550 5.7.57 SMTP; Client was not authenticated to send anonymous mail during MAIL FROM").concerns == .sender)
+        // Outlook.com RP-001: the sender's hourly/daily limits.
+        let rp = q.qualify(text: "421 RP-001 Unfortunately, some messages from 192.0.2.1 weren't sent. We have limits for how many messages can be sent per hour and per day.")
+        #expect(rp.concerns == .sender && rp.qualification.type == .soft)
+        // Gmail 552-5.7.0 content security: the content, not the IP (its text says "blocked").
+        let content = q.qualify(text: "552-5.7.0 This message was blocked because its content presents a potential security issue.")
+        #expect(content.concerns == .content && content.qualification == Qualification(.soft, .refused))
+        // Courier "does not have an account here": User unknown, hard.
+        #expect(q.qualify(text: "550 User ann does not have an account here").qualification == Qualification(.hard, .userUnknown))
+        // French and German "mailbox full": Mailbox full, soft (RFC 5321 §4.2.2's 552 storage allocation).
+        #expect(q.qualify(text: "552 Quota dépassé").qualification == Qualification(.soft, .mailboxFull))
+        #expect(q.qualify(text: "552 Postfach voll").qualification == Qualification(.soft, .mailboxFull))
+    }
 }
