@@ -83,7 +83,7 @@ struct QuarantineCommand: OutputCommand {
             out.line("address,status,reason,since,errorCount")
             for r in rows { out.line([CSV.field(r.address), r.status, r.reason ?? "", r.since ?? "", String(r.errorCount)].joined(separator: ",")) }
         default:
-            var table = TextTable(header: ["Address", "Status", "Reason", "Since", "Errors"], rightAligned: false)
+            var table = TextTable(header: ["Address", "Status", "Reason", "Since", "Soft errors counted"], rightAligned: false)
             for r in rows {
                 table.row(r.address, AddressQuarantineStatus(rawValue: r.status)?.label ?? r.status,
                           r.reason.flatMap { FailureReason(rawValue: $0)?.label } ?? "—", r.since ?? "—", String(r.errorCount))

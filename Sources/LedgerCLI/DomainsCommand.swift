@@ -13,7 +13,7 @@ struct DomainsCommand: OutputCommand {
             messages whose validity (min(validity, 3.5 days) from their relay) ran out by --now with no \
             outcome at all. A scan of the delivery's messages (unlike `project`, which reads counters). \
             --format json prints every domain with every reason (Schemas/domains.schema.json); csv one row \
-            per domain, the last row the total.
+            per domain, then the total as domain \"(total)\".
             """
     )
 
@@ -40,13 +40,16 @@ struct DomainsCommand: OutputCommand {
             out.line(try JSON.encode(DomainsJSON(b), pretty: true))
         case "csv":
             let reasons = FailureReason.allCases
-            out.line((["domain", "processed", "relayed", "delivered", "deliveredRate", "hardBounced", "failed", "retrying", "noFeedback"]
+            out.line((["domain", "processed", "relayed", "delivered", "deliveredRate", "failed", "hard", "soft", "hardBounced", "retrying", "noFeedback"]
                       + reasons.map { "hard.\($0.rawValue)" } + reasons.map { "soft.\($0.rawValue)" }).joined(separator: ","))
-            for r in b.domains {
+            // The last row, domain "(total)", is the delivery's.
+            for (n, r) in (b.domains + [b.total]).enumerated() {
+                let isTotal = n == b.domains.count
                 let k = r.kpis
                 let rate: String = k.deliveredRate.map { String($0) } ?? ""
-                var cells: [String] = [CSV.field(r.domain), String(k.processed), String(k.relayed), String(k.delivered), rate]
-                cells += [String(k.hardBounced), String(k.failed), String(k.retrying), String(r.noFeedback)]
+                var cells: [String] = [CSV.field(isTotal ? "(total)" : r.domain), String(k.processed), String(k.relayed), String(k.delivered), rate]
+                cells += [String(k.failed), String(k.failedByType[.hard] ?? 0), String(k.failedByType[.soft] ?? 0)]
+                cells += [String(k.hardBounced), String(k.retrying), String(r.noFeedback)]
                 cells += reasons.map { String(r.hardByReason[$0] ?? 0) }
                 cells += reasons.map { String(r.softByReason[$0] ?? 0) }
                 out.line(cells.joined(separator: ","))
@@ -54,10 +57,12 @@ struct DomainsCommand: OutputCommand {
         default:
             out.line("Delivery \(delivery) by recipient domain, at \(at.rfc3339) (validity \(b.validitySeconds) s; log position \(b.basis.position)): "
                      + "\(b.domains.count) domain\(b.domains.count == 1 ? "" : "s"), no feedback \(b.noFeedback)")
+            // Hard and Soft: failed messages of that type, before relay included (as `project`'s failures by type).
             var table = TextTable(header: ["Domain", "Processed", "Delivered", "Delivered %", "Hard", "Soft", "Other failed", "Retrying", "No feedback", "Failures by reason"])
             table.leftAlignedColumns = [9]
             let shown = limit == 0 ? b.domains.count : min(limit, b.domains.count)
-            for r in b.domains.prefix(shown) {
+            for (n, r) in (Array(b.domains.prefix(shown)) + [b.total]).enumerated() {
+                let isTotal = n == shown
                 let k = r.kpis
                 let hard = r.hardByReason.values.reduce(0, +), soft = r.softByReason.values.reduce(0, +)
                 let reasons = FailureReason.allCases.compactMap { reason -> String? in
@@ -65,7 +70,7 @@ struct DomainsCommand: OutputCommand {
                     guard h + s > 0 else { return nil }
                     return "\(reason.label) \(h > 0 ? "hard \(h)" : "")\(h > 0 && s > 0 ? ", " : "")\(s > 0 ? "soft \(s)" : "")"
                 }
-                table.row([r.domain.isEmpty ? "(none)" : r.domain, String(k.processed), String(k.delivered), Format.percent(k.deliveredRate),
+                table.row([isTotal ? "Total" : r.domain.isEmpty ? "(none)" : r.domain, String(k.processed), String(k.delivered), Format.percent(k.deliveredRate),
                            String(hard), String(soft), String(k.failed - hard - soft), String(k.retrying), String(r.noFeedback),
                            reasons.joined(separator: "; ")])
             }

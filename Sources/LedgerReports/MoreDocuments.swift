@@ -228,6 +228,8 @@ public struct DomainsJSON: Encodable, Sendable {
     public var noFeedback: Int64
     /// The domains, the most processed first.
     public var domains: [Row]
+    /// The sum of the domains: the delivery's counts (domain `""`).
+    public var total: Row
 
     public init(_ b: DomainBreakdown) {
         delivery = b.delivery
@@ -238,7 +240,10 @@ public struct DomainsJSON: Encodable, Sendable {
         func all(_ counts: [FailureReason: Int64]) -> [String: Int64] {
             Dictionary(uniqueKeysWithValues: FailureReason.allCases.map { ($0.rawValue, counts[$0] ?? 0) })
         }
-        domains = b.domains.map { Row(domain: $0.domain, kpis: ProjectJSON.KPIsJSON($0.kpis), hardByReason: all($0.hardByReason),
-                                      softByReason: all($0.softByReason), noFeedback: $0.noFeedback) }
+        func row(_ r: DomainBreakdownRow) -> Row {
+            Row(domain: r.domain, kpis: ProjectJSON.KPIsJSON(r.kpis), hardByReason: all(r.hardByReason), softByReason: all(r.softByReason), noFeedback: r.noFeedback)
+        }
+        domains = b.domains.map(row)
+        total = row(b.total)
     }
 }

@@ -41,6 +41,10 @@ import Testing
         // mx.example.net: an auto-reply is no outcome (domain.md §3): no feedback.
         #expect(net.kpis.processed == 1 && net.noFeedback == 1)
         #expect(b.noFeedback == 2)
+        // The total: the delivery's counts (project's), the sum of the rows.
+        let k = try #require(try t.ledger.kpis(delivery: "d1", semantics: .classic))
+        #expect(b.total.kpis.processed == k.processed && b.total.kpis.delivered == k.delivered && b.total.kpis.failed == k.failed)
+        #expect(b.total.kpis.processed == 8 && b.total.noFeedback == 2 && b.total.hardByReason == [.userUnknown: 1, .addressInQuarantine: 1])
         // At minute 100, h (relayed at 30) is past its validity too.
         #expect(try t.ledger.domainBreakdown(delivery: "d1", semantics: .classic, now: EventFactory.at(100))?.noFeedback == 3)
         #expect(try t.ledger.domainBreakdown(delivery: "unknown", semantics: .classic) == nil)

@@ -27,6 +27,10 @@ public struct DomainBreakdown: Sendable, Hashable {
     public var domains: [DomainBreakdownRow]
     /// The delivery's "no feedback" count: the sum over its domains (domain.md §3).
     public var noFeedback: Int64 { domains.reduce(0) { $0 + $1.noFeedback } }
+
+    /// The sum of the rows: the delivery's counts (equal to ``Ledger/kpis(delivery:semantics:)``'s
+    /// processed, relayed, delivered and failures), under the domain `""`.
+    public var total: DomainBreakdownRow
     /// The log position the breakdown covers, and its recording instant (as ``Basis``).
     public var basis: Basis
 }
@@ -49,7 +53,15 @@ extension Ledger {
     public func domainBreakdown(delivery: String, semantics: Semantics, now: Instant? = nil) throws(LedgerError) -> DomainBreakdown? {
         let at = now ?? options.clock()
         let validity = try effectiveValiditySeconds(delivery: delivery)
-        struct Tally { var counters = DeliveryCounters(); var hard: [FailureReason: Int64] = [:]; var soft: [FailureReason: Int64] = [:]; var noFeedback: Int64 = 0 }
+        struct Tally {
+            var counters = DeliveryCounters(); var hard: [FailureReason: Int64] = [:]; var soft: [FailureReason: Int64] = [:]; var noFeedback: Int64 = 0
+            mutating func add(_ other: Tally) {
+                for i in counters.values.indices { counters.values[i] += other.counters.values[i] }
+                hard.merge(other.hard, uniquingKeysWith: +)
+                soft.merge(other.soft, uniquingKeysWith: +)
+                noFeedback += other.noFeedback
+            }
+        }
         let found: (tallies: [String: Tally], basis: Basis)? = try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
@@ -82,6 +94,10 @@ extension Ledger {
                                kpis: DeliveryKPIs(delivery: delivery, semantics: semantics, counters: t.counters, declaredToDeliver: nil),
                                hardByReason: t.hard, softByReason: t.soft, noFeedback: t.noFeedback)
         }.sorted { ($0.kpis.processed, $1.domain) > ($1.kpis.processed, $0.domain) }
-        return DomainBreakdown(delivery: delivery, now: at, validitySeconds: validity, domains: rows, basis: found.basis)
+        var sum = Tally()
+        for t in found.tallies.values { sum.add(t) }
+        let total = DomainBreakdownRow(domain: "", kpis: DeliveryKPIs(delivery: delivery, semantics: semantics, counters: sum.counters, declaredToDeliver: nil),
+                                       hardByReason: sum.hard, softByReason: sum.soft, noFeedback: sum.noFeedback)
+        return DomainBreakdown(delivery: delivery, now: at, validitySeconds: validity, domains: rows, total: total, basis: found.basis)
     }
 }
