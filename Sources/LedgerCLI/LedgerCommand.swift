@@ -89,9 +89,11 @@ public struct DatabaseOptions: ParsableArguments {
         return ledger
     }
 
-    /// The largest data file a reading command walks at open (``open(_:checkStructure:)``): 1 GiB,
-    /// about a tenth of a second here (the walk reads each page once and decodes no record).
-    static let readerPageWalkLimitBytes = 1 << 30
+    /// The largest data file a reading command walks at open (``open(_:checkStructure:)``): 256 MiB,
+    /// about a million events, a quarter of a second at most (the walk reads each page once and
+    /// decodes no record: `project` on a 58 MB ledger of 184,156 events took 0.11 s with it, 0.06 s
+    /// without, release build, 2026-12-04).
+    static let readerPageWalkLimitBytes = 256 << 20
 }
 
 extension Ledger {

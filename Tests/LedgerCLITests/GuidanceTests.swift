@@ -36,7 +36,7 @@ import Testing
             #expect(r.exitCode != 0 && r.error.contains("page \(leaf) (listed free) already belongs to table log"), "\(command): \(r.error)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: cli.db + "/data.mdb")) == before)
-        // Reading commands walk the pages too (a file this small is far under the 1 GiB bound): damage
+        // Reading commands walk the pages too (a file this small is far under the 256 MiB bound): damage
         // LMDB does not check would otherwise have them answer from a tree that skips records, with
         // exit status 0 (a tester's quarantine list missed addresses). verify lists the problem itself.
         for command in [["project"], ["status", "r1@example.com"], ["history", "r1@example.com"], ["address", "r1@example.com"],
