@@ -54,7 +54,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("delivery-key"), help: "SparkPost field holding the delivery id (default campaign_id, else transmission_id); the provider endpoints use each provider's grouping field.")
     var deliveryKey: String?
     @Option(name: .customLong("max-connections"),
-            help: ArgumentHelp("The most connections held open at once; more get 503 with Retry-After: 1 (default: the open-file limit, raised to its hard limit, less 128).", valueName: "n"))
+            help: ArgumentHelp("The most connections held open at once; more get 503 with Retry-After: 1 (default and maximum: the open-file limit, raised to its hard limit, less 128).", valueName: "n"))
     var maxConnections: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (access logs are info).")
     var logLevel: String = "info"

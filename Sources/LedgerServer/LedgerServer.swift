@@ -91,7 +91,7 @@ public struct LedgerServer: Sendable {
             // with a located JSON error before any route (RequestHeadCheckHandler).
             server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes,
                                                 onMalformedRequest: { [metrics] reason in metrics.rejected(reason: reason) },
-                                                gate: ConnectionGate(limit: configuration.maximumConnections ?? ConnectionGate.defaultLimit(),
+                                                gate: ConnectionGate(limit: ConnectionGate.effectiveLimit(configured: configuration.maximumConnections),
                                                                      onRefusal: { [metrics] in metrics.rejected(reason: "too_many_connections") })),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
@@ -123,8 +123,11 @@ public struct LedgerServer: Sendable {
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         // The soft open-file limit up to the hard one first: the default connection limit follows it.
         let files = ConnectionGate.raiseOpenFileLimit()
-        logger.info("connection limit", metadata: ["maximumConnections": "\(configuration.maximumConnections ?? ConnectionGate.defaultLimit())",
-                                                   "openFileLimit": "\(files.map(String.init) ?? "unlimited")"])
+        let limit = ConnectionGate.effectiveLimit(configured: configuration.maximumConnections)
+        if let asked = configuration.maximumConnections, asked > limit {
+            logger.warning("--max-connections lowered to the open-file limit less 128", metadata: ["asked": "\(asked)", "maximumConnections": "\(limit)"])
+        }
+        logger.info("connection limit", metadata: ["maximumConnections": "\(limit)", "openFileLimit": "\(files.map(String.init) ?? "unlimited")"])
         let app = makeApplication(onRunning: onRunning)
         var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // The graceful shutdown is bounded: requests still being received after it are cut (none was

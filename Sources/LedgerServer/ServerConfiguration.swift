@@ -28,7 +28,7 @@ public struct ServerConfiguration: Sendable {
     /// The system clock; injected by tests.
     public var clock: @Sendable () -> Instant = Ledger.systemClock
     /// The most connections held open at once; one more is answered `503` with `Retry-After: 1`
-    /// and closed before anything of it is read. `nil`: the process's open-file limit less 128
+    /// and closed before anything of it is read. At most, and by default (`nil`), the process's open-file limit less 128
     /// (``LedgerServer`` raises the soft limit to the hard one at start), so that the service never
     /// runs out of file descriptors (README "The service", Connections).
     public var maximumConnections: Int?

@@ -23,8 +23,8 @@ import Testing
         #expect(kinds("d@example.com").contains(.recordedLate))
     }
 
-    /// No feedback is judged at the audit's instant: an outcome reported for a later instant is not
-    /// feedback that instant had (domain.md §3 "no feedback"; found by a tester).
+    /// No feedback: the validity ran out by the audit's instant with no outcome occurred by the expiry
+    /// (domain.md §3 "no feedback"; the rule of `sweep` and `domains` too; found by testers).
     @Test func noFeedbackIsJudgedAtTheAuditsInstant() throws {
         let t = try TestLedger(start: EventFactory.at(10))
         try t.ledger.append([f.declare(toDeliver: 1, validitySeconds: 3_600),
@@ -34,7 +34,11 @@ import Testing
         }
         #expect(try !noFeedback(at: 50))   // validity not yet out (60)
         #expect(try noFeedback(at: 75))    // out, and nothing had occurred by 75
-        #expect(try !noFeedback(at: 100))  // the retry at 90 is feedback
+        #expect(try noFeedback(at: 100))   // the retry at 90 came after the expiry: none within the validity
+        // The sweep counts it alike (no timeout: nothing was being retried at the expiry), and so does domains.
+        #expect(try t.ledger.sweep(now: EventFactory.at(100)).noFeedback == 1)
+        #expect(try t.ledger.domainBreakdown(delivery: "d1", semantics: .classic, now: EventFactory.at(100))?.noFeedback == 1)
+        #expect(try t.ledger.domainBreakdown(delivery: "d1", semantics: .classic, now: EventFactory.at(50))?.noFeedback == 0)
     }
 
     /// An event sent again is a no-op in the log, but the audit shows the receipt (when, which

@@ -61,13 +61,14 @@ import Testing
 
     /// Other refusals before any route, each with its RFC's status: CONNECT and unknown transfer
     /// codings 501 (RFC 9110 §9.3.6, RFC 9112 §6.1), an HTTP/1.0 POST without Content-Length 411
-    /// (RFC 1945 §8.3), a head over the limit 431 (RFC 6585 §5), an unknown version 505.
+    /// (RFC 1945 §8.3), a head over the limit 431 (RFC 6585 §5), another version or an HTTP/2 preface 400 naming it.
     @Test(arguments: [
-        ("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "HTTP/1.1 501 Not Implemented", "not_implemented", "CONNECT is not supported"),
-        ("POST /events HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 501 Not Implemented", "not_implemented", "\"gzip\" is not supported"),
+        ("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "HTTP/1.1 501 Not Implemented", "unsupported_request", "CONNECT is not supported"),
+        ("POST /events HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 501 Not Implemented", "unsupported_request", "\"gzip\" is not supported"),
         ("POST /events HTTP/1.0\r\n\r\n{\"id\":\"x\"}\n", "HTTP/1.1 411 Length Required", "malformed_request", "must have a Content-Length"),
         ("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "x", count: 90_000) + "\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large", "malformed_request", "too large"),
-        ("GET /healthz HTTP/3.7\r\nHost: a\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported", "malformed_request", "HTTP version"),
+        ("GET /healthz HTTP/3.7\r\nHost: a\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed_request", "not `METHOD target HTTP/1.x` ending with CRLF"),
+        ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed_request", "HTTP/1.1 only"),
     ])
     func refusedWithTheirStatus(_ request: String, _ statusLine: String, _ reason: String, _ expected: String) async throws {
         let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
@@ -130,6 +131,9 @@ import Testing
 /// `Retry-After` and closed before anything is read; the others are served; once one closes, a new
 /// connection is admitted (a tester's 1,100 slow uploads exhausted the descriptors and crashed the process).
 @Test func connectionsOverTheLimitGet503AndTheOthersAreServed() async throws {
+    // Never above the open-file limit less 128 (more would exhaust the descriptors again).
+    #expect(ConnectionGate.effectiveLimit(configured: 1 << 40) == ConnectionGate.defaultLimit())
+    #expect(ConnectionGate.effectiveLimit(configured: 2) == 2)
     let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true; $0.maximumConnections = 2 })
     let port = server.port
     let (refused, served, admittedAfter) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(String, String, String), any Error>) in

@@ -68,13 +68,16 @@ extension Ledger {
                                                  detail: "\(e.kind.rawValue) recorded \(lag / 3600) h after it occurred"))
                 }
             }
-            // No feedback at `at`: no outcome had occurred by then (an MTA report for a later instant
-            // is not feedback the audit's instant had; found by a tester: an audit at 10:15 missed a
-            // message whose only retry occurred at 10:30).
-            if let relay, !events.contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= at }),
-               relay.event.occurredAt.adding(seconds: validity) <= at {
-                findings.append(AuditFinding(kind: .noFeedbackPastValidity, recipient: recipient, position: relay.position,
-                                             detail: "relayed \(relay.event.occurredAt.rfc3339); validity \(validity) s ran out with no feedback"))
+            // No feedback: the validity ran out by `at` with no outcome occurred by the expiry — the rule
+            // `sweep` and `domains` apply (an MTA report for an instant after the expiry is no feedback
+            // within the validity; found by testers: an audit at 10:15 missed a message whose only retry
+            // occurred at 10:30, and the sweep's count pointed to an audit that listed nothing).
+            if let relay {
+                let expiry = relay.event.occurredAt.adding(seconds: validity)
+                if expiry <= at, !events.contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }) {
+                    findings.append(AuditFinding(kind: .noFeedbackPastValidity, recipient: recipient, position: relay.position,
+                                                 detail: "relayed \(relay.event.occurredAt.rfc3339); validity \(validity) s ran out with no feedback"))
+                }
             }
         }
         findings += try duplicatesReceived(delivery: delivery)

@@ -47,7 +47,9 @@ extension Ledger {
     /// relay instant, which is why it is here and in ``audit(delivery:now:lateAfterSeconds:)``.
     /// - Parameters:
     ///   - semantics: the semantics of each row's ``DeliveryKPIs`` (success, taken into account).
-    ///   - now: the instant past-validity is judged at (default: the ledger's clock).
+    ///   - now: the instant past-validity is judged at (default: the ledger's clock). A message has no
+    ///     feedback when its expiry is at or before `now` and no outcome occurred by its expiry — the
+    ///     rule of ``sweep(now:)`` and ``audit(delivery:now:lateAfterSeconds:)`` too.
     /// - Returns: `nil` when the delivery is unknown.
     /// - Throws: ``LedgerError``.
     public func domainBreakdown(delivery: String, semantics: Semantics, now: Instant? = nil) throws(LedgerError) -> DomainBreakdown? {
@@ -62,10 +64,11 @@ extension Ledger {
                 noFeedback += other.noFeedback
             }
         }
-        let found: (tallies: [String: Tally], basis: Basis)? = try run {
+        let found: (tallies: [String: Tally], unsure: [(domain: String, recipient: String, expiry: Instant)], basis: Basis)? = try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
                 var tallies: [String: Tally] = [:]
+                var unsure: [(domain: String, recipient: String, expiry: Instant)] = []
                 for (ordinal, recipient) in try view.streams(ofDelivery: d, txn) where !recipient.isEmpty {
                     guard let state = try view.messageState(ordinal, txn) else { continue }
                     let domain = recipient.lastIndex(of: "@").map { String(recipient[recipient.index(after: $0)...]) } ?? ""
@@ -78,17 +81,26 @@ extension Ledger {
                         if q.type == .soft { t.soft[q.reason, default: 0] += 1 }
                     }
                     let relays = [state.relay, state.impliedRelay].compactMap { $0 }
-                    if state.final == nil, state.soft == nil,
-                       let relay = relays.min(by: { ($0.occurredAt, $0.position) < ($1.occurredAt, $1.position) }),
-                       relay.occurredAt.adding(seconds: validity) <= at {
-                        t.noFeedback += 1
+                    if let relay = relays.min(by: { ($0.occurredAt, $0.position) < ($1.occurredAt, $1.position) }) {
+                        let expiry = relay.occurredAt.adding(seconds: validity)
+                        let marks = [state.final?.occurredAt, state.soft?.occurredAt].compactMap { $0 }
+                        if expiry <= at {
+                            if marks.isEmpty { t.noFeedback += 1 }
+                            // The state keeps the latest final outcome and soft failure: both after the
+                            // expiry, an earlier outcome may still lie before it — the events decide.
+                            else if marks.allSatisfy({ $0 > expiry }) { unsure.append((domain, recipient, expiry)) }
+                        }
                     }
                     tallies[domain] = t
                 }
-                return (tallies, try basis(txn))
+                return (tallies, unsure, try basis(txn))
             }
         }
-        guard let found else { return nil }
+        guard var found else { return nil }
+        for (domain, recipient, expiry) in found.unsure
+        where !(try events(delivery: delivery, recipient: recipient)).contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }) {
+            found.tallies[domain]?.noFeedback += 1
+        }
         let rows = found.tallies.map { domain, t in
             DomainBreakdownRow(domain: domain,
                                kpis: DeliveryKPIs(delivery: delivery, semantics: semantics, counters: t.counters, declaredToDeliver: nil),

@@ -4,8 +4,9 @@ import LMDBKit
 public struct SweepResult: Sendable, Hashable {
     /// The `timeout` events appended (one per message that was retrying when its validity ran out).
     public var appended: Int
-    /// Messages relayed, past their validity, with no outcome at all: counted, never failed — the
-    /// ledger does not invent an outcome the MTA never gave.
+    /// Messages relayed, past their validity, with no outcome that occurred by their expiry: counted,
+    /// never failed — the ledger does not invent an outcome the MTA never gave (the rule `audit` and
+    /// `domains` apply).
     public var noFeedback: Int
     /// Those messages by delivery id (only deliveries with at least one).
     public var noFeedbackByDelivery: [String: Int] = [:]
@@ -54,11 +55,22 @@ extension Ledger {
                     return result
                 }
             }
-            for (recipient, state) in states where state.final == nil {
+            for (recipient, state) in states {
                 let relays = [state.relay, state.impliedRelay].compactMap { $0 }
                 guard let relay = relays.min(by: { ($0.occurredAt, $0.position) < ($1.occurredAt, $1.position) }) else { continue }
                 let expiry = relay.occurredAt.adding(seconds: validity)
                 guard expiry <= now else { continue }
+                if let final = state.final {
+                    // A final outcome decides, no timeout; but one reported for an instant after the
+                    // expiry, with nothing before it, leaves the message without feedback within its
+                    // validity — counted as `audit` and `domains` count it.
+                    if final.occurredAt > expiry, state.soft.map({ $0.occurredAt > expiry }) ?? true,
+                       !(try events(delivery: delivery, recipient: recipient)).contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }) {
+                        noFeedback += 1
+                        noFeedbackByDelivery[delivery, default: 0] += 1
+                    }
+                    continue
+                }
                 guard let soft = try softFailure(of: state, delivery: delivery, recipient: recipient, by: expiry) else {
                     noFeedback += 1
                     noFeedbackByDelivery[delivery, default: 0] += 1

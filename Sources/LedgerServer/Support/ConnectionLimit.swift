@@ -46,6 +46,13 @@ final class ConnectionGate: Sendable {
     /// Connections held now.
     var current: Int { open.load(ordering: .acquiring) }
 
+    /// The limit in force: the one configured, but never above ``defaultLimit()`` — more connections
+    /// than descriptors would bring back the exhaustion this gate exists to prevent (a tester's
+    /// `--max-connections 1000` under `ulimit -n 256` crashed the process again).
+    static func effectiveLimit(configured: Int?) -> Int {
+        min(configured ?? Int.max, defaultLimit())
+    }
+
     /// The default limit: the process's open-file limit (raised to its hard limit first,
     /// ``raiseOpenFileLimit()``) less 128 descriptors kept for the ledger's files, logs and the
     /// runtime, at least 16.

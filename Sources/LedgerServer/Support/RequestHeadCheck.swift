@@ -76,7 +76,6 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         let message = "the request could not be read as HTTP/1.1: \(Self.describe(parserError))"
         switch parserError {
         case .headerOverflow: refuse(context: context, Refusal(status: .requestHeaderFieldsTooLarge, message: message))  // RFC 6585 §5
-        case .invalidVersion: refuse(context: context, Refusal(status: .httpVersionNotSupported, message: message))  // RFC 9110 §15.6.6
         default: refuse(context: context, Refusal(message: message))
         }
     }
@@ -140,24 +139,27 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Why `head` must be refused before any route, or `nil`:
     /// - its `Host` field (``hostProblem(_:)``);
     /// - `CONNECT` (RFC 9110 §9.3.6: a request to a proxy to open a tunnel; this service is an origin
-    ///   server): 501 `not_implemented` — answered here, as a route's answer to it would be read as the
+    ///   server): 501 `unsupported_request` — answered here, as a route's answer to it would be read as the
     ///   start of a tunnel and carry no framing;
     /// - a transfer coding other than `chunked` (RFC 9112 §6.1: "A server that receives a request
     ///   message with a transfer coding it does not understand SHOULD respond with 501"): 501
-    ///   `not_implemented` (a gzip transfer coding read as the body made a batch "not a SparkPost document");
+    ///   `unsupported_request` (a gzip transfer coding read as the body made a batch "not a SparkPost document");
     /// - an HTTP/1.0 request with a body method (POST, PUT, PATCH) and no `Content-Length` (RFC 1945
     ///   §8.3: "A valid Content-Length is required on all HTTP/1.0 POST requests"; RFC 9110 §15.5.12):
     ///   411 — its body would be taken as empty and the batch acknowledged unread.
+    /// 501: the server does not support what the request needs (RFC 9110 §15.6.2).
+    static let unsupported = HTTPResponseStatus(statusCode: 501)
+
     static func refusal(for head: HTTPRequestHead) -> Refusal? {
         if let problem = hostProblem(head) { return Refusal(message: problem) }
         if head.method == .CONNECT {
-            return Refusal(status: .notImplemented, reason: "not_implemented",
+            return Refusal(status: Self.unsupported, reason: "unsupported_request",
                            message: "CONNECT is not supported: this service is not a proxy (RFC 9110 §9.3.6)")
         }
         let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         if let unknown = codings.first(where: { $0 != "chunked" }) {
-            return Refusal(status: .notImplemented, reason: "not_implemented",
+            return Refusal(status: Self.unsupported, reason: "unsupported_request",
                            message: "the transfer coding \(quoted(unknown)) is not supported: only chunked (RFC 9112 §6.1); compress a body with Content-Encoding instead")
         }
         if head.version.major == 1, head.version.minor == 0, [.POST, .PUT, .PATCH].contains(head.method),
@@ -248,7 +250,8 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .invalidChunkSize: return "a chunk size is not a hexadecimal number"
         case .headerOverflow: return "the request head is too large"
         case .invalidHeaderToken: return "a header line is not `name: value` with a valid field name"
-        case .invalidVersion: return "the HTTP version is not HTTP/1.0 or HTTP/1.1"
+        case .invalidVersion: return "the request line is not `METHOD target HTTP/1.x` ending with CRLF (another HTTP version, or lines ending with a bare LF)"
+        case .paused: return "the bytes are not an HTTP/1.1 request (an HTTP/2 connection preface? this service speaks HTTP/1.1 only)"
         case .invalidMethod: return "the method is not a valid token"
         case .invalidURL: return "the request target is not valid"
         case .invalidConstant, .unknown: return "the request line or a header line is not HTTP/1.1 syntax (RFC 9112 §3, §5)"
