@@ -74,7 +74,7 @@ extension Ledger {
             // occurred at 10:30, and the sweep's count pointed to an audit that listed nothing).
             if let relay {
                 let expiry = relay.event.occurredAt.adding(seconds: validity)
-                if expiry <= at, !events.contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }) {
+                if expiry <= at, !Self.hasOutcome(events, by: expiry) {
                     findings.append(AuditFinding(kind: .noFeedbackPastValidity, recipient: recipient, position: relay.position,
                                                  detail: "relayed \(relay.event.occurredAt.rfc3339); validity \(validity) s ran out with no feedback"))
                 }

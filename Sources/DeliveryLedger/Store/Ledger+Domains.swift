@@ -98,7 +98,7 @@ extension Ledger {
         }
         guard var found else { return nil }
         for (domain, recipient, expiry) in found.unsure
-        where !(try events(delivery: delivery, recipient: recipient)).contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }) {
+        where try !hadOutcome(delivery: delivery, recipient: recipient, by: expiry) {
             found.tallies[domain]?.noFeedback += 1
         }
         let rows = found.tallies.map { domain, t in

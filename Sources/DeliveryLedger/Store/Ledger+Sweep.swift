@@ -65,7 +65,7 @@ extension Ledger {
                     // expiry, with nothing before it, leaves the message without feedback within its
                     // validity — counted as `audit` and `domains` count it.
                     if final.occurredAt > expiry, state.soft.map({ $0.occurredAt > expiry }) ?? true,
-                       !(try events(delivery: delivery, recipient: recipient)).contains(where: { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }) {
+                       try !hadOutcome(delivery: delivery, recipient: recipient, by: expiry) {
                         noFeedback += 1
                         noFeedbackByDelivery[delivery, default: 0] += 1
                     }
@@ -87,6 +87,18 @@ extension Ledger {
         let result = try append(timeouts)
         return SweepResult(appended: result.appended, noFeedback: noFeedback, noFeedbackByDelivery: noFeedbackByDelivery,
                            lastPosition: result.lastPosition)
+    }
+
+    /// Whether any outcome of the message occurred by `expiry` — "feedback within the validity", the
+    /// rule of the sweep's no-feedback count, ``audit(delivery:now:lateAfterSeconds:)`` and
+    /// ``domainBreakdown(delivery:semantics:now:)``. Reads the message's events.
+    func hadOutcome(delivery: String, recipient: String, by expiry: Instant) throws(LedgerError) -> Bool {
+        Self.hasOutcome(try events(delivery: delivery, recipient: recipient), by: expiry)
+    }
+
+    /// Whether `events` hold an outcome that occurred by `expiry`.
+    static func hasOutcome(_ events: [RecordedEvent], by expiry: Instant) -> Bool {
+        events.contains { $0.event.kind.isOutcome && $0.event.occurredAt <= expiry }
     }
 
     /// The message's last soft failure that occurred by `expiry` (domain.md §4: the sweep times out
