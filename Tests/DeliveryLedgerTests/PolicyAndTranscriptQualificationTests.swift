@@ -17,6 +17,7 @@ struct PolicyAndTranscriptQualificationTests {
         "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname",
         "501 5.5.2 Invalid HELO hostname",
         "550 5.7.1 EHLO rejected: your host name is not allowed",
+        "550 Rejected: EHLO/HELO syntax invalid",
     ])
     func heloRefusalsConcernTheSession(_ text: String) {
         let r = q.qualify(text: text)
