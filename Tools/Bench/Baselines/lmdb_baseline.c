@@ -1,6 +1,7 @@
-// The raw-LMDB baseline: the ledger's writes per event with nothing around them (no Swift, no
-// interning, no duplicate check, no hashing: the hash-chain values come precomputed), then a plain
-// cursor scan and a scan + fold of the same log.
+// The raw-LMDB baseline: the ledger's writes (its design: the log in each append, the projection at
+// checkpoints) with nothing around them (no Swift, no interning, no id comparison, no raw-bytes
+// compression, no SHA-256: the hash-chain values come precomputed), then a plain cursor scan and a
+// scan + fold of the same log.
 
 #include "internal.h"
 
@@ -32,12 +33,6 @@ static inline uint64_t get_be64(const uint8_t *p) { return (uint64_t)get_be32(p)
 /// A signed value as an unsigned one in the same order (adds 2^63).
 static inline uint64_t biased(int64_t v) { return (uint64_t)v ^ ((uint64_t)1 << 63); }
 
-/// Floor division of a valid time (ms) into UTC minutes.
-static inline int64_t minute_of(int64_t ms) {
-    int64_t m = ms / 60000;
-    return (ms % 60000 < 0) ? m - 1 : m;
-}
-
 /// Records a failed LMDB call (`what`, at event position `at` when nonzero) and returns -1.
 static int lmdb_fail(const char *what, uint64_t at, int rc) {
     if (at) return bl_internal_fail("%s at position %llu: %s", what, (unsigned long long)at, mdb_strerror(rc));
@@ -68,70 +63,9 @@ fail:
     return -1;
 }
 
-/// A per-transaction valid-time bucket: one (delivery, minute) and its event counts by kind 2…9.
-typedef struct {
-    int64_t minute;
-    uint32_t delivery;
-    uint32_t occupied;
-    uint64_t counts[8];
-} bucket;
-
-/// The (delivery, minute) buckets touched by the current transaction: open addressing, grown by doubling.
-typedef struct {
-    bucket *slots;
-    size_t *used; // indices of occupied slots, in insertion order
-    size_t capacity, count;
-} bucket_table;
-
-static size_t bucket_hash(uint32_t delivery, int64_t minute, size_t capacity) {
-    uint64_t h = ((uint64_t)delivery * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)minute * 0xC2B2AE3D27D4EB4FULL);
-    h ^= h >> 31;
-    return (size_t)(h & (capacity - 1));
-}
-
-/// (Re)allocates `t` with `capacity` slots (a power of two), keeping its buckets. Returns 0 or -1.
-static int bucket_table_resize(bucket_table *t, size_t capacity) {
-    bucket *slots = calloc(capacity, sizeof *slots);
-    size_t *used = malloc(capacity / 2 * sizeof *used);
-    if (!slots || !used) { free(slots); free(used); return -1; }
-    for (size_t u = 0; u < t->count; u++) {
-        bucket *b = &t->slots[t->used[u]];
-        size_t i = bucket_hash(b->delivery, b->minute, capacity);
-        while (slots[i].occupied) i = (i + 1) & (capacity - 1);
-        slots[i] = *b;
-        used[u] = i;
-    }
-    free(t->slots);
-    free(t->used);
-    t->slots = slots;
-    t->used = used;
-    t->capacity = capacity;
-    return 0;
-}
-
-/// The bucket of (delivery, minute), created empty if new; NULL when out of memory.
-static bucket *bucket_table_find(bucket_table *t, uint32_t delivery, int64_t minute) {
-    size_t i = bucket_hash(delivery, minute, t->capacity);
-    while (t->slots[i].occupied) {
-        if (t->slots[i].delivery == delivery && t->slots[i].minute == minute) return &t->slots[i];
-        i = (i + 1) & (t->capacity - 1);
-    }
-    if ((t->count + 1) * 2 > t->capacity) {
-        if (bucket_table_resize(t, t->capacity * 2) != 0) return NULL;
-        return bucket_table_find(t, delivery, minute);
-    }
-    bucket *b = &t->slots[i];
-    memset(b, 0, sizeof *b);
-    b->occupied = 1;
-    b->delivery = delivery;
-    b->minute = minute;
-    t->used[t->count++] = i;
-    return b;
-}
-
-/// A stream met by the current transaction, keyed by its stream-index key: the ledger's per-batch
-/// `streams` cache (AppendBatch.swift), so that only the first event of a stream in a transaction reads
-/// `streamIndex` and `streams`, and `streams` is written once per stream at the end.
+/// A stream, keyed by its stream-index key: in the tail (met since the last checkpoint: only its first
+/// event after a checkpoint reads `streamIndex` and `streams`, which the checkpoint writes once), or
+/// met by the current append (its first touch walks the stream's chain, as AppendBatch.swift does).
 typedef struct {
     const uint8_t *key; // into the events' `stream_keys`
     size_t key_length;
@@ -139,6 +73,8 @@ typedef struct {
     uint64_t head;
     uint32_t stream, count, delivery;
     uint32_t occupied;
+    /// Not in `streamIndex` yet (first recorded after the last checkpoint).
+    uint32_t fresh;
 } stream_entry;
 
 /// The streams met by the current transaction: open addressing, grown by doubling.
@@ -202,15 +138,9 @@ static stream_entry *stream_table_find(stream_table *t, const uint8_t *key, size
     return e;
 }
 
-static int compare_stream_entries(const void *a, const void *b) {
-    uint32_t x = ((const stream_entry *)a)->stream, y = ((const stream_entry *)b)->stream;
+static int compare_stream_pointers(const void *a, const void *b) {
+    uint32_t x = (*(const stream_entry *const *)a)->stream, y = (*(const stream_entry *const *)b)->stream;
     return (x > y) - (x < y);
-}
-
-static int compare_buckets(const void *a, const void *b) {
-    const bucket *x = a, *y = b;
-    if (x->delivery != y->delivery) return x->delivery < y->delivery ? -1 : 1;
-    return (x->minute > y->minute) - (x->minute < y->minute);
 }
 
 static int compare_u32(const void *a, const void *b) {
@@ -237,11 +167,128 @@ static void encode_state(const bl_message_state *s, uint8_t out[24]) {
 /// ``bl_category`` (1…6), then message events.
 enum { COUNTER_MESSAGES = 0, COUNTER_EVENTS = 7 };
 
-int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, int durable, bl_ingest_result *out) {
-    if (!dir || !ev || !out || events_per_txn == 0 || !ev->records || !ev->record_offsets || !ev->stream_keys ||
-        !ev->key_offsets || !ev->streams || !ev->deliveries || !ev->occurred_at || !ev->hashes)
-        return bl_internal_fail("bl_lmdb_ingest: missing argument or events_per_txn == 0");
+/// A valid-time step waiting for the checkpoint: key `delivery u32 + occurredAt u64 (biased) + p u64`,
+/// value `stream u32, kind, flags, failure type, reason`.
+typedef struct {
+    uint8_t key[20];
+    uint8_t value[8];
+} step_entry;
+
+static int compare_steps(const void *a, const void *b) { return memcmp(((const step_entry *)a)->key, ((const step_entry *)b)->key, 20); }
+
+static int compare_stream_keys(const void *a, const void *b) {
+    const stream_entry *x = *(const stream_entry *const *)a, *y = *(const stream_entry *const *)b;
+    size_t n = x->key_length < y->key_length ? x->key_length : y->key_length;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->key_length > y->key_length) - (x->key_length < y->key_length);
+}
+
+/// The projection's writes of a checkpoint, in one transaction (see ``bl_lmdb_ingest``).
+typedef struct {
+    MDB_dbi stream_index, streams, message_state, delivery_counters, valid_steps, tail_streams, meta;
+    stream_table tail;          // the streams met since the checkpoint
+    bl_message_state *states;   // every stream's state (index: stream ordinal)
+    uint64_t (*counters)[8];    // every delivery's counters (index: delivery ordinal)
+    uint32_t *dirty, *touched;  // streams / deliveries changed since the checkpoint
+    size_t n_dirty, n_touched;
+    uint32_t *stream_stamp, *delivery_stamp; // the checkpoint number that last marked them
+    uint32_t checkpoint_number;
+    step_entry *steps;
+    size_t n_steps, steps_capacity;
+    stream_entry **sorted;
+    uint64_t records;           // records since the checkpoint
+} tail_state;
+
+/// Writes the tail's projection (streamIndex, streams, messageState, validSteps, deliveryCounters) in
+/// key order with the checkpoint position, empties `tailStreams`, commits, and empties the tail.
+static int write_checkpoint(MDB_env *env, tail_state *t, uint64_t position) {
+    uint64_t at = 0;
+    MDB_txn *txn = NULL;
+    CHECK(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin(checkpoint)");
+    size_t n = 0;
+    for (size_t u = 0; u < t->tail.count; u++) t->sorted[n++] = &t->tail.slots[t->tail.used[u]];
+    // streamIndex: the new streams, by key.
+    qsort(t->sorted, n, sizeof *t->sorted, compare_stream_keys);
+    for (size_t u = 0; u < n; u++) {
+        stream_entry *e = t->sorted[u];
+        if (!e->fresh) continue;
+        uint8_t v[4];
+        put_be32(v, e->stream);
+        MDB_val key = {e->key_length, (void *)e->key}, value = {4, v};
+        CHECK(mdb_put(txn, t->stream_index, &key, &value, MDB_NOOVERWRITE), "mdb_put(streamIndex)");
+    }
+    // streams: every stream met, by ordinal (head, count, delivery).
+    qsort(t->sorted, n, sizeof *t->sorted, compare_stream_pointers);
+    for (size_t u = 0; u < n; u++) {
+        uint8_t k[4], v[16];
+        put_be32(k, t->sorted[u]->stream);
+        put_be64(v, t->sorted[u]->head);
+        put_be32(v + 8, t->sorted[u]->count);
+        put_be32(v + 12, t->sorted[u]->delivery);
+        MDB_val key = {4, k}, value = {16, v};
+        CHECK(mdb_put(txn, t->streams, &key, &value, 0), "mdb_put(streams)");
+    }
+    // messageState, 16 streams to an entry, each touched block read, changed and written once.
+    qsort(t->dirty, t->n_dirty, sizeof *t->dirty, compare_u32);
+    for (size_t d = 0; d < t->n_dirty;) {
+        uint32_t block = t->dirty[d] / 16;
+        uint8_t k[4], v[16 * 24];
+        put_be32(k, block);
+        MDB_val key = {4, k}, value;
+        int rc = mdb_get(txn, t->message_state, &key, &value);
+        if (rc == 0 && value.mv_size == sizeof v) memcpy(v, value.mv_data, sizeof v);
+        else if (rc == MDB_NOTFOUND) memset(v, 0, sizeof v);
+        else CHECK(rc ? rc : MDB_CORRUPTED, "mdb_get(messageState)");
+        for (; d < t->n_dirty && t->dirty[d] / 16 == block; d++) encode_state(&t->states[t->dirty[d]], v + 24 * (t->dirty[d] % 16));
+        value = (MDB_val){sizeof v, v};
+        CHECK(mdb_put(txn, t->message_state, &key, &value, 0), "mdb_put(messageState)");
+    }
+    // validSteps, in key order.
+    qsort(t->steps, t->n_steps, sizeof *t->steps, compare_steps);
+    for (size_t s = 0; s < t->n_steps; s++) {
+        MDB_val key = {20, t->steps[s].key}, value = {8, t->steps[s].value};
+        CHECK(mdb_put(txn, t->valid_steps, &key, &value, 0), "mdb_put(validSteps)");
+    }
+    // deliveryCounters, once per delivery touched.
+    qsort(t->touched, t->n_touched, sizeof *t->touched, compare_u32);
+    for (size_t d = 0; d < t->n_touched; d++) {
+        uint8_t k[4], v[64];
+        put_be32(k, t->touched[d]);
+        for (int j = 0; j < 8; j++) put_be64(v + 8 * j, t->counters[t->touched[d]][j]);
+        MDB_val key = {4, k}, value = {64, v};
+        CHECK(mdb_put(txn, t->delivery_counters, &key, &value, 0), "mdb_put(deliveryCounters)");
+    }
+    {
+        uint8_t v[8];
+        put_be64(v, position);
+        MDB_val key = {10, "checkpoint"}, value = {8, v};
+        CHECK(mdb_put(txn, t->meta, &key, &value, 0), "mdb_put(meta checkpoint)");
+    }
+    CHECK(mdb_drop(txn, t->tail_streams, 0), "mdb_drop(tailStreams)");
+    {
+        int rc = mdb_txn_commit(txn);
+        txn = NULL;
+        CHECK(rc, "mdb_txn_commit(checkpoint)");
+    }
+    for (size_t u = 0; u < t->tail.count; u++) t->tail.slots[t->tail.used[u]].occupied = 0;
+    t->tail.count = 0;
+    t->n_dirty = t->n_touched = t->n_steps = 0;
+    t->records = 0;
+    t->checkpoint_number++;
+    return 0;
+fail:
+    if (txn) mdb_txn_abort(txn);
+    return -1;
+}
+
+int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, size_t checkpoint_records, int durable,
+                   bl_ingest_result *out, double *final_checkpoint_seconds) {
+    if (!dir || !ev || !out || !final_checkpoint_seconds || events_per_txn == 0 || checkpoint_records == 0 || !ev->records ||
+        !ev->record_offsets || !ev->stream_keys || !ev->key_offsets || !ev->streams || !ev->deliveries || !ev->occurred_at ||
+        !ev->hashes)
+        return bl_internal_fail("bl_lmdb_ingest: missing argument, events_per_txn == 0 or checkpoint_records == 0");
     memset(out, 0, sizeof *out);
+    *final_checkpoint_seconds = 0;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return bl_internal_fail("mkdir(%s): %s", dir, strerror(errno));
     char data_path[4096];
     if (snprintf(data_path, sizeof data_path, "%s/data.mdb", dir) >= (int)sizeof data_path)
@@ -253,15 +300,11 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
     uint64_t at = 0; // the event position being written, for error messages
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
-    bl_message_state *states = NULL;
-    uint32_t *stream_stamp = NULL, *delivery_stamp = NULL, *dirty = NULL, *touched = NULL;
-    uint64_t (*counters)[8] = NULL;
-    bucket_table buckets = {0};
-    bucket *ordered = NULL; // the transaction's buckets, sorted for writing
-    size_t ordered_capacity = 0;
-    stream_table met = {0};
-    stream_entry *met_ordered = NULL; // the transaction's streams, sorted for writing
-    size_t met_ordered_capacity = 0;
+    tail_state t = {0};
+    stream_table met = {0};       // the streams met by the current append (their first touch walks the chain)
+    uint32_t *met_delivery = NULL, *append_touched = NULL; // the deliveries the current append touched
+    uint8_t *hash_value = NULL, *summary = NULL;
+    MDB_dbi log, hashes;
 
     uint32_t max_stream = 0, max_delivery = 0;
     for (size_t i = 0; i < ev->count; i++) {
@@ -269,29 +312,40 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
         if (ev->deliveries[i] > max_delivery) max_delivery = ev->deliveries[i];
     }
     size_t per_txn_max = events_per_txn < ev->count ? events_per_txn : ev->count;
-    states = calloc((size_t)max_stream + 1, sizeof *states);
-    stream_stamp = calloc((size_t)max_stream + 1, sizeof *stream_stamp);
-    delivery_stamp = calloc((size_t)max_delivery + 1, sizeof *delivery_stamp);
-    counters = calloc((size_t)max_delivery + 1, sizeof *counters);
-    dirty = malloc((per_txn_max + 1) * sizeof *dirty);
-    touched = malloc((per_txn_max + 1) * sizeof *touched);
-    if (!states || !stream_stamp || !delivery_stamp || !counters || !dirty || !touched ||
-        bucket_table_resize(&buckets, 1024) != 0 || stream_table_resize(&met, 1024) != 0) {
+    size_t tail_max = checkpoint_records + per_txn_max; // a checkpoint follows the append that reaches the count
+    t.states = calloc((size_t)max_stream + 1, sizeof *t.states);
+    t.stream_stamp = calloc((size_t)max_stream + 1, sizeof *t.stream_stamp);
+    t.delivery_stamp = calloc((size_t)max_delivery + 1, sizeof *t.delivery_stamp);
+    t.counters = calloc((size_t)max_delivery + 1, sizeof *t.counters);
+    t.dirty = malloc((tail_max + 1) * sizeof *t.dirty);
+    t.touched = malloc(((size_t)max_delivery + 1) * sizeof *t.touched);
+    t.steps_capacity = tail_max + 1;
+    t.steps = malloc(t.steps_capacity * sizeof *t.steps);
+    t.sorted = malloc((tail_max + 1) * sizeof *t.sorted);
+    t.checkpoint_number = 1;
+    met_delivery = calloc((size_t)max_delivery + 1, sizeof *met_delivery);
+    append_touched = malloc(((size_t)max_delivery + 1) * sizeof *append_touched);
+    hash_value = malloc(32 + 8 * per_txn_max);
+    summary = malloc(16 * per_txn_max + 16);
+    if (!t.states || !t.stream_stamp || !t.delivery_stamp || !t.counters || !t.dirty || !t.touched || !t.steps || !t.sorted ||
+        !met_delivery || !append_touched || !hash_value || !summary || stream_table_resize(&t.tail, 1024) != 0 || stream_table_resize(&met, 1024) != 0) {
         bl_internal_fail("bl_lmdb_ingest: out of memory");
         goto fail;
     }
 
     if (open_env(dir, durable ? 0 : MDB_NOSYNC, &env) != 0) goto fail;
-    MDB_dbi log, hashes, stream_index, streams, message_state, delivery_counters, valid_steps, valid_buckets;
+    MDB_dbi current_counters;
     CHECK(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
     CHECK(mdb_dbi_open(txn, "log", MDB_CREATE, &log), "mdb_dbi_open(log)");
     CHECK(mdb_dbi_open(txn, "hashes", MDB_CREATE, &hashes), "mdb_dbi_open(hashes)");
-    CHECK(mdb_dbi_open(txn, "streamIndex", MDB_CREATE, &stream_index), "mdb_dbi_open(streamIndex)");
-    CHECK(mdb_dbi_open(txn, "streams", MDB_CREATE, &streams), "mdb_dbi_open(streams)");
-    CHECK(mdb_dbi_open(txn, "messageState", MDB_CREATE, &message_state), "mdb_dbi_open(messageState)");
-    CHECK(mdb_dbi_open(txn, "deliveryCounters", MDB_CREATE, &delivery_counters), "mdb_dbi_open(deliveryCounters)");
-    CHECK(mdb_dbi_open(txn, "validSteps", MDB_CREATE, &valid_steps), "mdb_dbi_open(validSteps)");
-    CHECK(mdb_dbi_open(txn, "validBuckets", MDB_CREATE, &valid_buckets), "mdb_dbi_open(validBuckets)");
+    CHECK(mdb_dbi_open(txn, "streamIndex", MDB_CREATE, &t.stream_index), "mdb_dbi_open(streamIndex)");
+    CHECK(mdb_dbi_open(txn, "streams", MDB_CREATE, &t.streams), "mdb_dbi_open(streams)");
+    CHECK(mdb_dbi_open(txn, "messageState", MDB_CREATE, &t.message_state), "mdb_dbi_open(messageState)");
+    CHECK(mdb_dbi_open(txn, "deliveryCounters", MDB_CREATE, &t.delivery_counters), "mdb_dbi_open(deliveryCounters)");
+    CHECK(mdb_dbi_open(txn, "validSteps", MDB_CREATE, &t.valid_steps), "mdb_dbi_open(validSteps)");
+    CHECK(mdb_dbi_open(txn, "tailStreams", MDB_CREATE, &t.tail_streams), "mdb_dbi_open(tailStreams)");
+    CHECK(mdb_dbi_open(txn, "currentCounters", MDB_CREATE, &current_counters), "mdb_dbi_open(currentCounters)");
+    CHECK(mdb_dbi_open(txn, "meta", MDB_CREATE, &t.meta), "mdb_dbi_open(meta)");
     {
         int rc = mdb_txn_commit(txn);
         txn = NULL;
@@ -299,11 +353,11 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
     }
 
     double t0 = bl_internal_now();
-    uint32_t txn_number = 0;
+    uint32_t append_number = 0;
     for (size_t start = 0; start < ev->count; start += events_per_txn) {
         size_t end = ev->count - start < events_per_txn ? ev->count : start + events_per_txn;
-        size_t n_dirty = 0, n_touched = 0;
-        txn_number++;
+        size_t n_digests = 0, n_append_touched = 0;
+        append_number++;
         at = 0;
         CHECK(mdb_txn_begin(env, NULL, 0, &txn), "mdb_txn_begin");
         for (size_t i = start; i < end; i++) {
@@ -326,23 +380,19 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
             put_be32(stream_be, stream);
             put_be64(position_be, p);
 
-            // 1–2. The stream: the first time this transaction meets its key, streamIndex (indexed when
-            // missing) and, for a stored stream, streams; later events of the stream use the cache.
+            // 1. The stream: in the tail (met since the checkpoint), else streamIndex and streams.
             MDB_val key = {(size_t)(ev->key_offsets[i + 1] - ev->key_offsets[i]), (void *)(ev->stream_keys + ev->key_offsets[i])};
             MDB_val value;
             int is_new;
-            stream_entry *se = stream_table_find(&met, key.mv_data, key.mv_size, &is_new);
+            stream_entry *se = stream_table_find(&t.tail, key.mv_data, key.mv_size, &is_new);
             if (!se) {
                 bl_internal_fail("bl_lmdb_ingest: out of memory");
                 goto fail;
             }
             if (is_new) {
-                int rc = mdb_get(txn, stream_index, &key, &value);
+                int rc = mdb_get(txn, t.stream_index, &key, &value);
                 if (rc == MDB_NOTFOUND) {
-                    value = (MDB_val){4, stream_be};
-                    CHECK(mdb_put(txn, stream_index, &key, &value, MDB_NOOVERWRITE), "mdb_put(streamIndex)");
-                    se->head = 0;
-                    se->count = 0;
+                    se->fresh = 1;
                     se->delivery = delivery;
                 } else {
                     if (rc == MDB_SUCCESS && value.mv_size != 4) rc = MDB_CORRUPTED;
@@ -352,13 +402,8 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
                                          (unsigned long long)p, get_be32(value.mv_data), stream);
                         goto fail;
                     }
-                    key = (MDB_val){4, stream_be};
-                    rc = mdb_get(txn, streams, &key, &value);
-                    if (rc == MDB_NOTFOUND) {
-                        bl_internal_fail("bl_lmdb_ingest: record at position %llu: stream %u is indexed but not in the streams table",
-                                         (unsigned long long)p, stream);
-                        goto fail;
-                    }
+                    MDB_val skey = {4, stream_be};
+                    rc = mdb_get(txn, t.streams, &skey, &value);
                     if (rc != MDB_SUCCESS || value.mv_size != 16) CHECK(rc ? rc : MDB_CORRUPTED, "mdb_get(streams)");
                     se->head = get_be64(value.mv_data);
                     se->count = get_be32((const uint8_t *)value.mv_data + 8);
@@ -370,156 +415,123 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
                                  (unsigned long long)p, stream, se->stream);
                 goto fail;
             }
+            // 2. Idempotency: the first time this append meets a stream with earlier records, one walk
+            //    of its chain (each earlier record read), as the ledger's append batch collects its ids.
+            int first_touch;
+            stream_entry *me = stream_table_find(&met, key.mv_data, key.mv_size, &first_touch);
+            if (!me) {
+                bl_internal_fail("bl_lmdb_ingest: out of memory");
+                goto fail;
+            }
+            if (first_touch) {
+                for (uint64_t q = se->head; q != 0;) {
+                    uint8_t q_be[8];
+                    put_be64(q_be, q);
+                    MDB_val qkey = {8, q_be}, qvalue;
+                    CHECK(mdb_get(txn, log, &qkey, &qvalue), "mdb_get(log) walking a stream");
+                    bl_record_header qh;
+                    if (bl_decode_header(qvalue.mv_data, qvalue.mv_size, &qh) != 0 || qh.previous >= q) {
+                        bl_internal_fail("bl_lmdb_ingest: record at position %llu does not decode or links forward", (unsigned long long)q);
+                        goto fail;
+                    }
+                    q = qh.previous;
+                }
+            }
             se->head = p;
             se->count++;
+            me->head = p;
+            me->stream = stream;
+            me->delivery = delivery;
 
-            // 3. log, 4. hashes: appended.
+            // 3. log: appended; the record's 8-byte digest for the append's hash-chain entry.
             key = (MDB_val){8, position_be};
             value = (MDB_val){record_length, (void *)record};
             CHECK(mdb_put(txn, log, &key, &value, MDB_APPEND), "mdb_put(log)");
-            value = (MDB_val){32, (void *)(ev->hashes + 32 * i)};
-            CHECK(mdb_put(txn, hashes, &key, &value, MDB_APPEND), "mdb_put(hashes)");
+            uint64_t digest = key_hash(position_be, 8) ^ key_hash(record, record_length);
+            put_be64(hash_value + 32 + 8 * n_digests++, digest);
+            if (delivery && met_delivery[delivery] != append_number) {
+                met_delivery[delivery] = append_number;
+                append_touched[n_append_touched++] = delivery;
+            }
+            if (delivery && t.delivery_stamp[delivery] != t.checkpoint_number) {
+                t.delivery_stamp[delivery] = t.checkpoint_number;
+                t.touched[t.n_touched++] = delivery;
+            }
+            t.records++;
 
             if (h.kind < BL_KIND_RELAY || h.kind > BL_KIND_AUTO_REPLY) continue; // not a message event
 
-            // 5. the fold, and the delivery's counters (the state is written at the end of the transaction).
-            bl_message_state *s = &states[stream];
-            uint64_t *c = counters[delivery];
+            // 4. The fold into the tail: the message's state, the delivery's counters, a valid-time step.
+            bl_message_state *s = &t.states[stream];
+            uint64_t *c = t.counters[delivery];
             bl_category before = bl_state_category(s);
             if (before == BL_NOT_A_MESSAGE) c[COUNTER_MESSAGES]++;
             else c[before]--;
             bl_state_apply(s, &h, p);
             c[bl_state_category(s)]++;
             c[COUNTER_EVENTS]++;
-            if (stream_stamp[stream] != txn_number) {
-                stream_stamp[stream] = txn_number;
-                dirty[n_dirty++] = stream;
+            if (t.stream_stamp[stream] != t.checkpoint_number) {
+                t.stream_stamp[stream] = t.checkpoint_number;
+                t.dirty[t.n_dirty++] = stream;
             }
-            if (delivery_stamp[delivery] != txn_number) {
-                delivery_stamp[delivery] = txn_number;
-                touched[n_touched++] = delivery;
-            }
-
-            // 6. validSteps: one entry per message event, in valid-time order within its delivery.
-            uint8_t delta_key[20], delta_value[8] = {0};
-            put_be32(delta_key, delivery);
-            put_be64(delta_key + 4, biased(h.occurred_at));
-            put_be64(delta_key + 12, p);
-            memcpy(delta_value, stream_be, 4);
-            delta_value[4] = h.kind;
-            delta_value[5] = h.flags;
-            delta_value[6] = h.failure_type;
-            delta_value[7] = h.reason;
-            key = (MDB_val){20, delta_key};
-            value = (MDB_val){8, delta_value};
-            CHECK(mdb_put(txn, valid_steps, &key, &value, 0), "mdb_put(validSteps)");
-
-            // 7. the (delivery, minute) bucket, written at the end of the transaction.
-            bucket *b = bucket_table_find(&buckets, delivery, minute_of(h.occurred_at));
-            if (!b) {
-                bl_internal_fail("bl_lmdb_ingest: out of memory");
-                goto fail;
-            }
-            b->counts[h.kind - BL_KIND_RELAY]++;
+            step_entry *step = &t.steps[t.n_steps++];
+            put_be32(step->key, delivery);
+            put_be64(step->key + 4, biased(h.occurred_at));
+            put_be64(step->key + 12, p);
+            memcpy(step->value, stream_be, 4);
+            step->value[4] = h.kind;
+            step->value[5] = h.flags;
+            step->value[6] = h.failure_type;
+            step->value[7] = h.reason;
         }
         at = 0;
+        uint64_t first = (uint64_t)start + 1, last = (uint64_t)end;
 
-        // 2. streams, once per stream met, in key order: head, count, delivery.
-        if (met.count > met_ordered_capacity) {
-            free(met_ordered);
-            met_ordered_capacity = met.capacity / 2;
-            met_ordered = malloc(met_ordered_capacity * sizeof *met_ordered);
-            if (!met_ordered) {
-                bl_internal_fail("bl_lmdb_ingest: out of memory");
-                goto fail;
-            }
-        }
+        // 5. One hash-chain entry for the append (its precomputed SHA-256 value, then the digests).
+        uint8_t k[8];
+        put_be64(k, last);
+        memcpy(hash_value, ev->hashes + 32 * (end - 1), 32);
+        MDB_val key = {8, k}, value = {32 + 8 * n_digests, hash_value};
+        CHECK(mdb_put(txn, hashes, &key, &value, MDB_APPEND), "mdb_put(hashes)");
+
+        // 6. The append's summary: 16 bytes a stream it touched (the stream key's hash, its head) under
+        //    its first position, and each touched delivery's counters in currentCounters.
+        size_t n_summary = 0;
         for (size_t u = 0; u < met.count; u++) {
-            met_ordered[u] = met.slots[met.used[u]];
-            met.slots[met.used[u]].occupied = 0;
+            stream_entry *e = &met.slots[met.used[u]];
+            put_be64(summary + 16 * n_summary, e->hash);
+            put_be64(summary + 16 * n_summary + 8, e->head);
+            n_summary++;
+            e->occupied = 0;
         }
-        size_t n_met = met.count;
         met.count = 0;
-        qsort(met_ordered, n_met, sizeof *met_ordered, compare_stream_entries);
-        for (size_t u = 0; u < n_met; u++) {
-            uint8_t k[4], v[16];
-            put_be32(k, met_ordered[u].stream);
-            put_be64(v, met_ordered[u].head);
-            put_be32(v + 8, met_ordered[u].count);
-            put_be32(v + 12, met_ordered[u].delivery);
-            MDB_val key = {4, k}, value = {16, v};
-            CHECK(mdb_put(txn, streams, &key, &value, 0), "mdb_put(streams)");
+        put_be64(k, first);
+        key = (MDB_val){8, k};
+        value = (MDB_val){16 * n_summary, summary};
+        CHECK(mdb_put(txn, t.tail_streams, &key, &value, MDB_APPEND), "mdb_put(tailStreams)");
+        for (size_t d = 0; d < n_append_touched; d++) {
+            uint32_t delivery = append_touched[d];
+            uint8_t dk[4], v[80];
+            put_be32(dk, delivery);
+            put_be64(v, last);
+            put_be64(v + 8, 0);
+            for (int j = 0; j < 8; j++) put_be64(v + 16 + 8 * j, t.counters[delivery][j]);
+            MDB_val ckey = {4, dk}, cvalue = {80, v};
+            CHECK(mdb_put(txn, current_counters, &ckey, &cvalue, 0), "mdb_put(currentCounters)");
         }
-
-        // 5. messageState, as the ledger packs it: 16 streams to an entry (key: stream / 16), each
-        //    touched block read, changed and written once, in key order.
-        qsort(dirty, n_dirty, sizeof *dirty, compare_u32);
-        for (size_t d = 0; d < n_dirty;) {
-            uint32_t block = dirty[d] / 16;
-            uint8_t k[4], v[16 * 24];
-            put_be32(k, block);
-            MDB_val key = {4, k}, value;
-            int rc = mdb_get(txn, message_state, &key, &value);
-            if (rc == 0 && value.mv_size == sizeof v) memcpy(v, value.mv_data, sizeof v);
-            else if (rc == MDB_NOTFOUND) memset(v, 0, sizeof v);
-            else CHECK(rc ? rc : MDB_CORRUPTED, "mdb_get(messageState)");
-            for (; d < n_dirty && dirty[d] / 16 == block; d++) encode_state(&states[dirty[d]], v + 24 * (dirty[d] % 16));
-            value.mv_size = sizeof v;
-            value.mv_data = v;
-            CHECK(mdb_put(txn, message_state, &key, &value, 0), "mdb_put(messageState)");
-        }
-
-        // 7. validBuckets, once per (delivery, minute) touched, in key order: stored counts + this transaction's.
-        if (buckets.count > ordered_capacity) {
-            free(ordered);
-            ordered_capacity = buckets.capacity / 2;
-            ordered = malloc(ordered_capacity * sizeof *ordered);
-            if (!ordered) {
-                bl_internal_fail("bl_lmdb_ingest: out of memory");
-                goto fail;
-            }
-        }
-        for (size_t u = 0; u < buckets.count; u++) {
-            ordered[u] = buckets.slots[buckets.used[u]];
-            buckets.slots[buckets.used[u]].occupied = 0;
-        }
-        size_t n_buckets = buckets.count;
-        buckets.count = 0;
-        qsort(ordered, n_buckets, sizeof *ordered, compare_buckets);
-        for (size_t u = 0; u < n_buckets; u++) {
-            uint8_t k[12], v[64];
-            put_be32(k, ordered[u].delivery);
-            put_be64(k + 4, biased(ordered[u].minute));
-            MDB_val key = {12, k}, value;
-            int rc = mdb_get(txn, valid_buckets, &key, &value);
-            if (rc == MDB_SUCCESS && value.mv_size == 64) {
-                for (int j = 0; j < 8; j++) ordered[u].counts[j] += get_be64((const uint8_t *)value.mv_data + 8 * j);
-            } else if (rc != MDB_NOTFOUND) {
-                CHECK(rc ? rc : MDB_CORRUPTED, "mdb_get(validBuckets)");
-            }
-            for (int j = 0; j < 8; j++) put_be64(v + 8 * j, ordered[u].counts[j]);
-            value = (MDB_val){64, v};
-            CHECK(mdb_put(txn, valid_buckets, &key, &value, 0), "mdb_put(validBuckets)");
-        }
-
-        // 7. deliveryCounters, once per delivery touched.
-        for (size_t d = 0; d < n_touched; d++) {
-            uint8_t k[4], v[64];
-            put_be32(k, touched[d]);
-            MDB_val key = {4, k}, value;
-            int rc = mdb_get(txn, delivery_counters, &key, &value);
-            if (rc != MDB_NOTFOUND) CHECK(rc, "mdb_get(deliveryCounters)");
-            for (int j = 0; j < 8; j++) put_be64(v + 8 * j, counters[touched[d]][j]);
-            value = (MDB_val){64, v};
-            CHECK(mdb_put(txn, delivery_counters, &key, &value, 0), "mdb_put(deliveryCounters)");
-        }
-
         int rc = mdb_txn_commit(txn);
         txn = NULL;
         CHECK(rc, "mdb_txn_commit");
         out->events += end - start;
+
+        // 7. A checkpoint once the tail holds `checkpoint_records` records (timed as part of the ingest).
+        if (t.records >= checkpoint_records && write_checkpoint(env, &t, last) != 0) goto fail;
     }
     out->seconds = bl_internal_now() - t0;
+    // The final checkpoint (the ledger's `checkpoint()` before a process ends), timed apart.
+    double c0 = bl_internal_now();
+    if (t.records > 0 && write_checkpoint(env, &t, (uint64_t)ev->count) != 0) goto fail;
+    *final_checkpoint_seconds = bl_internal_now() - c0;
 
     mdb_env_close(env);
     env = NULL;
@@ -532,18 +544,22 @@ int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, 
 fail:
     if (txn) mdb_txn_abort(txn);
     if (env) mdb_env_close(env);
-    free(states);
-    free(stream_stamp);
-    free(delivery_stamp);
-    free(counters);
-    free(dirty);
-    free(touched);
-    free(buckets.slots);
-    free(buckets.used);
-    free(ordered);
+    free(t.states);
+    free(t.stream_stamp);
+    free(t.delivery_stamp);
+    free(t.counters);
+    free(t.dirty);
+    free(t.touched);
+    free(t.steps);
+    free(t.sorted);
+    free(t.tail.slots);
+    free(t.tail.used);
     free(met.slots);
     free(met.used);
-    free(met_ordered);
+    free(met_delivery);
+    free(append_touched);
+    free(hash_value);
+    free(summary);
     return result;
 }
 

@@ -89,35 +89,41 @@ int bl_disk_write_rate(const char *path, uint64_t bytes, size_t chunk, double *b
 
 // MARK: - Raw LMDB
 
-/// Appends `ev` to a new raw-LMDB store in `dir`, with the ledger's writes per event.
+/// Appends `ev` to a new raw-LMDB store in `dir` with the ledger's writes (README "The write path"):
+/// the log in each append, the projection behind it, written at checkpoints.
 ///
 /// Creates `dir` (it must not hold a `data.mdb` yet). Environment: map size 64 GiB, `MDB_NOTLS`, plus
-/// `MDB_NOSYNC` when `durable` is 0; databases `log`, `hashes`, `streamIndex`, `streams`,
-/// `messageState`, `deliveryCounters`, `validSteps`, `validBuckets`. One write transaction per
-/// `events_per_txn` events. Per event at position p (keys big-endian):
-/// 1. the first time the transaction meets the event's stream key: `streamIndex`: get the key; when
-///    missing, put `stream u32` (a new stream: head 0, count 0); else `streams`: get `stream u32`
-///    (16 bytes; a missing or malformed entry, or another stream ordinal than `streams[i]`, is an error).
-///    Later events of the stream in the transaction use an in-memory per-transaction cache (no LMDB
-///    call), as the ledger's append batch does;
-/// 2. the cached head becomes p and the count grows by 1; at the end of the transaction, put `streams`
-///    once per stream met (`stream u32 → head u64, count u32, delivery u32`, 16 bytes), in key order;
-/// 3. `log`: put `p u64 → record` (`MDB_APPEND`);
-/// 4. `hashes`: put `p u64 → hash` (32 bytes, `MDB_APPEND`);
-/// 5. message events: fold into the in-memory message state (``bl_state_apply``); at the end of the
-///    transaction, put `messageState` once per touched stream (`stream u32 → 24 bytes`);
-/// 6. message events: put `validSteps` `delivery u32 + occurredAt u64 (biased by 2^63) + p u64 → 8 bytes`;
-/// 7. at the end of the transaction, get + put `validBuckets` once per (delivery, UTC minute of
-///    occurredAt) touched by message events (`delivery u32 + minute u64 biased → 64 bytes`), and get +
-///    put `deliveryCounters` once per delivery touched (`delivery u32 → 64 bytes`).
+/// `MDB_NOSYNC` when `durable` is 0; databases `log`, `hashes`, `tailStreams`, `currentCounters`,
+/// `streamIndex`, `streams`, `messageState`, `deliveryCounters`, `validSteps`, `meta`. One write
+/// transaction (an append) per `events_per_txn` events. Per event at position p (keys big-endian):
+/// 1. its stream: from the tail (an in-memory table of the streams met since the last checkpoint), else
+///    `streamIndex` (get) and, for a stored stream, `streams` (get; 16 bytes);
+/// 2. idempotency's reads: the first time the append meets a stream with earlier records, a walk of its
+///    chain (a `log` get of each earlier record, following the record's previous position);
+/// 3. `log`: put `p u64 → record` (`MDB_APPEND`), and an 8-byte digest of it (FNV-1a 64) for the
+///    append's hash-chain entry;
+/// 4. message events: the fold in memory (``bl_state_apply``), the delivery's counters, a valid-time
+///    step kept for the checkpoint.
+/// At the end of the append: `hashes`: put `last u64 → the precomputed 32-byte hash + the digests`
+/// (`MDB_APPEND`); its summary: `tailStreams`: put `first u64 → 16 bytes a stream touched` (`MDB_APPEND`),
+/// and `currentCounters`: put `delivery u32 → 80 bytes` per delivery touched; commit (fsync when durable).
+/// After an append that leaves at least `checkpoint_records` records in the tail, a checkpoint in its own
+/// transaction, in key order: `streamIndex` for new streams, `streams` (head, count, delivery) for every
+/// stream met, `messageState` 16 states (24 bytes each) to an entry (read, changed, written once),
+/// `validSteps` (`delivery u32 + occurredAt u64 biased + p u64 → 8 bytes`), `deliveryCounters`
+/// (64 bytes), the checkpoint position in `meta`; `tailStreams` emptied. Checkpoints by policy count in
+/// the ingest's time; the final one (the tail left at the end) is timed apart, as the ledger's is.
 /// - Parameters:
 ///   - dir: the store's directory (created if missing).
 ///   - ev: the events.
-///   - events_per_txn: events per write transaction (at least 1).
+///   - events_per_txn: events per append (at least 1).
+///   - checkpoint_records: the checkpoint policy (records in the tail; at least 1).
 ///   - durable: nonzero to fsync every commit (the ledger's durable mode).
-///   - out: the timing, event count and size on disk.
+///   - out: the timing (appends and checkpoints by policy), event count and size on disk.
+///   - final_checkpoint_seconds: the time of the final checkpoint.
 /// - Returns: 0, or nonzero on failure (see ``bl_last_error``).
-int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, int durable, bl_ingest_result *out);
+int bl_lmdb_ingest(const char *dir, const bl_events *ev, size_t events_per_txn, size_t checkpoint_records, int durable,
+                   bl_ingest_result *out, double *final_checkpoint_seconds);
 
 /// Reads the whole `log` of the store in `dir` with one cursor in a read transaction, touching every
 /// value (sums the lengths and the first byte of each).
