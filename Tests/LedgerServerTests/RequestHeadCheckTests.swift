@@ -120,10 +120,20 @@ import Testing
         }
     }
 
-    @Test func errorDocumentEscapes() throws {
-        let text = RequestHeadCheckHandler.errorDocument("a \"b\" \\ \u{1}")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String])
-        #expect(json == ["error": "a \"b\" \\ \u{1}", "reason": "malformed_request"])
+    @Test func rawErrorAnswersAreHTTPWithAnEscapedJSONBody() throws {
+        let text = JSONResponse.rawErrorAnswer(code: 400, reasonPhrase: "Bad Request",
+                                               ErrorAnswer(error: "a \"b\" \\ \u{1} é/", reason: "malformed_request"),
+                                               extraHeaders: "Retry-After: 1\r\n")
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        try #require(parts.count == 2)
+        let head = parts[0].components(separatedBy: "\r\n")
+        #expect(head.first == "HTTP/1.1 400 Bad Request")
+        #expect(head.contains("Content-Type: application/json"))
+        #expect(head.contains("Retry-After: 1"))
+        #expect(head.last == "Connection: close")
+        #expect(head.contains("Content-Length: \(parts[1].utf8.count)"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(parts[1].utf8)) as? [String: String])
+        #expect(json == ["error": "a \"b\" \\ \u{1} é/", "reason": "malformed_request"])
     }
 }
 

@@ -38,9 +38,10 @@ final class ConnectionGate: Sendable {
 
     /// The answer to a connection over the limit.
     var refusal: String {
-        let body = "{\"error\":\"the service holds \(limit) connections, its limit (--max-connections): try again shortly\",\"reason\":\"too_many_connections\"}\n"
-        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
-            + "Retry-After: 1\r\nConnection: close\r\n\r\n" + body
+        JSONResponse.rawErrorAnswer(code: 503, reasonPhrase: "Service Unavailable",
+                                    ErrorAnswer(error: "the service holds \(limit) connections, its limit (--max-connections): try again shortly",
+                                                reason: "too_many_connections"),
+                                    extraHeaders: "Retry-After: 1\r\n")
     }
 
     /// Connections held now.

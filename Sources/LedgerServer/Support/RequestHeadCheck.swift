@@ -107,9 +107,8 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// SwiftNIO's response encoder's place in the pipeline, as they are: the encoder would frame an
     /// answer to a `CONNECT` as the start of a tunnel (no `Content-Length`, no body).
     private func send(context: ChannelHandlerContext, _ refusal: Refusal) {
-        let body = Self.errorDocument(refusal.message, reason: refusal.reason)
-        let answer = "HTTP/1.1 \(refusal.status.code) \(refusal.status.reasonPhrase)\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        let answer = JSONResponse.rawErrorAnswer(code: Int(refusal.status.code), reasonPhrase: refusal.status.reasonPhrase,
+                                                 ErrorAnswer(error: refusal.message, reason: refusal.reason))
         let channel = context.channel
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { _ in channel.close(promise: nil) }
@@ -118,22 +117,6 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         encoder.writeAndFlush(NIOAny(ByteBuffer(string: answer)), promise: written)
-    }
-
-    /// `{"error": message, "reason": reason}` (the OpenAPI document's `Error`).
-    static func errorDocument(_ message: String, reason: String = "malformed_request") -> String {
-        var escaped = ""
-        for scalar in message.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return "{\"error\":\"\(escaped)\",\"reason\":\"\(reason)\"}\n"
     }
 
     /// Why `head` must be refused before any route, or `nil`:

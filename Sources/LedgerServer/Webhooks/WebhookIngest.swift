@@ -184,10 +184,23 @@ struct WebhookIngest: Sendable {
 /// JSON answers: keys sorted, slashes unescaped, as the CLI writes its documents.
 enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: encoded(value))))
+    }
+
+    /// A whole HTTP/1.1 error answer as bytes to write past SwiftNIO's encoder (the refusals made
+    /// before a request reaches Hummingbird: ``RequestHeadCheckHandler``, ``OverLimitHandler``): the
+    /// status line, `Content-Type`, `Content-Length`, `extraHeaders`, `Connection: close`, then
+    /// `answer` as JSON and a newline.
+    static func rawErrorAnswer(code: Int, reasonPhrase: String, _ answer: ErrorAnswer, extraHeaders: String = "") -> String {
+        let body = String(decoding: encoded(answer), as: UTF8.self) + "\n"
+        return "HTTP/1.1 \(code) \(reasonPhrase)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            + extraHeaders + "Connection: close\r\n\r\n" + body
+    }
+
+    private static func encoded(_ value: some Encodable) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
 }
