@@ -84,7 +84,7 @@ public struct LedgerServer: Sendable {
             router: makeRouter(),
             // A connection that sends nothing for 30 s — a request head or body left unfinished
             // (slowloris), or an idle keep-alive — is closed; a request fully read is never cut while
-            // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
+            // its append runs. A body that trickles in is answered 408 (RequestBodyDeadlineHandler). 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
             // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
             // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
             // A request SwiftNIO cannot parse, or whose Host field RFC 9112 §3.2 refuses, is answered 400
@@ -92,7 +92,8 @@ public struct LedgerServer: Sendable {
             server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes,
                                                 onMalformedRequest: { [metrics] reason in metrics.rejected(reason: reason) },
                                                 gate: ConnectionGate(limit: ConnectionGate.effectiveLimit(configured: configuration.maximumConnections),
-                                                                     onRefusal: { [metrics] in metrics.rejected(reason: "too_many_connections") })),
+                                                                     onRefusal: { [metrics] in metrics.rejected(reason: "too_many_connections") }),
+                                                bodyDeadline: configuration.bodyDeadline),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port),
                                                     serverName: "delivery-ledger"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },

@@ -32,6 +32,10 @@ public struct ServerConfiguration: Sendable {
     /// (``LedgerServer`` raises the soft limit to the hard one at start), so that the service never
     /// runs out of file descriptors (README "The service", Connections).
     public var maximumConnections: Int?
+    /// How fast a request body must arrive (``BodyDeadline``: 20 s from its head, and one more second
+    /// for every 500 bytes received, Apache's `mod_reqtimeout` default); a slower one is answered
+    /// `408` `request_timeout` and nothing of it is appended.
+    public var bodyDeadline = BodyDeadline()
 
     /// Creates the default configuration (loopback port 8025, 32 MiB bodies, no credentials, no keys).
     public init() {}

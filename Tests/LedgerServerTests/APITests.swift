@@ -56,6 +56,26 @@ import Testing
         await server.stop()
     }
 
+    /// `GET /api/domains` is `ledger domains --format json` with the same delivery and instant; an
+    /// unknown delivery is 404, an instant not RFC 3339 400.
+    @Test func domainsIsTheDomainsDocument() async throws {
+        let server = try await Self.demoServer()
+        let copy = try server.copy()
+        let delivery = try #require(try server.ledger.deliveries().first)
+        for now in ["2026-11-01T12:00:00Z", "2026-11-20T00:00:00Z"] {
+            let reply = try await server.send("GET", "/api/domains?delivery=\(delivery)&now=\(now)")
+            #expect(reply.status == 200, "\(reply.text)")
+            let cli = LedgerCLI.run(["domains", "--db", copy, "--delivery", delivery, "--now", now, "--format", "json"])
+            #expect(cli.exitCode == 0, "\(cli.error)")
+            #expect(reply.text == cli.output, "now \(now)")
+        }
+        #expect(try await server.send("GET", "/api/domains?delivery=nope").status == 404)
+        let bad = try await server.send("GET", "/api/domains?delivery=\(delivery)&now=yesterday")
+        #expect(bad.status == 400 && (bad.json?["error"] as? String ?? "").hasPrefix("query parameter now: 'yesterday'"), "\(bad.text)")
+        #expect(try await server.send("GET", "/api/domains").status == 400)
+        await server.stop()
+    }
+
     /// `GET /api/audit` is `ledger audit --format json` with the same delivery, instant, late
     /// threshold and kinds (comma-separated in the query, `--kind` repeated on the command line).
     @Test func auditIsTheCLIDocument() async throws {
@@ -180,6 +200,9 @@ import Testing
         try await record("GET", "/api/audit", "?delivery=\(delivery)&now=2026-11-20T00:00:00Z&kind=afterFinalOutcome,duplicateReceived")
         try await record("GET", "/api/audit", "?delivery=\(delivery)&kind=late")
         try await record("GET", "/api/audit", "?delivery=none")
+        try await record("GET", "/api/domains", "?delivery=\(delivery)&now=2026-11-20T00:00:00Z")
+        try await record("GET", "/api/domains", "?delivery=none")
+        try await record("GET", "/api/domains", "?delivery=\(delivery)&now=yesterday")
         try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: batch)
         try await record("POST", "/webhooks/sparkpost", headers: [RunningServer.auth], body: batch)
         try await record("POST", "/webhooks/sparkpost", body: batch)
@@ -200,7 +223,7 @@ import Testing
         #expect(served.body == Array(file))
         let doc = try #require(try JSONSerialization.jsonObject(with: file) as? [String: Any])
         let components = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
-        for (name, schema) in [("Project", "project"), ("Status", "status"), ("Audit", "audit")] {
+        for (name, schema) in [("Project", "project"), ("Status", "status"), ("Audit", "audit"), ("Domains", "domains")] {
             var text = String(decoding: try Data(contentsOf: SchemaValidation.schemaURL(named: schema)), as: UTF8.self)
             text = text.replacingOccurrences(of: "\"#/$defs/", with: "\"#/components/schemas/\(name)/$defs/")
             var expected = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

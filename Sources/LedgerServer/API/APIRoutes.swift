@@ -12,6 +12,7 @@ import LedgerReports
 /// - `GET /api/timeline?delivery=&bucket=1h` — `ledger timeline --format json`
 /// - `GET /api/sending-logs?delivery=&semantics=&status=&search=&page=&pageSize=&asOf=&knownAt=`
 /// - `GET /api/audit?delivery=&now=&lateAfter=86400&kind=a,b` — `ledger audit --format json`
+/// - `GET /api/domains?delivery=&now=` — `ledger domains --format json`
 ///
 /// Described by `Schemas/openapi.json` (served at `/openapi.json`). A bad parameter is 400, an
 /// unknown delivery, recipient or address 404, both with `{"error", "reason"}`.
@@ -80,13 +81,7 @@ struct APIRoutes: Sendable {
         } }
         router.get("/api/audit") { request, _ in await answer(request) { q in
             let delivery = try q.required("delivery")
-            var now = Ledger.systemClock()
-            if let text = q["now"] {
-                guard let instant = Instant(rfc3339: text) else {
-                    throw BadParameter(name: "now", message: "'\(text)' " + (Instant.rfc3339Problem(text) ?? "is not an accepted instant"))
-                }
-                now = instant
-            }
+            let now = try instant(q, "now")
             let lateAfter = try q.positiveInt("lateAfter", default: 86_400, maximum: 100 * 366 * 86_400)
             var kinds: Set<AuditFinding.Kind> = []
             for name in (q["kind"] ?? "").split(separator: ",") {
@@ -101,6 +96,23 @@ struct APIRoutes: Sendable {
                 return AuditJSON(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter), findings: findings, kinds: kinds)
             }
         } }
+        router.get("/api/domains") { request, _ in await answer(request) { q in
+            let delivery = try q.required("delivery")
+            let now = try instant(q, "now")
+            guard let breakdown = try await work.readHeavy({ [ledger] in
+                try ledger.domainBreakdown(delivery: delivery, semantics: .classic, now: now)
+            }) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
+            return DomainsJSON(breakdown)
+        } }
+    }
+
+    /// `now=`: an RFC 3339 instant, or the system clock when absent.
+    private func instant(_ q: Query, _ name: String) throws -> Instant {
+        guard let text = q[name] else { return Ledger.systemClock() }
+        guard let instant = Instant(rfc3339: text) else {
+            throw BadParameter(name: name, message: "'\(text)' " + (Instant.rfc3339Problem(text) ?? "is not an accepted instant"))
+        }
+        return instant
     }
 
     /// Runs `body` and answers its document as JSON (pretty-printed, with a final newline, as the CLI

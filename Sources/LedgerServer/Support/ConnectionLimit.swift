@@ -81,7 +81,7 @@ final class ConnectionGate: Sendable {
 
 /// First in the pipeline of a connection over the limit: writes ``ConnectionGate/refusal`` as it is,
 /// reads nothing of the request (what arrives is dropped), and closes the connection once the answer
-/// is written. Hummingbird's handlers behind it see only the close.
+/// is written (``LingeringClose``). Hummingbird's handlers behind it see only the close.
 final class OverLimitHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -103,7 +103,6 @@ final class OverLimitHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func refuse(_ context: ChannelHandlerContext) {
         guard !sent else { return }
         sent = true
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in channel.close(promise: nil) }
+        LingeringClose.close(context.channel, after: context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))))
     }
 }

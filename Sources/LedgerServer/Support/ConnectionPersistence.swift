@@ -93,8 +93,8 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
     }
 }
 
-/// Hummingbird's HTTP/1 child channel with ``RequestHeadCheckHandler`` then
-/// ``ConnectionPersistenceHandler`` after SwiftNIO's request decoder; everything else is `HTTP1Channel`'s.
+/// Hummingbird's HTTP/1 child channel with ``RequestHeadCheckHandler``, ``RequestBodyDeadlineHandler``
+/// then ``ConnectionPersistenceHandler`` after SwiftNIO's request decoder; everything else is `HTTP1Channel`'s.
 struct PersistenceAwareHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
@@ -103,6 +103,8 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
     let onMalformedRequest: @Sendable (String) -> Void
     /// Bounds the connections held open (``ConnectionGate``).
     let gate: ConnectionGate
+    /// How fast a request body must arrive (``RequestBodyDeadlineHandler``).
+    let bodyDeadline: BodyDeadline
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let admitted = gate.admit(channel)
@@ -114,7 +116,9 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
             }
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.addHandler(ConnectionPersistenceHandler(maximumBodyBytes: maximumBodyBytes), position: .after(decoder))
-            try pipeline.addHandler(RequestHeadCheckHandler(onRefusal: onMalformedRequest), position: .after(decoder))
+            let headCheck = RequestHeadCheckHandler(onRefusal: onMalformedRequest)
+            try pipeline.addHandler(headCheck, position: .after(decoder))
+            try pipeline.addHandler(RequestBodyDeadlineHandler(deadline: bodyDeadline, onRefusal: onMalformedRequest), position: .after(headCheck))
             return value
         }
     }
@@ -126,13 +130,15 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// `.http1(configuration:)` with HTTP/1.0 and `Connection` options handled as RFC 9112 §9.3 says
-    /// (``ConnectionPersistenceHandler``), and unreadable requests or invalid `Host` fields refused with
-    /// a located JSON error (``RequestHeadCheckHandler``; `onMalformedRequest` is called for each).
+    /// (``ConnectionPersistenceHandler``), unreadable requests or invalid `Host` fields refused with
+    /// a located JSON error (``RequestHeadCheckHandler``), bodies slower than `bodyDeadline` answered
+    /// 408 (``RequestBodyDeadlineHandler``); `onMalformedRequest` is called for each refusal with its reason.
     static func http1RespectingPersistence(configuration: HTTP1Channel.Configuration, maximumBodyBytes: Int,
-                                           onMalformedRequest: @escaping @Sendable (String) -> Void, gate: ConnectionGate) -> HTTPServerBuilder {
+                                           onMalformedRequest: @escaping @Sendable (String) -> Void, gate: ConnectionGate,
+                                           bodyDeadline: BodyDeadline) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumBodyBytes: maximumBodyBytes,
-                                         onMalformedRequest: onMalformedRequest, gate: gate)
+                                         onMalformedRequest: onMalformedRequest, gate: gate, bodyDeadline: bodyDeadline)
         }
     }
 }

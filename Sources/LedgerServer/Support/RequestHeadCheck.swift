@@ -103,20 +103,11 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// Writes the answer and closes the connection once it is written. The bytes go out from
-    /// SwiftNIO's response encoder's place in the pipeline, as they are: the encoder would frame an
-    /// answer to a `CONNECT` as the start of a tunnel (no `Content-Length`, no body).
+    /// Writes the answer, then closes the connection (``LingeringClose``).
     private func send(context: ChannelHandlerContext, _ refusal: Refusal) {
-        let answer = JSONResponse.rawErrorAnswer(code: Int(refusal.status.code), reasonPhrase: refusal.status.reasonPhrase,
-                                                 ErrorAnswer(error: refusal.message, reason: refusal.reason))
-        let channel = context.channel
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
-            channel.close(promise: nil)
-            return
-        }
-        encoder.writeAndFlush(NIOAny(ByteBuffer(string: answer)), promise: written)
+        LingeringClose.send(JSONResponse.rawErrorAnswer(code: Int(refusal.status.code), reasonPhrase: refusal.status.reasonPhrase,
+                                                        ErrorAnswer(error: refusal.message, reason: refusal.reason)),
+                            from: context)
     }
 
     /// Why `head` must be refused before any route, or `nil`:

@@ -1,0 +1,191 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// How fast a request body must arrive (``ServerConfiguration/bodyDeadline``): Apache httpd's
+/// `mod_reqtimeout` rule, `body=20,MinRate=500` by default — the body has `initialSeconds` from its
+/// request head, and one more second for every `minimumBytesPerSecond` bytes received. Hummingbird's
+/// idle timeout (30 s without a read) closes a head left unfinished, but any byte restarts it: a client
+/// sending its body a byte every few seconds would hold its connection (and a place under
+/// `--max-connections`) for as long as it likes, and a few hundred of them would lock SparkPost out.
+public struct BodyDeadline: Sendable, Hashable {
+    /// Seconds from the request head before the rate counts (default 20).
+    public var initialSeconds: Double
+    /// Bytes a second that earn one more second (default 500).
+    public var minimumBytesPerSecond: Int
+
+    /// - Parameters:
+    ///   - initialSeconds: seconds from the request head before the rate counts.
+    ///   - minimumBytesPerSecond: bytes that earn one more second.
+    public init(initialSeconds: Double = 20, minimumBytesPerSecond: Int = 500) {
+        self.initialSeconds = initialSeconds
+        self.minimumBytesPerSecond = max(1, minimumBytesPerSecond)
+    }
+
+    /// The seconds allowed, from the head, for a body of which `received` bytes have arrived.
+    func allowedSeconds(received: Int) -> Double {
+        initialSeconds + Double(received) / Double(minimumBytesPerSecond)
+    }
+}
+
+/// After ``RequestHeadCheckHandler``: a request whose body arrives slower than ``BodyDeadline`` is
+/// answered `408 Request Timeout` (RFC 9110 §15.5.9: "the server did not receive a complete request
+/// message within the time that it was prepared to wait") with `{"error", "reason":
+/// "request_timeout"}` saying how much arrived in how long, and the connection is closed
+/// (``LingeringClose``). The route reading that body then sees it end unfinished and appends nothing
+/// of it (`body_incomplete`). When answers to earlier pipelined requests are still being written, the
+/// connection is closed without an answer (answers never interleave).
+///
+/// The clock counts only the client's time: from the head — or, when the head asked `Expect:
+/// 100-continue`, from the `100 Continue` the service writes (its client waits for it, RFC 9110
+/// §10.1.1) — while the service has asked for bytes and none came. While the route has not taken
+/// what arrived (a busy machine; SwiftNIO then stops reading), the clock stops: a tester's loaded
+/// run had answered 408 to requests the service itself was slow to read. It stops for good at the
+/// body's end, or when the body cannot be read (a bad chunk: the route answers that).
+final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let deadline: BodyDeadline
+    private let onRefusal: @Sendable (String) -> Void
+    /// The request whose body is being read: the seconds its client was waited for so far (the
+    /// clock), bytes of body received.
+    private var reading: (waited: Double, received: Int)?
+    /// Since when the service has been waiting for bytes (a read asked and not yet answered) while
+    /// the clock runs; `nil` while the service is not asking (SwiftNIO's backpressure: the route has
+    /// not taken what arrived) — that time is the service's, not the client's, and is not counted.
+    private var waitingSince: NIODeadline?
+    /// A read was asked and nothing arrived since.
+    private var readPending = false
+    /// The request being read asked `Expect: 100-continue` and no `100 Continue` was written yet: its
+    /// client waits for the service, so its clock starts at the `100` (RFC 9110 §10.1.1).
+    private var awaitingContinue = false
+    private var check: Scheduled<Void>?
+    /// Requests read whose answer has not ended.
+    private var unanswered = 0
+    private var timedOut = false
+
+    init(deadline: BodyDeadline, onRefusal: @escaping @Sendable (String) -> Void) {
+        self.deadline = deadline
+        self.onRefusal = onRefusal
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if timedOut { return }
+        readPending = false
+        if let since = waitingSince, reading != nil {
+            reading!.waited += Self.seconds(context.eventLoop.now - since)
+            waitingSince = nil
+        }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            unanswered += 1
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                awaitingContinue = true
+            } else {
+                startClock(context)
+            }
+        case .body(let bytes):
+            reading?.received += bytes.readableBytes
+        case .end:
+            stopClock()
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// The pipeline asks for more bytes: the wait for the client starts.
+    func read(context: ChannelHandlerContext) {
+        readPending = true
+        if reading != nil, waitingSince == nil { waitingSince = context.eventLoop.now }
+        context.read()
+    }
+
+    /// SwiftNIO's decoder could not read the rest (a bad chunk): the body will not arrive, and the
+    /// route answers that error.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        stopClock()
+        context.fireErrorCaught(error)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if timedOut {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status == .continue && awaitingContinue:
+            awaitingContinue = false
+            startClock(context)
+        case .head:
+            awaitingContinue = false  // a final answer: the body will not be asked for
+        case .end:
+            if unanswered > 0 { unanswered -= 1 }
+        case .body:
+            break
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func startClock(_ context: ChannelHandlerContext) {
+        reading = (0, 0)
+        waitingSince = readPending ? context.eventLoop.now : nil
+        schedule(context, in: deadline.allowedSeconds(received: 0))
+    }
+
+    private func stopClock() {
+        reading = nil
+        waitingSince = nil
+        awaitingContinue = false
+        check?.cancel()
+        check = nil
+    }
+
+    private static func seconds(_ t: TimeAmount) -> Double { Double(t.nanoseconds) / 1e9 }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        check?.cancel()
+        check = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        check?.cancel()
+        check = nil
+        context.fireChannelInactive()
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, in seconds: Double) {
+        check?.cancel()
+        let loop = context.eventLoop.assumeIsolated()
+        check = loop.scheduleTask(in: .nanoseconds(Int64(max(0, seconds) * 1e9))) { self.expire(context) }
+    }
+
+    private func expire(_ context: ChannelHandlerContext) {
+        check = nil
+        guard let reading, !timedOut else { return }
+        let elapsed = reading.waited + (waitingSince.map { Self.seconds(context.eventLoop.now - $0) } ?? 0)
+        let allowed = deadline.allowedSeconds(received: reading.received)
+        if elapsed < allowed {
+            schedule(context, in: allowed - elapsed)
+            return
+        }
+        timedOut = true
+        self.reading = nil
+        onRefusal("request_timeout")
+        guard unanswered == 1 else {  // earlier answers still being written: no answer can go first
+            context.close(promise: nil)
+            return
+        }
+        let message = "the request body arrived too slowly: \(reading.received) bytes in \(String(format: "%.1f", elapsed)) s of waiting "
+            + "(the service waits \(Self.format(deadline.initialSeconds)) s, and one more second for every \(deadline.minimumBytesPerSecond) bytes received); "
+            + "nothing of it was appended"
+        LingeringClose.send(JSONResponse.rawErrorAnswer(code: 408, reasonPhrase: "Request Timeout",
+                                                        ErrorAnswer(error: message, reason: "request_timeout")),
+                            from: context)
+    }
+
+    private static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
+    }
+}

@@ -1,0 +1,199 @@
+import DeliveryLedger
+import Foundation
+@testable import LedgerServer
+import LedgerTestSupport
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Synchronization
+import Testing
+
+/// Clients that send slowly or keep sending after a refusal, over real loopback sockets: a body that
+/// trickles in is answered 408 and appends nothing (``RequestBodyDeadlineHandler``); a refused client
+/// still uploading reads its answer instead of a reset (``LingeringClose``). The blocking socket work
+/// runs on threads of their own (Dispatch's few global threads are the servers').
+@Suite(.serialized) struct SlowClientTests {
+    /// The reasons a handler refused with.
+    final class Refusals: Sendable { let list = Mutex<[String]>([]) }
+
+    /// Runs `work` on a thread of its own.
+    func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    /// The rule: 20 s from the head by default, one more second a 500 bytes (Apache's mod_reqtimeout).
+    @Test func theDeadlineGrowsWithTheBytesReceived() {
+        let rule = BodyDeadline()
+        #expect(rule.allowedSeconds(received: 0) == 20)
+        #expect(rule.allowedSeconds(received: 1_000) == 22)
+        #expect(rule.allowedSeconds(received: 1 << 20) == 20 + 2097.152)
+        #expect(BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 0).minimumBytesPerSecond == 1)
+    }
+
+    /// The clock on a virtual event loop (SwiftNIO's embedded channel): it starts at the head, or —
+    /// when the head asks `Expect: 100-continue` — at the `100 Continue` the service writes (its client
+    /// waits for it: a loaded run had a request answered 408 while the service was slow to answer it
+    /// 413); it runs only while the route asks for bytes; each byte received buys time.
+    @Test(arguments: [false, true])
+    func theClockStartsWhenTheClientCanSend(_ expectContinue: Bool) throws {
+        let channel = EmbeddedChannel()
+        let refused = Refusals()
+        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+        try channel.pipeline.syncOperations.addHandler(RequestBodyDeadlineHandler(
+            deadline: BodyDeadline(initialSeconds: 10, minimumBytesPerSecond: 100), onRefusal: { r in refused.list.withLock { $0.append(r) } }))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/events")
+        head.headers.add(name: "Content-Length", value: "100000")
+        if expectContinue { head.headers.add(name: "Expect", value: "100-Continue") }
+        try channel.writeInbound(HTTPServerRequestPart.head(head))
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        channel.read()  // the route asks for the body
+        if expectContinue {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(60))  // the client waits for the service
+            #expect(refused.list.withLock { $0 }.isEmpty && channel.isActive)
+            try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .continue)))
+            while try channel.readOutbound(as: ByteBuffer.self) != nil {}
+        }
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: 0x78, count: 500)))  // 5 s more
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        // The route does not ask for more for 100 s (the machine is busy): not the client's time.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(100))
+        #expect(refused.list.withLock { $0 }.isEmpty, "the service's own delay was counted")
+        channel.read()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(refused.list.withLock { $0 }.isEmpty, "refused at 14 s of 15 allowed")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))  // the deadline, 10 s + 500 B / 100 B/s = 15 s, passed
+        #expect(refused.list.withLock { $0 } == ["request_timeout"])
+        var written = ""
+        while let bytes = try channel.readOutbound(as: ByteBuffer.self) { written += String(buffer: bytes) }
+        #expect(written.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && written.contains("500 bytes in 15.0 s of waiting"), "\(written)")
+        _ = try? channel.finish()
+    }
+
+    /// A request read to its end, or whose body SwiftNIO could not read (the route answers that), is
+    /// never answered 408, however long the route then takes.
+    @Test func aRequestReadToItsEndIsNeverAnswered408() throws {
+        let channel = EmbeddedChannel()
+        let refused = Refusals()
+        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+        try channel.pipeline.syncOperations.addHandler(RequestBodyDeadlineHandler(
+            deadline: BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 100), onRefusal: { r in refused.list.withLock { $0.append(r) } }))
+        try channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/events")))
+        channel.read()
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        channel.read()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(600))  // the append runs long
+        try channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/events")))
+        channel.read()
+        channel.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(600))
+        #expect(refused.list.withLock { $0 }.isEmpty)
+        _ = try? channel.finish()
+    }
+
+    /// A body sent 10 bytes every 200 ms (50 B/s) against a rule of 1 s + 1 s a 1,000 bytes: answered
+    /// 408 `request_timeout` after about a second, saying how much arrived; nothing appended; the
+    /// connection closed. A body sent at once under the same rule is appended.
+    @Test func aBodyThatTricklesInIsAnswered408AndNothingIsAppended() async throws {
+        let server = try await RunningServer(credentials: nil, configure: {
+            $0.insecureNoAuthentication = true
+            $0.bodyDeadline = BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 1_000)
+        })
+        let port = server.port
+        let line = #"{"id":"e1","kind":"relay","delivery":"d1","recipient":"a@example.com","occurredAt":"2026-12-01T10:00:00Z"}"# + "\n"
+        let body = Array(String(repeating: line, count: 200).utf8)
+        let (answer, closed, sent, seconds) = try await onThread { () throws -> (String, Bool, Int, Double) in
+            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
+            defer { close(fd) }
+            try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/events", headers: [("Content-Type", "application/x-ndjson")],
+                                                          contentLength: body.count))
+            let start = Date()
+            var sent = 0
+            // Trickle until the server answers (a short read timeout between sends), at most 15 s.
+            while sent < body.count, Date().timeIntervalSince(start) < 15 {
+                let chunk = Array(body[sent..<min(sent + 10, body.count)])
+                if (try? LoopbackHTTP.sendRaw(fd, chunk)) == nil { break }  // the server closed its side
+                sent += chunk.count
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&ready, 1, 200) > 0 { break }
+            }
+            let (bytes, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 10)
+            return (String(decoding: bytes, as: UTF8.self), closed, sent, Date().timeIntervalSince(start))
+        }
+        #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
+        let json = answer.components(separatedBy: "\r\n\r\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        #expect(json?["reason"] == "request_timeout", "\(answer)")
+        #expect(json?["error"]?.contains("arrived too slowly") == true && json?["error"]?.contains("nothing of it was appended") == true, "\(answer)")
+        #expect(closed)
+        // About 1 s plus what ~50 bytes earned (0.05 s); well under the 15 s the client would trickle.
+        #expect(seconds < 5, "answered after \(seconds) s, \(sent) bytes sent")
+        #expect(sent < body.count)
+        #expect(try server.position() == 0)
+        // The same body sent at once is within the rule.
+        let accepted = try await server.send("POST", "/events", headers: [("Content-Type", "application/x-ndjson")], body: Array(line.utf8))
+        #expect(accepted.status == 200, "\(accepted.text)")
+        #expect(try server.position() == 1)
+        let metrics = try await server.send("GET", "/metrics").text
+        #expect(metrics.contains("ledger_rejected_requests_total{reason=\"request_timeout\"} 1"), "\(metrics)")
+        await server.stop()
+    }
+
+    /// Sends `head`, waits 100 ms (the server has answered and, before, closed by then), then 512 KiB
+    /// of body in 64 KiB writes 10 ms apart, as a client that writes its whole request before it reads
+    /// (curl does); then reads. Returns the first send error (nil: every write was taken) and the answer.
+    static func uploadThenRead(port: Int, head: [UInt8]) throws -> (sendError: String?, answer: String) {
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
+        defer { close(fd) }
+        var sendError: String?
+        do {
+            try LoopbackHTTP.sendRaw(fd, head)
+            usleep(100_000)
+            for _ in 0..<8 {
+                try LoopbackHTTP.sendRaw(fd, [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10))
+                usleep(10_000)
+            }
+        } catch {
+            sendError = "\(error)"
+        }
+        return (sendError, String(decoding: try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 10).bytes, as: UTF8.self))
+    }
+
+    /// A client over the connection limit that uploads 512 KiB before it reads has every write taken
+    /// and then reads the whole 503 answer and the end of the stream — closed at once, the server made
+    /// the kernel reset the connection and the client's writes failed ("broken pipe", "connection
+    /// reset") before it read anything.
+    @Test func aRefusedClientStillUploadingReadsItsAnswer() async throws {
+        let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true; $0.maximumConnections = 1 })
+        let port = server.port
+        let results = try await onThread { () throws -> [(String?, String)] in
+            let held = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
+            defer { close(held) }
+            usleep(200_000)
+            return try (0..<3).map { _ in
+                try Self.uploadThenRead(port: port, head: LoopbackHTTP.head(method: "POST", path: "/events", headers: [], contentLength: 512 << 10))
+            }
+        }
+        for (sendError, answer) in results {
+            #expect(sendError == nil, "\(sendError ?? "")")
+            #expect(answer.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n") && answer.contains("\"reason\":\"too_many_connections\""), "\(answer)")
+        }
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
+    /// The same for a refusal before any route (a request without Host) whose body keeps coming.
+    @Test func aRefusedRequestFollowedByMoreBytesIsAnswered() async throws {
+        let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
+        let port = server.port
+        let (sendError, answer) = try await onThread {
+            try Self.uploadThenRead(port: port, head: Array("POST /events HTTP/1.1\r\nContent-Length: 524288\r\n\r\n".utf8))
+        }
+        #expect(sendError == nil, "\(sendError ?? "")")
+        #expect(answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n") && answer.contains("\"reason\":\"malformed_request\""), "\(answer)")
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+}
