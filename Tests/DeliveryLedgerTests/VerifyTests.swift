@@ -222,4 +222,54 @@ import Testing
         #expect(found.contains { $0.contains("stream 99 (") && $0.contains("is in the streams table but has no record in the log") }, "\(found)")
         #expect(found.contains { $0.contains("the streams table entry of stream 100 does not decode") }, "\(found)")
     }
+
+    /// The duplicate receipts are not in the log and are not rebuilt: `verify` checks that each names
+    /// a recorded event of its delivery, received again at least once, no earlier than it was
+    /// recorded — and names the entry that does not (it checked nothing of that table before).
+    @Test func damagedDuplicateReceiptsAreNamed() throws {
+        let dir = TemporaryDirectory()
+        var options = LedgerOptions()
+        options.durable = false
+        let other = EventFactory(delivery: "d2")
+        let recordedAt: Instant
+        do {
+            let ledger = try Ledger(path: dir.path("l.lmdb"), options: options)
+            try ledger.append([f.declare(toDeliver: 2), f.relay("a@example.com", at: 0), other.relay("z@example.com", at: 0)])
+            recordedAt = try #require(try ledger.basis().recordedAt)
+            try ledger.append([f.relay("a@example.com", at: 0)])  // received again: position 2 of 3, delivery ordinal 1
+            #expect(try ledger.verify().isHealthy)
+        }
+        let at = recordedAt.millisecondsSinceEpoch
+        func key(_ delivery: UInt32, _ first: UInt64) -> [UInt8] { Key.u32(delivery) + Key.u64(first) }
+        func receipt(_ original: UInt64, times: UInt64, first: Int64, last: Int64) -> DuplicateReceipts.Summary {
+            .init(original: original, times: times, first: Instant(millisecondsSinceEpoch: first), last: Instant(millisecondsSinceEpoch: last))
+        }
+        let cases: [(key: [UInt8], value: [UInt8], expected: String)] = [
+            (key(1, 2), [0xFF], "the duplicates entry of delivery ordinal 1 at position 2 does not decode"),
+            (key(2, 2), DuplicateReceipts.encode([receipt(2, times: 1, first: at, last: at)], first: 2),
+             "the duplicates entry of delivery ordinal 2 for position 2: the event there is of delivery ordinal 1"),
+            (key(1, 2), DuplicateReceipts.encode([receipt(2, times: 0, first: at, last: at)], first: 2),
+             "the duplicates entry of delivery ordinal 1 for position 2 counts no receipt"),
+            (key(1, 2), DuplicateReceipts.encode([receipt(2, times: 1, first: at - 60_000, last: at)], first: 2),
+             "the duplicates entry of delivery ordinal 1 for position 2 has receipts from"),
+            (key(1, 2), DuplicateReceipts.encode([receipt(9, times: 1, first: at, last: at)], first: 2),
+             "the duplicates entry of delivery ordinal 1 for position 9 names a position outside the log 1…3"),
+            (Key.u32(1) + [0, 0], [0], "the duplicates entry of delivery ordinal 1 at position 0 does not decode: a key of 6 bytes"),
+        ]
+        for c in cases {
+            let copy = TemporaryDirectory()
+            try FileManager.default.copyItem(atPath: dir.path("l.lmdb"), toPath: copy.path("l.lmdb"))
+            do {
+                let env = try Environment(path: copy.path("l.lmdb"))
+                let duplicates = try env.openDatabase(named: "duplicates", flags: [])
+                try env.write { txn in
+                    try txn.clear(duplicates)
+                    try txn.put(duplicates, key: c.key, value: c.value)
+                }
+            }
+            let report = try Ledger(path: copy.path("l.lmdb"), options: options).verify()
+            #expect(report.problems.map(\.what).contains { $0.hasPrefix(c.expected) }, "\(c.expected): \(report.problems)")
+            #expect(report.problems.allSatisfy { !$0.inProjection })
+        }
+    }
 }

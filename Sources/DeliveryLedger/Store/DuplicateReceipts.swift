@@ -83,6 +83,39 @@ enum DuplicateReceipts {
         return merged.values.sorted { $0.original < $1.original }
     }
 
+    /// Every entry of the table, in key order, for `verify`: `body` gets the key's delivery ordinal
+    /// and the entry's receipts, or the reason the entry cannot be read (a key of another length, a
+    /// value that does not decode); the table's own order is checked by LMDB.
+    static func scanAll(_ txn: borrowing Transaction, _ table: Database,
+                        _ body: (_ delivery: UInt32, _ key: UInt64, Result<[Summary], CorruptRecordError>) throws -> Void) throws {
+        try txn.scan(table) { k, v in
+            guard k.count == 12 || k.count == 20 else {
+                try body(k.count >= 4 ? Key.readU32(k) : 0, 0, .failure(CorruptRecordError(what: "a key of \(k.count) bytes (12 or 20 expected)")))
+                return true
+            }
+            let delivery = Key.readU32(k)
+            let first = Key.readU64(UnsafeRawBufferPointer(rebasing: k[4..<12]))
+            if k.count == 20 {  // the earlier layout: one entry per arrival
+                let at = Instant(millisecondsSinceEpoch: Int64(bitPattern: Key.readU64(UnsafeRawBufferPointer(rebasing: k[12...]))))
+                var r = ByteReader(v)
+                do {
+                    let times = try r.varint()
+                    try body(delivery, first, .success([Summary(original: first, times: times, first: at, last: at)]))
+                } catch let e as CorruptRecordError {
+                    try body(delivery, first, .failure(e))
+                }
+            } else {
+                do {
+                    let summaries = try decode(v, first: first)
+                    try body(delivery, first, .success(summaries))
+                } catch let e as CorruptRecordError {
+                    try body(delivery, first, .failure(e))
+                }
+            }
+            return true
+        }
+    }
+
     static func encode(_ summaries: [Summary], first: UInt64) -> [UInt8] {
         let base = summaries.map(\.first).min() ?? Instant(millisecondsSinceEpoch: 0)
         var w = ByteWriter(capacity: 8 + 6 * summaries.count)

@@ -406,6 +406,36 @@ extension Ledger {
                 for d in counters.keys.sorted() { report(nil, "delivery ordinal \(d) has messages but no persisted KPI counters") }
                 let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
                 if checkpoint > last { report(nil, "the projection checkpoint is \(checkpoint), past the end of the log at \(last)") }
+                // The duplicate receipts (``DuplicateReceipts``: not in the log, not rebuilt): each
+                // names a recorded event of its delivery, received again at least once, no earlier
+                // than it was recorded.
+                inProjection = false
+                try DuplicateReceipts.scanAll(txn, tables.duplicates) { delivery, key, entry in
+                    let summaries: [DuplicateReceipts.Summary]
+                    switch entry {
+                    case .failure(let e):
+                        report(nil, "the duplicates entry of delivery ordinal \(delivery) at position \(key) does not decode: \(e.what)")
+                        return
+                    case .success(let s): summaries = s
+                    }
+                    for r in summaries {
+                        let named = "the duplicates entry of delivery ordinal \(delivery) for position \(r.original)"
+                        guard (1...max(last, 1)).contains(r.original), last > 0 else {
+                            report(nil, "\(named) names a position outside the log 1…\(last)")
+                            return
+                        }
+                        guard let (stream, recordedAt) = try txn.withValue(tables.log, key: Key.u64(r.original), { b in
+                            (try? RecordCodec.foldView(b)).map { ($0.stream, $0.recordedAt) }
+                        }) ?? nil else { continue }  // a record that does not read: named by the log's checks
+                        if let info = streamInfos[stream], info.deliveryOrdinal != delivery {
+                            report(r.original, "\(named): the event there is of delivery ordinal \(info.deliveryOrdinal)")
+                        } else if r.times == 0 {
+                            report(r.original, "\(named) counts no receipt")
+                        } else if r.last < r.first || r.first < recordedAt {
+                            report(r.original, "\(named) has receipts from \(r.first.rfc3339) to \(r.last.rfc3339), the event was recorded at \(recordedAt.rfc3339)")
+                        }
+                    }
+                }
                 if case .corrupt(let p, let what)? = tailProblem {
                     report(p, "the records after the projection checkpoint do not fold: \(what)")
                 } else if let tailProblem {
