@@ -118,7 +118,8 @@ struct PersistenceAwareHTTP1Channel: ServerChildChannel {
             try pipeline.addHandler(ConnectionPersistenceHandler(maximumBodyBytes: maximumBodyBytes), position: .after(decoder))
             let headCheck = RequestHeadCheckHandler(onRefusal: onMalformedRequest)
             try pipeline.addHandler(headCheck, position: .after(decoder))
-            try pipeline.addHandler(RequestBodyDeadlineHandler(deadline: bodyDeadline, onRefusal: onMalformedRequest), position: .after(headCheck))
+            try pipeline.addHandler(RequestBodyDeadlineHandler(deadline: bodyDeadline, maximumBodyBytes: maximumBodyBytes, onRefusal: onMalformedRequest),
+                                    position: .after(headCheck))
             return value
         }
     }

@@ -36,9 +36,11 @@ public struct BodyDeadline: Sendable, Hashable {
 /// of it (`body_incomplete`). When answers to earlier pipelined requests are still being written, the
 /// connection is closed without an answer (answers never interleave).
 ///
-/// The clock counts only the client's time: from the head — or, when the head asked `Expect:
-/// 100-continue`, from the `100 Continue` the service writes (its client waits for it, RFC 9110
-/// §10.1.1) — while the service has asked for bytes and none came. While the route has not taken
+/// The clock counts only the client's time: from the head (a `100 Continue`, when the head asks for
+/// one, goes out with it: ``ConnectionPersistenceHandler``; when it does not — HTTP/1.0, a pipelined
+/// request — the client sends after its own short wait, RFC 9110 §10.1.1), while the service has
+/// asked for bytes and none came. A request whose `Content-Length` is over the body limit has no
+/// clock: the route answers 413 from its head and closes the connection. While the route has not taken
 /// what arrived (a busy machine; SwiftNIO then stops reading), the clock stops: a tester's loaded
 /// run had answered 408 to requests the service itself was slow to read. It stops for good at the
 /// body's end, or when the body cannot be read (a bad chunk: the route answers that).
@@ -59,16 +61,16 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
     private var waitingSince: NIODeadline?
     /// A read was asked and nothing arrived since.
     private var readPending = false
-    /// The request being read asked `Expect: 100-continue` and no `100 Continue` was written yet: its
-    /// client waits for the service, so its clock starts at the `100` (RFC 9110 §10.1.1).
-    private var awaitingContinue = false
+    /// The routes' body limit (``ServerConfiguration/maximumBodyBytes``).
+    private let maximumBodyBytes: Int
     private var check: Scheduled<Void>?
     /// Requests read whose answer has not ended.
     private var unanswered = 0
     private var timedOut = false
 
-    init(deadline: BodyDeadline, onRefusal: @escaping @Sendable (String) -> Void) {
+    init(deadline: BodyDeadline, maximumBodyBytes: Int, onRefusal: @escaping @Sendable (String) -> Void) {
         self.deadline = deadline
+        self.maximumBodyBytes = maximumBodyBytes
         self.onRefusal = onRefusal
     }
 
@@ -82,8 +84,10 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         switch unwrapInboundIn(data) {
         case .head(let head):
             unanswered += 1
-            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-                awaitingContinue = true
+            // Over the limit by its Content-Length: the route answers 413 from the head and the
+            // connection closes; the body is never read, so there is nothing to time.
+            if let declared = head.headers["content-length"].first.flatMap(Int.init), declared > maximumBodyBytes {
+                stopClock()
             } else {
                 startClock(context)
             }
@@ -114,17 +118,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        switch unwrapOutboundIn(data) {
-        case .head(let head) where head.status == .continue && awaitingContinue:
-            awaitingContinue = false
-            startClock(context)
-        case .head:
-            awaitingContinue = false  // a final answer: the body will not be asked for
-        case .end:
-            if unanswered > 0 { unanswered -= 1 }
-        case .body:
-            break
-        }
+        if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
         context.write(data, promise: promise)
     }
 
@@ -137,7 +131,6 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
     private func stopClock() {
         reading = nil
         waitingSince = nil
-        awaitingContinue = false
         check?.cancel()
         check = nil
     }
@@ -174,6 +167,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         self.reading = nil
         onRefusal("request_timeout")
         guard unanswered == 1 else {  // earlier answers still being written: no answer can go first
+            context.fireErrorCaught(RequestBodyTimedOut())
             context.close(promise: nil)
             return
         }
@@ -183,9 +177,17 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         LingeringClose.send(JSONResponse.rawErrorAnswer(code: 408, reasonPhrase: "Request Timeout",
                                                         ErrorAnswer(error: message, reason: "request_timeout")),
                             from: context)
+        // The route reading the body learns why it ends there (it neither answers nor counts a
+        // refusal of its own: the 408 is the answer, counted once).
+        context.fireErrorCaught(RequestBodyTimedOut())
     }
 
     private static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
     }
+}
+
+/// The error a route's body read ends with after ``RequestBodyDeadlineHandler`` answered 408.
+struct RequestBodyTimedOut: Error, CustomStringConvertible {
+    var description: String { "the request body arrived too slowly: answered 408 request_timeout" }
 }

@@ -78,6 +78,9 @@ struct WebhookIngest: Sendable {
         } catch is NIOTooManyBytesError {
             return refuse(.contentTooLarge, "body_too_large",
                           "the body is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
+        } catch is RequestBodyTimedOut {
+            // Answered 408 and counted already (RequestBodyDeadlineHandler); this answer is never written.
+            return Response(status: .requestTimeout)
         } catch {
             // The connection ended before the body did, or its framing broke (a chunk-size line
             // that is not hexadecimal): nothing is read, nothing appended. A client still
