@@ -50,6 +50,7 @@ struct HistoryCommand: OutputCommand {
                 let r = step.recorded, e = r.event
                 var what = e.kind.rawValue
                 if e.kind == .bounce { what += e.final ? " (final)" : " (non-final)" }
+                if e.beforeRelay { what += " before relay" }  // as `status` says it
                 if let q = e.qualification { what += " [\(q.type.label), \(q.reason.label)]" }
                 func label(_ v: MessageStatusView) -> String {
                     (v.status == .takenIntoAccount ? "Taken into account" : v.status.label) + (v.retrying ? " (retrying)" : "")

@@ -423,7 +423,8 @@ struct IngestCommand: OutputCommand {
                 ?? "\(locate(other ?? 0)) has the same id"
             // What to do about it (found by a fresh user: two sample sets reusing one event id).
             let hint = " An event id names one event for ever: if two sources reuse ids for different events, read one of them into "
-                + "other deliveries (--delivery-key) or give it ids of its own; --skip-invalid appends the rest and writes this event to --reject-file."
+                + "other deliveries (--delivery-key, e.g. --delivery-key transmission_id for SparkPost) or give it ids of its own; "
+                + "--skip-invalid appends the rest and writes this event to --reject-file."
             return CLIError("\(locate(index)) (id '\(id)'): \(earlier) for \(whose) with different content." + suffix + (skipInvalid ? "" : hint))
         case let .invalidEvent(index, id, validation):
             return CLIError("\(locate(index)) (id '\(id)'): \(validation)." + suffix)

@@ -149,6 +149,18 @@ import Testing
         #expect(rows[3].contains("bounce (final) [Hard, User unknown]") && rows[3].contains("Failed"))
         #expect(cli.run("history", "nobody@example.com").exitCode != 0)
     }
+
+    /// A failure before relay is named so in `history` as in `status` (a fresh user saw "bounce final
+    /// before relay" in one and "bounce (final)" in the other for the same event).
+    @Test func historyNamesAFailureBeforeRelayAsStatusDoes() throws {
+        let cli = CLI()
+        let line = #"{"id":"p1","kind":"bounce","delivery":"d1","recipient":"b@example.com","occurredAt":"2026-11-02T09:00:00Z","beforeRelay":true,"response":"554 5.7.1 policy rejection"}"#
+        #expect(cli.run("ingest", cli.file("p.jsonl", line)).exitCode == 0)
+        let history = cli.run("history", "b@example.com")
+        #expect(history.output.contains("bounce (final) before relay ["), "\(history.output)")
+        let status = cli.run("status", "b@example.com")
+        #expect(status.output.contains("bounce final before relay"), "\(status.output)")
+    }
 }
 
 @Suite struct QuarantineCLITests {
