@@ -32,17 +32,23 @@ import Testing
         #expect(BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 0).minimumBytesPerSecond == 1)
     }
 
+    /// An embedded channel (a virtual clock) with SwiftNIO's response encoder and the handler under
+    /// test (body limit 1 MiB); the refusals it reports.
+    static func embedded(_ deadline: BodyDeadline) throws -> (EmbeddedChannel, Refusals) {
+        let channel = EmbeddedChannel()
+        let refused = Refusals()
+        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+        try channel.pipeline.syncOperations.addHandler(RequestBodyDeadlineHandler(
+            deadline: deadline, maximumBodyBytes: 1 << 20, onRefusal: { r in refused.list.withLock { $0.append(r) } }))
+        return (channel, refused)
+    }
+
     /// The clock on a virtual event loop (SwiftNIO's embedded channel): it starts at the head, runs
     /// only while the route asks for bytes (a loaded machine's own slowness is not the client's), and
     /// each byte received buys time; a body declared over the limit has no clock (the route answers
     /// 413 from the head: a loaded run had such a request answered 408 first).
     @Test func theClockCountsOnlyTheClientsTime() throws {
-        let channel = EmbeddedChannel()
-        let refused = Refusals()
-        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-        try channel.pipeline.syncOperations.addHandler(RequestBodyDeadlineHandler(
-            deadline: BodyDeadline(initialSeconds: 10, minimumBytesPerSecond: 100), maximumBodyBytes: 1 << 20,
-            onRefusal: { r in refused.list.withLock { $0.append(r) } }))
+        let (channel, refused) = try Self.embedded(BodyDeadline(initialSeconds: 10, minimumBytesPerSecond: 100))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         func head(_ length: Int) -> HTTPServerRequestPart {
             var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/events")
@@ -80,12 +86,7 @@ import Testing
     /// A request read to its end, or whose body SwiftNIO could not read (the route answers that), is
     /// never answered 408, however long the route then takes.
     @Test func aRequestReadToItsEndIsNeverAnswered408() throws {
-        let channel = EmbeddedChannel()
-        let refused = Refusals()
-        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-        try channel.pipeline.syncOperations.addHandler(RequestBodyDeadlineHandler(
-            deadline: BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 100), maximumBodyBytes: 1 << 20,
-            onRefusal: { r in refused.list.withLock { $0.append(r) } }))
+        let (channel, refused) = try Self.embedded(BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 100))
         try channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/events")))
         channel.read()
         try channel.writeInbound(HTTPServerRequestPart.end(nil))
