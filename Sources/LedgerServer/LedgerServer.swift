@@ -84,7 +84,8 @@ public struct LedgerServer: Sendable {
             router: makeRouter(),
             // A connection that sends nothing for 30 s — a request head or body left unfinished
             // (slowloris), or an idle keep-alive — is closed; a request fully read is never cut while
-            // its append runs. A body that trickles in is answered 408 (RequestBodyDeadlineHandler). 30 s is above SparkPost's 10 s request timeout and a proxy's usual read timeout.
+            // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read
+            // timeout. A body that trickles in is answered 408 (RequestBodyDeadlineHandler).
             // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
             // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
             // A request SwiftNIO cannot parse, or whose Host field RFC 9112 §3.2 refuses, is answered 400

@@ -148,6 +148,37 @@ import Testing
         await server.stop()
     }
 
+    /// A client answered 408 that then sends the rest of its body (512 KiB in 64 KiB writes) has every
+    /// write taken and reads the 408 — the service half-closes and lingers after a 408 too.
+    @Test func aClientAnswered408ThatThenSendsItsBodyReadsTheAnswer() async throws {
+        let server = try await RunningServer(credentials: nil, configure: {
+            $0.insecureNoAuthentication = true
+            $0.bodyDeadline = BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 1_000)
+        })
+        let port = server.port
+        let (sendError, answer) = try await onThread { () throws -> (String?, String) in
+            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
+            defer { close(fd) }
+            try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/events", headers: [], contentLength: 600 << 10))
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, 10_000)  // the 408 arrives after about a second
+            var sendError: String?
+            do {
+                for _ in 0..<8 {
+                    try LoopbackHTTP.sendRaw(fd, [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10))
+                    usleep(10_000)
+                }
+            } catch {
+                sendError = "\(error)"
+            }
+            return (sendError, String(decoding: try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 10).bytes, as: UTF8.self))
+        }
+        #expect(sendError == nil, "\(sendError ?? "")")
+        #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
     /// A tester's three ways round the clock, each a slowloris asking `Expect: 100-continue` where no
     /// `100 Continue` is written (an HTTP/1.0 request, whose expectation is ignored; an `Expect` list;
     /// a request pipelined behind another): each is answered 408 as any other.
