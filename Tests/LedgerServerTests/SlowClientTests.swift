@@ -43,11 +43,10 @@ import Testing
         return (channel, refused)
     }
 
-    /// The clock on a virtual event loop (SwiftNIO's embedded channel): it starts at the head, runs
-    /// only while the route asks for bytes (a loaded machine's own slowness is not the client's), and
-    /// each byte received buys time; a body declared over the limit has no clock (the route answers
-    /// 413 from the head: a loaded run had such a request answered 408 first).
-    @Test func theClockCountsOnlyTheClientsTime() throws {
+    /// On a virtual event loop (SwiftNIO's embedded channel): a body declared over the limit has no
+    /// clock (the route answers 413 from the head: a loaded run had such a request answered 408
+    /// first), and once it is answered the connection ends (the body is not wanted).
+    @Test func aBodyOverTheLimitIsNotTimedAndItsAnswerEndsTheConnection() throws {
         let (channel, refused) = try Self.embedded(BodyDeadline(initialSeconds: 10, minimumBytesPerSecond: 100))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         func head(_ length: Int) -> HTTPServerRequestPart {
@@ -55,17 +54,27 @@ import Testing
             head.headers.add(name: "Content-Length", value: String(length))
             return .head(head)
         }
-        // Over the limit: never timed.
+        // Over the limit: never timed; once answered (413), the connection ends (the body is not wanted).
         try channel.writeInbound(head(2 << 20))
         channel.read()
         channel.embeddedEventLoop.advanceTime(by: .seconds(600))
         #expect(refused.list.withLock { $0 }.isEmpty && channel.isActive)
         try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge)))
         try channel.writeOutbound(HTTPServerResponsePart.end(nil))
-        while try channel.readOutbound(as: ByteBuffer.self) != nil {}
-        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!channel.isActive, "the connection stayed open after an answer given before the body")
+        _ = try? channel.finish()
+    }
+
+    /// The clock starts at the head, runs only while the route asks for bytes (a loaded machine's own
+    /// slowness is not the client's), and each byte received buys time.
+    @Test func theClockCountsOnlyTheClientsTime() throws {
+        let (channel, refused) = try Self.embedded(BodyDeadline(initialSeconds: 10, minimumBytesPerSecond: 100))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/events")
+        head.headers.add(name: "Content-Length", value: "100000")
         // Within the limit: timed from the head.
-        try channel.writeInbound(head(100_000))
+        try channel.writeInbound(HTTPServerRequestPart.head(head))
         channel.read()  // the route asks for the body
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
         try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: 0x78, count: 500)))  // 5 s more
@@ -175,6 +184,41 @@ import Testing
         }
         #expect(sendError == nil, "\(sendError ?? "")")
         #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
+        #expect(try server.position() == 0)
+        await server.stop()
+    }
+
+    /// A request answered before its body was read — 413 from a head over `--max-body`, or a route
+    /// that reads no body — ends its connection after the answer: the rest of a dripped body is
+    /// dropped for at most 2 s, not read for as long as the client likes (a tester held every place
+    /// under --max-connections with 413s kept alive).
+    @Test(arguments: [
+        ("POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", "HTTP/1.1 413"),
+        ("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n", "HTTP/1.1 200"),
+    ])
+    func anAnswerBeforeTheBodyEndsTheConnection(_ head: String, _ status: String) async throws {
+        let server = try await RunningServer(credentials: nil, maximumBodyBytes: 1_000, configure: { $0.insecureNoAuthentication = true })
+        let port = server.port
+        let (answer, closed, seconds) = try await onThread { () throws -> (String, Bool, Double) in
+            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
+            defer { close(fd) }
+            try LoopbackHTTP.sendRaw(fd, Array(head.utf8))
+            let (bytes, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)
+            let start = Date()
+            // Drip the body, a byte every 200 ms, until the service closes (at most 15 s).
+            var closed = false
+            while Date().timeIntervalSince(start) < 15 {
+                if (try? LoopbackHTTP.sendRaw(fd, Array("x".utf8))) == nil { closed = true; break }
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&ready, 1, 200) > 0 {
+                    var byte: UInt8 = 0
+                    if recv(fd, &byte, 1, 0) <= 0 { closed = true; break }
+                }
+            }
+            return (String(decoding: bytes, as: UTF8.self), closed, Date().timeIntervalSince(start))
+        }
+        #expect(answer.hasPrefix(status), "\(answer)")
+        #expect(closed && seconds < 5, "closed \(closed) after \(seconds) s")
         #expect(try server.position() == 0)
         await server.stop()
     }

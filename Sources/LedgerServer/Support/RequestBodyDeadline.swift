@@ -36,6 +36,9 @@ public struct BodyDeadline: Sendable, Hashable {
 /// of it (`body_incomplete`). When answers to earlier pipelined requests are still being written, the
 /// connection is closed without an answer (answers never interleave).
 ///
+/// A request answered before its body was read to its end ends its connection the same way, after the
+/// answer: the rest of its body is dropped, not read for as long as the client drips it.
+///
 /// The clock counts only the client's time: from the head (a `100 Continue`, when the head asks for
 /// one, goes out with it: ``ConnectionPersistenceHandler``; when it does not — HTTP/1.0, a pipelined
 /// request — the client sends after its own short wait, RFC 9110 §10.1.1), while the service has
@@ -66,6 +69,8 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
     private var check: Scheduled<Void>?
     /// Requests read whose answer has not ended.
     private var unanswered = 0
+    /// The last request's head was read and its body not yet to its end.
+    private var bodyUnread = false
     private var timedOut = false
 
     init(deadline: BodyDeadline, maximumBodyBytes: Int, onRefusal: @escaping @Sendable (String) -> Void) {
@@ -84,6 +89,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         switch unwrapInboundIn(data) {
         case .head(let head):
             unanswered += 1
+            bodyUnread = true
             // Over the limit by its Content-Length: the route answers 413 from the head and the
             // connection closes; the body is never read, so there is nothing to time.
             if let declared = head.headers["content-length"].first.flatMap(Int.init), declared > maximumBodyBytes {
@@ -94,6 +100,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         case .body(let bytes):
             reading?.received += bytes.readableBytes
         case .end:
+            bodyUnread = false
             stopClock()
         }
         context.fireChannelRead(data)
@@ -109,6 +116,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
     /// SwiftNIO's decoder could not read the rest (a bad chunk): the body will not arrive, and the
     /// route answers that error.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        bodyUnread = false
         stopClock()
         context.fireErrorCaught(error)
     }
@@ -118,8 +126,24 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
-        context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        if unanswered > 0 { unanswered -= 1 }
+        guard bodyUnread, unanswered == 0 else {
+            context.write(data, promise: promise)
+            return
+        }
+        // Answered before its body was read (a 413 from the head, a 401, a route that reads no
+        // body): the rest of the body is not wanted. Kept alive, the connection would read it for as
+        // long as the client drips it, untimed (a tester held every place under --max-connections
+        // so); it ends as a refusal does instead (``LingeringClose``: at most 2 s or 1 MiB more).
+        bodyUnread = false
+        stopClock()
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        context.write(data, promise: written)
+        LingeringClose.close(context.channel, after: written.futureResult)
     }
 
     private func startClock(_ context: ChannelHandlerContext) {

@@ -69,7 +69,9 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError, !refused, !readingBody else {
+        // The connection closing (the idle timeout) with a head half-sent: SwiftNIO's decoder reports
+        // the unfinished head; nobody is there to answer, and it is no malformed request.
+        guard let parserError = error as? HTTPParserError, !refused, !readingBody, context.channel.isActive else {
             context.fireErrorCaught(error)
             return
         }
