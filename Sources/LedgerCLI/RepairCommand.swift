@@ -29,7 +29,8 @@ struct RepairCommand: OutputCommand {
             throw CLIError("cannot mend the ledger at '\(path)': \(what). Nothing was written")
         }
         guard let mend = found else {
-            out.line("The data file's meta pages are sound: nothing to mend there. `ledger verify --db \(path)` checks the rest.")
+            out.line("The data file's meta pages are sound: nothing to mend there.")
+            try verifyTheRest(path: path, &out)
             return
         }
         if mend.swapped {
@@ -51,6 +52,21 @@ struct RepairCommand: OutputCommand {
         guard report.isHealthy else {
             for p in report.problems { out.line("  \(p)") }
             throw CLIError("the ledger at '\(ledger.path)' opens again but does not match its log: \(report.problems[0]) (`ledger verify --db \(ledger.path)`)")
+        }
+        out.line("OK: the log, its hash chain, the indexes and the persisted projection agree.")
+    }
+
+    /// Meta pages sound: verify, as the help says (it exited 0 on ledgers verify rejects: a tester's
+    /// find), and say where the damage is and the way out.
+    private func verifyTheRest(path: String, _ out: inout Output) throws {
+        let ledger = try database.open(.read, checkStructure: false)
+        let report = try ledger.verify()
+        guard report.isHealthy else {
+            for p in report.problems { out.line("  \(p)") }
+            let way = report.problems.allSatisfy(\.inProjection)
+                ? "`ledger reproject --db \(path)` rebuilds the persisted projection from the log"
+                : "repair mends only meta pages: restore the ledger from a backup (`ledger backup`), or keep it for the records verify does not name"
+            throw CLIError("the ledger at '\(path)' is damaged elsewhere: \(report.problems[0]); \(way)")
         }
         out.line("OK: the log, its hash chain, the indexes and the persisted projection agree.")
     }

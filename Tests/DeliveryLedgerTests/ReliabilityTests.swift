@@ -166,12 +166,37 @@ import Testing
         #expect(try t.ledger.verify().isHealthy)
     }
 
+    /// The entries round-trip; any changed byte, a left-over byte, a receipt of none, a position
+    /// twice or a first position not the key's is an error, never other counts or instants; entries
+    /// written before the digest (no leading 0, no digest) still read, with the same checks.
     @Test func receiptSummariesRoundTrip() throws {
         let s = [DuplicateReceipts.Summary(original: 7, times: 1, first: Instant(millisecondsSinceEpoch: 5_000), last: Instant(millisecondsSinceEpoch: 5_000)),
                  DuplicateReceipts.Summary(original: 9, times: 4, first: Instant(millisecondsSinceEpoch: 4_000), last: Instant(millisecondsSinceEpoch: 90_000))]
-        let bytes = DuplicateReceipts.encode(s, first: 7)
-        #expect(try bytes.withUnsafeBytes { try DuplicateReceipts.decode($0, first: 7) } == s)
-        #expect(throws: CorruptRecordError.self) { try bytes.dropLast().withUnsafeBytes { try DuplicateReceipts.decode($0, first: 7) } }
+        let key = Key.u32(1) + Key.u64(7)
+        func decode(_ bytes: [UInt8], first: UInt64 = 7) throws -> [DuplicateReceipts.Summary] {
+            try bytes.withUnsafeBytes { v in try key.withUnsafeBytes { try DuplicateReceipts.decode(v, first: first, key: $0) } }
+        }
+        let bytes = DuplicateReceipts.encode(s, first: 7, key: key)
+        #expect(bytes.first == 0)
+        #expect(try decode(bytes) == s)
+        #expect(throws: CorruptRecordError.self) { try decode(Array(bytes.dropLast())) }
+        for i in bytes.indices.dropFirst() {  // every changed byte after the marker
+            var damaged = bytes
+            damaged[i] ^= 0x21
+            #expect(throws: CorruptRecordError.self) { try decode(damaged) }
+        }
+        let legacy = Array(bytes[1..<(bytes.count - 8)])
+        #expect(try decode(legacy) == s)
+        #expect(throws: CorruptRecordError.self) { try decode(legacy + [0]) }      // a byte left over
+        let shifted = DuplicateReceipts.encode(s, first: 6, key: key)  // its first position, 7, is not its key's, 6
+        #expect(throws: CorruptRecordError.self) { try decode(Array(shifted[1..<(shifted.count - 8)]), first: 6) }
+        // A position twice (delta 0 after the first), a receipt of none.
+        let twice = [DuplicateReceipts.Summary(original: 7, times: 1, first: s[0].first, last: s[0].first),
+                     DuplicateReceipts.Summary(original: 7, times: 1, first: s[0].first, last: s[0].first)]
+        #expect(throws: CorruptRecordError.self) { try decode(DuplicateReceipts.encode(twice, first: 7, key: key)) }
+        let none = [DuplicateReceipts.Summary(original: 7, times: 0, first: s[0].first, last: s[0].first)]
+        #expect(throws: CorruptRecordError.self) { try decode(DuplicateReceipts.encode(none, first: 7, key: key)) }
+        #expect(throws: CorruptRecordError.self) { try decode(DuplicateReceipts.encode([], first: 7, key: key)) }
     }
 
     /// A backup is a verified ledger answering the source's KPIs at the copy's basis; the

@@ -225,7 +225,8 @@ import Testing
 
     /// The duplicate receipts are not in the log and are not rebuilt: `verify` checks that each names
     /// a recorded event of its delivery, received again at least once, no earlier than it was
-    /// recorded — and names the entry that does not (it checked nothing of that table before).
+    /// recorded and not in the future, in an entry that matches its digest — and names the entry that
+    /// does not (it checked nothing of that table before); `audit` refuses to answer from it.
     @Test func damagedDuplicateReceiptsAreNamed() throws {
         let dir = TemporaryDirectory()
         var options = LedgerOptions()
@@ -244,16 +245,25 @@ import Testing
         func receipt(_ original: UInt64, times: UInt64, first: Int64, last: Int64) -> DuplicateReceipts.Summary {
             .init(original: original, times: times, first: Instant(millisecondsSinceEpoch: first), last: Instant(millisecondsSinceEpoch: last))
         }
+        func entry(_ delivery: UInt32, _ receipts: [DuplicateReceipts.Summary]) -> (key: [UInt8], value: [UInt8]) {
+            let k = key(delivery, receipts[0].original)
+            return (k, DuplicateReceipts.encode(receipts, first: receipts[0].original, key: k))
+        }
+        let wrongDelivery = entry(2, [receipt(2, times: 1, first: at, last: at)])
+        let early = entry(1, [receipt(2, times: 1, first: at - 60_000, last: at)])
+        let future = entry(1, [receipt(2, times: 1, first: at, last: at + 10 * 365 * 86_400_000)])
+        let outside = entry(1, [receipt(9, times: 1, first: at, last: at)])
+        var flipped = entry(1, [receipt(2, times: 3, first: at, last: at)])
+        flipped.value[3] ^= 0x01
         let cases: [(key: [UInt8], value: [UInt8], expected: String)] = [
             (key(1, 2), [0xFF], "the duplicates entry of delivery ordinal 1 at position 2 does not decode"),
-            (key(2, 2), DuplicateReceipts.encode([receipt(2, times: 1, first: at, last: at)], first: 2),
-             "the duplicates entry of delivery ordinal 2 for position 2: the event there is of delivery ordinal 1"),
-            (key(1, 2), DuplicateReceipts.encode([receipt(2, times: 0, first: at, last: at)], first: 2),
-             "the duplicates entry of delivery ordinal 1 for position 2 counts no receipt"),
-            (key(1, 2), DuplicateReceipts.encode([receipt(2, times: 1, first: at - 60_000, last: at)], first: 2),
-             "the duplicates entry of delivery ordinal 1 for position 2 has receipts from"),
-            (key(1, 2), DuplicateReceipts.encode([receipt(9, times: 1, first: at, last: at)], first: 2),
-             "the duplicates entry of delivery ordinal 1 for position 9 names a position outside the log 1…3"),
+            (wrongDelivery.key, wrongDelivery.value, "the duplicates entry of delivery ordinal 2 for position 2: the event there is of delivery ordinal 1"),
+            (key(1, 2), DuplicateReceipts.encode([receipt(2, times: 0, first: at, last: at)], first: 2, key: key(1, 2)),
+             "the duplicates entry of delivery ordinal 1 at position 2 does not decode: a duplicates entry counts no receipt of position 2"),
+            (early.key, early.value, "the duplicates entry of delivery ordinal 1 for position 2 has receipts from"),
+            (future.key, future.value, "the duplicates entry of delivery ordinal 1 for position 2 has receipts from"),
+            (outside.key, outside.value, "the duplicates entry of delivery ordinal 1 for position 9 names a position outside the log 1…3"),
+            (flipped.key, flipped.value, "the duplicates entry of delivery ordinal 1 at position 2 does not decode: a duplicates entry does not match its digest"),
             (Key.u32(1) + [0, 0], [0], "the duplicates entry of delivery ordinal 1 at position 0 does not decode: a key of 6 bytes"),
         ]
         for c in cases {
@@ -267,9 +277,43 @@ import Testing
                     try txn.put(duplicates, key: c.key, value: c.value)
                 }
             }
-            let report = try Ledger(path: copy.path("l.lmdb"), options: options).verify()
+            let ledger = try Ledger(path: copy.path("l.lmdb"), options: options)
+            let report = try ledger.verify()
             #expect(report.problems.map(\.what).contains { $0.hasPrefix(c.expected) }, "\(c.expected): \(report.problems)")
             #expect(report.problems.allSatisfy { !$0.inProjection })
+            // `audit` never answers from an entry `verify` calls damaged.
+            #expect(throws: LedgerError.self, "\(c.expected)") {
+                _ = try ledger.audit(delivery: c.key.prefix(4) == Key.u32(2)[...] ? "d2" : "d1", now: Instant(millisecondsSinceEpoch: at + 60_000))
+            }
         }
+    }
+
+    /// A valid-time step or minute checkpoint whose value does not decode is the projection's damage:
+    /// `verify` names its table and key (it said "LMDB's own structure … restore from a backup", a
+    /// tester found), and a re-projection mends it.
+    @Test(arguments: ["validSteps", "validBuckets"])
+    func anUndecodableValidTimeEntryIsNamedAsTheProjections(_ table: String) throws {
+        let dir = TemporaryDirectory()
+        try makeLedger(dir, checkpoint: true)
+        do {
+            let env = try Environment(path: dir.path("l.lmdb"))
+            let db = try env.openDatabase(named: table, flags: [])
+            try env.write { txn in
+                var first: ([UInt8], [UInt8])?
+                try txn.scan(db) { k, v in first = (Array(k), Array(v)); return false }
+                var (key, value) = try #require(first)
+                value += [0xFF, 0xFF, 0xFF]  // bytes after the vector
+                try txn.put(db, key: key, value: value)
+                _ = key
+            }
+        }
+        var options = LedgerOptions()
+        options.durable = false
+        let ledger = try Ledger(path: dir.path("l.lmdb"), options: options)
+        let report = try ledger.verify()
+        let named = report.problems.first { $0.what.contains("in table \(table) does not decode") }
+        #expect(named?.inProjection == true, "\(report.problems)")
+        _ = try ledger.rebuildProjection()
+        #expect(try ledger.verify().isHealthy)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import LedgerCLI
 import LedgerReports
 import LedgerTestSupport
+import LMDBKit
 import Testing
 
 /// Issue 10 (readers never wait; read-only files) and issue 12 (full disk named, empty inputs,
@@ -298,6 +299,26 @@ import Testing
         #expect(cli.run("project", "--format", "json", "--both").output == before)
         #expect(cli.run("verify").exitCode == 0)
         #expect(cli.run("repair").output.contains("nothing to mend"))
+        // Sound meta pages, a damaged projection: repair says so and where to go (it exited 0 without
+        // verifying, a tester found), and reproject mends it. (On a copy: this process may hold the
+        // original open, and LMDB allows one environment per file in a process.)
+        let copy = cli.directory.path("damaged.lmdb")
+        try FileManager.default.copyItem(atPath: cli.db, toPath: copy)
+        do {
+            let env = try Environment(path: copy)
+            let counters = try env.openDatabase(named: "currentCounters", flags: [])
+            try env.write { txn in
+                var first: [UInt8]?
+                try txn.scan(counters) { k, _ in first = Array(k); return false }
+                try txn.put(counters, key: try #require(first), value: [0x01, 0x02, 0x03])
+            }
+        }
+        let elsewhere = LedgerCLI.run(["repair", "--db", copy])
+        #expect(elsewhere.exitCode == 1 && elsewhere.output.contains("nothing to mend there")
+                && elsewhere.error.contains("damaged elsewhere") && elsewhere.error.contains("`ledger reproject --db \(copy)`"),
+                "\(elsewhere.output)\(elsewhere.error)")
+        #expect(LedgerCLI.run(["reproject", "--db", copy]).exitCode == 0)
+        #expect(LedgerCLI.run(["repair", "--db", copy]).exitCode == 0)
 
         // Both meta pages damaged: a backup's job, said by verify and by repair; nothing written.
         try overwrite(at: 16)

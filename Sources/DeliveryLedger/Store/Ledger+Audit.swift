@@ -91,12 +91,19 @@ extension Ledger {
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return [] }
                 let receipts = try DuplicateReceipts.read(delivery: d, txn, tables.duplicates)
                 var recipientOf: [UInt32: String] = [:]
+                let now = options.clock()
                 return try receipts.map { receipt in
-                    let stream = try txn.withValue(tables.log, key: Key.u64(receipt.original)) { try RecordCodec.header($0).stream }
-                    guard let stream else { throw LedgerError.corrupt(position: receipt.original, what: "a duplicate receipt names a missing record") }
-                    if recipientOf[stream] == nil {
-                        recipientOf[stream] = try view.streamInfo(stream, txn)?.recipient ?? ""
+                    let header = try txn.withValue(tables.log, key: Key.u64(receipt.original)) { try RecordCodec.header($0) }
+                    guard let header else { throw LedgerError.corrupt(position: receipt.original, what: "a duplicate receipt names a missing record") }
+                    let stream = header.stream
+                    let info = try view.streamInfo(stream, txn)
+                    // The checks of `verify`: never a finding from a receipt it would call damaged.
+                    if let problem = DuplicateReceipts.problem(receipt, delivery: d, recordDelivery: info?.deliveryOrdinal,
+                                                               recordedAt: header.recordedAt, now: now) {
+                        throw LedgerError.corrupt(position: receipt.original,
+                                                  what: "the duplicates entry of delivery ordinal \(d) for position \(receipt.original) \(problem): `ledger verify` names every damaged entry")
                     }
+                    if recipientOf[stream] == nil { recipientOf[stream] = info?.recipient ?? "" }
                     return AuditFinding(kind: .duplicateReceived, recipient: recipientOf[stream]!, position: receipt.original,
                                         detail: receipt.times == 1 ? "received again once at \(receipt.first.rfc3339) (no-op)"
                                             : "received again \(receipt.times) times, first at \(receipt.first.rfc3339), last at \(receipt.last.rfc3339) (no-op)")

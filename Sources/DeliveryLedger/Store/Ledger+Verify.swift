@@ -319,13 +319,26 @@ extension Ledger {
                 // each add up to the counters (every message's step function ends at its state).
                 var stepSums: [UInt32: DeliveryCounters] = [:]
                 var bucketSums: [UInt32: DeliveryCounters] = [:]
-                try txn.scan(tables.validSteps) { k, v in
-                    try ValidTime.Vector(bytes: v).apply(to: &stepSums[Key.readU32(k), default: DeliveryCounters()])
-                    return true
-                }
-                try txn.scan(tables.validBuckets) { k, v in
-                    try ValidTime.Vector(bytes: v).apply(to: &bucketSums[Key.readU32(k), default: DeliveryCounters()])
-                    return true
+                // An entry that does not decode is the projection's (`ledger reproject` rebuilds it),
+                // named with its table and key — not LMDB's structure, which the page walk checked.
+                for (table, name, what) in [(tables.validSteps, "validSteps", "valid-time step"), (tables.validBuckets, "validBuckets", "minute checkpoint")] {
+                    try txn.scan(table) { k, v in
+                        guard k.count >= 4 else {
+                            report(nil, "the \(name) table has a key of \(k.count) bytes (\(Self.hex(k)))")
+                            return true
+                        }
+                        do {
+                            let vector = try ValidTime.Vector(bytes: v)
+                            if name == "validSteps" {
+                                vector.apply(to: &stepSums[Key.readU32(k), default: DeliveryCounters()])
+                            } else {
+                                vector.apply(to: &bucketSums[Key.readU32(k), default: DeliveryCounters()])
+                            }
+                        } catch let e as CorruptRecordError {
+                            report(nil, "the \(what) of delivery ordinal \(Key.readU32(k)) at key \(Self.hex(k)) in table \(name) does not decode: \(e.what)")
+                        }
+                        return true
+                    }
                 }
                 for (d, steps) in view.tail.steps { for s in steps { s.change.apply(to: &stepSums[d, default: DeliveryCounters()]) } }
                 for (d, minutes) in view.tail.buckets { for v in minutes.values { v.apply(to: &bucketSums[d, default: DeliveryCounters()]) } }
@@ -427,12 +440,9 @@ extension Ledger {
                         guard let (stream, recordedAt) = try txn.withValue(tables.log, key: Key.u64(r.original), { b in
                             (try? RecordCodec.foldView(b)).map { ($0.stream, $0.recordedAt) }
                         }) ?? nil else { continue }  // a record that does not read: named by the log's checks
-                        if let info = streamInfos[stream], info.deliveryOrdinal != delivery {
-                            report(r.original, "\(named): the event there is of delivery ordinal \(info.deliveryOrdinal)")
-                        } else if r.times == 0 {
-                            report(r.original, "\(named) counts no receipt")
-                        } else if r.last < r.first || r.first < recordedAt {
-                            report(r.original, "\(named) has receipts from \(r.first.rfc3339) to \(r.last.rfc3339), the event was recorded at \(recordedAt.rfc3339)")
+                        if let problem = DuplicateReceipts.problem(r, delivery: delivery, recordDelivery: streamInfos[stream]?.deliveryOrdinal,
+                                                                   recordedAt: recordedAt, now: options.clock()) {
+                            report(r.original, problem.hasPrefix("the event") ? "\(named): \(problem)" : "\(named) \(problem)")
                         }
                     }
                 }
