@@ -197,6 +197,9 @@ import Testing
         let none = [DuplicateReceipts.Summary(original: 7, times: 0, first: s[0].first, last: s[0].first)]
         #expect(throws: CorruptRecordError.self) { try decode(DuplicateReceipts.encode(none, first: 7, key: key)) }
         #expect(throws: CorruptRecordError.self) { try decode(DuplicateReceipts.encode([], first: 7, key: key)) }
+        // More receipts than an entry may count (a tester's 2^64 − 1 made audit's sum trap).
+        let many = [DuplicateReceipts.Summary(original: 7, times: DuplicateReceipts.maximumTimes + 1, first: s[0].first, last: s[0].first)]
+        #expect(throws: CorruptRecordError.self) { try decode(DuplicateReceipts.encode(many, first: 7, key: key)) }
     }
 
     /// A backup is a verified ledger answering the source's KPIs at the copy's basis; the

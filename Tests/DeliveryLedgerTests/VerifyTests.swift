@@ -265,6 +265,8 @@ import Testing
             (outside.key, outside.value, "the duplicates entry of delivery ordinal 1 for position 9 names a position outside the log 1…3"),
             (flipped.key, flipped.value, "the duplicates entry of delivery ordinal 1 at position 2 does not decode: a duplicates entry does not match its digest"),
             (Key.u32(1) + [0, 0], [0], "the duplicates entry of delivery ordinal 1 at position 0 does not decode: a key of 6 bytes"),
+            (key(1, 2), DuplicateReceipts.encode([receipt(2, times: .max, first: at, last: at)], first: 2, key: key(1, 2)),
+             "the duplicates entry of delivery ordinal 1 at position 2 does not decode: a duplicates entry counts 18446744073709551615 receipts"),
         ]
         for c in cases {
             let copy = TemporaryDirectory()

@@ -117,17 +117,17 @@ enum ValidTime {
         init(bytes: UnsafeRawBufferPointer) throws(CorruptRecordError) {
             var r = ByteReader(bytes)
             let n = try r.varint()
-            guard n <= UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time step: \(n) pairs") }
+            guard n <= UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time vector: \(n) pairs") }
             for _ in 0..<n {
                 let i = try r.varint()
-                guard i < UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time step: counter \(i)") }
+                guard i < UInt64(DeliveryCounters.count) else { throw CorruptRecordError(what: "valid-time vector: counter \(i)") }
                 let v = try r.zigzag()
                 guard (-DeliveryCounters.maximum...DeliveryCounters.maximum).contains(v) else {
-                    throw CorruptRecordError(what: "valid-time step: counter \(i) changes by \(v), out of range")
+                    throw CorruptRecordError(what: "valid-time vector: counter \(i) changes by \(v), out of range")
                 }
                 pairs.append((Int(i), v))
             }
-            guard r.isAtEnd else { throw CorruptRecordError(what: "valid-time step: trailing bytes") }
+            guard r.isAtEnd else { throw CorruptRecordError(what: "valid-time vector: trailing bytes") }
         }
 
         /// Adds the vector into `counters`.

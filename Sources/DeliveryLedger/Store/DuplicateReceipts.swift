@@ -24,6 +24,9 @@ import LMDBKit
 enum DuplicateReceipts {
     /// Most positions in one entry (keeps an entry under LMDB's overflow threshold in practice).
     static let chunkSize = 256
+    /// The most receipts of one event an entry may count (2^40: a trillion arrivals): more is damage,
+    /// and sums of entries stay far from overflowing (a tester's 2^64 − 1 trapped `audit`).
+    static let maximumTimes: UInt64 = 1 << 40
 
     /// One recorded event's receipts.
     struct Summary: Sendable, Hashable {
@@ -51,7 +54,7 @@ enum DuplicateReceipts {
             }
             for r in sorted[start..<end] {
                 var s = entries[r.original] ?? Summary(original: r.original, times: 0, first: at, last: at)
-                s.times += r.times
+                s.times = min(s.times + r.times, maximumTimes)  // a trillion arrivals: counted as the most
                 s.first = min(s.first, at)
                 s.last = max(s.last, at)
                 entries[r.original] = s
@@ -66,7 +69,8 @@ enum DuplicateReceipts {
         var merged: [UInt64: Summary] = [:]
         func add(_ s: Summary) {
             guard var m = merged[s.original] else { merged[s.original] = s; return }
-            m.times += s.times
+            let (sum, overflow) = m.times.addingReportingOverflow(s.times)  // each ≤ 2^40; never a trap
+            m.times = overflow ? .max : sum
             m.first = min(m.first, s.first)
             m.last = max(m.last, s.last)
             merged[s.original] = m
@@ -99,7 +103,7 @@ enum DuplicateReceipts {
             let at = Instant(millisecondsSinceEpoch: Int64(bitPattern: Key.readU64(UnsafeRawBufferPointer(rebasing: k[12...]))))
             var r = ByteReader(v)
             let times = try r.varint()
-            guard times >= 1, r.isAtEnd else { throw CorruptRecordError(what: "an entry of the one-per-arrival layout that is not one count") }
+            guard times >= 1, times <= maximumTimes, r.isAtEnd else { throw CorruptRecordError(what: "an entry of the one-per-arrival layout that is not one count") }
             return (delivery, first, [Summary(original: first, times: times, first: at, last: at)])
         }
         return (delivery, first, try decode(v, first: first, key: k))
@@ -181,6 +185,7 @@ enum DuplicateReceipts {
                 throw CorruptRecordError(what: n == 0 ? "a duplicates entry's first position is not its key's" : "a duplicates entry names position \(p) twice")
             }
             guard times >= 1 else { throw CorruptRecordError(what: "a duplicates entry counts no receipt of position \(p)") }
+            guard times <= maximumTimes else { throw CorruptRecordError(what: "a duplicates entry counts \(times) receipts of position \(p)") }
             position = p
             let firstAt = Instant(millisecondsSinceEpoch: base &+ Int64(firstOffset))
             out.append(Summary(original: p, times: times, first: firstAt, last: Instant(millisecondsSinceEpoch: firstAt.millisecondsSinceEpoch &+ Int64(lastOffset))))
