@@ -165,22 +165,10 @@ import Testing
             $0.bodyDeadline = BodyDeadline(initialSeconds: 1, minimumBytesPerSecond: 1_000)
         })
         let port = server.port
-        let (sendError, answer) = try await onThread { () throws -> (String?, String) in
-            let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
-            defer { close(fd) }
-            try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/events", headers: [], contentLength: 600 << 10))
-            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&ready, 1, 10_000)  // the 408 arrives after about a second
-            var sendError: String?
-            do {
-                for _ in 0..<8 {
-                    try LoopbackHTTP.sendRaw(fd, [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10))
-                    usleep(10_000)
-                }
-            } catch {
-                sendError = "\(error)"
-            }
-            return (sendError, String(decoding: try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 10).bytes, as: UTF8.self))
+        let (sendError, answer) = try await onThread {
+            // The 408 arrives after about a second; then the body is sent.
+            try Self.uploadThenRead(port: port, head: LoopbackHTTP.head(method: "POST", path: "/events", headers: [], contentLength: 600 << 10),
+                                    waitForAnswer: true)
         }
         #expect(sendError == nil, "\(sendError ?? "")")
         #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
@@ -258,16 +246,22 @@ import Testing
         await server.stop()
     }
 
-    /// Sends `head`, waits 100 ms (the server has answered and, before, closed by then), then 512 KiB
+    /// Sends `head`, waits 100 ms (the server has answered and, before, closed by then) or until the
+    /// answer arrives (`waitForAnswer`), then 512 KiB
     /// of body in 64 KiB writes 10 ms apart, as a client that writes its whole request before it reads
     /// (curl does); then reads. Returns the first send error (nil: every write was taken) and the answer.
-    static func uploadThenRead(port: Int, head: [UInt8]) throws -> (sendError: String?, answer: String) {
+    static func uploadThenRead(port: Int, head: [UInt8], waitForAnswer: Bool = false) throws -> (sendError: String?, answer: String) {
         let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 30)
         defer { close(fd) }
         var sendError: String?
         do {
             try LoopbackHTTP.sendRaw(fd, head)
-            usleep(100_000)
+            if waitForAnswer {  // until the answer arrives (at most 10 s)
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&ready, 1, 10_000)
+            } else {
+                usleep(100_000)
+            }
             for _ in 0..<8 {
                 try LoopbackHTTP.sendRaw(fd, [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10))
                 usleep(10_000)
