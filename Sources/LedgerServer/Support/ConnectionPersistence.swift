@@ -61,7 +61,7 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
         if head.version.major == 1, head.version.minor >= 1,
            head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" }) {
             head.headers.remove(name: "expect")
-            if let declared = head.headers["content-length"].first.flatMap(Int.init), declared > maximumBodyBytes {
+            if head.declaresBody(over: maximumBodyBytes) {
                 head.headers.replaceOrAdd(name: "Connection", value: "close")
             } else if unanswered == 1 {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
@@ -141,5 +141,14 @@ extension HTTPServerBuilder {
             PersistenceAwareHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), maximumBodyBytes: maximumBodyBytes,
                                          onMalformedRequest: onMalformedRequest, gate: gate, bodyDeadline: bodyDeadline)
         }
+    }
+}
+
+extension HTTPRequestHead {
+    /// Whether the head's `Content-Length` announces more than `limit` bytes: the route answers 413
+    /// from the head alone (``ConnectionPersistenceHandler`` sends no `100 Continue`, and
+    /// ``RequestBodyDeadlineHandler`` times no body for it).
+    func declaresBody(over limit: Int) -> Bool {
+        headers["content-length"].first.flatMap(Int.init).map { $0 > limit } ?? false
     }
 }

@@ -92,7 +92,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
             bodyUnread = true
             // Over the limit by its Content-Length: the route answers 413 from the head and the
             // connection closes; the body is never read, so there is nothing to time.
-            if let declared = head.headers["content-length"].first.flatMap(Int.init), declared > maximumBodyBytes {
+            if head.declaresBody(over: maximumBodyBytes) {
                 stopClock()
             } else {
                 startClock(context)
