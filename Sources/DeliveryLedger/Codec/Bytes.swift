@@ -220,4 +220,11 @@ struct ByteKey: Hashable {
         let c = a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n) } }
         return c != 0 ? c < 0 : a.count < b.count
     }
+
+    /// Byte order of two slices (as ``precedes(_:_:)-(_,[UInt8])``).
+    static func precedes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        let n = min(a.count, b.count)
+        let c = a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in n == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, n) } }
+        return c != 0 ? c < 0 : a.count < b.count
+    }
 }

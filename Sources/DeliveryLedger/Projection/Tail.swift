@@ -51,6 +51,46 @@ struct Tail: Sendable {
     var steps: TreeDictionary<UInt32, StepList> = [:]
     /// Changes of the minute checkpoints of the valid time axis, per delivery ordinal and minute.
     var buckets: TreeDictionary<UInt32, TreeDictionary<Int64, ValidTime.Vector>> = [:]
+    /// Per delivery ordinal, the recipients of its message streams first recorded after the
+    /// checkpoint (``FreshRecipients``: how many, and the first of them in byte order), kept by
+    /// ``merge(_:)``: the sending logs' first pages read them instead of every new stream.
+    var freshRecipients: TreeDictionary<UInt32, FreshRecipients> = [:]
+
+    /// The message streams a delivery gained after the checkpoint: their number and the smallest
+    /// ``kept`` of their recipients in byte order (LMDB's key order, that of the stream index), so
+    /// that a page of a delivery's recipients within the first ``kept`` merges them with the stream
+    /// index in O(page) rather than sorting every new stream of the tail.
+    struct FreshRecipients: Sendable {
+        /// How many of the first recipients are kept (the sending logs' pages within them are
+        /// fast; a deeper page sorts the tail's new streams of the delivery).
+        static let kept = 2_000
+        /// The delivery's message streams first recorded after the checkpoint.
+        private(set) var count = 0
+        /// The smallest `min(count, kept)` of their recipients (normalised address bytes), sorted.
+        private(set) var first: [ArraySlice<UInt8>] = []
+
+        /// Whether ``first`` holds every fresh recipient of the delivery.
+        var isComplete: Bool { count == first.count }
+
+        /// Adds new recipients (none of them already counted).
+        mutating func add(_ new: [ArraySlice<UInt8>]) {
+            count += new.count
+            var candidates = first.count < Self.kept ? new : new.filter { ByteKey.precedes($0, first[first.count - 1]) }
+            guard !candidates.isEmpty else { return }
+            candidates.sort(by: { ByteKey.precedes($0, $1) })
+            var merged: [ArraySlice<UInt8>] = []
+            merged.reserveCapacity(min(first.count + candidates.count, Self.kept))
+            var i = 0, j = 0
+            while merged.count < Self.kept, i < first.count || j < candidates.count {
+                if j == candidates.count || (i < first.count && ByteKey.precedes(first[i], candidates[j])) {
+                    merged.append(first[i]); i += 1
+                } else {
+                    merged.append(candidates[j]); j += 1
+                }
+            }
+            first = merged
+        }
+    }
 
     /// One valid-time step (``ValidTime``): instant (ms), tag (position) and change.
     struct Step: Sendable {
@@ -117,6 +157,11 @@ struct Tail: Sendable {
         nextDelivery = delta.nextDelivery
         nextStream = delta.nextStream
         newStreams.merge(delta.newStreams) { $1 }
+        var fresh: [UInt32: [ArraySlice<UInt8>]] = [:]
+        for key in delta.newStreams.keys where key.bytes.count > 4 {
+            fresh[key.bytes.withUnsafeBytes { Key.readU32($0) }, default: []].append(key.bytes[4...])
+        }
+        for (d, recipients) in fresh { freshRecipients[d, default: FreshRecipients()].add(recipients) }
         streams.merge(delta.streams) { $1 }
         states.merge(delta.states) { $1 }
         counters.merge(delta.counters) { $1 }
