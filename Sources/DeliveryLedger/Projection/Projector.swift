@@ -100,14 +100,17 @@ struct Projector {
     /// caller walks the chain once, for its ids too); an unprimed stream is new.
     mutating func apply(_ item: ValidTime.Item, slot: Int, stream: UInt32, delivery: UInt32,
                         _ txn: borrowing Transaction, _ reader: ProjectionReader) throws {
+        // An unprimed stream is new: no state can be stored for it, and none is looked up.
+        var isNew = false
         if slot >= entries.count || entries[slot].stream == 0 {
             try create(slot: slot, stream: stream, delivery: delivery, before: [], txn, reader)
+            isNew = true
         }
         let ci = entries[slot].counters
         var state: MessageState
         if let loaded = entries[slot].state {
             state = loaded
-        } else if let stored = try reader.messageState(stream, txn) {
+        } else if !isNew, let stored = try reader.messageState(stream, txn) {
             state = stored
         } else {
             state = MessageState()

@@ -146,11 +146,13 @@ extension Ledger {
     /// A recipient's status in a delivery under both semantics, with its events, or `nil` when
     /// the ledger has no event for that message. The status is the persisted projection's at the
     /// checkpoint plus the message's records after it, whose chain head the appends' summaries
-    /// give (``AppendSummary``: a few B-tree lookups, no fold of the tail); `includeEvents: false` skips reading the message's events (the
-    /// report's ``MessageStatusReport/events`` is then empty): the point query of a dashboard.
+    /// give (``AppendSummary``: a few B-tree lookups, no fold of the tail) — or, in a process that
+    /// holds a folded tail (the one appending: `ledger serve`), the tail's state of the message, O(1).
+    /// `includeEvents: false` skips reading the message's events (the report's
+    /// ``MessageStatusReport/events`` is then empty): the point query of a dashboard.
     public func status(delivery: String, recipient: String, includeEvents: Bool = true) throws(LedgerError) -> MessageStatusReport? {
         guard let address = Address.normalize(recipient) else { return nil }
-        if let answer = try summaryStatus(delivery: delivery, address: address, includeEvents: includeEvents) { return answer }
+        if !holdsTail, let answer = try summaryStatus(delivery: delivery, address: address, includeEvents: includeEvents) { return answer }
         return try foldedStatus(delivery: delivery, address: address, includeEvents: includeEvents)
     }
 

@@ -140,6 +140,11 @@ public final class Ledger: Sendable {
     /// The log's tail after the persisted checkpoint, folded in memory (``Tail``): shared by this
     /// instance's readers and its appends; `nil` until first needed.
     private let sharedTail = Mutex<Tail?>(nil)
+
+    /// Whether this instance holds a folded tail (it appended, or a reader of it folded): its
+    /// point queries then read the tail's maps, O(1), rather than the appends' summaries, whose
+    /// lookups grow with the number of appends since the checkpoint.
+    var holdsTail: Bool { sharedTail.withLock { $0 != nil } }
     /// The dictionaries of the records' raw bytes, loaded as needed (``RawEncoding``).
     let rawDictionaries: RawDictionaries
     /// `options.rules.tableDigest`'s UTF-8 bytes, compared with the persisted projection's.
