@@ -73,8 +73,10 @@ public struct DatabaseOptions: ParsableArguments {
     /// tester) — where the walk names the damage in about 1 % of `verify`'s time. Above the limit the
     /// walk would cost every query a read of the whole file: such a ledger relies on a scheduled
     /// `ledger verify` (README, "Reliability").
-    func open(_ access: Access, checkStructure: Bool = true) throws -> Ledger {
+    /// `checkpointsInBackground`: ``LedgerOptions/checkpointsInBackground`` (`ledger serve`).
+    func open(_ access: Access, checkStructure: Bool = true, checkpointsInBackground: Bool = false) throws -> Ledger {
         var options = LedgerOptions()
+        options.checkpointsInBackground = checkpointsInBackground
         options.createIfMissing = access == .create
         options.readOnly = access == .read
         options.rules = try RulesOption.qualifier(given: rules)

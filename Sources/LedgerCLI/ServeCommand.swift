@@ -160,7 +160,9 @@ struct ServeCommand: ParsableCommand {
                 "sns topics": "\(p.sns.topicArns.isEmpty ? "any (subscriptions logged, not confirmed)" : p.sns.topicArns.sorted().joined(separator: " "))",
             ])
         }
-        let ledger = try database.open(.create)
+        // Checkpoints by policy on a thread of their own: an acknowledgement never waits for a whole
+        // checkpoint, and its preparation runs beside the appends.
+        let ledger = try database.open(.create, checkpointsInBackground: true)
         if let note = ledger.reprojectionNote { logger.notice("\(note)") }
         let server = LedgerServer(ledger: ledger, configuration: configuration, logger: logger)
         let host = configuration.host

@@ -76,9 +76,9 @@ extension Tables {
         } ?? nil
     }
 
-    /// Writes the states of `updates` (ordinal, state), which must be sorted by ordinal: each
-    /// block they fall in is read, changed and written once.
-    func writeMessageStates(_ updates: some Sequence<(UInt32, MessageState)>, _ txn: borrowing Transaction) throws {
+    /// Writes the states of `updates` (ordinal, ``StateCodec`` bytes), which must be sorted by
+    /// ordinal: each block they fall in is read, changed and written once.
+    func writeEncodedStates(_ updates: some Sequence<(UInt32, [UInt8])>, _ txn: borrowing Transaction) throws {
         var current: (block: UInt32, value: StateBlock)?
         for (ordinal, state) in updates {
             let block = StateBlock.block(of: ordinal)
@@ -87,7 +87,7 @@ extension Tables {
                 let stored = try Key.withU32(block) { k in try txn.withValue(messageState, key: k) { try StateBlock(bytes: $0) } }
                 current = (block, stored ?? StateBlock())
             }
-            current!.value.states[StateBlock.slot(of: ordinal)] = StateCodec.encode(state)
+            current!.value.states[StateBlock.slot(of: ordinal)] = state
         }
         if let c = current { try putBlock(c.block, c.value, txn) }
     }

@@ -202,38 +202,84 @@ struct Tail: Sendable {
     /// ``last``: the checkpoint's one transaction (the caller's). Afterwards the persisted
     /// projection covers 1…``last`` and the tail to keep is an empty one after it.
     func write(_ txn: borrowing Transaction, _ tables: Tables, rules: TextQualifier) throws {
-        for (name, ordinal) in deliveryOrdinals.sorted(by: { $0.value < $1.value }) {
-            try txn.put(tables.deliveries, key: name.bytes, value: Key.u32(ordinal), mode: .insertOnly)
-            try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: name.bytes, mode: .append)
-        }
-        for (key, ordinal) in newStreams.sorted(by: { ByteKey.precedes($0.key.bytes, $1.key.bytes) }) {
-            try txn.put(tables.streamIndex, key: key.bytes, value: Key.u32(ordinal), mode: .insertOnly)
-        }
-        // Keys sorted alone, values looked up as they are written: a sorted copy of the
-        // (key, value) pairs (and the stable sort's buffer) was the checkpoint's largest allocation —
-        // a message state is ~200 bytes, and a tail holds up to a checkpoint's worth of them.
-        for ordinal in streams.keys.sorted() {
-            try txn.put(tables.streams, key: Key.u32(ordinal), value: streams[ordinal]!.bytes)
-        }
-        try tables.writeMessageStates(states.keys.sorted().lazy.map { ($0, states[$0]!) }, txn)
-        for (d, c) in counters.sorted(by: { $0.key < $1.key }) {
-            try txn.put(tables.deliveryCounters, key: Key.u32(d), value: c.bytes)
-        }
+        try prepared().write(txn, tables, rules: rules)
+    }
+
+    /// The checkpoint's writes, sorted and encoded without a transaction: what only reads this
+    /// (immutable) tail, so that a checkpoint can be prepared while appends go on, and its write
+    /// transaction — which excludes them — holds only the B-tree work (``Ledger`` in background
+    /// checkpoint mode, ``LedgerOptions/checkpointsInBackground``).
+    func prepared() -> PreparedCheckpoint {
+        var p = PreparedCheckpoint(base: base, last: last)
+        p.deliveries = deliveryOrdinals.map { ($0.key.bytes, $0.value) }.sorted { $0.1 < $1.1 }
+        p.streamIndex = newStreams.map { ($0.key.bytes, $0.value) }.sorted { ByteKey.precedes($0.0, $1.0) }
+        // Pairs encoded as the maps are walked, then sorted by key: one walk of each trie, no
+        // lookup per key (a lookup in a trie of a checkpoint's worth of streams was a quarter of
+        // the checkpoint's time), and an encoded value is a fraction of the state it encodes.
+        p.streams = streams.map { ($0.key, $0.value.bytes) }.sorted { $0.0 < $1.0 }
+        p.states = states.map { ($0.key, StateCodec.encode($0.value)) }.sorted { $0.0 < $1.0 }
+        p.counters = counters.map { ($0.key, $0.value.bytes) }.sorted { $0.0 < $1.0 }
         for (d, list) in steps.sorted(by: { $0.key < $1.key }) {
             for s in list.sorted(by: { ($0.at, $0.tag) < ($1.at, $1.tag) }) {
-                try txn.put(tables.validSteps, key: ValidTime.stepKey(delivery: d, at: s.at, tag: s.tag), value: s.change.bytes)
+                p.steps.append((ValidTime.stepKey(delivery: d, at: s.at, tag: s.tag), s.change.bytes))
             }
         }
         for (d, minutes) in buckets.sorted(by: { $0.key < $1.key }) {
             for (m, change) in minutes.sorted(by: { $0.key < $1.key }) where !change.isZero {
-                let key = ValidTime.bucketKey(delivery: d, bucket: m)
-                var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
-                sum.add(change)
-                if sum.isZero {
-                    _ = try txn.delete(tables.validBuckets, key: key)
-                } else {
-                    try txn.put(tables.validBuckets, key: key, value: sum.bytes)
-                }
+                p.buckets.append((ValidTime.bucketKey(delivery: d, bucket: m), change))
+            }
+        }
+        return p
+    }
+}
+
+/// A checkpoint of a ``Tail`` ready to write (``Tail/prepared()``): every projection entry the tail
+/// changed, in key order, encoded; the minute checkpoints as changes, added to the stored sums in
+/// the write transaction.
+struct PreparedCheckpoint: Sendable {
+    /// The checkpoint the tail continues and the one this writes.
+    let base: UInt64
+    let last: UInt64
+    var deliveries: [(name: [UInt8], ordinal: UInt32)] = []
+    var streamIndex: [(key: [UInt8], ordinal: UInt32)] = []
+    var streams: [(ordinal: UInt32, value: [UInt8])] = []
+    var states: [(ordinal: UInt32, encoded: [UInt8])] = []
+    var counters: [(delivery: UInt32, value: [UInt8])] = []
+    var steps: [(key: [UInt8], value: [UInt8])] = []
+    var buckets: [(key: [UInt8], change: ValidTime.Vector)] = []
+
+    init(base: UInt64, last: UInt64) {
+        self.base = base
+        self.last = last
+    }
+
+    /// Writes the checkpoint in `txn` (which must see the persisted checkpoint at ``base``) and sets
+    /// the checkpoint to ``last``.
+    func write(_ txn: borrowing Transaction, _ tables: Tables, rules: TextQualifier) throws {
+        for (name, ordinal) in deliveries {
+            try txn.put(tables.deliveries, key: name, value: Key.u32(ordinal), mode: .insertOnly)
+            try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: name, mode: .append)
+        }
+        for (key, ordinal) in streamIndex {
+            try txn.put(tables.streamIndex, key: key, value: Key.u32(ordinal), mode: .insertOnly)
+        }
+        for (ordinal, value) in streams {
+            try txn.put(tables.streams, key: Key.u32(ordinal), value: value)
+        }
+        try tables.writeEncodedStates(states, txn)
+        for (d, value) in counters {
+            try txn.put(tables.deliveryCounters, key: Key.u32(d), value: value)
+        }
+        for (key, value) in steps {
+            try txn.put(tables.validSteps, key: key, value: value)
+        }
+        for (key, change) in buckets {
+            var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
+            sum.add(change)
+            if sum.isZero {
+                _ = try txn.delete(tables.validBuckets, key: key)
+            } else {
+                try txn.put(tables.validBuckets, key: key, value: sum.bytes)
             }
         }
         try txn.put(tables.meta, key: Tables.checkpointKey, value: Key.u64(last))

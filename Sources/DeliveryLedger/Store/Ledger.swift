@@ -44,6 +44,15 @@ public struct LedgerOptions: Sendable {
     /// Checkpoint policy (age): after an append, the tail is written once its first record was
     /// folded at least this many seconds ago (monotonic clock), however few records it holds.
     public var checkpointSeconds: Double = 10
+    /// Checkpoints by policy run on a thread of their own (default false: in the append that makes
+    /// one due). The tail is taken as it is, its writes sorted and encoded while appends go on, and
+    /// only the B-tree work runs in a write transaction (which excludes appends); meanwhile each
+    /// append is merged into the tail and into the tail that will follow the checkpoint, which
+    /// replaces it when the checkpoint commits. One at a time; a failure loses nothing (the log is
+    /// the truth) and is logged (``logger``), and the next append that finds one due starts another.
+    /// `ledger serve` sets it: an append no longer waits for a whole checkpoint, and the checkpoint's
+    /// preparation uses the other core.
+    public var checkpointsInBackground: Bool = false
     /// How many raw documents of one source (``SourceFormat``: SparkPost elements, Postfix lines, DSN
     /// emails…) an instance appends before it trains that source's zstd dictionary on them and
     /// compresses the raw bytes of the records after with it (``Event/raw`` gives back the exact
@@ -139,12 +148,23 @@ public final class Ledger: Sendable {
     private let openingRebuild = Mutex<ProjectionInfo?>(nil)
     /// The log's tail after the persisted checkpoint, folded in memory (``Tail``): shared by this
     /// instance's readers and its appends; `nil` until first needed.
-    private let sharedTail = Mutex<Tail?>(nil)
+    private let sharedTail = Mutex<SharedTail>(SharedTail())
+
+    /// The shared tail, and — while a background checkpoint of a tail ending at position L is in
+    /// flight — the tail after L, kept current by the same merges (``LedgerOptions/checkpointsInBackground``).
+    private struct SharedTail {
+        var current: Tail?
+        var next: Tail?
+    }
+
+    /// Set while a background checkpoint runs, on its queue.
+    private let backgroundCheckpoint = Atomic<Bool>(false)
+    private let checkpointQueue = DispatchQueue(label: "DeliveryLedger.checkpoint")
 
     /// Whether this instance holds a folded tail (it appended, or a reader of it folded): its
     /// point queries then read the tail's maps, O(1), rather than the appends' summaries, whose
     /// lookups grow with the number of appends since the checkpoint.
-    var holdsTail: Bool { sharedTail.withLock { $0 != nil } }
+    var holdsTail: Bool { sharedTail.withLock { $0.current != nil } }
     /// The dictionaries of the records' raw bytes, loaded as needed (``RawEncoding``).
     let rawDictionaries: RawDictionaries
     /// `options.rules.tableDigest`'s UTF-8 bytes, compared with the persisted projection's.
@@ -266,13 +286,88 @@ public final class Ledger: Sendable {
         }
         let due = sharedTail.withLock { shared -> Bool in
             // A reader of this instance may have folded these records already (after the commit).
-            if shared?.last == delta.base { shared!.merge(delta) }
-            guard let t = shared, !t.isEmpty else { return false }
+            if shared.current?.last == delta.base { shared.current!.merge(delta) }
+            if shared.next?.last == delta.base { shared.next!.merge(delta) }
+            guard let t = shared.current, !t.isEmpty else { return false }
             return t.recordCount >= options.checkpointRecords
                 || (t.startedAt.map { Self.monotonicSeconds() - $0 >= options.checkpointSeconds } ?? false)
         }
-        if due { try checkpoint() }
+        if due {
+            if options.checkpointsInBackground { startBackgroundCheckpoint() } else { try checkpoint() }
+        }
         return result
+    }
+
+    /// Starts a checkpoint of the shared tail on a thread of its own, unless one runs
+    /// (``LedgerOptions/checkpointsInBackground``).
+    private func startBackgroundCheckpoint() {
+        guard backgroundCheckpoint.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        let taken = sharedTail.withLock { shared -> Tail? in
+            guard let t = shared.current, !t.isEmpty else { return nil }
+            shared.next = t.emptyDelta  // from now on, every merge goes to both
+            return t
+        }
+        guard let tail = taken else {
+            backgroundCheckpoint.store(false, ordering: .releasing)
+            return
+        }
+        // A serial queue of its own: Dispatch gives it a thread (it does not wait for a worker of
+        // the shared pool), and the queue holds this instance until the checkpoint ends. The tail
+        // is handed over in a box and let go once prepared: while the checkpoint holds it, each
+        // merge into the shared tail copies the trie nodes it changes instead of changing them in place.
+        let handoff = TailHandoff(tail)
+        let (base, last) = (tail.base, tail.last)
+        checkpointQueue.async { [self] in
+            defer { backgroundCheckpoint.store(false, ordering: .releasing) }
+            do {
+                try checkpoint(Self.prepare(handoff), base: base, last: last)
+            } catch {
+                options.logger.warning("background checkpoint failed; the next one is taken by policy", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The checkpoint of the tail in `handoff`, which is emptied (the tail released on return).
+    private static func prepare(_ handoff: TailHandoff) -> PreparedCheckpoint {
+        let tail = handoff.tail.withLock { box -> Tail in
+            let t = box!
+            box = nil
+            return t
+        }
+        return tail.prepared()
+    }
+
+    /// A tail handed to the checkpoint's queue, to be taken out once.
+    private final class TailHandoff: Sendable {
+        let tail: Mutex<Tail?>
+        init(_ tail: Tail) { self.tail = Mutex(tail) }
+    }
+
+    /// Writes `prepared`, the checkpoint of the shared tail's records `base`+1…`last` (taken by
+    /// ``startBackgroundCheckpoint()``), then makes the tail after it the shared one. Does nothing
+    /// when the persisted checkpoint is no longer `base` (another checkpoint, a re-projection,
+    /// another process, came first).
+    private func checkpoint(_ prepared: PreparedCheckpoint, base: UInt64, last: UInt64) throws(LedgerError) {
+        var written = false
+        defer {
+            let retired = sharedTail.withLock { shared -> Tail? in
+                guard let next = shared.next, next.base == last else { return nil }
+                shared.next = nil
+                guard written, let old = shared.current, old.base == base else { return nil }
+                shared.current = next
+                return old
+            }
+            Self.release(retired)  // outside the lock: the old tail's nodes are many
+        }
+        written = try run {
+            try environment.write { txn -> Bool in
+                try checkRules(txn)
+                let checkpoint = try txn.get(tables.meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } } ?? 0
+                guard checkpoint == base else { return false }
+                try prepared.write(txn, tables, rules: options.rules)
+                return true
+            }
+        }
     }
 
     // MARK: The tail and checkpoints
@@ -295,12 +390,13 @@ public final class Ledger: Sendable {
             }
         }
         let retired = sharedTail.withLock { shared -> Tail? in
-            let old = shared
-            if let t = shared, t.base == written.base, t.last == written.last {
-                shared = Tail(base: written.last, nextDelivery: written.nextDelivery, nextStream: written.nextStream)
-            } else if let t = shared, t.base == written.base {
-                shared = nil  // folded past the checkpoint by a reader meanwhile: fold again when needed
+            let old = shared.current
+            if let t = shared.current, t.base == written.base, t.last == written.last {
+                shared.current = Tail(base: written.last, nextDelivery: written.nextDelivery, nextStream: written.nextStream)
+            } else if let t = shared.current, t.base == written.base {
+                shared.current = nil  // folded past the checkpoint by a reader meanwhile: fold again when needed
             }
+            shared.next = nil  // a background checkpoint in flight finds another checkpoint and writes nothing
             return old
         }
         Self.release(written, retired)
@@ -321,18 +417,26 @@ public final class Ledger: Sendable {
         guard last >= checkpoint else {
             throw LedgerError.corrupt(position: last, what: "the projection checkpoint (\(checkpoint)) is past the end of the log")
         }
+        var retired: Tail?
+        defer { Self.release(retired) }  // outside the lock
         return try sharedTail.withLock { shared throws -> Tail in
-            if let t = shared, t.base == checkpoint {
+            if let next = shared.next, next.base == checkpoint, shared.current.map({ $0.base < checkpoint }) ?? true {
+                // A background checkpoint committed: the tail after it takes over.
+                retired = shared.current
+                shared.current = next
+                shared.next = nil
+            }
+            if let t = shared.current, t.base == checkpoint {
                 if t.last == last { return t }
                 if t.last > last { throw TailAhead() }
-            } else if let t = shared, t.base > checkpoint {
+            } else if let t = shared.current, t.base > checkpoint {
                 throw TailAhead()
             } else {
-                shared = try Tail(txn, tables)
+                shared.current = try Tail(txn, tables)
             }
-            var fold = AppendBatch(folding: ProjectionReader(tables: tables, tail: shared!), rules: options.rules,
+            var fold = AppendBatch(folding: ProjectionReader(tables: tables, tail: shared.current!), rules: options.rules,
                                    raw: try rawDictionaries.decoder(txn, tables.meta))
-            try txn.scan(tables.log, from: Key.u64(shared!.last + 1)) { k, v in
+            try txn.scan(tables.log, from: Key.u64(shared.current!.last + 1)) { k, v in
                 let position = Key.readU64(k)
                 guard position <= last else { return false }
                 try fold.fold(position: position, record: v, txn)
@@ -342,8 +446,9 @@ public final class Ledger: Sendable {
             guard fold.delta.last == last else {
                 throw LedgerError.corrupt(position: fold.delta.last + 1, what: "the log has a gap")
             }
-            shared!.merge(fold.delta)
-            return shared!
+            shared.current!.merge(fold.delta)
+            if shared.next?.last == fold.delta.base { shared.next!.merge(fold.delta) }
+            return shared.current!
         }
     }
 
@@ -426,7 +531,7 @@ public final class Ledger: Sendable {
                                       commitSeconds: Self.monotonicSeconds())  // the body's end; made a duration below
             }
         }
-        if info != nil { sharedTail.withLock { $0 = nil } }  // the projection now covers the whole log
+        if info != nil { sharedTail.withLock { $0 = SharedTail() } }  // the projection now covers the whole log
         return info.map { i in
             var i = i
             i.commitSeconds = Self.monotonicSeconds() - i.commitSeconds
@@ -470,6 +575,7 @@ public final class Ledger: Sendable {
     /// whose deallocation would otherwise stand in the writer's path (5 % of the library ingest's
     /// CPU in a `perf` profile of `ledger-bench --only-ingest`, 2026-12-03).
     private static func release(_ tails: Tail?...) {
+        guard tails.contains(where: { $0 != nil }) else { return }
         DispatchQueue.global(qos: .utility).async { withExtendedLifetime(tails) {} }
     }
 
