@@ -73,10 +73,14 @@ public struct DatabaseOptions: ParsableArguments {
     /// tester) — where the walk names the damage in about 1 % of `verify`'s time. Above the limit the
     /// walk would cost every query a read of the whole file: such a ledger relies on a scheduled
     /// `ledger verify` (README, "Reliability").
-    /// `checkpointsInBackground`: ``LedgerOptions/checkpointsInBackground`` (`ledger serve`).
-    func open(_ access: Access, checkStructure: Bool = true, checkpointsInBackground: Bool = false) throws -> Ledger {
+    /// `checkpoints`: ``LedgerOptions/checkpointsInBackground`` and ``LedgerOptions/checkpointRecords``
+    /// when not the library's (`ledger serve`).
+    func open(_ access: Access, checkStructure: Bool = true, checkpoints: (inBackground: Bool, records: UInt64)? = nil) throws -> Ledger {
         var options = LedgerOptions()
-        options.checkpointsInBackground = checkpointsInBackground
+        if let checkpoints {
+            options.checkpointsInBackground = checkpoints.inBackground
+            options.checkpointRecords = checkpoints.records
+        }
         options.createIfMissing = access == .create
         options.readOnly = access == .read
         options.rules = try RulesOption.qualifier(given: rules)
