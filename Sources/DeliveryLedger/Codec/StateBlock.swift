@@ -79,17 +79,22 @@ extension Tables {
     /// Writes the states of `updates` (ordinal, ``StateCodec`` bytes), which must be sorted by
     /// ordinal: each block they fall in is read, changed and written once.
     func writeEncodedStates(_ updates: some Sequence<(UInt32, [UInt8])>, _ txn: borrowing Transaction) throws {
-        var current: (block: UInt32, value: StateBlock)?
+        // Blocks past the table's last one are appended (`MDB_APPEND`, see ``PreparedCheckpoint``):
+        // they are not looked up either, since none can be stored.
+        var lastBlock = try txn.last(messageState).map { $0.key.withUnsafeBytes { Key.readU32($0) } }
+        var current: (block: UInt32, value: StateBlock, past: Bool)?
         for (ordinal, state) in updates {
             let block = StateBlock.block(of: ordinal)
             if current?.block != block {
-                if let c = current { try putBlock(c.block, c.value, txn) }
-                let stored = try Key.withU32(block) { k in try txn.withValue(messageState, key: k) { try StateBlock(bytes: $0) } }
-                current = (block, stored ?? StateBlock())
+                if let c = current { try putBlock(c.block, c.value, txn, mode: c.past ? .append : .upsert) }
+                let past = lastBlock.map { block > $0 } ?? true
+                if past { lastBlock = nil }
+                let stored = past ? nil : try Key.withU32(block) { k in try txn.withValue(messageState, key: k) { try StateBlock(bytes: $0) } }
+                current = (block, stored ?? StateBlock(), past)
             }
             current!.value.states[StateBlock.slot(of: ordinal)] = state
         }
-        if let c = current { try putBlock(c.block, c.value, txn) }
+        if let c = current { try putBlock(c.block, c.value, txn, mode: c.past ? .append : .upsert) }
     }
 
     private func putBlock(_ block: UInt32, _ value: StateBlock, _ txn: borrowing Transaction, mode: Transaction.PutMode = .upsert) throws {

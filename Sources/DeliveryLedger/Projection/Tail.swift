@@ -260,18 +260,31 @@ struct PreparedCheckpoint: Sendable {
             try txn.put(tables.deliveries, key: name, value: Key.u32(ordinal), mode: .insertOnly)
             try txn.put(tables.deliveryNames, key: Key.u32(ordinal), value: name, mode: .append)
         }
+        // Each list is in key order: the entries past a table's last key are appended (`MDB_APPEND`:
+        // no search, and a full leaf page is split at its end, so such pages fill up instead of
+        // half up — new streams' ordinals, their state blocks and most valid-time steps are past it).
+        var after = try Self.lastKey(tables.streamIndex, txn)
         for (key, ordinal) in streamIndex {
-            try txn.put(tables.streamIndex, key: key, value: Key.u32(ordinal), mode: .insertOnly)
+            let past = after.map { ByteKey.precedes($0, key) } ?? true
+            try txn.put(tables.streamIndex, key: key, value: Key.u32(ordinal), mode: past ? .append : .insertOnly)
+            if past { after = nil }  // every later key is past it too
         }
+        after = try Self.lastKey(tables.streams, txn)
         for (ordinal, value) in streams {
-            try txn.put(tables.streams, key: Key.u32(ordinal), value: value)
+            let key = Key.u32(ordinal)
+            let past = after.map { ByteKey.precedes($0, key) } ?? true
+            try txn.put(tables.streams, key: key, value: value, mode: past ? .append : .upsert)
+            if past { after = nil }
         }
         try tables.writeEncodedStates(states, txn)
         for (d, value) in counters {
             try txn.put(tables.deliveryCounters, key: Key.u32(d), value: value)
         }
+        after = try Self.lastKey(tables.validSteps, txn)
         for (key, value) in steps {
-            try txn.put(tables.validSteps, key: key, value: value)
+            let past = after.map { ByteKey.precedes($0, key) } ?? true
+            try txn.put(tables.validSteps, key: key, value: value, mode: past ? .append : .upsert)
+            if past { after = nil }
         }
         for (key, change) in buckets {
             var sum = try txn.withValue(tables.validBuckets, key: key) { try ValidTime.Vector(bytes: $0) } ?? ValidTime.Vector()
@@ -286,6 +299,11 @@ struct PreparedCheckpoint: Sendable {
         try AppendSummary.removeCovered(upTo: last, txn, tables)
         try txn.put(tables.meta, key: Tables.rulesKey, value: Array(rules.table.version.utf8))
         try txn.put(tables.meta, key: Tables.rulesDigestKey, value: Array(rules.tableDigest.utf8))
+    }
+
+    /// The last key of `table`, `nil` when it is empty.
+    static func lastKey(_ table: Database, _ txn: borrowing Transaction) throws -> [UInt8]? {
+        try txn.last(table)?.key
     }
 }
 
