@@ -29,9 +29,12 @@ struct AddressCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.read)
-        guard let r = try ledger.addressStatus(address, asOf: asOf.flatMap { Instant(rfc3339: $0) }) else {
-            // Which ledger was searched, and an address differing only in case.
-            throw CLIError("no events for \(address) (ledger \(ledger.path))" + StatusCommand.caseHint(Address.normalize(address) ?? address, pool: { try ledger.addresses() }))
+        let at = asOf.flatMap { Instant(rfc3339: $0) }
+        guard let r = try ledger.addressStatus(address, asOf: at) else {
+            // As `status` says it: events, but none by --as-of; else which ledger was searched, and
+            // an address differing only in case.
+            throw StatusCommand.noEvents(address: address, delivery: nil, deliveries: try ledger.deliveries(containing: address),
+                                         bounds: TimeBounds(asOf: at), ledger: ledger)
         }
         if format == "json" {
             out.line(try JSON.encode(AddressJSON(r), pretty: true))

@@ -92,11 +92,12 @@ enum KPITable {
         row("Sent") { Format.count($0.sent) }
         row(MessageStatus.takenIntoAccount.label) { Format.count($0.takenIntoAccount) }
         row("Failed") { Format.count($0.failed) }
+        // Right under Failed: a part of it, not of the reason above it (a fresh user read it so).
+        row("  of which before relay (policy)") { Format.count($0.failedBeforeRelay) }
         for t in FailureType.allCases { row("  type \(t.label)") { Format.count($0.failedByType[t] ?? 0) } }
         for r in FailureReason.allCases where kpis.contains(where: { ($0.failedByReason[r] ?? 0) > 0 }) {
             row("  reason \(r.label)") { Format.count($0.failedByReason[r] ?? 0) }
         }
-        row("  of which before relay (policy)") { Format.count($0.failedBeforeRelay) }
         row("Pending") { Format.count($0.pending) }
         row("Retrying (in Sent or Taken into account: soft error, MTA still trying)") { Format.count($0.retrying) }
         row("Processed") { Format.count($0.processed) }

@@ -205,6 +205,9 @@ import Testing
         // a@example.com's relay occurred at 09:00: nothing by 08:00.
         #expect(cli.run("status", "a@EXAMPLE.com", "--as-of", "2026-11-02T08:00:00Z").error
                 .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))
+        // address says it too (it said "no events for", found by a fresh user).
+        #expect(cli.run("address", "a@EXAMPLE.com", "--as-of", "2026-11-02T08:00:00Z").error
+                .contains("a@example.com has events in delivery 'd1', but none that occurred by 2026-11-02T08:00:00.000Z (--as-of)"))
         // An instant before 1970 is well-formed but outside the ledger's range: the range is named
         // (it was called "not an RFC 3339 instant"); a 13th month is malformed.
         #expect(cli.run("project", "--as-of", "1900-01-01T00:00:00Z").error
