@@ -2,6 +2,7 @@ import Glibc
 import ArgumentParser
 import DeliveryLedger
 import Foundation
+import Logging
 
 /// The `ledger` command: the root of the command line.
 public struct LedgerCommand: ParsableCommand {
@@ -74,9 +75,12 @@ public struct DatabaseOptions: ParsableArguments {
     /// walk would cost every query a read of the whole file: such a ledger relies on a scheduled
     /// `ledger verify` (README, "Reliability").
     /// `checkpoints`: ``LedgerOptions/checkpointsInBackground`` and ``LedgerOptions/checkpointRecords``
-    /// when not the library's (`ledger serve`).
-    func open(_ access: Access, checkStructure: Bool = true, checkpoints: (inBackground: Bool, records: UInt64)? = nil) throws -> Ledger {
+    /// when not the library's (`ledger serve`); `logger`: where the ledger logs (a background
+    /// checkpoint that failed, map growth), none by default.
+    func open(_ access: Access, checkStructure: Bool = true, checkpoints: (inBackground: Bool, records: UInt64)? = nil,
+              logger: Logger? = nil) throws -> Ledger {
         var options = LedgerOptions()
+        if let logger { options.logger = logger }
         if let checkpoints {
             options.checkpointsInBackground = checkpoints.inBackground
             options.checkpointRecords = checkpoints.records

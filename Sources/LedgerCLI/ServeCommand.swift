@@ -165,7 +165,9 @@ struct ServeCommand: ParsableCommand {
         // the library's 250,000: the tail's tries stay a fifth of the size, and each append's lookups
         // and merge cost less (`Tools/serve-load`, 16 clients × 1,000 events, 2026-12-05: 250,000 →
         // 79 k events/s, ack p99 635 ms; 100,000 → 84 k, 429 ms; 50,000 → 97 k, 275 ms; 20,000 → 93 k, 230 ms).
-        let ledger = try database.open(.create, checkpoints: (inBackground: true, records: 50_000))
+        // The ledger logs through the service's logger: a background checkpoint that failed (a full
+        // disk) is a warning, not silence (found by a tester).
+        let ledger = try database.open(.create, checkpoints: (inBackground: true, records: 50_000), logger: logger)
         if let note = ledger.reprojectionNote { logger.notice("\(note)") }
         let server = LedgerServer(ledger: ledger, configuration: configuration, logger: logger)
         let host = configuration.host

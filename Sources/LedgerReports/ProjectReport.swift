@@ -55,25 +55,21 @@ public struct ProjectReport: Sendable {
             let flag = try ledger.efsEnabled(at: bounds.asOf ?? bounds.knownAt ?? Ledger.systemClock(), knownAt: bounds.knownAt)
             chosen = [flag == true ? .efs : .classic]
         }
-        var basis = bounds.isUnbounded ? try ledger.basis() : try ledger.basis(at: bounds)
         if let delivery {
             guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else {
                 throw UnknownDelivery(delivery: delivery, known: Array(try ledger.deliveries().prefix(10)))
             }
-            deliveries = [delivery]
-        } else {
-            deliveries = try ledger.deliveries()
         }
+        // Every row and the basis from one snapshot (a delivery's classic and EFS rows from two reads
+        // could describe two log positions while a writer appends: found by a tester under load).
+        let (read, basis) = try ledger.kpis(deliveries: delivery.map { [$0] }, at: bounds)
+        // All deliveries known now (read after the snapshot: a superset of its own), as `listed` needs.
+        deliveries = try delivery.map { [$0] } ?? ledger.deliveries()
         var rows: [DeliveryKPIs] = []
         var labels: [String: String] = [:]
-        for d in deliveries {
-            for s in chosen {
-                if let (k, b) = try ledger.kpis(delivery: d, semantics: s, at: bounds) {
-                    rows.append(k)
-                    basis = b
-                }
-            }
-            if rows.last?.delivery == d, let label = try ledger.declaration(delivery: d, at: bounds).label { labels[d] = label }
+        for row in read {
+            for s in chosen { rows.append(row.kpis(s)) }
+            if let label = row.label { labels[row.delivery] = label }
         }
         self.basis = basis
         self.rows = rows

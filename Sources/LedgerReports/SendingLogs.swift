@@ -52,54 +52,38 @@ public struct SendingLogsJSON: Encodable, Sendable {
         self.search = needle
         self.page = max(page, 1)
         self.pageSize = min(max(pageSize, 1), 1000)
-        var basis = try ledger.basis()
-        func report(_ recipient: String) throws -> MessageStatusReport? {
-            bounds.isUnbounded ? try ledger.status(delivery: delivery, recipient: recipient, includeEvents: false)
-                : try ledger.status(delivery: delivery, recipient: recipient, at: bounds)
-        }
+        // The total, the rows and the basis from one snapshot (reading each recipient's status in a
+        // read of its own let a page's total and its basis describe different log positions while
+        // a writer appends: found by a tester under load).
         let first = (self.page - 1) * self.pageSize
         var rows: [Row] = []
+        let basis: Basis
         if status == nil && needle == nil && bounds.isUnbounded {
             // Neither filter, search nor time bounds: one page of the stream index, not the whole list.
-            let (page, count) = try ledger.recipients(delivery: delivery, offset: first, limit: self.pageSize)
+            guard let (reports, count, b) = try ledger.statusPage(delivery: delivery, offset: first, limit: self.pageSize) else { return nil }
             total = count
-            for r in page {
-                guard let s = try report(r) else { continue }
-                rows.append(Row(recipient: r, classic: .init(s.classic), efs: .init(s.efs)))
-                basis = s.basis
-            }
-            if !bounds.isUnbounded { basis.asOf = bounds.asOf; basis.knownAt = bounds.knownAt }
-            self.basis = .init(basis)
-            recipients = rows
-            return
-        }
-        let all = try ledger.recipients(delivery: delivery)
-        let searched = needle.map { n in all.filter { $0.lowercased().contains(n) } } ?? all
-        if status != nil || !bounds.isUnbounded {
-            // A status filter, or time bounds (a recipient with no event within them is not in the
-            // logs at that moment: found by a fresh user, the total and the pages counted every
-            // recipient of the delivery and showed a few rows a page), read every searched
-            // recipient's status (a scan of the delivery).
+            rows = reports.map { Row(recipient: $0.recipient, classic: .init($0.classic), efs: .init($0.efs)) }
+            basis = b
+        } else {
+            // A status filter, time bounds or a search: every recipient whose address matches the
+            // search is read (a scan of the delivery), and with a status filter or time bounds only
+            // those with that status and an event within the bounds count (a recipient with no event
+            // within them is not in the logs at that moment: found by a fresh user, the total and
+            // the pages counted every recipient of the delivery and showed a few rows a page).
             var matched = 0
-            for r in searched {
-                guard let s = try report(r) else { continue }
-                if let status, s.view(semantics).status != status { continue }
-                if matched >= first && rows.count < self.pageSize {
-                    rows.append(Row(recipient: r, classic: .init(s.classic), efs: .init(s.efs)))
-                    basis = s.basis
+            let pageSize = self.pageSize
+            let found = try ledger.statuses(delivery: delivery, at: bounds, matching: { r in needle.map { r.lowercased().contains($0) } ?? true }) { s in
+                if let status, s.view(semantics).status != status { return true }
+                if matched >= first && rows.count < pageSize {
+                    rows.append(Row(recipient: s.recipient, classic: .init(s.classic), efs: .init(s.efs)))
                 }
                 matched += 1
+                return true
             }
+            guard let found else { return nil }
             total = matched
-        } else {
-            total = searched.count
-            for r in searched.dropFirst(first).prefix(self.pageSize) {
-                guard let s = try report(r) else { continue }
-                rows.append(Row(recipient: r, classic: .init(s.classic), efs: .init(s.efs)))
-                basis = s.basis
-            }
+            basis = found
         }
-        if !bounds.isUnbounded { basis.asOf = bounds.asOf; basis.knownAt = bounds.knownAt }
         self.basis = .init(basis)
         recipients = rows
     }
