@@ -144,3 +144,123 @@ extension Ledger {
         return Self.latestDeclaration(events.map { ($0.position, $0.event) })
     }
 }
+
+extension Ledger {
+    /// One page of the sending logs of a delivery — its recipients with an event within `bounds`
+    /// whose status under `semantics` is `status` (any when `nil`), in byte order of the address —
+    /// their statuses and how many there are in all, from one snapshot. The total is read from the
+    /// delivery's counters at the bounds (the same the KPIs read: ``DeliveryKPIs`` counts each
+    /// message once, by status; a recipient in the logs is a message with an event, so Pending here
+    /// excludes the declared recipients not seen yet, which the KPI's Pending adds); the page walks
+    /// the recipients in byte order only until it is full — O(offset + limit) status reads for a
+    /// status as common as the page's share, not a read of every recipient. With time bounds each
+    /// status read is the fold of the message's events within them (as
+    /// ``status(delivery:recipient:at:)``).
+    /// - Returns: the reports (without events), the total and the snapshot's basis; `nil` when the
+    ///   delivery is unknown.
+    /// - Throws: ``LedgerError``.
+    public func statusPage(delivery: String, semantics: Semantics, status: MessageStatus?, at bounds: TimeBounds = TimeBounds(),
+                           offset: Int, limit: Int) throws(LedgerError) -> (reports: [MessageStatusReport], total: Int, basis: Basis)? {
+        try run {
+            try withView { txn, view in
+                guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
+                let (basis, position) = try basis(bounds, txn)
+                let counters = bounds.isUnbounded ? try view.counters(d, txn)
+                    : try self.counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : position, txn, view)
+                let total = Int(status.map { counters.count(of: $0, semantics) } ?? counters.messages)
+                guard offset >= 0, offset < total, limit > 0 else { return ([], total, basis) }
+                let (sum, overflow) = offset.addingReportingOverflow(limit)
+                let end = overflow ? Int.max : sum
+                // The tail's new streams of this delivery, in byte order, merged with the index's.
+                let fresh: [ArraySlice<UInt8>]
+                if let kept = view.tail.freshRecipients[d], kept.isComplete {
+                    fresh = kept.first
+                } else {
+                    fresh = view.tail.newStreams.keys.compactMap { key -> ArraySlice<UInt8>? in
+                        guard key.bytes.count > 4, key.bytes.withUnsafeBytes({ Key.readU32($0) }) == d else { return nil }
+                        return key.bytes[4...]
+                    }.sorted { ByteKey.precedes($0, $1) }
+                }
+                var walk = FilteredWalk(delivery: delivery, semantics: semantics, status: status, offset: offset, end: end, basis: basis)
+                var next = 0
+                var going = true
+                try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
+                    guard k.count >= 4, Key.readU32(k) == d else { return false }
+                    let recipient = UnsafeRawBufferPointer(rebasing: k[4...])
+                    guard !recipient.isEmpty else { return true }  // the delivery's own stream
+                    while going, next < fresh.count, fresh[next].lexicographicallyPrecedes(recipient) {
+                        let address = String(decoding: fresh[next], as: UTF8.self)
+                        let ordinal = try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal
+                        let state = try ordinal.flatMap { try pageState(delivery, address, ordinal: $0, bounds: bounds, limit: position, txn, view) }
+                        going = walk.consider(address, state: state)
+                        next += 1
+                    }
+                    if going {
+                        let address = String(decoding: recipient, as: UTF8.self)
+                        going = walk.consider(address, state: try pageState(delivery, address, ordinal: Key.readU32(v), bounds: bounds, limit: position, txn, view))
+                    }
+                    return going
+                }
+                while going, next < fresh.count {
+                    let address = String(decoding: fresh[next], as: UTF8.self)
+                    let ordinal = try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal
+                    going = walk.consider(address, state: try ordinal.flatMap { try pageState(delivery, address, ordinal: $0, bounds: bounds, limit: position, txn, view) })
+                    next += 1
+                }
+                let reports = walk.reports
+                return (reports, total, basis)
+            }
+        }
+    }
+
+    /// A message's state for a page of the sending logs: the projection's (current) when `bounds`
+    /// is unbounded, else the fold of its events within them; `nil` when it has none within them.
+    private func pageState(_ delivery: String, _ address: String, ordinal: UInt32, bounds: TimeBounds, limit: UInt64,
+                           _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> MessageState? {
+        if bounds.isUnbounded { return try view.messageState(ordinal, txn) ?? MessageState() }
+        guard let info = try view.streamInfo(ordinal, txn) else { return nil }
+        let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn), limit: limit, asOf: bounds.asOf)
+        guard !events.isEmpty else { return nil }
+        var state = MessageState()
+        for r in events.map(projected) { state.apply(r.event, position: r.position) }
+        return state
+    }
+}
+
+/// The state of ``Ledger/statusPage(delivery:semantics:status:at:offset:limit:)``'s walk.
+private struct FilteredWalk {
+    let delivery: String, semantics: Semantics, status: MessageStatus?, offset: Int, end: Int, basis: Basis
+    var reports: [MessageStatusReport] = []
+    var matched = 0
+
+    init(delivery: String, semantics: Semantics, status: MessageStatus?, offset: Int, end: Int, basis: Basis) {
+        (self.delivery, self.semantics, self.status, self.offset, self.end, self.basis) = (delivery, semantics, status, offset, end, basis)
+    }
+
+    /// Takes `recipient` (its message's state; `nil`: no stream) and says whether the walk goes on.
+    mutating func consider(_ recipient: String, state: MessageState?) -> Bool {
+        guard let state, status.map({ state.view(semantics).status == $0 }) ?? true else { return true }
+        if matched >= offset {
+            reports.append(MessageStatusReport(delivery: delivery, recipient: recipient,
+                                               classic: state.view(.classic), efs: state.view(.efs), events: [], basis: basis))
+        }
+        matched += 1
+        return matched < end
+    }
+}
+
+extension DeliveryCounters {
+    /// The messages whose status under `semantics` is `status` (as ``DeliveryKPIs`` counts them:
+    /// classic Sent = relayed without a final failure; EFS Sent = delivered, Taken into account =
+    /// relayed and still in flight; Failed = bounced or failed before relay; Pending = seen but
+    /// neither relayed nor failed — without the declared recipients not seen yet).
+    func count(of status: MessageStatus, _ semantics: Semantics) -> Int64 {
+        let inFlight = inFlight + retrying
+        switch status {
+        case .pending: return pending
+        case .sent: return semantics == .classic ? inFlight + delivered : delivered
+        case .takenIntoAccount: return semantics == .efs ? inFlight : 0
+        case .failed: return bounced + failedBeforeRelay
+        }
+    }
+}
