@@ -79,19 +79,12 @@ public struct SendingLogsJSON: Encodable, Sendable {
             // A search (with or without a status filter or time bounds): every recipient whose
             // address matches it is read (a scan of the delivery's index; no status read for the
             // others), and only those with the status and an event within the bounds count.
-            var matched = 0
-            let pageSize = self.pageSize
-            let found = try ledger.statuses(delivery: delivery, at: bounds, matching: { r in needle.map { r.lowercased().contains($0) } ?? true }) { s in
-                if let status, s.view(semantics).status != status { return true }
-                if matched >= first && rows.count < pageSize {
-                    rows.append(Row(recipient: s.recipient, classic: .init(s.classic), efs: .init(s.efs)))
-                }
-                matched += 1
-                return true
-            }
-            guard let found else { return nil }
-            total = matched
-            basis = found
+            guard let (reports, count, b) = try ledger.statusPage(delivery: delivery, semantics: semantics, status: status, at: bounds,
+                                                                  matching: { $0.lowercased().contains(needle!) },
+                                                                  offset: first, limit: self.pageSize) else { return nil }
+            total = count
+            rows = reports.map { Row(recipient: $0.recipient, classic: .init($0.classic), efs: .init($0.efs)) }
+            basis = b
         }
         self.basis = .init(basis)
         recipients = rows

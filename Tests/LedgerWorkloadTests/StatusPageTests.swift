@@ -57,6 +57,22 @@ import Testing
                 }
             }
         }
+        // An address search (the dashboard's, a case-insensitive substring), alone and with a
+        // status filter and time bounds: the total counts every match within the filter.
+        for bounds in [TimeBounds(), boundsList[2]] {
+            var all: [MessageStatusReport] = []
+            _ = try t.ledger.statuses(delivery: delivery, at: bounds) { all.append($0); return true }
+            for (needle, status) in [("gmail", nil), ("o", MessageStatus.failed), ("zzz-none", nil)] as [(String, MessageStatus?)] {
+                let expected = all.filter { r in r.recipient.lowercased().contains(needle) && (status.map { r.view(.efs).status == $0 } ?? true) }.map(\.recipient)
+                for offset in [0, 7, max(0, expected.count - 3)] {
+                    let page = try #require(try t.ledger.statusPage(delivery: delivery, semantics: .efs, status: status, at: bounds,
+                                                                    matching: { $0.lowercased().contains(needle) }, offset: offset, limit: 10))
+                    #expect(page.total == expected.count, "\(needle) \(bounds)")
+                    #expect(page.reports.map(\.recipient) == Array(expected.dropFirst(offset).prefix(10)), "\(needle) \(bounds) at \(offset)")
+                }
+                if needle == "gmail" { #expect(!expected.isEmpty) }
+            }
+        }
         #expect(nonEmpty >= 25)  // most statuses at most bounds have recipients
         #expect(try t.ledger.statusPage(delivery: "nope", semantics: .efs, status: .failed, offset: 0, limit: 10) == nil)
     }

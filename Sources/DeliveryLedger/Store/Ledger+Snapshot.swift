@@ -155,21 +155,27 @@ extension Ledger {
     /// the recipients in byte order only until it is full — O(offset + limit) status reads for a
     /// status as common as the page's share, not a read of every recipient. With time bounds each
     /// status read is the fold of the message's events within them (as
-    /// ``status(delivery:recipient:at:)``).
+    /// ``status(delivery:recipient:at:)``). With `matching` (an address search) the total is the
+    /// count of the matching recipients within the filter, so the walk goes to the delivery's end
+    /// (a scan of its index, with a status read only for a match that a filter needs or a row).
     /// - Returns: the reports (without events), the total and the snapshot's basis; `nil` when the
     ///   delivery is unknown.
     /// - Throws: ``LedgerError``.
     public func statusPage(delivery: String, semantics: Semantics, status: MessageStatus?, at bounds: TimeBounds = TimeBounds(),
-                           offset: Int, limit: Int) throws(LedgerError) -> (reports: [MessageStatusReport], total: Int, basis: Basis)? {
+                           matching: ((String) -> Bool)? = nil, offset: Int, limit: Int) throws(LedgerError)
+        -> (reports: [MessageStatusReport], total: Int, basis: Basis)? {
         try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
                 let (basis, position) = try basis(bounds, txn)
-                let counters = bounds.isUnbounded ? try view.counters(d, txn)
-                    : try self.counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : position, txn, view)
-                let total = Int(status.map { counters.count(of: $0, semantics) } ?? counters.messages)
-                guard offset >= 0, offset < total, limit > 0 else { return ([], total, basis) }
-                let (sum, overflow) = offset.addingReportingOverflow(limit)
+                var total = 0
+                if matching == nil {
+                    let counters = bounds.isUnbounded ? try view.counters(d, txn)
+                        : try self.counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : position, txn, view)
+                    total = Int(status.map { counters.count(of: $0, semantics) } ?? counters.messages)
+                    guard offset >= 0, offset < total, limit > 0 else { return ([], total, basis) }
+                }
+                let (sum, overflow) = max(offset, 0).addingReportingOverflow(max(limit, 0))
                 let end = overflow ? Int.max : sum
                 // The tail's new streams of this delivery, in byte order, merged with the index's.
                 let fresh: [ArraySlice<UInt8>]
@@ -181,7 +187,29 @@ extension Ledger {
                         return key.bytes[4...]
                     }.sorted { ByteKey.precedes($0, $1) }
                 }
-                var walk = FilteredWalk(delivery: delivery, semantics: semantics, status: status, offset: offset, end: end, basis: basis)
+                // Each status read only when needed: to filter (a status, time bounds), or for a row.
+                let filters = status != nil || !bounds.isUnbounded
+                var reports: [MessageStatusReport] = []
+                var matched = 0
+                /// Takes one recipient (stream `ordinal`); says whether the walk goes on.
+                func take(_ address: String, _ ordinal: UInt32?, _ txn: borrowing Transaction) throws -> Bool {
+                    guard let ordinal else { return true }
+                    if let matching, !matching(address) { return true }
+                    var state: MessageState?
+                    if filters {
+                        state = try pageState(delivery, address, ordinal: ordinal, bounds: bounds, limit: position, txn, view)
+                        guard let s = state, status.map({ s.view(semantics).status == $0 }) ?? true else { return true }
+                    }
+                    if matched >= offset && matched < end {
+                        if state == nil { state = try pageState(delivery, address, ordinal: ordinal, bounds: bounds, limit: position, txn, view) }
+                        if let state {
+                            reports.append(MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
+                                                               efs: state.view(.efs), events: [], basis: basis))
+                        }
+                    }
+                    matched += 1
+                    return matching != nil || matched < end  // a search counts every match: its total
+                }
                 var next = 0
                 var going = true
                 try txn.scan(tables.streamIndex, from: Key.u32(d)) { k, v in
@@ -190,24 +218,18 @@ extension Ledger {
                     guard !recipient.isEmpty else { return true }  // the delivery's own stream
                     while going, next < fresh.count, fresh[next].lexicographicallyPrecedes(recipient) {
                         let address = String(decoding: fresh[next], as: UTF8.self)
-                        let ordinal = try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal
-                        let state = try ordinal.flatMap { try pageState(delivery, address, ordinal: $0, bounds: bounds, limit: position, txn, view) }
-                        going = walk.consider(address, state: state)
+                        going = try take(address, try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal, txn)
                         next += 1
                     }
-                    if going {
-                        let address = String(decoding: recipient, as: UTF8.self)
-                        going = walk.consider(address, state: try pageState(delivery, address, ordinal: Key.readU32(v), bounds: bounds, limit: position, txn, view))
-                    }
+                    if going { going = try take(String(decoding: recipient, as: UTF8.self), Key.readU32(v), txn) }
                     return going
                 }
                 while going, next < fresh.count {
                     let address = String(decoding: fresh[next], as: UTF8.self)
-                    let ordinal = try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal
-                    going = walk.consider(address, state: try ordinal.flatMap { try pageState(delivery, address, ordinal: $0, bounds: bounds, limit: position, txn, view) })
+                    going = try take(address, try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal, txn)
                     next += 1
                 }
-                let reports = walk.reports
+                if matching != nil { total = matched }
                 return (reports, total, basis)
             }
         }
@@ -224,28 +246,6 @@ extension Ledger {
         var state = MessageState()
         for r in events.map(projected) { state.apply(r.event, position: r.position) }
         return state
-    }
-}
-
-/// The state of ``Ledger/statusPage(delivery:semantics:status:at:offset:limit:)``'s walk.
-private struct FilteredWalk {
-    let delivery: String, semantics: Semantics, status: MessageStatus?, offset: Int, end: Int, basis: Basis
-    var reports: [MessageStatusReport] = []
-    var matched = 0
-
-    init(delivery: String, semantics: Semantics, status: MessageStatus?, offset: Int, end: Int, basis: Basis) {
-        (self.delivery, self.semantics, self.status, self.offset, self.end, self.basis) = (delivery, semantics, status, offset, end, basis)
-    }
-
-    /// Takes `recipient` (its message's state; `nil`: no stream) and says whether the walk goes on.
-    mutating func consider(_ recipient: String, state: MessageState?) -> Bool {
-        guard let state, status.map({ state.view(semantics).status == $0 }) ?? true else { return true }
-        if matched >= offset {
-            reports.append(MessageStatusReport(delivery: delivery, recipient: recipient,
-                                               classic: state.view(.classic), efs: state.view(.efs), events: [], basis: basis))
-        }
-        matched += 1
-        return matched < end
     }
 }
 
