@@ -80,7 +80,7 @@ public struct SendingLogsJSON: Encodable, Sendable {
             // address matches it is read (a scan of the delivery's index; no status read for the
             // others), and only those with the status and an event within the bounds count.
             guard let (reports, count, b) = try ledger.statusPage(delivery: delivery, semantics: semantics, status: status, at: bounds,
-                                                                  matching: { $0.lowercased().contains(needle!) },
+                                                                  search: needle,
                                                                   offset: first, limit: self.pageSize) else { return nil }
             total = count
             rows = reports.map { Row(recipient: $0.recipient, classic: .init($0.classic), efs: .init($0.efs)) }

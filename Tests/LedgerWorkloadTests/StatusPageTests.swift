@@ -66,7 +66,7 @@ import Testing
                 let expected = all.filter { r in r.recipient.lowercased().contains(needle) && (status.map { r.view(.efs).status == $0 } ?? true) }.map(\.recipient)
                 for offset in [0, 7, max(0, expected.count - 3)] {
                     let page = try #require(try t.ledger.statusPage(delivery: delivery, semantics: .efs, status: status, at: bounds,
-                                                                    matching: { $0.lowercased().contains(needle) }, offset: offset, limit: 10))
+                                                                    search: needle.uppercased(), offset: offset, limit: 10))
                     #expect(page.total == expected.count, "\(needle) \(bounds)")
                     #expect(page.reports.map(\.recipient) == Array(expected.dropFirst(offset).prefix(10)), "\(needle) \(bounds) at \(offset)")
                 }

@@ -155,21 +155,24 @@ extension Ledger {
     /// the recipients in byte order only until it is full — O(offset + limit) status reads for a
     /// status as common as the page's share, not a read of every recipient. With time bounds each
     /// status read is the fold of the message's events within them (as
-    /// ``status(delivery:recipient:at:)``). With `matching` (an address search) the total is the
-    /// count of the matching recipients within the filter, so the walk goes to the delivery's end
+    /// ``status(delivery:recipient:at:)``). With `search` (a substring of the address, ASCII letters
+    /// compared case-insensitively; empty: none) the total is the count of the matching recipients
+    /// within the filter, so the walk goes to the delivery's end
     /// (a scan of its index, with a status read only for a match that a filter needs or a row).
     /// - Returns: the reports (without events), the total and the snapshot's basis; `nil` when the
     ///   delivery is unknown.
     /// - Throws: ``LedgerError``.
     public func statusPage(delivery: String, semantics: Semantics, status: MessageStatus?, at bounds: TimeBounds = TimeBounds(),
-                           matching: ((String) -> Bool)? = nil, offset: Int, limit: Int) throws(LedgerError)
+                           search: String? = nil, offset: Int, limit: Int) throws(LedgerError)
         -> (reports: [MessageStatusReport], total: Int, basis: Basis)? {
         try run {
             try withView { txn, view in
                 guard let d = try view.deliveryOrdinal(Array(delivery.utf8), txn) else { return nil }
                 let (basis, position) = try basis(bounds, txn)
                 var total = 0
-                if matching == nil {
+                // The search, ASCII-lowercased: compared with each address's bytes, no String made.
+                let needle = search.map { Array($0.utf8).map(Self.asciiLowercase) }.flatMap { $0.isEmpty ? nil : $0 }
+                if needle == nil {
                     let counters = bounds.isUnbounded ? try view.counters(d, txn)
                         : try self.counters(delivery: d, asOf: bounds.asOf, limit: bounds.knownAt == nil ? nil : position, txn, view)
                     total = Int(status.map { counters.count(of: $0, semantics) } ?? counters.messages)
@@ -192,9 +195,10 @@ extension Ledger {
                 var reports: [MessageStatusReport] = []
                 var matched = 0
                 /// Takes one recipient (stream `ordinal`); says whether the walk goes on.
-                func take(_ address: String, _ ordinal: UInt32?, _ txn: borrowing Transaction) throws -> Bool {
+                func take<C: Collection<UInt8>>(_ bytes: C, _ ordinal: UInt32?, _ txn: borrowing Transaction) throws -> Bool where C.Index == Int {
                     guard let ordinal else { return true }
-                    if let matching, !matching(address) { return true }
+                    if let needle, !Self.contains(bytes, asciiLowercased: needle) { return true }
+                    let address = String(decoding: bytes, as: UTF8.self)
                     var state: MessageState?
                     if filters {
                         state = try pageState(delivery, address, ordinal: ordinal, bounds: bounds, limit: position, txn, view)
@@ -208,7 +212,7 @@ extension Ledger {
                         }
                     }
                     matched += 1
-                    return matching != nil || matched < end  // a search counts every match: its total
+                    return needle != nil || matched < end  // a search counts every match: its total
                 }
                 var next = 0
                 var going = true
@@ -217,22 +221,43 @@ extension Ledger {
                     let recipient = UnsafeRawBufferPointer(rebasing: k[4...])
                     guard !recipient.isEmpty else { return true }  // the delivery's own stream
                     while going, next < fresh.count, fresh[next].lexicographicallyPrecedes(recipient) {
-                        let address = String(decoding: fresh[next], as: UTF8.self)
-                        going = try take(address, try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal, txn)
+                        going = try take(fresh[next], try freshOrdinal(d, fresh[next], needle, txn, view), txn)
                         next += 1
                     }
-                    if going { going = try take(String(decoding: recipient, as: UTF8.self), Key.readU32(v), txn) }
+                    if going { going = try take(recipient, Key.readU32(v), txn) }
                     return going
                 }
                 while going, next < fresh.count {
-                    let address = String(decoding: fresh[next], as: UTF8.self)
-                    going = try take(address, try view.streamInfo(delivery: d, recipient: address, txn)?.ordinal, txn)
+                    going = try take(fresh[next], try freshOrdinal(d, fresh[next], needle, txn, view), txn)
                     next += 1
                 }
-                if matching != nil { total = matched }
+                if needle != nil { total = matched }
                 return (reports, total, basis)
             }
         }
+    }
+
+    /// The stream ordinal of a recipient new in the tail, not looked up when the search excludes it.
+    private func freshOrdinal(_ d: UInt32, _ recipient: ArraySlice<UInt8>, _ needle: [UInt8]?,
+                              _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> UInt32? {
+        if let needle, !Self.contains(recipient, asciiLowercased: needle) { return nil }
+        return try view.streamInfo(delivery: d, recipient: String(decoding: recipient, as: UTF8.self), txn)?.ordinal
+    }
+
+    static func asciiLowercase(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+
+    /// Whether `haystack` contains `needle` (ASCII-lowercased, not empty), ASCII letters compared
+    /// case-insensitively, every other byte exactly.
+    static func contains<C: Collection<UInt8>>(_ haystack: C, asciiLowercased needle: [UInt8]) -> Bool where C.Index == Int {
+        guard haystack.count >= needle.count else { return false }
+        var start = haystack.startIndex
+        while start <= haystack.endIndex - needle.count {
+            var i = 0
+            while i < needle.count, asciiLowercase(haystack[start + i]) == needle[i] { i += 1 }
+            if i == needle.count { return true }
+            start += 1
+        }
+        return false
     }
 
     /// A message's state for a page of the sending logs: the projection's (current) when `bounds`
