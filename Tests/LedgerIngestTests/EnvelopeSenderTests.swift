@@ -109,9 +109,10 @@ struct EnvelopeSenderTests {
     @Test("published wordings: a DNSBL block under 521, Gmail's connection failure, a From domain, a relay quota")
     func publishedWordings() {
         // RFC 3463 §2: the X.7.1 code and the block-list text refine RFC 7504's 521: the client is refused
-        // (rules-2026.12-8: the X.7.x listing rule, before any address wording).
+        // (rules-2026.12-8: the X.7.x listing rule, before any address wording; since rules-2026.12-10 the
+        // client refusal rule, which names the client, decides first — the same verdict).
         let blocked = rules.qualify(text: "521-5.7.1 [192.0.2.1] client blocked using dnsbl.sorbs.net")
-        #expect(blocked.rule == "policy-status-listed-text" && blocked.concerns == .sender && blocked.qualification == Qualification(.soft, .refused))
+        #expect(blocked.rule == "client-refused-text" && blocked.concerns == .sender && blocked.qualification == Qualification(.soft, .refused))
         // A 521 alone is still a host that takes no mail (RFC 7504 §3).
         #expect(rules.qualify(text: "521 5.3.2 System not accepting network messages").rule == "no-mail-host-reply")
         // Google's "did not accept our requests to connect" (support.google.com/mail/answer/7720): no connection, Unreachable.

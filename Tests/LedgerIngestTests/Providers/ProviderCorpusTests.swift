@@ -141,10 +141,10 @@ struct ProviderCorpusTests {
         // failed/temporary, 498 "No MX for …": a retry, soft; no MX → Invalid domain.
         Case(file: "anymail-mailgun/failed_temporary_event.json", format: .mailgun,
              events: [E(kind: .retry, recipient: "undeliverable@nomx.example.com", delivery: "20180812214638.1.4A7D468E9BC18C5D@example.org", q: Qualification(.soft, .invalidDomain), final: false)]),
-        // failed/temporary greylisted, 450 "Recipient address rejected: Greylisted": a retry, soft; a
-        // rejection → Refused (temporary: 4xx).
+        // failed/temporary greylisted, 450 "Recipient address rejected: Greylisted": a retry, soft;
+        // greylisting is a deferral (RFC 6647 §2.1) → Unreachable (rules-2026.12-10; was Refused).
         Case(file: "anymail-mailgun/failed_greylisted_event.json", format: .mailgun,
-             events: [E(kind: .retry, recipient: "undeliverable@mx.example.com", delivery: "20180812214638.1.4A7D468E9BC18C5D@example.org", q: Qualification(.soft, .refused), final: false)]),
+             events: [E(kind: .retry, recipient: "undeliverable@mx.example.com", delivery: "20180812214638.1.4A7D468E9BC18C5D@example.org", q: Qualification(.soft, .unreachable), final: false)]),
         Case(file: "anymail-mailgun/rejected_event.json", format: .mailgun, events: [], skipped: ["mailgun rejected without recipient": 1]),
         Case(file: "anymail-mailgun/complained_event.json", format: .mailgun,
              events: [E(kind: .complaint, recipient: "recipient@example.com", delivery: "20130718032413.263EE2E0926@example.org")]),
