@@ -53,9 +53,10 @@ extension Ledger {
     }
 
     /// A stream's events, following its chain from the head, returned in log order.
-    func chain(_ info: StreamInfo, key: StreamKey, _ txn: borrowing Transaction) throws -> [RecordedEvent] {
+    /// `withRaw: false` leaves each event's raw document out (no decompression): what a fold needs.
+    func chain(_ info: StreamInfo, key: StreamKey, _ txn: borrowing Transaction, withRaw: Bool = true) throws -> [RecordedEvent] {
         var result: [RecordedEvent] = []
-        let raw = try rawDictionaries.decoder(txn, tables.meta)
+        let raw = withRaw ? try rawDictionaries.decoder(txn, tables.meta) : .skip
         var p = info.head
         while p != 0 {
             let position = p

@@ -128,7 +128,7 @@ extension Ledger {
             return MessageStatusReport(delivery: delivery, recipient: address, classic: state.view(.classic),
                                        efs: state.view(.efs), events: events, basis: basis)
         }
-        let events = selected(try chain(info, key: key, txn), limit: limit, asOf: bounds.asOf).map(projected)
+        let events = selected(try chain(info, key: key, txn, withRaw: includeEvents), limit: limit, asOf: bounds.asOf).map(projected)
         guard !events.isEmpty else { return nil }
         var state = MessageState()
         for r in events { state.apply(r.event, position: r.position) }
@@ -266,7 +266,8 @@ extension Ledger {
                            _ txn: borrowing Transaction, _ view: ProjectionReader) throws -> MessageState? {
         if bounds.isUnbounded { return try view.messageState(ordinal, txn) ?? MessageState() }
         guard let info = try view.streamInfo(ordinal, txn) else { return nil }
-        let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn), limit: limit, asOf: bounds.asOf)
+        let events = selected(try chain(info, key: StreamKey(delivery: delivery, recipient: address), txn, withRaw: false),
+                              limit: limit, asOf: bounds.asOf)
         guard !events.isEmpty else { return nil }
         var state = MessageState()
         for r in events.map(projected) { state.apply(r.event, position: r.position) }
