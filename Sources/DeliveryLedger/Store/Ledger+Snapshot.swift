@@ -276,17 +276,16 @@ extension Ledger {
 }
 
 extension DeliveryCounters {
-    /// The messages whose status under `semantics` is `status` (as ``DeliveryKPIs`` counts them:
-    /// classic Sent = relayed without a final failure; EFS Sent = delivered, Taken into account =
-    /// relayed and still in flight; Failed = bounced or failed before relay; Pending = seen but
-    /// neither relayed nor failed — without the declared recipients not seen yet).
+    /// The messages whose status under `semantics` is `status`, as ``DeliveryKPIs`` counts them (its
+    /// own definitions, read with no declared count: Pending is then the messages seen but neither
+    /// relayed nor failed, without the declared recipients not seen yet).
     func count(of status: MessageStatus, _ semantics: Semantics) -> Int64 {
-        let inFlight = inFlight + retrying
+        let kpis = DeliveryKPIs(delivery: "", semantics: semantics, counters: self, declaredToDeliver: nil)
         switch status {
-        case .pending: return pending
-        case .sent: return semantics == .classic ? inFlight + delivered : delivered
-        case .takenIntoAccount: return semantics == .efs ? inFlight : 0
-        case .failed: return bounced + failedBeforeRelay
+        case .pending: return kpis.pending
+        case .sent: return kpis.sent
+        case .takenIntoAccount: return kpis.takenIntoAccount
+        case .failed: return kpis.failed
         }
     }
 }
