@@ -82,15 +82,14 @@ public struct LedgerServer: Sendable {
     public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            // A connection that sends nothing for 30 s — a request head or body left unfinished
-            // (slowloris), or an idle keep-alive — is closed; a request fully read is never cut while
-            // its append runs. 30 s is above SparkPost's 10 s request timeout and a proxy's usual read
-            // timeout. A body that trickles in is answered 408 (RequestBodyDeadlineHandler).
+            // A connection that sends nothing for `idleTimeout` (30 s) — a request head or body left
+            // unfinished (slowloris), or an idle keep-alive — is closed; a request fully read is never
+            // cut while its append runs. A body that trickles in is answered 408 (RequestBodyDeadlineHandler).
             // An HTTP/1.0 request without keep-alive, or any `Connection: close`, ends the connection
             // after its answer (ConnectionPersistenceHandler: Hummingbird alone kept such connections open).
             // A request SwiftNIO cannot parse, or whose Host field RFC 9112 §3.2 refuses, is answered 400
             // with a located JSON error before any route (RequestHeadCheckHandler).
-            server: .http1RespectingPersistence(configuration: .init(idleTimeout: .seconds(30)), maximumBodyBytes: configuration.maximumBodyBytes,
+            server: .http1RespectingPersistence(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout)), maximumBodyBytes: configuration.maximumBodyBytes,
                                                 onMalformedRequest: { [metrics] reason in metrics.rejected(reason: reason) },
                                                 gate: ConnectionGate(limit: ConnectionGate.effectiveLimit(configured: configuration.maximumConnections),
                                                                      onRefusal: { [metrics] in metrics.rejected(reason: "too_many_connections") }),

@@ -36,6 +36,11 @@ public struct ServerConfiguration: Sendable {
     /// for every 500 bytes received, Apache's `mod_reqtimeout` default); a slower one is answered
     /// `408` `request_timeout` and nothing of it is appended.
     public var bodyDeadline = BodyDeadline()
+    /// How long a connection may send nothing — a request head or body left unfinished (slowloris),
+    /// an idle keep-alive — before it is closed: 30 s by default, above SparkPost's 10 s request
+    /// timeout and a proxy's usual read timeout. A request fully read is never cut while its answer
+    /// is worked out.
+    public var idleTimeout: Duration = .seconds(30)
 
     /// Creates the default configuration (loopback port 8025, 32 MiB bodies, no credentials, no keys).
     public init() {}

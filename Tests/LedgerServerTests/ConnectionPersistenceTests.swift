@@ -145,3 +145,64 @@ import Testing
     #expect(closed)
     await server.stop()
 }
+
+/// A client that sends the refused body anyway, then a pipelined request, gets the 413 and the end of
+/// the connection: neither the body nor the request after it is read (RFC 9110 §10.1.1: the server
+/// answered before the content and said it closes).
+@Test func bodySentAnywayAfterAnExpectRefusalIsNotRead() async throws {
+    let server = try await RunningServer(maximumBodyBytes: 100)
+    let port = server.port
+    let before = try server.position()
+    let batch = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
+    let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                defer { close(fd) }
+                let (name, value) = RunningServer.auth  // a persistent connection: the GET would be read next
+                let head = "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(batch.count)\r\n\r\n"
+                try LoopbackHTTP.sendRaw(fd, Array(head.utf8) + batch + Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60).bytes
+            })
+        }.start()
+    }
+    let text = String(decoding: bytes, as: UTF8.self)
+    #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+    #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer only: \(text)")
+    #expect(try server.position() == before)
+    await server.stop()
+}
+
+/// The 413 to an over-limit `Expect: 100-continue` request survives a route slow to answer: the
+/// client waits for a `100 Continue` that will not come and sends nothing, and Hummingbird closes a
+/// connection whose request is still being read once it has been idle for the idle timeout — the
+/// whole suite's load once held the route past it and the client read an empty answer. Here every
+/// thread of Swift's cooperative pool (which runs the routes) is held for 3 s, three idle timeouts.
+@Test func expectContinueOverTheBodyLimitIsAnswered413EvenWhenTheRouteIsSlowerThanTheIdleTimeout() async throws {
+    let server = try await RunningServer(maximumBodyBytes: 100, configure: { $0.idleTimeout = .seconds(1) })
+    let port = server.port
+    let busy = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
+        Task.detached { _ = usleep(3_000_000) }  // blocks its pool thread on purpose
+    }
+    let (answer, closed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], Bool), any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                Thread.sleep(forTimeInterval: 0.2)  // the pool is held by then
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                defer { close(fd) }
+                try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
+                                                               headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
+                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)
+                var byte: UInt8 = 0
+                let more = read(fd, &byte, 1)
+                return (answer, more == 0)
+            })
+        }.start()
+    }
+    for task in busy { await task.value }
+    let text = String(decoding: answer, as: UTF8.self)
+    #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+    #expect(text.lowercased().contains("connection: close"), "\(text)")
+    #expect(closed)
+    await server.stop()
+}
