@@ -161,13 +161,19 @@ struct ServeCommand: ParsableCommand {
             ])
         }
         // Checkpoints by policy on a thread of their own: an acknowledgement never waits for a whole
-        // checkpoint, and its preparation runs beside the appends. Every 50,000 records rather than
-        // the library's 250,000: the tail's tries stay a fifth of the size, and each append's lookups
-        // and merge cost less (`Tools/serve-load`, 16 clients × 1,000 events, 2026-12-05: 250,000 →
-        // 79 k events/s, ack p99 635 ms; 100,000 → 84 k, 429 ms; 50,000 → 97 k, 275 ms; 20,000 → 93 k, 230 ms).
+        // checkpoint, and its preparation runs beside the appends. Every 10,000 records rather than
+        // the library's 250,000: the tail's tries stay small (each append's lookups and merge cost
+        // less), and the one part that still stops the appends — the checkpoint's own write
+        // transaction, which holds LMDB's single writer lock — lasts 17–38 ms instead of 48–95 ms
+        // with 50,000 (`perf sched timehist` of the writer thread under load: 36 such waits in 5 s
+        // instead of 9, the same 14 % of its time in all); those long waits were the
+        // acknowledgements' p99. `Tools/serve-load --rate 100000`
+        // (16 clients × 1,000 events, 20 s, 2026-12-05, jemalloc): ack p99 median of 9 runs 72 ms
+        // with 10,000, ~110 ms with 20,000, ~204 ms with 50,000; back to back, 106–116 k events/s
+        // with 10,000 and 112 k with 50,000 in 15 s runs (README "Crash test and load").
         // The ledger logs through the service's logger: a background checkpoint that failed (a full
         // disk) is a warning, not silence (found by a tester).
-        let ledger = try database.open(.create, checkpoints: (inBackground: true, records: 50_000), logger: logger)
+        let ledger = try database.open(.create, checkpoints: (inBackground: true, records: 10_000), logger: logger)
         if let note = ledger.reprojectionNote { logger.notice("\(note)") }
         let server = LedgerServer(ledger: ledger, configuration: configuration, logger: logger)
         let host = configuration.host
