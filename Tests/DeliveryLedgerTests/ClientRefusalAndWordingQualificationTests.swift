@@ -23,8 +23,8 @@ struct ClientRefusalAndWordingQualificationTests {
     ])
     func clientRefusalsConcernTheSender(_ text: String) {
         let r = q.qualify(text: text)
-        #expect(r.qualification == Qualification(.soft, .refused), "\(text): \(r.rule ?? "-")")
-        #expect(r.concerns == .sender, "\(text): \(r.rule ?? "-")")
+        #expect(r.qualification == Qualification(.soft, .refused), "\(text): \(r.rule)")
+        #expect(r.concerns == .sender, "\(text): \(r.rule)")
     }
 
     /// RFC 3463's address status beside a provider's code decides for the address: Orange's
@@ -79,7 +79,7 @@ struct ClientRefusalAndWordingQualificationTests {
         "TLS is required, but was not offered by host mx.example.com[192.0.2.5]",
     ])
     func expiryLoopsAndTLSInWordsAreUnreachable(_ text: String) {
-        #expect(q.qualify(text: text).qualification == Qualification(.soft, .unreachable), "\(text): \(q.qualify(text: text).rule ?? "-")")
+        #expect(q.qualify(text: text).qualification == Qualification(.soft, .unreachable), "\(text): \(q.qualify(text: text).rule)")
     }
 
     /// Greylisting (RFC 6647) is a deferral the MTA retries: Unreachable, soft, not final — not a
@@ -88,7 +88,7 @@ struct ClientRefusalAndWordingQualificationTests {
                       "451 4.7.1 Greylisting in action, please come back later"])
     func greylistingIsADeferral(_ text: String) {
         let r = q.qualify(text: text)
-        #expect(r.qualification == Qualification(.soft, .unreachable), "\(text): \(r.rule ?? "-")")
+        #expect(r.qualification == Qualification(.soft, .unreachable), "\(text): \(r.rule)")
         #expect(!r.final)
         #expect(r.concerns == .session)
     }
@@ -120,12 +120,58 @@ struct ClientRefusalAndWordingQualificationTests {
         ("550 Domaine inexistant", Qualification(.soft, .invalidDomain)),
     ] as [(String, Qualification)])
     func localisedWordings(_ text: String, _ expected: Qualification) {
-        #expect(q.qualify(text: text).qualification == expected, "\(text): \(q.qualify(text: text).rule ?? "-")")
+        #expect(q.qualify(text: text).qualification == expected, "\(text): \(q.qualify(text: text).rule)")
     }
 
     @Test func aGermanListingIsTheSenders() {
         let r = q.qualify(text: "554 Zustellung abgelehnt: Absender steht auf einer Sperrliste")
         #expect(r.qualification == Qualification(.soft, .refused))
         #expect(r.concerns == .sender)
+    }
+}
+
+/// A permanent refusal at the greeting or at EHLO, in any words, refuses the sending host: no
+/// sender and no recipient has been named yet (RFC 5321 §3.1, §4.1.1.1; rule table
+/// `rules-2026.12-11`, `session-refused-reply`). A 4xx greeting stays a transient failure.
+@Suite("Refusals before any address (qualification)")
+struct SessionRefusalQualificationTests {
+    let q = TextQualifier.builtIn
+
+    @Test func aPermanentGreetingRefusalWithoutKeywordsIsTheSenders() {
+        let text = "554 mx.example.net"
+        let r = q.qualify(text: text, replyCode: 554, smtpCommand: .connect)
+        #expect(r.qualification == Qualification(.soft, .refused), "\(r.rule)")
+        #expect(r.concerns == .sender)
+        #expect(r.rule == "session-refused-reply")
+        // Without the stage the same words say nothing: Not defined (domain.md §5.3).
+        #expect(q.qualify(text: text, replyCode: 554).qualification == Qualification(.notDefined, .notDefined))
+        // At EHLO too (§4.1.1.1: the client's name refused).
+        #expect(q.qualify(text: "550 Access denied", replyCode: 550, smtpCommand: .ehlo).concerns == .sender)
+    }
+
+    /// Postfix names the stage in its own words ("refused to talk to me", smtp_proto.c); the
+    /// command is read from them, as a DSN's text is.
+    @Test func postfixGreetingRefusalNamesTheConnection() {
+        let text = "host mx.example.net[192.0.2.7] refused to talk to me: 554 mx.example.net ESMTP not accepting messages"
+        #expect(SMTPCommand.find(in: text) == .connect)
+        let r = q.qualify(text: text, replyCode: 554, smtpCommand: SMTPCommand.find(in: text))
+        #expect(r.qualification == Qualification(.soft, .refused), "\(r.rule)")
+        #expect(r.concerns == .sender)
+    }
+
+    /// A 4xx greeting (421, RFC 5321 §3.8) is transient: Unreachable, not final.
+    @Test func aTransientGreetingIsNotARefusal() {
+        let r = q.qualify(text: "421 mx.example.net Service not available, closing transmission channel", replyCode: 421, smtpCommand: .connect)
+        #expect(r.qualification == Qualification(.soft, .unreachable), "\(r.rule)")
+        #expect(r.final == false)
+    }
+
+    /// T-Online's refusal of a sending IP (postmaster.t-online.de): the sender's, whatever short
+    /// code follows it.
+    @Test func tOnlineIPRefusalIsTheSenders() {
+        let r = q.qualify(text: "554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster for help or to contact tosa@rx.t-online.de to clarify.) (BL)", replyCode: 554)
+        #expect(r.qualification == Qualification(.soft, .refused), "\(r.rule)")
+        #expect(r.concerns == .sender)
+        #expect(r.rule == "t-online-ip-refused")
     }
 }

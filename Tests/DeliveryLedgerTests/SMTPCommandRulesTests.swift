@@ -184,8 +184,13 @@ struct SMTPCommandRulesTests {
     @Test func everyBuiltInRuleWithANewConditionCitesItsSource() {
         let rules = RuleTable.builtIn.rules.filter { $0.smtpCommand != nil || $0.bounceCategory != nil }
         #expect(Set(rules.map(\.id)) == ["user-unknown-disabled-status", "data-stage-user-unknown", "powermta-bad-mailbox", "powermta-inactive-mailbox",
-                                         "mail-command-size", "mail-command-size-status", "mail-command-reply", "auth-command-reply"])
-        for r in rules where r.smtpCommand != nil { #expect(r.source.contains("RFC 5321 §3.3"), "\(r.id)") }
+                                         "mail-command-size", "mail-command-size-status", "mail-command-reply", "auth-command-reply",
+                                         "session-refused-reply"])
+        // Each cites the section of RFC 5321 that says what a reply at that stage refuses (§3.3 for
+        // the mail transaction, §3.1 for the greeting).
+        for r in rules where r.smtpCommand != nil {
+            #expect(r.source.contains(r.smtpCommand!.contains(.connect) ? "RFC 5321 §3.1" : "RFC 5321 §3.3"), "\(r.id)")
+        }
         for r in rules where r.bounceCategory != nil { #expect(r.source.contains("PowerMTA User's Guide"), "\(r.id)") }
     }
 }

@@ -16,9 +16,12 @@ struct DSNCorpusTests {
     static let reasonTarget = 0.90
     static let hardSoftTarget = 0.95
     static let gapTarget = 5.0
-    /// What the reader and rule table reach today (rules-2026.12-8, as -7: 310/339 reasons, 295/310
-    /// hard/soft): a regression below these fails outright.
-    static let reasonFloor = 310.0 / 339.0
+    /// What the reader and rule table reach today (rules-2026.12-11: 309/339 reasons, 295/310
+    /// hard/soft): a regression below these fails outright. rules-2026.12-8 to -10 reached 310/339;
+    /// rules-2026.12-11 reads La Poste's "550 5.5.0 Service refuse" at the greeting
+    /// (rhost-franceptt-10.eml, labelled "undefined" by Sisimai) as the sender's refusal, which RFC
+    /// 5321 §3.1 says a 5xx greeting is (`session-refused-reply`): a deliberate disagreement.
+    static let reasonFloor = 309.0 / 339.0
     static let hardSoftFloor = 295.0 / 310.0
     /// Longer than this for one file counts as a hang.
     static let timeLimit: Duration = .seconds(5)

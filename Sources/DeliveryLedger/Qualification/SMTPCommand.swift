@@ -48,6 +48,7 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
     ///   first `<<< 4xx`/`<<< 5xx` reply;
     /// - qmail-remote (`qmail-remote.c`): `does not like recipient` (RCPT), `but sender was
     ///   rejected` (MAIL), `but my name was rejected` (HELO), `failed after I sent the message` (DATA);
+    /// - Postfix's greeting refusal: `refused to talk to me` (the connection's greeting);
     /// - a labelled field: `SMTP command: DATA` (m-FILTER writes the label and the command on two lines).
     public static func find(in text: String) -> SMTPCommand? {
         let found = mentions(in: text)
@@ -235,6 +236,8 @@ public enum SMTPCommand: String, Sendable, Hashable, Codable, CaseIterable, Cust
         (Array("but sender was rejected".utf8), .mail),
         (Array("but my name was rejected".utf8), .ehlo),
         (Array("failed after i sent the message".utf8), .data),
+        // Postfix smtp_proto.c, a greeting that is not 220: "host <name>[<ip>] refused to talk to me: <reply>".
+        (Array("refused to talk to me".utf8), .connect),
     ]
 
     private static let transcriptNames = names([
