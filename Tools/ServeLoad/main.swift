@@ -36,7 +36,13 @@ let eventsPerBatch = option("--events").flatMap(Int.init) ?? 1000
 let seconds = option("--seconds").flatMap(Double.init) ?? 20
 let page = option("--page") ?? "/delivery?delivery=load"
 let pageInterval = option("--page-interval").flatMap(Double.init) ?? 0.1
-let rate = option("--rate").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+let rate = option("--rate").map { text -> Double in
+    guard let r = Double(text), r.isFinite, r > 0 else {
+        FileHandle.standardError.write(Data("ledger-serve-load: --rate '\(text)' is not a number of events per second above 0\n".utf8))
+        exit(2)
+    }
+    return r
+}
 let auth: [(String, String)] = option("--user").map { [LoopbackHTTP.basic($0, option("--password") ?? "")] } ?? []
 let run = UInt64(Date().timeIntervalSince1970 * 1000)
 
