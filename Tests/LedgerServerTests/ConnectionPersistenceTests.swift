@@ -206,3 +206,84 @@ import Testing
     #expect(closed)
     await server.stop()
 }
+
+/// Found by a tester: without `Expect`, a whole over-limit body sent with its head left the
+/// connection open, and a request pipelined after it was appended. Refused from its head, the
+/// request's answer says `Connection: close`, the connection ends, nothing after it is read.
+@Test func aPipelinedRequestAfterAnOverLimitBodyIsNotRead() async throws {
+    let server = try await RunningServer(maximumBodyBytes: 100)
+    let port = server.port
+    let before = try server.position()
+    let batch = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
+    let small = Array(#"[{"msys":{"message_event":{"type":"injection","event_id":"e1","campaign_id":"d","rcpt_to":"a@example.com","timestamp":"1700000000"}}}]"#.utf8)
+    let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                defer { close(fd) }
+                let (name, value) = RunningServer.auth
+                func post(_ body: [UInt8]) -> [UInt8] {
+                    Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+                }
+                try LoopbackHTTP.sendRaw(fd, post(batch) + post(small))
+                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60).bytes
+            })
+        }.start()
+    }
+    let text = String(decoding: bytes, as: UTF8.self)
+    #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+    #expect(text.lowercased().contains("connection: close"), "\(text)")
+    #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer only: \(text)")
+    #expect(try server.position() == before)
+    await server.stop()
+}
+
+/// Found by a tester: a `Content-Length` of 2^63 or more (SwiftNIO's parser takes up to 2^64 − 1)
+/// was read as no length, so the head got `100 Continue` over the limit. It is over any limit.
+@Test func aContentLengthBeyondIntIsOverTheLimit() async throws {
+    let server = try await RunningServer(maximumBodyBytes: 100)
+    for length in ["9223372036854775808", "18446744073709551615"] {
+        let head = "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nExpect: 100-continue\r\nContent-Length: \(length)\r\n\r\n"
+        let reply = try LoopbackHTTP.exchange(port: server.port, raw: Array(head.utf8), timeoutSeconds: 60)
+        #expect(reply.status == 413, "\(length): \(reply.status)")
+    }
+    #expect(try server.position() == 0)
+    await server.stop()
+}
+
+/// Found by a tester: a request asking `Expect: 100-continue` pipelined behind one still being
+/// answered never got its `100 Continue` (the client waited, then got a 408). It gets it once the
+/// earlier answer ends (RFC 9110 §10.1.1: the server does not wait for the content).
+@Test func aPipelinedExpectGetsItsContinueAfterTheEarlierAnswer() async throws {
+    let server = try await RunningServer()
+    let port = server.port
+    let body = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
+    let (first, final) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], [UInt8]), any Error>) in
+        Thread {
+            continuation.resume(with: Result {
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                defer { close(fd) }
+                let (name, value) = RunningServer.auth
+                let requests = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+                try LoopbackHTTP.sendRaw(fd, Array(requests.utf8))
+                // The healthz answer, then the interim answer, before any body byte is sent.
+                var seen: [UInt8] = []
+                let deadline = Date().addingTimeInterval(60)
+                while !String(decoding: seen, as: UTF8.self).contains("100 Continue\r\n\r\n"), Date() < deadline {
+                    var chunk = [UInt8](repeating: 0, count: 4096)
+                    let n = read(fd, &chunk, chunk.count)
+                    if n <= 0 { break }
+                    seen += chunk[0..<n]
+                }
+                try LoopbackHTTP.sendRaw(fd, body)
+                return (seen, try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60).bytes)
+            })
+        }.start()
+    }
+    let interim = String(decoding: first, as: UTF8.self)
+    #expect(interim.hasPrefix("HTTP/1.1 200"), "\(interim)")
+    #expect(interim.contains("HTTP/1.1 100 Continue\r\n"), "\(interim)")
+    #expect(String(decoding: final, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(String(decoding: final, as: UTF8.self))")
+    await server.stop()
+}

@@ -29,24 +29,36 @@ import NIOHTTP1
 /// request's expectation is ignored, as the RFC says. A request whose `Content-Length` is over the
 /// body limit gets no `100 Continue` (the route answers 413 from the head alone: RFC 9110 §10.1.1
 /// lets a server answer with a final status instead, and it was 100 then 413, so a client sent up to
-/// the whole body for nothing — found by a tester), and its connection closes after that answer
-/// (§10.1.1: a server answering before the content SHOULD say whether it closes), so that a body sent
-/// anyway is never read. Such a request ends at its head for the routes (its body is refused, not
-/// awaited): Hummingbird closes a connection whose request is still being read once it has been
-/// idle for the idle timeout, and the client, waiting for a `100 Continue` that will not come, sends
-/// nothing — so a route slow to answer (a busy machine: the test suite's whole load once held it
-/// 30 s) lost its 413 to that close. What the client sends anyway is dropped here.
+/// the whole body for nothing — found by a tester). A request pipelined behind one still being
+/// answered gets its `100 Continue` once that answer ends (it was never sent: the client waited, then
+/// got a 408 that blamed it — found by a tester).
+///
+/// A request whose `Content-Length` is over the body limit, with or without `Expect`, is refused
+/// from its head: it ends at its head for the routes (its body is refused, not awaited; Hummingbird
+/// closes a connection whose request is still being read once it has been idle for the idle
+/// timeout, so a route slow to answer — the test suite's whole load once held it 30 s — lost its 413
+/// to that close while the client waited for a `100 Continue`), its answer says `Connection: close`
+/// (§10.1.1: a server answering before the content SHOULD say whether it closes), the connection
+/// ends after it (``LingeringClose``), and nothing more read from the connection goes on: neither the
+/// body sent anyway nor a request pipelined after it.
 final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// What the answer to a request says about the connection.
-    private enum Answer { case close, keepAlive, unchanged }
+    /// What the answer to a request says about the connection; `refused`: `Connection: close`, and
+    /// the connection ends after it (``LingeringClose``).
+    private enum Answer { case close, refused, keepAlive, unchanged }
 
     /// One entry per request whose answer has not started, in order (requests may be pipelined).
     private var pending = CircularBuffer<Answer>()
+    /// One entry per request whose answer has not ended, in order: whether it waits for a
+    /// `100 Continue` not sent yet (it asked while an earlier request was being answered; the
+    /// interim answer goes out once that answer ends, RFC 9110 §10.1.1 and §15.2).
+    private var owesContinue = CircularBuffer<Bool>()
+    /// The answer being written ends the connection (a request refused from its head).
+    private var closingAnswer = false
     /// Requests whose answer has not ended (its `.end` not yet written).
     private var unanswered = 0
     /// The body limit of the routes (``ServerConfiguration/maximumBodyBytes``).
@@ -67,20 +79,25 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
             return
         }
         unanswered += 1
-        if head.version.major == 1, head.version.minor >= 1,
-           head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" }) {
-            head.headers.remove(name: "expect")
-            if head.declaresBody(over: maximumBodyBytes) {
-                head.headers.replaceOrAdd(name: "Connection", value: "close")
-                pending.append(.close)
-                refusedBody = true
-                context.fireChannelRead(wrapInboundOut(.head(head)))
-                context.fireChannelRead(wrapInboundOut(.end(nil)))
-                return
-            } else if unanswered == 1 {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
-            }
+        let expectsContinue = head.version.major == 1 && head.version.minor >= 1
+            && head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" })
+        if expectsContinue { head.headers.remove(name: "expect") }
+        if head.declaresBody(over: maximumBodyBytes) {
+            // Refused from its head, with or without Expect: the request ends there for the routes
+            // (which answer 413, or 401 first), and nothing more read from the connection goes on —
+            // neither the body nor a request pipelined after it (a tester's pipelined request after
+            // a whole over-limit body was appended). Its answer ends the connection.
+            pending.append(.refused)
+            owesContinue.append(false)
+            refusedBody = true
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+            context.fireChannelRead(wrapInboundOut(.end(nil)))
+            return
         }
+        if expectsContinue && unanswered == 1 {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        owesContinue.append(expectsContinue && unanswered > 1)
         if !head.isKeepAlive {
             head.headers.replaceOrAdd(name: "Connection", value: "close")
             pending.append(.close)
@@ -91,7 +108,24 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), unanswered > 0 { unanswered -= 1 }
+        if case .end = unwrapOutboundIn(data) {
+            if unanswered > 0 { unanswered -= 1 }
+            _ = owesContinue.popFirst()
+            if closingAnswer {
+                closingAnswer = false
+                let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+                context.write(data, promise: written)
+                LingeringClose.close(context.channel, after: written.futureResult)
+                return
+            }
+            context.write(data, promise: promise)
+            // The next request asked for 100 Continue while this one was answered: now it is its turn.
+            if owesContinue.first == true {
+                owesContinue[owesContinue.startIndex] = false
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
+            return
+        }
         // An informational answer (100 Continue) precedes the final one and is not it.
         guard case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200 || head.status == .switchingProtocols,
               let answer = pending.popFirst() else {
@@ -100,6 +134,9 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
         }
         switch answer {
         case .close: head.headers.replaceOrAdd(name: "Connection", value: "close")
+        case .refused:
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
+            closingAnswer = true
         case .keepAlive: head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
         case .unchanged: break
         }
@@ -163,6 +200,14 @@ extension HTTPRequestHead {
     /// from the head alone (``ConnectionPersistenceHandler`` sends no `100 Continue`, and
     /// ``RequestBodyDeadlineHandler`` times no body for it).
     func declaresBody(over limit: Int) -> Bool {
-        headers["content-length"].first.flatMap(Int.init).map { $0 > limit } ?? false
+        declaredContentLength(headers["content-length"].first).map { $0 > limit } ?? false
     }
+}
+
+/// A `Content-Length` value as a byte count: `Int.max` for a run of digits too large for `Int`
+/// (2^63 and up: SwiftNIO's parser takes lengths up to 2^64 − 1 — a tester's such head was read as
+/// no length, and got `100 Continue` over the limit); `nil` when there is no value or it is not digits.
+func declaredContentLength(_ text: String?) -> Int? {
+    guard let text, !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+    return Int(text) ?? Int.max
 }

@@ -27,6 +27,8 @@ enum LingeringClose {
                 channel.close(promise: nil)
                 return
             }
+            // Already lingering (two handlers may end the same answer's connection).
+            if (try? channel.pipeline.syncOperations.handler(type: DiscardingHandler.self)) != nil { return }
             let (_, count) = lingering.wrappingAdd(1, ordering: .relaxed)
             guard count <= maximumLingering else {
                 lingering.wrappingSubtract(1, ordering: .relaxed)

@@ -68,9 +68,9 @@ struct WebhookIngest: Sendable {
                           "the body is sent with Content-Encoding: \(coding); only an uncompressed body (identity) is read: send it without compression; nothing was appended",
                           headers: [.acceptEncoding: "identity"])
         }
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > configuration.maximumBodyBytes {
+        if let declared = declaredContentLength(request.headers[.contentLength]), declared > configuration.maximumBodyBytes {
             return refuse(.contentTooLarge, "body_too_large",
-                          "the body (\(declared) bytes) is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
+                          "the body (\(request.headers[.contentLength] ?? "\(declared)") bytes) is over the limit of \(configuration.maximumBodyBytes) bytes (--max-body)")
         }
         let body: ByteBuffer
         do {
