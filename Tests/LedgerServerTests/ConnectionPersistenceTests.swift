@@ -1,4 +1,5 @@
 import Foundation
+import LedgerServer
 import LedgerTestSupport
 import Testing
 
@@ -157,12 +158,12 @@ import Testing
     let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
         Thread {
             continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
                 defer { close(fd) }
                 let (name, value) = RunningServer.auth  // a persistent connection: the GET would be read next
                 let head = "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(batch.count)\r\n\r\n"
                 try LoopbackHTTP.sendRaw(fd, Array(head.utf8) + batch + Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60).bytes
+                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes
             })
         }.start()
     }
@@ -188,7 +189,7 @@ import Testing
         Thread {
             continuation.resume(with: Result {
                 Thread.sleep(forTimeInterval: 0.2)  // the pool is held by then
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
                 defer { close(fd) }
                 try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
                                                                headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
@@ -219,14 +220,14 @@ import Testing
     let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
         Thread {
             continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
                 defer { close(fd) }
                 let (name, value) = RunningServer.auth
                 func post(_ body: [UInt8]) -> [UInt8] {
                     Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
                 }
                 try LoopbackHTTP.sendRaw(fd, post(batch) + post(small))
-                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60).bytes
+                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes
             })
         }.start()
     }
@@ -244,7 +245,7 @@ import Testing
     let server = try await RunningServer(maximumBodyBytes: 100)
     for length in ["9223372036854775808", "18446744073709551615"] {
         let head = "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(RunningServer.auth.0): \(RunningServer.auth.1)\r\nExpect: 100-continue\r\nContent-Length: \(length)\r\n\r\n"
-        let reply = try LoopbackHTTP.exchange(port: server.port, raw: Array(head.utf8), timeoutSeconds: 60)
+        let reply = try LoopbackHTTP.exchange(port: server.port, raw: Array(head.utf8), timeoutSeconds: 300)
         #expect(reply.status == 413, "\(length): \(reply.status)")
     }
     #expect(try server.position() == 0)
@@ -253,15 +254,27 @@ import Testing
 
 /// Found by a tester: a request asking `Expect: 100-continue` pipelined behind one still being
 /// answered never got its `100 Continue` (the client waited, then got a 408). It gets it once the
-/// earlier answer ends (RFC 9110 §10.1.1: the server does not wait for the content).
+/// earlier answer ends (RFC 9110 §10.1.1: the server does not wait for the content), and its body's
+/// clock starts then: here the earlier answer is held 3 s (every thread of the cooperative pool,
+/// which runs the routes, is busy) with a 1 s body deadline, and the request still goes through.
 @Test func aPipelinedExpectGetsItsContinueAfterTheEarlierAnswer() async throws {
-    let server = try await RunningServer()
+    // The idle timeout well above the waits: the POST's head, read while the client waits for its
+    // 100, counts as a request being read.
+    let server = try await RunningServer(configure: {
+        $0.idleTimeout = .seconds(600)
+        $0.bodyDeadline = BodyDeadline(initialSeconds: 1)
+    })
     let port = server.port
+    let busy = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
+        Task.detached { _ = usleep(3_000_000) }  // blocks its pool thread on purpose
+    }
+    defer { for task in busy { task.cancel() } }
     let body = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
     let (first, final) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], [UInt8]), any Error>) in
         Thread {
             continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+                usleep(200_000)  // the pool is held by then
+                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
                 defer { close(fd) }
                 let (name, value) = RunningServer.auth
                 let requests = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -269,7 +282,7 @@ import Testing
                 try LoopbackHTTP.sendRaw(fd, Array(requests.utf8))
                 // The healthz answer, then the interim answer, before any body byte is sent.
                 var seen: [UInt8] = []
-                let deadline = Date().addingTimeInterval(60)
+                let deadline = Date().addingTimeInterval(300)
                 while !String(decoding: seen, as: UTF8.self).contains("100 Continue\r\n\r\n"), Date() < deadline {
                     var chunk = [UInt8](repeating: 0, count: 4096)
                     let n = read(fd, &chunk, chunk.count)
@@ -277,7 +290,7 @@ import Testing
                     seen += chunk[0..<n]
                 }
                 try LoopbackHTTP.sendRaw(fd, body)
-                return (seen, try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60).bytes)
+                return (seen, try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes)
             })
         }.start()
     }

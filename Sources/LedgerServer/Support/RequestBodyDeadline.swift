@@ -72,6 +72,10 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
     /// The last request's head was read and its body not yet to its end.
     private var bodyUnread = false
     private var timedOut = false
+    /// The last request asked for `100 Continue` behind an answer still being written: its client
+    /// waits for the interim answer (``ConnectionPersistenceHandler`` sends it once the earlier answer
+    /// ends), so its clock starts only then, or at its first body byte if it sends without waiting.
+    private var awaitingContinue = false
 
     init(deadline: BodyDeadline, maximumBodyBytes: Int, onRefusal: @escaping @Sendable (String) -> Void) {
         self.deadline = deadline
@@ -90,17 +94,27 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         case .head(let head):
             unanswered += 1
             bodyUnread = true
+            awaitingContinue = false
             // Over the limit by its Content-Length: the route answers 413 from the head and the
             // connection closes; the body is never read, so there is nothing to time.
             if head.declaresBody(over: maximumBodyBytes) {
                 stopClock()
+            } else if unanswered > 1, head.version.major == 1, head.version.minor >= 1,
+                      head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" }) {
+                stopClock()
+                awaitingContinue = true
             } else {
                 startClock(context)
             }
         case .body(let bytes):
+            if awaitingContinue {  // sent without waiting for the interim answer
+                awaitingContinue = false
+                startClock(context)
+            }
             reading?.received += bytes.readableBytes
         case .end:
             bodyUnread = false
+            awaitingContinue = false
             stopClock()
         }
         context.fireChannelRead(data)
@@ -125,6 +139,11 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         if timedOut {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
+        }
+        // The interim answer a pipelined request waited for: its client's time starts now.
+        if case .head(let head) = unwrapOutboundIn(data), head.status == .continue, awaitingContinue {
+            awaitingContinue = false
+            startClock(context)
         }
         guard case .end = unwrapOutboundIn(data) else {
             context.write(data, promise: promise)
