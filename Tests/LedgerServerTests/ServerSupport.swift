@@ -31,6 +31,11 @@ final class RunningServer: Sendable {
         configuration.port = 0
         configuration.credentials = credentials
         configuration.maximumBodyBytes = maximumBodyBytes
+        // Not the service's 30 s: the whole suite, run at once on two cores, can keep a route from
+        // running that long, and a connection whose request is still being read (a chunked body the
+        // route has not consumed, a head waiting for 100 Continue) is then closed unanswered. A test
+        // of the idle close sets its own.
+        configuration.idleTimeout = .seconds(600)
         configure?(&configuration)
         var logger = Logger(label: "test.server")
         logger.logLevel = .critical

@@ -79,8 +79,7 @@ final class ConnectionPersistenceHandler: ChannelDuplexHandler, RemovableChannel
             return
         }
         unanswered += 1
-        let expectsContinue = head.version.major == 1 && head.version.minor >= 1
-            && head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" })
+        let expectsContinue = head.expectsContinue
         if expectsContinue { head.headers.remove(name: "expect") }
         if head.declaresBody(over: maximumBodyBytes) {
             // Refused from its head, with or without Expect: the request ends there for the routes
@@ -196,6 +195,13 @@ extension HTTPServerBuilder {
 }
 
 extension HTTPRequestHead {
+    /// Whether the request asks `Expect: 100-continue` (any letter case, blanks ignored) in
+    /// HTTP/1.1 or later; an HTTP/1.0 request's expectation is ignored (RFC 9110 §10.1.1).
+    var expectsContinue: Bool {
+        version.major == 1 && version.minor >= 1
+            && headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" })
+    }
+
     /// Whether the head's `Content-Length` announces more than `limit` bytes: the route answers 413
     /// from the head alone (``ConnectionPersistenceHandler`` sends no `100 Continue`, and
     /// ``RequestBodyDeadlineHandler`` times no body for it).

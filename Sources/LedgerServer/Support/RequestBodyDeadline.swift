@@ -99,8 +99,7 @@ final class RequestBodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
             // connection closes; the body is never read, so there is nothing to time.
             if head.declaresBody(over: maximumBodyBytes) {
                 stopClock()
-            } else if unanswered > 1, head.version.major == 1, head.version.minor >= 1,
-                      head.headers["expect"].contains(where: { $0.lowercased().filter { $0 != " " && $0 != "\t" } == "100-continue" }) {
+            } else if unanswered > 1, head.expectsContinue {
                 stopClock()
                 awaitingContinue = true
             } else {
