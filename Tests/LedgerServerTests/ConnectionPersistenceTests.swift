@@ -12,9 +12,7 @@ import Testing
     /// Dispatch's global queues, whose few threads the server under test needs to answer while the
     /// other tests of the run load the machine.
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
+        try await onThreadOfItsOwn(body)
     }
 
     func lowerCasedHead(_ bytes: [UInt8]) -> [String] {
@@ -101,19 +99,15 @@ import Testing
     let server = try await RunningServer()
     let port = server.port
     let body = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
-    let (interim, final) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], [UInt8]), any Error>) in
-        Thread {
-            continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
-                defer { close(fd) }
-                try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
-                                                               headers: [RunningServer.auth, ("Expect", "100-Continue")], contentLength: body.count))
-                let (interim, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)  // before any body byte
-                try LoopbackHTTP.sendRaw(fd, body)
-                let (final, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
-                return (interim, final)
-            })
-        }.start()
+    let (interim, final) = try await onThreadOfItsOwn { () throws -> ([UInt8], [UInt8]) in
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
+        defer { close(fd) }
+        try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
+                                                       headers: [RunningServer.auth, ("Expect", "100-Continue")], contentLength: body.count))
+        let (interim, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)  // before any body byte
+        try LoopbackHTTP.sendRaw(fd, body)
+        let (final, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+        return (interim, final)
     }
     #expect(String(decoding: interim, as: UTF8.self).hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(String(decoding: interim, as: UTF8.self))")
     #expect(String(decoding: final, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(String(decoding: final, as: UTF8.self))")
@@ -126,19 +120,15 @@ import Testing
 @Test func expectContinueOverTheBodyLimitIsAnswered413WithoutContinue() async throws {
     let server = try await RunningServer(maximumBodyBytes: 100)
     let port = server.port
-    let (answer, closed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], Bool), any Error>) in
-        Thread {
-            continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
-                defer { close(fd) }
-                try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
-                                                               headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
-                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)  // no body byte sent (240 s: the whole suite, starting at once, loads the machine)
-                var byte: UInt8 = 0
-                let more = read(fd, &byte, 1)  // the server closed: end of stream
-                return (answer, more == 0)
-            })
-        }.start()
+    let (answer, closed) = try await onThreadOfItsOwn { () throws -> ([UInt8], Bool) in
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
+        defer { close(fd) }
+        try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
+                                                       headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
+        let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)  // no body byte sent (240 s: the whole suite, starting at once, loads the machine)
+        var byte: UInt8 = 0
+        let more = read(fd, &byte, 1)  // the server closed: end of stream
+        return (answer, more == 0)
     }
     let text = String(decoding: answer, as: UTF8.self)
     #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
@@ -155,17 +145,13 @@ import Testing
     let port = server.port
     let before = try server.position()
     let batch = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
-    let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
-        Thread {
-            continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
-                defer { close(fd) }
-                let (name, value) = RunningServer.auth  // a persistent connection: the GET would be read next
-                let head = "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(batch.count)\r\n\r\n"
-                try LoopbackHTTP.sendRaw(fd, Array(head.utf8) + batch + Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes
-            })
-        }.start()
+    let bytes = try await onThreadOfItsOwn { () throws -> [UInt8] in
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
+        defer { close(fd) }
+        let (name, value) = RunningServer.auth  // a persistent connection: the GET would be read next
+        let head = "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(batch.count)\r\n\r\n"
+        try LoopbackHTTP.sendRaw(fd, Array(head.utf8) + batch + Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes
     }
     let text = String(decoding: bytes, as: UTF8.self)
     #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
@@ -185,20 +171,16 @@ import Testing
     let busy = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
         Task.detached { _ = usleep(3_000_000) }  // blocks its pool thread on purpose
     }
-    let (answer, closed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], Bool), any Error>) in
-        Thread {
-            continuation.resume(with: Result {
-                Thread.sleep(forTimeInterval: 0.2)  // the pool is held by then
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
-                defer { close(fd) }
-                try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
-                                                               headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
-                let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)
-                var byte: UInt8 = 0
-                let more = read(fd, &byte, 1)
-                return (answer, more == 0)
-            })
-        }.start()
+    let (answer, closed) = try await onThreadOfItsOwn { () throws -> ([UInt8], Bool) in
+        Thread.sleep(forTimeInterval: 0.2)  // the pool is held by then
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
+        defer { close(fd) }
+        try LoopbackHTTP.sendRaw(fd, LoopbackHTTP.head(method: "POST", path: "/webhooks/sparkpost",
+                                                       headers: [RunningServer.auth, ("Expect", "100-continue")], contentLength: 1000))
+        let (answer, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)
+        var byte: UInt8 = 0
+        let more = read(fd, &byte, 1)
+        return (answer, more == 0)
     }
     for task in busy { await task.value }
     let text = String(decoding: answer, as: UTF8.self)
@@ -217,19 +199,15 @@ import Testing
     let before = try server.position()
     let batch = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
     let small = Array(#"[{"msys":{"message_event":{"type":"injection","event_id":"e1","campaign_id":"d","rcpt_to":"a@example.com","timestamp":"1700000000"}}}]"#.utf8)
-    let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
-        Thread {
-            continuation.resume(with: Result {
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
-                defer { close(fd) }
-                let (name, value) = RunningServer.auth
-                func post(_ body: [UInt8]) -> [UInt8] {
-                    Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-                }
-                try LoopbackHTTP.sendRaw(fd, post(batch) + post(small))
-                return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes
-            })
-        }.start()
+    let bytes = try await onThreadOfItsOwn { () throws -> [UInt8] in
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
+        defer { close(fd) }
+        let (name, value) = RunningServer.auth
+        func post(_ body: [UInt8]) -> [UInt8] {
+            Array("POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        try LoopbackHTTP.sendRaw(fd, post(batch) + post(small))
+        return try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes
     }
     let text = String(decoding: bytes, as: UTF8.self)
     #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
@@ -270,29 +248,25 @@ import Testing
     }
     defer { for task in busy { task.cancel() } }
     let body = try Fixtures.corpus("sparkpost/gosparkpost/webhook-batch-sample-events.json")
-    let (first, final) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([UInt8], [UInt8]), any Error>) in
-        Thread {
-            continuation.resume(with: Result {
-                usleep(200_000)  // the pool is held by then
-                let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
-                defer { close(fd) }
-                let (name, value) = RunningServer.auth
-                let requests = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                    + "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-                try LoopbackHTTP.sendRaw(fd, Array(requests.utf8))
-                // The healthz answer, then the interim answer, before any body byte is sent.
-                var seen: [UInt8] = []
-                let deadline = Date().addingTimeInterval(300)
-                while !String(decoding: seen, as: UTF8.self).contains("100 Continue\r\n\r\n"), Date() < deadline {
-                    var chunk = [UInt8](repeating: 0, count: 4096)
-                    let n = read(fd, &chunk, chunk.count)
-                    if n <= 0 { break }
-                    seen += chunk[0..<n]
-                }
-                try LoopbackHTTP.sendRaw(fd, body)
-                return (seen, try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes)
-            })
-        }.start()
+    let (first, final) = try await onThreadOfItsOwn { () throws -> ([UInt8], [UInt8]) in
+        usleep(200_000)  // the pool is held by then
+        let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 300)
+        defer { close(fd) }
+        let (name, value) = RunningServer.auth
+        let requests = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            + "POST /webhooks/sparkpost HTTP/1.1\r\nHost: x\r\n\(name): \(value)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        try LoopbackHTTP.sendRaw(fd, Array(requests.utf8))
+        // The healthz answer, then the interim answer, before any body byte is sent.
+        var seen: [UInt8] = []
+        let deadline = Date().addingTimeInterval(300)
+        while !String(decoding: seen, as: UTF8.self).contains("100 Continue\r\n\r\n"), Date() < deadline {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { break }
+            seen += chunk[0..<n]
+        }
+        try LoopbackHTTP.sendRaw(fd, body)
+        return (seen, try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 300).bytes)
     }
     let interim = String(decoding: first, as: UTF8.self)
     #expect(interim.hasPrefix("HTTP/1.1 200"), "\(interim)")
