@@ -16,7 +16,7 @@ struct DSNCorpusTests {
     static let reasonTarget = 0.90
     static let hardSoftTarget = 0.95
     static let gapTarget = 5.0
-    /// What the reader and rule table reach today (rules-2026.12-11: 309/339 reasons, 295/310
+    /// What the reader and rule table reach today (rules-2026.12-11 and -12: 309/339 reasons, 295/310
     /// hard/soft): a regression below these fails outright. rules-2026.12-8 to -10 reached 310/339;
     /// rules-2026.12-11 reads La Poste's "550 5.5.0 Service refuse" at the greeting
     /// (rhost-franceptt-10.eml, labelled "undefined" by Sisimai) as the sender's refusal, which RFC
