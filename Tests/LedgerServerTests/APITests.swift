@@ -165,6 +165,39 @@ import Testing
         await server.stop()
     }
 
+    /// The delivery page's pager keeps the page size: following "next" from page 1 to the last page
+    /// at pageSize=7 visits every recipient once, in order, and never lands past the last page
+    /// (a tester's "next" from page 2 of 14 at pageSize=5 gave "page 3 of 2" at the default size).
+    @Test func dashboardPagerKeepsThePageSize() async throws {
+        let server = try await Self.demoServer()
+        let delivery = try #require(try server.ledger.deliveries().first)
+        let all = try server.ledger.recipients(delivery: delivery)
+        let pages = (all.count + 6) / 7
+        #expect(pages > 2)
+        var path: String? = "/delivery?delivery=\(delivery)&pageSize=7"
+        var seen: [String] = []
+        var visited = 0
+        while let p = path, visited <= pages {
+            let page = try await server.send("GET", p)
+            #expect(page.status == 200)
+            visited += 1
+            #expect(page.text.contains("page \(visited) of \(pages)</p>"), "\(p)")
+            #expect(!page.text.contains("id=\"past-last\""), "\(p)")
+            #expect(page.text.contains("name=\"pageSize\" value=\"7\""), "the filter form keeps the page size")
+            seen += page.text.components(separatedBy: "<tr data-recipient=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            path = page.text.range(of: "id=\"next\" href=\"").map { r in
+                String(page.text[r.upperBound...].prefix { $0 != "\"" }).replacingOccurrences(of: "&amp;", with: "&")
+            }
+        }
+        #expect(visited == pages)
+        func unescaped(_ s: String) -> String {
+            s.replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
+                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+        }
+        #expect(seen.map(unescaped) == all, "\(seen.count) rows seen, \(all.count) recipients")
+        await server.stop()
+    }
+
     /// Every answer of every endpoint — successes and refusals — validates against
     /// `Schemas/openapi.json`; the served document is that file; its embedded schemas are the files
     /// under `Schemas/`.

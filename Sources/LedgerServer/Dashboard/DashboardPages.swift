@@ -121,6 +121,7 @@ enum DashboardPages {
         body += "<h2>Sending logs</h2>\n<form method=\"get\" action=\"/delivery\" id=\"logs-filter\">"
         body += "<input type=\"hidden\" name=\"delivery\" value=\"\(HTML.escape(delivery))\">"
         for (n, v) in picker.pairs { if let v { body += "<input type=\"hidden\" name=\"\(n)\" value=\"\(HTML.escape(v))\">" } }
+        if q.pageSize != LogsQuery().pageSize { body += "<input type=\"hidden\" name=\"pageSize\" value=\"\(q.pageSize)\">" }
         body += "<label>Status <select name=\"status\"><option value=\"\">any</option>"
         for s in [MessageStatus.pending, .sent, .takenIntoAccount, .failed] {
             body += "<option value=\"\(s.rawValue)\"\(q.status == s ? " selected" : "")>\(HTML.escape(s.label))</option>"
@@ -133,8 +134,10 @@ enum DashboardPages {
         body += "<p id=\"logs-count\" data-total=\"\(logs.total)\">\(logs.total) recipient\(logs.total == 1 ? "" : "s") — page \(logs.page) of \(pages)</p>\n"
         body += "<p class=\"basis\">Recipients with at least one event. Declared recipients the MTA has not reported on yet "
             + "count in the summary's Pending but are not listed: the ledger knows only the addresses its events name.</p>\n"
+        // The pager's links keep every choice of this page, its page size too (a tester's "next" from
+        // page 2 of 14 at pageSize=5 led to "page 3 of 2" at the default size).
         let base: [(String, String?)] = [("delivery", delivery), ("status", q.status?.rawValue), ("semantics", q.semantics == .classic ? nil : q.semantics.rawValue),
-                                         ("search", q.search)] + picker.pairs
+                                         ("search", q.search), ("pageSize", q.pageSize == LogsQuery().pageSize ? nil : String(q.pageSize))] + picker.pairs
         if logs.page > pages {
             // A page past the last (an old link, a hand-made URL) says so and links to the last one
             // (found by a fresh user: "page 500 of 199" over an empty table).
