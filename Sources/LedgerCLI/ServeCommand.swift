@@ -141,14 +141,12 @@ struct ServeCommand: ParsableCommand {
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = LogfmtHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "ledger.serve")
-        if configuration.insecureNoAuthentication {
-            logger.warning("*** INSECURE: --insecure-no-auth: anyone who can reach \(listen) can append events to \(database.path) ***")
-        } else {
+        if !configuration.insecureNoAuthentication {
             let p = configuration.providers
             let basic = configuration.credentials != nil
             let enabled: [(String, Bool)] = [("sparkpost", basic), ("events", basic), ("postmark", basic), ("brevo", basic), ("mailjet", basic),
@@ -156,8 +154,8 @@ struct ServeCommand: ParsableCommand {
                                              ("postal", !p.postalPublicKeys.isEmpty), ("ses", true)]
             logger.notice("webhook endpoints", metadata: [
                 "configured": "\(enabled.filter(\.1).map(\.0).joined(separator: " "))",
-                "not configured (503)": "\(enabled.filter { !$0.1 }.map(\.0).joined(separator: " "))",
-                "sns topics": "\(p.sns.topicArns.isEmpty ? "any (subscriptions logged, not confirmed)" : p.sns.topicArns.sorted().joined(separator: " "))",
+                "unconfigured_503": "\(enabled.filter { !$0.1 }.map(\.0).joined(separator: " "))",
+                "sns_topics": "\(p.sns.topicArns.isEmpty ? "any (subscriptions logged, not confirmed)" : p.sns.topicArns.sorted().joined(separator: " "))",
             ])
         }
         // Checkpoints by policy on a thread of their own: an acknowledgement never waits for a whole
@@ -177,12 +175,18 @@ struct ServeCommand: ParsableCommand {
         if let note = ledger.reprojectionNote { logger.notice("\(note)") }
         let server = LedgerServer(ledger: ledger, configuration: configuration, logger: logger)
         let host = configuration.host
+        let insecure = configuration.insecureNoAuthentication
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             do {
                 try await server.run { port in
-                    logger.notice("listening on http://\(host.contains(":") ? "[\(host)]" : host):\(port)", metadata: ["db": "\(ledger.path)"])
+                    let address = "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                    logger.notice("listening on http://\(address)", metadata: ["db": "\(ledger.path)"])
+                    // Once bound: the address said is the one reached (with --listen …:0, the port given).
+                    if insecure {
+                        logger.warning("*** INSECURE: --insecure-no-auth: anyone who can reach \(address) can append events to \(ledger.path) ***")
+                    }
                 }
             } catch {
                 outcome.set(error)
