@@ -23,7 +23,7 @@ struct ServeCommand: ParsableCommand {
             environment variable instead ($LEDGER_MAILGUN_SIGNING_KEY, $LEDGER_SENDGRID_PUBLIC_KEY, \
             $LEDGER_POSTAL_PUBLIC_KEY, $LEDGER_SNS_TOPIC_ARNS). An endpoint whose credentials or key are \
             not configured answers 503. The service refuses to start with no authentication at all unless \
-            --insecure-no-auth is given (then nothing is checked). SIGTERM or SIGINT stops it cleanly (exit \
+            --insecure-no-auth is given (then nothing is checked). SIGTERM, SIGINT or SIGHUP stops it cleanly (exit \
             status 0): the listener closes, received requests finish, the projection is checkpointed. See \
             README "The service".
             """

@@ -106,7 +106,7 @@ public struct LedgerServer: Sendable {
     /// `TimeoutStopSec=30`.
     public static let gracefulShutdownLimit: Duration = .seconds(10)
 
-    /// Runs until SIGTERM or SIGINT, then shuts down gracefully (see ``LedgerServer``; at most
+    /// Runs until SIGTERM, SIGINT or SIGHUP, then shuts down gracefully (see ``LedgerServer``; at most
     /// ``gracefulShutdownLimit``, then open connections are closed) and checkpoints the projection.
     /// - Parameter onRunning: called once the listener is bound, with the port.
     /// - Throws:
@@ -130,7 +130,7 @@ public struct LedgerServer: Sendable {
         }
         logger.info("connection limit", metadata: ["maximumConnections": "\(limit)", "openFileLimit": "\(files.map(String.init) ?? "unlimited")"])
         let app = makeApplication(onRunning: onRunning)
-        var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger)
         // The graceful shutdown is bounded: requests still being received after it are cut (none was
         // acknowledged: the sender sends it again), so that a client uploading slowly cannot hold the
         // stop past systemd's TimeoutStopSec (found by a tester: 79 s with one byte every 5 s).

@@ -159,6 +159,18 @@ do {
     }
 }
 
+// SIGINT and SIGHUP (a closed terminal) stop it as cleanly: exit status 0, never the signal.
+for (signal, name) in [(SIGINT, "SIGINT"), (SIGHUP, "SIGHUP")] {
+    let (server, port) = try startServer()
+    let reply = try LoopbackHTTP.request(port: port, method: "GET", path: "/readyz")
+    if reply.status != 200 { failures.append("\(name) run: /readyz answered \(reply.status)") }
+    kill(server.processIdentifier, signal)
+    server.waitUntilExit()
+    if server.terminationReason != .exit || server.terminationStatus != 0 {
+        failures.append("\(name): the server ended with \(server.terminationReason == .exit ? "status" : "signal") \(server.terminationStatus), not status 0")
+    }
+}
+
 // The checks.
 let ledger = try Ledger(path: db)
 let (acked, sent) = book.snapshot
