@@ -69,6 +69,11 @@ import Testing
         ("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "x", count: 90_000) + "\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large", "malformed_request", "too large"),
         ("GET /healthz HTTP/3.7\r\nHost: a\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed_request", "not `METHOD target HTTP/1.x` ending with CRLF"),
         ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 400 Bad Request", "malformed_request", "HTTP/1.1 only"),
+        // Unknown methods, a method in lower case (RFC 9110 §9.1: case-sensitive): 501, not "invalid".
+        ("FOO /healthz HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 501 Not Implemented", "unsupported_request", "not one this service implements"),
+        ("get /healthz HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 501 Not Implemented", "unsupported_request", "case-sensitive"),
+        // Two identical Content-Length lines (RFC 9112 §6.3 lets a server refuse them): said so.
+        ("POST /events HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", "HTTP/1.1 400 Bad Request", "malformed_request", "Content-Length is given twice"),
     ])
     func refusedWithTheirStatus(_ request: String, _ statusLine: String, _ reason: String, _ expected: String) async throws {
         let server = try await RunningServer(credentials: nil, configure: { $0.insecureNoAuthentication = true })
@@ -79,7 +84,25 @@ import Testing
         #expect(json?["reason"] as? String == reason && (json?["error"] as? String)?.contains(expected) == true, "\(answer.prefix(300))")
         #expect(closed)
         #expect(try server.position() == 0)
+        // RFC 9110 §6.6.1: an origin server with a clock sends Date in its 2xx–4xx answers (and here in 501).
+        let date = parts.first?.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("date: ") }
+        #expect(date.map { Self.isIMFFixdate(String($0.dropFirst(6))) } == true, "\(answer.prefix(300))")
         await server.stop()
+    }
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7), within a minute of now.
+    static func isIMFFixdate(_ value: String) -> Bool {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        guard let date = formatter.date(from: value), formatter.string(from: date) == value else { return false }
+        return abs(date.timeIntervalSinceNow) < 60
+    }
+
+    @Test func httpDates() {
+        #expect(JSONResponse.httpDate(Date(timeIntervalSince1970: 784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT")  // RFC 9110 §5.6.7's example
+        #expect(JSONResponse.httpDate(Date(timeIntervalSince1970: 1_764_928_161.9)) == "Fri, 05 Dec 2025 09:49:21 GMT")
     }
 
     /// HTTP/1.0 may omit Host; an empty Host is valid (RFC 9110 §7.2), so are IP literals and ports.

@@ -78,6 +78,12 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         let message = "the request could not be read as HTTP/1.1: \(Self.describe(parserError))"
         switch parserError {
         case .headerOverflow: refuse(context: context, Refusal(status: .requestHeaderFieldsTooLarge, message: message))  // RFC 6585 §5
+        case .invalidMethod:
+            // SwiftNIO's parser knows a fixed list of methods and refuses any other token, `get` too
+            // (method names are case-sensitive): RFC 9110 §9.1 — "An origin server that receives a
+            // request method that is unrecognized or not implemented SHOULD respond with the 501".
+            refuse(context: context, Refusal(status: Self.unsupported, reason: "unsupported_request",
+                                             message: "the method is not one this service implements: it answers GET, HEAD and POST, written in capitals (method names are case-sensitive, RFC 9110 §9.1)"))
         default: refuse(context: context, Refusal(message: message))
         }
     }
@@ -221,8 +227,8 @@ final class RequestHeadCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// SwiftNIO's parser finding in words.
     static func describe(_ error: HTTPParserError) -> String {
         switch error {
-        case .invalidContentLength: return "Content-Length is not a single decimal number"
-        case .unexpectedContentLength: return "Content-Length is given with Transfer-Encoding, or where no body may be"
+        case .invalidContentLength: return "Content-Length is not a single decimal number, or is given beside a Transfer-Encoding (RFC 9112 §6.3)"
+        case .unexpectedContentLength: return "Content-Length is given twice, or beside Transfer-Encoding, or where no body may be (RFC 9112 §6.3)"
         case .invalidChunkSize: return "a chunk size is not a hexadecimal number"
         case .headerOverflow: return "the request head is too large"
         case .invalidHeaderToken: return "a header line is not `name: value` with a valid field name"

@@ -197,8 +197,22 @@ enum JSONResponse {
     /// `answer` as JSON and a newline.
     static func rawErrorAnswer(code: Int, reasonPhrase: String, _ answer: ErrorAnswer, extraHeaders: String = "") -> String {
         let body = String(decoding: encoded(answer), as: UTF8.self) + "\n"
-        return "HTTP/1.1 \(code) \(reasonPhrase)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+        return "HTTP/1.1 \(code) \(reasonPhrase)\r\nDate: \(httpDate())\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
             + extraHeaders + "Connection: close\r\n\r\n" + body
+    }
+
+    /// `date` as an HTTP date, the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110
+    /// §5.6.7): the `Date` field an origin server with a clock MUST send in its 2xx–4xx answers
+    /// (§6.6.1) — the answers written before any route (400, 408, 411, 431, 501, 503) had none.
+    static func httpDate(_ date: Date = Date()) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
     private static func encoded(_ value: some Encodable) -> Data {
