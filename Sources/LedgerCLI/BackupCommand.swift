@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import DeliveryLedger
 #if canImport(Glibc)
 import Glibc
@@ -53,6 +54,18 @@ struct BackupCommand: OutputCommand {
                                + "and is not a ledger: discard it. The ledger itself is unchanged.")
             }
             return
+        }
+        // Not inside the ledger's own directory: a copy there is removed or overwritten with the
+        // ledger, and is no backup (as --reject-file, found by a tester: `backup --db demo.lmdb demo.lmdb/inner`).
+        let ledgerDirectory = URL(fileURLWithPath: ledger.path).standardizedFileURL.resolvingSymlinksInPath().path
+        var parent = URL(fileURLWithPath: target).standardizedFileURL.deletingLastPathComponent()
+        while true {
+            if parent.resolvingSymlinksInPath().path == ledgerDirectory {
+                throw CLIError("the backup's destination \(target) is inside the ledger's directory \(ledger.path): a backup must live elsewhere "
+                               + "(a copy there goes with the ledger). Nothing was written.")
+            }
+            if parent.path == "/" { break }
+            parent = parent.deletingLastPathComponent()
         }
         let report = try ledger.backup(to: target)
         out.line("Backup of \(ledger.path) written to \(report.path): up to position \(report.position), \(report.bytes) bytes; "

@@ -73,6 +73,10 @@ struct DemoCommand: OutputCommand {
             }
         }
 
+        // A kept ledger (--db) gets its projection written, as `ingest` does before it ends: the next
+        // command reads it instead of folding the whole log again (a tester found a demo ledger's
+        // projection tables empty — every read then folded the log, its hash chain unchecked).
+        if !temporary { try ledger.checkpoint() }
         let recordedUntil = try ledger.basis().recordedAt ?? options.clock()
         out.line("Demo delivery \(delivery): \(recipients) recipients, seed \(seed)")
         out.line("Ingested \(workload.batchCount) SparkPost webhook batches (\(workload.elementCount) elements): "

@@ -8,7 +8,8 @@ struct EFSCommand: OutputCommand {
         discussion: """
             Appends an efsFlag event (instance-wide, effective at --at, default now). Nothing else is \
             rewritten: `ledger project` uses the flag in force at the time it projects, and --efs, --classic \
-            or --both force a semantics (domain.md §7).
+            or --both force a semantics (domain.md §7). Like ingest, it first runs verify's checks and \
+            appends nothing to a ledger that fails them.
             """
     )
 
@@ -34,6 +35,8 @@ struct EFSCommand: OutputCommand {
             }
             return
         }
+        // Nothing is appended to a ledger that fails verify's checks (as ingest and sweep do).
+        try IngestCommand.refuseIfDamaged(ledger, command: "efs")
         let instant = at.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
         let enabled = action == .enable
         let event = Event(id: "efs-\(enabled ? "on" : "off")-\(instant.millisecondsSinceEpoch)", kind: .efsFlag, delivery: "",

@@ -268,6 +268,66 @@ import Testing
         #expect(cli.run("backup", missing + "/b").error.contains("the directory it goes in, \(missing), does not exist (create it first)"))
     }
 
+    /// A log record whose bytes changed (a recipient's first letter, as a tester's flipped byte did):
+    /// `reproject` and `efs` refuse and write nothing, as `ingest` and `sweep` do — a projection
+    /// folded from it showed a phantom recipient, exit 0 — while `reproject` still mends damage in
+    /// the projection alone (``verifySendsToRepairOrABackupAndRepairMendsAMetaPage()``).
+    @Test func reprojectAndEFSRefuseADamagedLog() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        let copy = cli.directory.path("damaged-log.lmdb")
+        try FileManager.default.copyItem(atPath: cli.db, toPath: copy)
+        do {
+            let env = try Environment(path: copy)
+            let log = try env.openDatabase(named: "log", flags: [])
+            try env.write { txn in
+                let key = Key.u64(3)  // r2, the relay of b@example.com
+                var record = try #require(try txn.get(log, key: key))
+                let at = try #require(record.firstIndex(of: UInt8(ascii: "b")))
+                record[at] = UInt8(ascii: "X")
+                try txn.put(log, key: key, value: record)
+            }
+        }
+        let before = LedgerCLI.run(["project", "--format", "json", "--both", "--db", copy]).output
+        let reproject = LedgerCLI.run(["reproject", "--db", copy])
+        #expect(reproject.exitCode == 1 && reproject.error.contains("hash chain") && reproject.error.contains("the check reproject runs first"), "\(reproject.error)")
+        let efs = LedgerCLI.run(["efs", "enable", "--db", copy])
+        #expect(efs.exitCode == 1 && efs.error.contains("the check efs runs before it appends"), "\(efs.error)")
+        #expect(LedgerCLI.run(["efs", "history", "--db", copy]).output.contains("never set"))
+        #expect(LedgerCLI.run(["project", "--format", "json", "--both", "--db", copy]).output == before)
+        #expect(LedgerCLI.run(["reproject", "--no-verify", "--db", copy]).exitCode == 0)
+    }
+
+    /// `demo --db` leaves its projection written, as `ingest` does: the checkpoint is the log's last
+    /// position (its projection tables were empty, and every read folded the whole log again).
+    @Test func aKeptDemoLedgerHasItsProjectionWritten() throws {
+        let directory = try Self.scratchDirectory("demo-checkpoint")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let db = directory.appendingPathComponent("demo.lmdb").path
+        #expect(LedgerCLI.run(["demo", "--db", db, "--recipients", "200"]).exitCode == 0)
+        let env = try Environment(path: db)
+        let meta = try env.openDatabase(named: "meta", flags: [])
+        let log = try env.openDatabase(named: "log", flags: [])
+        let (checkpoint, last) = try env.read { txn in
+            (try txn.get(meta, key: Tables.checkpointKey).map { $0.withUnsafeBytes { Key.readU64($0) } },
+             try txn.last(log).map { $0.key.withUnsafeBytes { Key.readU64($0) } })
+        }
+        #expect(checkpoint != nil && checkpoint == last, "checkpoint \(String(describing: checkpoint)), last position \(String(describing: last))")
+    }
+
+    /// A backup is refused inside the ledger's own directory (it goes with the ledger), however the
+    /// path is spelled; beside it is fine.
+    @Test func aBackupInsideTheLedgersDirectoryIsRefused() throws {
+        let cli = CLI()
+        #expect(cli.ingest(Self.sample).exitCode == 0)
+        for inside in [cli.db + "/inner", cli.db + "/./a/../inner2"] {
+            let r = cli.run("backup", inside)
+            #expect(r.exitCode == 1 && r.error.contains("inside the ledger's directory"), "\(inside): \(r.error)")
+            #expect(!FileManager.default.fileExists(atPath: inside))
+        }
+        #expect(cli.run("backup", cli.db + "/../beside").exitCode == 0)
+    }
+
     /// `verify` on a ledger whose LMDB structure is damaged says what it found and the way out —
     /// `ledger repair` for one damaged meta page, a backup for both — not, as every other command
     /// says, "run `ledger verify`" (found by a fresh user: verify sent to itself). `repair` mends one
