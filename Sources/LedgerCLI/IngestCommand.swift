@@ -49,7 +49,7 @@ struct IngestCommand: OutputCommand {
     var deliveryHeader: String = "X-Delivery-ID"
     @Option(help: "Postfix logs: the year of the first year-less syslog line (default: inferred so that no event is more than a day in the future).")
     var year: Int?
-    @Option(name: .customLong("utc-offset"), help: "Postfix logs: the UTC offset of year-less syslog stamps, e.g. +09:00 or -05:00 (default +00:00).")
+    @Option(name: .customLong("utc-offset"), parsing: .unconditional, help: "Postfix logs: the UTC offset of year-less syslog stamps, e.g. +09:00 or -05:00 (default +00:00).")
     var utcOffset: String?
     @Option(help: "Postfix logs: the time zone of year-less syslog stamps by its IANA name, e.g. Europe/Paris (its offset follows daylight saving; instead of --utc-offset).")
     var timezone: String?

@@ -97,4 +97,16 @@ import Testing
         let both = cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--timezone", "UTC", "--utc-offset", "+01:00", log)
         #expect(both.exitCode != 0 && both.error.contains("not both"), "\(both.error)")
     }
+
+    /// A negative offset is taken as the option's value, written as the help writes it
+    /// (`--utc-offset -05:00`; it was "Missing value for '--utc-offset'", found by a tester):
+    /// "Oct 10 15:59:30" at −05:00 is 20:59:30 UTC.
+    @Test func postfixNegativeUTCOffset() throws {
+        let cli = CLI()
+        let log = try cli.corpus("postfix/youyo-test.log")
+        let r = cli.run("ingest", "--format", "postfix", "--delivery", "nov", "--year", "2018", "--utc-offset", "-05:00", log)
+        #expect(r.exitCode == 0, "\(r.error)")
+        let status = cli.run("status", "test@example.to", "--format", "json")
+        #expect(status.output.contains(#""occurredAt":"2018-10-10T20:59:30.000Z""#), "\(status.output)")
+    }
 }
