@@ -157,6 +157,10 @@ public enum DSNReader {
     /// - Throws: ``IngestError`` for a bad message (see the type's documentation), unless
     ///   ``DSNOptions/skipInvalid``.
     public static func read(_ bytes: [UInt8], file: String, options: DSNOptions = DSNOptions()) throws(IngestError) -> ParsedInput {
+        // A UTF-8 byte order mark before the first header field (a message saved by a Windows
+        // editor) is no part of the message (RFC 5322 has none): read without it, as the JSON readers do.
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        if bytes.starts(with: bom) { return try read(Array(bytes.dropFirst(3)), file: file, options: options) }
         var context = DSNContext(bytes: bytes, file: file, options: options)
         do {
             try context.run()

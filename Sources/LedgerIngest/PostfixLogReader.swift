@@ -225,7 +225,9 @@ extension PostfixLogReader {
         // MARK: Pass 1: lines and prefixes
 
         mutating func split(_ bytes: [UInt8]) {
-            var start = 0
+            // A UTF-8 byte order mark before the first line (a log saved by a Windows editor) is no
+            // part of it: the first line is read without it.
+            var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
             var number = 0
             let all = bytes[...]
             func add(_ end: Int) {

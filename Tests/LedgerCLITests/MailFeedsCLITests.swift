@@ -98,6 +98,40 @@ import Testing
         #expect(both.exitCode != 0 && both.error.contains("not both"), "\(both.error)")
     }
 
+    /// What is no Postfix log is refused, naming why, nothing appended: garbage with a blank line
+    /// among it (the blank line let it pass as "0 events"), a line longer than 1 MiB (a binary
+    /// file, `/dev/zero`: it was read up to the whole log's 512 MiB bound).
+    @Test func whatIsNoPostfixLogIsRefused() throws {
+        let cli = CLI()
+        let junk = cli.file("junk.log", "hello\n\nworld\n")
+        let r = cli.run("ingest", "--format", "postfix", "--delivery", "d1", junk)
+        #expect(r.exitCode == 1 && r.error.contains("all 2 of its records are unparsable as postfix"), "\(r.error)")
+        let long = cli.directory.path("long.log")
+        var bytes = Array("Oct 10 15:59:30 mx postfix/smtp[1]: ABC: to=<a@example.com>, status=sent\n".utf8)
+        bytes += [UInt8](repeating: 0, count: (1 << 20) + 10)
+        _ = FileManager.default.createFile(atPath: long, contents: Data(bytes))
+        let l = cli.run("ingest", "--format", "postfix", "--delivery", "d1", long)
+        #expect(l.exitCode == 1 && l.error.contains("line 2") && l.error.contains("longer than 1 MiB"), "\(l.error)")
+        #expect(!FileManager.default.fileExists(atPath: cli.db))
+    }
+
+    /// A UTF-8 byte order mark before a Postfix log or a bounce message is no part of it: the same
+    /// events as without (it made the first line unreadable, and the message "not an email message").
+    @Test func aByteOrderMarkIsSkipped() throws {
+        let cli = CLI()
+        for (name, options) in [("postfix/youyo-test.log", ["--format", "postfix", "--year", "2018"]),
+                                ("sisimai/emails/lhost-postfix-01.eml", ["--format", "dsn"])] {
+            let plain = try Array(Data(contentsOf: URL(fileURLWithPath: cli.corpus(name))))
+            let marked = cli.directory.path("bom-" + (name as NSString).lastPathComponent)
+            _ = FileManager.default.createFile(atPath: marked, contents: Data([0xEF, 0xBB, 0xBF] + plain))
+            let a = cli.run(["ingest", "--dry-run", "--delivery", "d1"] + options + [try cli.corpus(name)])
+            let b = cli.run(["ingest", "--dry-run", "--delivery", "d1"] + options + [marked])
+            #expect(a.exitCode == 0 && b.exitCode == 0, "\(name): \(b.error)")
+            let last = { (output: String) -> String in output.split(separator: "\n").last.map(String.init) ?? "" }
+            #expect(last(a.output) == last(b.output) && last(a.output).contains("Checked"), "\(name): \(a.output) / \(b.output)")
+        }
+    }
+
     /// A negative offset is taken as the option's value, written as the help writes it
     /// (`--utc-offset -05:00`; it was "Missing value for '--utc-offset'", found by a tester):
     /// "Oct 10 15:59:30" at −05:00 is 20:59:30 UTC.

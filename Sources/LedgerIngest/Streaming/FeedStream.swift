@@ -252,7 +252,21 @@ public struct FeedStream {
             // `yes`): a bounce message is at most DSNReader.maximumMessageSize (32 MiB, its reader's
             // own limit), a Postfix log at most FeedStream.maximumPostfixLogLength (read whole:
             // its deliveries are assembled across lines by queue id).
+            // A Postfix log's lines are syslog lines, a few KiB at most: one longer than
+            // maximumPostfixLineLength is no log line (`/dev/zero`, a binary file), refused at once
+            // rather than read up to the whole log's bound (found by a tester: 687 MB, still growing).
+            var lineStart = position, scanned = position, lines = 0
             while !endOfInput {
+                if format == .postfix {
+                    while scanned < buffer.count {
+                        if buffer[scanned] == 0x0A { lines += 1; lineStart = scanned + 1 }
+                        scanned += 1
+                    }
+                    if buffer.count - lineStart > Self.maximumPostfixLineLength {
+                        throw IngestError(file: file, line: lines + 1, offset: base + lineStart,
+                                          message: "a line longer than \(Self.maximumPostfixLineLength >> 20) MiB: not a Postfix log line (syslog lines are a few KiB)")
+                    }
+                }
                 if format.isProvider, buffer.count - position > ProviderReader.maximumDocumentLength {
                     throw IngestError(file: file, offset: base + position, message: "a \(format.rawValue) body longer than 64 MiB: give it in several files")
                 }
@@ -277,6 +291,8 @@ public struct FeedStream {
 
     /// The longest Postfix log read (it is read whole; see ``start()``).
     public static let maximumPostfixLogLength = 512 << 20
+    /// The longest line of a Postfix log (1 MiB, as a canonical JSON line).
+    public static let maximumPostfixLineLength = 1 << 20
 
     // MARK: JSON Lines
 
