@@ -9,33 +9,24 @@ import Testing
 struct SenderQuotaAndLanguagesQualificationTests {
     let q = TextQualifier.builtIn
 
-    /// A rejection of the sender stays the sender's when it names the sender's domain or address
-    /// (dots inside): soft Refused, never User unknown (domain.md §5.3) — one refused return path
-    /// would otherwise quarantine every recipient of a delivery.
+    /// The sender's own failures are soft Refused, the sender's, never the recipient's:
+    /// - a rejection of the sender that names the sender's domain or address (dots inside), never
+    ///   User unknown (domain.md §5.3) — one refused return path would otherwise quarantine every
+    ///   recipient of a delivery;
+    /// - a sending or submission quota, the sender's volume (Gmail's "5.4.5 Daily user sending quota
+    ///   exceeded", Exchange Online's SubmissionQuotaExceededException): a rate limit, not the
+    ///   recipient's full mailbox, although the word is "quota".
     @Test(arguments: [
         "550 5.7.1 Sender domain sender.example does not exist",
         "553 5.1.8 Sender domain <mail.sender.example> does not exist",
         "550 5.7.1 Sender address bounces@mail.sender.example rejected: not authorized",
         "550 Sender address is not valid for your login. Check your email program settings.",
-    ])
-    func senderRejectionsNamingTheSenderAreTheSenders(_ text: String) {
-        let r = q.qualify(text: text)
-        #expect(r.qualification == Qualification(.soft, .refused), "\(text): \(r.rule)")
-        #expect(r.concerns == .sender, "\(text): \(r.rule)")
-    }
-
-    /// A sending or submission quota is the sender's volume (Gmail's "5.4.5 Daily user sending quota
-    /// exceeded", Exchange Online's SubmissionQuotaExceededException): a rate limit — soft Refused,
-    /// the sender's — not the recipient's full mailbox, although the word is "quota".
-    @Test(arguments: [
         "550 5.4.5 Daily user sending quota exceeded. a12sm1234567wrt.44 - gsmtp",
         "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message",
         "421 4.7.0 Hourly sending quota reached for this account",
     ])
-    func sendingQuotasAreRateLimits(_ text: String) {
-        let r = q.qualify(text: text)
-        #expect(r.qualification == Qualification(.soft, .refused), "\(text): \(r.rule)")
-        #expect(r.concerns == .sender, "\(text): \(r.rule)")
+    func theSendersOwnFailures(_ text: String) {
+        q.expectRefusedBySender(text)
     }
 
     /// An unknown recipient said in other words or languages is User unknown, hard, under a 5xx

@@ -17,6 +17,19 @@ import Testing
                          line("r2", "relay", "b@example.com", minute: 0), line("b1", "bounce", "b@example.com", minute: 2)
                             .replacingOccurrences(of: "}", with: ",\"bounceClass\":10}")]
 
+    /// A copy of `cli`'s ledger named `name` in its directory, changed by `damage` in one write
+    /// transaction on table `table` (on a copy: this process may hold the original open, and LMDB
+    /// allows one environment per file in a process).
+    static func damagedCopy(of cli: CLI, named name: String, table: String,
+                            _ damage: (borrowing Transaction, Database) throws -> Void) throws -> String {
+        let copy = cli.directory.path(name)
+        try FileManager.default.copyItem(atPath: cli.db, toPath: copy)
+        let env = try Environment(path: copy)
+        let database = try env.openDatabase(named: table, flags: [])
+        try env.write { txn in try damage(txn, database) }
+        return copy
+    }
+
     /// A new temporary directory (removed by the caller) for tests that run the `ledger` executable.
     static func scratchDirectory(_ prefix: String) throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
@@ -275,18 +288,12 @@ import Testing
     @Test func reprojectAndEFSRefuseADamagedLog() throws {
         let cli = CLI()
         #expect(cli.ingest(Self.sample).exitCode == 0)
-        let copy = cli.directory.path("damaged-log.lmdb")
-        try FileManager.default.copyItem(atPath: cli.db, toPath: copy)
-        do {
-            let env = try Environment(path: copy)
-            let log = try env.openDatabase(named: "log", flags: [])
-            try env.write { txn in
-                let key = Key.u64(3)  // r2, the relay of b@example.com
-                var record = try #require(try txn.get(log, key: key))
-                let at = try #require(record.firstIndex(of: UInt8(ascii: "b")))
-                record[at] = UInt8(ascii: "X")
-                try txn.put(log, key: key, value: record)
-            }
+        let copy = try Self.damagedCopy(of: cli, named: "damaged-log.lmdb", table: "log") { txn, log in
+            let key = Key.u64(3)  // r2, the relay of b@example.com
+            var record = try #require(try txn.get(log, key: key))
+            let at = try #require(record.firstIndex(of: UInt8(ascii: "b")))
+            record[at] = UInt8(ascii: "X")
+            try txn.put(log, key: key, value: record)
         }
         let before = LedgerCLI.run(["project", "--format", "json", "--both", "--db", copy]).output
         let reproject = LedgerCLI.run(["reproject", "--db", copy])
@@ -362,16 +369,10 @@ import Testing
         // Sound meta pages, a damaged projection: repair says so and where to go (it exited 0 without
         // verifying, a tester found), and reproject mends it. (On a copy: this process may hold the
         // original open, and LMDB allows one environment per file in a process.)
-        let copy = cli.directory.path("damaged.lmdb")
-        try FileManager.default.copyItem(atPath: cli.db, toPath: copy)
-        do {
-            let env = try Environment(path: copy)
-            let counters = try env.openDatabase(named: "currentCounters", flags: [])
-            try env.write { txn in
-                var first: [UInt8]?
-                try txn.scan(counters) { k, _ in first = Array(k); return false }
-                try txn.put(counters, key: try #require(first), value: [0x01, 0x02, 0x03])
-            }
+        let copy = try Self.damagedCopy(of: cli, named: "damaged.lmdb", table: "currentCounters") { txn, counters in
+            var first: [UInt8]?
+            try txn.scan(counters) { k, _ in first = Array(k); return false }
+            try txn.put(counters, key: try #require(first), value: [0x01, 0x02, 0x03])
         }
         let elsewhere = LedgerCLI.run(["repair", "--db", copy])
         #expect(elsewhere.exitCode == 1 && elsewhere.output.contains("nothing to mend there")

@@ -273,7 +273,7 @@ struct FeedStreamTests {
         var served = 0
         var reader = FeedStream(file: "-", options: IngestOptions(format: .postfix), chunkSize: 4 << 20) { (n: Int) throws(IngestError) -> [UInt8] in
             served += n
-            return [UInt8](repeating: 0x79, count: n)  // `yes`
+            return (0..<n).map { $0 % 2 == 0 ? 0x79 : 0x0A }  // `yes`: "y\n" lines
         }
         do {
             while try reader.next() != nil {}
@@ -282,5 +282,24 @@ struct FeedStreamTests {
             #expect(error.message.contains("a Postfix log longer than 512 MiB"), "\(error)")
         }
         #expect(served <= FeedStream.maximumPostfixLogLength + (8 << 20))
+    }
+
+    @Test("a Postfix line without end is refused at 1 MiB, naming its line and offset")
+    func postfixLineBound() {
+        var served = 0
+        var reader = FeedStream(file: "-", options: IngestOptions(format: .postfix), chunkSize: 1 << 16) { (n: Int) throws(IngestError) -> [UInt8] in
+            defer { served += n }
+            // Two lines, then `/dev/zero`.
+            let head = Array("a\nb\n".utf8)
+            return (served..<served + n).map { $0 < head.count ? head[$0] : 0 }
+        }
+        do {
+            while try reader.next() != nil {}
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message.contains("a line longer than 1 MiB"), "\(error)")
+            #expect(error.line == 3 && error.offset == 4, "\(error)")
+        }
+        #expect(served <= FeedStream.maximumPostfixLineLength + (2 << 20))
     }
 }

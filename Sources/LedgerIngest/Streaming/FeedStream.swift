@@ -255,15 +255,21 @@ public struct FeedStream {
             // A Postfix log's lines are syslog lines, a few KiB at most: one longer than
             // maximumPostfixLineLength is no log line (`/dev/zero`, a binary file), refused at once
             // rather than read up to the whole log's bound (found by a tester: 687 MB, still growing).
-            var lineStart = position, scanned = position, lines = 0
+            var lineStart = position, scanned = position
             while !endOfInput {
                 if format == .postfix {
-                    while scanned < buffer.count {
-                        if buffer[scanned] == 0x0A { lines += 1; lineStart = scanned + 1 }
-                        scanned += 1
+                    // The last newline of what the last fill added, looked for from its end: a few
+                    // bytes back in a log, the whole fill only when it holds no newline.
+                    let last = buffer.withUnsafeBufferPointer { all -> Int? in
+                        var i = all.count - 1
+                        while i >= scanned { if all[i] == 0x0A { return i }; i -= 1 }
+                        return nil
                     }
+                    if let last { lineStart = last + 1 }
+                    scanned = buffer.count
                     if buffer.count - lineStart > Self.maximumPostfixLineLength {
-                        throw IngestError(file: file, line: lines + 1, offset: base + lineStart,
+                        let line = buffer[position..<lineStart].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+                        throw IngestError(file: file, line: line, offset: base + lineStart,
                                           message: "a line longer than \(Self.maximumPostfixLineLength >> 20) MiB: not a Postfix log line (syslog lines are a few KiB)")
                     }
                 }
