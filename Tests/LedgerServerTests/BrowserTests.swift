@@ -15,26 +15,22 @@ import Testing
     /// Runs headless Chromium with `arguments` + `url`, returns its standard output.
     static func browse(_ arguments: [String], _ url: String) async throws -> String {
         let binary = try #require(chromium, "headless Chromium is missing: run Tools/install-deps (Debian package chromium)")
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    let profile = TemporaryDirectory("chromium-profile")
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: binary)
-                    p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                                   "--user-data-dir=\(profile.url.path)", "--virtual-time-budget=3000"] + arguments + [url]
-                    let out = Pipe()
-                    p.standardOutput = out
-                    p.standardError = FileHandle.nullDevice
-                    try p.run()
-                    let data = out.fileHandleForReading.readDataToEndOfFile()
-                    p.waitUntilExit()
-                    withExtendedLifetime(profile) {}
-                    continuation.resume(returning: String(decoding: data, as: UTF8.self))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
+        // On a thread of its own: a chromium run takes seconds, and Dispatch's few global threads are
+        // what the servers of the other tests need to answer (``offPool(_:)``).
+        return try await onThreadOfItsOwn {
+            let profile = TemporaryDirectory("chromium-profile")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                           "--user-data-dir=\(profile.url.path)", "--virtual-time-budget=3000"] + arguments + [url]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            withExtendedLifetime(profile) {}
+            return String(decoding: data, as: UTF8.self)
         }
     }
 

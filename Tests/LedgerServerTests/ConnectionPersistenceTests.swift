@@ -30,7 +30,7 @@ import Testing
             let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
             defer { close(fd) }
             try LoopbackHTTP.sendRaw(fd, Array(request.utf8))
-            let (answer, closedEarly) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+            let (answer, closedEarly) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)
             if closedEarly { return (answer, true) }
             let (rest, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: expectClose ? 20 : 1)
             return (answer + rest, closed)
@@ -54,11 +54,11 @@ import Testing
             let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
             defer { close(fd) }
             try LoopbackHTTP.sendRaw(fd, Array("GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n".utf8))
-            let (first, closedEarly) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+            let (first, closedEarly) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)
             let (extra, closed) = closedEarly ? ([], true) : try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 1)
             // The same connection takes a second request; HTTP/1.0 without keep-alive ends it.
             try LoopbackHTTP.sendRaw(fd, Array("GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
-            let (second, closedEarlyAfter) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+            let (second, closedEarlyAfter) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)
             let closedAfter = closedEarlyAfter ? true : try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 20).closed
             return (first + extra, !closed, second, closedAfter)
         }
@@ -106,7 +106,7 @@ import Testing
                                                        headers: [RunningServer.auth, ("Expect", "100-Continue")], contentLength: body.count))
         let (interim, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 10)  // before any body byte
         try LoopbackHTTP.sendRaw(fd, body)
-        let (final, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 60)
+        let (final, _) = try LoopbackHTTP.readAnswer(fd, timeoutSeconds: 240)  // the route answers: it needs a pool thread, and the whole suite loads them (a minute was not enough once)
         return (interim, final)
     }
     #expect(String(decoding: interim, as: UTF8.self).hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(String(decoding: interim, as: UTF8.self))")

@@ -18,7 +18,7 @@ import Testing
             let fd = try LoopbackHTTP.connect(port: port, timeoutSeconds: 10)
             defer { close(fd) }
             try LoopbackHTTP.sendRaw(fd, Array(request.utf8))
-            let (bytes, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 60)
+            let (bytes, closed) = try LoopbackHTTP.readUntilClosed(fd, timeoutSeconds: 240)
             return (String(decoding: bytes, as: UTF8.self), closed)
             }) }.start()
         }
@@ -179,13 +179,13 @@ import Testing
                 let third = try LoopbackHTTP.connect(port: port, timeoutSeconds: 60)
                 defer { close(third) }
                 try LoopbackHTTP.sendRaw(third, Array("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
-                let refused = String(decoding: try LoopbackHTTP.readUntilClosed(third, timeoutSeconds: 60).bytes, as: UTF8.self)
+                let refused = String(decoding: try LoopbackHTTP.readUntilClosed(third, timeoutSeconds: 240).bytes, as: UTF8.self)
                 // A held connection is still served.
                 try LoopbackHTTP.sendRaw(first, Array("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8))
-                let served = String(decoding: try LoopbackHTTP.readUntilClosed(first, timeoutSeconds: 60).bytes, as: UTF8.self)
+                let served = String(decoding: try LoopbackHTTP.readUntilClosed(first, timeoutSeconds: 240).bytes, as: UTF8.self)
                 close(first)
                 usleep(300_000)
-                let after = try LoopbackHTTP.exchange(port: port, raw: Array("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8), timeoutSeconds: 60)
+                let after = try LoopbackHTTP.exchange(port: port, raw: Array("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".utf8), timeoutSeconds: 240)
                 close(second)
                 usleep(300_000)
                 return (refused, served, "\(after.status) \(after.text)")

@@ -59,11 +59,7 @@ final class RunningServer: Sendable {
     /// Sends one request from a thread outside Swift's cooperative pool (the client blocks).
     func send(_ method: String = "GET", _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) async throws -> LoopbackHTTP.Reply {
         let port = self.port
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try LoopbackHTTP.request(port: port, method: method, path: path, headers: headers, body: body) })
-            }
-        }
+        return try await onThreadOfItsOwn { try LoopbackHTTP.request(port: port, method: method, path: path, headers: headers, body: body) }
     }
 
     /// POSTs a SparkPost batch with the accepted credentials.
