@@ -121,7 +121,9 @@ struct WebhookIngest: Sendable {
                 do { return try FeedReader.read(bytes, file: endpoint.name, options: options) } catch { throw error }
             }
         } catch let error as IngestError {
-            context.logger.notice("malformed \(endpoint.name)", metadata: ["error": "\(error)", "batch": "\(batchId ?? "")"])
+            var metadata: Logger.Metadata = ["error": "\(error)"]
+            if let batchId { metadata["batch"] = "\(batchId)" }
+            context.logger.notice("malformed \(endpoint.name)", metadata: metadata)
             return refuse(.badRequest, "malformed", error.description,
                           located: (error.line, error.element, error.field, error.offset))
         } catch {
@@ -131,7 +133,13 @@ struct WebhookIngest: Sendable {
         let result: AppendResult
         switch await groupCommit.append(events) {
         case .success(let appended): result = appended
-        case .failure(let error): return refuse(ledgerError: error, parsed: parsed)
+        case .failure(let error):
+            // Said in the log at notice (as a malformed batch is): the sender will send it again, and
+            // an operator reading the log alone saw only "POST … 409" (found by a fresh user).
+            var metadata: Logger.Metadata = ["endpoint": "\(endpoint.path)", "error": "\(error)"]
+            if let batchId { metadata["batch"] = "\(batchId)" }
+            context.logger.notice("batch refused", metadata: metadata)
+            return refuse(ledgerError: error, parsed: parsed)
         }
         let duplicateIndexes = Set(result.duplicates)
         let appended = events.indices.filter { !duplicateIndexes.contains($0) }.map { events[$0] }
