@@ -159,8 +159,8 @@ public enum DSNReader {
     public static func read(_ bytes: [UInt8], file: String, options: DSNOptions = DSNOptions()) throws(IngestError) -> ParsedInput {
         // A UTF-8 byte order mark before the first header field (a message saved by a Windows
         // editor) is no part of the message (RFC 5322 has none): read without it, as the JSON readers do.
-        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
-        if bytes.starts(with: bom) { return try read(Array(bytes.dropFirst(3)), file: file, options: options) }
+        let mark = FeedReader.byteOrderMarkLength(bytes)
+        if mark > 0 { return try read(Array(bytes.dropFirst(mark)), file: file, options: options) }
         var context = DSNContext(bytes: bytes, file: file, options: options)
         do {
             try context.run()

@@ -91,6 +91,12 @@ import DeliveryLedger
 /// records in ``ParsedInput/rejected``. A broken document structure (an element cut short, a missing
 /// `]`) ends the read at that point: the bytes from there to the end form one rejected record.
 public enum FeedReader {
+    /// The length of the UTF-8 byte order mark `bytes` start with (3), or 0. A mark before a feed
+    /// (a file saved by a Windows editor) is no part of it: every reader reads from after it.
+    static func byteOrderMarkLength(_ bytes: some Collection<UInt8>) -> Int {
+        bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+    }
+
     /// Reads events from bytes.
     ///
     /// - Parameters:
@@ -102,8 +108,7 @@ public enum FeedReader {
     ///   ``IngestOptions/skipInvalid`` is set; even then, an input whose format cannot be told or
     ///   whose top level is not a SparkPost document is an error.
     public static func read(_ bytes: [UInt8], file: String, options: IngestOptions) throws(IngestError) -> ParsedInput {
-        var start = 0
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
+        let start = byteOrderMarkLength(bytes)
         let format = options.format == .auto ? try detect(bytes, from: start, file: file) : options.format
         switch format {
         case .jsonl, .auto:

@@ -227,7 +227,7 @@ extension PostfixLogReader {
         mutating func split(_ bytes: [UInt8]) {
             // A UTF-8 byte order mark before the first line (a log saved by a Windows editor) is no
             // part of it: the first line is read without it.
-            var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+            var start = FeedReader.byteOrderMarkLength(bytes)
             var number = 0
             let all = bytes[...]
             func add(_ end: Int) {

@@ -207,8 +207,7 @@ public struct FeedStream {
 
     private mutating func start() throws(IngestError) {
         while buffer.count < 1 << 20 && !endOfInput { try fill() }
-        var first = 0
-        if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { first = 3 }
+        let first = FeedReader.byteOrderMarkLength(buffer)
         let format = options.format == .auto ? try FeedReader.detect(buffer, from: first, file: file) : options.format
         self.format = format
         position = first
