@@ -236,4 +236,63 @@ import Testing
         #expect(raws == sparkPost.map(\.raw) + postfix.map(\.raw))
         #expect(try ledger.verify().isHealthy)
     }
+
+    /// Batches made ready off the writer (`Ledger.prepare`, as the service's decoding threads do)
+    /// give the records plain appends give: prepared before the dictionary existed, the batch that
+    /// trains it is compressed again in its append (its first record introduces the dictionary, the
+    /// others use it); prepared once it is known, the precompressed frames are taken as they are.
+    @Test(arguments: [false, true])
+    func preparedBatchesGiveTheRecordsOfPlainAppends(grouped: Bool) throws {
+        let plainDir = TemporaryDirectory(), preparedDir = TemporaryDirectory()
+        let events = try makeLedger(plainDir)
+        let ledger = try open(preparedDir)
+        let batches = stride(from: 0, to: 50, by: 10).map { Array(events[$0..<$0 + 10]) }
+        // The first two prepared before anything is appended (no dictionary yet), the others after.
+        let early = batches[0..<2].map { ledger.prepare($0) }
+        if grouped {
+            #expect(ledger.append(group: early).allSatisfy { (try? $0.get()) != nil })
+            #expect(ledger.append(group: batches[2...].map { ledger.prepare($0) }).allSatisfy { (try? $0.get()) != nil })
+        } else {
+            for batch in early { try ledger.append(batch) }
+            for batch in batches[2...] { try ledger.append(ledger.prepare(batch)) }
+        }
+        let plain = try references(try open(plainDir)), prepared = try references(ledger)
+        if grouped {
+            // The first group is one append of 20 documents, the training threshold: the dictionary is
+            // trained in it and its first record introduces it; all 49 after it use it.
+            #expect(prepared.map(\.code) == [RawEncoding.zstdNewDictionary] + Array(repeating: RawEncoding.zstdDictionary, count: 49))
+            #expect(prepared.allSatisfy { $0.dictionary == 1 })
+        } else {
+            // Worked out as in theDictionaryIsTrainedIntroducedOnceAndTheBytesComeBack: 10 stored, the
+            // 11th introduces dictionary 1, the 39 after it use it.
+            #expect(prepared.map(\.code) == Array(repeating: RawEncoding.stored, count: 10) + [RawEncoding.zstdNewDictionary]
+                    + Array(repeating: RawEncoding.zstdDictionary, count: 39))
+            #expect(prepared == plain)
+        }
+        var raws: [[UInt8]] = []
+        try open(preparedDir).forEachEvent { raws.append($0.event.raw); return true }
+        #expect(raws == events.map(\.raw))
+        #expect(try ledger.verify().isHealthy)
+    }
+
+    /// A prepared batch with an invalid event is refused by its append, naming the event, and
+    /// appends nothing; in a group, the other batches are appended.
+    @Test func aPreparedInvalidBatchIsRefusedAlone() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try open(dir)
+        var bad = relays(0..<3)
+        bad[1].recipient = ""
+        let prepared = ledger.prepare(bad)
+        #expect {
+            try ledger.append(prepared)
+        } throws: { error in
+            guard case LedgerError.invalidEvent(index: 1, eventId: bad[1].id, _) = error else { return false }
+            return true
+        }
+        let results = ledger.append(group: [ledger.prepare(relays(10..<12)), prepared, ledger.prepare(relays(20..<21))])
+        #expect(try results[0].get().positions == [1, 2])
+        #expect(throws: LedgerError.self) { try results[1].get() }
+        #expect(try results[2].get().positions == [3])
+        #expect(try ledger.basis().position == 3)
+    }
 }

@@ -73,8 +73,16 @@ final class Samples: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var values: [Double] = []
     private(set) var errors = 0
+    /// How many errors of each kind ("HTTP 503", the client's error).
+    private(set) var kinds: [String: Int] = [:]
     func add(_ v: Double) { lock.lock(); values.append(v); lock.unlock() }
-    func error() { lock.lock(); errors += 1; lock.unlock() }
+    func error(_ kind: String? = nil) { lock.lock(); errors += 1; if let kind { kinds[kind, default: 0] += 1 }; lock.unlock() }
+    /// The errors' kinds, most frequent first ("" without errors).
+    var kindsText: String {
+        lock.lock(); defer { lock.unlock() }
+        guard !kinds.isEmpty else { return "" }
+        return " [" + kinds.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ") + "]"
+    }
     var count: Int { lock.lock(); defer { lock.unlock() }; return values.count }
     func quantile(_ q: Double) -> Double {
         lock.lock(); defer { lock.unlock() }
@@ -117,8 +125,8 @@ for c in 0..<clients {
             b += 1
             do {
                 let r = try LoopbackHTTP.request(port: port, method: "POST", path: "/webhooks/sparkpost", headers: auth, body: body)
-                if r.status == 200 { acks.add(Date().timeIntervalSince(t)) } else { acks.error() }
-            } catch { acks.error() }
+                if r.status == 200 { acks.add(Date().timeIntervalSince(t)) } else { acks.error("HTTP \(r.status)") }
+            } catch { acks.error("\(error)") }
         }
     }.start()
 }
@@ -136,8 +144,8 @@ Thread {
         let t = Date()
         do {
             let r = try LoopbackHTTP.request(port: port, path: page)
-            if r.status == 200 { pages.add(Date().timeIntervalSince(t)) } else { pages.error() }
-        } catch { pages.error() }
+            if r.status == 200 { pages.add(Date().timeIntervalSince(t)) } else { pages.error("HTTP \(r.status)") }
+        } catch { pages.error("\(error)") }
     }
 }.start()
 group.wait()
@@ -146,10 +154,11 @@ let accepted = Double(acks.values.count * eventsPerBatch)
 func ms(_ v: Double) -> String { String(format: "%.1f ms", v * 1000) }
 let shape = rate.map { String(format: " at %.0f events/s offered", $0) } ?? " back to back"
 print(String(format: "ingest: %d clients x %d-event batches for %.1f s", clients, eventsPerBatch, elapsed) + shape
-      + String(format: ": %d batches acknowledged (%d errors), %.0f events/s accepted durably", acks.values.count, acks.errors, accepted / elapsed))
+      + String(format: ": %d batches acknowledged (%d errors), %.0f events/s accepted durably", acks.values.count, acks.errors, accepted / elapsed)
+      + acks.kindsText)
 if rate != nil && unsent.errors > 0 {
     print("behind the offered rate: \(unsent.errors) batches were due before the end and not sent (their latency is not in the figures below)")
 }
 print("ack latency\(rate == nil ? "" : " (from each batch's due time)"): p50 \(ms(acks.quantile(0.5))), p99 \(ms(acks.quantile(0.99))), max \(ms(acks.quantile(1)))")
-print("dashboard \(page) (one load every \(pageInterval) s): \(pages.values.count) loads (\(pages.errors) errors), p50 \(ms(pages.quantile(0.5))), p99 \(ms(pages.quantile(0.99))), max \(ms(pages.quantile(1)))")
+print("dashboard \(page) (one load every \(pageInterval) s): \(pages.values.count) loads (\(pages.errors) errors\(pages.kindsText)), p50 \(ms(pages.quantile(0.5))), p99 \(ms(pages.quantile(0.99))), max \(ms(pages.quantile(1)))")
 exit(acks.errors == 0 && pages.errors == 0 && unsent.errors == 0 ? 0 : 1)

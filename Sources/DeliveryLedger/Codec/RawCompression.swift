@@ -36,7 +36,7 @@ enum RawEncoding {
 }
 
 /// The raw bytes of one event as a record holds them (``RawEncoding``).
-struct EncodedRaw {
+struct EncodedRaw: Sendable {
     var code: UInt8
     var dictionary: UInt32 = 0
     var digest: [UInt8] = []
@@ -244,6 +244,34 @@ final class RawDictionaries: Sendable {
         }
         return RawCompressor(current: current, known: known)
     }
+
+    /// The raw bytes of `events` compressed as ``RawCompressor/encode(_:source:precompressed:_:_:)`` would
+    /// compress them with the dictionaries this process knows now, outside any transaction (on the
+    /// caller's thread: a webhook's decoding thread rather than the ledger's single writer). An
+    /// append uses each result whose source still has the dictionary it assumed, and compresses again
+    /// the others (a dictionary trained or loaded since): the record is the same either way.
+    func precompress(_ events: UnsafeBufferPointer<Event>) -> [PrecompressedRaw?] {
+        let current = state.withLock { s -> [UInt8: RawCompressor.Dictionary] in
+            var current: [UInt8: RawCompressor.Dictionary] = [:]
+            for (id, d) in s.dictionaries {
+                if let src = s.sourceOf[id], current[src].map({ $0.id < id }) ?? true { current[src] = .init(id: id, dictionary: d) }
+            }
+            return current
+        }
+        var scratch: [UInt8] = []
+        return events.map { event -> PrecompressedRaw? in
+            let dictionary = current[RecordCodec.sourceCode(event.source)]
+            guard let encoded = try? RawCompressor.encode(event.raw, with: dictionary, scratch: &scratch) else { return nil }
+            return PrecompressedRaw(dictionary: dictionary?.id ?? 0, encoded: encoded)
+        }
+    }
+}
+
+/// One event's raw bytes compressed before its append (``RawDictionaries/precompress(_:)``), and
+/// the dictionary of its source that compression assumed (0: none).
+struct PrecompressedRaw: Sendable {
+    var dictionary: UInt32
+    var encoded: EncodedRaw
 }
 
 /// Compresses the raw bytes of one append's events (``RawDictionaries/compressor(for:_:_:)``).
@@ -267,34 +295,47 @@ struct RawCompressor {
     /// Records that keep their raw bytes as they are (serialized events outside a ledger).
     static let none = RawCompressor(current: [:], known: 0)
 
-    /// How `event`'s raw bytes are kept: compressed when that makes them smaller. The first record
+    /// How an event's raw bytes `raw`, of `source`, are kept: compressed when that makes them smaller. The first record
     /// that uses a dictionary trained in this append introduces it: the dictionary gets the next id
-    /// and is written to `meta` in `txn`.
-    mutating func encode(_ event: Event, _ txn: borrowing Transaction, _ meta: Database) throws -> EncodedRaw {
-        let raw = event.raw
+    /// and is written to `meta` in `txn`. `precompressed` (``RawDictionaries/precompress(_:)``) is
+    /// taken as it is when it assumed the dictionary its source has now; otherwise the bytes are
+    /// compressed here.
+    mutating func encode(_ raw: [UInt8], source: SourceFormat, precompressed: PrecompressedRaw?, _ txn: borrowing Transaction, _ meta: Database) throws -> EncodedRaw {
+        let source = RecordCodec.sourceCode(source)
+        let dictionary = current[source]
+        if let precompressed, precompressed.dictionary == (dictionary?.id ?? 0),
+           dictionary.map({ $0.id != 0 }) ?? true {  // id 0: trained in this append, used by no frame made before it
+            return precompressed.encoded
+        }
+        let raw = try Self.encode(raw, with: dictionary, scratch: &scratch)
+        guard raw.code == RawEncoding.zstdDictionary, let dictionary, dictionary.id == 0 else { return raw }
+        known += 1
+        let d = dictionary.dictionary.bytes
+        let digest = Array(SHA256.hash(data: [source] + d))
+        try txn.put(meta, key: RawDictionaries.key(known), value: [source] + digest + d, mode: .insertOnly)
+        current[source]!.id = known
+        return EncodedRaw(code: RawEncoding.zstdNewDictionary, dictionary: known, digest: Array(SHA256.hash(data: d)), bytes: raw.bytes)
+    }
+
+    /// `raw` kept as it is, or compressed with `dictionary` (its source's newest), or without one when
+    /// it has no dictionary and is ≥ ``RawDictionaries/plainCompressionThreshold`` bytes — whichever
+    /// is smaller. A dictionary not written yet (id 0) gives code 2 with id 0: the caller introduces it.
+    /// - Throws: ``ZstdError`` (out of memory).
+    static func encode(_ raw: [UInt8], with dictionary: Dictionary?, scratch: inout [UInt8]) throws(ZstdError) -> EncodedRaw {
         // Documents over the readers' decompression bound are kept as they are: what is compressed
         // must always come back.
         guard !raw.isEmpty, raw.count <= RawEncoding.maximumSize,
-              !(current.isEmpty && raw.count < RawDictionaries.plainCompressionThreshold) else {
-            return EncodedRaw(code: RawEncoding.stored, bytes: raw)
-        }
-        let source = RecordCodec.sourceCode(event.source)
-        let dictionary = current[source]
-        guard dictionary != nil || raw.count >= RawDictionaries.plainCompressionThreshold else {
+              dictionary != nil || raw.count >= RawDictionaries.plainCompressionThreshold else {
             return EncodedRaw(code: RawEncoding.stored, bytes: raw)
         }
         scratch.removeAll(keepingCapacity: true)
-        try raw.withUnsafeBytes { try Zstd.compress($0, dictionary: dictionary?.dictionary, into: &scratch) }
+        let failure = raw.withUnsafeBytes { raw -> ZstdError? in
+            do throws(ZstdError) { try Zstd.compress(raw, dictionary: dictionary?.dictionary, into: &scratch) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
         guard scratch.count < raw.count else { return EncodedRaw(code: RawEncoding.stored, bytes: raw) }
         guard let dictionary else { return EncodedRaw(code: RawEncoding.zstd, bytes: scratch) }
-        if dictionary.id == 0 {
-            known += 1
-            let d = dictionary.dictionary.bytes
-            let digest = Array(SHA256.hash(data: [source] + d))
-            try txn.put(meta, key: RawDictionaries.key(known), value: [source] + digest + d, mode: .insertOnly)
-            current[source]!.id = known
-            return EncodedRaw(code: RawEncoding.zstdNewDictionary, dictionary: known, digest: Array(SHA256.hash(data: d)), bytes: scratch)
-        }
         return EncodedRaw(code: RawEncoding.zstdDictionary, dictionary: dictionary.id, bytes: scratch)
     }
 }

@@ -117,7 +117,8 @@ struct AppendBatch {
     }
 
     /// Appends input event `index` (or finds it already recorded).
-    mutating func add(index: Int, _ txn: borrowing Transaction) throws {
+    /// `precompressed`: its raw bytes compressed before the transaction (``RawDictionaries/precompress(_:)``).
+    mutating func add(index: Int, precompressed: PrecompressedRaw? = nil, _ txn: borrowing Transaction) throws {
         let key = events[index].streamKey
         let slot = try slot(for: key, txn)
         let idHash = IdSet.hash(events[index].id)
@@ -131,7 +132,7 @@ struct AppendBatch {
         let info = slots[slot].info
         next += 1
         recordBuffer.bytes.removeAll(keepingCapacity: true)
-        let raw = try compressor.encode(events[index], txn, tables.meta)
+        let raw = try compressor.encode(events[index].raw, source: events[index].source, precompressed: precompressed, txn, tables.meta)
         RecordCodec.encode(events[index], stream: info.ordinal, previous: info.head, recordedAt: recordedAt,
                            definesStream: info.head == 0, raw: raw, into: &recordBuffer)
         if link == nil { link = HashChain.Link(previous: chainHead, first: position) }

@@ -17,27 +17,52 @@ extension Ledger {
     ///   that batch; ``AppendResult/lastPosition`` is the log's last position after the group) or the
     ///   ``LedgerError`` that refused it (nothing of that batch appended).
     public func append(group batches: [[Event]]) -> [Result<AppendResult, LedgerError>] {
+        append(group: batches.map { PreparedBatch(events: $0, raws: nil, invalid: Self.firstInvalid($0)) })
+    }
+
+    /// ``append(group:)-([[Event]])`` of batches made ready by ``prepare(_:)`` (validated, raw bytes
+    /// compressed, off the writer). An invalid batch fails alone without costing the others their
+    /// shared transaction.
+    public func append(group batches: [PreparedBatch]) -> [Result<AppendResult, LedgerError>] {
         if batches.count == 1 { return [Result { () throws(LedgerError) in try append(batches[0]) }] }
-        let combined = batches.flatMap { $0 }
-        if combined.isEmpty { return batches.map { _ in .success(AppendResult(positions: [], duplicates: [], lastPosition: lastPositionOrZero())) } }
+        let valid = batches.indices.filter { batches[$0].invalid == nil }
+        var results: [Result<AppendResult, LedgerError>] = batches.map { batch in
+            batch.invalid.map { .failure($0) } ?? .success(AppendResult(positions: [], duplicates: [], lastPosition: 0))
+        }
+        guard valid.count > 1 else {
+            for i in valid { results[i] = Result { () throws(LedgerError) in try append(batches[i]) } }
+            return results
+        }
+        let count = valid.reduce(0) { $0 + batches[$1].events.count }
+        if count == 0 {
+            let last = lastPositionOrZero()
+            for i in valid { results[i] = .success(AppendResult(positions: [], duplicates: [], lastPosition: last)) }
+            return results
+        }
+        var combined: [Event] = []
+        var raws: [PrecompressedRaw?] = []
+        combined.reserveCapacity(count)
+        raws.reserveCapacity(count)
+        for i in valid {
+            combined += batches[i].events
+            raws += batches[i].raws ?? Array(repeating: nil, count: batches[i].events.count)
+        }
         do {
-            let whole = try append(combined)
-            var results: [Result<AppendResult, LedgerError>] = []
-            results.reserveCapacity(batches.count)
+            let whole = try append(combined, precompressed: raws)
             var duplicates = whole.duplicates.sorted()[...]
             var start = 0
-            for batch in batches {
-                let end = start + batch.count
+            for i in valid {
+                let end = start + batches[i].events.count
                 var own: [Int] = []
                 while let first = duplicates.first, first < end { own.append(first - start); duplicates.removeFirst() }
-                results.append(.success(AppendResult(positions: Array(whole.positions[start..<end]), duplicates: own,
-                                                     lastPosition: whole.lastPosition)))
+                results[i] = .success(AppendResult(positions: Array(whole.positions[start..<end]), duplicates: own,
+                                                   lastPosition: whole.lastPosition))
                 start = end
             }
-            return results
         } catch {
-            return batches.map { batch in Result { () throws(LedgerError) in try append(batch) } }
+            for i in valid { results[i] = Result { () throws(LedgerError) in try append(batches[i]) } }
         }
+        return results
     }
 
     private func lastPositionOrZero() -> UInt64 { (try? basis().position) ?? 0 }

@@ -67,6 +67,18 @@ public struct LedgerOptions: Sendable {
     public init() {}
 }
 
+/// A batch made ready to append by ``Ledger/prepare(_:)``: its events, validated, with their raw
+/// bytes compressed. Appended by ``Ledger/append(_:)-(PreparedBatch)`` or in a group
+/// (``Ledger/append(group:)-(PreparedBatch)``) of the ledger that prepared it.
+public struct PreparedBatch: Sendable {
+    /// The events, as given to ``Ledger/prepare(_:)``.
+    public let events: [Event]
+    /// Per event, its raw bytes compressed; `nil` when the batch is invalid.
+    let raws: [PrecompressedRaw?]?
+    /// Why the batch cannot be appended (its first invalid event), thrown by its append.
+    let invalid: LedgerError?
+}
+
 /// What an append did.
 public struct AppendResult: Sendable, Hashable {
     /// Per input event, in input order: the position it was appended at, or the position of the
@@ -261,12 +273,44 @@ public final class Ledger: Sendable {
     ///   Nothing is appended when it throws.
     @discardableResult
     public func append(_ events: [Event]) throws(LedgerError) -> AppendResult {
+        if let invalid = Self.firstInvalid(events) { throw invalid }
+        return try append(events, precompressed: nil)
+    }
+
+    /// Appends a batch made ready by ``prepare(_:)``: the same as ``append(_:)`` of its events, with
+    /// their validation and the compression of their raw bytes already done.
+    /// - Throws: as ``append(_:)``.
+    @discardableResult
+    public func append(_ batch: PreparedBatch) throws(LedgerError) -> AppendResult {
+        if let invalid = batch.invalid { throw invalid }
+        return try append(batch.events, precompressed: batch.raws)
+    }
+
+    /// Makes `events` ready to append, on the caller's thread and outside any transaction: validates
+    /// them (``Event/validate()``) and compresses their raw bytes with the dictionaries this instance
+    /// knows (``RawEncoding``). The appends of one ledger run one at a time (LMDB has one writer);
+    /// work done here is work its writer does not do. A batch prepared before a dictionary was
+    /// trained is appended all the same (its events' raw bytes are compressed again in the append).
+    public func prepare(_ events: [Event]) -> PreparedBatch {
+        if let invalid = Self.firstInvalid(events) { return PreparedBatch(events: events, raws: nil, invalid: invalid) }
+        return PreparedBatch(events: events, raws: events.withUnsafeBufferPointer { rawDictionaries.precompress($0) }, invalid: nil)
+    }
+
+    /// ``LedgerError/invalidEvent(index:eventId:_:)`` for the first event of `events` that is not
+    /// valid, or `nil`.
+    static func firstInvalid(_ events: [Event]) -> LedgerError? {
         // Through a buffer pointer: its subscript lends an event where an array's copies it.
-        try events.withUnsafeBufferPointer { (events) throws(LedgerError) in
+        events.withUnsafeBufferPointer { events in
             for i in events.indices {
-                do throws(EventValidationError) { try events[i].validate() } catch { throw .invalidEvent(index: i, eventId: events[i].id, error) }
+                do throws(EventValidationError) { try events[i].validate() } catch { return .invalidEvent(index: i, eventId: events[i].id, error) }
             }
+            return nil
         }
+    }
+
+    /// Appends `events`, all valid; `precompressed`, when given, holds each one's raw bytes compressed
+    /// by ``RawDictionaries/precompress(_:)``.
+    func append(_ events: [Event], precompressed: [PrecompressedRaw?]?) throws(LedgerError) -> AppendResult {
         let startedAt = Self.monotonicSeconds()
         let (result, delta) = try run {
             try environment.write { txn in
@@ -278,7 +322,9 @@ public final class Ledger: Sendable {
                     let compressor = try rawDictionaries.compressor(for: events, txn, tables.meta)
                     var batch = try AppendBatch(txn, reader: ProjectionReader(tables: tables, tail: tail), events: events,
                                                 now: options.clock(), rules: options.rules, raw: decoder, compressor: compressor)
-                    for i in events.indices { try batch.add(index: i, txn) }
+                    try (precompressed ?? []).withUnsafeBufferPointer { raws in
+                        for i in events.indices { try batch.add(index: i, precompressed: raws.isEmpty ? nil : raws[i], txn) }
+                    }
                     try batch.finish(txn, startedAt: startedAt)
                     return (batch.result, batch.delta)
                 }

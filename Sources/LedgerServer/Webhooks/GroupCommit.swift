@@ -15,7 +15,7 @@ import Synchronization
 /// ``Ledger/append(group:)``).
 final class GroupCommit: Sendable {
     private struct Waiting {
-        let events: [Event]
+        let batch: PreparedBatch
         let continuation: CheckedContinuation<Result<AppendResult, LedgerError>, Never>
     }
 
@@ -38,12 +38,13 @@ final class GroupCommit: Sendable {
         self.maximumEvents = maximumEvents
     }
 
-    /// Appends `events` atomically with the batches of other requests; returns once the commit that
-    /// holds them is durable (or the batch was refused: nothing of it appended).
-    func append(_ events: [Event]) async -> Result<AppendResult, LedgerError> {
+    /// Appends `batch` (made ready by ``Ledger/prepare(_:)`` on the request's decoding thread: the
+    /// writer thread is the service's bottleneck) atomically with the batches of other requests;
+    /// returns once the commit that holds it is durable (or the batch was refused: nothing of it appended).
+    func append(_ batch: PreparedBatch) async -> Result<AppendResult, LedgerError> {
         await withCheckedContinuation { continuation in
             let start = state.withLock { state -> Bool in
-                state.waiting.append(Waiting(events: events, continuation: continuation))
+                state.waiting.append(Waiting(batch: batch, continuation: continuation))
                 if state.committing { return false }
                 state.committing = true
                 return true
@@ -58,8 +59,8 @@ final class GroupCommit: Sendable {
             let group: [Waiting] = state.withLock { state in
                 var count = 0, events = 0
                 while count < state.waiting.count,
-                      count == 0 || events + state.waiting[count].events.count <= maximumEvents {
-                    events += state.waiting[count].events.count
+                      count == 0 || events + state.waiting[count].batch.events.count <= maximumEvents {
+                    events += state.waiting[count].batch.events.count
                     count += 1
                 }
                 if count == 0 { state.committing = false }
@@ -69,7 +70,7 @@ final class GroupCommit: Sendable {
             }
             if group.isEmpty { return }
             let started = ContinuousClock.now
-            let results = ledger.append(group: group.map(\.events))
+            let results = ledger.append(group: group.map(\.batch))
             metrics.groupCommit(ContinuousClock.now - started, batches: group.count)
             for (waiting, result) in zip(group, results) { waiting.continuation.resume(returning: result) }
         }

@@ -115,10 +115,13 @@ struct WebhookIngest: Sendable {
                                     skipInvalid: false)
         options.reference = configuration.clock()
         let parsed: ParsedInput
+        let prepared: PreparedBatch
         do {
-            // Decoded off the cooperative pool: a 10,000-event batch is tens of milliseconds of CPU.
-            parsed = try await work.compute { [options] in
-                do { return try FeedReader.read(bytes, file: endpoint.name, options: options) } catch { throw error }
+            // Decoded off the cooperative pool (a 10,000-event batch is tens of milliseconds of CPU),
+            // and made ready to append there too (validated, raw bytes compressed): not on the writer.
+            (parsed, prepared) = try await work.compute { [options, ledger] in
+                let parsed = try FeedReader.read(bytes, file: endpoint.name, options: options)
+                return (parsed, ledger.prepare(parsed.events))
             }
         } catch let error as IngestError {
             var metadata: Logger.Metadata = ["error": "\(error)"]
@@ -131,7 +134,7 @@ struct WebhookIngest: Sendable {
         }
         let events = parsed.events
         let result: AppendResult
-        switch await groupCommit.append(events) {
+        switch await groupCommit.append(prepared) {
         case .success(let appended): result = appended
         case .failure(let error):
             // Said in the log at notice (as a malformed batch is): the sender will send it again, and
