@@ -25,18 +25,24 @@ final class ServerMetrics: Sendable {
         MetricNameDescriptor(namespace: "ledger", metricName: name, unitName: unit, helpText: help)
     }
 
-    /// Counts one accepted batch: its appended events by kind, its duplicates and skipped elements.
-    func batch(format: WebhookEndpoint, appended: [Event], duplicates: Int, skipped: [String: Int]) {
+    /// Counts one accepted batch: `events` less those at the indexes `duplicates` by kind, the
+    /// duplicates, and the skipped elements.
+    func batch(format: WebhookEndpoint, events: [Event] = [], duplicates: [Int] = [], skipped: [String: Int]) {
         registry.makeCounter(descriptor: descriptor("batches", "total", "Webhook requests whose events are durably appended (or were already recorded)."),
                              labels: [("format", format.rawValue)]).increment()
-        var byKind: [String: Int64] = [:]
-        for e in appended { byKind[e.kind.rawValue, default: 0] += 1 }
-        for (kind, n) in byKind {
+        // Through a buffer pointer: reading an event's kind there copies no event (an array's
+        // subscript would retain every string of each).
+        var byKind: [EventKind: Int64] = [:]
+        events.withUnsafeBufferPointer { events in
+            for i in events.indices { byKind[events[i].kind, default: 0] += 1 }
+            for i in duplicates { byKind[events[i].kind, default: 0] -= 1 }
+        }
+        for (kind, n) in byKind where n > 0 {
             registry.makeCounter(descriptor: descriptor("events_appended", "total", "Events appended to the log, by kind."),
-                                 labels: [("kind", kind)]).increment(by: n)
+                                 labels: [("kind", kind.rawValue)]).increment(by: n)
         }
         registry.makeCounter(descriptor: descriptor("duplicate_events", "total", "Events received again (same id, same content): appended nothing."),
-                             labels: []).increment(by: Int64(duplicates))
+                             labels: []).increment(by: Int64(duplicates.count))
         for (type, n) in skipped {
             let label = skippedTypes.withLock { seen -> String in
                 if seen.contains(type) { return type }

@@ -100,14 +100,14 @@ struct WebhookIngest: Sendable {
             return refuse(refusal)
         case .success(.subscription(let state, let type)):
             let skipped = ["ses SNS \(type)": 1]
-            metrics.batch(format: endpoint, appended: [], duplicates: 0, skipped: skipped)
+            metrics.batch(format: endpoint, skipped: skipped)
             return answer(IngestAnswer(appended: 0, duplicates: 0, skipped: skipped, lastPosition: await position(), subscription: state))
         case .success(.accepted):
             break
         }
         // The empty POST SparkPost sends when a webhook is created or tested: nothing to record.
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            metrics.batch(format: endpoint, appended: [], duplicates: 0, skipped: [:])
+            metrics.batch(format: endpoint, skipped: [:])
             return answer(IngestAnswer(appended: 0, duplicates: 0, skipped: [:], lastPosition: await position(), batchId: batchId))
         }
         // --delivery-key names a SparkPost field; the providers group by their own field (README table).
@@ -144,9 +144,7 @@ struct WebhookIngest: Sendable {
             context.logger.notice("batch refused", metadata: metadata)
             return refuse(ledgerError: error, parsed: parsed)
         }
-        let duplicateIndexes = Set(result.duplicates)
-        let appended = events.indices.filter { !duplicateIndexes.contains($0) }.map { events[$0] }
-        metrics.batch(format: endpoint, appended: appended, duplicates: result.duplicates.count, skipped: parsed.skipped)
+        metrics.batch(format: endpoint, events: events, duplicates: result.duplicates, skipped: parsed.skipped)
         context.logger.info("batch appended", metadata: [
             "endpoint": "\(endpoint.path)", "appended": "\(result.appended)", "duplicates": "\(result.duplicates.count)", "batch": "\(batchId ?? "")",
         ])
