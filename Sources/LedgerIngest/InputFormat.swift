@@ -190,6 +190,10 @@ public struct ParsedInput: Sendable {
     /// `["open": 3, "click": 1, "ping": 1]` (domain.md §2: "counted and skipped with a summary, never an
     /// error"). `ping` counts empty `{"msys": {}}` elements; `subscribe` counts bounce class 80.
     public var skipped: [String: Int]
+    /// Email service providers' formats: of the elements counted in ``skipped``, those whose event
+    /// type the provider does not document, by type (e.g. `["hard_bounce": 2]` for Brevo's events read
+    /// as SendGrid's). An input all of whose elements are such is another provider's.
+    public var skippedOfUnknownType: [String: Int] = [:]
     /// Bad records; non-empty only with ``IngestOptions/skipInvalid``.
     public var rejected: [RejectedRecord]
     /// Where each event came from, parallel to ``events``: `line N` (1-based) or `element N`

@@ -267,6 +267,26 @@ import Testing
         await server.stop()
     }
 
+    /// Brevo's hard bounce POSTed to the Mailjet endpoint (both name their type `event`): nothing is
+    /// recorded, the answer is still 200 (a provider's new type must not make it retry for hours) and
+    /// says that no element is a Mailjet event type; the answer is valid against the OpenAPI document.
+    @Test func anotherProvidersEventsAreSkippedWithAWarning() async throws {
+        let server = try await RunningServer()
+        let answers = RecordedAnswers()
+        let r = try await answers.send(server, "/webhooks/mailjet", headers: [RunningServer.auth],
+                                       body: try Fixtures.corpus("other/anymail-brevo/hard_bounce.json"))
+        #expect(r.status == 200 && r.json?["appended"] as? Int == 0, "\(r.text)")
+        #expect(r.json?["skipped"] as? [String: Int] == ["mailjet hard_bounce": 1], "\(r.text)")
+        #expect((r.json?["warning"] as? String)?.contains(#"no element is an event type mailjet documents (found "hard_bounce")"#) == true, "\(r.text)")
+        // Mailjet's own sent event: no warning.
+        let own = try await answers.send(server, "/webhooks/mailjet", headers: [RunningServer.auth],
+                                         body: try Fixtures.corpus("other/anymail-mailjet/sent_event.json"))
+        #expect(own.status == 200 && own.json?["warning"] == nil, "\(own.text)")
+        let errors = try answers.errors()
+        #expect(errors.isEmpty, "\(errors)")
+        await server.stop()
+    }
+
     /// An endpoint whose key or credentials are not configured answers 503 `not_configured` (the
     /// sender retries; README: why 503), whatever the request; `--insecure-no-auth` checks nothing.
     @Test func unconfiguredEndpointsAnswer503() async throws {

@@ -29,7 +29,39 @@ enum ProviderReader {
     /// What one record gave.
     enum Outcome {
         case event(Event)
-        case skipped(String)
+        /// Counted as skipped under the reason; `unknownType`: the provider's event type, when it is
+        /// not one the provider documents (``documentedTypes(_:)``).
+        case skipped(String, unknownType: String? = nil)
+    }
+
+    /// The event types each provider documents for its webhooks — those recorded and those skipped
+    /// (opens, clicks…) alike. An element of another type is skipped too (a provider adds types over
+    /// time), but a file none of whose elements is of a documented type is another provider's (the
+    /// CLI refuses it, ``ParsedInput/skippedOfUnknownType``).
+    ///
+    /// Sources: SendGrid "Event Webhook Reference" (delivery and engagement events); Mailgun "Events"
+    /// (`event-data.event`) and its legacy webhooks' `event`; Postmark webhooks' `RecordType`; Brevo
+    /// "Transactional webhooks" and "Marketing webhooks" (`event`); Mailjet "Event API" (`event`);
+    /// Postal's webhook events; Amazon SES notification contents (`notificationType`) and event
+    /// publishing (`eventType`).
+    static func documentedTypes(_ format: InputFormat) -> Set<String> {
+        switch format {
+        case .sendgrid: ["processed", "dropped", "delivered", "deferred", "bounce", "blocked", "open", "click", "spamreport",
+                         "unsubscribe", "group_unsubscribe", "group_resubscribe"]
+        case .mailgun: ["accepted", "rejected", "delivered", "failed", "opened", "clicked", "unsubscribed", "complained", "stored",
+                        "list_member_uploaded", "list_member_upload_error", "list_uploaded",
+                        "bounced", "dropped"]  // the last two: legacy webhooks only
+        case .postmark: ["Delivery", "Bounce", "SpamComplaint", "Open", "Click", "SubscriptionChange"]
+        case .brevo: ["request", "sent", "delivered", "hard_bounce", "soft_bounce", "blocked", "spam", "complaint", "invalid_email",
+                      "deferred", "click", "opened", "unique_opened", "proxy_open", "unique_proxy_open", "unsubscribed", "unsubscribe",
+                      "error", "hardBounce", "softBounce", "listAddition", "contact_updated", "contact_deleted"]
+        case .mailjet: ["sent", "open", "click", "bounce", "blocked", "spam", "unsub"]
+        case .postal: ["MessageSent", "MessageDelayed", "MessageDeliveryFailed", "MessageHeld", "MessageBounced", "MessageLinkClicked",
+                       "MessageLoaded", "DomainDNSError", "SendLimitApproaching", "SendLimitExceeded"]
+        case .ses: ["Send", "Reject", "Bounce", "Complaint", "Delivery", "DeliveryDelay", "Open", "Click", "Rendering Failure",
+                    "Subscription", "Received", "AmazonSnsSubscriptionSucceeded"]
+        default: []
+        }
     }
 
     /// The longest body read (bytes): webhook requests are small; a file of many bodies as one JSON
@@ -102,8 +134,9 @@ enum ProviderReader {
             case .event(let e):
                 result.events.append(e)
                 result.locations.append("element \(index)")
-            case .skipped(let why):
+            case .skipped(let why, let unknownType):
                 result.skipped[why, default: 0] += 1
+                if let unknownType { result.skippedOfUnknownType[unknownType, default: 0] += 1 }
             }
         }
     }
@@ -124,7 +157,7 @@ enum ProviderReader {
             throw fail(nil, "expected a JSON object (a \(format.rawValue) webhook event), got \(doc.value(doc.root).typeName)")
         }
         let f = FieldAccess(document: doc, members: members, fail: fail, numbersAsStrings: true)
-        let context = Context(file: file, index: index, options: options, raw: raw, fail: fail)
+        let context = Context(file: file, index: index, options: options, format: format, raw: raw, fail: fail)
         let drafts: [Draft]
         switch format {
         case .ses: drafts = try SESReader.drafts(f, context)
@@ -146,6 +179,8 @@ enum ProviderReader {
         var file: String
         var index: Int
         var options: IngestOptions
+        /// The provider's format.
+        var format: InputFormat
         var raw: [UInt8]
         var fail: (_ field: String?, _ message: String) -> IngestError
     }
@@ -178,6 +213,9 @@ enum ProviderReader {
         var attempt: Int? = nil
         /// Why the record is skipped (when ``kind`` is `nil`); defaults to the type.
         var skipReason: String? = nil
+        /// The provider's own type name where ``type`` refines it (Postmark's `SubscriptionChange`
+        /// shown with its reason), for ``ProviderReader/documentedTypes(_:)``.
+        var documentedType: String? = nil
 
         init(type: String, kind: EventKind?, recipientField: String, timeField: String, deliveryField: String) {
             self.type = type
@@ -191,7 +229,10 @@ enum ProviderReader {
     /// Turns a draft into an event (or a skip), qualifying failures and validating the result.
     static func finish(_ d: Draft, source: SourceFormat, context: Context) throws(IngestError) -> Outcome {
         let provider = source.rawValue
-        guard let kind = d.kind else { return .skipped("\(provider) \(d.skipReason ?? d.type)") }
+        guard let kind = d.kind else {
+            let unknown = d.skipReason == nil && !documentedTypes(context.format).contains(d.documentedType ?? d.type)
+            return .skipped("\(provider) \(d.skipReason ?? d.type)", unknownType: unknown ? d.type : nil)
+        }
         guard let text = d.recipient, !text.isEmpty else { return .skipped("\(provider) \(d.type) without recipient") }
         let recipient: String
         do { recipient = try Address.parse(text) } catch {

@@ -245,6 +245,8 @@ struct ProviderCorpusTests {
         let parsed = try FeedReader.read(data, file: c.file, options: IngestOptions())
         #expect(parsed.format == c.format)
         #expect(parsed.skipped == c.skipped)
+        // Every type in the corpus is one its provider documents (ProviderReader.documentedTypes).
+        #expect(parsed.skippedOfUnknownType.isEmpty, "\(parsed.skippedOfUnknownType)")
         #expect(parsed.rejected.isEmpty)
         try #require(parsed.events.count == c.events.count, "\(parsed.events.map { "\($0.kind) \($0.recipient) \($0.delivery)" })")
         for (got, want) in zip(parsed.events, c.events) {

@@ -86,6 +86,7 @@ enum PostmarkReader {
             d.id = keyed(d.occurredAt)
             let reason = try f.string("SuppressionReason")
             d.type = "SubscriptionChange \(reason ?? "")"
+            d.documentedType = "SubscriptionChange"
             if try f.bool("SuppressSending") == true {
                 switch reason {
                 case "ManualSuppression"?: d.kind = .unsubscribe
