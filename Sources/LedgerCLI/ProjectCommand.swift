@@ -104,7 +104,15 @@ enum CSV {
         + FailureType.allCases.map { "failedByType.\($0.rawValue)" }
         + FailureReason.allCases.map { "failedByReason.\($0.rawValue)" }
 
+    /// One text cell (RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled).
+    /// A cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return — what a spreadsheet
+    /// reads as a formula — gets a leading `'` and quotes (OWASP "CSV Injection"): recipient
+    /// addresses come from the feeds, and `=1+2@example.com` is a valid address (RFC 5322 atext).
+    /// The JSON formats carry every value unaltered.
     static func field(_ s: String) -> String {
+        if let first = s.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) {
+            return "\"'" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
         guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
         return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -183,6 +183,13 @@ import Testing
         let one = cli.run("address", "full@example.com", "--as-of", "2026-11-03T00:00:00Z")
         #expect(one.output.contains("full@example.com: With errors (Mailbox full)"), "\(one.output)")
         #expect(one.output.contains("Counted soft errors: 1"))
+        // An address a spreadsheet would read as a formula (valid: '=' and '+' are RFC 5322 atext)
+        // is written with a leading ' (OWASP "CSV Injection"); JSON keeps it as it is.
+        let formula = #"{"id":"f","kind":"bounce","delivery":"d1","recipient":"=1+2@example.com","occurredAt":"2026-11-02T09:00:00Z","bounceClass":10}"#
+        #expect(cli.ingest([formula], file: "f.jsonl").exitCode == 0)
+        let guarded = cli.run("quarantine", "--format", "csv", "--as-of", "2026-11-03T00:00:00Z")
+        #expect(guarded.output.split(separator: "\n").contains(#""'=1+2@example.com",quarantine,userUnknown,2026-11-02T09:00:00.000Z,0"#), "\(guarded.output)")
+        #expect(cli.run("quarantine", "--format", "json", "--as-of", "2026-11-03T00:00:00Z").output.contains(#""=1+2@example.com""#))
         // The same answer as JSON (the document GET /api/address serves).
         let json = cli.run("address", "full@example.com", "--as-of", "2026-11-03T00:00:00Z", "--format", "json")
         #expect(json.exitCode == 0, "\(json.error)")
