@@ -198,6 +198,47 @@ import Testing
         await server.stop()
     }
 
+    /// The deliveries list (`/`) is paged, most recently first recorded first: 250 deliveries (one
+    /// per message, as a provider without a grouping field gives) at pageSize=100 are pages of 100,
+    /// 100 and 50 that together list every delivery once, newest first; the search keeps the
+    /// deliveries whose id or label contains it, case-insensitively (worked out: of d-0000…d-0249,
+    /// only d-0010…d-0019 contain "d-001" → 10; the label "Spring sale" names d-0200).
+    @Test func deliveriesListIsPagedAndSearchable() async throws {
+        let server = try await RunningServer()
+        let t = Instant(rfc3339: "2026-11-02T09:00:00Z")!
+        let names = (0..<250).map { String(format: "d-%04d", $0) }
+        _ = try server.ledger.append(names.enumerated().map { i, d in
+            Event(id: "r\(i)", kind: .relay, delivery: d, recipient: "u\(i)@example.com", occurredAt: t)
+        } + [Event(id: "decl", kind: .delivery, delivery: "d-0200", occurredAt: t, toDeliver: 1, label: "Spring sale")])
+        func listed(_ text: String) -> [String] {
+            text.components(separatedBy: "<tr data-delivery=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        }
+        var seen: [String] = []
+        var path: String? = "/"
+        var visited = 0
+        while let p = path, visited < 5 {
+            let page = try await server.send("GET", p)
+            #expect(page.status == 200)
+            visited += 1
+            #expect(page.text.contains("250 deliveries — page \(visited) of 3"), "\(p)")
+            seen += listed(page.text)
+            path = page.text.range(of: "id=\"next\" href=\"").map { r in
+                String(page.text[r.upperBound...].prefix { $0 != "\"" }).replacingOccurrences(of: "&amp;", with: "&")
+            }
+        }
+        #expect(visited == 3)
+        #expect(seen == names.reversed())
+        let searched = try await server.send("GET", "/?search=D-001")
+        #expect(searched.text.contains("10 deliveries matching"), "\(searched.text)")
+        #expect(Set(listed(searched.text)) == Set(names.filter { $0.contains("d-001") }))
+        let byLabel = try await server.send("GET", "/?search=spring")
+        #expect(listed(byLabel.text) == ["d-0200"], "\(byLabel.text)")
+        let past = try await server.send("GET", "/?page=9")
+        #expect(past.status == 200 && past.text.contains("id=\"past-last\"") && listed(past.text).isEmpty)
+        #expect(try await server.send("GET", "/?pageSize=0").status == 400)
+        await server.stop()
+    }
+
     /// Every answer of every endpoint — successes and refusals — validates against
     /// `Schemas/openapi.json`; the served document is that file; its embedded schemas are the files
     /// under `Schemas/`.

@@ -13,7 +13,8 @@ enum DashboardPages {
     /// semantics (``TimelineJSON``), about 48 buckets of it (of 1 h when no validity period is
     /// declared), as SVG; `nil` for an unknown delivery.
     static func chart(ledger: Ledger, delivery: String) throws -> String? {
-        guard try ledger.deliveries().contains(delivery) else { return nil }
+        // A point read, not the list of every delivery (which a ledger of per-message deliveries makes long).
+        guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else { return nil }
         let declaration = try ledger.declaration(delivery: delivery)
         let bucketSeconds = max(60, (declaration.validitySeconds ?? 48 * 3600) / 48 / 60 * 60)
         do {
@@ -29,26 +30,73 @@ enum DashboardPages {
         }
     }
 
-    /// `/`: every delivery with its headline KPIs under both semantics.
-    static func deliveries(ledger: Ledger, bounds: TimeBounds, picker: Picker) throws -> String {
-        let report = try ProjectReport(ledger: ledger, semantics: .both, delivery: nil, bounds: bounds)
-        var body = "<h1>Deliveries</h1>\n<p class=\"basis\">\(HTML.escape(basisText(report.basis)))</p>\n"
-        if report.deliveries.isEmpty {
-            body += "<p>No deliveries yet: point a SparkPost webhook at <code>/webhooks/sparkpost</code>, or <code>ledger ingest</code> a file.</p>"
+    /// What the deliveries list (`/`) shows: a page of the deliveries, newest first, optionally those
+    /// whose id or label contains `search` (case-insensitive).
+    struct DeliveriesQuery: Sendable {
+        var search: String?
+        var page = 1
+        var pageSize = 100
+    }
+
+    /// `/`: the deliveries with their headline KPIs under both semantics, a page at a time, most
+    /// recently first recorded first. A provider without a grouping field gives one delivery per
+    /// message (README "Input: email service providers"): a ledger can hold millions, and the whole
+    /// list took minutes to render (found at 100,000 deliveries). Without a search or a known-at
+    /// instant only the page's deliveries are read; with one, every delivery's row is read once and
+    /// filtered (O(deliveries)).
+    static func deliveries(ledger: Ledger, bounds: TimeBounds, picker: Picker, list q: DeliveriesQuery) throws -> String {
+        let needle = q.search?.trimmingCharacters(in: .whitespaces).lowercased()
+        let searching = needle.map { !$0.isEmpty } ?? false
+        let rows: [DeliveryKPIsRow], basis: Basis, total: Int
+        let start = (q.page - 1) * q.pageSize
+        if !searching && bounds.knownAt == nil {
+            // Every delivery known now has a row (as of an instant too: counters then, maybe zero).
+            let all = try ledger.deliveries()
+            total = all.count
+            let page = all.reversed().dropFirst(start).prefix(q.pageSize)
+            (rows, basis) = page.isEmpty ? ([], try ledger.kpis(deliveries: [], at: bounds).basis) : try ledger.kpis(deliveries: Array(page), at: bounds)
         } else {
-            body += "<table id=\"deliveries\"><tr><th>Delivery</th><th>Label</th><th>To deliver</th><th>Success (classic)</th><th>Success (EFS)</th>"
-                + "<th>Sent (classic)</th><th>Sent (EFS)</th><th>Taken into account by the service provider</th><th>Failed</th><th>Pending</th></tr>\n"
-            for d in report.deliveries {
-                guard let c = report.rows.first(where: { $0.delivery == d && $0.semantics == .classic }),
-                      let e = report.rows.first(where: { $0.delivery == d && $0.semantics == .efs }) else { continue }
-                let label = report.labels[d] ?? ""  // the declaration in force at the picker's bounds
-                let link = "/delivery" + HTML.query([("delivery", d)] + picker.pairs)
-                body += "<tr data-delivery=\"\(HTML.escape(d))\"><td><a href=\"\(HTML.escape(link))\">\(HTML.escape(d))</a></td><td>\(HTML.escape(label))</td>"
-                    + "<td class=\"n\">\(c.toDeliver)</td><td class=\"n\">\(HTML.percent(c.successRate))</td><td class=\"n\">\(HTML.percent(e.successRate))</td>"
-                    + "<td class=\"n\">\(c.sent)</td><td class=\"n\">\(e.sent)</td><td class=\"n\">\(e.takenIntoAccount)</td><td class=\"n\">\(c.failed)</td><td class=\"n\">\(c.pending)</td></tr>\n"
-            }
-            body += "</table>"
+            let (all, b) = try ledger.kpis(deliveries: nil, at: bounds)
+            let matching = searching
+                ? all.filter { $0.delivery.lowercased().contains(needle!) || ($0.label?.lowercased().contains(needle!) ?? false) }
+                : all
+            total = matching.count
+            rows = Array(matching.reversed().dropFirst(start).prefix(q.pageSize))
+            basis = b
         }
+        var body = "<h1>Deliveries</h1>\n<p class=\"basis\">\(HTML.escape(basisText(basis)))</p>\n"
+        body += "<form method=\"get\" action=\"/\" id=\"deliveries-filter\">"
+        for (n, v) in picker.pairs { if let v { body += "<input type=\"hidden\" name=\"\(n)\" value=\"\(HTML.escape(v))\">" } }
+        if q.pageSize != DeliveriesQuery().pageSize { body += "<input type=\"hidden\" name=\"pageSize\" value=\"\(q.pageSize)\">" }
+        body += "<label>Delivery or label <input name=\"search\" value=\"\(HTML.escape(q.search ?? ""))\" placeholder=\"contains…\"></label>"
+        body += "<button type=\"submit\">Search</button></form>\n"
+        let pages = max(1, (total + q.pageSize - 1) / q.pageSize)
+        let base: [(String, String?)] = [("search", searching ? q.search : nil),
+                                         ("pageSize", q.pageSize == DeliveriesQuery().pageSize ? nil : String(q.pageSize))] + picker.pairs
+        if total == 0 && !searching {
+            body += "<p>No deliveries yet: point a SparkPost webhook at <code>/webhooks/sparkpost</code>, or <code>ledger ingest</code> a file.</p>"
+            return HTML.page(title: "Deliveries", picker: picker, body: body)
+        }
+        body += "<p id=\"deliveries-count\" data-total=\"\(total)\">\(total) deliver\(total == 1 ? "y" : "ies")"
+            + "\(searching ? " matching" : "") — page \(q.page) of \(pages), most recent first</p>\n"
+        if q.page > pages {
+            let last = "/" + HTML.query(base + [("page", String(pages))])
+            body += "<p id=\"past-last\">No delivery on page \(q.page): the last page is <a href=\"\(HTML.escape(last))\">page \(pages)</a>.</p>\n"
+        }
+        body += "<table id=\"deliveries\"><tr><th>Delivery</th><th>Label</th><th>To deliver</th><th>Success (classic)</th><th>Success (EFS)</th>"
+            + "<th>Sent (classic)</th><th>Sent (EFS)</th><th>Taken into account by the service provider</th><th>Failed</th><th>Pending</th></tr>\n"
+        for row in rows {
+            let (d, c, e) = (row.delivery, row.classic, row.efs)
+            let label = row.label ?? ""  // the declaration in force at the picker's bounds
+            let link = "/delivery" + HTML.query([("delivery", d)] + picker.pairs)
+            body += "<tr data-delivery=\"\(HTML.escape(d))\"><td><a href=\"\(HTML.escape(link))\">\(HTML.escape(d))</a></td><td>\(HTML.escape(label))</td>"
+                + "<td class=\"n\">\(c.toDeliver)</td><td class=\"n\">\(HTML.percent(c.successRate))</td><td class=\"n\">\(HTML.percent(e.successRate))</td>"
+                + "<td class=\"n\">\(c.sent)</td><td class=\"n\">\(e.sent)</td><td class=\"n\">\(e.takenIntoAccount)</td><td class=\"n\">\(c.failed)</td><td class=\"n\">\(c.pending)</td></tr>\n"
+        }
+        body += "</table>\n<p class=\"pager\">"
+        if q.page > 1 { body += "<a id=\"prev\" href=\"\(HTML.escape("/" + HTML.query(base + [("page", String(min(q.page - 1, pages)))])))\">← newer</a>" }
+        if q.page < pages { body += "<a id=\"next\" href=\"\(HTML.escape("/" + HTML.query(base + [("page", String(q.page + 1))])))\">older →</a>" }
+        body += "</p>\n"
         return HTML.page(title: "Deliveries", picker: picker, body: body)
     }
 

@@ -9,7 +9,12 @@ struct DashboardRoutes: Sendable {
 
     func add(to router: Router<BasicRequestContext>) {
         router.get("/") { request, _ in await page(request) { q, bounds, picker in
-            try await work.read { [ledger] in try DashboardPages.deliveries(ledger: ledger, bounds: bounds, picker: picker) }
+            var list = DashboardPages.DeliveriesQuery()
+            list.search = q["search"]
+            list.page = try q.positiveInt("page", default: 1, maximum: 1 << 30)
+            list.pageSize = try q.positiveInt("pageSize", default: 100, maximum: 1000)
+            let chosen = list
+            return try await work.read { [ledger] in try DashboardPages.deliveries(ledger: ledger, bounds: bounds, picker: picker, list: chosen) }
         } }
         router.get("/delivery") { request, _ in await page(request) { q, bounds, picker in
             let delivery = try q.required("delivery")
