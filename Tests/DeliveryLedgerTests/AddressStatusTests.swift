@@ -82,4 +82,36 @@ import Testing
         #expect(try t.ledger.quarantined(asOf: EventFactory.at(5 * 1440)).map(\.address) == ["a@example.com"])
         #expect(try t.ledger.quarantined(asOf: EventFactory.at(3 * 1440)).isEmpty)
     }
+
+    /// The quarantine list over many deliveries (one per message, as a provider without a grouping
+    /// field gives), half of it checkpointed and half in the tail: the addresses a hard bounce or a
+    /// complaint put there, worked out from the events — x0 … x99 hard-bounced in their own delivery
+    /// (Quarantine, User unknown), y0 … y49 complained in a second delivery after a delivery in a first
+    /// (Denylisted), z0 … z49 only delivered (Valid, absent) — and each one's report is the one
+    /// `addressStatus` gives for it.
+    @Test func quarantineOverManyDeliveries() throws {
+        let t = try TestLedger()
+        var events: [Event] = []
+        for i in 0..<100 {
+            let f = EventFactory(delivery: "m-x\(i)")
+            events += [f.relay("x\(i)@example.com", at: 0, id: "xr\(i)"), f.hardBounce("x\(i)@example.com", at: 1, id: "xb\(i)")]
+        }
+        for i in 0..<50 {
+            let (first, second) = (EventFactory(delivery: "m-y\(i)a"), EventFactory(delivery: "m-y\(i)b"))
+            events += [first.relay("y\(i)@example.com", at: 0, id: "yr\(i)"), first.delivered("y\(i)@example.com", at: 1, id: "yd\(i)"),
+                       second.relay("y\(i)@example.com", at: 2, id: "yr2\(i)"), second.complaint("y\(i)@example.com", at: 3, id: "yc\(i)")]
+            let z = EventFactory(delivery: "m-z\(i)")
+            events += [z.relay("z\(i)@example.com", at: 0, id: "zr\(i)"), z.delivered("z\(i)@example.com", at: 1, id: "zd\(i)")]
+        }
+        try t.ledger.append(Array(events[..<(events.count / 2)]))
+        try t.ledger.checkpoint()
+        try t.ledger.append(Array(events[(events.count / 2)...]))
+        let at = EventFactory.at(10)
+        let list = try t.ledger.quarantined(asOf: at)
+        let expected = ((0..<100).map { "x\($0)@example.com" } + (0..<50).map { "y\($0)@example.com" }).sorted()
+        #expect(list.map(\.address) == expected)
+        #expect(list.filter { $0.address.hasPrefix("x") }.allSatisfy { $0.state.status == .quarantine && $0.state.reason == .userUnknown })
+        #expect(list.filter { $0.address.hasPrefix("y") }.allSatisfy { $0.state.status == .denylisted })
+        for r in list { #expect(try t.ledger.addressStatus(r.address, asOf: at) == r, "\(r.address)") }
+    }
 }
