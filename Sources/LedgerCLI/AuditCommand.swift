@@ -37,7 +37,7 @@ struct AuditCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.read)
-        guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
+        guard try ledger.hasDelivery(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let at = now.flatMap { Instant(rfc3339: $0) } ?? Ledger.systemClock()
         let kinds = Set(kinds(kind).compactMap(AuditFinding.Kind.init(rawValue:)))
         let findings = try ledger.audit(delivery: delivery, now: at, lateAfterSeconds: lateAfter)

@@ -29,7 +29,7 @@ struct TimelineCommand: OutputCommand {
 
     func execute(_ out: inout Output) throws {
         let ledger = try database.open(.read)
-        guard try ledger.deliveries().contains(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
+        guard try ledger.hasDelivery(delivery) else { throw CLIError("unknown delivery '\(delivery)'") }
         let doc = try TimelineJSON(ledger: ledger, delivery: delivery, bucket: bucket, bucketSeconds: Self.seconds(bucket)!)
         let points = doc.points
         switch format {

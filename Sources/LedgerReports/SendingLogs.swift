@@ -44,7 +44,7 @@ public struct SendingLogsJSON: Encodable, Sendable {
     /// - Throws: ``LedgerError``.
     public init?(ledger: Ledger, delivery: String, semantics: Semantics, status: MessageStatus?, search: String?,
                  page: Int, pageSize: Int, bounds: TimeBounds) throws {
-        guard try ledger.deliveries().contains(delivery) else { return nil }
+        guard try ledger.hasDelivery(delivery) else { return nil }
         self.delivery = delivery
         self.semantics = semantics.rawValue
         self.status = status?.rawValue

@@ -23,6 +23,13 @@ extension Ledger {
         return Basis(position: position, recordedAt: header.recordedAt, rules: options.rules.table.version)
     }
 
+    /// Whether the ledger knows delivery `delivery` (a point read, where `deliveries().contains`
+    /// reads every delivery id: a ledger of per-message deliveries holds millions).
+    /// - Throws: ``LedgerError``.
+    public func hasDelivery(_ delivery: String) throws(LedgerError) -> Bool {
+        try kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil
+    }
+
     /// The delivery ids the ledger knows, in the order they were first recorded.
     public func deliveries() throws(LedgerError) -> [String] {
         if let names = try summaryDeliveries() { return names.map(\.name) }

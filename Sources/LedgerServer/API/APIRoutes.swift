@@ -61,7 +61,7 @@ struct APIRoutes: Sendable {
                 throw BadParameter(name: "bucket", message: "'\(bucket)' is not like 30s, 15m, 1h or 1d (at most 366d)")
             }
             return try await work.readHeavy { [ledger] in
-                guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
+                guard try ledger.hasDelivery(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
                 return try TimelineJSON(ledger: ledger, delivery: delivery, bucket: bucket, bucketSeconds: seconds)
             }
         } }
@@ -91,7 +91,7 @@ struct APIRoutes: Sendable {
                 kinds.insert(kind)
             }
             return try await work.readHeavy { [ledger, now, kinds] in
-                guard try ledger.deliveries().contains(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
+                guard try ledger.hasDelivery(delivery) else { throw NotFound(what: "unknown delivery '\(delivery)'") }
                 let findings = try ledger.audit(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter))
                 return AuditJSON(delivery: delivery, now: now, lateAfterSeconds: Int64(lateAfter), findings: findings, kinds: kinds)
             }

@@ -13,8 +13,7 @@ enum DashboardPages {
     /// semantics (``TimelineJSON``), about 48 buckets of it (of 1 h when no validity period is
     /// declared), as SVG; `nil` for an unknown delivery.
     static func chart(ledger: Ledger, delivery: String) throws -> String? {
-        // A point read, not the list of every delivery (which a ledger of per-message deliveries makes long).
-        guard try ledger.kpis(delivery: delivery, semantics: .classic, at: TimeBounds()) != nil else { return nil }
+        guard try ledger.hasDelivery(delivery) else { return nil }
         let declaration = try ledger.declaration(delivery: delivery)
         let bucketSeconds = max(60, (declaration.validitySeconds ?? 48 * 3600) / 48 / 60 * 60)
         do {
@@ -111,7 +110,7 @@ enum DashboardPages {
 
     /// `/delivery?delivery=…`: the delivery's page; `nil` when the delivery is unknown.
     static func delivery(ledger: Ledger, delivery: String, bounds: TimeBounds, picker: Picker, logs q: LogsQuery) throws -> String? {
-        guard try ledger.deliveries().contains(delivery) else { return nil }
+        guard try ledger.hasDelivery(delivery) else { return nil }
         let report = try ProjectReport(ledger: ledger, semantics: .both, delivery: delivery, bounds: bounds)
         guard let c = report.rows.first(where: { $0.semantics == .classic }), let e = report.rows.first(where: { $0.semantics == .efs }) else { return nil }
         let title = "Delivery \(delivery)" + (report.labels[delivery].map { " — \($0)" } ?? "")
