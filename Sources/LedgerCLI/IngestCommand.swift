@@ -142,8 +142,8 @@ struct IngestCommand: OutputCommand {
         var format: InputFormat = .jsonl
         var events = 0
         var skipped: [String: Int] = [:]
-        /// Provider formats: the skipped elements of types the provider does not document, by type.
-        var unknownTypes: [String: Int] = [:]
+        /// Provider formats: the skipped elements that are no complete event of the provider, by reason.
+        var incomplete: [String: Int] = [:]
         var rejected = 0
     }
 
@@ -195,7 +195,7 @@ struct IngestCommand: OutputCommand {
                     summary.events += batch.events.count
                     summary.rejected += batch.rejected.count
                     for (type, n) in batch.skipped { summary.skipped[type, default: 0] += n }
-                    for (type, n) in batch.skippedOfUnknownType { summary.unknownTypes[type, default: 0] += n }
+                    for (why, n) in batch.skippedIncomplete { summary.incomplete[why, default: 0] += n }
                     for record in batch.rejected where reasons.count < Self.reasonsShown { reasons.append(record.error.description) }
                     try rejects?.write(batch.rejected, format: batch.format)
                     guard !dryRun else { return }
@@ -242,16 +242,19 @@ struct IngestCommand: OutputCommand {
                 throw CLIError("no \(summary.format.rawValue) record in \(file): all \(unparsable) of its records are unparsable as \(summary.format.rawValue) "
                                + "(another format? --format auto detects it). Nothing was appended; --allow-empty accepts such a file.")
             }
-            // A provider's file none of whose elements has an event type that provider documents is
-            // another provider's (Brevo's events read as SendGrid's were all "skipped"; found by a
-            // tester). One unknown type among known ones is skipped: providers add types.
-            let unknown = summary.unknownTypes.values.reduce(0, +)
-            if !allowEmpty, summary.format.isProvider, summary.events == 0, summary.rejected == 0, unknown > 0,
-               unknown == summary.skipped.values.reduce(0, +) {
-                let found = summary.unknownTypes.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
-                    .prefix(5).map { "\"\($0.key)\" ×\($0.value)" }.joined(separator: ", ")
-                throw CLIError("no \(summary.format.rawValue) event in \(file): \(unknown == 1 ? "its one element has no event type" : "none of its \(unknown) elements has an event type") "
-                               + "\(summary.format.rawValue) documents (found \(found)) — another provider's webhooks? Give its --format (or --format auto). "
+            // A provider's file none of whose elements is a complete event of that provider is another
+            // provider's: Brevo's events read as SendGrid's were all "skipped" (types SendGrid does not
+            // have, or `delivered` without SendGrid's timestamp field; found by testers). One unknown
+            // type among complete events is skipped: providers add types.
+            let incomplete = summary.incomplete.values.reduce(0, +)
+            if !allowEmpty, summary.format.isProvider, summary.events == 0, summary.rejected == 0, incomplete > 0,
+               incomplete == summary.skipped.values.reduce(0, +) {
+                let found = summary.incomplete.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+                    .prefix(5).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+                throw CLIError("no \(summary.format.rawValue) event in \(file): "
+                               + "\(incomplete == 1 ? "its one element is" : "none of its \(incomplete) elements is") "
+                               + "a complete \(summary.format.rawValue) event — a type \(summary.format.rawValue) does not document, or without the "
+                               + "recipient or time its events carry (skipped: \(found)). Another provider's webhooks? Give its --format (or --format auto). "
                                + "Nothing was appended; --allow-empty accepts such a file.")
             }
             summaries.append(summary)

@@ -190,10 +190,12 @@ public struct ParsedInput: Sendable {
     /// `["open": 3, "click": 1, "ping": 1]` (domain.md §2: "counted and skipped with a summary, never an
     /// error"). `ping` counts empty `{"msys": {}}` elements; `subscribe` counts bounce class 80.
     public var skipped: [String: Int]
-    /// Email service providers' formats: of the elements counted in ``skipped``, those whose event
-    /// type the provider does not document, by type (e.g. `["hard_bounce": 2]` for Brevo's events read
-    /// as SendGrid's). An input all of whose elements are such is another provider's.
-    public var skippedOfUnknownType: [String: Int] = [:]
+    /// Email service providers' formats: of the elements counted in ``skipped``, those that are no
+    /// complete event of the provider — a type it does not document, or a documented type without
+    /// the recipient or time its events carry — by skipped reason (e.g. `["sendgrid hard_bounce": 2,
+    /// "sendgrid delivered without timestamp": 5]` for Brevo's events read as SendGrid's: the two
+    /// share type names, not fields). An input all of whose elements are such is another provider's.
+    public var skippedIncomplete: [String: Int] = [:]
     /// Bad records; non-empty only with ``IngestOptions/skipInvalid``.
     public var rejected: [RejectedRecord]
     /// Where each event came from, parallel to ``events``: `line N` (1-based) or `element N`

@@ -151,7 +151,7 @@ extension ParsedInput {
             }
             rejected.append(contentsOf: part.rejected)
             skipped.merge(part.skipped, uniquingKeysWith: +)
-            skippedOfUnknownType.merge(part.skippedOfUnknownType, uniquingKeysWith: +)
+            skippedIncomplete.merge(part.skippedIncomplete, uniquingKeysWith: +)
         }
     }
 }

@@ -29,15 +29,16 @@ enum ProviderReader {
     /// What one record gave.
     enum Outcome {
         case event(Event)
-        /// Counted as skipped under the reason; `unknownType`: the provider's event type, when it is
-        /// not one the provider documents (``documentedTypes(_:)``).
-        case skipped(String, unknownType: String? = nil)
+        /// Counted as skipped under the reason; `incomplete`: the element is no complete event of the
+        /// provider — a type it does not document (``documentedTypes(_:)``), or one without the
+        /// recipient or time its events carry (``ParsedInput/skippedIncomplete``).
+        case skipped(String, incomplete: Bool = false)
     }
 
     /// The event types each provider documents for its webhooks — those recorded and those skipped
     /// (opens, clicks…) alike. An element of another type is skipped too (a provider adds types over
-    /// time), but a file none of whose elements is of a documented type is another provider's (the
-    /// CLI refuses it, ``ParsedInput/skippedOfUnknownType``).
+    /// time), but a file none of whose elements is a complete event of a documented type is another
+    /// provider's (the CLI refuses it, ``ParsedInput/skippedIncomplete``).
     ///
     /// Sources: SendGrid "Event Webhook Reference" (delivery and engagement events); Mailgun "Events"
     /// (`event-data.event`) and its legacy webhooks' `event`; Postmark webhooks' `RecordType`; Brevo
@@ -134,9 +135,9 @@ enum ProviderReader {
             case .event(let e):
                 result.events.append(e)
                 result.locations.append("element \(index)")
-            case .skipped(let why, let unknownType):
+            case .skipped(let why, let incomplete):
                 result.skipped[why, default: 0] += 1
-                if let unknownType { result.skippedOfUnknownType[unknownType, default: 0] += 1 }
+                if incomplete { result.skippedIncomplete[why, default: 0] += 1 }
             }
         }
     }
@@ -231,9 +232,9 @@ enum ProviderReader {
         let provider = source.rawValue
         guard let kind = d.kind else {
             let unknown = d.skipReason == nil && !documentedTypes(context.format).contains(d.documentedType ?? d.type)
-            return .skipped("\(provider) \(d.skipReason ?? d.type)", unknownType: unknown ? d.type : nil)
+            return .skipped("\(provider) \(d.skipReason ?? d.type)", incomplete: unknown)
         }
-        guard let text = d.recipient, !text.isEmpty else { return .skipped("\(provider) \(d.type) without recipient") }
+        guard let text = d.recipient, !text.isEmpty else { return .skipped("\(provider) \(d.type) without recipient", incomplete: true) }
         let recipient: String
         do { recipient = try Address.parse(text) } catch {
             // The provider refused to send to it (SendGrid `dropped` with reason `Invalid`): its own
@@ -241,7 +242,7 @@ enum ProviderReader {
             if kind == .bounce && d.beforeRelay { return .skipped("\(provider) \(d.type) of a recipient that is not an address") }
             throw context.fail(d.recipientField, "\(JSONValue.quoted(text)) is not an address: \(error)")
         }
-        guard let occurredAt = d.occurredAt else { return .skipped("\(provider) \(d.type) without timestamp") }
+        guard let occurredAt = d.occurredAt else { return .skipped("\(provider) \(d.type) without timestamp", incomplete: true) }
         guard let delivery = d.delivery, !delivery.isEmpty else {
             throw context.fail(d.deliveryField, "missing: no delivery id (give --delivery-key or --delivery)")
         }

@@ -22,8 +22,8 @@ struct IngestAnswer: Encodable, Sendable {
     /// An Amazon SNS subscription message's outcome (`POST /webhooks/ses`): `confirmed` (the service
     /// visited the SubscribeURL), `pending` (the URL is logged for the operator), `unsubscribed`.
     var subscription: String?
-    /// Said when no element of the body is an event type the endpoint's provider documents
-    /// (``ParsedInput/skippedOfUnknownType``): another provider's webhooks pointed here? The
+    /// Said when no element of the body is a complete event of the endpoint's provider
+    /// (``ParsedInput/skippedIncomplete``): another provider's webhooks pointed here? The
     /// elements are skipped and counted, and the answer is still 200: a provider's new event type
     /// must not make it retry for hours.
     var warning: String?
@@ -154,10 +154,10 @@ struct WebhookIngest: Sendable {
             "endpoint": "\(endpoint.path)", "appended": "\(result.appended)", "duplicates": "\(result.duplicates.count)", "batch": "\(batchId ?? "")",
         ])
         var warning: String? = nil
-        let unknown = parsed.skippedOfUnknownType.values.reduce(0, +)
-        if events.isEmpty, unknown > 0, unknown == parsed.skipped.values.reduce(0, +) {
-            let types = parsed.skippedOfUnknownType.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
-            warning = "no element is an event type \(endpoint.rawValue) documents (found \(types)): another provider's webhooks sent to \(endpoint.path)?"
+        let incomplete = parsed.skippedIncomplete.values.reduce(0, +)
+        if events.isEmpty, incomplete > 0, incomplete == parsed.skipped.values.reduce(0, +) {
+            let found = parsed.skippedIncomplete.keys.sorted().joined(separator: ", ")
+            warning = "no element is a complete \(endpoint.rawValue) event (skipped: \(found)): another provider's webhooks sent to \(endpoint.path)?"
             context.logger.warning("\(warning!)", metadata: ["endpoint": "\(endpoint.path)", "batch": "\(batchId ?? "")"])
         }
         return answer(IngestAnswer(appended: result.appended, duplicates: result.duplicates.count, skipped: parsed.skipped,
