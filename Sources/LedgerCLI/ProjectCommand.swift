@@ -70,9 +70,10 @@ struct ProjectCommand: OutputCommand {
             if !rows.isEmpty { for l in table.render() { out.line(l) } }
         case .table:
             heading(report, ledger: ledger, &out)
+            let byDelivery = Dictionary(grouping: rows, by: \.delivery)  // rows.filter per delivery was O(deliveries²)
             for d in report.listed {
                 out.line()
-                let ks = rows.filter { $0.delivery == d }
+                let ks = byDelivery[d] ?? []
                 for l in KPITable.render(delivery: d, kpis: ks, declaration: try ledger.declaration(delivery: d, at: time.bounds)) { out.line(l) }
             }
         }

@@ -31,7 +31,10 @@ public struct ProjectReport: Sendable {
     public var deliveries: [String]
     /// Those that have KPIs at the bounds: with a known-at instant, a delivery first recorded later
     /// was unknown then, and is not listed.
-    public var listed: [String] { deliveries.filter { d in rows.contains { $0.delivery == d } } }
+    public var listed: [String] {
+        let present = Set(rows.map(\.delivery))  // a set: a look-up per delivery in the rows was O(deliveries²)
+        return deliveries.filter { present.contains($0) }
+    }
     /// One row per delivery and semantics, in the order of `deliveries` then classic before EFS.
     public var rows: [DeliveryKPIs]
     /// The label of each listed delivery that declared one (its latest declaration at the bounds).
