@@ -107,7 +107,8 @@ public struct LedgerServer: Sendable {
     public static let gracefulShutdownLimit: Duration = .seconds(10)
 
     /// Runs until SIGTERM, SIGINT or SIGHUP, then shuts down gracefully (see ``LedgerServer``; at most
-    /// ``gracefulShutdownLimit``, then open connections are closed) and checkpoints the projection.
+    /// ``gracefulShutdownLimit``, then open connections are closed; 5 s later it returns even if a
+    /// read still runs, ``BoundedStop``) and checkpoints the projection.
     /// - Parameter onRunning: called once the listener is bound, with the port.
     /// - Throws:
     ///   - ``ListenError`` when the listener cannot be bound to ``ServerConfiguration/host`` and
@@ -130,7 +131,9 @@ public struct LedgerServer: Sendable {
         }
         logger.info("connection limit", metadata: ["maximumConnections": "\(limit)", "openFileLimit": "\(files.map(String.init) ?? "unlimited")"])
         let app = makeApplication(onRunning: onRunning)
-        var groupConfiguration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger)
+        let (shutdownStarted, observer) = AsyncStream<Void>.makeStream()
+        var groupConfiguration = ServiceGroupConfiguration(services: [app, ShutdownObserver(started: observer)],
+                                                           gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger)
         // The graceful shutdown is bounded: requests still being received after it are cut (none was
         // acknowledged: the sender sends it again), so that a client uploading slowly cannot hold the
         // stop past systemd's TimeoutStopSec (found by a tester: 79 s with one byte every 5 s).
@@ -138,7 +141,14 @@ public struct LedgerServer: Sendable {
         let group = ServiceGroup(configuration: groupConfiguration)
         let address = configuration.host.contains(":") ? "[\(configuration.host)]:\(configuration.port)" : "\(configuration.host):\(configuration.port)"
         do {
-            try await group.run()
+            // The stop is bounded even when a read cannot be interrupted (``BoundedStop``): the
+            // graceful shutdown's limit, then 5 s for the services to return.
+            switch await BoundedStop.run({ try await group.run() }, shutdownStarted: shutdownStarted, limit: Self.gracefulShutdownLimit + .seconds(5)) {
+            case .finished(let result):
+                try result.get()
+            case .abandoned:
+                logger.warning("stopping without waiting for the requests still running (reads: they change nothing; every acknowledged append is durable)")
+            }
         } catch let error as IOError {
             // Binding the listener failed: name the address and the cause, not NIO's call.
             let cause = switch error.errnoCode {
