@@ -21,6 +21,10 @@ struct AddressSyntaxTests {
         ("ann@[192.0.2.1]", "ann@[192.0.2.1]"),
         ("ann@[IPv6:2001:DB8::1]", "ann@[ipv6:2001:db8::1]"),
         ("foo.@docomo.ne.jp", "foo.@docomo.ne.jp"),
+        // Hyphens inside labels, digits first (RFC 1123 §2.1), an underscore (RFC 2181 §11), a punycode A-label.
+        ("ann@mail-1.3com.example", "ann@mail-1.3com.example"),
+        ("ann@my_host.example.com", "ann@my_host.example.com"),
+        ("ann@xn--cole-9oa.fr", "ann@xn--cole-9oa.fr"),
         // RFC 5321 §4.1.2: a quoted local part may hold spaces (and commas): Postfix logs such addresses.
         ("<\"john, smith\"@Example.org>", "\"john, smith\"@example.org"),
     ])
@@ -46,6 +50,14 @@ struct AddressSyntaxTests {
         ("ann.example.com", .missingAt),
         ("a@b@example.com", .atInLocalPart),
         ("ann@exam,ple.com", .invalidDomainCharacter(",")),
+        // RFC 5321 §4.1.2: a host name's labels hold letters, digits and hyphens, a hyphen neither first nor last.
+        ("a@=cmd.example.com", .invalidDomainCharacter("=")),
+        ("c@+x.example.com", .invalidDomainCharacter("+")),
+        ("b@2+3.example.com", .invalidDomainCharacter("+")),
+        ("b@-2.example.com", .hyphenAtLabelEdge),
+        ("b@x.example-.com", .hyphenAtLabelEdge),
+        ("b@example.com-", .hyphenAtLabelEdge),
+        ("b@exa mple.com", .whiteSpaceOrControl),
         ("ann@[192.0.2.1", .invalidDomainCharacter("[")),
         ("ann @example.com", .whiteSpaceOrControl),
         ("john smith@example.com", .whiteSpaceOrControl),

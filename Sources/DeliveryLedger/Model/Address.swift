@@ -17,8 +17,11 @@
 /// 4. **One trailing dot of the domain is removed**: `ann@example.com.` is `ann@example.com` (the
 ///    dot is DNS's root label, RFC 1034 §3.1: an absolute name and the name without the dot are the
 ///    same domain). The domain's other labels are not empty (no leading dot, `..`, or second trailing
-///    dot), and it holds none of RFC 5322's specials `( ) [ ] : ; , \ "` — except an address literal,
-///    `[192.0.2.1]` or `[IPv6:…]` (RFC 5321 §4.1.3), kept as written.
+///    dot), and hold only what a host name holds: ASCII letters, digits and hyphens, a hyphen neither
+///    first nor last in its label (RFC 5321 §4.1.2 `sub-domain = Let-dig [Ldh-str]`; RFC 1123 §2.1),
+///    and non-ASCII characters (U-labels, RFC 6531 §3.3). An underscore is accepted too (DNS holds
+///    such names, RFC 2181 §11, and MTAs report them). An address literal, `[192.0.2.1]` or
+///    `[IPv6:…]` (RFC 5321 §4.1.3), is kept as written.
 /// 5. The domain is lower-cased (domain names are case-insensitive, RFC 1035 §2.3.3; RFC 5321 §2.4);
 ///    the **local part is kept as sent** (RFC 5321 §2.4: it may be case-sensitive), and is otherwise
 ///    not judged (real mailboxes such as `foo.@docomo.ne.jp` break RFC 5322's dot-atom).
@@ -55,8 +58,11 @@ public enum Address {
         case emptyDomain
         /// An empty label in the domain: a leading dot, `..`, or a second trailing dot.
         case emptyDomainLabel
-        /// A character that no domain name holds (one of `( ) [ ] : ; , \ "` outside an address literal).
+        /// A character that no host name holds (ASCII other than letters, digits, `-`, `_` and `.`,
+        /// outside an address literal).
         case invalidDomainCharacter(Character)
+        /// A domain label that begins or ends with a hyphen (RFC 5321 §4.1.2 `Ldh-str`).
+        case hyphenAtLabelEdge
 
         public var description: String {
             switch self {
@@ -71,7 +77,8 @@ public enum Address {
             case .atInLocalPart: "more than one '@' (an '@' in the local part must be quoted, RFC 5321 §4.1.2)"
             case .emptyDomain: "nothing after the '@' (local@domain)"
             case .emptyDomainLabel: "an empty label in the domain (a leading dot, '..', or more than one trailing dot)"
-            case .invalidDomainCharacter(let c): "'\(c)' in the domain, which no domain name holds (RFC 5321 §4.1.2)"
+            case .invalidDomainCharacter(let c): "'\(c)' in the domain, which no host name holds (RFC 5321 §4.1.2: letters, digits and hyphens)"
+            case .hyphenAtLabelEdge: "a label of the domain begins or ends with '-' (RFC 5321 §4.1.2: a label ends with a letter or digit)"
             }
         }
     }
@@ -152,13 +159,14 @@ public enum Address {
             for i in domainStart..<domainEnd {
                 let c = b[i]
                 if c == 0x2E, previous == 0x2E { return .failure(.emptyDomainLabel) }
+                if (c == 0x2E && previous == 0x2D) || (c == 0x2D && previous == 0x2E) { return .failure(.hyphenAtLabelEdge) }
                 switch c {
-                case 0x28, 0x29, 0x5B, 0x5D, 0x3A, 0x3B, 0x2C, 0x5C, 0x22:   // ( ) [ ] : ; , \ "
-                    return .failure(.invalidDomainCharacter(Character(Unicode.Scalar(c))))
-                default: previous = c
+                case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x80...: previous = c   // 0-9 A-Z a-z - . _ and UTF-8
+                default: return .failure(.invalidDomainCharacter(Character(Unicode.Scalar(c))))
                 }
             }
             if previous == 0x2E { return .failure(.emptyDomainLabel) }
+            if previous == 0x2D { return .failure(.hyphenAtLabelEdge) }
         }
         var upper = false, ascii = true
         for i in domainStart..<domainEnd {
