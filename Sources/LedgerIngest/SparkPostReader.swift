@@ -155,6 +155,13 @@ enum SparkPostReader {
             throw fail(nil, "expected a JSON object (a webhook event), got \(doc.value(root).typeName)")
         }
 
+        // Another provider's event (SendGrid's bounce even has a `type`): SparkPost's events have no
+        // `event` member; SendGrid, Mailgun, Mailjet and Brevo name their type so. Said as such, not as
+        // a SparkPost field it lacks (found by a tester: "field 'campaign_id': missing").
+        if !top.contains(where: { doc.nameIs($0, "msys") }), top.contains(where: { doc.nameIs($0, "event") }) {
+            throw fail("event", "not a SparkPost event: it has an 'event' field, as SendGrid, Mailgun, Mailjet and Brevo events do "
+                       + "(SparkPost's name their type in 'type', under 'msys' in a webhook batch): another provider's? Give its --format")
+        }
         // Unwrap {"msys": {"<group>": {...}}}; {"msys": {}} is a ping.
         var objectRange = root
         var object = top

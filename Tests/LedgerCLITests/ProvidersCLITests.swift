@@ -55,6 +55,11 @@ struct ProvidersCLITests {
         #expect(cli.run("ingest", "--format", "mailjet", body).exitCode == 0)
         let wrong = cli.run("ingest", "--format", "postal", body)
         #expect(wrong.exitCode != 0 && wrong.error.contains("element 0"), "\(wrong.error)")
+        // Read as SparkPost's, a SendGrid bounce (it has a `type` too) is said to be another provider's,
+        // not a SparkPost event without campaign_id.
+        let sendgrid = cli.file("sendgrid.json", #"[{"email":"ann@example.com","timestamp":1793610000,"event":"bounce","type":"bounce","sg_event_id":"b1","sg_message_id":"m1.f","reason":"550 5.1.1 unknown"}]"#)
+        let asSparkPost = cli.run("ingest", "--format", "sparkpost", sendgrid)
+        #expect(asSparkPost.exitCode == 1 && asSparkPost.error.contains("element 0: field 'event': not a SparkPost event"), "\(asSparkPost.error)")
     }
 
     /// Brevo's events given as SendGrid's or Mailjet's (all three name their type `event`) read
