@@ -295,4 +295,28 @@ import Testing
         #expect(try results[2].get().positions == [3])
         #expect(try ledger.basis().position == 3)
     }
+
+    /// A batch prepared by one ledger and appended to another: the first's frames name its
+    /// dictionary 1, and the second's dictionary 1 is another (trained on other documents); the
+    /// append compresses the raw bytes again with its own, and they come back as they were.
+    @Test func aBatchPreparedByAnotherLedgerIsCompressedAgain() throws {
+        let dirA = TemporaryDirectory(), dirB = TemporaryDirectory()
+        _ = try makeLedger(dirA)
+        let a = try open(dirA)
+        let b = try open(dirB)
+        let own = relays(500..<550).map { e -> Event in
+            var e = e
+            e.raw = Array(#"{"msys":{"message_event":{"type":"injection","campaign_id":"other","subaccount_id":"\#(e.id)","rcpt_to":"\#(e.recipient)","ip_pool":"shared","timestamp":"\#(1_800_000_000)"}}}"#.utf8)
+            return e
+        }
+        for start in stride(from: 0, to: 50, by: 10) { try b.append(Array(own[start..<start + 10])) }
+        let batch = relays(900..<910)
+        try a.forEachEvent { _ in false }  // a reads its dictionaries (an instance knows those it has read)
+        let prepared = a.prepare(batch)
+        try b.append(prepared)
+        var raws: [String: [UInt8]] = [:]
+        try open(dirB).forEachEvent { raws[$0.event.id] = $0.event.raw; return true }
+        #expect(batch.allSatisfy { raws[$0.id] == $0.raw })
+        #expect(try b.verify().isHealthy)
+    }
 }

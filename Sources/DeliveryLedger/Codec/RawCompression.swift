@@ -111,7 +111,15 @@ final class RawDictionaries: Sendable {
     /// (``LedgerOptions/rawDictionaryTrainingSamples``).
     let trainingSamples: Int
 
-    init(trainingSamples: Int) { self.trainingSamples = max(trainingSamples, 8) }
+    /// This instance's number, unique in the process: a batch prepared by another ledger (another
+    /// set of dictionaries, maybe with the same ids) is compressed again (``PreparedBatch``).
+    let instance: UInt64
+    private static let instances = Atomic<UInt64>(0)
+
+    init(trainingSamples: Int) {
+        self.trainingSamples = max(trainingSamples, 8)
+        instance = Self.instances.add(1, ordering: .relaxed).newValue
+    }
     /// The dictionary's capacity: 16 KiB (zstd advises samples ≈ 100× the capacity; 1,000 webhook
     /// elements of ~650 bytes compress to ~12 % with it, 8 KiB gave 13 %, 32 KiB the same as 16).
     static let dictionaryCapacity = 16 << 10

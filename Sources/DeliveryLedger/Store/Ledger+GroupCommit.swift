@@ -45,7 +45,7 @@ extension Ledger {
         raws.reserveCapacity(count)
         for i in valid {
             combined += batches[i].events
-            raws += batches[i].raws ?? Array(repeating: nil, count: batches[i].events.count)
+            raws += precompressed(batches[i]) ?? Array(repeating: nil, count: batches[i].events.count)
         }
         do {
             let whole = try append(combined, precompressed: raws)

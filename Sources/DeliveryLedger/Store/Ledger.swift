@@ -75,6 +75,9 @@ public struct PreparedBatch: Sendable {
     public let events: [Event]
     /// Per event, its raw bytes compressed; `nil` when the batch is invalid.
     let raws: [PrecompressedRaw?]?
+    /// The ``RawDictionaries/instance`` that compressed them (0: none): appended to another
+    /// ledger, the batch's raw bytes are compressed again with that ledger's dictionaries.
+    var preparedBy: UInt64 = 0
     /// Why the batch cannot be appended (its first invalid event), thrown by its append.
     let invalid: LedgerError?
 }
@@ -283,7 +286,7 @@ public final class Ledger: Sendable {
     @discardableResult
     public func append(_ batch: PreparedBatch) throws(LedgerError) -> AppendResult {
         if let invalid = batch.invalid { throw invalid }
-        return try append(batch.events, precompressed: batch.raws)
+        return try append(batch.events, precompressed: precompressed(batch))
     }
 
     /// Makes `events` ready to append, on the caller's thread and outside any transaction: validates
@@ -293,7 +296,14 @@ public final class Ledger: Sendable {
     /// trained is appended all the same (its events' raw bytes are compressed again in the append).
     public func prepare(_ events: [Event]) -> PreparedBatch {
         if let invalid = Self.firstInvalid(events) { return PreparedBatch(events: events, raws: nil, invalid: invalid) }
-        return PreparedBatch(events: events, raws: events.withUnsafeBufferPointer { rawDictionaries.precompress($0) }, invalid: nil)
+        return PreparedBatch(events: events, raws: events.withUnsafeBufferPointer { rawDictionaries.precompress($0) },
+                             preparedBy: rawDictionaries.instance, invalid: nil)
+    }
+
+    /// `batch`'s compressed raw bytes when this instance compressed them, else `nil` (compressed
+    /// again in the append: another ledger's dictionary ids name other dictionaries).
+    func precompressed(_ batch: PreparedBatch) -> [PrecompressedRaw?]? {
+        batch.preparedBy == rawDictionaries.instance ? batch.raws : nil
     }
 
     /// ``LedgerError/invalidEvent(index:eventId:_:)`` for the first event of `events` that is not
