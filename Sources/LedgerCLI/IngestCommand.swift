@@ -252,7 +252,7 @@ struct IngestCommand: OutputCommand {
                 let found = summary.incomplete.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
                     .prefix(5).map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
                 throw CLIError("no \(summary.format.rawValue) event in \(file): "
-                               + "\(incomplete == 1 ? "its one element is" : "none of its \(incomplete) elements is") "
+                               + "\(incomplete == 1 ? "its one element is not" : "none of its \(incomplete) elements is") "
                                + "a complete \(summary.format.rawValue) event — a type \(summary.format.rawValue) does not document, or without the "
                                + "recipient or time its events carry (skipped: \(found)). Another provider's webhooks? Give its --format (or --format auto). "
                                + "Nothing was appended; --allow-empty accepts such a file.")

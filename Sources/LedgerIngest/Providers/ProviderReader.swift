@@ -47,7 +47,7 @@ enum ProviderReader {
     /// publishing (`eventType`).
     static func documentedTypes(_ format: InputFormat) -> Set<String> {
         switch format {
-        case .sendgrid: ["processed", "dropped", "delivered", "deferred", "bounce", "blocked", "open", "click", "spamreport",
+        case .sendgrid: ["processed", "dropped", "delivered", "deferred", "bounce", "open", "click", "spamreport",
                          "unsubscribe", "group_unsubscribe", "group_resubscribe"]
         case .mailgun: ["accepted", "rejected", "delivered", "failed", "opened", "clicked", "unsubscribed", "complained", "stored",
                         "list_member_uploaded", "list_member_upload_error", "list_uploaded",
@@ -231,8 +231,12 @@ enum ProviderReader {
     static func finish(_ d: Draft, source: SourceFormat, context: Context) throws(IngestError) -> Outcome {
         let provider = source.rawValue
         guard let kind = d.kind else {
-            let unknown = d.skipReason == nil && !documentedTypes(context.format).contains(d.documentedType ?? d.type)
-            return .skipped("\(provider) \(d.skipReason ?? d.type)", incomplete: unknown)
+            // Not recorded (an open, a click), but still this provider's only if it is of a type it
+            // documents and carries the recipient and time the reader looked for (Brevo's `open`
+            // read as SendGrid's has no `timestamp`).
+            let foreign = d.skipReason == nil && (!documentedTypes(context.format).contains(d.documentedType ?? d.type)
+                || (!d.recipientField.isEmpty && (d.recipient ?? "").isEmpty) || (!d.timeField.isEmpty && d.occurredAt == nil))
+            return .skipped("\(provider) \(d.skipReason ?? d.type)", incomplete: foreign)
         }
         guard let text = d.recipient, !text.isEmpty else { return .skipped("\(provider) \(d.type) without recipient", incomplete: true) }
         let recipient: String
