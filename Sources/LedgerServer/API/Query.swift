@@ -72,7 +72,7 @@ struct Query: Sendable {
 
     /// A required parameter.
     func required(_ name: String) throws(BadParameter) -> String {
-        guard let v = self[name] else { throw BadParameter(name: name, message: "is required") }
+        guard let v = self[name] else { throw BadParameter(name: name, message: "missing (it is required)") }
         return v
     }
 }
