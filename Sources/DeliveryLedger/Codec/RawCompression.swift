@@ -225,13 +225,7 @@ final class RawDictionaries: Sendable {
     /// process compressing with a dictionary the ledger does not hold.
     func compressor(for events: UnsafeBufferPointer<Event>, _ txn: borrowing Transaction, _ meta: Database) throws -> RawCompressor {
         try load(txn, meta)
-        var (current, known) = state.withLock { s -> ([UInt8: RawCompressor.Dictionary], UInt32) in
-            var current: [UInt8: RawCompressor.Dictionary] = [:]
-            for (id, d) in s.dictionaries {
-                if let src = s.sourceOf[id], current[src].map({ $0.id < id }) ?? true { current[src] = .init(id: id, dictionary: d) }
-            }
-            return (current, s.known)
-        }
+        var (current, known) = state.withLock { s in (Self.newestBySource(s), s.known) }
         var ready: [UInt8: [[UInt8]]] = [:]
         state.withLock { s in
             for i in events.indices where !events[i].raw.isEmpty && events[i].raw.count <= Self.largestSample {
@@ -253,19 +247,22 @@ final class RawDictionaries: Sendable {
         return RawCompressor(current: current, known: known)
     }
 
+    /// Each source's newest dictionary among those loaded.
+    private static func newestBySource(_ s: State) -> [UInt8: RawCompressor.Dictionary] {
+        var current: [UInt8: RawCompressor.Dictionary] = [:]
+        for (id, d) in s.dictionaries {
+            if let src = s.sourceOf[id], current[src].map({ $0.id < id }) ?? true { current[src] = .init(id: id, dictionary: d) }
+        }
+        return current
+    }
+
     /// The raw bytes of `events` compressed as ``RawCompressor/encode(_:source:precompressed:_:_:)`` would
     /// compress them with the dictionaries this process knows now, outside any transaction (on the
     /// caller's thread: a webhook's decoding thread rather than the ledger's single writer). An
     /// append uses each result whose source still has the dictionary it assumed, and compresses again
     /// the others (a dictionary trained or loaded since): the record is the same either way.
     func precompress(_ events: UnsafeBufferPointer<Event>) -> [PrecompressedRaw?] {
-        let current = state.withLock { s -> [UInt8: RawCompressor.Dictionary] in
-            var current: [UInt8: RawCompressor.Dictionary] = [:]
-            for (id, d) in s.dictionaries {
-                if let src = s.sourceOf[id], current[src].map({ $0.id < id }) ?? true { current[src] = .init(id: id, dictionary: d) }
-            }
-            return current
-        }
+        let current = state.withLock { Self.newestBySource($0) }
         var scratch: [UInt8] = []
         return events.map { event -> PrecompressedRaw? in
             let dictionary = current[RecordCodec.sourceCode(event.source)]
