@@ -37,17 +37,7 @@ extension Ledger {
 
     /// Every address the ledger has events for, in byte order (one scan of the message index).
     public func addresses() throws(LedgerError) -> [String] {
-        try run {
-            try withView { txn, view in
-                var seen = Set<[UInt8]>()
-                try txn.scan(tables.streamIndex) { k, _ in
-                    if k.count > 4 { seen.insert(Array(k[4...])) }
-                    return true
-                }
-                for key in view.tail.newStreams.keys where key.bytes.count > 4 { seen.insert(Array(key.bytes[4...])) }
-                return seen.sorted { $0.lexicographicallyPrecedes($1) }.map { String(decoding: $0, as: UTF8.self) }
-            }
-        }
+        try deliveriesByAddress().map(\.address)
     }
 
     /// The addresses in Quarantine or Denylisted at `asOf` — the exclusion list a sending platform needs.

@@ -65,7 +65,7 @@ enum DashboardPages {
         }
         var body = "<h1>Deliveries</h1>\n<p class=\"basis\">\(HTML.escape(basisText(basis)))</p>\n"
         body += "<form method=\"get\" action=\"/\" id=\"deliveries-filter\">"
-        for (n, v) in picker.pairs { if let v { body += "<input type=\"hidden\" name=\"\(n)\" value=\"\(HTML.escape(v))\">" } }
+        body += hiddenInputs(picker)
         if q.pageSize != DeliveriesQuery().pageSize { body += "<input type=\"hidden\" name=\"pageSize\" value=\"\(q.pageSize)\">" }
         body += "<label>Delivery or label <input name=\"search\" value=\"\(HTML.escape(q.search ?? ""))\" placeholder=\"contains…\"></label>"
         body += "<button type=\"submit\">Search</button></form>\n"
@@ -78,10 +78,7 @@ enum DashboardPages {
         }
         body += "<p id=\"deliveries-count\" data-total=\"\(total)\">\(total) deliver\(total == 1 ? "y" : "ies")"
             + "\(searching ? " matching" : "") — page \(q.page) of \(pages), most recent first</p>\n"
-        if q.page > pages {
-            let last = "/" + HTML.query(base + [("page", String(pages))])
-            body += "<p id=\"past-last\">No delivery on page \(q.page): the last page is <a href=\"\(HTML.escape(last))\">page \(pages)</a>.</p>\n"
-        }
+        body += pastLast("/", base, page: q.page, pages: pages, none: "No delivery")
         body += "<table id=\"deliveries\"><tr><th>Delivery</th><th>Label</th><th>To deliver</th><th>Success (classic)</th><th>Success (EFS)</th>"
             + "<th>Sent (classic)</th><th>Sent (EFS)</th><th>Taken into account by the service provider</th><th>Failed</th><th>Pending</th></tr>\n"
         for row in rows {
@@ -92,10 +89,7 @@ enum DashboardPages {
                 + "<td class=\"n\">\(c.toDeliver)</td><td class=\"n\">\(HTML.percent(c.successRate))</td><td class=\"n\">\(HTML.percent(e.successRate))</td>"
                 + "<td class=\"n\">\(c.sent)</td><td class=\"n\">\(e.sent)</td><td class=\"n\">\(e.takenIntoAccount)</td><td class=\"n\">\(c.failed)</td><td class=\"n\">\(c.pending)</td></tr>\n"
         }
-        body += "</table>\n<p class=\"pager\">"
-        if q.page > 1 { body += "<a id=\"prev\" href=\"\(HTML.escape("/" + HTML.query(base + [("page", String(min(q.page - 1, pages)))])))\">← newer</a>" }
-        if q.page < pages { body += "<a id=\"next\" href=\"\(HTML.escape("/" + HTML.query(base + [("page", String(q.page + 1))])))\">older →</a>" }
-        body += "</p>\n"
+        body += "</table>\n" + pager("/", base, page: q.page, pages: pages, previous: "← newer", next: "older →")
         return HTML.page(title: "Deliveries", picker: picker, body: body)
     }
 
@@ -167,7 +161,7 @@ enum DashboardPages {
                                              page: q.page, pageSize: q.pageSize, bounds: bounds) else { return nil }
         body += "<h2>Sending logs</h2>\n<form method=\"get\" action=\"/delivery\" id=\"logs-filter\">"
         body += "<input type=\"hidden\" name=\"delivery\" value=\"\(HTML.escape(delivery))\">"
-        for (n, v) in picker.pairs { if let v { body += "<input type=\"hidden\" name=\"\(n)\" value=\"\(HTML.escape(v))\">" } }
+        body += hiddenInputs(picker)
         if q.pageSize != LogsQuery().pageSize { body += "<input type=\"hidden\" name=\"pageSize\" value=\"\(q.pageSize)\">" }
         body += "<label>Status <select name=\"status\"><option value=\"\">any</option>"
         for s in [MessageStatus.pending, .sent, .takenIntoAccount, .failed] {
@@ -185,12 +179,9 @@ enum DashboardPages {
         // page 2 of 14 at pageSize=5 led to "page 3 of 2" at the default size).
         let base: [(String, String?)] = [("delivery", delivery), ("status", q.status?.rawValue), ("semantics", q.semantics == .classic ? nil : q.semantics.rawValue),
                                          ("search", q.search), ("pageSize", q.pageSize == LogsQuery().pageSize ? nil : String(q.pageSize))] + picker.pairs
-        if logs.page > pages {
-            // A page past the last (an old link, a hand-made URL) says so and links to the last one
-            // (found by a fresh user: "page 500 of 199" over an empty table).
-            let last = "/delivery" + HTML.query(base + [("page", String(pages))])
-            body += "<p id=\"past-last\">No recipient on page \(logs.page): the last page is <a href=\"\(HTML.escape(last))\">page \(pages)</a>.</p>\n"
-        }
+        // A page past the last (an old link, a hand-made URL) says so and links to the last one
+        // (found by a fresh user: "page 500 of 199" over an empty table).
+        body += pastLast("/delivery", base, page: logs.page, pages: pages, none: "No recipient")
         body += "<table id=\"logs\"><tr><th>Recipient</th><th>Classic</th><th>EFS</th><th>Failure type</th><th>Reason</th></tr>\n"
         for r in logs.recipients {
             let link = "/recipient" + HTML.query([("delivery", delivery), ("recipient", r.recipient)] + picker.pairs)
@@ -201,10 +192,7 @@ enum DashboardPages {
                 + "<td>\(HTML.escape(failure.failureType.flatMap { FailureType(rawValue: $0)?.label } ?? "—"))</td>"
                 + "<td>\(HTML.escape(failure.failureReason.flatMap { FailureReason(rawValue: $0)?.label } ?? "—"))</td></tr>\n"
         }
-        body += "</table>\n<p class=\"pager\">"
-        if logs.page > 1 { body += "<a id=\"prev\" href=\"\(HTML.escape("/delivery" + HTML.query(base + [("page", String(min(logs.page - 1, pages)))])))\">← previous</a>" }
-        if logs.page < pages { body += "<a id=\"next\" href=\"\(HTML.escape("/delivery" + HTML.query(base + [("page", String(logs.page + 1))])))\">next →</a>" }
-        body += "</p>\n"
+        body += "</table>\n" + pager("/delivery", base, page: logs.page, pages: pages, previous: "← previous", next: "next →")
         return HTML.page(title: title, picker: picker, hidden: [("delivery", delivery)], body: body)
     }
 
@@ -235,6 +223,26 @@ enum DashboardPages {
         }
         body += "</table>\n"
         return HTML.page(title: title, picker: picker, hidden: [("delivery", delivery), ("recipient", recipient)], body: body)
+    }
+
+    /// The picker's bounds as hidden inputs, so that a page's own form keeps them.
+    static func hiddenInputs(_ picker: Picker) -> String {
+        picker.pairs.compactMap { n, v in v.map { "<input type=\"hidden\" name=\"\(n)\" value=\"\(HTML.escape($0))\">" } }.joined()
+    }
+
+    /// The previous / next links of page `page` of `pages` at `path`, keeping `base`'s choices.
+    static func pager(_ path: String, _ base: [(String, String?)], page: Int, pages: Int, previous: String, next: String) -> String {
+        var html = "<p class=\"pager\">"
+        if page > 1 { html += "<a id=\"prev\" href=\"\(HTML.escape(path + HTML.query(base + [("page", String(min(page - 1, pages)))])))\">\(previous)</a>" }
+        if page < pages { html += "<a id=\"next\" href=\"\(HTML.escape(path + HTML.query(base + [("page", String(page + 1))])))\">\(next)</a>" }
+        return html + "</p>\n"
+    }
+
+    /// For a page past the last: says so and links to the last one; "" otherwise.
+    static func pastLast(_ path: String, _ base: [(String, String?)], page: Int, pages: Int, none: String) -> String {
+        guard page > pages else { return "" }
+        let last = path + HTML.query(base + [("page", String(pages))])
+        return "<p id=\"past-last\">\(none) on page \(page): the last page is <a href=\"\(HTML.escape(last))\">page \(pages)</a>.</p>\n"
     }
 
     static func statusLabel(_ v: StatusJSON.ViewJSON) -> String {
